@@ -1,0 +1,490 @@
+/* Graphs: an append-only list of operations with unique names. */
+#include "internal.h"
+
+#include <ctype.h>
+#include <stdarg.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+struct mf_op_desc {
+  mf_op op; /* filled in place, moved into the graph on success */
+  char type[64]; /* as requested, for the error when it is unknown */
+  int incap, ctrlcap, attrcap;
+  bool oom;
+};
+
+mf_graph *mf_graph_new(void)
+{
+  mf_graph *g = calloc(1, sizeof *g);
+  if (!g) return NULL;
+  atomic_init(&g->refs, 1);
+  pthread_mutex_init(&g->lock, NULL);
+  return g;
+}
+
+mf_graph *mfi_graph_retain(mf_graph *g)
+{
+  atomic_fetch_add(&g->refs, 1);
+  return g;
+}
+
+static void free_attrs(mfi_attr *a, int n)
+{
+  for (int i = 0; i < n; i++) {
+    free(a[i].name);
+    free(a[i].s);
+    free(a[i].ints);
+    mf_tensor_delete(a[i].t);
+  }
+  free(a);
+}
+
+static void free_op_fields(mf_op *op)
+{
+  free(op->name), free(op->device), free(op->location);
+  free(op->inputs), free(op->ctrl), free(op->out);
+  free_attrs(op->attrs, op->nattr);
+}
+
+void mf_graph_delete(mf_graph *g)
+{
+  if (!g || atomic_fetch_sub(&g->refs, 1) != 1) return;
+  for (int i = 0; i < g->nops; i++) {
+    free_op_fields(g->ops[i]);
+    free(g->ops[i]);
+  }
+  free(g->ops);
+  for (int i = 0; i < g->ncap; i++) free(g->nkeys[i]);
+  free(g->nkeys), free(g->ncount);
+  pthread_mutex_destroy(&g->lock);
+  free(g);
+}
+
+int mf_graph_num_ops(const mf_graph *g) { return g->nops; }
+mf_op *mf_graph_op(const mf_graph *g, int i) { return i >= 0 && i < g->nops ? g->ops[i] : NULL; }
+void mf_graph_set_seed(mf_graph *g, int64_t seed) { g->seed = seed; }
+int64_t mf_graph_seed(const mf_graph *g) { return g->seed; }
+
+mf_op *mf_graph_op_by_name(const mf_graph *g, const char *name)
+{
+  for (int i = 0; i < g->nops; i++)
+    if (strcmp(g->ops[i]->name, name) == 0) return g->ops[i];
+  return NULL;
+}
+
+/* ---------------------------------------------------------------- unique names */
+
+static uint64_t hash_str(const char *s)
+{
+  uint64_t h = 1469598103934665603ull;
+  for (; *s; s++) h = (h ^ (unsigned char)*s) * 1099511628211ull;
+  return h;
+}
+
+/* Slot of `key` in the open-addressing table (an empty slot if absent). */
+static int name_slot(const mf_graph *g, const char *key)
+{
+  int mask = g->ncap - 1, i = (int)(hash_str(key) & (uint64_t)mask);
+  while (g->nkeys[i] && strcmp(g->nkeys[i], key) != 0) i = (i + 1) & mask;
+  return i;
+}
+
+static int names_get(const mf_graph *g, const char *key)
+{
+  if (!g->ncap) return 0;
+  int i = name_slot(g, key);
+  return g->nkeys[i] ? g->ncount[i] : 0;
+}
+
+static bool names_put(mf_graph *g, const char *key, int count)
+{
+  if ((g->nused + 1) * 2 > g->ncap) {
+    int ncap = g->ncap ? g->ncap * 2 : 64;
+    char **keys = calloc(ncap, sizeof *keys);
+    int *counts = calloc(ncap, sizeof *counts);
+    if (!keys || !counts) return free(keys), free(counts), false;
+    char **okeys = g->nkeys;
+    int *ocounts = g->ncount, ocap = g->ncap;
+    g->nkeys = keys, g->ncount = counts, g->ncap = ncap;
+    for (int i = 0; i < ocap; i++)
+      if (okeys[i]) {
+        int j = name_slot(g, okeys[i]);
+        g->nkeys[j] = okeys[i], g->ncount[j] = ocounts[i];
+      }
+    free(okeys), free(ocounts);
+  }
+  int i = name_slot(g, key);
+  if (!g->nkeys[i]) {
+    if (!(g->nkeys[i] = strdup(key))) return false;
+    g->nused++;
+  }
+  g->ncount[i] = count;
+  return true;
+}
+
+static void lower(char *s)
+{
+  for (; *s; s++) *s = (char)tolower((unsigned char)*s);
+}
+
+/* TensorFlow's Graph.unique_name: the first use of a name keeps it; later
+ * uses get _1, _2, ... skipping any that are taken. */
+int mf_graph_unique_name(mf_graph *g, const char *name, char *buf, size_t size)
+{
+  size_t n = strlen(name);
+  char *key = malloc(n + 32), *cand = malloc(n + 32);
+  if (!key || !cand) {
+    free(key), free(cand);
+    return snprintf(buf, size, "%s", name);
+  }
+  strcpy(key, name);
+  lower(key);
+  int i = names_get(g, key);
+  names_put(g, key, i + 1);
+  int len;
+  if (i == 0) {
+    len = snprintf(buf, size, "%s", name);
+  } else {
+    for (;; i++) {
+      snprintf(cand, n + 32, "%s_%d", key, i);
+      if (!names_get(g, cand)) break;
+    }
+    names_put(g, cand, 1);
+    len = snprintf(buf, size, "%s_%d", name, i);
+  }
+  free(key), free(cand);
+  return len;
+}
+
+/* ---------------------------------------------------------------- building ops */
+
+mf_op_desc *mf_op_begin(mf_graph *g, const char *type, const char *name)
+{
+  mf_op_desc *d = calloc(1, sizeof *d);
+  if (!d) return NULL;
+  d->op.graph = g;
+  d->op.def = mfi_opdef_find(type);
+  d->op.name = strdup(name ? name : "");
+  d->op.device = strdup("");
+  d->op.location = strdup("");
+  if (!d->op.name || !d->op.device || !d->op.location) d->oom = true;
+  snprintf(d->type, sizeof d->type, "%s", type);
+  return d;
+}
+
+static bool grow(void **p, int *cap, int need, size_t elem)
+{
+  if (need <= *cap) return true;
+  int ncap = *cap ? *cap * 2 : 4;
+  while (ncap < need) ncap *= 2;
+  void *q = realloc(*p, ncap * elem);
+  if (!q) return false;
+  *p = q, *cap = ncap;
+  return true;
+}
+
+void mf_op_add_input(mf_op_desc *d, mf_output in)
+{
+  if (!d || d->oom) return;
+  if (!grow((void **)&d->op.inputs, &d->incap, d->op.nin + 1, sizeof(mf_output))) {
+    d->oom = true;
+    return;
+  }
+  d->op.inputs[d->op.nin++] = in;
+}
+
+void mf_op_add_control_input(mf_op_desc *d, mf_op *op)
+{
+  if (!d || d->oom) return;
+  if (!grow((void **)&d->op.ctrl, &d->ctrlcap, d->op.nctrl + 1, sizeof(mf_op *))) {
+    d->oom = true;
+    return;
+  }
+  d->op.ctrl[d->op.nctrl++] = op;
+}
+
+static void replace_str(mf_op_desc *d, char **field, const char *v)
+{
+  if (!d) return;
+  char *c = strdup(v ? v : "");
+  if (!c) {
+    d->oom = true;
+    return;
+  }
+  free(*field);
+  *field = c;
+}
+
+void mf_op_set_device(mf_op_desc *d, const char *device)
+{
+  replace_str(d, &d->op.device, device);
+}
+void mf_op_set_location(mf_op_desc *d, const char *where) { replace_str(d, &d->op.location, where); }
+
+/* A fresh attribute slot named `name` (replacing an earlier one). */
+static mfi_attr *new_attr(mf_op_desc *d, const char *name, mfi_attr_kind kind)
+{
+  if (!d || d->oom) return NULL;
+  for (int i = 0; i < d->op.nattr; i++)
+    if (strcmp(d->op.attrs[i].name, name) == 0) {
+      mfi_attr *a = &d->op.attrs[i];
+      free(a->s), free(a->ints), mf_tensor_delete(a->t);
+      char *nm = a->name;
+      memset(a, 0, sizeof *a);
+      a->name = nm, a->kind = kind;
+      return a;
+    }
+  if (!grow((void **)&d->op.attrs, &d->attrcap, d->op.nattr + 1, sizeof(mfi_attr))) {
+    d->oom = true;
+    return NULL;
+  }
+  mfi_attr *a = &d->op.attrs[d->op.nattr];
+  memset(a, 0, sizeof *a);
+  if (!(a->name = strdup(name))) {
+    d->oom = true;
+    return NULL;
+  }
+  d->op.nattr++;
+  a->kind = kind;
+  return a;
+}
+
+void mf_op_set_attr_int(mf_op_desc *d, const char *name, int64_t v)
+{
+  mfi_attr *a = new_attr(d, name, MFI_A_INT);
+  if (a) a->i = v;
+}
+void mf_op_set_attr_float(mf_op_desc *d, const char *name, double v)
+{
+  mfi_attr *a = new_attr(d, name, MFI_A_FLOAT);
+  if (a) a->f = v;
+}
+void mf_op_set_attr_bool(mf_op_desc *d, const char *name, int v)
+{
+  mfi_attr *a = new_attr(d, name, MFI_A_BOOL);
+  if (a) a->i = v != 0;
+}
+void mf_op_set_attr_type(mf_op_desc *d, const char *name, mf_dtype v)
+{
+  mfi_attr *a = new_attr(d, name, MFI_A_TYPE);
+  if (a) a->i = v;
+}
+void mf_op_set_attr_string(mf_op_desc *d, const char *name, const char *v)
+{
+  mfi_attr *a = new_attr(d, name, MFI_A_STRING);
+  if (a && !(a->s = strdup(v))) d->oom = true;
+}
+
+static void set_ints(mf_op_desc *d, const char *name, mfi_attr_kind kind, const int64_t *v, int n)
+{
+  mfi_attr *a = new_attr(d, name, kind);
+  if (!a) return;
+  a->i = n;
+  int cnt = n > 0 ? n : 0;
+  a->ints = malloc(sizeof(int64_t) * (cnt ? cnt : 1));
+  if (!a->ints) {
+    d->oom = true;
+    return;
+  }
+  if (cnt) memcpy(a->ints, v, sizeof(int64_t) * cnt);
+}
+
+void mf_op_set_attr_ints(mf_op_desc *d, const char *name, const int64_t *v, int n)
+{
+  set_ints(d, name, MFI_A_INTS, v, n);
+}
+void mf_op_set_attr_shape(mf_op_desc *d, const char *name, const int64_t *dims, int ndim)
+{
+  set_ints(d, name, MFI_A_SHAPE, dims, ndim);
+}
+void mf_op_set_attr_tensor(mf_op_desc *d, const char *name, mf_tensor *v)
+{
+  mfi_attr *a = new_attr(d, name, MFI_A_TENSOR);
+  if (a && v && !(a->t = mfi_tensor_view(v))) d->oom = true;
+}
+
+int mfi_op_label(const mf_op *op, char *buf, size_t size)
+{
+  if (op->location[0])
+    return snprintf(buf, size, "%s '%s' (created at %s)", op->def ? op->def->type : "?", op->name,
+                    op->location);
+  return snprintf(buf, size, "%s '%s'", op->def ? op->def->type : "?", op->name);
+}
+
+void mfi_op_error(mf_status *s, mf_code code, const mf_op *op, const char *fmt, ...)
+{
+  char label[512], msg[768];
+  va_list ap;
+  va_start(ap, fmt);
+  vsnprintf(msg, sizeof msg, fmt, ap);
+  va_end(ap);
+  mfi_op_label(op, label, sizeof label);
+  mfi_set(s, code, "%s: %s", label, msg);
+}
+
+static bool check_inputs(mf_op_desc *d, mf_status *s)
+{
+  mf_op *op = &d->op;
+  const mfi_opdef *def = op->def;
+  if (op->nin < def->min_inputs || (def->max_inputs >= 0 && op->nin > def->max_inputs)) {
+    mfi_op_error(s, MF_INVALID_ARGUMENT, op, "takes %d%s inputs, got %d", def->min_inputs,
+                 def->max_inputs == def->min_inputs ? ""
+                 : def->max_inputs < 0              ? " or more"
+                                                    : " or more",
+                 op->nin);
+    return false;
+  }
+  for (int i = 0; i < op->nin; i++) {
+    mf_output in = op->inputs[i];
+    if (!in.op || in.op->graph != op->graph) {
+      mfi_op_error(s, MF_INVALID_ARGUMENT, op, "input %d comes from a different graph", i + 1);
+      return false;
+    }
+    if (in.index < 0 || in.index >= in.op->nout) {
+      mfi_op_error(s, MF_INVALID_ARGUMENT, op, "input %d refers to output %d of '%s', which has %d",
+                   i + 1, in.index, in.op->name, in.op->nout);
+      return false;
+    }
+  }
+  for (int i = 0; i < op->nctrl; i++)
+    if (!op->ctrl[i] || op->ctrl[i]->graph != op->graph) {
+      mfi_op_error(s, MF_INVALID_ARGUMENT, op, "control input %d comes from a different graph",
+                   i + 1);
+      return false;
+    }
+  if ((def->flags & MFI_REF_INPUT0) && !(op->inputs[0].op->def->flags & MFI_VARIABLE)) {
+    mfi_op_error(s, MF_INVALID_ARGUMENT, op, "input 1 must be a variable, got %s '%s'",
+                 op->inputs[0].op->def->type, op->inputs[0].op->name);
+    return false;
+  }
+  return true;
+}
+
+mf_op *mf_op_finish(mf_op_desc *d, mf_status *s)
+{
+  mfi_clear(s);
+  if (!d) {
+    mfi_set(s, MF_RESOURCE_EXHAUSTED, "out of memory building an operation");
+    return NULL;
+  }
+  mf_op *op = &d->op;
+  mf_graph *g = op->graph;
+  mfi_meta *in = NULL;
+  if (d->oom) {
+    mfi_set(s, MF_RESOURCE_EXHAUSTED, "out of memory building operation '%s'", op->name);
+    goto fail;
+  }
+  if (!op->def) {
+    mfi_set(s, MF_NOT_FOUND, "unknown operation type '%s' for '%s'", d->type, op->name);
+    goto fail;
+  }
+  if (!op->name[0]) {
+    mfi_op_error(s, MF_INVALID_ARGUMENT, op, "an operation needs a name");
+    goto fail;
+  }
+  if (mf_graph_op_by_name(g, op->name)) {
+    mfi_op_error(s, MF_INVALID_ARGUMENT, op, "the graph already has an operation named '%s'",
+                 op->name);
+    goto fail;
+  }
+  if (!check_inputs(d, s)) goto fail;
+  in = malloc(sizeof *in * (op->nin ? op->nin : 1));
+  if (!in) {
+    mfi_set(s, MF_RESOURCE_EXHAUSTED, "out of memory");
+    goto fail;
+  }
+  for (int i = 0; i < op->nin; i++) in[i] = op->inputs[i].op->out[op->inputs[i].index];
+  mfi_infer_ctx c = {op, in, s};
+  op->def->infer(&c);
+  free(in);
+  in = NULL;
+  if (!mfi_ok(s)) goto fail;
+
+  pthread_mutex_lock(&g->lock);
+  int cap = g->cap;
+  bool ok = grow((void **)&g->ops, &cap, g->nops + 1, sizeof(mf_op *));
+  mf_op *final = ok ? malloc(sizeof *final) : NULL;
+  if (final) {
+    g->cap = cap;
+    *final = *op;
+    final->id = g->nops;
+    g->ops[g->nops++] = final;
+  }
+  pthread_mutex_unlock(&g->lock);
+  if (!final) {
+    mfi_set(s, MF_RESOURCE_EXHAUSTED, "out of memory adding '%s'", op->name);
+    goto fail;
+  }
+  /* Mark the name used so unique_name never hands it out again. */
+  char *key = strdup(final->name);
+  if (key) {
+    lower(key);
+    if (!names_get(g, key)) names_put(g, key, 1);
+    free(key);
+  }
+  free(d);
+  return final;
+fail:
+  free(in);
+  free_op_fields(op);
+  free(d);
+  return NULL;
+}
+
+/* ---------------------------------------------------------------- op queries */
+
+const char *mf_op_name(const mf_op *op) { return op->name; }
+const char *mf_op_type(const mf_op *op) { return op->def->type; }
+const char *mf_op_device(const mf_op *op) { return op->device; }
+const char *mf_op_location(const mf_op *op) { return op->location; }
+int mf_op_id(const mf_op *op) { return op->id; }
+mf_graph *mf_op_graph(const mf_op *op) { return op->graph; }
+int mf_op_num_inputs(const mf_op *op) { return op->nin; }
+mf_output mf_op_input(const mf_op *op, int i) { return op->inputs[i]; }
+int mf_op_num_control_inputs(const mf_op *op) { return op->nctrl; }
+mf_op *mf_op_control_input(const mf_op *op, int i) { return op->ctrl[i]; }
+int mf_op_num_outputs(const mf_op *op) { return op->nout; }
+mf_dtype mf_op_output_dtype(const mf_op *op, int i) { return op->out[i].dtype; }
+int mf_op_output_ndim(const mf_op *op, int i) { return op->out[i].ndim; }
+const int64_t *mf_op_output_dims(const mf_op *op, int i) { return op->out[i].dims; }
+
+const mfi_attr *mfi_attr_find(const mf_op *op, const char *name)
+{
+  for (int i = 0; i < op->nattr; i++)
+    if (strcmp(op->attrs[i].name, name) == 0) return &op->attrs[i];
+  return NULL;
+}
+
+int64_t mfi_attr_int(const mf_op *op, const char *name, int64_t dflt)
+{
+  const mfi_attr *a = mfi_attr_find(op, name);
+  if (!a) return dflt;
+  return a->kind == MFI_A_FLOAT ? (int64_t)a->f : a->i;
+}
+
+double mfi_attr_float(const mf_op *op, const char *name, double dflt)
+{
+  const mfi_attr *a = mfi_attr_find(op, name);
+  if (!a) return dflt;
+  return a->kind == MFI_A_FLOAT ? a->f : (double)a->i;
+}
+
+int mf_op_get_attr_int(const mf_op *op, const char *name, int64_t *v)
+{
+  const mfi_attr *a = mfi_attr_find(op, name);
+  if (!a || (a->kind != MFI_A_INT && a->kind != MFI_A_BOOL && a->kind != MFI_A_TYPE)) return 0;
+  *v = a->i;
+  return 1;
+}
+
+int mf_op_get_attr_shape(const mf_op *op, const char *name, const int64_t **dims, int *ndim)
+{
+  const mfi_attr *a = mfi_attr_find(op, name);
+  if (!a || (a->kind != MFI_A_SHAPE && a->kind != MFI_A_INTS)) return 0;
+  *dims = a->ints;
+  *ndim = (int)a->i;
+  return 1;
+}
+
+int mf_op_type_exists(const char *type) { return mfi_opdef_find(type) != NULL; }

@@ -1,0 +1,207 @@
+/* Internals shared by the C core's files. Nothing here is public API. */
+#ifndef MOONFLOW_INTERNAL_H
+#define MOONFLOW_INTERNAL_H
+
+#include "moonflow.h"
+
+#include <pthread.h>
+#include <stdatomic.h>
+#include <stdbool.h>
+
+/* ---------------------------------------------------------------- status */
+
+struct mf_status {
+  mf_code code;
+  char msg[1024];
+};
+
+void mfi_set(mf_status *s, mf_code code, const char *fmt, ...)
+    __attribute__((format(printf, 3, 4)));
+static inline bool mfi_ok(const mf_status *s) { return s->code == MF_OK; }
+static inline void mfi_clear(mf_status *s) { s->code = MF_OK, s->msg[0] = 0; }
+
+/* ---------------------------------------------------------------- memory */
+
+/* Size-class caching allocator for tensor buffers: freed blocks go back to a
+ * free list of their class and are reused, so steady loops stop asking the
+ * OS for memory after their first iteration. */
+void *mfi_alloc(size_t nbytes);
+void mfi_free(void *p, size_t nbytes);
+
+typedef struct mfi_buffer {
+  atomic_int refs;
+  size_t nbytes;
+  void *data;
+  void (*dealloc)(void *data, void *arg); /* borrowed memory; NULL: ours */
+  void *arg;
+  bool borrowed;
+} mfi_buffer;
+
+struct mf_tensor {
+  atomic_int refs;
+  mf_dtype dtype;
+  int ndim;
+  int64_t dims[MF_MAX_DIMS];
+  int64_t numel;
+  size_t offset; /* bytes into the buffer (sub-tensor views) */
+  mfi_buffer *buf;
+};
+
+/* An uninitialised (not zeroed) tensor for kernel outputs: NULL + status on
+ * failure (out of memory or bad shape). */
+mf_tensor *mfi_tensor_empty(mf_dtype dt, int ndim, const int64_t *dims, mf_status *s);
+static inline void *mfi_data(const mf_tensor *t) { return (char *)t->buf->data + t->offset; }
+/* True when this tensor is the only holder of its buffer. */
+bool mfi_tensor_exclusive(const mf_tensor *t);
+mf_tensor *mfi_tensor_copy(const mf_tensor *t, mf_status *s);
+/* A new tensor object sharing t's buffer, so each holder has its own header
+ * and copy-on-write decisions see every holder. NULL when out of memory. */
+mf_tensor *mfi_tensor_view(mf_tensor *t);
+int64_t mfi_numel(int ndim, const int64_t *dims);
+/* Element access through double / int64 for dtype-generic code paths. */
+double mfi_get_f(mf_dtype dt, const void *p, int64_t i);
+int64_t mfi_get_i(mf_dtype dt, const void *p, int64_t i);
+void mfi_set_f(mf_dtype dt, void *p, int64_t i, double v);
+void mfi_set_i(mf_dtype dt, void *p, int64_t i, int64_t v);
+static inline bool mfi_is_float(mf_dtype dt) { return dt == MF_FLOAT32 || dt == MF_FLOAT64; }
+int mfi_shape_str(int ndim, const int64_t *dims, char *buf, size_t size); /* "{2, -1}" */
+
+/* ---------------------------------------------------------------- graph */
+
+typedef enum { MFI_A_INT, MFI_A_FLOAT, MFI_A_BOOL, MFI_A_TYPE, MFI_A_STRING, MFI_A_INTS,
+               MFI_A_SHAPE, MFI_A_TENSOR } mfi_attr_kind;
+
+typedef struct {
+  char *name;
+  mfi_attr_kind kind;
+  int64_t i;  /* INT, BOOL, TYPE; SHAPE: ndim */
+  double f;
+  char *s;
+  int64_t *ints; /* INTS, SHAPE: n = i */
+  mf_tensor *t;
+} mfi_attr;
+
+typedef struct {
+  mf_dtype dtype;
+  int ndim; /* -1: unknown rank */
+  int64_t dims[MF_MAX_DIMS];
+} mfi_meta;
+
+struct mfi_opdef;
+
+struct mf_op {
+  mf_graph *graph;
+  int id;
+  char *name, *device, *location;
+  const struct mfi_opdef *def;
+  int nin, nctrl, nout, nattr;
+  mf_output *inputs;
+  mf_op **ctrl;
+  mfi_meta *out;
+  mfi_attr *attrs;
+};
+
+struct mf_graph {
+  atomic_int refs;
+  pthread_mutex_t lock; /* guards growth against sessions planning */
+  mf_op **ops;
+  int nops, cap;
+  int64_t seed;
+  /* names in use: open-addressing hash of lower-cased name -> count */
+  char **nkeys;
+  int *ncount;
+  int ncap, nused;
+};
+
+mf_graph *mfi_graph_retain(mf_graph *g);
+
+/* Attribute lookups for inference and kernels. */
+const mfi_attr *mfi_attr_find(const mf_op *op, const char *name);
+int64_t mfi_attr_int(const mf_op *op, const char *name, int64_t dflt);
+double mfi_attr_float(const mf_op *op, const char *name, double dflt);
+/* "Add 'scope/add' (created at x.lua:3)" */
+int mfi_op_label(const mf_op *op, char *buf, size_t size);
+/* Sets status to "<label>: <message>". */
+void mfi_op_error(mf_status *s, mf_code code, const mf_op *op, const char *fmt, ...)
+    __attribute__((format(printf, 4, 5)));
+
+/* ---------------------------------------------------------------- op registry */
+
+/* What inference sees: the op under construction (inputs, attrs set) and
+ * the metadata of its inputs; it sets op->nout and op->out[]. */
+typedef struct {
+  mf_op *op;
+  const mfi_meta *in; /* op->nin entries */
+  mf_status *status;
+} mfi_infer_ctx;
+
+/* What a kernel sees: input values, attributes (through op), output slots
+ * to fill with new references, and for stateful ops a variable slot or the
+ * random stream's key. Kernels never reach into the graph or session. */
+typedef struct {
+  const mf_op *op;
+  mf_tensor *const *in;
+  mf_tensor **out;
+  mf_tensor **var; /* the variable's value slot (variable ops) */
+  uint64_t key;    /* random ops: Philox key */
+  uint64_t run;    /* random ops: how many times this op ran before */
+  int threads;     /* intra-op threads */
+  mf_status *status;
+} mfi_kctx;
+
+enum {
+  MFI_REF_INPUT0 = 1 << 0, /* input 0 names a variable (not a data edge) */
+  MFI_VARIABLE = 1 << 1,   /* owns a variable slot */
+  MFI_RANDOM = 1 << 2,
+  MFI_PLACEHOLDER = 1 << 3, /* must be fed */
+};
+
+typedef struct mfi_opdef {
+  const char *type;
+  int min_inputs, max_inputs; /* max -1: any number */
+  int flags;
+  void (*infer)(mfi_infer_ctx *c);
+  void (*cpu)(mfi_kctx *k);
+} mfi_opdef;
+
+const mfi_opdef *mfi_opdef_find(const char *type);
+
+/* Registry tables, one per op family file. */
+extern const mfi_opdef mfi_ops_math[];
+extern const mfi_opdef mfi_ops_array[];
+extern const mfi_opdef mfi_ops_reduce[];
+extern const mfi_opdef mfi_ops_state[];
+extern const mfi_opdef mfi_ops_matmul[];
+extern const mfi_opdef mfi_ops_random[];
+
+/* Shared inference helpers. */
+void mfi_infer_error(mfi_infer_ctx *c, mf_code code, const char *fmt, ...)
+    __attribute__((format(printf, 3, 4)));
+bool mfi_set_outputs(mfi_infer_ctx *c, int n);
+/* NumPy broadcast of two static shapes into `out`; false + error on mismatch. */
+bool mfi_broadcast_meta(mfi_infer_ctx *c, const mfi_meta *a, const mfi_meta *b, mfi_meta *out);
+/* Resolves a 1-based (or negative) axis against rank; -1 + error if bad. */
+int mfi_axis(mfi_infer_ctx *c, int64_t axis, int rank, const char *what);
+/* Same at run time (kernels). */
+int mfi_kaxis(mfi_kctx *k, int64_t axis, int rank);
+bool mfi_out_new(mfi_kctx *k, int i, mf_dtype dt, int ndim, const int64_t *dims);
+
+/* Broadcast iteration: for an output shape and an input's shape, the input
+ * strides (in elements) with 0 on broadcast dimensions. */
+void mfi_bcast_strides(int ondim, const int64_t *odims, int indim, const int64_t *idims,
+                       int64_t *strides);
+bool mfi_broadcast_shape(int andim, const int64_t *ad, int bndim, const int64_t *bd, int *ondim,
+                         int64_t *od);
+
+/* ---------------------------------------------------------------- random */
+
+/* Philox4x32-10: four 32-bit outputs for a 128-bit counter and 64-bit key. */
+void mfi_philox(uint64_t key, const uint32_t ctr[4], uint32_t out[4]);
+uint64_t mfi_seed_key(int64_t seed, int64_t seed2);
+
+/* ---------------------------------------------------------------- threads */
+
+/* OpenBLAS's thread count (GEMM is the only intra-op parallel kernel). */
+void mfi_blas_set_threads(int n);
+
+#endif

@@ -1,0 +1,123 @@
+/* The op registry and helpers shared by every op family. */
+#include "../internal.h"
+
+#include <stdarg.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+static const mfi_opdef *const families[] = {mfi_ops_math, mfi_ops_array, mfi_ops_reduce,
+                                            mfi_ops_state, mfi_ops_matmul, mfi_ops_random};
+
+const mfi_opdef *mfi_opdef_find(const char *type)
+{
+  for (size_t f = 0; f < sizeof families / sizeof *families; f++)
+    for (const mfi_opdef *d = families[f]; d->type; d++)
+      if (strcmp(d->type, type) == 0) return d;
+  return NULL;
+}
+
+void mfi_infer_error(mfi_infer_ctx *c, mf_code code, const char *fmt, ...)
+{
+  char msg[768];
+  va_list ap;
+  va_start(ap, fmt);
+  vsnprintf(msg, sizeof msg, fmt, ap);
+  va_end(ap);
+  mfi_op_error(c->status, code, c->op, "%s", msg);
+}
+
+bool mfi_set_outputs(mfi_infer_ctx *c, int n)
+{
+  c->op->nout = n;
+  c->op->out = calloc(n ? n : 1, sizeof(mfi_meta));
+  if (!c->op->out) {
+    mfi_infer_error(c, MF_RESOURCE_EXHAUSTED, "out of memory");
+    return false;
+  }
+  return true;
+}
+
+bool mfi_broadcast_shape(int andim, const int64_t *ad, int bndim, const int64_t *bd, int *ondim,
+                         int64_t *od)
+{
+  int n = andim > bndim ? andim : bndim;
+  for (int i = 0; i < n; i++) {
+    int ia = i - (n - andim), ib = i - (n - bndim);
+    int64_t x = ia >= 0 ? ad[ia] : 1, y = ib >= 0 ? bd[ib] : 1;
+    if (x == y || y == 1) od[i] = x;
+    else if (x == 1) od[i] = y;
+    else if (x == -1 || y == -1) od[i] = x == -1 ? y : x; /* static: the known one wins */
+    else return false;
+  }
+  *ondim = n;
+  return true;
+}
+
+bool mfi_broadcast_meta(mfi_infer_ctx *c, const mfi_meta *a, const mfi_meta *b, mfi_meta *out)
+{
+  if (a->ndim < 0 || b->ndim < 0) {
+    out->ndim = -1;
+    return true;
+  }
+  if (!mfi_broadcast_shape(a->ndim, a->dims, b->ndim, b->dims, &out->ndim, out->dims)) {
+    char x[128], y[128];
+    mfi_shape_str(a->ndim, a->dims, x, sizeof x);
+    mfi_shape_str(b->ndim, b->dims, y, sizeof y);
+    mfi_infer_error(c, MF_INVALID_ARGUMENT, "incompatible shapes %s and %s for broadcasting", x, y);
+    return false;
+  }
+  /* A -1 against a 1 stays unknown. */
+  int n = out->ndim;
+  for (int i = 0; i < n; i++) {
+    int ia = i - (n - a->ndim), ib = i - (n - b->ndim);
+    int64_t x = ia >= 0 ? a->dims[ia] : 1, y = ib >= 0 ? b->dims[ib] : 1;
+    if ((x == -1 && y == 1) || (y == -1 && x == 1)) out->dims[i] = -1;
+  }
+  return true;
+}
+
+int mfi_axis(mfi_infer_ctx *c, int64_t axis, int rank, const char *what)
+{
+  if (axis >= 1 && axis <= rank) return (int)axis - 1;
+  if (axis < 0 && -axis <= rank) return rank + (int)axis;
+  mfi_infer_error(c, MF_INVALID_ARGUMENT, "%s %lld is out of range for rank %d (use 1..%d or -%d..-1)",
+                  what, (long long)axis, rank, rank, rank);
+  return -1;
+}
+
+int mfi_kaxis(mfi_kctx *k, int64_t axis, int rank)
+{
+  if (axis >= 1 && axis <= rank) return (int)axis - 1;
+  if (axis < 0 && -axis <= rank) return rank + (int)axis;
+  mfi_op_error(k->status, MF_INVALID_ARGUMENT, k->op, "axis %lld is out of range for rank %d",
+               (long long)axis, rank);
+  return -1;
+}
+
+bool mfi_out_new(mfi_kctx *k, int i, mf_dtype dt, int ndim, const int64_t *dims)
+{
+  mf_status tmp;
+  mfi_clear(&tmp);
+  k->out[i] = mfi_tensor_empty(dt, ndim, dims, &tmp);
+  if (!k->out[i]) {
+    mfi_op_error(k->status, mf_status_code(&tmp), k->op, "%s", tmp.msg);
+    return false;
+  }
+  return true;
+}
+
+void mfi_bcast_strides(int ondim, const int64_t *odims, int indim, const int64_t *idims,
+                       int64_t *strides)
+{
+  int64_t st = 1;
+  for (int i = ondim - 1; i >= 0; i--) {
+    int ii = i - (ondim - indim);
+    if (ii < 0) {
+      strides[i] = 0;
+      continue;
+    }
+    strides[i] = (idims[ii] == 1 && odims[i] != 1) ? 0 : st;
+    st *= idims[ii];
+  }
+}

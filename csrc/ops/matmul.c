@@ -1,0 +1,140 @@
+/* Matrix products through OpenBLAS, batched over leading dimensions. */
+#include "../internal.h"
+
+#include <cblas.h>
+#include <stdio.h>
+#include <string.h>
+
+/* Rows/cols of an operand's last two dims after the optional transpose. */
+static void mat_dims(const int64_t *d, int nd, bool tr, int64_t *rows, int64_t *cols)
+{
+  *rows = d[nd - (tr ? 1 : 2)];
+  *cols = d[nd - (tr ? 2 : 1)];
+}
+
+/* Output shape: batch dims broadcast between a and b, then {m, n}. */
+static bool out_shape(int an, const int64_t *ad, int bn, const int64_t *bd, bool ta, bool tb,
+                      int *on, int64_t *od, char *err, size_t errsz)
+{
+  int64_t m, k1, k2, n;
+  mat_dims(ad, an, ta, &m, &k1);
+  mat_dims(bd, bn, tb, &k2, &n);
+  if (k1 >= 0 && k2 >= 0 && k1 != k2) {
+    snprintf(err, errsz, "inner dimensions differ: %lld (a%s) and %lld (b%s)", (long long)k1,
+             ta ? ", transposed" : "", (long long)k2, tb ? ", transposed" : "");
+    return false;
+  }
+  if (!mfi_broadcast_shape(an - 2, ad, bn - 2, bd, on, od)) {
+    snprintf(err, errsz, "batch dimensions do not broadcast");
+    return false;
+  }
+  od[*on] = m;
+  od[*on + 1] = n;
+  *on += 2;
+  return true;
+}
+
+static void infer_matmul(mfi_infer_ctx *c)
+{
+  const mfi_meta *a = &c->in[0], *b = &c->in[1];
+  bool ta = mfi_attr_int(c->op, "transpose_a", 0), tb = mfi_attr_int(c->op, "transpose_b", 0);
+  if (a->dtype != b->dtype || a->dtype == MF_BOOL) {
+    mfi_infer_error(c, MF_INVALID_ARGUMENT, "needs two numeric inputs of one dtype, got %s and %s",
+                    mf_dtype_name(a->dtype), mf_dtype_name(b->dtype));
+    return;
+  }
+  if (!mfi_set_outputs(c, 1)) return;
+  mfi_meta *o = &c->op->out[0];
+  o->dtype = a->dtype;
+  if (a->ndim < 0 || b->ndim < 0) {
+    o->ndim = -1;
+    return;
+  }
+  if (a->ndim < 2 || b->ndim < 2) {
+    mfi_infer_error(c, MF_INVALID_ARGUMENT, "needs inputs of rank 2 or more, got ranks %d and %d",
+                    a->ndim, b->ndim);
+    return;
+  }
+  char err[256];
+  if (!out_shape(a->ndim, a->dims, b->ndim, b->dims, ta, tb, &o->ndim, o->dims, err, sizeof err)) {
+    char x[128], y[128];
+    mfi_shape_str(a->ndim, a->dims, x, sizeof x);
+    mfi_shape_str(b->ndim, b->dims, y, sizeof y);
+    mfi_infer_error(c, MF_INVALID_ARGUMENT, "cannot multiply %s by %s: %s", x, y, err);
+  }
+}
+
+/* Integer product: a plain triple loop (no BLAS for integers). */
+static void gemm_int(mf_dtype dt, bool ta, bool tb, int64_t m, int64_t n, int64_t k,
+                     const void *a, int64_t ao, const void *b, int64_t bo, void *c, int64_t co)
+{
+  for (int64_t i = 0; i < m; i++)
+    for (int64_t j = 0; j < n; j++) {
+      uint64_t s = 0;
+      for (int64_t p = 0; p < k; p++) {
+        int64_t x = mfi_get_i(dt, a, ao + (ta ? p * m + i : i * k + p));
+        int64_t y = mfi_get_i(dt, b, bo + (tb ? j * k + p : p * n + j));
+        s += (uint64_t)x * (uint64_t)y;
+      }
+      mfi_set_i(dt, c, co + i * n + j, (int64_t)s);
+    }
+}
+
+static void cpu_matmul(mfi_kctx *k)
+{
+  const mf_tensor *a = k->in[0], *b = k->in[1];
+  bool ta = mfi_attr_int(k->op, "transpose_a", 0), tb = mfi_attr_int(k->op, "transpose_b", 0);
+  int on;
+  int64_t od[MF_MAX_DIMS + 2];
+  char err[256];
+  if (a->ndim < 2 || b->ndim < 2 ||
+      !out_shape(a->ndim, a->dims, b->ndim, b->dims, ta, tb, &on, od, err, sizeof err)) {
+    char x[128], y[128];
+    mfi_shape_str(a->ndim, a->dims, x, sizeof x);
+    mfi_shape_str(b->ndim, b->dims, y, sizeof y);
+    mfi_op_error(k->status, MF_INVALID_ARGUMENT, k->op, "cannot multiply %s by %s", x, y);
+    return;
+  }
+  if (!mfi_out_new(k, 0, a->dtype, on, od)) return;
+  int64_t m = od[on - 2], n = od[on - 1], kk = a->dims[a->ndim - (ta ? 2 : 1)];
+  int64_t batch = mfi_numel(on - 2, od), asz = m * kk, bsz = kk * n;
+  int64_t ast[MF_MAX_DIMS], bst[MF_MAX_DIMS], idx[MF_MAX_DIMS] = {0};
+  mfi_bcast_strides(on - 2, od, a->ndim - 2, a->dims, ast);
+  mfi_bcast_strides(on - 2, od, b->ndim - 2, b->dims, bst);
+  const char *ap = mfi_data(a), *bp = mfi_data(b);
+  char *cp = mfi_data(k->out[0]);
+  size_t es = mf_dtype_size(a->dtype);
+  if (m * n == 0) return;
+  for (int64_t t = 0; t < batch; t++) {
+    int64_t ao = 0, bo = 0;
+    for (int d = 0; d < on - 2; d++) ao += idx[d] * ast[d] * asz, bo += idx[d] * bst[d] * bsz;
+    int64_t co = t * m * n;
+    if (kk == 0) {
+      memset(cp + co * es, 0, (size_t)(m * n) * es);
+    } else if (a->dtype == MF_FLOAT32) {
+      cblas_sgemm(CblasRowMajor, ta ? CblasTrans : CblasNoTrans, tb ? CblasTrans : CblasNoTrans,
+                  (int)m, (int)n, (int)kk, 1.0f, (const float *)ap + ao, ta ? (int)m : (int)kk,
+                  (const float *)bp + bo, tb ? (int)kk : (int)n, 0.0f, (float *)cp + co, (int)n);
+    } else if (a->dtype == MF_FLOAT64) {
+      cblas_dgemm(CblasRowMajor, ta ? CblasTrans : CblasNoTrans, tb ? CblasTrans : CblasNoTrans,
+                  (int)m, (int)n, (int)kk, 1.0, (const double *)ap + ao, ta ? (int)m : (int)kk,
+                  (const double *)bp + bo, tb ? (int)kk : (int)n, 0.0, (double *)cp + co, (int)n);
+    } else {
+      gemm_int(a->dtype, ta, tb, m, n, kk, ap, ao, bp, bo, cp, co);
+    }
+    for (int d = on - 3; d >= 0; d--) {
+      if (++idx[d] < od[d]) break;
+      idx[d] = 0;
+    }
+  }
+}
+
+const mfi_opdef mfi_ops_matmul[] = {{"MatMul", 2, 2, 0, infer_matmul, cpu_matmul}, {0}};
+
+/* OpenBLAS's own setter; declared here to avoid depending on its header's
+ * extensions being visible. */
+void openblas_set_num_threads(int n);
+void mfi_blas_set_threads(int n)
+{
+  if (n > 0) openblas_set_num_threads(n);
+}

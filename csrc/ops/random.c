@@ -1,0 +1,107 @@
+/* Random ops. Element i of a run draws from Philox with counter
+ * (i, attempt, run): the same seeds give the same values in every fresh
+ * session, whatever the thread count. */
+#include "../internal.h"
+
+#include <math.h>
+
+enum { NORMAL, UNIFORM, TRUNCATED, NUM_RANDOM_OPS };
+
+static void draw(const mfi_kctx *k, int64_t i, uint32_t attempt, uint32_t w[4])
+{
+  uint32_t ctr[4] = {(uint32_t)i, (uint32_t)((uint64_t)i >> 32) ^ (attempt << 20), (uint32_t)k->run,
+                     (uint32_t)(k->run >> 32)};
+  mfi_philox(k->key, ctr, w);
+}
+
+/* Uniform in [0, 1) with 53 random bits, and in (0, 1] for logarithms. */
+static double unit(uint32_t hi, uint32_t lo)
+{
+  return (double)(((uint64_t)hi << 21) ^ (lo >> 11)) * 0x1p-53;
+}
+
+static double normal(const uint32_t w[4])
+{
+  double u1 = 1.0 - unit(w[0], w[1]), u2 = unit(w[2], w[3]);
+  return sqrt(-2.0 * log(u1)) * cos(2.0 * M_PI * u2);
+}
+
+static void cpu_random(mfi_kctx *k)
+{
+  const mf_op *op = k->op;
+  const mfi_meta *m = &op->out[0];
+  int kind = (int)(op->def - mfi_ops_random);
+  if (!mfi_out_new(k, 0, m->dtype, m->ndim, m->dims)) return;
+  mf_tensor *y = k->out[0];
+  void *p = mfi_data(y);
+  uint32_t w[4];
+  if (kind == UNIFORM) {
+    double lo = mfi_attr_float(op, "minval", 0), hi = mfi_attr_float(op, "maxval", 1);
+    if (!mfi_is_float(m->dtype)) {
+      uint64_t range = (uint64_t)((int64_t)hi - (int64_t)lo);
+      for (int64_t i = 0; i < y->numel; i++) {
+        draw(k, i, 0, w);
+        mfi_set_i(m->dtype, p, i, (int64_t)lo + (int64_t)((((uint64_t)w[0] << 32) | w[1]) % range));
+      }
+      return;
+    }
+    for (int64_t i = 0; i < y->numel; i++) {
+      draw(k, i, 0, w);
+      double v = lo + (hi - lo) * unit(w[0], w[1]);
+      if (m->dtype == MF_FLOAT32 && (float)v >= (float)hi) v = lo; /* rounding up to maxval */
+      mfi_set_f(m->dtype, p, i, v);
+    }
+    return;
+  }
+  double mean = mfi_attr_float(op, "mean", 0), sd = mfi_attr_float(op, "stddev", 1);
+  for (int64_t i = 0; i < y->numel; i++) {
+    uint32_t attempt = 0;
+    draw(k, i, attempt, w);
+    double z = normal(w);
+    while (kind == TRUNCATED && fabs(z) > 2.0) { /* redraw, as TensorFlow does */
+      draw(k, i, ++attempt, w);
+      z = normal(w);
+    }
+    mfi_set_f(m->dtype, p, i, mean + sd * z);
+  }
+}
+
+static void infer_random(mfi_infer_ctx *c)
+{
+  const mf_op *op = c->op;
+  const mfi_attr *shape = mfi_attr_find(op, "shape");
+  mf_dtype dt = (mf_dtype)mfi_attr_int(op, "dtype", MF_FLOAT32);
+  int kind = (int)(op->def - mfi_ops_random);
+  if (!shape || shape->i < 0 || shape->i > MF_MAX_DIMS) {
+    mfi_infer_error(c, MF_INVALID_ARGUMENT, "needs a fully known shape");
+    return;
+  }
+  for (int i = 0; i < shape->i; i++)
+    if (shape->ints[i] < 0) {
+      mfi_infer_error(c, MF_INVALID_ARGUMENT, "dimension %d of the shape is %lld", i + 1,
+                      (long long)shape->ints[i]);
+      return;
+    }
+  bool intok = kind == UNIFORM && (dt == MF_INT32 || dt == MF_INT64);
+  if (!mfi_is_float(dt) && !intok) {
+    mfi_infer_error(c, MF_INVALID_ARGUMENT, "cannot draw %s values", mf_dtype_name(dt));
+    return;
+  }
+  if (kind == UNIFORM && !(mfi_attr_float(op, "maxval", 1) > mfi_attr_float(op, "minval", 0))) {
+    mfi_infer_error(c, MF_INVALID_ARGUMENT, "needs minval < maxval");
+    return;
+  }
+  if (!mfi_set_outputs(c, 1)) return;
+  c->op->out[0].dtype = dt;
+  c->op->out[0].ndim = (int)shape->i;
+  for (int i = 0; i < shape->i; i++) c->op->out[0].dims[i] = shape->ints[i];
+}
+
+const mfi_opdef mfi_ops_random[] = {
+    {"RandomNormal", 0, 0, MFI_RANDOM, infer_random, cpu_random},
+    {"RandomUniform", 0, 0, MFI_RANDOM, infer_random, cpu_random},
+    {"TruncatedNormal", 0, 0, MFI_RANDOM, infer_random, cpu_random},
+    {0}};
+
+_Static_assert(sizeof mfi_ops_random / sizeof *mfi_ops_random == NUM_RANDOM_OPS + 1,
+               "mfi_ops_random and its enum are out of step");

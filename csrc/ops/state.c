@@ -1,0 +1,341 @@
+/* Sources and state: constants, placeholders, variables and their updates,
+ * filled values, ranges, and the no-op used for grouping. */
+#include "../internal.h"
+
+#include <math.h>
+#include <string.h>
+
+static const mfi_attr *shape_attr(mfi_infer_ctx *c, bool need_known)
+{
+  const mfi_attr *a = mfi_attr_find(c->op, "shape");
+  if (!a || a->kind != MFI_A_SHAPE || a->i > MF_MAX_DIMS) {
+    mfi_infer_error(c, MF_INVALID_ARGUMENT, "needs a shape of rank at most %d", MF_MAX_DIMS);
+    return NULL;
+  }
+  for (int i = 0; need_known && i < a->i; i++)
+    if (a->ints[i] < 0) {
+      mfi_infer_error(c, MF_INVALID_ARGUMENT, "dimension %d of the shape is %lld", i + 1,
+                      (long long)a->ints[i]);
+      return NULL;
+    }
+  if (need_known && a->i < 0) {
+    mfi_infer_error(c, MF_INVALID_ARGUMENT, "needs a fully known shape");
+    return NULL;
+  }
+  return a;
+}
+
+static bool set_meta_from_shape(mfi_infer_ctx *c, mf_dtype dt, const mfi_attr *shape)
+{
+  if (!mfi_set_outputs(c, 1)) return false;
+  mfi_meta *m = &c->op->out[0];
+  m->dtype = dt;
+  m->ndim = (int)shape->i;
+  for (int i = 0; i < m->ndim; i++) m->dims[i] = shape->ints[i];
+  return true;
+}
+
+static mf_dtype dtype_attr(mfi_infer_ctx *c, mf_dtype dflt)
+{
+  int64_t dt = mfi_attr_int(c->op, "dtype", dflt);
+  if (dt < 0 || dt >= MF_NUM_DTYPES) {
+    mfi_infer_error(c, MF_INVALID_ARGUMENT, "invalid dtype %lld", (long long)dt);
+    return MF_NUM_DTYPES;
+  }
+  return (mf_dtype)dt;
+}
+
+/* True when a runtime shape fits a static one (-1 matches anything). */
+static bool shape_fits(const mfi_meta *m, const mf_tensor *t)
+{
+  if (m->ndim < 0) return true;
+  if (m->ndim != t->ndim) return false;
+  for (int i = 0; i < m->ndim; i++)
+    if (m->dims[i] >= 0 && m->dims[i] != t->dims[i]) return false;
+  return true;
+}
+
+static void pass_through(mfi_kctx *k) { k->out[0] = mf_tensor_retain(k->in[0]); }
+
+/* ---------------------------------------------------------------- constants, placeholders */
+
+static void infer_const(mfi_infer_ctx *c)
+{
+  const mfi_attr *v = mfi_attr_find(c->op, "value");
+  if (!v || v->kind != MFI_A_TENSOR || !v->t) {
+    mfi_infer_error(c, MF_INVALID_ARGUMENT, "needs a tensor attribute 'value'");
+    return;
+  }
+  if (!mfi_set_outputs(c, 1)) return;
+  mfi_meta *m = &c->op->out[0];
+  m->dtype = v->t->dtype;
+  m->ndim = v->t->ndim;
+  memcpy(m->dims, v->t->dims, sizeof(int64_t) * (size_t)m->ndim);
+}
+
+static void cpu_const(mfi_kctx *k) { k->out[0] = mf_tensor_retain(mfi_attr_find(k->op, "value")->t); }
+
+static void infer_placeholder(mfi_infer_ctx *c)
+{
+  mf_dtype dt = dtype_attr(c, MF_FLOAT32);
+  const mfi_attr *shape = mfi_attr_find(c->op, "shape");
+  if (dt == MF_NUM_DTYPES || !mfi_set_outputs(c, 1)) return;
+  mfi_meta *m = &c->op->out[0];
+  m->dtype = dt;
+  m->ndim = -1;
+  if (shape && shape->kind == MFI_A_SHAPE && shape->i <= MF_MAX_DIMS) {
+    m->ndim = (int)shape->i;
+    for (int i = 0; i < m->ndim; i++) m->dims[i] = shape->ints[i] < 0 ? -1 : shape->ints[i];
+  }
+}
+
+static void cpu_placeholder(mfi_kctx *k)
+{
+  mfi_op_error(k->status, MF_INVALID_ARGUMENT, k->op,
+               "you must feed a value for placeholder '%s'", k->op->name);
+}
+
+static void infer_placeholder_default(mfi_infer_ctx *c)
+{
+  const mfi_attr *shape = mfi_attr_find(c->op, "shape");
+  if (!mfi_set_outputs(c, 1)) return;
+  c->op->out[0] = c->in[0];
+  if (!shape || shape->kind != MFI_A_SHAPE) return;
+  mfi_meta *m = &c->op->out[0];
+  if (shape->i >= 0 && c->in[0].ndim >= 0 && shape->i != c->in[0].ndim) {
+    mfi_infer_error(c, MF_INVALID_ARGUMENT, "the default value has rank %d, the shape rank %d",
+                    c->in[0].ndim, (int)shape->i);
+    return;
+  }
+  m->ndim = (int)shape->i;
+  for (int i = 0; i < m->ndim; i++) {
+    int64_t d = shape->ints[i];
+    if (d >= 0 && c->in[0].dims[i] >= 0 && d != c->in[0].dims[i]) {
+      mfi_infer_error(c, MF_INVALID_ARGUMENT, "the default value does not fit the shape");
+      return;
+    }
+    m->dims[i] = d < 0 ? -1 : d;
+  }
+}
+
+static void infer_noop(mfi_infer_ctx *c) { mfi_set_outputs(c, 0); }
+static void cpu_noop(mfi_kctx *k) { (void)k; }
+
+/* ---------------------------------------------------------------- variables */
+
+static void infer_variable(mfi_infer_ctx *c)
+{
+  mf_dtype dt = dtype_attr(c, MF_FLOAT32);
+  const mfi_attr *shape = shape_attr(c, false);
+  if (dt != MF_NUM_DTYPES && shape) set_meta_from_shape(c, dt, shape);
+}
+
+static bool read_var(mfi_kctx *k, const mf_op *var)
+{
+  if (!*k->var) {
+    mfi_op_error(k->status, MF_FAILED_PRECONDITION, k->op,
+                 "attempting to use uninitialized value %s (run its initializer, or "
+                 "tf.global_variables_initializer(), first)",
+                 var->name);
+    return false;
+  }
+  k->out[0] = mf_tensor_retain(*k->var);
+  return true;
+}
+
+static void cpu_variable(mfi_kctx *k) { read_var(k, k->op); }
+static void cpu_read_variable(mfi_kctx *k) { read_var(k, k->op->inputs[0].op); }
+
+static void infer_ref_read(mfi_infer_ctx *c)
+{
+  if (mfi_set_outputs(c, 1)) c->op->out[0] = c->in[0];
+}
+
+static void infer_assign(mfi_infer_ctx *c)
+{
+  const mfi_meta *var = &c->in[0], *val = &c->in[1];
+  if (var->dtype != val->dtype) {
+    mfi_infer_error(c, MF_INVALID_ARGUMENT, "the value is %s but the variable '%s' is %s",
+                    mf_dtype_name(val->dtype), c->op->inputs[0].op->name,
+                    mf_dtype_name(var->dtype));
+    return;
+  }
+  bool strict = strcmp(c->op->def->type, "Assign") != 0 || mfi_attr_int(c->op, "validate_shape", 1);
+  if (strict && var->ndim >= 0 && val->ndim >= 0) {
+    bool ok = var->ndim == val->ndim;
+    for (int i = 0; ok && i < var->ndim; i++)
+      ok = var->dims[i] < 0 || val->dims[i] < 0 || var->dims[i] == val->dims[i];
+    if (!ok) {
+      char a[128], b[128];
+      mfi_shape_str(val->ndim, val->dims, a, sizeof a);
+      mfi_shape_str(var->ndim, var->dims, b, sizeof b);
+      mfi_infer_error(c, MF_INVALID_ARGUMENT, "the value's shape %s does not match the variable "
+                      "'%s' of shape %s", a, c->op->inputs[0].op->name, b);
+      return;
+    }
+  }
+  if (mfi_set_outputs(c, 1)) c->op->out[0] = *var;
+}
+
+static bool check_assign_shape(mfi_kctx *k, const mf_tensor *v)
+{
+  const mfi_meta *decl = &k->op->inputs[0].op->out[0];
+  if (shape_fits(decl, v)) return true;
+  char a[128], b[128];
+  mfi_shape_str(v->ndim, v->dims, a, sizeof a);
+  mfi_shape_str(decl->ndim, decl->dims, b, sizeof b);
+  mfi_op_error(k->status, MF_INVALID_ARGUMENT, k->op,
+               "the value's shape %s does not match the variable '%s' of shape %s", a,
+               k->op->inputs[0].op->name, b);
+  return false;
+}
+
+static void cpu_assign(mfi_kctx *k)
+{
+  mf_tensor *v = k->in[1];
+  if (mfi_attr_int(k->op, "validate_shape", 1) && !check_assign_shape(k, v)) return;
+  mf_tensor_delete(*k->var);
+  *k->var = mf_tensor_retain(v);
+  k->out[0] = mf_tensor_retain(v);
+}
+
+/* In place when the session is the only holder of the value; otherwise a
+ * reader still sees the old buffer, so the update goes to a copy. */
+static void cpu_assign_update(mfi_kctx *k)
+{
+  bool sub = strcmp(k->op->def->type, "AssignSub") == 0;
+  mf_tensor *v = k->in[1], *cur = *k->var;
+  if (!cur) {
+    read_var(k, k->op->inputs[0].op); /* reports the uninitialized variable */
+    return;
+  }
+  if (v->ndim != cur->ndim || v->numel != cur->numel ||
+      memcmp(v->dims, cur->dims, sizeof(int64_t) * (size_t)v->ndim) != 0) {
+    check_assign_shape(k, v);
+    if (mfi_ok(k->status))
+      mfi_op_error(k->status, MF_INVALID_ARGUMENT, k->op,
+                   "the update's shape does not match the variable's value");
+    return;
+  }
+  if (!mfi_tensor_exclusive(cur)) {
+    mf_status tmp;
+    mfi_clear(&tmp);
+    mf_tensor *copy = mfi_tensor_copy(cur, &tmp);
+    if (!copy) {
+      mfi_op_error(k->status, tmp.code, k->op, "%s", tmp.msg);
+      return;
+    }
+    mf_tensor_delete(cur);
+    *k->var = cur = copy;
+  }
+  void *p = mfi_data(cur);
+  const void *q = mfi_data(v);
+  int64_t n = cur->numel;
+  switch (cur->dtype) {
+  case MF_FLOAT32:
+    if (sub) for (int64_t i = 0; i < n; i++) ((float *)p)[i] -= ((const float *)q)[i];
+    else for (int64_t i = 0; i < n; i++) ((float *)p)[i] += ((const float *)q)[i];
+    break;
+  case MF_FLOAT64:
+    if (sub) for (int64_t i = 0; i < n; i++) ((double *)p)[i] -= ((const double *)q)[i];
+    else for (int64_t i = 0; i < n; i++) ((double *)p)[i] += ((const double *)q)[i];
+    break;
+  default:
+    for (int64_t i = 0; i < n; i++) {
+      uint64_t a = (uint64_t)mfi_get_i(cur->dtype, p, i), b = (uint64_t)mfi_get_i(v->dtype, q, i);
+      mfi_set_i(cur->dtype, p, i, (int64_t)(sub ? a - b : a + b));
+    }
+  }
+  k->out[0] = mf_tensor_retain(cur);
+}
+
+/* ---------------------------------------------------------------- filled values */
+
+static void infer_fill(mfi_infer_ctx *c)
+{
+  mf_dtype dt = dtype_attr(c, MF_FLOAT32);
+  const mfi_attr *shape = shape_attr(c, true);
+  if (dt != MF_NUM_DTYPES && shape) set_meta_from_shape(c, dt, shape);
+}
+
+static void fill(mf_tensor *t, double v)
+{
+  void *p = mfi_data(t);
+  if (t->dtype == MF_FLOAT32) {
+    for (int64_t i = 0; i < t->numel; i++) ((float *)p)[i] = (float)v;
+  } else if (v == 0) {
+    memset(p, 0, mf_tensor_nbytes(t));
+  } else {
+    for (int64_t i = 0; i < t->numel; i++) mfi_set_f(t->dtype, p, i, v);
+  }
+}
+
+static void cpu_fill(mfi_kctx *k)
+{
+  const mfi_meta *m = &k->op->out[0];
+  if (mfi_out_new(k, 0, m->dtype, m->ndim, m->dims))
+    fill(k->out[0], mfi_attr_float(k->op, "value", 0));
+}
+
+static void infer_like(mfi_infer_ctx *c)
+{
+  if (mfi_set_outputs(c, 1)) c->op->out[0] = c->in[0];
+}
+
+static void cpu_like(mfi_kctx *k)
+{
+  const mf_tensor *x = k->in[0];
+  if (mfi_out_new(k, 0, x->dtype, x->ndim, x->dims))
+    fill(k->out[0], strcmp(k->op->def->type, "OnesLike") == 0 ? 1 : 0);
+}
+
+static int64_t range_count(double start, double limit, double delta)
+{
+  double n = ceil((limit - start) / delta);
+  return n > 0 ? (int64_t)n : 0;
+}
+
+static void infer_range(mfi_infer_ctx *c)
+{
+  mf_dtype dt = dtype_attr(c, MF_INT32);
+  double start = mfi_attr_float(c->op, "start", 0), limit = mfi_attr_float(c->op, "limit", 0);
+  double delta = mfi_attr_float(c->op, "delta", 1);
+  if (dt == MF_NUM_DTYPES) return;
+  if (delta == 0 || !isfinite(start) || !isfinite(limit) || !isfinite(delta)) {
+    mfi_infer_error(c, MF_INVALID_ARGUMENT, "needs finite bounds and a non-zero delta");
+    return;
+  }
+  if (dt == MF_BOOL || range_count(start, limit, delta) > ((int64_t)1 << 40)) {
+    mfi_infer_error(c, MF_INVALID_ARGUMENT, "cannot make that range");
+    return;
+  }
+  if (!mfi_set_outputs(c, 1)) return;
+  c->op->out[0].dtype = dt;
+  c->op->out[0].ndim = 1;
+  c->op->out[0].dims[0] = range_count(start, limit, delta);
+}
+
+static void cpu_range(mfi_kctx *k)
+{
+  const mfi_meta *m = &k->op->out[0];
+  double start = mfi_attr_float(k->op, "start", 0), delta = mfi_attr_float(k->op, "delta", 1);
+  if (!mfi_out_new(k, 0, m->dtype, 1, m->dims)) return;
+  for (int64_t i = 0; i < m->dims[0]; i++)
+    mfi_set_f(m->dtype, mfi_data(k->out[0]), i, start + (double)i * delta);
+}
+
+const mfi_opdef mfi_ops_state[] = {
+    {"Const", 0, 0, 0, infer_const, cpu_const},
+    {"Placeholder", 0, 0, MFI_PLACEHOLDER, infer_placeholder, cpu_placeholder},
+    {"PlaceholderWithDefault", 1, 1, 0, infer_placeholder_default, pass_through},
+    {"NoOp", 0, 0, 0, infer_noop, cpu_noop},
+    {"VariableV2", 0, 0, MFI_VARIABLE, infer_variable, cpu_variable},
+    {"ReadVariable", 1, 1, MFI_REF_INPUT0, infer_ref_read, cpu_read_variable},
+    {"Assign", 2, 2, MFI_REF_INPUT0, infer_assign, cpu_assign},
+    {"AssignAdd", 2, 2, MFI_REF_INPUT0, infer_assign, cpu_assign_update},
+    {"AssignSub", 2, 2, MFI_REF_INPUT0, infer_assign, cpu_assign_update},
+    {"Fill", 0, 0, 0, infer_fill, cpu_fill},
+    {"ZerosLike", 1, 1, 0, infer_like, cpu_like},
+    {"OnesLike", 1, 1, 0, infer_like, cpu_like},
+    {"Range", 0, 0, 0, infer_range, cpu_range},
+    {0}};

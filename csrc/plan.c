@@ -1,0 +1,178 @@
+/* Planning: prune the graph to what the fetches and targets need, order it,
+ * and lay out value slots, consumer counts and successor lists so that a run
+ * only executes. */
+#include "plan.h"
+
+#include <stdlib.h>
+#include <string.h>
+
+void mfi_plan_delete(mfi_plan *p)
+{
+  if (!p) return;
+  free(p->sig), free(p->nodes), free(p->in_val), free(p->succ), free(p->uses0);
+  free(p->feed_val), free(p->fetch_val), free(p->vals), free(p->uses), free(p->pending);
+  free(p->in_ptrs);
+  free(p);
+}
+
+static bool is_ref(const mf_op *op, int i) { return i == 0 && (op->def->flags & MFI_REF_INPUT0); }
+
+/* The feed index that replaces output (op, idx), or -1. */
+static int fed(const mf_output *feeds, int nfeeds, const mf_op *op, int idx)
+{
+  for (int f = nfeeds - 1; f >= 0; f--) /* the last feed of a tensor wins */
+    if (feeds[f].op == op && feeds[f].index == idx) return f;
+  return -1;
+}
+
+typedef struct {
+  int *a;
+  int n, cap;
+} ivec;
+
+static bool push(ivec *v, int x)
+{
+  if (v->n == v->cap) {
+    int nc = v->cap ? v->cap * 2 : 16;
+    int *q = realloc(v->a, sizeof(int) * nc);
+    if (!q) return false;
+    v->a = q, v->cap = nc;
+  }
+  v->a[v->n++] = x;
+  return true;
+}
+
+mfi_plan *mfi_plan_build(mf_graph *g, const mf_output *feeds, int nfeeds, const mf_output *fetches,
+                         int nfetches, mf_op *const *targets, int ntargets, uint64_t nondet_key,
+                         mf_status *s)
+{
+  int nops = g->nops;
+  mfi_plan *p = calloc(1, sizeof *p);
+  int *node_of = malloc(sizeof(int) * (nops ? nops : 1)); /* op id -> node index, -1 */
+  char *need = calloc(nops ? nops : 1, 1);
+  int *stack = malloc(sizeof(int) * (nops ? nops : 1));
+  int *last_touch = malloc(sizeof(int) * (nops ? nops : 1));
+  ivec edges_from = {0}, edges_to = {0};
+  if (!p || !node_of || !need || !stack || !last_touch) goto oom;
+
+  /* 1. Which operations must run: walk back from fetches and targets, stopping at fed outputs. */
+  int sp = 0;
+  for (int i = 0; i < nfetches; i++)
+    if (fed(feeds, nfeeds, fetches[i].op, fetches[i].index) < 0 && !need[fetches[i].op->id])
+      need[fetches[i].op->id] = 1, stack[sp++] = fetches[i].op->id;
+  for (int i = 0; i < ntargets; i++)
+    if (!need[targets[i]->id]) need[targets[i]->id] = 1, stack[sp++] = targets[i]->id;
+  while (sp) {
+    mf_op *op = g->ops[stack[--sp]];
+    for (int i = 0; i < op->nin; i++) {
+      mf_output in = op->inputs[i];
+      if (is_ref(op, i) || fed(feeds, nfeeds, in.op, in.index) >= 0 || need[in.op->id]) continue;
+      need[in.op->id] = 1, stack[sp++] = in.op->id;
+    }
+    for (int i = 0; i < op->nctrl; i++)
+      if (!need[op->ctrl[i]->id]) need[op->ctrl[i]->id] = 1, stack[sp++] = op->ctrl[i]->id;
+  }
+
+  /* 2. Creation order is a topological order: inputs always exist before their consumers. */
+  int nn = 0, nvals = nfeeds, nin = 0;
+  for (int id = 0; id < nops; id++) {
+    node_of[id] = -1;
+    if (!need[id]) continue;
+    mf_op *op = g->ops[id];
+    if (op->def->flags & MFI_PLACEHOLDER) {
+      mfi_op_error(s, MF_INVALID_ARGUMENT, op,
+                   "you must feed a value for placeholder '%s' (dtype %s)", op->name,
+                   mf_dtype_name(op->out[0].dtype));
+      goto fail;
+    }
+    node_of[id] = nn++;
+    nvals += op->nout;
+    nin += op->nin;
+  }
+  p->nnodes = nn;
+  p->nvals = nvals;
+  p->nodes = calloc(nn ? nn : 1, sizeof *p->nodes);
+  p->in_val = malloc(sizeof(int) * (nin ? nin : 1));
+  p->in_ptrs = malloc(sizeof(mf_tensor *) * (nin ? nin : 1));
+  p->uses0 = calloc(nvals ? nvals : 1, sizeof(int));
+  p->uses = malloc(sizeof(int) * (nvals ? nvals : 1));
+  p->vals = calloc(nvals ? nvals : 1, sizeof(mf_tensor *));
+  p->pending = malloc(sizeof(int) * (nn ? nn : 1));
+  p->feed_val = malloc(sizeof(int) * (nfeeds ? nfeeds : 1));
+  p->fetch_val = malloc(sizeof(int) * (nfetches ? nfetches : 1));
+  if (!p->nodes || !p->in_val || !p->in_ptrs || !p->uses0 || !p->uses || !p->vals || !p->pending ||
+      !p->feed_val || !p->fetch_val)
+    goto oom;
+
+  /* 3. Value slots: feeds first, then each node's outputs. */
+  for (int f = 0; f < nfeeds; f++) p->feed_val[f] = f;
+  int v = nfeeds, io = 0;
+  for (int id = 0; id < nops; id++) {
+    if (node_of[id] < 0) continue;
+    mf_op *op = g->ops[id];
+    mfi_node *n = &p->nodes[node_of[id]];
+    n->op = op;
+    n->first_val = v;
+    v += op->nout;
+    n->in_off = io;
+    n->var_id = (op->def->flags & MFI_VARIABLE) ? op->id
+              : (op->def->flags & MFI_REF_INPUT0) ? op->inputs[0].op->id
+                                                  : -1;
+    if (op->def->flags & MFI_RANDOM) {
+      int64_t s1 = mfi_attr_int(op, "seed", 0), s2 = mfi_attr_int(op, "seed2", 0);
+      n->key = (s1 || s2) ? mfi_seed_key(s1, s2) : mfi_seed_key((int64_t)nondet_key, op->id);
+    }
+    for (int i = 0; i < op->nin; i++, io++) {
+      mf_output in = op->inputs[i];
+      if (is_ref(op, i)) {
+        p->in_val[io] = -1;
+        continue;
+      }
+      int f = fed(feeds, nfeeds, in.op, in.index);
+      int slot = f >= 0 ? f : p->nodes[node_of[in.op->id]].first_val + in.index;
+      p->in_val[io] = slot;
+      p->uses0[slot]++;
+      if (f < 0 && (!push(&edges_from, node_of[in.op->id]) || !push(&edges_to, node_of[id])))
+        goto oom;
+    }
+    for (int i = 0; i < op->nctrl; i++)
+      if (!push(&edges_from, node_of[op->ctrl[i]->id]) || !push(&edges_to, node_of[id])) goto oom;
+  }
+  for (int i = 0; i < nfetches; i++) {
+    int f = fed(feeds, nfeeds, fetches[i].op, fetches[i].index);
+    p->fetch_val[i] = f >= 0 ? f : p->nodes[node_of[fetches[i].op->id]].first_val + fetches[i].index;
+    p->uses0[p->fetch_val[i]]++;
+  }
+
+  /* 4. Operations that touch one variable run in creation order. Since every
+   * real edge also goes from earlier to later, these edges never form a cycle,
+   * and a run's result never depends on scheduling. */
+  for (int id = 0; id < nops; id++) last_touch[id] = -1;
+  for (int k = 0; k < nn; k++) {
+    int var = p->nodes[k].var_id;
+    if (var < 0) continue;
+    if (last_touch[var] >= 0 && (!push(&edges_from, last_touch[var]) || !push(&edges_to, k)))
+      goto oom;
+    last_touch[var] = k;
+  }
+
+  /* 5. Successor lists in CSR form (duplicates are harmless: counted both ways). */
+  int ne = edges_from.n;
+  p->succ = malloc(sizeof(int) * (ne ? ne : 1));
+  if (!p->succ) goto oom;
+  for (int e = 0; e < ne; e++) p->nodes[edges_from.a[e]].nsucc++, p->nodes[edges_to.a[e]].npred++;
+  int off = 0;
+  for (int k = 0; k < nn; k++) p->nodes[k].succ_off = off, off += p->nodes[k].nsucc, p->nodes[k].nsucc = 0;
+  for (int e = 0; e < ne; e++) {
+    mfi_node *n = &p->nodes[edges_from.a[e]];
+    p->succ[n->succ_off + n->nsucc++] = edges_to.a[e];
+  }
+  free(node_of), free(need), free(stack), free(last_touch), free(edges_from.a), free(edges_to.a);
+  return p;
+oom:
+  mfi_set(s, MF_RESOURCE_EXHAUSTED, "out of memory while planning a run");
+fail:
+  free(node_of), free(need), free(stack), free(last_touch), free(edges_from.a), free(edges_to.a);
+  mfi_plan_delete(p);
+  return NULL;
+}

@@ -1,0 +1,43 @@
+/* Execution plans: the pruned, ordered subgraph for one run signature. */
+#ifndef MOONFLOW_PLAN_H
+#define MOONFLOW_PLAN_H
+
+#include "internal.h"
+
+typedef struct {
+  mf_op *op;
+  int first_val; /* value slot of output 0; outputs are consecutive */
+  int in_off;    /* this node's inputs in plan->in_val */
+  int npred;     /* predecessors in the plan (data, control, variable order) */
+  int succ_off, nsucc;
+  int var_id; /* op id of the variable it touches, or -1 */
+  uint64_t key; /* random ops: Philox key */
+} mfi_node;
+
+typedef struct mfi_plan {
+  struct mfi_plan *next; /* in the session's cache */
+  uint64_t hash;
+  int *sig, nsig;
+  mfi_node *nodes;
+  int nnodes, nvals;
+  int *in_val;    /* per node input: a value slot, or -1 for a variable reference */
+  int *succ;      /* successor node indices */
+  int *uses0;     /* per value slot: consumers + fetches */
+  int *feed_val;  /* per feed: its value slot */
+  int *fetch_val; /* per fetch: its value slot */
+  /* scratch for one run at a time */
+  mf_tensor **vals;
+  int *uses;
+  int *pending;
+  mf_tensor **in_ptrs;
+} mfi_plan;
+
+/* Builds a plan; NULL + status (naming the op) when a needed placeholder is
+ * unfed or an argument is invalid. Random-op keys come from `nondet_key`
+ * when the op has no seeds. */
+mfi_plan *mfi_plan_build(mf_graph *g, const mf_output *feeds, int nfeeds, const mf_output *fetches,
+                         int nfetches, mf_op *const *targets, int ntargets, uint64_t nondet_key,
+                         mf_status *s);
+void mfi_plan_delete(mfi_plan *p);
+
+#endif

@@ -1,0 +1,382 @@
+/* Sessions: variable values, random counters, the plan cache, and the
+ * executor that runs a plan inline or on an inter-op thread pool. */
+#include "plan.h"
+
+#include <stdlib.h>
+#include <string.h>
+#include <time.h>
+
+typedef struct run_state run_state;
+
+struct mf_session {
+  mf_graph *graph;
+  mf_session_config cfg;
+  bool closed;
+  pthread_mutex_t lock; /* one run at a time */
+  mf_tensor **vars;     /* by op id: a variable's value */
+  uint64_t *runs;       /* by op id: how often a random op ran */
+  int nslots;
+  uint64_t nondet_key;
+  mfi_plan *plans;
+  /* inter-op workers */
+  pthread_t *workers;
+  int nworkers;
+  pthread_mutex_t qlock;
+  pthread_cond_t qcond, done_cond;
+  run_state *cur; /* the run the workers serve, NULL when idle */
+  bool stopping;
+};
+
+struct run_state {
+  mfi_plan *plan;
+  int *queue, qhead, qtail; /* ready nodes */
+  int completed, in_flight;
+  bool failed;
+  mf_status *status;
+};
+
+void mf_session_config_init(mf_session_config *c)
+{
+  c->inter_op_threads = 1;
+  c->intra_op_threads = 0;
+}
+
+static void *worker_main(void *arg);
+
+mf_session *mf_session_new(mf_graph *g, const mf_session_config *c, mf_status *s)
+{
+  mfi_clear(s);
+  mf_session *sess = calloc(1, sizeof *sess);
+  if (!sess) {
+    mfi_set(s, MF_RESOURCE_EXHAUSTED, "out of memory creating a session");
+    return NULL;
+  }
+  if (c) sess->cfg = *c;
+  else mf_session_config_init(&sess->cfg);
+  if (sess->cfg.inter_op_threads < 1) sess->cfg.inter_op_threads = 1;
+  if (sess->cfg.inter_op_threads > 64) sess->cfg.inter_op_threads = 64;
+  sess->graph = mfi_graph_retain(g);
+  pthread_mutex_init(&sess->lock, NULL);
+  pthread_mutex_init(&sess->qlock, NULL);
+  pthread_cond_init(&sess->qcond, NULL);
+  pthread_cond_init(&sess->done_cond, NULL);
+  struct timespec ts;
+  clock_gettime(CLOCK_REALTIME, &ts);
+  sess->nondet_key = mfi_seed_key(ts.tv_nsec ^ ((int64_t)ts.tv_sec << 20), (int64_t)(uintptr_t)sess);
+  if (sess->cfg.intra_op_threads > 0) mfi_blas_set_threads(sess->cfg.intra_op_threads);
+  int nw = sess->cfg.inter_op_threads - 1;
+  if (nw > 0) {
+    sess->workers = calloc(nw, sizeof(pthread_t));
+    for (int i = 0; sess->workers && i < nw; i++) {
+      if (pthread_create(&sess->workers[i], NULL, worker_main, sess) != 0) break;
+      sess->nworkers++;
+    }
+  }
+  return sess;
+}
+
+static void release_state(mf_session *sess)
+{
+  for (int i = 0; i < sess->nslots; i++) mf_tensor_delete(sess->vars[i]);
+  free(sess->vars), free(sess->runs);
+  sess->vars = NULL, sess->runs = NULL, sess->nslots = 0;
+  while (sess->plans) {
+    mfi_plan *p = sess->plans;
+    sess->plans = p->next;
+    mfi_plan_delete(p);
+  }
+}
+
+void mf_session_close(mf_session *sess)
+{
+  if (!sess) return;
+  pthread_mutex_lock(&sess->lock);
+  if (!sess->closed) {
+    sess->closed = true;
+    pthread_mutex_lock(&sess->qlock);
+    sess->stopping = true;
+    pthread_cond_broadcast(&sess->qcond);
+    pthread_mutex_unlock(&sess->qlock);
+    for (int i = 0; i < sess->nworkers; i++) pthread_join(sess->workers[i], NULL);
+    free(sess->workers);
+    sess->workers = NULL, sess->nworkers = 0;
+    release_state(sess);
+  }
+  pthread_mutex_unlock(&sess->lock);
+}
+
+void mf_session_delete(mf_session *sess)
+{
+  if (!sess) return;
+  mf_session_close(sess);
+  mf_graph_delete(sess->graph);
+  pthread_mutex_destroy(&sess->lock);
+  pthread_mutex_destroy(&sess->qlock);
+  pthread_cond_destroy(&sess->qcond);
+  pthread_cond_destroy(&sess->done_cond);
+  free(sess);
+}
+
+/* ---------------------------------------------------------------- one node */
+
+static void run_node(mf_session *sess, mfi_plan *p, int k, mf_status *s)
+{
+  mfi_node *n = &p->nodes[k];
+  mf_op *op = n->op;
+  for (int i = 0; i < op->nin; i++) {
+    int v = p->in_val[n->in_off + i];
+    p->in_ptrs[n->in_off + i] = v >= 0 ? p->vals[v] : NULL;
+  }
+  mfi_kctx c = {op, p->in_ptrs + n->in_off, p->vals + n->first_val, NULL, n->key, 0,
+                sess->cfg.intra_op_threads, s};
+  if (n->var_id >= 0) c.var = &sess->vars[n->var_id];
+  if (op->def->flags & MFI_RANDOM) c.run = sess->runs[op->id]++;
+  op->def->cpu(&c);
+  for (int i = 0; mfi_ok(s) && i < op->nout; i++)
+    if (!p->vals[n->first_val + i])
+      mfi_op_error(s, MF_INTERNAL, op, "the kernel produced no output %d", i);
+  /* Release what nobody reads any more: unused outputs now, inputs at their last use. */
+  for (int i = 0; i < op->nout; i++) {
+    int v = n->first_val + i;
+    if (p->uses[v] == 0) mf_tensor_delete(p->vals[v]), p->vals[v] = NULL;
+  }
+  for (int i = 0; i < op->nin; i++) {
+    int v = p->in_val[n->in_off + i];
+    if (v >= 0 && __atomic_sub_fetch(&p->uses[v], 1, __ATOMIC_ACQ_REL) == 0)
+      mf_tensor_delete(p->vals[v]), p->vals[v] = NULL;
+  }
+}
+
+/* ---------------------------------------------------------------- parallel execution */
+
+/* Takes a ready node, runs it, and makes its successors ready. Called with
+ * qlock held; returns with it held. */
+static void serve_one(mf_session *sess, run_state *r)
+{
+  int k = r->queue[r->qhead++];
+  r->in_flight++;
+  pthread_mutex_unlock(&sess->qlock);
+  mf_status st;
+  mfi_clear(&st);
+  run_node(sess, r->plan, k, &st);
+  pthread_mutex_lock(&sess->qlock);
+  r->in_flight--;
+  r->completed++;
+  if (!mfi_ok(&st) && !r->failed) r->failed = true, *r->status = st;
+  if (!r->failed) {
+    mfi_node *n = &r->plan->nodes[k];
+    for (int j = 0; j < n->nsucc; j++) {
+      int q = r->plan->succ[n->succ_off + j];
+      if (--r->plan->pending[q] == 0) r->queue[r->qtail++] = q;
+    }
+  }
+  if (r->qtail > r->qhead) pthread_cond_broadcast(&sess->qcond);
+  if ((r->failed && r->in_flight == 0) || r->completed == r->plan->nnodes)
+    pthread_cond_broadcast(&sess->done_cond);
+}
+
+static void *worker_main(void *arg)
+{
+  mf_session *sess = arg;
+  pthread_mutex_lock(&sess->qlock);
+  for (;;) {
+    while (!sess->stopping && !(sess->cur && !sess->cur->failed && sess->cur->qtail > sess->cur->qhead))
+      pthread_cond_wait(&sess->qcond, &sess->qlock);
+    if (sess->stopping) break;
+    serve_one(sess, sess->cur);
+  }
+  pthread_mutex_unlock(&sess->qlock);
+  return NULL;
+}
+
+static void execute_parallel(mf_session *sess, mfi_plan *p, mf_status *s)
+{
+  run_state r = {p, malloc(sizeof(int) * (p->nnodes ? p->nnodes : 1)), 0, 0, 0, 0, false, s};
+  if (!r.queue) {
+    mfi_set(s, MF_RESOURCE_EXHAUSTED, "out of memory starting a run");
+    return;
+  }
+  for (int k = 0; k < p->nnodes; k++)
+    if (p->pending[k] == 0) r.queue[r.qtail++] = k;
+  pthread_mutex_lock(&sess->qlock);
+  sess->cur = &r;
+  pthread_cond_broadcast(&sess->qcond);
+  for (;;) {
+    if (r.failed ? r.in_flight == 0 : r.completed == p->nnodes) break;
+    if (!r.failed && r.qtail > r.qhead) serve_one(sess, &r);
+    else pthread_cond_wait(&sess->done_cond, &sess->qlock);
+  }
+  sess->cur = NULL;
+  pthread_mutex_unlock(&sess->qlock);
+  free(r.queue);
+}
+
+/* ---------------------------------------------------------------- run */
+
+static uint64_t hash_ints(const int *a, int n)
+{
+  uint64_t h = 1469598103934665603ull;
+  for (int i = 0; i < n; i++) h = (h ^ (uint32_t)a[i]) * 1099511628211ull;
+  return h;
+}
+
+/* The signature: counts, then (op id, index) of feeds and fetches, then target ids. */
+static int *signature(const mf_output *feeds, int nfeeds, const mf_output *fetches, int nfetches,
+                      mf_op *const *targets, int ntargets, int *n)
+{
+  *n = 3 + 2 * nfeeds + 2 * nfetches + ntargets;
+  int *sig = malloc(sizeof(int) * *n), j = 0;
+  if (!sig) return NULL;
+  sig[j++] = nfeeds, sig[j++] = nfetches, sig[j++] = ntargets;
+  for (int i = 0; i < nfeeds; i++) sig[j++] = feeds[i].op->id, sig[j++] = feeds[i].index;
+  for (int i = 0; i < nfetches; i++) sig[j++] = fetches[i].op->id, sig[j++] = fetches[i].index;
+  for (int i = 0; i < ntargets; i++) sig[j++] = targets[i]->id;
+  return sig;
+}
+
+static bool check_args(mf_session *sess, const mf_output *feeds, mf_tensor *const *feed_values,
+                       int nfeeds, const mf_output *fetches, int nfetches, mf_op *const *targets,
+                       int ntargets, mf_status *s)
+{
+  mf_graph *g = sess->graph;
+  for (int i = 0; i < nfetches; i++) {
+    mf_output f = fetches[i];
+    if (!f.op || f.op->graph != g) {
+      mfi_set(s, MF_INVALID_ARGUMENT, "fetch %d is not an element of this session's graph", i + 1);
+      return false;
+    }
+    if (f.index < 0 || f.index >= f.op->nout) {
+      mfi_op_error(s, MF_INVALID_ARGUMENT, f.op, "has no output %d to fetch", f.index);
+      return false;
+    }
+  }
+  for (int i = 0; i < ntargets; i++)
+    if (!targets[i] || targets[i]->graph != g) {
+      mfi_set(s, MF_INVALID_ARGUMENT, "target %d is not an element of this session's graph", i + 1);
+      return false;
+    }
+  for (int i = 0; i < nfeeds; i++) {
+    mf_output f = feeds[i];
+    const mf_tensor *t = feed_values[i];
+    if (!f.op || f.op->graph != g) {
+      mfi_set(s, MF_INVALID_ARGUMENT, "feed %d is not an element of this session's graph", i + 1);
+      return false;
+    }
+    if (f.index < 0 || f.index >= f.op->nout) {
+      mfi_op_error(s, MF_INVALID_ARGUMENT, f.op, "has no output %d to feed", f.index);
+      return false;
+    }
+    if (!t) {
+      mfi_op_error(s, MF_INVALID_ARGUMENT, f.op, "fed a NULL value");
+      return false;
+    }
+    const mfi_meta *m = &f.op->out[f.index];
+    if (t->dtype != m->dtype) {
+      mfi_op_error(s, MF_INVALID_ARGUMENT, f.op, "fed a %s value, but '%s:%d' is %s",
+                   mf_dtype_name(t->dtype), f.op->name, f.index, mf_dtype_name(m->dtype));
+      return false;
+    }
+    bool ok = m->ndim < 0 || m->ndim == t->ndim;
+    for (int d = 0; ok && m->ndim >= 0 && d < m->ndim; d++)
+      ok = m->dims[d] < 0 || m->dims[d] == t->dims[d];
+    if (!ok) {
+      char a[128], b[128];
+      mfi_shape_str(t->ndim, t->dims, a, sizeof a);
+      mfi_shape_str(m->ndim, m->dims, b, sizeof b);
+      mfi_op_error(s, MF_INVALID_ARGUMENT, f.op, "fed a value of shape %s, but '%s:%d' has shape %s",
+                   a, f.op->name, f.index, b);
+      return false;
+    }
+  }
+  return true;
+}
+
+static mfi_plan *find_plan(mf_session *sess, const mf_output *feeds, int nfeeds,
+                           const mf_output *fetches, int nfetches, mf_op *const *targets,
+                           int ntargets, mf_status *s)
+{
+  int nsig;
+  int *sig = signature(feeds, nfeeds, fetches, nfetches, targets, ntargets, &nsig);
+  if (!sig) {
+    mfi_set(s, MF_RESOURCE_EXHAUSTED, "out of memory");
+    return NULL;
+  }
+  uint64_t h = hash_ints(sig, nsig);
+  for (mfi_plan *p = sess->plans; p; p = p->next)
+    if (p->hash == h && p->nsig == nsig && memcmp(p->sig, sig, sizeof(int) * nsig) == 0) {
+      free(sig);
+      return p;
+    }
+  mfi_plan *p = mfi_plan_build(sess->graph, feeds, nfeeds, fetches, nfetches, targets, ntargets,
+                               sess->nondet_key, s);
+  if (!p) {
+    free(sig);
+    return NULL;
+  }
+  p->sig = sig, p->nsig = nsig, p->hash = h;
+  p->next = sess->plans;
+  sess->plans = p;
+  return p;
+}
+
+static bool grow_slots(mf_session *sess, mf_status *s)
+{
+  int n = sess->graph->nops;
+  if (n <= sess->nslots) return true;
+  mf_tensor **v = realloc(sess->vars, sizeof *v * n);
+  if (v) sess->vars = v;
+  uint64_t *r = v ? realloc(sess->runs, sizeof *r * n) : NULL;
+  if (!v || !r) {
+    mfi_set(s, MF_RESOURCE_EXHAUSTED, "out of memory");
+    return false;
+  }
+  sess->runs = r;
+  for (int i = sess->nslots; i < n; i++) sess->vars[i] = NULL, sess->runs[i] = 0;
+  sess->nslots = n;
+  return true;
+}
+
+void mf_session_run(mf_session *sess, const mf_output *feeds, mf_tensor *const *feed_values,
+                    int nfeeds, const mf_output *fetches, mf_tensor **fetch_values, int nfetches,
+                    mf_op *const *targets, int ntargets, mf_status *s)
+{
+  mfi_clear(s);
+  pthread_mutex_lock(&sess->lock);
+  if (sess->closed) {
+    mfi_set(s, MF_FAILED_PRECONDITION, "attempted to use a closed session");
+    goto out;
+  }
+  if (!check_args(sess, feeds, feed_values, nfeeds, fetches, nfetches, targets, ntargets, s) ||
+      !grow_slots(sess, s))
+    goto out;
+  mfi_plan *p = find_plan(sess, feeds, nfeeds, fetches, nfetches, targets, ntargets, s);
+  if (!p) goto out;
+
+  memcpy(p->uses, p->uses0, sizeof(int) * p->nvals);
+  /* Feeds enter as views too: a variable assigned from a feed must not share
+   * the caller's tensor object. */
+  for (int f = 0; f < nfeeds; f++)
+    if (!(p->vals[p->feed_val[f]] = mfi_tensor_view(feed_values[f]))) {
+      mfi_set(s, MF_RESOURCE_EXHAUSTED, "out of memory taking feeds");
+      goto release;
+    }
+  /* Fetches hold their own use, so they survive until handed out. */
+  if (sess->nworkers > 0 && p->nnodes > 1) {
+    for (int k = 0; k < p->nnodes; k++) p->pending[k] = p->nodes[k].npred;
+    execute_parallel(sess, p, s);
+  } else {
+    for (int k = 0; k < p->nnodes && mfi_ok(s); k++) run_node(sess, p, k, s);
+  }
+  /* Each fetch gets its own tensor object over the shared buffer. */
+  for (int i = 0; mfi_ok(s) && i < nfetches; i++) {
+    fetch_values[i] = mfi_tensor_view(p->vals[p->fetch_val[i]]);
+    if (!fetch_values[i]) {
+      mfi_set(s, MF_RESOURCE_EXHAUSTED, "out of memory returning fetches");
+      while (i > 0) mf_tensor_delete(fetch_values[--i]);
+    }
+  }
+release:
+  for (int v = 0; v < p->nvals; v++) mf_tensor_delete(p->vals[v]), p->vals[v] = NULL;
+out:
+  pthread_mutex_unlock(&sess->lock);
+}

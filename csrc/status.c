@@ -1,0 +1,34 @@
+/* Status objects: how every failure reaches the caller. */
+#include "internal.h"
+
+#include <stdarg.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+const char *mf_version(void) { return MF_VERSION_STRING; }
+
+mf_status *mf_status_new(void)
+{
+  mf_status *s = calloc(1, sizeof *s);
+  return s;
+}
+
+void mf_status_delete(mf_status *s) { free(s); }
+mf_code mf_status_code(const mf_status *s) { return s->code; }
+const char *mf_status_message(const mf_status *s) { return s->msg; }
+
+void mf_status_set(mf_status *s, mf_code code, const char *message)
+{
+  s->code = code;
+  snprintf(s->msg, sizeof s->msg, "%s", code == MF_OK ? "" : message);
+}
+
+void mfi_set(mf_status *s, mf_code code, const char *fmt, ...)
+{
+  va_list ap;
+  va_start(ap, fmt);
+  s->code = code;
+  vsnprintf(s->msg, sizeof s->msg, fmt, ap);
+  va_end(ap);
+}

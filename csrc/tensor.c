@@ -1,0 +1,292 @@
+/* Tensor values: dtype, shape and a reference-counted buffer. */
+#include "internal.h"
+
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+static const char *const dtype_names[MF_NUM_DTYPES] = {"float32", "float64", "int32",
+                                                       "int64",   "bool",    "uint8"};
+static const size_t dtype_sizes[MF_NUM_DTYPES] = {4, 8, 4, 8, 1, 1};
+
+const char *mf_dtype_name(mf_dtype dt)
+{
+  return (unsigned)dt < MF_NUM_DTYPES ? dtype_names[dt] : "invalid";
+}
+
+size_t mf_dtype_size(mf_dtype dt) { return (unsigned)dt < MF_NUM_DTYPES ? dtype_sizes[dt] : 0; }
+
+int mf_dtype_from_name(const char *name, mf_dtype *dt)
+{
+  for (int i = 0; i < MF_NUM_DTYPES; i++)
+    if (strcmp(name, dtype_names[i]) == 0) return *dt = (mf_dtype)i, 1;
+  return 0;
+}
+
+int64_t mfi_numel(int ndim, const int64_t *dims)
+{
+  int64_t n = 1;
+  for (int i = 0; i < ndim; i++) n *= dims[i];
+  return n;
+}
+
+int mfi_shape_str(int ndim, const int64_t *dims, char *buf, size_t size)
+{
+  if (ndim < 0) return snprintf(buf, size, "<unknown rank>");
+  int n = snprintf(buf, size, "{");
+  for (int i = 0; i < ndim && (size_t)n < size; i++)
+    n += snprintf(buf + n, size - n, "%s%lld", i ? ", " : "", (long long)dims[i]);
+  if ((size_t)n < size) n += snprintf(buf + n, size - n, "}");
+  return n;
+}
+
+static bool check_shape(mf_dtype dt, int ndim, const int64_t *dims, mf_status *s)
+{
+  if ((unsigned)dt >= MF_NUM_DTYPES) {
+    mfi_set(s, MF_INVALID_ARGUMENT, "invalid dtype %d", (int)dt);
+    return false;
+  }
+  if (ndim < 0 || ndim > MF_MAX_DIMS) {
+    mfi_set(s, MF_INVALID_ARGUMENT, "rank %d is outside 0..%d", ndim, MF_MAX_DIMS);
+    return false;
+  }
+  double total = 1;
+  for (int i = 0; i < ndim; i++) {
+    if (dims[i] < 0) {
+      mfi_set(s, MF_INVALID_ARGUMENT, "dimension %d of a value is %lld (must be >= 0)", i + 1,
+              (long long)dims[i]);
+      return false;
+    }
+    total *= (double)dims[i];
+  }
+  if (total * (double)dtype_sizes[dt] > 1e15) {
+    mfi_set(s, MF_RESOURCE_EXHAUSTED, "a value of %.0f elements is too large", total);
+    return false;
+  }
+  return true;
+}
+
+static mf_tensor *tensor_header(mf_dtype dt, int ndim, const int64_t *dims, mf_status *s)
+{
+  if (!check_shape(dt, ndim, dims, s)) return NULL;
+  mf_tensor *t = malloc(sizeof *t);
+  mfi_buffer *b = malloc(sizeof *b);
+  if (!t || !b) {
+    free(t), free(b);
+    mfi_set(s, MF_RESOURCE_EXHAUSTED, "out of memory allocating a tensor");
+    return NULL;
+  }
+  atomic_init(&t->refs, 1);
+  t->dtype = dt;
+  t->ndim = ndim;
+  if (ndim) memcpy(t->dims, dims, sizeof(int64_t) * ndim);
+  t->numel = mfi_numel(ndim, dims);
+  t->offset = 0;
+  t->buf = b;
+  atomic_init(&b->refs, 1);
+  b->nbytes = (size_t)t->numel * dtype_sizes[dt];
+  b->data = NULL;
+  b->dealloc = NULL;
+  b->arg = NULL;
+  b->borrowed = false;
+  return t;
+}
+
+mf_tensor *mfi_tensor_empty(mf_dtype dt, int ndim, const int64_t *dims, mf_status *s)
+{
+  mf_tensor *t = tensor_header(dt, ndim, dims, s);
+  if (!t) return NULL;
+  t->buf->data = mfi_alloc(t->buf->nbytes);
+  if (!t->buf->data) {
+    char sh[128];
+    mfi_shape_str(ndim, dims, sh, sizeof sh);
+    mfi_set(s, MF_RESOURCE_EXHAUSTED, "out of memory allocating a %s %s tensor (%zu bytes)",
+            mf_dtype_name(dt), sh, t->buf->nbytes);
+    free(t->buf), free(t);
+    return NULL;
+  }
+  return t;
+}
+
+mf_tensor *mf_tensor_new(mf_dtype dt, int ndim, const int64_t *dims, mf_status *s)
+{
+  mfi_clear(s);
+  mf_tensor *t = mfi_tensor_empty(dt, ndim, dims, s);
+  if (t) memset(t->buf->data, 0, t->buf->nbytes);
+  return t;
+}
+
+mf_tensor *mf_tensor_new_borrowed(mf_dtype dt, int ndim, const int64_t *dims, void *data,
+                                  void (*dealloc)(void *, void *), void *arg, mf_status *s)
+{
+  mfi_clear(s);
+  mf_tensor *t = tensor_header(dt, ndim, dims, s);
+  if (!t) return NULL;
+  t->buf->data = data;
+  t->buf->dealloc = dealloc;
+  t->buf->arg = arg;
+  t->buf->borrowed = true;
+  return t;
+}
+
+mf_tensor *mf_tensor_retain(mf_tensor *t)
+{
+  if (t) atomic_fetch_add_explicit(&t->refs, 1, memory_order_relaxed);
+  return t;
+}
+
+static void buffer_release(mfi_buffer *b)
+{
+  if (atomic_fetch_sub_explicit(&b->refs, 1, memory_order_acq_rel) != 1) return;
+  if (b->borrowed) {
+    if (b->dealloc) b->dealloc(b->data, b->arg);
+  } else {
+    mfi_free(b->data, b->nbytes);
+  }
+  free(b);
+}
+
+void mf_tensor_delete(mf_tensor *t)
+{
+  if (!t || atomic_fetch_sub_explicit(&t->refs, 1, memory_order_acq_rel) != 1) return;
+  buffer_release(t->buf);
+  free(t);
+}
+
+mf_dtype mf_tensor_dtype(const mf_tensor *t) { return t->dtype; }
+int mf_tensor_ndim(const mf_tensor *t) { return t->ndim; }
+const int64_t *mf_tensor_dims(const mf_tensor *t) { return t->dims; }
+int64_t mf_tensor_numel(const mf_tensor *t) { return t->numel; }
+size_t mf_tensor_nbytes(const mf_tensor *t) { return (size_t)t->numel * dtype_sizes[t->dtype]; }
+const void *mf_tensor_data(const mf_tensor *t) { return mfi_data(t); }
+
+bool mfi_tensor_exclusive(const mf_tensor *t)
+{
+  return atomic_load(&t->refs) == 1 && atomic_load(&t->buf->refs) == 1 && !t->buf->borrowed;
+}
+
+mf_tensor *mfi_tensor_copy(const mf_tensor *t, mf_status *s)
+{
+  mf_tensor *c = mfi_tensor_empty(t->dtype, t->ndim, t->dims, s);
+  if (c) memcpy(mfi_data(c), mfi_data(t), mf_tensor_nbytes(t));
+  return c;
+}
+
+void *mf_tensor_mutable_data(mf_tensor *t, mf_status *s)
+{
+  mfi_clear(s);
+  /* The library hands every holder its own tensor object (views share the
+   * buffer), so the buffer's count tells whether another value shares it. */
+  if (atomic_load(&t->buf->refs) == 1 && !t->buf->borrowed && t->offset == 0) return mfi_data(t);
+  mf_tensor *c = mfi_tensor_copy(t, s);
+  if (!c) return NULL;
+  mfi_buffer *old = t->buf;
+  t->buf = c->buf;
+  t->offset = 0;
+  c->buf = NULL;
+  free(c);
+  buffer_release(old);
+  return mfi_data(t);
+}
+
+static mf_tensor *view(mf_tensor *t, int ndim, const int64_t *dims, size_t offset)
+{
+  mf_tensor *v = malloc(sizeof *v);
+  if (!v) return NULL;
+  atomic_init(&v->refs, 1);
+  v->dtype = t->dtype;
+  v->ndim = ndim;
+  if (ndim) memcpy(v->dims, dims, sizeof(int64_t) * ndim);
+  v->numel = mfi_numel(ndim, dims);
+  v->offset = offset;
+  v->buf = t->buf;
+  atomic_fetch_add(&t->buf->refs, 1);
+  return v;
+}
+
+mf_tensor *mfi_tensor_view(mf_tensor *t) { return view(t, t->ndim, t->dims, t->offset); }
+
+mf_tensor *mf_tensor_reshape(mf_tensor *t, int ndim, const int64_t *dims, mf_status *s)
+{
+  mfi_clear(s);
+  if (!check_shape(t->dtype, ndim, dims, s)) return NULL;
+  if (mfi_numel(ndim, dims) != t->numel) {
+    char a[128], b[128];
+    mfi_shape_str(t->ndim, t->dims, a, sizeof a);
+    mfi_shape_str(ndim, dims, b, sizeof b);
+    mfi_set(s, MF_INVALID_ARGUMENT, "cannot reshape a %s value to %s", a, b);
+    return NULL;
+  }
+  mf_tensor *v = view(t, ndim, dims, t->offset);
+  if (!v) mfi_set(s, MF_RESOURCE_EXHAUSTED, "out of memory");
+  return v;
+}
+
+mf_tensor *mf_tensor_subtensor(mf_tensor *t, int64_t i, mf_status *s)
+{
+  mfi_clear(s);
+  if (t->ndim == 0 || i < 0 || i >= t->dims[0]) {
+    mfi_set(s, MF_OUT_OF_RANGE, "index %lld is out of range for a value with first dimension %lld",
+            (long long)i + 1, (long long)(t->ndim ? t->dims[0] : 0));
+    return NULL;
+  }
+  int64_t inner = t->dims[0] ? t->numel / t->dims[0] : 0;
+  mf_tensor *v =
+      view(t, t->ndim - 1, t->dims + 1, t->offset + (size_t)(i * inner) * dtype_sizes[t->dtype]);
+  if (!v) mfi_set(s, MF_RESOURCE_EXHAUSTED, "out of memory");
+  return v;
+}
+
+/* ---------------------------------------------------------------- generic element access */
+
+double mfi_get_f(mf_dtype dt, const void *p, int64_t i)
+{
+  switch (dt) {
+  case MF_FLOAT32: return ((const float *)p)[i];
+  case MF_FLOAT64: return ((const double *)p)[i];
+  case MF_INT32: return ((const int32_t *)p)[i];
+  case MF_INT64: return (double)((const int64_t *)p)[i];
+  case MF_BOOL:
+  case MF_UINT8: return ((const uint8_t *)p)[i];
+  default: return 0;
+  }
+}
+
+int64_t mfi_get_i(mf_dtype dt, const void *p, int64_t i)
+{
+  switch (dt) {
+  case MF_FLOAT32: return (int64_t)((const float *)p)[i];
+  case MF_FLOAT64: return (int64_t)((const double *)p)[i];
+  case MF_INT32: return ((const int32_t *)p)[i];
+  case MF_INT64: return ((const int64_t *)p)[i];
+  case MF_BOOL:
+  case MF_UINT8: return ((const uint8_t *)p)[i];
+  default: return 0;
+  }
+}
+
+void mfi_set_f(mf_dtype dt, void *p, int64_t i, double v)
+{
+  switch (dt) {
+  case MF_FLOAT32: ((float *)p)[i] = (float)v; break;
+  case MF_FLOAT64: ((double *)p)[i] = v; break;
+  case MF_INT32: ((int32_t *)p)[i] = (int32_t)v; break;
+  case MF_INT64: ((int64_t *)p)[i] = (int64_t)v; break;
+  case MF_BOOL: ((uint8_t *)p)[i] = v != 0; break;
+  case MF_UINT8: ((uint8_t *)p)[i] = (uint8_t)v; break;
+  default: break;
+  }
+}
+
+void mfi_set_i(mf_dtype dt, void *p, int64_t i, int64_t v)
+{
+  switch (dt) {
+  case MF_FLOAT32: ((float *)p)[i] = (float)v; break;
+  case MF_FLOAT64: ((double *)p)[i] = (double)v; break;
+  case MF_INT32: ((int32_t *)p)[i] = (int32_t)v; break;
+  case MF_INT64: ((int64_t *)p)[i] = v; break;
+  case MF_BOOL: ((uint8_t *)p)[i] = v != 0; break;
+  case MF_UINT8: ((uint8_t *)p)[i] = (uint8_t)v; break;
+  default: break;
+  }
+}

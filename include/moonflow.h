@@ -1,0 +1,212 @@
+/*
+ * moonflow — public C API.
+ *
+ * A dataflow-graph runtime in the style of TensorFlow 1.x: build a graph of
+ * operations, then run parts of it in a session that owns variable values.
+ *
+ * Conventions
+ *   - Opaque handles are created and destroyed by the API; every destroy
+ *     function accepts NULL.
+ *   - Functions that can fail take an `mf_status *` last; on success it is
+ *     cleared (code MF_OK), on failure it holds a code and a message that
+ *     names the operation involved. The library never exits or aborts on
+ *     user input.
+ *   - Axes, slice starts and index-valued tensor contents (gather ids,
+ *     one_hot ids, argmax results) count from 1, as in Lua; negative axes
+ *     count from the end (-1 is the last). Raw buffers are C memory.
+ */
+#ifndef MOONFLOW_H
+#define MOONFLOW_H
+
+#include <stddef.h>
+#include <stdint.h>
+
+#ifdef __cplusplus
+extern "C" {
+#endif
+
+#define MF_VERSION_MAJOR 0
+#define MF_VERSION_MINOR 1
+#define MF_VERSION_PATCH 0
+#define MF_VERSION_STRING "0.1.0"
+
+/* The version of the library actually linked (may differ from the header). */
+const char *mf_version(void);
+
+/* ---------------------------------------------------------------- dtypes */
+
+typedef enum {
+  MF_FLOAT32 = 0,
+  MF_FLOAT64,
+  MF_INT32,
+  MF_INT64,
+  MF_BOOL,
+  MF_UINT8,
+  MF_NUM_DTYPES
+} mf_dtype;
+
+const char *mf_dtype_name(mf_dtype dt);                 /* "float32", ... */
+int mf_dtype_from_name(const char *name, mf_dtype *dt); /* 1 if known */
+size_t mf_dtype_size(mf_dtype dt);
+
+/* ---------------------------------------------------------------- status */
+
+typedef enum {
+  MF_OK = 0,
+  MF_INVALID_ARGUMENT,   /* shape, dtype, axis, bad feed */
+  MF_FAILED_PRECONDITION, /* uninitialized variable, closed session */
+  MF_OUT_OF_RANGE,       /* index out of range at run time */
+  MF_NOT_FOUND,
+  MF_RESOURCE_EXHAUSTED, /* out of memory */
+  MF_UNIMPLEMENTED,
+  MF_INTERNAL
+} mf_code;
+
+typedef struct mf_status mf_status;
+
+mf_status *mf_status_new(void);
+void mf_status_delete(mf_status *s);
+mf_code mf_status_code(const mf_status *s);
+const char *mf_status_message(const mf_status *s); /* "" when MF_OK */
+void mf_status_set(mf_status *s, mf_code code, const char *message);
+
+/* ---------------------------------------------------------------- tensors */
+
+#define MF_MAX_DIMS 8
+
+/* A dense, row-major, contiguous value with a reference-counted buffer. */
+typedef struct mf_tensor mf_tensor;
+
+/* A new tensor that owns zero-filled memory allocated by the library. */
+mf_tensor *mf_tensor_new(mf_dtype dt, int ndim, const int64_t *dims, mf_status *s);
+
+/* A new tensor that borrows `data` (at least 64-byte alignment is not
+ * required). The library never writes to it; `dealloc(data, arg)` runs when
+ * the last reference goes (dealloc may be NULL). */
+mf_tensor *mf_tensor_new_borrowed(mf_dtype dt, int ndim, const int64_t *dims, void *data,
+                                  void (*dealloc)(void *data, void *arg), void *arg,
+                                  mf_status *s);
+
+mf_tensor *mf_tensor_retain(mf_tensor *t); /* another reference; returns t */
+void mf_tensor_delete(mf_tensor *t);       /* drops one reference */
+
+mf_dtype mf_tensor_dtype(const mf_tensor *t);
+int mf_tensor_ndim(const mf_tensor *t);
+const int64_t *mf_tensor_dims(const mf_tensor *t);
+int64_t mf_tensor_numel(const mf_tensor *t);
+size_t mf_tensor_nbytes(const mf_tensor *t);
+const void *mf_tensor_data(const mf_tensor *t);
+
+/* Writable data: copies the buffer first when anything else shares it
+ * (another tensor, a variable, a fetched value), so a write never shows
+ * through any other value. NULL with a status on failure. */
+void *mf_tensor_mutable_data(mf_tensor *t, mf_status *s);
+
+/* Views sharing the buffer: a new shape with the same element count, and the
+ * i-th sub-tensor along the first dimension (i counts from 0 here). */
+mf_tensor *mf_tensor_reshape(mf_tensor *t, int ndim, const int64_t *dims, mf_status *s);
+mf_tensor *mf_tensor_subtensor(mf_tensor *t, int64_t i, mf_status *s);
+
+/* ---------------------------------------------------------------- graphs */
+
+typedef struct mf_graph mf_graph;
+typedef struct mf_op mf_op;
+typedef struct mf_op_desc mf_op_desc;
+
+/* One output of an operation. */
+typedef struct {
+  mf_op *op;
+  int index; /* from 0 */
+} mf_output;
+
+mf_graph *mf_graph_new(void);
+void mf_graph_delete(mf_graph *g); /* drops the caller's reference */
+
+int mf_graph_num_ops(const mf_graph *g);
+mf_op *mf_graph_op(const mf_graph *g, int i); /* in creation order, from 0 */
+mf_op *mf_graph_op_by_name(const mf_graph *g, const char *name);
+
+/* TensorFlow's unique-name rule: `name` itself if unused, else name_1,
+ * name_2, ... (case-insensitively unique). Marks the result used. Returns the
+ * length written (truncated to size-1), like snprintf. */
+int mf_graph_unique_name(mf_graph *g, const char *name, char *buf, size_t size);
+
+/* Graph-level random seed (0 = none). Random ops record seeds at creation. */
+void mf_graph_set_seed(mf_graph *g, int64_t seed);
+int64_t mf_graph_seed(const mf_graph *g);
+
+/* Building an operation: begin, add inputs and attributes, finish. Finish
+ * infers output dtypes and shapes and fails with a message naming the
+ * operation on any mismatch. `desc` is consumed by finish either way. */
+mf_op_desc *mf_op_begin(mf_graph *g, const char *type, const char *name);
+void mf_op_add_input(mf_op_desc *d, mf_output in);
+void mf_op_add_control_input(mf_op_desc *d, mf_op *op);
+void mf_op_set_device(mf_op_desc *d, const char *device);
+void mf_op_set_location(mf_op_desc *d, const char *where); /* "file.lua:12" */
+void mf_op_set_attr_int(mf_op_desc *d, const char *name, int64_t v);
+void mf_op_set_attr_float(mf_op_desc *d, const char *name, double v);
+void mf_op_set_attr_bool(mf_op_desc *d, const char *name, int v);
+void mf_op_set_attr_type(mf_op_desc *d, const char *name, mf_dtype v);
+void mf_op_set_attr_string(mf_op_desc *d, const char *name, const char *v);
+void mf_op_set_attr_ints(mf_op_desc *d, const char *name, const int64_t *v, int n);
+/* A shape: ndim -1 is an unknown rank; a dimension -1 is unknown. */
+void mf_op_set_attr_shape(mf_op_desc *d, const char *name, const int64_t *dims, int ndim);
+void mf_op_set_attr_tensor(mf_op_desc *d, const char *name, mf_tensor *v); /* retains */
+mf_op *mf_op_finish(mf_op_desc *d, mf_status *s);
+
+const char *mf_op_name(const mf_op *op);
+const char *mf_op_type(const mf_op *op);
+const char *mf_op_device(const mf_op *op);
+const char *mf_op_location(const mf_op *op);
+int mf_op_id(const mf_op *op); /* creation index in its graph */
+mf_graph *mf_op_graph(const mf_op *op);
+int mf_op_num_inputs(const mf_op *op);
+mf_output mf_op_input(const mf_op *op, int i);
+int mf_op_num_control_inputs(const mf_op *op);
+mf_op *mf_op_control_input(const mf_op *op, int i);
+int mf_op_num_outputs(const mf_op *op);
+mf_dtype mf_op_output_dtype(const mf_op *op, int i);
+int mf_op_output_ndim(const mf_op *op, int i); /* -1: unknown rank */
+const int64_t *mf_op_output_dims(const mf_op *op, int i); /* -1: unknown */
+/* Attribute lookups: 1 if present with that kind. */
+int mf_op_get_attr_int(const mf_op *op, const char *name, int64_t *v);
+int mf_op_get_attr_shape(const mf_op *op, const char *name, const int64_t **dims, int *ndim);
+
+/* A description of a registered op type: NULL if unknown. */
+int mf_op_type_exists(const char *type);
+
+/* ---------------------------------------------------------------- sessions */
+
+typedef struct mf_session mf_session;
+
+typedef struct {
+  int inter_op_threads; /* independent operations in parallel; 1 = inline */
+  int intra_op_threads; /* threads inside a kernel (GEMM); 0 = library default */
+} mf_session_config;
+
+void mf_session_config_init(mf_session_config *c);
+
+/* The session keeps a reference to the graph; variables live in the session. */
+mf_session *mf_session_new(mf_graph *g, const mf_session_config *c, mf_status *s);
+
+/* Runs the smallest subgraph that computes `fetches` and runs `targets`,
+ * each operation at most once. Feed values stay with the caller (the session
+ * takes its own references); on success fetch_values[i] are new references
+ * the caller must mf_tensor_delete. On failure no fetch value is set. */
+void mf_session_run(mf_session *sess, const mf_output *feeds, mf_tensor *const *feed_values,
+                    int nfeeds, const mf_output *fetches, mf_tensor **fetch_values, int nfetches,
+                    mf_op *const *targets, int ntargets, mf_status *s);
+
+/* Releases the variables and caches; later runs fail cleanly. */
+void mf_session_close(mf_session *sess);
+void mf_session_delete(mf_session *sess);
+
+/* ---------------------------------------------------------------- devices */
+
+/* Number of CUDA devices usable by this build (0 without CUDA). */
+int mf_gpu_count(void);
+
+#ifdef __cplusplus
+}
+#endif
+#endif

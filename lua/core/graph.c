@@ -1,0 +1,281 @@
+/* Graphs and operations for Lua. */
+#include <stdlib.h>
+#include <string.h>
+
+#include "lmf.h"
+
+int lmf_error(lua_State *L, mf_status *s)
+{
+  lua_pushstring(L, mf_status_message(s));
+  mf_status_delete(s);
+  return lua_error(L);
+}
+
+mf_graph *lmf_checkgraph(lua_State *L, int i)
+{
+  lmf_graph *g = luaL_checkudata(L, i, LMF_GRAPH);
+  return g->g;
+}
+
+mf_op *lmf_checkop(lua_State *L, int i)
+{
+  lmf_op *o = luaL_checkudata(L, i, LMF_OP);
+  return o->op;
+}
+
+mf_dtype lmf_checkdtype(lua_State *L, int i)
+{
+  mf_dtype dt;
+  const char *name = luaL_checkstring(L, i);
+  if (!mf_dtype_from_name(name, &dt)) luaL_error(L, "unknown dtype '%s'", name);
+  return dt;
+}
+
+int lmf_checkshape(lua_State *L, int i, int64_t *dims, int allow_unknown)
+{
+  luaL_checktype(L, i, LUA_TTABLE);
+  int n = (int)luaL_len(L, i);
+  if (n > MF_MAX_DIMS) luaL_error(L, "rank %d exceeds the maximum of %d", n, MF_MAX_DIMS);
+  for (int k = 0; k < n; k++) {
+    lua_geti(L, i, k + 1);
+    int isint;
+    lua_Integer d = lua_tointegerx(L, -1, &isint);
+    if (!isint || d < (allow_unknown ? -1 : 0))
+      luaL_error(L, "dimension %d of a shape must be an integer >= %d", k + 1, allow_unknown ? -1 : 0);
+    dims[k] = d;
+    lua_pop(L, 1);
+  }
+  return n;
+}
+
+static int graph_new(lua_State *L)
+{
+  lmf_graph *g = lua_newuserdatauv(L, sizeof *g, 0);
+  g->g = NULL;
+  luaL_setmetatable(L, LMF_GRAPH);
+  if (!(g->g = mf_graph_new())) return luaL_error(L, "out of memory creating a graph");
+  return 1;
+}
+
+static int graph_gc(lua_State *L)
+{
+  lmf_graph *g = luaL_checkudata(L, 1, LMF_GRAPH);
+  mf_graph_delete(g->g);
+  g->g = NULL;
+  return 0;
+}
+
+void lmf_pushop(lua_State *L, mf_op *op, int g)
+{
+  g = lua_absindex(L, g);
+  lmf_op *o = lua_newuserdatauv(L, sizeof *o, 1);
+  o->op = op;
+  luaL_setmetatable(L, LMF_OP);
+  lua_pushvalue(L, g);
+  lua_setiuservalue(L, -2, 1);
+}
+
+static int graph_num_ops(lua_State *L)
+{
+  lua_pushinteger(L, mf_graph_num_ops(lmf_checkgraph(L, 1)));
+  return 1;
+}
+
+/* graph_op(g, i): the i-th operation (1-based), or nil. */
+static int graph_op(lua_State *L)
+{
+  mf_op *op = mf_graph_op(lmf_checkgraph(L, 1), (int)luaL_checkinteger(L, 2) - 1);
+  if (!op) return 0;
+  lmf_pushop(L, op, 1);
+  return 1;
+}
+
+static int graph_op_id_by_name(lua_State *L)
+{
+  mf_op *op = mf_graph_op_by_name(lmf_checkgraph(L, 1), luaL_checkstring(L, 2));
+  if (!op) return 0;
+  lua_pushinteger(L, mf_op_id(op) + 1);
+  return 1;
+}
+
+static int graph_unique_name(lua_State *L)
+{
+  char buf[1024];
+  mf_graph_unique_name(lmf_checkgraph(L, 1), luaL_checkstring(L, 2), buf, sizeof buf);
+  lua_pushstring(L, buf);
+  return 1;
+}
+
+static int graph_set_seed(lua_State *L)
+{
+  mf_graph_set_seed(lmf_checkgraph(L, 1), luaL_checkinteger(L, 2));
+  return 0;
+}
+
+static int graph_seed(lua_State *L)
+{
+  lua_pushinteger(L, mf_graph_seed(lmf_checkgraph(L, 1)));
+  return 1;
+}
+
+/* ---------------------------------------------------------------- building */
+
+static void set_attr(lua_State *L, mf_op_desc *d, const char *name, const char *kind, int v)
+{
+  int64_t ints[64];
+  if (strcmp(kind, "int") == 0) mf_op_set_attr_int(d, name, luaL_checkinteger(L, v));
+  else if (strcmp(kind, "float") == 0) mf_op_set_attr_float(d, name, luaL_checknumber(L, v));
+  else if (strcmp(kind, "bool") == 0) mf_op_set_attr_bool(d, name, lua_toboolean(L, v));
+  else if (strcmp(kind, "type") == 0) mf_op_set_attr_type(d, name, lmf_checkdtype(L, v));
+  else if (strcmp(kind, "string") == 0) mf_op_set_attr_string(d, name, luaL_checkstring(L, v));
+  else if (strcmp(kind, "tensor") == 0) mf_op_set_attr_tensor(d, name, lmf_checkarray(L, v));
+  else if (strcmp(kind, "shape") == 0 && lua_isnil(L, v)) mf_op_set_attr_shape(d, name, NULL, -1);
+  else if (strcmp(kind, "shape") == 0 || strcmp(kind, "ints") == 0) {
+    luaL_checktype(L, v, LUA_TTABLE);
+    int n = (int)luaL_len(L, v);
+    if (n > 64) luaL_error(L, "attribute '%s' has too many values", name);
+    for (int k = 0; k < n; k++) {
+      lua_geti(L, v, k + 1);
+      int isint;
+      ints[k] = lua_tointegerx(L, -1, &isint);
+      if (!isint) luaL_error(L, "attribute '%s' needs integers", name);
+      lua_pop(L, 1);
+    }
+    if (kind[0] == 's') mf_op_set_attr_shape(d, name, ints, n);
+    else mf_op_set_attr_ints(d, name, ints, n);
+  } else
+    luaL_error(L, "unknown attribute kind '%s'", kind);
+}
+
+/* op_new(g, type, name, inputs, controls, attrs, device, location)
+ *   inputs: {op1, index1, op2, index2, ...} (indices from 0)
+ *   controls: {op, ...}; attrs: {name, kind, value, name, kind, value, ...}
+ * Raises the core's message on failure. The description is built inside a
+ * protected call so a Lua error in an argument never leaks it. */
+static int build(lua_State *L)
+{
+  mf_op_desc *d = lua_touserdata(L, lua_upvalueindex(1));
+  int nin = (int)luaL_len(L, 4);
+  for (int k = 1; k <= nin; k += 2) {
+    lua_geti(L, 4, k);
+    lua_geti(L, 4, k + 1);
+    mf_output o = {lmf_checkop(L, -2), (int)luaL_checkinteger(L, -1)};
+    mf_op_add_input(d, o);
+    lua_pop(L, 2);
+  }
+  int nctrl = (int)luaL_len(L, 5);
+  for (int k = 1; k <= nctrl; k++) {
+    lua_geti(L, 5, k);
+    mf_op_add_control_input(d, lmf_checkop(L, -1));
+    lua_pop(L, 1);
+  }
+  int nattr = (int)luaL_len(L, 6);
+  for (int k = 1; k + 2 <= nattr + 1; k += 3) {
+    lua_geti(L, 6, k);
+    lua_geti(L, 6, k + 1);
+    lua_geti(L, 6, k + 2);
+    set_attr(L, d, luaL_checkstring(L, -3), luaL_checkstring(L, -2), lua_gettop(L));
+    lua_pop(L, 3);
+  }
+  if (!lua_isnil(L, 7)) mf_op_set_device(d, luaL_checkstring(L, 7));
+  if (!lua_isnil(L, 8)) mf_op_set_location(d, luaL_checkstring(L, 8));
+  return 0;
+}
+
+static int op_new(lua_State *L)
+{
+  mf_graph *g = lmf_checkgraph(L, 1);
+  const char *type = luaL_checkstring(L, 2), *name = luaL_checkstring(L, 3);
+  luaL_checktype(L, 4, LUA_TTABLE);
+  luaL_checktype(L, 5, LUA_TTABLE);
+  luaL_checktype(L, 6, LUA_TTABLE);
+  lua_settop(L, 8);
+  mf_op_desc *d = mf_op_begin(g, type, name);
+  if (!d) return luaL_error(L, "out of memory building '%s'", name);
+  lua_pushlightuserdata(L, d);
+  lua_pushcclosure(L, build, 1);
+  for (int i = 1; i <= 8; i++) lua_pushvalue(L, i);
+  int bad = lua_pcall(L, 8, 0, 0);
+  mf_status *s = mf_status_new();
+  if (!s) return luaL_error(L, "out of memory");
+  mf_op *op = mf_op_finish(d, s); /* consumes d either way */
+  if (bad) {
+    mf_status_delete(s);
+    return lua_error(L);
+  }
+  if (!op) return lmf_error(L, s);
+  mf_status_delete(s);
+  lmf_pushop(L, op, 1);
+  return 1;
+}
+
+/* ---------------------------------------------------------------- queries */
+
+static int op_info(lua_State *L)
+{
+  mf_op *op = lmf_checkop(L, 1);
+  lua_createtable(L, 0, 8);
+  lua_pushstring(L, mf_op_name(op)), lua_setfield(L, -2, "name");
+  lua_pushstring(L, mf_op_type(op)), lua_setfield(L, -2, "type");
+  lua_pushstring(L, mf_op_device(op)), lua_setfield(L, -2, "device");
+  lua_pushstring(L, mf_op_location(op)), lua_setfield(L, -2, "location");
+  lua_pushinteger(L, mf_op_id(op) + 1), lua_setfield(L, -2, "id");
+  int nout = mf_op_num_outputs(op);
+  lua_createtable(L, nout, 0);
+  for (int i = 0; i < nout; i++) {
+    lua_createtable(L, 0, 2);
+    lua_pushstring(L, mf_dtype_name(mf_op_output_dtype(op, i)));
+    lua_setfield(L, -2, "dtype");
+    int nd = mf_op_output_ndim(op, i);
+    if (nd >= 0) {
+      const int64_t *dims = mf_op_output_dims(op, i);
+      lua_createtable(L, nd, 0);
+      for (int k = 0; k < nd; k++) lua_pushinteger(L, dims[k]), lua_rawseti(L, -2, k + 1);
+      lua_setfield(L, -2, "shape");
+    }
+    lua_rawseti(L, -2, i + 1);
+  }
+  lua_setfield(L, -2, "outputs");
+  int nin = mf_op_num_inputs(op);
+  lua_createtable(L, nin * 2, 0);
+  for (int i = 0; i < nin; i++) {
+    mf_output in = mf_op_input(op, i);
+    lua_pushinteger(L, mf_op_id(in.op) + 1), lua_rawseti(L, -2, 2 * i + 1);
+    lua_pushinteger(L, in.index), lua_rawseti(L, -2, 2 * i + 2);
+  }
+  lua_setfield(L, -2, "inputs");
+  int nc = mf_op_num_control_inputs(op);
+  lua_createtable(L, nc, 0);
+  for (int i = 0; i < nc; i++)
+    lua_pushinteger(L, mf_op_id(mf_op_control_input(op, i)) + 1), lua_rawseti(L, -2, i + 1);
+  lua_setfield(L, -2, "control_inputs");
+  return 1;
+}
+
+static int op_type_exists(lua_State *L)
+{
+  lua_pushboolean(L, mf_op_type_exists(luaL_checkstring(L, 1)));
+  return 1;
+}
+
+void lmf_open_graph(lua_State *L)
+{
+  static const luaL_Reg graph_mt[] = {{"__gc", graph_gc}, {NULL, NULL}};
+  luaL_newmetatable(L, LMF_GRAPH);
+  luaL_setfuncs(L, graph_mt, 0);
+  lua_pop(L, 1);
+  luaL_newmetatable(L, LMF_OP);
+  lua_pop(L, 1);
+  static const luaL_Reg fns[] = {{"graph_new", graph_new},
+                                 {"graph_num_ops", graph_num_ops},
+                                 {"graph_op", graph_op},
+                                 {"graph_op_id_by_name", graph_op_id_by_name},
+                                 {"graph_unique_name", graph_unique_name},
+                                 {"graph_set_seed", graph_set_seed},
+                                 {"graph_seed", graph_seed},
+                                 {"op_new", op_new},
+                                 {"op_info", op_info},
+                                 {"op_type_exists", op_type_exists},
+                                 {NULL, NULL}};
+  luaL_setfuncs(L, fns, 0);
+}

@@ -1,0 +1,49 @@
+/* The Lua binding's shared declarations: userdata types over the public C
+ * API (and nothing else from the core). */
+#ifndef LMF_H
+#define LMF_H
+
+#include <lauxlib.h>
+#include <lua.h>
+
+#include "moonflow.h"
+
+#define LMF_GRAPH "moonflow.Graph"
+#define LMF_OP "moonflow.Operation"
+#define LMF_SESSION "moonflow.Session"
+#define LMF_ARRAY "moonflow.Array"
+
+typedef struct {
+  mf_graph *g;
+} lmf_graph;
+
+typedef struct {
+  mf_op *op; /* owned by the graph, kept alive by the op's user value */
+} lmf_op;
+
+typedef struct {
+  mf_session *s;
+} lmf_session;
+
+typedef struct {
+  mf_tensor *t;
+} lmf_array;
+
+/* Raises the status as a Lua error (after the caller cleaned up). */
+int lmf_error(lua_State *L, mf_status *s);
+mf_graph *lmf_checkgraph(lua_State *L, int i);
+mf_op *lmf_checkop(lua_State *L, int i);
+mf_tensor *lmf_checkarray(lua_State *L, int i);
+/* Pushes a new Operation userdata (its user value is the Graph at index g). */
+void lmf_pushop(lua_State *L, mf_op *op, int g);
+/* Pushes an Array that takes over the reference `t`. */
+void lmf_pusharray(lua_State *L, mf_tensor *t);
+mf_dtype lmf_checkdtype(lua_State *L, int i);
+/* A Lua sequence of dims at index i into dims; returns the rank. */
+int lmf_checkshape(lua_State *L, int i, int64_t *dims, int allow_unknown);
+
+void lmf_open_graph(lua_State *L);
+void lmf_open_array(lua_State *L);
+void lmf_open_session(lua_State *L);
+
+#endif

@@ -1,0 +1,110 @@
+/* Sessions for Lua: create, run with flat feed/fetch lists, close. */
+#include <stdlib.h>
+
+#include "lmf.h"
+
+static mf_session *check_session(lua_State *L, int i)
+{
+  lmf_session *s = luaL_checkudata(L, i, LMF_SESSION);
+  if (!s->s) luaL_error(L, "attempted to use a closed session");
+  return s->s;
+}
+
+/* session_new(graph, inter_op_threads, intra_op_threads) */
+static int session_new(lua_State *L)
+{
+  mf_graph *g = lmf_checkgraph(L, 1);
+  mf_session_config c;
+  mf_session_config_init(&c);
+  c.inter_op_threads = (int)luaL_optinteger(L, 2, 1);
+  c.intra_op_threads = (int)luaL_optinteger(L, 3, 0);
+  lmf_session *u = lua_newuserdatauv(L, sizeof *u, 0);
+  u->s = NULL;
+  luaL_setmetatable(L, LMF_SESSION);
+  mf_status *s = mf_status_new();
+  if (!(u->s = mf_session_new(g, &c, s))) return lmf_error(L, s);
+  mf_status_delete(s);
+  return 1;
+}
+
+static int session_gc(lua_State *L)
+{
+  lmf_session *u = luaL_checkudata(L, 1, LMF_SESSION);
+  mf_session_delete(u->s);
+  u->s = NULL;
+  return 0;
+}
+
+/* Reads {op1, i1, op2, i2, ...} at index t into outs; returns the count. */
+static int read_outputs(lua_State *L, int t, mf_output *outs, int max)
+{
+  int n = (int)luaL_len(L, t) / 2;
+  if (n > max) luaL_error(L, "too many tensors");
+  for (int k = 0; k < n; k++) {
+    lua_geti(L, t, 2 * k + 1);
+    lua_geti(L, t, 2 * k + 2);
+    outs[k].op = lmf_checkop(L, -2);
+    outs[k].index = (int)luaL_checkinteger(L, -1);
+    lua_pop(L, 2);
+  }
+  return n;
+}
+
+/* session_run(sess, feeds {op, i, ...}, feed_values {Array, ...},
+ *             fetches {op, i, ...}, targets {op, ...}) -> {Array, ...} */
+static int session_run(lua_State *L)
+{
+  mf_session *sess = check_session(L, 1);
+  for (int i = 2; i <= 5; i++) luaL_checktype(L, i, LUA_TTABLE);
+  int nf = (int)luaL_len(L, 2) / 2, nx = (int)luaL_len(L, 4) / 2, nt = (int)luaL_len(L, 5);
+  /* One block for all the argument arrays; a userdata so a Lua error frees it. */
+  size_t bytes = sizeof(mf_output) * (size_t)(nf + nx) + sizeof(mf_tensor *) * (size_t)(nf + nx) +
+                 sizeof(mf_op *) * (size_t)nt + 1;
+  char *mem = lua_newuserdatauv(L, bytes, 0);
+  mf_output *feeds = (mf_output *)mem, *fetches = feeds + nf;
+  mf_tensor **vals = (mf_tensor **)(fetches + nx), **outs = vals + nf;
+  mf_op **targets = (mf_op **)(outs + nx);
+  read_outputs(L, 2, feeds, nf);
+  read_outputs(L, 4, fetches, nx);
+  for (int k = 0; k < nf; k++) {
+    lua_geti(L, 3, k + 1);
+    vals[k] = lmf_checkarray(L, -1);
+    lua_pop(L, 1);
+  }
+  for (int k = 0; k < nt; k++) {
+    lua_geti(L, 5, k + 1);
+    targets[k] = lmf_checkop(L, -1);
+    lua_pop(L, 1);
+  }
+  mf_status *s = mf_status_new();
+  if (!s) return luaL_error(L, "out of memory");
+  mf_session_run(sess, feeds, vals, nf, fetches, outs, nx, targets, nt, s);
+  if (mf_status_code(s) != MF_OK) return lmf_error(L, s);
+  mf_status_delete(s);
+  lua_createtable(L, nx, 0);
+  for (int k = 0; k < nx; k++) {
+    lmf_pusharray(L, outs[k]);
+    lua_rawseti(L, -2, k + 1);
+  }
+  return 1;
+}
+
+static int session_close(lua_State *L)
+{
+  lmf_session *u = luaL_checkudata(L, 1, LMF_SESSION);
+  if (u->s) mf_session_close(u->s);
+  return 0;
+}
+
+void lmf_open_session(lua_State *L)
+{
+  static const luaL_Reg mt[] = {{"__gc", session_gc}, {"__close", session_gc}, {NULL, NULL}};
+  luaL_newmetatable(L, LMF_SESSION);
+  luaL_setfuncs(L, mt, 0);
+  lua_pop(L, 1);
+  static const luaL_Reg fns[] = {{"session_new", session_new},
+                                 {"session_run", session_run},
+                                 {"session_close", session_close},
+                                 {NULL, NULL}};
+  luaL_setfuncs(L, fns, 0);
+}

@@ -1,0 +1,151 @@
+-- Shapes and indexing: transpose, reshape, concat, stack, split, slice,
+-- gather, one_hot, ... Axes, starts and ids count from 1.
+local G = require("moonflow.graph")
+local C = require("moonflow.convert")
+
+return function(tf)
+  local function out(op) return op.outputs[1] end
+  local function ints(v, what)
+    if type(v) ~= "table" then G.raise("%s: expected a list of integers, got %s", what, type(v)) end
+    for i, x in ipairs(v) do
+      if math.type(x) ~= "integer" then G.raise("%s: element %d is not an integer", what, i) end
+    end
+    return v
+  end
+  local function int(v, what)
+    if math.type(v) ~= "integer" then G.raise("%s: expected an integer, got %s", what, tostring(v)) end
+    return v
+  end
+
+  function tf.identity(x, name) return out(G.make_op("Identity", { C.to_tensor(x) }, nil, { name = name })) end
+  function tf.stop_gradient(x, name)
+    return out(G.make_op("StopGradient", { C.to_tensor(x) }, nil, { name = name }))
+  end
+
+  function tf.transpose(x, perm, name)
+    local attrs = perm and { "perm", "ints", ints(perm, "tf.transpose") } or nil
+    return out(G.make_op("Transpose", { C.to_tensor(x) }, attrs, { name = name }))
+  end
+
+  function tf.reshape(x, shape, name)
+    return out(G.make_op("Reshape", { C.to_tensor(x) }, { "shape", "ints", ints(shape, "tf.reshape") },
+                         { name = name }))
+  end
+
+  function tf.concat(values, axis, name)
+    return out(G.make_op("ConcatV2", C.list(values, "tf.concat"), { "axis", "int", int(axis, "tf.concat") },
+                         { name = name or "concat" }))
+  end
+
+  function tf.stack(values, axis, name)
+    return out(G.make_op("Pack", C.list(values, "tf.stack"), { "axis", "int", int(axis or 1, "tf.stack") },
+                         { name = name or "stack" }))
+  end
+
+  function tf.unstack(x, axis, name)
+    return G.make_op("Unpack", { C.to_tensor(x) }, { "axis", "int", int(axis or 1, "tf.unstack") },
+                     { name = name or "unstack" }).outputs
+  end
+
+  -- tf.split(x, n, axis): n equal parts, or a list of sizes.
+  function tf.split(x, n, axis, name)
+    x = C.to_tensor(x)
+    axis = int(axis or 1, "tf.split")
+    if type(n) == "table" then
+      local rank = x.shape and #x.shape
+      if not rank then G.raise("tf.split: sizes need a tensor of known rank") end
+      local ax = axis < 0 and rank + axis + 1 or axis
+      local parts, start = {}, 1
+      for i, size in ipairs(ints(n, "tf.split")) do
+        local begin, sizes = {}, {}
+        for d = 1, rank do begin[d], sizes[d] = 1, -1 end
+        begin[ax], sizes[ax] = start, size
+        parts[i] = tf.slice(x, begin, sizes, name)
+        start = start + size
+      end
+      return parts
+    end
+    return G.make_op("Split", { x }, { "num_split", "int", int(n, "tf.split"), "axis", "int", axis },
+                     { name = name or "split" }).outputs
+  end
+
+  function tf.slice(x, begin, size, name)
+    return out(G.make_op("Slice", { C.to_tensor(x) }, {
+      "begin", "ints", ints(begin, "tf.slice"), "size", "ints", ints(size, "tf.slice") }, { name = name }))
+  end
+
+  function tf.gather(params, ids, opts)
+    opts = C.opts(opts, "tf.gather")
+    params = C.to_tensor(params)
+    ids = C.to_tensor(ids, "int32")
+    return out(G.make_op("GatherV2", { params, ids }, { "axis", "int", int(opts.axis or 1, "tf.gather") },
+                         { name = opts.name }))
+  end
+
+  function tf.one_hot(ids, depth, opts)
+    opts = C.opts(opts, "tf.one_hot")
+    C.check_dtype(opts.dtype, "tf.one_hot")
+    return out(G.make_op("OneHot", { C.to_tensor(ids, "int32") }, {
+      "depth", "int", int(depth, "tf.one_hot"), "on_value", "float", opts.on_value or 1,
+      "off_value", "float", opts.off_value or 0, "dtype", "type", opts.dtype or "float32",
+      "axis", "int", int(opts.axis or -1, "tf.one_hot"),
+    }, { name = opts.name }))
+  end
+
+  function tf.expand_dims(x, axis, name)
+    return out(G.make_op("ExpandDims", { C.to_tensor(x) }, { "axis", "int", int(axis, "tf.expand_dims") },
+                         { name = name }))
+  end
+
+  function tf.squeeze(x, axis, name)
+    local attrs
+    if axis ~= nil then
+      if type(axis) == "number" then axis = { axis } end
+      attrs = { "axis", "ints", ints(axis, "tf.squeeze") }
+    end
+    return out(G.make_op("Squeeze", { C.to_tensor(x) }, attrs, { name = name }))
+  end
+
+  function tf.tile(x, multiples, name)
+    return out(G.make_op("Tile", { C.to_tensor(x) }, { "multiples", "ints", ints(multiples, "tf.tile") },
+                         { name = name }))
+  end
+
+  function tf.shape(x, name) return out(G.make_op("Shape", { C.to_tensor(x) }, nil, { name = name })) end
+  function tf.size(x, name) return out(G.make_op("Size", { C.to_tensor(x) }, nil, { name = name })) end
+
+  -- tf.group(op1, op2, ...) or tf.group({ops}, {name}): a NoOp that runs them all.
+  function tf.group(...)
+    local args = table.pack(...)
+    local ops, name = args, nil
+    if args.n >= 1 and type(args[1]) == "table" and not G.is_tensor(args[1]) and not G.is_operation(args[1]) then
+      ops, name = args[1], C.opts(args[2], "tf.group").name
+      ops.n = #ops
+    end
+    local ctrl = {}
+    for i = 1, ops.n do
+      local o = ops[i]
+      if G.is_tensor(o) then o = o.op end
+      if not G.is_operation(o) then G.raise("tf.group: argument %d is not an Operation or Tensor", i) end
+      ctrl[#ctrl + 1] = o
+    end
+    return G.make_op("NoOp", {}, nil, { name = name or "group_deps", control_inputs = ctrl })
+  end
+  tf.no_op = function(name) return G.make_op("NoOp", {}, nil, { name = name or "NoOp" }) end
+
+  function tf.placeholder(dtype, shape, name)
+    C.check_dtype(dtype, "tf.placeholder")
+    if dtype == nil then G.raise("tf.placeholder: needs a dtype") end
+    local attrs = { "dtype", "type", dtype }
+    if shape ~= nil then
+      attrs[4], attrs[5], attrs[6] = "shape", "shape", ints(shape, "tf.placeholder")
+    end
+    return out(G.make_op("Placeholder", {}, attrs, { name = name or "Placeholder" }))
+  end
+
+  function tf.placeholder_with_default(value, shape, name)
+    value = C.to_tensor(value)
+    local attrs = shape and { "shape", "shape", ints(shape, "tf.placeholder_with_default") } or nil
+    return out(G.make_op("PlaceholderWithDefault", { value }, attrs, { name = name }))
+  end
+end

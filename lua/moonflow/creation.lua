@@ -1,0 +1,95 @@
+-- Values made from nothing: zeros, ones, fill, range and the random ops.
+local G = require("moonflow.graph")
+local C = require("moonflow.convert")
+
+return function(tf)
+  local function out(op) return op.outputs[1] end
+  local function shape_of(shape, what)
+    if type(shape) ~= "table" or G.is_tensor(shape) then
+      G.raise("%s: the shape must be a list of integers", what)
+    end
+    for i, d in ipairs(shape) do
+      if math.type(d) ~= "integer" or d < 0 then
+        G.raise("%s: dimension %d of the shape must be an integer >= 0", what, i)
+      end
+    end
+    return shape
+  end
+
+  local function fill(shape, value, dtype, name, what)
+    C.check_dtype(dtype, what)
+    return out(G.make_op("Fill", {}, { "shape", "shape", shape_of(shape, what), "value", "float", value,
+                                        "dtype", "type", dtype }, { name = name or what:match("tf%.(%w+)") }))
+  end
+
+  function tf.zeros(shape, dtype, name) return fill(shape, 0, dtype or "float32", name, "tf.zeros") end
+  function tf.ones(shape, dtype, name) return fill(shape, 1, dtype or "float32", name, "tf.ones") end
+  function tf.fill(shape, value, name)
+    if type(value) ~= "number" and type(value) ~= "boolean" then
+      G.raise("tf.fill: the value must be a number")
+    end
+    local dtype = math.type(value) == "integer" and "int32" or type(value) == "boolean" and "bool" or "float32"
+    if type(value) == "boolean" then value = value and 1 or 0 end
+    return fill(shape, value, dtype, name or "Fill", "tf.fill")
+  end
+  function tf.zeros_like(x, name) return out(G.make_op("ZerosLike", { C.to_tensor(x) }, nil, { name = name })) end
+  function tf.ones_like(x, name) return out(G.make_op("OnesLike", { C.to_tensor(x) }, nil, { name = name })) end
+
+  -- tf.range(limit) or tf.range(start, limit [, delta]), half-open like TensorFlow.
+  function tf.range(start, limit, delta, opts)
+    if type(delta) == "table" or type(delta) == "string" then opts, delta = delta, nil end
+    opts = C.opts(opts, "tf.range")
+    if limit == nil then start, limit = 0, start end
+    delta = delta or 1
+    for _, v in ipairs({ start, limit, delta }) do
+      if type(v) ~= "number" then G.raise("tf.range: start, limit and delta must be numbers") end
+    end
+    local all_int = math.type(start) == "integer" and math.type(limit) == "integer" and math.type(delta) == "integer"
+    local dtype = C.check_dtype(opts.dtype, "tf.range") or (all_int and "int32" or "float32")
+    return out(G.make_op("Range", {}, { "start", "float", start, "limit", "float", limit,
+                                        "delta", "float", delta, "dtype", "type", dtype },
+                         { name = opts.name or "range" }))
+  end
+
+  -- ---------------------------------------------------------------- random
+  local DEFAULT_GRAPH_SEED = 87654321
+
+  function tf.set_random_seed(seed)
+    if math.type(seed) ~= "integer" then G.raise("tf.set_random_seed: the seed must be an integer") end
+    G.get_default_graph()._seed = seed
+  end
+
+  -- TensorFlow's get_seed: the graph seed and the op seed (the op count when
+  -- only the graph seed is set); (0, 0) means a fresh random stream.
+  local function seeds(op_seed)
+    local g = G.get_default_graph()
+    if g._seed ~= nil then
+      return g._seed, op_seed or (#g._ops + 1)
+    elseif op_seed ~= nil then
+      return DEFAULT_GRAPH_SEED, op_seed
+    end
+    return 0, 0
+  end
+
+  local function random(op_type, what, params)
+    return function(shape, opts)
+      opts = C.opts(opts, what)
+      local dtype = C.check_dtype(opts.dtype, what) or "float32"
+      local s1, s2 = seeds(opts.seed)
+      local attrs = { "shape", "shape", shape_of(shape, what), "dtype", "type", dtype,
+                      "seed", "int", s1, "seed2", "int", s2 }
+      for name, default in pairs(params) do
+        local v = opts[name] or default
+        if type(v) ~= "number" then G.raise("%s: %s must be a number", what, name) end
+        attrs[#attrs + 1], attrs[#attrs + 2], attrs[#attrs + 3] = name, "float", v
+      end
+      if op_type == "RandomUniform" and dtype:match("int") and opts.maxval == nil then
+        G.raise("%s: integer dtypes need an explicit maxval", what)
+      end
+      return out(G.make_op(op_type, {}, attrs, { name = opts.name or (what:gsub("^tf%.", "")) }))
+    end
+  end
+  tf.random_normal = random("RandomNormal", "tf.random_normal", { mean = 0.0, stddev = 1.0 })
+  tf.random_uniform = random("RandomUniform", "tf.random_uniform", { minval = 0.0, maxval = 1.0 })
+  tf.truncated_normal = random("TruncatedNormal", "tf.truncated_normal", { mean = 0.0, stddev = 1.0 })
+end

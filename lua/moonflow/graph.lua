@@ -1,0 +1,283 @@
+-- Graphs, operations and symbolic tensors; the default-graph stack, name
+-- scopes, device scopes and control dependencies; and make_op, the one
+-- place every operation is created.
+local core = require("moonflow.core")
+
+local M = {}
+
+local Graph, Operation, Tensor = {}, {}, {}
+Graph.__index = Graph
+Tensor.__index = Tensor
+M.Graph, M.Operation, M.Tensor = Graph, Operation, Tensor
+
+-- ---------------------------------------------------------------- where the user is
+
+-- Lua files of this module: frames in them are not the user's.
+local own_dir = debug.getinfo(1, "S").source:match("^@(.*[/\\])") or ""
+
+local function is_own(src)
+  return src:sub(1, 1) == "=" or (src:sub(1, 1) == "@" and src:sub(2, #own_dir + 1) == own_dir)
+end
+
+-- "file.lua:12" of the first caller outside moonflow.
+function M.location()
+  for level = 3, 40 do
+    local info = debug.getinfo(level, "Sl")
+    if not info then break end
+    if not is_own(info.source) then return info.short_src .. ":" .. (info.currentline or 0) end
+  end
+  return "?"
+end
+
+-- The stack level of the first caller outside moonflow (for error()).
+local function user_level()
+  for level = 3, 40 do
+    local info = debug.getinfo(level, "S")
+    if not info then break end
+    if not is_own(info.source) then return level - 1 end
+  end
+  return 1
+end
+
+-- Raises a Lua error pointing at the user's line.
+function M.raise(fmt, ...)
+  error(string.format(fmt, ...), user_level())
+end
+
+-- ---------------------------------------------------------------- graphs
+
+local stack = {}        -- default graph stack (innermost last)
+local base_graph        -- the graph made when the module loads
+
+function M.new_graph()
+  local g = setmetatable({
+    _g = core.graph_new(),
+    _ops = {},               -- by 1-based id
+    _name_stack = "",
+    _control_stack = {},     -- lists of Operations
+    _device_stack = {},
+    _collections = {},
+    _seed = nil,
+  }, Graph)
+  return g
+end
+
+function M.get_default_graph() return stack[#stack] or base_graph end
+
+function M.reset_default_graph()
+  if #stack > 0 then M.raise("tf.reset_default_graph: not allowed inside a graph:as_default() block") end
+  base_graph = M.new_graph()
+  return base_graph
+end
+
+-- Runs fn() with the top of `list` set to `value`, or returns a to-be-closed
+-- handle that pops it.
+local function scoped(push, pop, fn)
+  push()
+  if fn then
+    local res = table.pack(pcall(fn))
+    pop()
+    if not res[1] then error(res[2], 0) end
+    return table.unpack(res, 2, res.n)
+  end
+  return setmetatable({}, { __close = function() pop() end })
+end
+M.scoped = scoped
+
+function Graph:as_default(fn)
+  return scoped(function() stack[#stack + 1] = self end,
+                function() table.remove(stack) end, fn)
+end
+
+function Graph:get_operations()
+  local n = core.graph_num_ops(self._g)
+  local ops = {}
+  for i = 1, n do ops[i] = self:_op(i) end
+  return ops
+end
+
+function Graph:get_operation_by_name(name)
+  local id = core.graph_op_id_by_name(self._g, name)
+  if not id then M.raise("the graph has no operation named '%s'", tostring(name)) end
+  return self:_op(id)
+end
+
+function Graph:get_tensor_by_name(name)
+  local opname, idx = tostring(name):match("^(.*):(%d+)$")
+  if not opname then M.raise("'%s' is not a tensor name (expected 'op_name:index')", tostring(name)) end
+  local op = self:get_operation_by_name(opname)
+  local t = op.outputs[tonumber(idx) + 1]
+  if not t then M.raise("operation '%s' has no output %s", opname, idx) end
+  return t
+end
+
+-- TensorFlow's unique_name: under the current name scope, with _1, _2 ...
+function Graph:unique_name(name)
+  if self._name_stack ~= "" then name = self._name_stack .. "/" .. name end
+  return core.graph_unique_name(self._g, name)
+end
+
+function Graph:add_to_collection(name, value)
+  local c = self._collections[name] or {}
+  self._collections[name] = c
+  c[#c + 1] = value
+end
+
+function Graph:get_collection(name)
+  return table.move(self._collections[name] or {}, 1, #(self._collections[name] or {}), 1, {})
+end
+
+Graph.__tostring = function(g) return string.format("Graph(%d ops)", core.graph_num_ops(g._g)) end
+
+-- ---------------------------------------------------------------- operations and tensors
+
+local function new_tensor(op, index, meta)
+  return setmetatable({
+    op = op, value_index = index, dtype = meta.dtype, shape = meta.shape or nil,
+    name = op.name .. ":" .. index, graph = op.graph,
+  }, Tensor)
+end
+
+-- Wraps the core op with 1-based id `id` (cached: one Operation per op).
+function Graph:_op(id, ud)
+  local op = self._ops[id]
+  if op then return op end
+  ud = ud or core.graph_op(self._g, id)
+  local info = core.op_info(ud)
+  op = setmetatable({
+    _ud = ud, _info = info, graph = self, name = info.name, type = info.type,
+    device = info.device, location = info.location, id = id,
+  }, Operation)
+  local outs = {}
+  for i, meta in ipairs(info.outputs) do outs[i] = new_tensor(op, i - 1, meta) end
+  op.outputs = outs
+  self._ops[id] = op
+  return op
+end
+
+function Operation.__index(op, k)
+  if k == "inputs" then
+    local ins, raw = {}, op._info.inputs
+    for i = 1, #raw, 2 do ins[#ins + 1] = op.graph:_op(raw[i]).outputs[raw[i + 1] + 1] end
+    return ins
+  elseif k == "control_inputs" then
+    local ctrl = {}
+    for i, id in ipairs(op._info.control_inputs) do ctrl[i] = op.graph:_op(id) end
+    return ctrl
+  end
+  return Operation[k]
+end
+
+Operation.__tostring = function(op)
+  return string.format("Operation '%s' (type=%s)", op.name, op.type)
+end
+
+Tensor.__tostring = function(t)
+  local dims = {}
+  if t.shape then
+    for i, d in ipairs(t.shape) do dims[i] = d < 0 and "?" or tostring(d) end
+  end
+  return string.format("Tensor(\"%s\", shape=%s, dtype=%s)", t.name,
+    t.shape and "{" .. table.concat(dims, ", ") .. "}" or "<unknown>", t.dtype)
+end
+
+function M.is_tensor(x)
+  local mt = getmetatable(x)
+  return mt == Tensor or (type(mt) == "table" and mt.__tensor == true)
+end
+function M.is_operation(x) return getmetatable(x) == Operation end
+
+-- ---------------------------------------------------------------- scopes
+
+function M.name_scope(name, fn)
+  local g = M.get_default_graph()
+  local old = g._name_stack
+  local new
+  if name == nil or name == "" then
+    new = ""
+  elseif type(name) ~= "string" then
+    M.raise("tf.name_scope: the name must be a string, got %s", type(name))
+  elseif name:sub(-1) == "/" then
+    new = name:sub(1, -2)         -- an absolute scope, reused as is
+  else
+    new = g:unique_name(name)
+  end
+  return scoped(function() g._name_stack = new end, function() g._name_stack = old end, fn)
+end
+
+function M.device(dev, fn)
+  local g = M.get_default_graph()
+  return scoped(function() g._device_stack[#g._device_stack + 1] = dev or "" end,
+                function() table.remove(g._device_stack) end, fn)
+end
+
+-- tf.control_dependencies(ops, fn): ops (Operations or Tensors) run before
+-- anything created inside. nil clears the outer dependencies, as TF does.
+function M.control_dependencies(ops, fn)
+  local g = M.get_default_graph()
+  local list = {}
+  if ops ~= nil then
+    if type(ops) ~= "table" or M.is_tensor(ops) or M.is_operation(ops) then ops = { ops } end
+    for i, o in ipairs(ops) do
+      if M.is_tensor(o) then o = o.op end
+      if not M.is_operation(o) then
+        M.raise("tf.control_dependencies: element %d is not an Operation or Tensor", i)
+      end
+      list[#list + 1] = o
+    end
+  end
+  local saved
+  return scoped(function()
+    saved = g._control_stack
+    if ops == nil then g._control_stack = {} else
+      local s = table.move(saved, 1, #saved, 1, {})
+      s[#s + 1] = list
+      g._control_stack = s
+    end
+  end, function() g._control_stack = saved end, fn)
+end
+
+-- ---------------------------------------------------------------- make_op
+
+-- Creates an operation. inputs: Tensors (already converted); attrs: a flat
+-- list {name, kind, value, ...}; opts: name, control_inputs. Returns the
+-- Operation. The core checks dtypes and shapes and names the op and the
+-- user's file:line in any error.
+function M.make_op(op_type, inputs, attrs, opts)
+  opts = opts or {}
+  local g
+  for i, t in ipairs(inputs) do
+    if not M.is_tensor(t) then M.raise("%s: input %d is not a Tensor", op_type, i) end
+    if g and t.graph ~= g then
+      M.raise("%s: input %d ('%s') is from a different graph than '%s'", op_type, i, t.name,
+              inputs[1].name)
+    end
+    g = t.graph
+  end
+  local dg = M.get_default_graph()
+  g = g or dg
+  local flat = {}
+  for i, t in ipairs(inputs) do flat[2 * i - 1], flat[2 * i] = t.op._ud, t.value_index end
+  local ctrl, seen = {}, {}
+  if g == dg then
+    for _, list in ipairs(g._control_stack) do
+      for _, o in ipairs(list) do
+        if not seen[o] then seen[o] = true; ctrl[#ctrl + 1] = o._ud end
+      end
+    end
+  end
+  for _, o in ipairs(opts.control_inputs or {}) do
+    if M.is_tensor(o) then o = o.op end
+    if o.graph ~= g then M.raise("%s: a control input is from a different graph", op_type) end
+    if not seen[o] then seen[o] = true; ctrl[#ctrl + 1] = o._ud end
+  end
+  local name = opts.abs_name or g:unique_name(opts.name or op_type)
+  local device = g._device_stack[#g._device_stack]
+  local ok, ud = pcall(core.op_new, g._g, op_type, name, flat, ctrl, attrs or {}, device, M.location())
+  if not ok then error(ud, user_level()) end
+  return g:_op(core.graph_num_ops(g._g), ud)
+end
+
+base_graph = M.new_graph()
+
+return M

@@ -1,0 +1,32 @@
+-- require("moonflow"): TensorFlow 1.x's graph API over the moonflow C core.
+local core = require("moonflow.core")
+local G = require("moonflow.graph")
+local C = require("moonflow.convert")
+
+local tf = {}
+
+tf.version = core.version()
+tf.__version__ = tf.version
+for name in pairs(C.dtypes) do tf[name] = name end
+
+tf.Graph = G.new_graph
+tf.get_default_graph = G.get_default_graph
+tf.reset_default_graph = G.reset_default_graph
+tf.name_scope = G.name_scope
+tf.device = G.device
+tf.control_dependencies = G.control_dependencies
+tf.is_tensor = G.is_tensor
+tf.Tensor, tf.Operation = G.Tensor, G.Operation
+tf.constant = C.constant
+tf.convert_to_tensor = function(x, dtype) return C.to_tensor(x, dtype) end
+
+require("moonflow.math")(tf)
+require("moonflow.array_ops")(tf)
+require("moonflow.creation")(tf)
+require("moonflow.variables")(tf)
+require("moonflow.session")(tf)
+require("moonflow.array")(tf)
+
+tf.test = { is_gpu_available = function() return core.gpu_count() > 0 end }
+
+return tf

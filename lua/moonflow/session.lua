@@ -1,0 +1,144 @@
+-- Sessions: sess:run(fetches, feeds) with any fetch structure, feeds keyed
+-- by tensor or name, close / <close>, and the interactive default session.
+local core = require("moonflow.core")
+local G = require("moonflow.graph")
+local C = require("moonflow.convert")
+
+return function(tf)
+  local Session = {}
+  Session.__index = Session
+  tf.Session_mt = Session
+
+  local default_sessions = {}
+  function tf.get_default_session() return default_sessions[#default_sessions] end
+
+  -- tf.Session() / tf.Session{target, graph, config = {inter_op_threads, intra_op_threads}}
+  function tf.Session(opts)
+    opts = opts or {}
+    if type(opts) ~= "table" then G.raise("tf.Session: expected an options table") end
+    local target = opts.target or ""
+    if target ~= "" and target ~= "local" then
+      G.raise("tf.Session: target '%s' is not supported (only the local in-process target \"\")", target)
+    end
+    local g = opts.graph or G.get_default_graph()
+    if getmetatable(g) ~= G.Graph then G.raise("tf.Session: graph must be a tf.Graph") end
+    local cfg = opts.config or {}
+    local ok, ud = pcall(core.session_new, g._g, cfg.inter_op_threads or 1, cfg.intra_op_threads or 0)
+    if not ok then G.raise("tf.Session: %s", ud) end
+    return setmetatable({ _ud = ud, graph = g, _closed = false, _sigs = {} }, Session)
+  end
+
+  function Session:close()
+    if not self._closed then
+      self._closed = true
+      core.session_close(self._ud)
+      for i = #default_sessions, 1, -1 do
+        if default_sessions[i] == self then table.remove(default_sessions, i) end
+      end
+    end
+  end
+  Session.__close = Session.close
+  Session.__gc = Session.close
+
+  function Session:as_default(fn)
+    return G.scoped(function() default_sessions[#default_sessions + 1] = self end,
+                    function() table.remove(default_sessions) end, fn)
+  end
+
+  -- ---------------------------------------------------------------- fetch structures
+
+  -- Resolves a fetch element: a Tensor (or Variable), an Operation, or a name.
+  local function element(self, x)
+    if type(x) == "string" then
+      if x:find(":%d+$") then return self.graph:get_tensor_by_name(x) end
+      return self.graph:get_operation_by_name(x)
+    end
+    if G.is_tensor(x) then return x._tensor or x end
+    if G.is_operation(x) then return x end
+    return nil
+  end
+
+  -- Flattens `fetches` into tensors and target ops; returns a function that
+  -- rebuilds the structure from the fetched Arrays.
+  local function flatten(self, fetches, tensors, targets, slot_of)
+    local e = element(self, fetches)
+    if e then
+      if e.graph ~= self.graph then
+        G.raise("sess:run: fetch '%s' is from a different graph than the session's", e.name)
+      end
+      if G.is_operation(e) then
+        targets[#targets + 1] = e._ud
+        return function() return nil end
+      end
+      local slot = slot_of[e]
+      if not slot then
+        slot = #tensors + 1
+        tensors[slot] = e
+        slot_of[e] = slot
+      end
+      return function(vals) return vals[slot] end
+    end
+    if type(fetches) ~= "table" then
+      G.raise("sess:run: cannot fetch a %s (fetch Tensors, Operations, names, or tables of them)", type(fetches))
+    end
+    local parts = {}
+    for k, v in pairs(fetches) do parts[k] = flatten(self, v, tensors, targets, slot_of) end
+    return function(vals)
+      local r = {}
+      for k, f in pairs(parts) do r[k] = f(vals) end
+      return r
+    end
+  end
+
+  function Session:run(fetches, feeds)
+    if self._closed then G.raise("sess:run: attempted to use a closed session") end
+    if fetches == nil then G.raise("sess:run: needs fetches") end
+    local fetch_flat, targets, rebuild = {}, {}, nil
+    local single = element(self, fetches)
+    if single and G.is_tensor(single) and single.graph == self.graph then
+      fetch_flat[1], fetch_flat[2] = single.op._ud, single.value_index
+    else
+      local tensors = {}
+      rebuild = flatten(self, fetches, tensors, targets, {})
+      for i, t in ipairs(tensors) do fetch_flat[2 * i - 1], fetch_flat[2 * i] = t.op._ud, t.value_index end
+    end
+    local feed_flat, feed_vals = {}, {}
+    if feeds ~= nil then
+      if type(feeds) ~= "table" then G.raise("sess:run: feeds must be a table keyed by tensor or name") end
+      for k, v in pairs(feeds) do
+        local t = type(k) == "string" and self.graph:get_tensor_by_name(k:find(":%d+$") and k or k .. ":0")
+                  or (G.is_tensor(k) and (k._tensor or k))
+        if not t then G.raise("sess:run: a feed key must be a Tensor or a tensor name, got %s", type(k)) end
+        if t.graph ~= self.graph then
+          G.raise("sess:run: feed '%s' is from a different graph than the session's", t.name)
+        end
+        local n = #feed_vals + 1
+        feed_flat[2 * n - 1], feed_flat[2 * n] = t.op._ud, t.value_index
+        feed_vals[n] = C.to_array(v, t.dtype, "sess:run: feed for " .. t.name)
+      end
+    end
+    local ok, vals = pcall(core.session_run, self._ud, feed_flat, feed_vals, fetch_flat, targets)
+    if not ok then error(vals, 2) end
+    if rebuild then return rebuild(vals) end
+    return vals[1]
+  end
+
+  -- ---------------------------------------------------------------- interactive use
+
+  function tf.InteractiveSession(opts)
+    local s = tf.Session(opts)
+    default_sessions[#default_sessions + 1] = s
+    return s
+  end
+
+  local function session_for(sess, what)
+    sess = sess or tf.get_default_session()
+    if not sess then
+      G.raise("%s: no default session (pass one, or use tf.InteractiveSession / sess:as_default)", what)
+    end
+    return sess
+  end
+
+  function G.Tensor.eval(t, feeds, sess) return session_for(sess, "t:eval()"):run(t, feeds) end
+  function G.Operation.run(op, feeds, sess) session_for(sess, "op:run()"):run(op, feeds) end
+end

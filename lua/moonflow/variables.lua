@@ -1,0 +1,72 @@
+-- Variables: a VariableV2 op whose value lives in each session, an
+-- initializer (Assign), and assign / assign_add / assign_sub.
+local G = require("moonflow.graph")
+local C = require("moonflow.convert")
+
+return function(tf)
+  -- A Variable stands for the VariableV2 op's output (a read at that op's
+  -- turn in the run), so it can be used wherever a tensor can.
+  local Variable = { __tensor = true }
+  for k, v in pairs(G.Tensor) do if k:sub(1, 2) == "__" and k ~= "__index" then Variable[k] = v end end
+  Variable.__index = function(v, k) return Variable[k] or G.Tensor[k] end
+  Variable.__tostring = function(v)
+    return string.format("Variable '%s' shape=%s dtype=%s", v.name, tostring(v._tensor):match("shape=(%b{})") or "?", v.dtype)
+  end
+  tf.Variable_mt = Variable
+
+  local function update(v, op_type, value, name)
+    value = C.to_tensor(value, v.dtype)
+    return G.make_op(op_type, { v._tensor, value }, nil, { name = name or op_type }).outputs[1]
+  end
+  function Variable:assign(value, name) return update(self, "Assign", value, name) end
+  function Variable:assign_add(value, name) return update(self, "AssignAdd", value, name) end
+  function Variable:assign_sub(value, name) return update(self, "AssignSub", value, name) end
+  function Variable:read_value(name)
+    return G.make_op("ReadVariable", { self._tensor }, nil, { name = name or "read" }).outputs[1]
+  end
+  function Variable:value() return self._tensor end
+  function Variable:initialized_value()
+    return tf.control_dependencies({ self.initializer }, function() return self:read_value() end)
+  end
+
+  -- tf.Variable(initial_value, {name, trainable, dtype, validate_shape})
+  tf.Variable = function(initial_value, opts)
+    opts = C.opts(opts, "tf.Variable")
+    C.check_dtype(opts.dtype, "tf.Variable")
+    if initial_value == nil then G.raise("tf.Variable: needs an initial value") end
+    local g = G.is_tensor(initial_value) and initial_value.graph or G.get_default_graph()
+    return g:as_default(function()
+      return tf.name_scope(opts.name or "Variable", function()
+        local scope = g._name_stack
+        local init = C.to_tensor(initial_value, opts.dtype)
+        if opts.dtype and init.dtype ~= opts.dtype then init = tf.cast(init, opts.dtype) end
+        -- the variable op is named like its scope ("Variable", "my_variable")
+        local attrs = { "dtype", "type", init.dtype }
+        if init.shape then attrs[4], attrs[5], attrs[6] = "shape", "shape", init.shape end
+        local op = G.make_op("VariableV2", {}, attrs, { abs_name = scope })
+        local t = op.outputs[1]
+        local v = setmetatable({
+          _tensor = t, op = op, value_index = 0, dtype = t.dtype, shape = t.shape, name = t.name,
+          graph = g, initial_value = init, trainable = opts.trainable ~= false,
+        }, Variable)
+        v.initializer = G.make_op("Assign", { t, init }, { "validate_shape", "bool", opts.validate_shape ~= false },
+                                  { name = "Assign" })
+        g:add_to_collection("variables", v)
+        if v.trainable then g:add_to_collection("trainable_variables", v) end
+        return v
+      end)
+    end)
+  end
+
+  function tf.global_variables() return G.get_default_graph():get_collection("variables") end
+  tf.all_variables = tf.global_variables
+  function tf.trainable_variables() return G.get_default_graph():get_collection("trainable_variables") end
+
+  function tf.variables_initializer(vars, name)
+    local inits = {}
+    for i, v in ipairs(vars) do inits[i] = v.initializer end
+    return G.make_op("NoOp", {}, nil, { name = name or "init", control_inputs = inits })
+  end
+  function tf.global_variables_initializer() return tf.variables_initializer(tf.global_variables()) end
+  tf.initialize_all_variables = tf.global_variables_initializer
+end
