@@ -25,7 +25,13 @@ struct mf_session {
   pthread_cond_t qcond, done_cond;
   run_state *cur; /* the run the workers serve, NULL when idle */
   bool stopping;
+  /* step statistics */
+  bool tracing;
+  mf_op_trace *trace;
+  int ntrace, trace_cap;
 };
+
+static _Thread_local int worker_index; /* 0 on the calling thread */
 
 struct run_state {
   mfi_plan *plan;
@@ -40,6 +46,11 @@ void mf_session_config_init(mf_session_config *c)
   c->inter_op_threads = 1;
   c->intra_op_threads = 0;
 }
+
+typedef struct {
+  mf_session *sess;
+  int index;
+} worker_arg;
 
 static void *worker_main(void *arg);
 
@@ -68,7 +79,13 @@ mf_session *mf_session_new(mf_graph *g, const mf_session_config *c, mf_status *s
   if (nw > 0) {
     sess->workers = calloc(nw, sizeof(pthread_t));
     for (int i = 0; sess->workers && i < nw; i++) {
-      if (pthread_create(&sess->workers[i], NULL, worker_main, sess) != 0) break;
+      worker_arg *wa = malloc(sizeof *wa);
+      if (!wa) break;
+      wa->sess = sess, wa->index = i + 1;
+      if (pthread_create(&sess->workers[i], NULL, worker_main, wa) != 0) {
+        free(wa);
+        break;
+      }
       sess->nworkers++;
     }
   }
@@ -78,7 +95,8 @@ mf_session *mf_session_new(mf_graph *g, const mf_session_config *c, mf_status *s
 static void release_state(mf_session *sess)
 {
   for (int i = 0; i < sess->nslots; i++) mf_tensor_delete(sess->vars[i]);
-  free(sess->vars), free(sess->runs);
+  free(sess->vars), free(sess->runs), free(sess->trace);
+  sess->trace = NULL, sess->ntrace = sess->trace_cap = 0;
   sess->vars = NULL, sess->runs = NULL, sess->nslots = 0;
   while (sess->plans) {
     mfi_plan *p = sess->plans;
@@ -117,6 +135,30 @@ void mf_session_delete(mf_session *sess)
   free(sess);
 }
 
+/* ---------------------------------------------------------------- step statistics */
+
+void mf_session_set_tracing(mf_session *sess, int on) { sess->tracing = on != 0; }
+
+const mf_op_trace *mf_session_trace(const mf_session *sess, int *n)
+{
+  *n = sess->ntrace;
+  return sess->trace;
+}
+
+static void record(mf_session *sess, const mf_op *op, struct timespec t0, struct timespec t1)
+{
+  pthread_mutex_lock(&sess->qlock);
+  if (sess->ntrace == sess->trace_cap) {
+    int cap = sess->trace_cap ? sess->trace_cap * 2 : 64;
+    mf_op_trace *t = realloc(sess->trace, sizeof *t * cap);
+    if (t) sess->trace = t, sess->trace_cap = cap;
+  }
+  if (sess->ntrace < sess->trace_cap)
+    sess->trace[sess->ntrace++] = (mf_op_trace){op, t0.tv_sec * 1000000000LL + t0.tv_nsec,
+                                                t1.tv_sec * 1000000000LL + t1.tv_nsec, worker_index};
+  pthread_mutex_unlock(&sess->qlock);
+}
+
 /* ---------------------------------------------------------------- one node */
 
 static void run_node(mf_session *sess, mfi_plan *p, int k, mf_status *s)
@@ -131,7 +173,13 @@ static void run_node(mf_session *sess, mfi_plan *p, int k, mf_status *s)
                 sess->cfg.intra_op_threads, s};
   if (n->var_id >= 0) c.var = &sess->vars[n->var_id];
   if (op->def->flags & MFI_RANDOM) c.run = sess->runs[op->id]++;
+  struct timespec t0, t1;
+  if (sess->tracing) clock_gettime(CLOCK_MONOTONIC, &t0);
   op->def->cpu(&c);
+  if (sess->tracing) {
+    clock_gettime(CLOCK_MONOTONIC, &t1);
+    record(sess, op, t0, t1);
+  }
   for (int i = 0; mfi_ok(s) && i < op->nout; i++)
     if (!p->vals[n->first_val + i])
       mfi_op_error(s, MF_INTERNAL, op, "the kernel produced no output %d", i);
@@ -177,7 +225,10 @@ static void serve_one(mf_session *sess, run_state *r)
 
 static void *worker_main(void *arg)
 {
-  mf_session *sess = arg;
+  worker_arg wa = *(worker_arg *)arg;
+  free(arg);
+  mf_session *sess = wa.sess;
+  worker_index = wa.index;
   pthread_mutex_lock(&sess->qlock);
   for (;;) {
     while (!sess->stopping && !(sess->cur && !sess->cur->failed && sess->cur->qtail > sess->cur->qhead))
@@ -353,6 +404,7 @@ void mf_session_run(mf_session *sess, const mf_output *feeds, mf_tensor *const *
   if (!p) goto out;
 
   memcpy(p->uses, p->uses0, sizeof(int) * p->nvals);
+  sess->ntrace = 0;
   /* Feeds enter as views too: a variable assigned from a feed must not share
    * the caller's tensor object. */
   for (int f = 0; f < nfeeds; f++)

@@ -197,6 +197,18 @@ void mf_session_run(mf_session *sess, const mf_output *feeds, mf_tensor *const *
                     int nfeeds, const mf_output *fetches, mf_tensor **fetch_values, int nfetches,
                     mf_op *const *targets, int ntargets, mf_status *s);
 
+/* Step statistics: with tracing on, each run records when each operation
+ * ran and on which inter-op thread (0 = the calling thread). */
+typedef struct {
+  const mf_op *op;
+  int64_t start_ns, end_ns; /* CLOCK_MONOTONIC */
+  int thread;
+} mf_op_trace;
+
+void mf_session_set_tracing(mf_session *sess, int on);
+/* The last run's records, in completion order; valid until the next run. */
+const mf_op_trace *mf_session_trace(const mf_session *sess, int *n);
+
 /* Releases the variables and caches; later runs fail cleanly. */
 void mf_session_close(mf_session *sess);
 void mf_session_delete(mf_session *sess);

@@ -770,7 +770,7 @@ static void cpu_gather(mfi_kctx *k) {
   const mf_tensor *p = k->in[0], *ids = k->in[1];
   mfi_meta in[2] = {meta_of(p), meta_of(ids)}, om;
   mfi_infer_ctx c = kernel_ctx(k, in);
-  int a;
+  int a = 0;
   if (!gather_shape(&c, &in[0], &in[1], &om, &a)) return;
   int64_t n = ids->numel, dim = p->dims[a];
   const void *iv = mfi_data(ids);
@@ -844,7 +844,7 @@ static void cpu_onehot(mfi_kctx *k) {
   const mf_tensor *ids = k->in[0];
   mfi_meta im = meta_of(ids), om;
   mfi_infer_ctx c = kernel_ctx(k, &im);
-  int p;
+  int p = 0;
   int64_t depth;
   if (!onehot_shape(&c, &im, &om, &p, &depth) || !mfi_out_new(k, 0, om.dtype, om.ndim, om.dims))
     return;

@@ -96,6 +96,30 @@ static int session_close(lua_State *L)
   return 0;
 }
 
+static int session_set_tracing(lua_State *L)
+{
+  mf_session_set_tracing(check_session(L, 1), lua_toboolean(L, 2));
+  return 0;
+}
+
+/* session_trace(sess) -> {{name, type, start_ns, end_ns, thread}, ...} */
+static int session_trace(lua_State *L)
+{
+  int n;
+  const mf_op_trace *t = mf_session_trace(check_session(L, 1), &n);
+  lua_createtable(L, n, 0);
+  for (int i = 0; i < n; i++) {
+    lua_createtable(L, 0, 5);
+    lua_pushstring(L, mf_op_name(t[i].op)), lua_setfield(L, -2, "name");
+    lua_pushstring(L, mf_op_type(t[i].op)), lua_setfield(L, -2, "type");
+    lua_pushinteger(L, t[i].start_ns), lua_setfield(L, -2, "start_ns");
+    lua_pushinteger(L, t[i].end_ns), lua_setfield(L, -2, "end_ns");
+    lua_pushinteger(L, t[i].thread), lua_setfield(L, -2, "thread");
+    lua_rawseti(L, -2, i + 1);
+  }
+  return 1;
+}
+
 void lmf_open_session(lua_State *L)
 {
   static const luaL_Reg mt[] = {{"__gc", session_gc}, {"__close", session_gc}, {NULL, NULL}};
@@ -105,6 +129,8 @@ void lmf_open_session(lua_State *L)
   static const luaL_Reg fns[] = {{"session_new", session_new},
                                  {"session_run", session_run},
                                  {"session_close", session_close},
+                                 {"session_set_tracing", session_set_tracing},
+                                 {"session_trace", session_trace},
                                  {NULL, NULL}};
   luaL_setfuncs(L, fns, 0);
 }

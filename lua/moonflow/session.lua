@@ -40,6 +40,17 @@ return function(tf)
   Session.__close = Session.close
   Session.__gc = Session.close
 
+  -- Step statistics: sess:set_tracing(true), then after a run
+  -- sess:last_trace() lists {name, type, start_ns, end_ns, thread} per op.
+  function Session:set_tracing(on)
+    if self._closed then G.raise("sess:set_tracing: attempted to use a closed session") end
+    core.session_set_tracing(self._ud, on)
+  end
+  function Session:last_trace()
+    if self._closed then G.raise("sess:last_trace: attempted to use a closed session") end
+    return core.session_trace(self._ud)
+  end
+
   function Session:as_default(fn)
     return G.scoped(function() default_sessions[#default_sessions + 1] = self end,
                     function() table.remove(default_sessions) end, fn)

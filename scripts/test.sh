@@ -1,0 +1,36 @@
+#!/usr/bin/env bash
+# Installs what is missing, builds, and runs every test:
+#   C tests, busted specs, both again under AddressSanitizer, and the
+#   LuaRocks install check.  `scripts/test.sh --quick` skips the last two.
+set -euo pipefail
+cd "$(dirname "$0")/.."
+quick=0
+[ "${1:-}" = "--quick" ] && quick=1
+
+scripts/deps.sh
+step() { printf '\n== %s\n' "$*"; }
+
+step "build"
+scripts/build.sh build
+step "C tests"
+ctest --test-dir build --output-on-failure
+step "busted specs"
+( . scripts/env.sh build; busted --lua=lua5.4 tests/spec )
+
+[ $quick -eq 1 ] && exit 0
+
+step "AddressSanitizer build (CPU only)"
+scripts/build.sh build-asan -DMF_ASAN=ON -DMF_WITH_CUDA=OFF -DCMAKE_BUILD_TYPE=RelWithDebInfo
+step "C tests under AddressSanitizer"
+ASAN_OPTIONS=detect_leaks=1 ctest --test-dir build-asan --output-on-failure
+step "busted specs under AddressSanitizer"
+# The interpreter is not instrumented: preload the runtime. Lua's own
+# allocations at exit are not ours to report, so leak checking stays with
+# the C tests.
+( . scripts/env.sh build-asan
+  LD_PRELOAD="$(gcc -print-file-name=libasan.so)" ASAN_OPTIONS=detect_leaks=0 MF_SPEC_ASAN=1 \
+    busted --lua=lua5.4 tests/spec )
+
+step "LuaRocks install from a clean tree"
+scripts/check_rock.sh
+printf '\nall tests passed\n'
