@@ -353,12 +353,22 @@ static bool check_inputs(mf_op_desc *d, mf_status *s)
                    i + 1);
       return false;
     }
-  if ((def->flags & MFI_REF_INPUT0) && !(op->inputs[0].op->def->flags & MFI_VARIABLE)) {
-    mfi_op_error(s, MF_INVALID_ARGUMENT, op, "input 1 must be a variable, got %s '%s'",
-                 op->inputs[0].op->def->type, op->inputs[0].op->name);
-    return false;
-  }
+  for (int i = 0; i < def->nref && i < op->nin; i++)
+    if (!(op->inputs[i].op->def->flags & MFI_VARIABLE)) {
+      mfi_op_error(s, MF_INVALID_ARGUMENT, op, "input %d must be a variable, got %s '%s'", i + 1,
+                   op->inputs[i].op->def->type, op->inputs[i].op->name);
+      return false;
+    }
   return true;
+}
+
+/* TensorFlow's op name rule: [A-Za-z0-9.][A-Za-z0-9_./>-]* (each scope part too). */
+static bool valid_name(const char *n)
+{
+  if (!isalnum((unsigned char)n[0]) && n[0] != '.') return false;
+  for (const char *p = n + 1; *p; p++)
+    if (!isalnum((unsigned char)*p) && !strchr("_./>-", *p)) return false;
+  return strstr(n, "//") == NULL && n[strlen(n) - 1] != '/';
 }
 
 mf_op *mf_op_finish(mf_op_desc *d, mf_status *s)
@@ -379,8 +389,11 @@ mf_op *mf_op_finish(mf_op_desc *d, mf_status *s)
     mfi_set(s, MF_NOT_FOUND, "unknown operation type '%s' for '%s'", d->type, op->name);
     goto fail;
   }
-  if (!op->name[0]) {
-    mfi_op_error(s, MF_INVALID_ARGUMENT, op, "an operation needs a name");
+  if (!valid_name(op->name)) {
+    mfi_op_error(s, MF_INVALID_ARGUMENT, op,
+                 "'%s' is not a valid operation name (TensorFlow's rule: a letter, digit or '.' "
+                 "first, then letters, digits, '_', '.', '-', '/')",
+                 op->name);
     goto fail;
   }
   if (mf_graph_op_by_name(g, op->name)) {

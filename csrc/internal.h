@@ -138,11 +138,15 @@ typedef struct {
 /* What a kernel sees: input values, attributes (through op), output slots
  * to fill with new references, and for stateful ops a variable slot or the
  * random stream's key. Kernels never reach into the graph or session. */
+#define MFI_MAX_REFS 4
+
 typedef struct {
   const mf_op *op;
-  mf_tensor *const *in;
+  mf_tensor *const *in; /* NULL for variable-reference inputs */
   mf_tensor **out;
-  mf_tensor **var; /* the variable's value slot (variable ops) */
+  /* Variable value slots: VariableV2 gets its own in vars[0]; an op whose
+   * first def->nref inputs name variables gets theirs in vars[i]. */
+  mf_tensor **vars[MFI_MAX_REFS];
   uint64_t key;    /* random ops: Philox key */
   uint64_t run;    /* random ops: how many times this op ran before */
   int threads;     /* intra-op threads */
@@ -150,11 +154,13 @@ typedef struct {
 } mfi_kctx;
 
 enum {
-  MFI_REF_INPUT0 = 1 << 0, /* input 0 names a variable (not a data edge) */
-  MFI_VARIABLE = 1 << 1,   /* owns a variable slot */
+  MFI_VARIABLE = 1 << 1,    /* owns a variable slot */
   MFI_RANDOM = 1 << 2,
   MFI_PLACEHOLDER = 1 << 3, /* must be fed */
+  MFI_NO_GRADIENT = 1 << 4, /* gradients stop here silently (comparisons, shapes, ...) */
 };
+
+typedef struct mfi_grad_ctx mfi_grad_ctx;
 
 typedef struct mfi_opdef {
   const char *type;
@@ -162,6 +168,11 @@ typedef struct mfi_opdef {
   int flags;
   void (*infer)(mfi_infer_ctx *c);
   void (*cpu)(mfi_kctx *k);
+  /* Adds the ops computing the inputs' gradients; NULL (without
+   * MFI_NO_GRADIENT) means the op is not differentiable: an error when it
+   * lies on a gradient path. */
+  void (*grad)(mfi_grad_ctx *g);
+  int nref; /* leading inputs that name variables (not data edges) */
 } mfi_opdef;
 
 const mfi_opdef *mfi_opdef_find(const char *type);
@@ -173,6 +184,7 @@ extern const mfi_opdef mfi_ops_reduce[];
 extern const mfi_opdef mfi_ops_state[];
 extern const mfi_opdef mfi_ops_matmul[];
 extern const mfi_opdef mfi_ops_random[];
+extern const mfi_opdef mfi_ops_train[];
 
 /* Shared inference helpers. */
 void mfi_infer_error(mfi_infer_ctx *c, mf_code code, const char *fmt, ...)
@@ -192,6 +204,46 @@ void mfi_bcast_strides(int ondim, const int64_t *odims, int indim, const int64_t
                        int64_t *strides);
 bool mfi_broadcast_shape(int andim, const int64_t *ad, int bndim, const int64_t *bd, int *ondim,
                          int64_t *od);
+
+/* ---------------------------------------------------------------- gradients */
+
+/* What a gradient builder sees: the forward op, the gradient of each of its
+ * outputs (op NULL: none flows back), and where to put each input's
+ * gradient (leave op NULL for none). Builders create ops with the mfi_gb_*
+ * helpers, which name them under gradients/<op>_grad/ and stop quietly
+ * once the status holds an error. */
+struct mfi_grad_ctx {
+  mf_graph *graph;
+  const mf_op *op;
+  const mf_output *dy;
+  mf_output *dx;
+  const char *scope; /* "gradients/<op name>_grad" */
+  mf_status *status;
+};
+
+mf_op_desc *mfi_gb_begin(mfi_grad_ctx *g, const char *type);
+mf_output mfi_gb_finish(mfi_grad_ctx *g, mf_op_desc *d, int index);
+mf_output mfi_gb1(mfi_grad_ctx *g, const char *type, mf_output a);
+mf_output mfi_gb2(mfi_grad_ctx *g, const char *type, mf_output a, mf_output b);
+mf_output mfi_gb3(mfi_grad_ctx *g, const char *type, mf_output a, mf_output b, mf_output c);
+mf_output mfi_gb_scalar(mfi_grad_ctx *g, mf_dtype dt, double v);
+/* Copies the forward op's attribute `name` (if set) onto a gradient op. */
+void mfi_gb_copy_attr(mf_op_desc *d, const mf_op *op, const char *name);
+/* dy (possibly none) made concrete: zeros like the op's output i. */
+mf_output mfi_gb_dy(mfi_grad_ctx *g, int i);
+/* Sums t over broadcast dimensions down to the runtime shape of `like`. */
+mf_output mfi_gb_reduce_like(mfi_grad_ctx *g, mf_output t, mf_output like);
+static inline bool mfi_is_none(mf_output o) { return o.op == NULL; }
+static inline mfi_meta mfi_meta_of(mf_output o) { return o.op->out[o.index]; }
+
+/* ---------------------------------------------------------------- sessions */
+
+/* Direct access to variable values for checkpoints. Lock the session around
+ * any use; a slot holds a reference (NULL: uninitialized). A closed session
+ * is reported with a status. */
+bool mfi_session_lock(mf_session *sess, mf_status *s);
+void mfi_session_unlock(mf_session *sess);
+mf_tensor **mfi_session_slot(mf_session *sess, const mf_op *var, mf_status *s);
 
 /* ---------------------------------------------------------------- random */
 

@@ -15,7 +15,7 @@ void mfi_plan_delete(mfi_plan *p)
   free(p);
 }
 
-static bool is_ref(const mf_op *op, int i) { return i == 0 && (op->def->flags & MFI_REF_INPUT0); }
+static bool is_ref(const mf_op *op, int i) { return i < op->def->nref; }
 
 /* The feed index that replaces output (op, idx), or -1. */
 static int fed(const mf_output *feeds, int nfeeds, const mf_op *op, int idx)
@@ -115,9 +115,10 @@ mfi_plan *mfi_plan_build(mf_graph *g, const mf_output *feeds, int nfeeds, const 
     n->first_val = v;
     v += op->nout;
     n->in_off = io;
-    n->var_id = (op->def->flags & MFI_VARIABLE) ? op->id
-              : (op->def->flags & MFI_REF_INPUT0) ? op->inputs[0].op->id
-                                                  : -1;
+    n->nvar = 0;
+    if (op->def->flags & MFI_VARIABLE) n->var_id[n->nvar++] = op->id;
+    for (int i = 0; i < op->def->nref && n->nvar < MFI_MAX_REFS; i++)
+      n->var_id[n->nvar++] = op->inputs[i].op->id;
     if (op->def->flags & MFI_RANDOM) {
       int64_t s1 = mfi_attr_int(op, "seed", 0), s2 = mfi_attr_int(op, "seed2", 0);
       n->key = (s1 || s2) ? mfi_seed_key(s1, s2) : mfi_seed_key((int64_t)nondet_key, op->id);
@@ -148,13 +149,13 @@ mfi_plan *mfi_plan_build(mf_graph *g, const mf_output *feeds, int nfeeds, const 
    * real edge also goes from earlier to later, these edges never form a cycle,
    * and a run's result never depends on scheduling. */
   for (int id = 0; id < nops; id++) last_touch[id] = -1;
-  for (int k = 0; k < nn; k++) {
-    int var = p->nodes[k].var_id;
-    if (var < 0) continue;
-    if (last_touch[var] >= 0 && (!push(&edges_from, last_touch[var]) || !push(&edges_to, k)))
-      goto oom;
-    last_touch[var] = k;
-  }
+  for (int k = 0; k < nn; k++)
+    for (int j = 0; j < p->nodes[k].nvar; j++) {
+      int var = p->nodes[k].var_id[j];
+      if (last_touch[var] >= 0 && (!push(&edges_from, last_touch[var]) || !push(&edges_to, k)))
+        goto oom;
+      last_touch[var] = k;
+    }
 
   /* 5. Successor lists in CSR form (duplicates are harmless: counted both ways). */
   int ne = edges_from.n;

@@ -169,9 +169,9 @@ static void run_node(mf_session *sess, mfi_plan *p, int k, mf_status *s)
     int v = p->in_val[n->in_off + i];
     p->in_ptrs[n->in_off + i] = v >= 0 ? p->vals[v] : NULL;
   }
-  mfi_kctx c = {op, p->in_ptrs + n->in_off, p->vals + n->first_val, NULL, n->key, 0,
+  mfi_kctx c = {op, p->in_ptrs + n->in_off, p->vals + n->first_val, {NULL}, n->key, 0,
                 sess->cfg.intra_op_threads, s};
-  if (n->var_id >= 0) c.var = &sess->vars[n->var_id];
+  for (int j = 0; j < n->nvar; j++) c.vars[j] = &sess->vars[n->var_id[j]];
   if (op->def->flags & MFI_RANDOM) c.run = sess->runs[op->id]++;
   struct timespec t0, t1;
   if (sess->tracing) clock_gettime(CLOCK_MONOTONIC, &t0);
@@ -385,6 +385,27 @@ static bool grow_slots(mf_session *sess, mf_status *s)
   for (int i = sess->nslots; i < n; i++) sess->vars[i] = NULL, sess->runs[i] = 0;
   sess->nslots = n;
   return true;
+}
+
+bool mfi_session_lock(mf_session *sess, mf_status *s)
+{
+  pthread_mutex_lock(&sess->lock);
+  if (!sess->closed) return true;
+  pthread_mutex_unlock(&sess->lock);
+  mfi_set(s, MF_FAILED_PRECONDITION, "attempted to use a closed session");
+  return false;
+}
+
+void mfi_session_unlock(mf_session *sess) { pthread_mutex_unlock(&sess->lock); }
+
+mf_tensor **mfi_session_slot(mf_session *sess, const mf_op *var, mf_status *s)
+{
+  if (var->graph != sess->graph || !(var->def->flags & MFI_VARIABLE)) {
+    mfi_set(s, MF_INVALID_ARGUMENT, "'%s' is not a variable of this session's graph", var->name);
+    return NULL;
+  }
+  if (!grow_slots(sess, s)) return NULL;
+  return &sess->vars[var->id];
 }
 
 void mf_session_run(mf_session *sess, const mf_output *feeds, mf_tensor *const *feed_values,

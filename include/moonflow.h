@@ -175,6 +175,18 @@ int mf_op_get_attr_shape(const mf_op *op, const char *name, const int64_t **dims
 /* A description of a registered op type: NULL if unknown. */
 int mf_op_type_exists(const char *type);
 
+/* ---------------------------------------------------------------- gradients */
+
+/* Adds operations computing the gradient of sum(ys) with respect to each x,
+ * under a "gradients" name scope. grad_ys (may be NULL, or hold {NULL, 0}
+ * entries) weights each y; the default is ones. On success dx[i] is the
+ * gradient of xs[i], or {NULL, 0} when no y depends on it (or it is not a
+ * float). Gradients of broadcasting ops are summed back to each input's
+ * run-time shape. A path through an op without a gradient is an error naming
+ * that op. */
+void mf_gradients(mf_graph *g, const mf_output *ys, int ny, const mf_output *xs, int nx,
+                  const mf_output *grad_ys, mf_output *dx, mf_status *s);
+
 /* ---------------------------------------------------------------- sessions */
 
 typedef struct mf_session mf_session;
@@ -212,6 +224,22 @@ const mf_op_trace *mf_session_trace(const mf_session *sess, int *n);
 /* Releases the variables and caches; later runs fail cleanly. */
 void mf_session_close(mf_session *sess);
 void mf_session_delete(mf_session *sess);
+
+/* ---------------------------------------------------------------- checkpoints */
+
+/* Saves the values of variables (VariableV2 ops) in a session to a
+ * safetensors file, tensor i named names[i]. The file is written to a
+ * temporary name, flushed, fsynced and renamed, so `path` is either the old
+ * file or the complete new one. A checksum goes into the metadata. */
+void mf_checkpoint_save(mf_session *sess, mf_op *const *vars, const char *const *names, int n,
+                        const char *path, mf_status *s);
+
+/* Restores variables from a safetensors file written by mf_checkpoint_save
+ * (or any safetensors file with those names). Everything is verified first —
+ * checksum, presence, dtype and shape of each tensor — and only then are the
+ * variables set, so on any error the session keeps its old values. */
+void mf_checkpoint_restore(mf_session *sess, mf_op *const *vars, const char *const *names, int n,
+                           const char *path, mf_status *s);
 
 /* ---------------------------------------------------------------- devices */
 

@@ -1065,22 +1065,101 @@ static void cpu_size(mfi_kctx *k) {
 
 /* ---------------------------------------------------------------- registry */
 
+/* ---------------------------------------------------------------- gradients */
+
+/* A gradient op over inputs `in` carrying some of the forward op's attributes. */
+static mf_op_desc *grad_op(mfi_grad_ctx *g, const char *type, int n, const mf_output *in,
+                           const char *const *attrs) {
+  mf_op_desc *d = mfi_gb_begin(g, type);
+  for (int i = 0; d && i < n; i++) mf_op_add_input(d, in[i]);
+  for (int i = 0; d && attrs && attrs[i]; i++) mfi_gb_copy_attr(d, g->op, attrs[i]);
+  return d;
+}
+
+static void grad_identity(mfi_grad_ctx *g) { g->dx[0] = g->dy[0]; }
+
+static void grad_reshape_like(mfi_grad_ctx *g) {
+  g->dx[0] = mfi_gb2(g, "ReshapeLike", g->dy[0], g->op->inputs[0]);
+}
+
+static void grad_transpose(mfi_grad_ctx *g) {
+  const mfi_attr *a = mfi_attr_find(g->op, "perm");
+  mf_op_desc *d = grad_op(g, "Transpose", 1, &g->dy[0], NULL);
+  if (a && d) { /* the inverse permutation, 1-based */
+    int n = (int)a->i;
+    int64_t inv[MF_MAX_DIMS];
+    for (int i = 0; i < n && i < MF_MAX_DIMS; i++) {
+      int64_t p = a->ints[i] < 0 ? a->ints[i] + n : a->ints[i] - 1;
+      if (p >= 0 && p < n) inv[p] = i + 1;
+    }
+    mf_op_set_attr_ints(d, "perm", inv, n);
+  }
+  g->dx[0] = mfi_gb_finish(g, d, 0);
+}
+
+static void grad_concat(mfi_grad_ctx *g) {
+  const mf_op *op = g->op;
+  mf_op_desc *d = mfi_gb_begin(g, "SplitLike");
+  if (d) mf_op_add_input(d, g->dy[0]);
+  for (int i = 0; d && i < op->nin; i++) mf_op_add_input(d, op->inputs[i]);
+  mfi_gb_copy_attr(d, op, "axis");
+  mf_output first = mfi_gb_finish(g, d, 0);
+  for (int i = 0; first.op && i < op->nin; i++) g->dx[i] = (mf_output){first.op, i};
+}
+
+static void grad_pack(mfi_grad_ctx *g) {
+  static const char *const attrs[] = {"axis", NULL};
+  mf_output first = mfi_gb_finish(g, grad_op(g, "Unpack", 1, &g->dy[0], attrs), 0);
+  for (int i = 0; first.op && i < g->op->nin; i++) g->dx[i] = (mf_output){first.op, i};
+}
+
+/* Unpack and Split: put the pieces back together (zeros for pieces without a gradient). */
+static void grad_join(mfi_grad_ctx *g) {
+  const mf_op *op = g->op;
+  mf_op_desc *d = mfi_gb_begin(g, strcmp(op->def->type, "Unpack") == 0 ? "Pack" : "ConcatV2");
+  for (int i = 0; d && i < op->nout; i++) {
+    mf_output dyi = mfi_gb_dy(g, i);
+    if (!mfi_ok(g->status)) break;
+    mf_op_add_input(d, dyi);
+  }
+  mfi_gb_copy_attr(d, op, "axis");
+  g->dx[0] = mfi_gb_finish(g, d, 0);
+}
+
+static void grad_slice(mfi_grad_ctx *g) {
+  static const char *const attrs[] = {"begin", "size", NULL};
+  mf_output in[2] = {g->dy[0], g->op->inputs[0]};
+  g->dx[0] = mfi_gb_finish(g, grad_op(g, "SliceGrad", 2, in, attrs), 0);
+}
+
+static void grad_gather(mfi_grad_ctx *g) {
+  static const char *const attrs[] = {"axis", NULL};
+  mf_output in[3] = {g->dy[0], g->op->inputs[1], g->op->inputs[0]};
+  g->dx[0] = mfi_gb_finish(g, grad_op(g, "GatherGrad", 3, in, attrs), 0);
+}
+
+static void grad_tile(mfi_grad_ctx *g) {
+  static const char *const attrs[] = {"multiples", NULL};
+  mf_output in[2] = {g->dy[0], g->op->inputs[0]};
+  g->dx[0] = mfi_gb_finish(g, grad_op(g, "TileGrad", 2, in, attrs), 0);
+}
+
 const mfi_opdef mfi_ops_array[] = {
-    {"Identity", 1, 1, 0, infer_identity, cpu_identity},
-    {"StopGradient", 1, 1, 0, infer_identity, cpu_identity},
-    {"Transpose", 1, 1, 0, infer_transpose, cpu_transpose},
-    {"Reshape", 1, 1, 0, infer_reshape, cpu_reshape},
-    {"ConcatV2", 1, -1, 0, infer_concat, cpu_concat},
-    {"Pack", 1, -1, 0, infer_pack, cpu_pack},
-    {"Unpack", 1, 1, 0, infer_unpack, cpu_unpack},
-    {"Split", 1, 1, 0, infer_split, cpu_split},
-    {"Slice", 1, 1, 0, infer_slice, cpu_slice},
-    {"GatherV2", 2, 2, 0, infer_gather, cpu_gather},
-    {"OneHot", 1, 1, 0, infer_onehot, cpu_onehot},
-    {"ExpandDims", 1, 1, 0, infer_expand, cpu_expand},
-    {"Squeeze", 1, 1, 0, infer_squeeze, cpu_squeeze},
-    {"Tile", 1, 1, 0, infer_tile, cpu_tile},
-    {"Shape", 1, 1, 0, infer_shape, cpu_shape},
-    {"Size", 1, 1, 0, infer_size, cpu_size},
+    {"Identity", 1, 1, 0, infer_identity, cpu_identity, grad_identity},
+    {"StopGradient", 1, 1, MFI_NO_GRADIENT, infer_identity, cpu_identity},
+    {"Transpose", 1, 1, 0, infer_transpose, cpu_transpose, grad_transpose},
+    {"Reshape", 1, 1, 0, infer_reshape, cpu_reshape, grad_reshape_like},
+    {"ConcatV2", 1, -1, 0, infer_concat, cpu_concat, grad_concat},
+    {"Pack", 1, -1, 0, infer_pack, cpu_pack, grad_pack},
+    {"Unpack", 1, 1, 0, infer_unpack, cpu_unpack, grad_join},
+    {"Split", 1, 1, 0, infer_split, cpu_split, grad_join},
+    {"Slice", 1, 1, 0, infer_slice, cpu_slice, grad_slice},
+    {"GatherV2", 2, 2, 0, infer_gather, cpu_gather, grad_gather},
+    {"OneHot", 1, 1, MFI_NO_GRADIENT, infer_onehot, cpu_onehot},
+    {"ExpandDims", 1, 1, 0, infer_expand, cpu_expand, grad_reshape_like},
+    {"Squeeze", 1, 1, 0, infer_squeeze, cpu_squeeze, grad_reshape_like},
+    {"Tile", 1, 1, 0, infer_tile, cpu_tile, grad_tile},
+    {"Shape", 1, 1, MFI_NO_GRADIENT, infer_shape, cpu_shape},
+    {"Size", 1, 1, MFI_NO_GRADIENT, infer_size, cpu_size},
     {0},
 };

@@ -7,7 +7,8 @@
 #include <string.h>
 
 static const mfi_opdef *const families[] = {mfi_ops_math, mfi_ops_array, mfi_ops_reduce,
-                                            mfi_ops_state, mfi_ops_matmul, mfi_ops_random};
+                                            mfi_ops_state, mfi_ops_matmul, mfi_ops_random,
+                                            mfi_ops_train};
 
 const mfi_opdef *mfi_opdef_find(const char *type)
 {

@@ -15,7 +15,7 @@ enum {
   LOGICAL_AND, LOGICAL_OR,
   /* unary */
   ABS, NEG, SIGN, RECIPROCAL, SQUARE, ROUND, SQRT, EXP, LOG, COS, SIN, TANH, SIGMOID,
-  LOGICAL_NOT,
+  LOGICAL_NOT, FLOOR, LOG1P,
   CAST, SELECT,
   NUM_MATH_OPS
 };
@@ -23,7 +23,10 @@ enum {
 static int opcode(const mf_op *op) { return (int)(op->def - mfi_ops_math); }
 static bool is_compare(int op) { return op >= EQUAL && op <= GREATER_EQUAL; }
 static bool is_logical(int op) { return op == LOGICAL_AND || op == LOGICAL_OR || op == LOGICAL_NOT; }
-static bool float_only(int op) { return op >= RECIPROCAL && op <= SIGMOID && op != SQUARE && op != ROUND; }
+static bool float_only(int op)
+{
+  return (op >= RECIPROCAL && op <= SIGMOID && op != SQUARE && op != ROUND) || op == LOG1P;
+}
 
 /* ---------------------------------------------------------------- broadcast iteration */
 
@@ -110,6 +113,8 @@ static double un_f(int op, double x)
   case SIN: return sin(x);
   case TANH: return tanh(x);
   case SIGMOID: return sigmoid(x);
+  case FLOOR: return floor(x);
+  case LOG1P: return log1p(x);
   default: return x;
   }
 }
@@ -429,16 +434,106 @@ static void infer_select(mfi_infer_ctx *c)
   c->op->out[0].dtype = m[1].dtype;
 }
 
-#define BIN(name) {name, 2, 2, 0, infer_binary, cpu_binary}
-#define UN(name) {name, 1, 1, 0, infer_unary, cpu_unary}
+/* ---------------------------------------------------------------- gradients */
+
+static mf_output scalar_like(mfi_grad_ctx *g, mf_output t, double v)
+{
+  return mfi_gb_scalar(g, mfi_meta_of(t).dtype, v);
+}
+
+static void grad_math(mfi_grad_ctx *g)
+{
+  const mf_op *op = g->op;
+  mf_output none = {NULL, 0}, dy = g->dy[0], z = {(mf_op *)op, 0};
+  mf_output x = op->inputs[0], y = op->nin > 1 ? op->inputs[1] : none, *dx = g->dx;
+  switch (opcode(op)) {
+  case ADD:
+    dx[0] = mfi_gb_reduce_like(g, dy, x);
+    dx[1] = mfi_gb_reduce_like(g, dy, y);
+    break;
+  case SUB:
+    dx[0] = mfi_gb_reduce_like(g, dy, x);
+    dx[1] = mfi_gb_reduce_like(g, mfi_gb1(g, "Neg", dy), y);
+    break;
+  case MUL:
+    dx[0] = mfi_gb_reduce_like(g, mfi_gb2(g, "Mul", dy, y), x);
+    dx[1] = mfi_gb_reduce_like(g, mfi_gb2(g, "Mul", dy, x), y);
+    break;
+  case DIV: /* d(x/y) = dy/y, -dy x / y^2 */
+    dx[0] = mfi_gb_reduce_like(g, mfi_gb2(g, "Div", dy, y), x);
+    dx[1] = mfi_gb_reduce_like(
+        g, mfi_gb1(g, "Neg", mfi_gb2(g, "Div", mfi_gb2(g, "Mul", dy, x), mfi_gb1(g, "Square", y))), y);
+    break;
+  case MOD: /* x mod y = x - floor(x/y) y */
+    dx[0] = mfi_gb_reduce_like(g, dy, x);
+    dx[1] = mfi_gb_reduce_like(
+        g, mfi_gb1(g, "Neg", mfi_gb2(g, "Mul", dy, mfi_gb1(g, "Floor", mfi_gb2(g, "Div", x, y)))), y);
+    break;
+  case POW: { /* d(x^y) = y x^(y-1) dy, and x^y log(x) dy where x > 0 (else 0) */
+    mf_output ym1 = mfi_gb2(g, "Sub", y, scalar_like(g, y, 1));
+    dx[0] = mfi_gb_reduce_like(
+        g, mfi_gb2(g, "Mul", dy, mfi_gb2(g, "Mul", y, mfi_gb2(g, "Pow", x, ym1))), x);
+    mf_output pos = mfi_gb2(g, "Greater", x, scalar_like(g, x, 0));
+    mf_output safe = mfi_gb3(g, "Select", pos, x, mfi_gb1(g, "OnesLike", x));
+    mf_output logx = mfi_gb3(g, "Select", pos, mfi_gb1(g, "Log", safe), mfi_gb1(g, "ZerosLike", x));
+    dx[1] = mfi_gb_reduce_like(g, mfi_gb2(g, "Mul", dy, mfi_gb2(g, "Mul", z, logx)), y);
+    break;
+  }
+  case MAXIMUM:
+  case MINIMUM: { /* the gradient goes to the chosen input (x on ties) */
+    mf_output pick_x = mfi_gb2(g, opcode(op) == MAXIMUM ? "GreaterEqual" : "LessEqual", x, y);
+    mf_output zeros = mfi_gb1(g, "ZerosLike", dy);
+    dx[0] = mfi_gb_reduce_like(g, mfi_gb3(g, "Select", pick_x, dy, zeros), x);
+    dx[1] = mfi_gb_reduce_like(g, mfi_gb3(g, "Select", pick_x, zeros, dy), y);
+    break;
+  }
+  case ABS: dx[0] = mfi_gb2(g, "Mul", dy, mfi_gb1(g, "Sign", x)); break;
+  case NEG: dx[0] = mfi_gb1(g, "Neg", dy); break;
+  case RECIPROCAL: dx[0] = mfi_gb1(g, "Neg", mfi_gb2(g, "Mul", dy, mfi_gb1(g, "Square", z))); break;
+  case SQUARE: dx[0] = mfi_gb2(g, "Mul", dy, mfi_gb2(g, "Mul", x, scalar_like(g, x, 2))); break;
+  case SQRT: dx[0] = mfi_gb2(g, "Div", mfi_gb2(g, "Mul", dy, scalar_like(g, dy, 0.5)), z); break;
+  case EXP: dx[0] = mfi_gb2(g, "Mul", dy, z); break;
+  case LOG: dx[0] = mfi_gb2(g, "Div", dy, x); break;
+  case LOG1P: dx[0] = mfi_gb2(g, "Div", dy, mfi_gb2(g, "Add", x, scalar_like(g, x, 1))); break;
+  case COS: dx[0] = mfi_gb1(g, "Neg", mfi_gb2(g, "Mul", dy, mfi_gb1(g, "Sin", x))); break;
+  case SIN: dx[0] = mfi_gb2(g, "Mul", dy, mfi_gb1(g, "Cos", x)); break;
+  case TANH:
+    dx[0] = mfi_gb2(g, "Mul", dy, mfi_gb2(g, "Sub", scalar_like(g, z, 1), mfi_gb1(g, "Square", z)));
+    break;
+  case SIGMOID:
+    dx[0] = mfi_gb2(g, "Mul", dy,
+                    mfi_gb2(g, "Mul", z, mfi_gb2(g, "Sub", scalar_like(g, z, 1), z)));
+    break;
+  case CAST: /* only between float types; integer casts carry no gradient */
+    if (mfi_is_float(mfi_meta_of(x).dtype) && mfi_is_float(mfi_meta_of(dy).dtype)) {
+      mf_op_desc *d = mfi_gb_begin(g, "Cast");
+      if (d) mf_op_add_input(d, dy), mf_op_set_attr_type(d, "DstT", mfi_meta_of(x).dtype);
+      dx[0] = mfi_gb_finish(g, d, 0);
+    }
+    break;
+  case SELECT: {
+    mf_output zeros = mfi_gb1(g, "ZerosLike", dy);
+    dx[1] = mfi_gb_reduce_like(g, mfi_gb3(g, "Select", x, dy, zeros), op->inputs[1]);
+    dx[2] = mfi_gb_reduce_like(g, mfi_gb3(g, "Select", x, zeros, dy), op->inputs[2]);
+    break;
+  }
+  default: break;
+  }
+}
+
+#define BIN(name) {name, 2, 2, 0, infer_binary, cpu_binary, grad_math}
+#define BIN_NG(name) {name, 2, 2, MFI_NO_GRADIENT, infer_binary, cpu_binary}
+#define UN(name) {name, 1, 1, 0, infer_unary, cpu_unary, grad_math}
+#define UN_NG(name) {name, 1, 1, MFI_NO_GRADIENT, infer_unary, cpu_unary}
 
 const mfi_opdef mfi_ops_math[] = {
     BIN("Add"), BIN("Sub"), BIN("Mul"), BIN("Div"), BIN("FloorMod"), BIN("Pow"), BIN("Maximum"),
-    BIN("Minimum"), BIN("Equal"), BIN("NotEqual"), BIN("Less"), BIN("LessEqual"), BIN("Greater"),
-    BIN("GreaterEqual"), BIN("LogicalAnd"), BIN("LogicalOr"),
-    UN("Abs"), UN("Neg"), UN("Sign"), UN("Reciprocal"), UN("Square"), UN("Round"), UN("Sqrt"),
-    UN("Exp"), UN("Log"), UN("Cos"), UN("Sin"), UN("Tanh"), UN("Sigmoid"), UN("LogicalNot"),
-    UN("Cast"), {"Select", 3, 3, 0, infer_select, cpu_select},
+    BIN("Minimum"), BIN_NG("Equal"), BIN_NG("NotEqual"), BIN_NG("Less"), BIN_NG("LessEqual"),
+    BIN_NG("Greater"), BIN_NG("GreaterEqual"), BIN_NG("LogicalAnd"), BIN_NG("LogicalOr"),
+    UN("Abs"), UN("Neg"), UN_NG("Sign"), UN("Reciprocal"), UN("Square"), UN_NG("Round"),
+    UN("Sqrt"), UN("Exp"), UN("Log"), UN("Cos"), UN("Sin"), UN("Tanh"), UN("Sigmoid"),
+    UN_NG("LogicalNot"), UN_NG("Floor"), UN("Log1p"), UN("Cast"),
+    {"Select", 3, 3, 0, infer_select, cpu_select, grad_math},
     {0}};
 
 _Static_assert(sizeof mfi_ops_math / sizeof *mfi_ops_math == NUM_MATH_OPS + 1,

@@ -129,7 +129,34 @@ static void cpu_matmul(mfi_kctx *k)
   }
 }
 
-const mfi_opdef mfi_ops_matmul[] = {{"MatMul", 2, 2, 0, infer_matmul, cpu_matmul}, {0}};
+/* ---------------------------------------------------------------- gradient */
+
+static mf_output mm(mfi_grad_ctx *g, mf_output a, mf_output b, bool ta, bool tb)
+{
+  mf_op_desc *d = mfi_gb_begin(g, "MatMul");
+  if (d) {
+    mf_op_add_input(d, a), mf_op_add_input(d, b);
+    mf_op_set_attr_bool(d, "transpose_a", ta), mf_op_set_attr_bool(d, "transpose_b", tb);
+  }
+  return mfi_gb_finish(g, d, 0);
+}
+
+/* C = op(A) op(B): dA and dB for each transpose combination, then summed
+ * over broadcast batch dimensions. */
+static void grad_matmul(mfi_grad_ctx *g)
+{
+  mf_output a = g->op->inputs[0], b = g->op->inputs[1], dy = g->dy[0], da, db;
+  bool ta = mfi_attr_int(g->op, "transpose_a", 0), tb = mfi_attr_int(g->op, "transpose_b", 0);
+  if (!ta && !tb) da = mm(g, dy, b, false, true), db = mm(g, a, dy, true, false);
+  else if (!ta && tb) da = mm(g, dy, b, false, false), db = mm(g, dy, a, true, false);
+  else if (ta && !tb) da = mm(g, b, dy, false, true), db = mm(g, a, dy, false, false);
+  else da = mm(g, b, dy, true, true), db = mm(g, dy, a, true, true);
+  g->dx[0] = mfi_gb_reduce_like(g, da, a);
+  g->dx[1] = mfi_gb_reduce_like(g, db, b);
+}
+
+const mfi_opdef mfi_ops_matmul[] = {{"MatMul", 2, 2, 0, infer_matmul, cpu_matmul, grad_matmul},
+                                    {0}};
 
 /* OpenBLAS's own setter; declared here to avoid depending on its header's
  * extensions being visible. */

@@ -610,9 +610,59 @@ static void cpu_argmin(mfi_kctx *k) {
 
 /* ---------------------------------------------------------------- registry */
 
+/* ---------------------------------------------------------------- gradients */
+
+/* t (shaped like this reduction's output) broadcast back to the input's shape. */
+static mf_output expand(mfi_grad_ctx *g, mf_output t) {
+  mf_op_desc *d = mfi_gb_begin(g, "ExpandReduced");
+  if (d) mf_op_add_input(d, t), mf_op_add_input(d, g->op->inputs[0]);
+  mfi_gb_copy_attr(d, g->op, "axis");
+  mfi_gb_copy_attr(d, g->op, "keep_dims");
+  return mfi_gb_finish(g, d, 0);
+}
+
+static mf_output count_ratio(mfi_grad_ctx *g, mf_dtype dt) {
+  mf_output x = g->op->inputs[0], y = {(mf_op *)g->op, 0};
+  mf_output ratio = mfi_gb2(g, "Div", mfi_gb1(g, "Size", x), mfi_gb1(g, "Size", y));
+  mf_op_desc *d = mfi_gb_begin(g, "Cast");
+  if (d) mf_op_add_input(d, ratio), mf_op_set_attr_type(d, "DstT", dt);
+  return mfi_gb_finish(g, d, 0);
+}
+
+static void grad_reduce(mfi_grad_ctx *g) {
+  const mf_op *op = g->op;
+  const char *type = op->def->type;
+  mf_output x = op->inputs[0], y = {(mf_op *)op, 0}, dy = g->dy[0];
+  mf_dtype dt = mfi_meta_of(x).dtype;
+  if (strcmp(type, "Sum") == 0) {
+    g->dx[0] = expand(g, dy);
+  } else if (strcmp(type, "Mean") == 0) {
+    g->dx[0] = mfi_gb2(g, "Div", expand(g, dy), count_ratio(g, dt));
+  } else if (strcmp(type, "Prod") == 0) {
+    mf_op_desc *d = mfi_gb_begin(g, "ProdExclusive");
+    if (d) mf_op_add_input(d, x);
+    mfi_gb_copy_attr(d, op, "axis");
+    g->dx[0] = mfi_gb2(g, "Mul", expand(g, dy), mfi_gb_finish(g, d, 0));
+  } else { /* Max, Min: shared equally among the elements that attain the extreme */
+    mf_op_desc *c = mfi_gb_begin(g, "Cast");
+    if (c) mf_op_add_input(c, mfi_gb2(g, "Equal", x, expand(g, y))), mf_op_set_attr_type(c, "DstT", dt);
+    mf_output hit = mfi_gb_finish(g, c, 0);
+    mf_op_desc *s = mfi_gb_begin(g, "Sum");
+    if (s) mf_op_add_input(s, hit);
+    mfi_gb_copy_attr(s, op, "axis");
+    mfi_gb_copy_attr(s, op, "keep_dims");
+    mf_output count = expand(g, mfi_gb_finish(g, s, 0));
+    g->dx[0] = mfi_gb2(g, "Div", mfi_gb2(g, "Mul", expand(g, dy), hit), count);
+  }
+}
+
 const mfi_opdef mfi_ops_reduce[] = {
-    {"Sum", 1, 1, 0, infer_reduce, cpu_sum},    {"Mean", 1, 1, 0, infer_reduce, cpu_mean},
-    {"Max", 1, 1, 0, infer_reduce, cpu_max},    {"Min", 1, 1, 0, infer_reduce, cpu_min},
-    {"Prod", 1, 1, 0, infer_reduce, cpu_prod},  {"ArgMax", 1, 1, 0, infer_arg, cpu_argmax},
-    {"ArgMin", 1, 1, 0, infer_arg, cpu_argmin}, {0},
+    {"Sum", 1, 1, 0, infer_reduce, cpu_sum, grad_reduce},
+    {"Mean", 1, 1, 0, infer_reduce, cpu_mean, grad_reduce},
+    {"Max", 1, 1, 0, infer_reduce, cpu_max, grad_reduce},
+    {"Min", 1, 1, 0, infer_reduce, cpu_min, grad_reduce},
+    {"Prod", 1, 1, 0, infer_reduce, cpu_prod, grad_reduce},
+    {"ArgMax", 1, 1, MFI_NO_GRADIENT, infer_arg, cpu_argmax},
+    {"ArgMin", 1, 1, MFI_NO_GRADIENT, infer_arg, cpu_argmin},
+    {0},
 };

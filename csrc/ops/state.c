@@ -126,20 +126,25 @@ static void cpu_noop(mfi_kctx *k) { (void)k; }
 static void infer_variable(mfi_infer_ctx *c)
 {
   mf_dtype dt = dtype_attr(c, MF_FLOAT32);
+  if (dt == MF_NUM_DTYPES) return;
+  if (!mfi_attr_find(c->op, "shape")) { /* a shape known only once assigned */
+    if (mfi_set_outputs(c, 1)) c->op->out[0].dtype = dt, c->op->out[0].ndim = -1;
+    return;
+  }
   const mfi_attr *shape = shape_attr(c, false);
-  if (dt != MF_NUM_DTYPES && shape) set_meta_from_shape(c, dt, shape);
+  if (shape) set_meta_from_shape(c, dt, shape);
 }
 
 static bool read_var(mfi_kctx *k, const mf_op *var)
 {
-  if (!*k->var) {
+  if (!*k->vars[0]) {
     mfi_op_error(k->status, MF_FAILED_PRECONDITION, k->op,
                  "attempting to use uninitialized value %s (run its initializer, or "
                  "tf.global_variables_initializer(), first)",
                  var->name);
     return false;
   }
-  k->out[0] = mf_tensor_retain(*k->var);
+  k->out[0] = mf_tensor_retain(*k->vars[0]);
   return true;
 }
 
@@ -194,8 +199,8 @@ static void cpu_assign(mfi_kctx *k)
 {
   mf_tensor *v = k->in[1];
   if (mfi_attr_int(k->op, "validate_shape", 1) && !check_assign_shape(k, v)) return;
-  mf_tensor_delete(*k->var);
-  *k->var = mf_tensor_retain(v);
+  mf_tensor_delete(*k->vars[0]);
+  *k->vars[0] = mf_tensor_retain(v);
   k->out[0] = mf_tensor_retain(v);
 }
 
@@ -204,7 +209,7 @@ static void cpu_assign(mfi_kctx *k)
 static void cpu_assign_update(mfi_kctx *k)
 {
   bool sub = strcmp(k->op->def->type, "AssignSub") == 0;
-  mf_tensor *v = k->in[1], *cur = *k->var;
+  mf_tensor *v = k->in[1], *cur = *k->vars[0];
   if (!cur) {
     read_var(k, k->op->inputs[0].op); /* reports the uninitialized variable */
     return;
@@ -226,7 +231,7 @@ static void cpu_assign_update(mfi_kctx *k)
       return;
     }
     mf_tensor_delete(cur);
-    *k->var = cur = copy;
+    *k->vars[0] = cur = copy;
   }
   void *p = mfi_data(cur);
   const void *q = mfi_data(v);
@@ -324,18 +329,20 @@ static void cpu_range(mfi_kctx *k)
     mfi_set_f(m->dtype, mfi_data(k->out[0]), i, start + (double)i * delta);
 }
 
+static void grad_pass(mfi_grad_ctx *g) { g->dx[0] = g->dy[0]; }
+
 const mfi_opdef mfi_ops_state[] = {
     {"Const", 0, 0, 0, infer_const, cpu_const},
     {"Placeholder", 0, 0, MFI_PLACEHOLDER, infer_placeholder, cpu_placeholder},
-    {"PlaceholderWithDefault", 1, 1, 0, infer_placeholder_default, pass_through},
+    {"PlaceholderWithDefault", 1, 1, 0, infer_placeholder_default, pass_through, grad_pass},
     {"NoOp", 0, 0, 0, infer_noop, cpu_noop},
     {"VariableV2", 0, 0, MFI_VARIABLE, infer_variable, cpu_variable},
-    {"ReadVariable", 1, 1, MFI_REF_INPUT0, infer_ref_read, cpu_read_variable},
-    {"Assign", 2, 2, MFI_REF_INPUT0, infer_assign, cpu_assign},
-    {"AssignAdd", 2, 2, MFI_REF_INPUT0, infer_assign, cpu_assign_update},
-    {"AssignSub", 2, 2, MFI_REF_INPUT0, infer_assign, cpu_assign_update},
+    {"ReadVariable", 1, 1, 0, infer_ref_read, cpu_read_variable, grad_pass, 1},
+    {"Assign", 2, 2, 0, infer_assign, cpu_assign, NULL, 1},
+    {"AssignAdd", 2, 2, 0, infer_assign, cpu_assign_update, NULL, 1},
+    {"AssignSub", 2, 2, 0, infer_assign, cpu_assign_update, NULL, 1},
     {"Fill", 0, 0, 0, infer_fill, cpu_fill},
-    {"ZerosLike", 1, 1, 0, infer_like, cpu_like},
-    {"OnesLike", 1, 1, 0, infer_like, cpu_like},
+    {"ZerosLike", 1, 1, MFI_NO_GRADIENT, infer_like, cpu_like},
+    {"OnesLike", 1, 1, MFI_NO_GRADIENT, infer_like, cpu_like},
     {"Range", 0, 0, 0, infer_range, cpu_range},
     {0}};

@@ -67,7 +67,7 @@ static void store_elem(lua_State *L, mf_dtype dt, void *p, int64_t i, int v)
   if (!isint) luaL_error(L, "%s is not an integer, cannot store it in a %s Array",
                          lua_tostring(L, v), mf_dtype_name(dt));
   if ((dt == MF_INT32 && (x < INT32_MIN || x > INT32_MAX)) || (dt == MF_UINT8 && (x < 0 || x > 255)))
-    luaL_error(L, "%d is out of range for %s", (int)x, mf_dtype_name(dt));
+    luaL_error(L, "%I is out of range for %s", (LUAI_UACINT)x, mf_dtype_name(dt));
   switch (dt) {
   case MF_INT32: ((int32_t *)p)[i] = (int32_t)x; break;
   case MF_INT64: ((int64_t *)p)[i] = x; break;
@@ -91,6 +91,8 @@ static void scan(lua_State *L, int v, int depth, scan_state *st)
     int t = lua_type(L, v);
     if (t == LUA_TBOOLEAN) st->bools++;
     else if (t == LUA_TNUMBER) lua_isinteger(L, v) ? st->ints++ : st->floats++;
+    else if (t == LUA_TTABLE && depth > 0)
+      luaL_error(L, "ragged nested table: expected a number at depth %d, got a table", depth);
     else luaL_error(L, "cannot make a tensor from a %s", luaL_typename(L, v));
     return;
   }

@@ -199,8 +199,11 @@ static int op_new(lua_State *L)
   mf_status *s = mf_status_new();
   if (!s) return luaL_error(L, "out of memory");
   mf_op *op = mf_op_finish(d, s); /* consumes d either way */
-  if (bad) {
+  if (bad) { /* a bad argument: name the op it was for */
     mf_status_delete(s);
+    const char *where = lua_tostring(L, 8);
+    lua_pushfstring(L, "%s '%s'%s%s%s: %s", type, name, where ? " (created at " : "", where ? where : "",
+                    where ? ")" : "", lua_tostring(L, -1));
     return lua_error(L);
   }
   if (!op) return lmf_error(L, s);
@@ -252,6 +255,50 @@ static int op_info(lua_State *L)
   return 1;
 }
 
+/* Reads {op, index, ...} at i into a new array (userdata-owned, on the stack). */
+static mf_output *read_pairs(lua_State *L, int i, int *n)
+{
+  luaL_checktype(L, i, LUA_TTABLE);
+  *n = (int)luaL_len(L, i) / 2;
+  mf_output *o = lua_newuserdatauv(L, sizeof *o * (size_t)(*n ? *n : 1), 0);
+  for (int k = 0; k < *n; k++) {
+    lua_geti(L, i, 2 * k + 1);
+    lua_geti(L, i, 2 * k + 2);
+    o[k].op = lua_isnil(L, -2) ? NULL : lmf_checkop(L, -2);
+    o[k].index = (int)luaL_optinteger(L, -1, 0);
+    lua_pop(L, 2);
+  }
+  return o;
+}
+
+/* gradients(g, ys {op, i, ...}, xs {op, i, ...}, grad_ys {op|false, i, ...} or nil)
+ *   -> {op_or_false, index, ...} per x (false: no gradient) */
+static int gradients(lua_State *L)
+{
+  mf_graph *g = lmf_checkgraph(L, 1);
+  int ny, nx, ng = 0;
+  mf_output *ys = read_pairs(L, 2, &ny), *xs = read_pairs(L, 3, &nx), *gys = NULL;
+  if (!lua_isnoneornil(L, 4)) {
+    gys = read_pairs(L, 4, &ng);
+    if (ng != ny) return luaL_error(L, "tf.gradients: %d grad_ys for %d ys", ng, ny);
+  }
+  mf_output *dx = lua_newuserdatauv(L, sizeof *dx * (size_t)(nx ? nx : 1), 0);
+  mf_status *s = mf_status_new();
+  if (!s) return luaL_error(L, "out of memory");
+  mf_gradients(g, ys, ny, xs, nx, gys, dx, s);
+  if (mf_status_code(s) != MF_OK) return lmf_error(L, s);
+  mf_status_delete(s);
+  lua_createtable(L, 2 * nx, 0);
+  for (int k = 0; k < nx; k++) {
+    if (dx[k].op) lmf_pushop(L, dx[k].op, 1);
+    else lua_pushboolean(L, 0);
+    lua_rawseti(L, -2, 2 * k + 1);
+    lua_pushinteger(L, dx[k].index);
+    lua_rawseti(L, -2, 2 * k + 2);
+  }
+  return 1;
+}
+
 static int op_type_exists(lua_State *L)
 {
   lua_pushboolean(L, mf_op_type_exists(luaL_checkstring(L, 1)));
@@ -276,6 +323,7 @@ void lmf_open_graph(lua_State *L)
                                  {"op_new", op_new},
                                  {"op_info", op_info},
                                  {"op_type_exists", op_type_exists},
+                                 {"gradients", gradients},
                                  {NULL, NULL}};
   luaL_setfuncs(L, fns, 0);
 }

@@ -31,10 +31,8 @@ end
 -- An Array from a Lua value (number, boolean, nested table, Array).
 function M.to_array(v, dtype, what)
   if M.is_array(v) then
-    if dtype and v.dtype ~= dtype then
-      G.raise("%s: expected a %s value, got a %s Array", what or "value", dtype, v.dtype)
-    end
-    return v
+    if dtype and v.dtype ~= dtype then v = v:totable() end -- converted below, as tf.constant(ndarray, dtype)
+    if not dtype or M.is_array(v) then return v end
   end
   local ok, a = pcall(core.array, v, dtype)
   if not ok then G.raise("%s: %s", what or "tf.constant", (tostring(a):gsub("^.-:%d+: ", ""))) end

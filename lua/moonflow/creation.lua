@@ -1,6 +1,10 @@
 -- Values made from nothing: zeros, ones, fill, range and the random ops.
 local G = require("moonflow.graph")
 local C = require("moonflow.convert")
+local core = require("moonflow.core")
+
+local INT32_MAX = 0x7fffffff
+local function int32_ok(v) return math.type(v) ~= "integer" or (v >= -INT32_MAX - 1 and v <= INT32_MAX) end
 
 return function(tf)
   local function out(op) return op.outputs[1] end
@@ -29,6 +33,7 @@ return function(tf)
       G.raise("tf.fill: the value must be a number")
     end
     local dtype = math.type(value) == "integer" and "int32" or type(value) == "boolean" and "bool" or "float32"
+    if not int32_ok(value) then G.raise("tf.fill: %d is out of range for int32", value) end
     if type(value) == "boolean" then value = value and 1 or 0 end
     return fill(shape, value, dtype, name or "Fill", "tf.fill")
   end
@@ -46,6 +51,9 @@ return function(tf)
     end
     local all_int = math.type(start) == "integer" and math.type(limit) == "integer" and math.type(delta) == "integer"
     local dtype = C.check_dtype(opts.dtype, "tf.range") or (all_int and "int32" or "float32")
+    if dtype == "int32" and not (int32_ok(start) and int32_ok(limit) and int32_ok(delta)) then
+      G.raise("tf.range: bounds beyond int32 (pass {dtype = \"int64\"})")
+    end
     return out(G.make_op("Range", {}, { "start", "float", start, "limit", "float", limit,
                                         "delta", "float", delta, "dtype", "type", dtype },
                          { name = opts.name or "range" }))
@@ -63,12 +71,16 @@ return function(tf)
   -- only the graph seed is set); (0, 0) means a fresh random stream.
   local function seeds(op_seed)
     local g = G.get_default_graph()
+    local s1, s2
     if g._seed ~= nil then
-      return g._seed, op_seed or (#g._ops + 1)
+      s1, s2 = g._seed, op_seed or core.graph_num_ops(g._g)
     elseif op_seed ~= nil then
-      return DEFAULT_GRAPH_SEED, op_seed
+      s1, s2 = DEFAULT_GRAPH_SEED, op_seed
+    else
+      return 0, 0
     end
-    return 0, 0
+    if s1 == 0 and s2 == 0 then s2 = 0x7fffffff end -- (0, 0) would mean "unseeded"
+    return s1, s2
   end
 
   local function random(op_type, what, params)

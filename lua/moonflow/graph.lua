@@ -16,7 +16,7 @@ M.Graph, M.Operation, M.Tensor = Graph, Operation, Tensor
 local own_dir = debug.getinfo(1, "S").source:match("^@(.*[/\\])") or ""
 
 local function is_own(src)
-  return src:sub(1, 1) == "=" or (src:sub(1, 1) == "@" and src:sub(2, #own_dir + 1) == own_dir)
+  return src == "=[C]" or (src:sub(1, 1) == "@" and src:sub(2, #own_dir + 1) == own_dir)
 end
 
 -- "file.lua:12" of the first caller outside moonflow.
@@ -197,6 +197,8 @@ function M.name_scope(name, fn)
     new = ""
   elseif type(name) ~= "string" then
     M.raise("tf.name_scope: the name must be a string, got %s", type(name))
+  elseif not name:match("^[A-Za-z0-9_.%-/>]*$") then
+    M.raise("tf.name_scope: '%s' is not a valid scope name (letters, digits, '_', '.', '-', '/')", name)
   elseif name:sub(-1) == "/" then
     new = name:sub(1, -2)         -- an absolute scope, reused as is
   else

@@ -25,12 +25,32 @@ return function(tf)
     logical_and = "LogicalAnd", logical_or = "LogicalOr",
   }
   for fname, op_type in pairs(binaries) do tf[fname] = binary(op_type) end
-  tf.subtract, tf.multiply, tf.divide, tf.floormod = tf.sub, tf.mul, tf.div, tf.mod
+  tf.subtract, tf.multiply, tf.floormod = tf.sub, tf.mul, tf.mod
+
+  -- True division, as Lua's `/` and TensorFlow's truediv: integers become
+  -- float64 first (int32 / int32 -> float64), floats divide as they are.
+  function tf.truediv(x, y, name)
+    x, y = C.pair(x, y)
+    if not x.dtype:match("^float") then
+      x, y = tf.cast(x, "float64"), tf.cast(y, "float64")
+    end
+    return out(G.make_op("Div", { x, y }, nil, { name = name or "truediv" }))
+  end
+  tf.divide = tf.truediv
+
+  -- Floor division, as Lua's `//`: exact for integers, floor(x / y) for floats.
+  function tf.floordiv(x, y, name)
+    x, y = C.pair(x, y)
+    if x.dtype:match("^float") then
+      return tf.floor(out(G.make_op("Div", { x, y }, nil, { name = name or "floordiv" })))
+    end
+    return out(G.make_op("Div", { x, y }, nil, { name = name or "floordiv" }))
+  end
 
   local unaries = {
     abs = "Abs", neg = "Neg", sign = "Sign", inv = "Reciprocal", square = "Square",
     round = "Round", sqrt = "Sqrt", exp = "Exp", log = "Log", cos = "Cos", sin = "Sin",
-    tanh = "Tanh", sigmoid = "Sigmoid", logical_not = "LogicalNot",
+    tanh = "Tanh", sigmoid = "Sigmoid", logical_not = "LogicalNot", floor = "Floor", log1p = "Log1p",
   }
   for fname, op_type in pairs(unaries) do tf[fname] = unary(op_type) end
   tf.negative, tf.reciprocal = tf.neg, tf.inv
@@ -88,7 +108,8 @@ return function(tf)
   T.__add = function(a, b) return tf.add(a, b) end
   T.__sub = function(a, b) return tf.sub(a, b) end
   T.__mul = function(a, b) return tf.mul(a, b) end
-  T.__div = function(a, b) return tf.div(a, b) end
+  T.__div = function(a, b) return tf.truediv(a, b) end
+  T.__idiv = function(a, b) return tf.floordiv(a, b) end
   T.__mod = function(a, b) return tf.mod(a, b) end
   T.__pow = function(a, b) return tf.pow(a, b) end
   T.__unm = function(a) return tf.neg(a) end

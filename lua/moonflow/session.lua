@@ -125,7 +125,8 @@ return function(tf)
         end
         local n = #feed_vals + 1
         feed_flat[2 * n - 1], feed_flat[2 * n] = t.op._ud, t.value_index
-        feed_vals[n] = C.to_array(v, t.dtype, "sess:run: feed for " .. t.name)
+        -- An Array goes to the core as is, which names the fed op on a dtype mismatch.
+        feed_vals[n] = C.is_array(v) and v or C.to_array(v, t.dtype, "sess:run: feed for " .. t.name)
       end
     end
     local ok, vals = pcall(core.session_run, self._ud, feed_flat, feed_vals, fetch_flat, targets)

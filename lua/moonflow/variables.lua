@@ -38,7 +38,8 @@ return function(tf)
     return g:as_default(function()
       return tf.name_scope(opts.name or "Variable", function()
         local scope = g._name_stack
-        local init = C.to_tensor(initial_value, opts.dtype)
+        local init = G.is_tensor(initial_value) and initial_value
+                     or C.constant(initial_value, { dtype = opts.dtype, name = "initial_value" })
         if opts.dtype and init.dtype ~= opts.dtype then init = tf.cast(init, opts.dtype) end
         -- the variable op is named like its scope ("Variable", "my_variable")
         local attrs = { "dtype", "type", init.dtype }

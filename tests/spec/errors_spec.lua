@@ -305,6 +305,20 @@ describe("errors", function()
       assert.are.equal(4.0, sess:run(p * 2, { [p] = 2.0 }):item())
     end)
 
+    it("a non-integer axis names the reduction", function()
+      local x = tf.constant({ { 1.0, 2.0 }, { 3.0, 4.0 } })
+      local line
+      local msg = error_of(function()
+        line = debug.getinfo(1, "l").currentline; local r = tf.reduce_sum(x, 1.5)
+        return r
+      end)
+      assert(msg:find("reduce_sum", 1, true) or msg:find("Sum", 1, true),
+             "expected the message to name tf.reduce_sum or the Sum op:\n" .. msg)
+      has(msg, "axis", at(line))
+      local sess = tf.Session()
+      assert.are.same({ 4.0, 6.0 }, sess:run(tf.reduce_sum(x, 1)):totable())
+    end)
+
     it("non-tensor arguments", function()
       local msg = error_of(function() local r = tf.add(tf.constant(1.0), "x"); return r end)
       has(msg, "string")

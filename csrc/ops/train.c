@@ -1,0 +1,210 @@
+/* Optimizer updates: one fused, in-place kernel per variable and step.
+ * Inputs start with the variable and its slots (references); the rest are
+ * values: scalar hyperparameters and the gradient. The formulas are
+ * TensorFlow's (training_ops.cc). */
+#include "../internal.h"
+
+#include <math.h>
+#include <string.h>
+
+enum { SGD, MOMENTUM, ADAGRAD, RMSPROP, ADAM, NUM_TRAIN_OPS };
+
+static int kind(const mf_op *op) { return (int)(op->def - mfi_ops_train); }
+
+static void infer_apply(mfi_infer_ctx *c)
+{
+  const mf_op *op = c->op;
+  int nref = op->def->nref;
+  const mfi_meta *var = &c->in[0], *grad = &c->in[op->nin - 1];
+  if (!mfi_is_float(var->dtype)) {
+    mfi_infer_error(c, MF_INVALID_ARGUMENT, "can only update float variables, '%s' is %s",
+                    op->inputs[0].op->name, mf_dtype_name(var->dtype));
+    return;
+  }
+  for (int i = 1; i < op->nin; i++) {
+    const mfi_meta *m = &c->in[i];
+    if (m->dtype != var->dtype) {
+      mfi_infer_error(c, MF_INVALID_ARGUMENT, "input %d is %s but the variable '%s' is %s", i + 1,
+                      mf_dtype_name(m->dtype), op->inputs[0].op->name, mf_dtype_name(var->dtype));
+      return;
+    }
+    bool slot_or_grad = i < nref || i == op->nin - 1;
+    if (!slot_or_grad && m->ndim > 0) {
+      mfi_infer_error(c, MF_INVALID_ARGUMENT, "hyperparameter input %d must be a scalar", i + 1);
+      return;
+    }
+    if (slot_or_grad && m->ndim >= 0 && var->ndim >= 0) {
+      bool ok = m->ndim == var->ndim;
+      for (int d = 0; ok && d < m->ndim; d++)
+        ok = m->dims[d] < 0 || var->dims[d] < 0 || m->dims[d] == var->dims[d];
+      if (!ok) {
+        char a[128], b[128];
+        mfi_shape_str(m->ndim, m->dims, a, sizeof a);
+        mfi_shape_str(var->ndim, var->dims, b, sizeof b);
+        mfi_infer_error(c, MF_INVALID_ARGUMENT, "%s %d has shape %s, the variable '%s' %s",
+                        i < nref ? "slot" : "the gradient", i + 1, a, op->inputs[0].op->name, b);
+        return;
+      }
+    }
+  }
+  (void)grad;
+  if (mfi_set_outputs(c, 1)) c->op->out[0] = *var;
+}
+
+/* The variable (or slot) value to update in place: copied first when a
+ * reader still holds the buffer. */
+static mf_tensor *writable(mfi_kctx *k, int i)
+{
+  mf_tensor *cur = *k->vars[i];
+  const mf_op *var = k->op->inputs[i].op;
+  if (!cur) {
+    mfi_op_error(k->status, MF_FAILED_PRECONDITION, k->op,
+                 "attempting to use uninitialized value %s (run the initializers first)", var->name);
+    return NULL;
+  }
+  if (mfi_tensor_exclusive(cur)) return cur;
+  mf_status tmp;
+  mfi_clear(&tmp);
+  mf_tensor *copy = mfi_tensor_copy(cur, &tmp);
+  if (!copy) {
+    mfi_op_error(k->status, tmp.code, k->op, "%s", tmp.msg);
+    return NULL;
+  }
+  mf_tensor_delete(cur);
+  return *k->vars[i] = copy;
+}
+
+static double scalar(const mfi_kctx *k, int i)
+{
+  const mf_tensor *t = k->in[i];
+  return mfi_get_f(t->dtype, mfi_data(t), 0);
+}
+
+/* Element i of tensor p as double (float32 or float64). */
+static inline double ld(bool f32, const void *p, int64_t i)
+{
+  return f32 ? ((const float *)p)[i] : ((const double *)p)[i];
+}
+static inline void st(bool f32, void *p, int64_t i, double v)
+{
+  if (f32) ((float *)p)[i] = (float)v;
+  else ((double *)p)[i] = v;
+}
+
+static void cpu_apply(mfi_kctx *k)
+{
+  const mf_op *op = k->op;
+  int nref = op->def->nref;
+  const mf_tensor *grad = k->in[op->nin - 1];
+  mf_tensor *slot[3] = {NULL, NULL, NULL};
+  for (int i = 0; i < nref; i++)
+    if (!(slot[i] = writable(k, i))) return;
+  for (int i = 0; i < nref; i++)
+    if (slot[i]->numel != grad->numel || slot[i]->ndim != grad->ndim ||
+        memcmp(slot[i]->dims, grad->dims, sizeof(int64_t) * (size_t)grad->ndim) != 0) {
+      char a[128], b[128];
+      mfi_shape_str(grad->ndim, grad->dims, a, sizeof a);
+      mfi_shape_str(slot[i]->ndim, slot[i]->dims, b, sizeof b);
+      mfi_op_error(k->status, MF_INVALID_ARGUMENT, op, "the gradient has shape %s but '%s' has %s",
+                   a, op->inputs[i].op->name, b);
+      return;
+    }
+  for (int i = nref; i < op->nin - 1; i++)
+    if (k->in[i]->numel != 1) {
+      mfi_op_error(k->status, MF_INVALID_ARGUMENT, op, "hyperparameter input %d must be a scalar",
+                   i + 1);
+      return;
+    }
+  bool f = slot[0]->dtype == MF_FLOAT32;
+  void *v = mfi_data(slot[0]), *a = nref > 1 ? mfi_data(slot[1]) : NULL;
+  void *b = nref > 2 ? mfi_data(slot[2]) : NULL;
+  const void *g = mfi_data(grad);
+  int64_t n = grad->numel;
+  switch (kind(op)) {
+  case SGD: { /* var -= lr * grad */
+    double lr = scalar(k, 1);
+    if (f) {
+      float *x = v, l = (float)lr;
+      const float *gg = g;
+      for (int64_t i = 0; i < n; i++) x[i] -= l * gg[i];
+    } else {
+      for (int64_t i = 0; i < n; i++) st(f, v, i, ld(f, v, i) - lr * ld(f, g, i));
+    }
+    break;
+  }
+  case MOMENTUM: { /* accum = accum*mu + g; var -= lr*accum (nesterov: lr*g + lr*mu*accum) */
+    double lr = scalar(k, 2), mu = scalar(k, 4);
+    bool nesterov = mfi_attr_int(op, "use_nesterov", 0);
+    for (int64_t i = 0; i < n; i++) {
+      double gi = ld(f, g, i), acc = ld(f, a, i) * mu + gi;
+      st(f, a, i, acc);
+      acc = ld(f, a, i); /* the rounded slot value, as TF's float kernel sees it */
+      st(f, v, i, ld(f, v, i) - (nesterov ? gi * lr + acc * mu * lr : lr * acc));
+    }
+    break;
+  }
+  case ADAGRAD: { /* accum += g^2; var -= lr * g / sqrt(accum) */
+    double lr = scalar(k, 2);
+    for (int64_t i = 0; i < n; i++) {
+      double gi = ld(f, g, i);
+      st(f, a, i, ld(f, a, i) + gi * gi);
+      st(f, v, i, ld(f, v, i) - lr * gi / sqrt(ld(f, a, i)));
+    }
+    break;
+  }
+  case RMSPROP: { /* ms = rho ms + (1-rho) g^2; mom = mu mom + lr g / sqrt(ms + eps); var -= mom */
+    double lr = scalar(k, 3), rho = scalar(k, 4), mu = scalar(k, 5), eps = scalar(k, 6);
+    for (int64_t i = 0; i < n; i++) {
+      double gi = ld(f, g, i);
+      st(f, a, i, ld(f, a, i) * rho + gi * gi * (1 - rho));
+      st(f, b, i, ld(f, b, i) * mu + lr * gi / sqrt(ld(f, a, i) + eps));
+      st(f, v, i, ld(f, v, i) - ld(f, b, i));
+    }
+    break;
+  }
+  case ADAM: { /* lr_t = lr sqrt(1-b2^t)/(1-b1^t); m, v moments; var -= lr_t m / (sqrt(v) + eps) */
+    double b1p = scalar(k, 3), b2p = scalar(k, 4), lr = scalar(k, 5), b1 = scalar(k, 6);
+    double b2 = scalar(k, 7), eps = scalar(k, 8);
+    double lr_t = lr * sqrt(1 - b2p) / (1 - b1p);
+    if (f) {
+      float *x = v, *m = a, *s = b;
+      const float *gg = g;
+      float fb1 = (float)b1, fb2 = (float)b2, flr = (float)lr_t, feps = (float)eps;
+      for (int64_t i = 0; i < n; i++) {
+        float gi = gg[i];
+        m[i] += (gi - m[i]) * (1 - fb1);
+        s[i] += (gi * gi - s[i]) * (1 - fb2);
+        x[i] -= flr * m[i] / (sqrtf(s[i]) + feps);
+      }
+    } else {
+      double *x = v, *m = a, *s = b;
+      const double *gg = g;
+      for (int64_t i = 0; i < n; i++) {
+        double gi = gg[i];
+        m[i] += (gi - m[i]) * (1 - b1);
+        s[i] += (gi * gi - s[i]) * (1 - b2);
+        x[i] -= lr_t * m[i] / (sqrt(s[i]) + eps);
+      }
+    }
+    break;
+  }
+  default: break;
+  }
+  k->out[0] = mf_tensor_retain(slot[0]);
+}
+
+const mfi_opdef mfi_ops_train[] = {
+    /* var; lr, grad */
+    {"ApplyGradientDescent", 3, 3, 0, infer_apply, cpu_apply, NULL, 1},
+    /* var, accum; lr, grad, momentum — TF's order is (var, accum, lr, grad, momentum) */
+    {"ApplyMomentum", 5, 5, 0, infer_apply, cpu_apply, NULL, 2},
+    /* var, accum; lr, grad */
+    {"ApplyAdagrad", 4, 4, 0, infer_apply, cpu_apply, NULL, 2},
+    /* var, ms, mom; lr, rho, momentum, epsilon, grad */
+    {"ApplyRMSProp", 8, 8, 0, infer_apply, cpu_apply, NULL, 3},
+    /* var, m, v; beta1_power, beta2_power, lr, beta1, beta2, epsilon, grad */
+    {"ApplyAdam", 10, 10, 0, infer_apply, cpu_apply, NULL, 3},
+    {0}};
+
+_Static_assert(sizeof mfi_ops_train / sizeof *mfi_ops_train == NUM_TRAIN_OPS + 1,
+               "mfi_ops_train and its enum are out of step");
