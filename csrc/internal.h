@@ -184,6 +184,8 @@ extern const mfi_opdef mfi_ops_reduce[];
 extern const mfi_opdef mfi_ops_state[];
 extern const mfi_opdef mfi_ops_matmul[];
 extern const mfi_opdef mfi_ops_random[];
+extern const mfi_opdef mfi_ops_grad[];
+extern const mfi_opdef mfi_ops_nn[];
 extern const mfi_opdef mfi_ops_train[];
 
 /* Shared inference helpers. */

@@ -172,8 +172,11 @@ const int64_t *mf_op_output_dims(const mf_op *op, int i); /* -1: unknown */
 int mf_op_get_attr_int(const mf_op *op, const char *name, int64_t *v);
 int mf_op_get_attr_shape(const mf_op *op, const char *name, const int64_t **dims, int *ndim);
 
-/* A description of a registered op type: NULL if unknown. */
+/* The registered op types: 1 if `type` exists; the i-th type name (from 0;
+ * NULL past the end); whether a type has a gradient. */
 int mf_op_type_exists(const char *type);
+const char *mf_op_type_name(int i);
+int mf_op_type_has_gradient(const char *type);
 
 /* ---------------------------------------------------------------- gradients */
 

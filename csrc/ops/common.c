@@ -8,7 +8,7 @@
 
 static const mfi_opdef *const families[] = {mfi_ops_math, mfi_ops_array, mfi_ops_reduce,
                                             mfi_ops_state, mfi_ops_matmul, mfi_ops_random,
-                                            mfi_ops_train};
+                                            mfi_ops_train, mfi_ops_grad, mfi_ops_nn};
 
 const mfi_opdef *mfi_opdef_find(const char *type)
 {
@@ -16,6 +16,20 @@ const mfi_opdef *mfi_opdef_find(const char *type)
     for (const mfi_opdef *d = families[f]; d->type; d++)
       if (strcmp(d->type, type) == 0) return d;
   return NULL;
+}
+
+const char *mf_op_type_name(int i)
+{
+  for (size_t f = 0; f < sizeof families / sizeof *families; f++)
+    for (const mfi_opdef *d = families[f]; d->type; d++)
+      if (i-- == 0) return d->type;
+  return NULL;
+}
+
+int mf_op_type_has_gradient(const char *type)
+{
+  const mfi_opdef *d = mfi_opdef_find(type);
+  return d && d->grad != NULL;
 }
 
 void mfi_infer_error(mfi_infer_ctx *c, mf_code code, const char *fmt, ...)

@@ -268,7 +268,9 @@ static bool runtime_shape(mfi_kctx *k, int nin, int *ndim, int64_t *dims)
   memcpy(dims, k->in[0]->dims, sizeof(int64_t) * (size_t)*ndim);
   for (int j = 1; j < nin; j++) {
     const mf_tensor *t = k->in[j];
-    if (!mfi_broadcast_shape(*ndim, dims, t->ndim, t->dims, ndim, dims)) {
+    int64_t sofar[MF_MAX_DIMS]; /* the result is written over the shape being read */
+    memcpy(sofar, dims, sizeof sofar);
+    if (!mfi_broadcast_shape(*ndim, sofar, t->ndim, t->dims, ndim, dims)) {
       char x[128], y[128];
       mfi_shape_str(k->in[0]->ndim, k->in[0]->dims, x, sizeof x);
       mfi_shape_str(t->ndim, t->dims, y, sizeof y);

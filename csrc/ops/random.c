@@ -4,8 +4,9 @@
 #include "../internal.h"
 
 #include <math.h>
+#include <stdlib.h>
 
-enum { NORMAL, UNIFORM, TRUNCATED, NUM_RANDOM_OPS };
+enum { NORMAL, UNIFORM, TRUNCATED, ORTHOGONAL, NUM_RANDOM_OPS };
 
 static void draw(const mfi_kctx *k, int64_t i, uint32_t attempt, uint32_t w[4])
 {
@@ -66,6 +67,44 @@ static void cpu_random(mfi_kctx *k)
   }
 }
 
+/* A random orthogonal matrix: Q of the QR decomposition (with a positive
+ * diagonal in R, as TensorFlow's sign correction gives) of an n x m Gaussian
+ * matrix, n >= m, by Gram-Schmidt with re-orthogonalisation; transposed
+ * when the flattened shape is wide; times the gain. */
+static void cpu_orthogonal(mfi_kctx *k)
+{
+  const mfi_meta *m = &k->op->out[0];
+  if (!mfi_out_new(k, 0, m->dtype, m->ndim, m->dims)) return;
+  int64_t cols = m->dims[m->ndim - 1], rows = k->out[0]->numel / (cols ? cols : 1);
+  int64_t n = rows > cols ? rows : cols, w = rows > cols ? cols : rows;
+  double gain = mfi_attr_float(k->op, "gain", 1.0);
+  double *q = malloc(sizeof(double) * (size_t)(n * w + 1));
+  if (!q) {
+    mfi_op_error(k->status, MF_RESOURCE_EXHAUSTED, k->op, "out of memory");
+    mf_tensor_delete(k->out[0]), k->out[0] = NULL;
+    return;
+  }
+  uint32_t wd[4];
+  for (int64_t i = 0; i < n * w; i++) draw(k, i, 0, wd), q[i] = normal(wd); /* row-major n x w */
+  for (int64_t j = 0; j < w; j++) {
+    for (int pass = 0; pass < 2; pass++)
+      for (int64_t p = 0; p < j; p++) {
+        double dot = 0;
+        for (int64_t i = 0; i < n; i++) dot += q[i * w + p] * q[i * w + j];
+        for (int64_t i = 0; i < n; i++) q[i * w + j] -= dot * q[i * w + p];
+      }
+    double norm = 0;
+    for (int64_t i = 0; i < n; i++) norm += q[i * w + j] * q[i * w + j];
+    norm = sqrt(norm);
+    for (int64_t i = 0; i < n; i++) q[i * w + j] = norm > 0 ? q[i * w + j] / norm : 0;
+  }
+  void *y = mfi_data(k->out[0]);
+  for (int64_t r = 0; r < rows; r++)
+    for (int64_t c = 0; c < cols; c++)
+      mfi_set_f(m->dtype, y, r * cols + c, gain * (rows >= cols ? q[r * w + c] : q[c * w + r]));
+  free(q);
+}
+
 static void infer_random(mfi_infer_ctx *c)
 {
   const mf_op *op = c->op;
@@ -83,6 +122,10 @@ static void infer_random(mfi_infer_ctx *c)
       return;
     }
   bool intok = kind == UNIFORM && (dt == MF_INT32 || dt == MF_INT64);
+  if (kind == ORTHOGONAL && shape->i < 2) {
+    mfi_infer_error(c, MF_INVALID_ARGUMENT, "an orthogonal matrix needs a shape of rank 2 or more");
+    return;
+  }
   if (!mfi_is_float(dt) && !intok) {
     mfi_infer_error(c, MF_INVALID_ARGUMENT, "cannot draw %s values", mf_dtype_name(dt));
     return;
@@ -101,6 +144,7 @@ const mfi_opdef mfi_ops_random[] = {
     {"RandomNormal", 0, 0, MFI_RANDOM, infer_random, cpu_random},
     {"RandomUniform", 0, 0, MFI_RANDOM, infer_random, cpu_random},
     {"TruncatedNormal", 0, 0, MFI_RANDOM, infer_random, cpu_random},
+    {"RandomOrthogonal", 0, 0, MFI_RANDOM, infer_random, cpu_orthogonal},
     {0}};
 
 _Static_assert(sizeof mfi_ops_random / sizeof *mfi_ops_random == NUM_RANDOM_OPS + 1,

@@ -305,6 +305,18 @@ static int op_type_exists(lua_State *L)
   return 1;
 }
 
+/* op_types() -> {type = has_gradient, ...} for every registered op type */
+static int op_types(lua_State *L)
+{
+  lua_newtable(L);
+  const char *t;
+  for (int i = 0; (t = mf_op_type_name(i)) != NULL; i++) {
+    lua_pushboolean(L, mf_op_type_has_gradient(t));
+    lua_setfield(L, -2, t);
+  }
+  return 1;
+}
+
 void lmf_open_graph(lua_State *L)
 {
   static const luaL_Reg graph_mt[] = {{"__gc", graph_gc}, {NULL, NULL}};
@@ -324,6 +336,7 @@ void lmf_open_graph(lua_State *L)
                                  {"op_info", op_info},
                                  {"op_type_exists", op_type_exists},
                                  {"gradients", gradients},
+                                 {"op_types", op_types},
                                  {NULL, NULL}};
   luaL_setfuncs(L, fns, 0);
 }

@@ -83,6 +83,8 @@ return function(tf)
     return s1, s2
   end
 
+  tf._seeds = seeds -- for other random ops (dropout, initializers)
+
   local function random(op_type, what, params)
     return function(shape, opts)
       opts = C.opts(opts, what)

@@ -26,6 +26,11 @@ require("moonflow.creation")(tf)
 require("moonflow.variables")(tf)
 require("moonflow.session")(tf)
 require("moonflow.array")(tf)
+require("moonflow.gradients")(tf)
+require("moonflow.nn")(tf)
+require("moonflow.variable_scope")(tf)
+require("moonflow.train")(tf)
+require("moonflow.saver")(tf)
 
 tf.test = { is_gpu_available = function() return core.gpu_count() > 0 end }
 

@@ -59,6 +59,7 @@ return function(tf)
     C.check_dtype(dtype, "tf.cast")
     if dtype == nil then G.raise("tf.cast: needs a dtype") end
     x = C.to_tensor(x)
+    if x.dtype == dtype then return x end
     return out(G.make_op("Cast", { x }, { "DstT", "type", dtype }, { name = name }))
   end
 

@@ -35,11 +35,20 @@ return function(tf)
     C.check_dtype(opts.dtype, "tf.Variable")
     if initial_value == nil then G.raise("tf.Variable: needs an initial value") end
     local g = G.is_tensor(initial_value) and initial_value.graph or G.get_default_graph()
+    -- opts._absolute: the name is a full scoped name (tf.get_variable's), used as is.
+    local scope_name = opts._absolute and opts.name .. "/" or opts.name or "Variable"
     return g:as_default(function()
-      return tf.name_scope(opts.name or "Variable", function()
+      return tf.name_scope(scope_name, function()
         local scope = g._name_stack
-        local init = G.is_tensor(initial_value) and initial_value
-                     or C.constant(initial_value, { dtype = opts.dtype, name = "initial_value" })
+        local init
+        if type(initial_value) == "function" then -- a callable initial value, built inside the scope
+          init = tf.name_scope("Initializer", initial_value)
+          if not G.is_tensor(init) then init = C.constant(init, { dtype = opts.dtype }) end
+        elseif G.is_tensor(initial_value) then
+          init = initial_value
+        else
+          init = C.constant(initial_value, { dtype = opts.dtype, name = "initial_value" })
+        end
         if opts.dtype and init.dtype ~= opts.dtype then init = tf.cast(init, opts.dtype) end
         -- the variable op is named like its scope ("Variable", "my_variable")
         local attrs = { "dtype", "type", init.dtype }
@@ -50,6 +59,7 @@ return function(tf)
           _tensor = t, op = op, value_index = 0, dtype = t.dtype, shape = t.shape, name = t.name,
           graph = g, initial_value = init, trainable = opts.trainable ~= false,
         }, Variable)
+        v.location = op.location
         v.initializer = G.make_op("Assign", { t, init }, { "validate_shape", "bool", opts.validate_shape ~= false },
                                   { name = "Assign" })
         g:add_to_collection("variables", v)

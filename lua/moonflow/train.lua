@@ -1,0 +1,259 @@
+-- tf.train: optimizers (one fused update op per variable), the global step,
+-- learning-rate decay, and gradient clipping.
+local core = require("moonflow.core")
+local G = require("moonflow.graph")
+local C = require("moonflow.convert")
+
+return function(tf)
+  tf.train = tf.train or {}
+  local train = tf.train
+
+  -- ---------------------------------------------------------------- global step
+
+  function train.get_global_step(g)
+    local c = (g or G.get_default_graph()):get_collection("global_step")
+    return c[1]
+  end
+
+  function train.get_or_create_global_step(g)
+    g = g or G.get_default_graph()
+    local step = train.get_global_step(g)
+    if step then return step end
+    step = g:as_default(function()
+      return tf.Variable(0, { name = "global_step", dtype = "int64", trainable = false })
+    end)
+    g:add_to_collection("global_step", step)
+    return step
+  end
+  train.create_global_step = train.get_or_create_global_step
+
+  -- lr * decay_rate ^ (global_step / decay_steps), floored exponent when staircase.
+  function train.exponential_decay(lr, global_step, decay_steps, decay_rate, opts)
+    opts = C.opts(opts, "tf.train.exponential_decay")
+    return tf.name_scope(opts.name or "ExponentialDecay", function()
+      local p = tf.cast(global_step, "float32") / (decay_steps + 0.0)
+      if opts.staircase then p = tf.floor(p) end
+      return tf.pow(C.to_tensor(decay_rate + 0.0, "float32"), p) * (lr + 0.0)
+    end)
+  end
+
+  -- ---------------------------------------------------------------- optimizers
+
+  local Optimizer = {}
+  Optimizer.__index = Optimizer
+
+  local function new_optimizer(kind, name, hyper)
+    return setmetatable({ _kind = kind, _name = name, _hyper = hyper, _slots = {} }, Optimizer)
+  end
+
+  -- A hyperparameter (number or tensor) as a scalar tensor of the variable's dtype.
+  local function hyper(value, dtype)
+    if G.is_tensor(value) then
+      if value.dtype ~= dtype then return tf.cast(value, dtype) end
+      return value
+    end
+    return C.constant(value + 0.0, { dtype = dtype })
+  end
+
+  -- slot(var, "Adam"): the optimizer's slot variable for var, named like
+  -- TensorFlow's ("w/Adam", then "w/Adam_1" for the second slot).
+  function Optimizer:_slot(var, key, init_value)
+    self._slots[var] = self._slots[var] or {}
+    local s = self._slots[var][key]
+    if s then return s end
+    local g = var.graph
+    local name = core.graph_unique_name(g._g, var.op.name .. "/" .. self._name)
+    s = g:as_default(function()
+      return tf.control_dependencies(nil, function()
+        return tf.Variable(function() return tf.fill(var.shape, init_value + 0.0) end,
+                           { name = name, _absolute = true, dtype = var.dtype, trainable = false })
+      end)
+    end)
+    self._slots[var][key] = s
+    return s
+  end
+
+  -- opt:get_slot(var, name): "m"/"v" (Adam), "momentum", "accumulator", "rms".
+  function Optimizer:get_slot(var, name) return (self._slots[var] or {})[name] end
+
+  function Optimizer:compute_gradients(loss, var_list)
+    if not G.is_tensor(loss) then G.raise("%s: compute_gradients needs a loss tensor", self._name) end
+    var_list = var_list or loss.graph:get_collection("trainable_variables")
+    if #var_list == 0 then G.raise("%s: no variables to optimize", self._name) end
+    local grads = tf.gradients(loss, var_list)
+    local pairs_ = {}
+    for i, v in ipairs(var_list) do pairs_[i] = { grads[i], v } end
+    return pairs_
+  end
+
+  local function apply_one(self, grad, var)
+    local h, dt, k = self._hyper, var.dtype, self._kind
+    local lr = hyper(h.learning_rate, dt)
+    local t = var._tensor
+    local function ref(v) return v._tensor end
+    if k == "sgd" then
+      return G.make_op("ApplyGradientDescent", { t, lr, grad }, nil, { name = "update_" .. var.op.name:gsub("/", "_") })
+    elseif k == "momentum" then
+      local acc = self:_slot(var, "momentum", 0)
+      return G.make_op("ApplyMomentum", { t, ref(acc), lr, grad, hyper(h.momentum, dt) },
+                       { "use_nesterov", "bool", h.use_nesterov or false })
+    elseif k == "adagrad" then
+      local acc = self:_slot(var, "accumulator", h.initial_accumulator_value)
+      return G.make_op("ApplyAdagrad", { t, ref(acc), lr, grad })
+    elseif k == "rmsprop" then
+      local rms = self:_slot(var, "rms", 1.0)
+      local mom = self:_slot(var, "momentum", 0)
+      return G.make_op("ApplyRMSProp", { t, ref(rms), ref(mom), lr, hyper(h.decay, dt), hyper(h.momentum, dt),
+                                         hyper(h.epsilon, dt), grad })
+    else -- adam
+      local m, v = self:_slot(var, "m", 0), self:_slot(var, "v", 0)
+      return G.make_op("ApplyAdam", { t, ref(m), ref(v), tf.cast(self._beta1_power, dt), tf.cast(self._beta2_power, dt),
+                                      lr, hyper(h.beta1, dt), hyper(h.beta2, dt), hyper(h.epsilon, dt), grad })
+    end
+  end
+
+  -- opt:apply_gradients(grads_and_vars, {global_step, name}) -> the train op.
+  function Optimizer:apply_gradients(grads_and_vars, opts)
+    opts = C.opts(opts, self._name .. ":apply_gradients")
+    local todo = {}
+    for i, gv in ipairs(grads_and_vars) do
+      local grad, var = gv[1], gv[2]
+      if getmetatable(var) ~= tf.Variable_mt then
+        G.raise("%s: apply_gradients: element %d's second entry is not a Variable", self._name, i)
+      end
+      if grad ~= nil then todo[#todo + 1] = { C.to_tensor(grad, var.dtype), var } end
+    end
+    if #todo == 0 then
+      G.raise("%s: no gradients provided for any variable (check that the loss depends on them)", self._name)
+    end
+    local g = todo[1][2].graph
+    return g:as_default(function()
+      -- Adam's bias-correction powers: non-slot variables, updated after the step.
+      if self._kind == "adam" and not self._beta1_power then
+        tf.control_dependencies(nil, function()
+          self._beta1_power = tf.Variable(self._hyper.beta1 + 0.0, { name = "beta1_power", trainable = false })
+          self._beta2_power = tf.Variable(self._hyper.beta2 + 0.0, { name = "beta2_power", trainable = false })
+        end)
+      end
+      for _, gv in ipairs(todo) do -- slots first, outside the update's name scope
+        local k = self._kind
+        if k == "momentum" then self:_slot(gv[2], "momentum", 0)
+        elseif k == "adagrad" then self:_slot(gv[2], "accumulator", self._hyper.initial_accumulator_value)
+        elseif k == "rmsprop" then self:_slot(gv[2], "rms", 1.0); self:_slot(gv[2], "momentum", 0)
+        elseif k == "adam" then self:_slot(gv[2], "m", 0); self:_slot(gv[2], "v", 0) end
+      end
+      local name = opts.name or self._name
+      return tf.name_scope(name, function()
+        local updates = {}
+        for i, gv in ipairs(todo) do updates[i] = apply_one(self, gv[1], gv[2]) end
+        local finish = updates
+        if self._kind == "adam" then
+          finish = tf.control_dependencies(updates, function()
+            return { self._beta1_power:assign(self._beta1_power * (self._hyper.beta1 + 0.0)).op,
+                     self._beta2_power:assign(self._beta2_power * (self._hyper.beta2 + 0.0)).op }
+          end)
+          for _, u in ipairs(updates) do finish[#finish + 1] = u end
+        end
+        if opts.global_step then
+          return tf.control_dependencies(finish, function()
+            return opts.global_step:assign_add(1).op
+          end)
+        end
+        return tf.group(finish, "update")
+      end)
+    end)
+  end
+
+  -- opt:minimize(loss, {var_list, global_step, name})
+  function Optimizer:minimize(loss, opts)
+    opts = C.opts(opts, self._name .. ":minimize")
+    return self:apply_gradients(self:compute_gradients(loss, opts.var_list),
+                                { global_step = opts.global_step, name = opts.name })
+  end
+
+  local function check_lr(lr, what)
+    if type(lr) ~= "number" and not G.is_tensor(lr) then G.raise("%s: needs a learning rate", what) end
+    return lr
+  end
+
+  function train.GradientDescentOptimizer(lr, opts)
+    opts = C.opts(opts, "tf.train.GradientDescentOptimizer")
+    return new_optimizer("sgd", opts.name or "GradientDescent", { learning_rate = check_lr(lr, "GradientDescentOptimizer") })
+  end
+
+  function train.MomentumOptimizer(lr, momentum, opts)
+    opts = C.opts(opts, "tf.train.MomentumOptimizer")
+    if type(momentum) ~= "number" and not G.is_tensor(momentum) then G.raise("tf.train.MomentumOptimizer: needs a momentum") end
+    return new_optimizer("momentum", opts.name or "Momentum",
+      { learning_rate = check_lr(lr, "MomentumOptimizer"), momentum = momentum, use_nesterov = opts.use_nesterov })
+  end
+
+  function train.AdagradOptimizer(lr, opts)
+    opts = C.opts(opts, "tf.train.AdagradOptimizer")
+    return new_optimizer("adagrad", opts.name or "Adagrad",
+      { learning_rate = check_lr(lr, "AdagradOptimizer"), initial_accumulator_value = opts.initial_accumulator_value or 0.1 })
+  end
+
+  function train.RMSPropOptimizer(lr, opts)
+    opts = C.opts(opts, "tf.train.RMSPropOptimizer")
+    return new_optimizer("rmsprop", opts.name or "RMSProp", { learning_rate = check_lr(lr, "RMSPropOptimizer"),
+      decay = opts.decay or 0.9, momentum = opts.momentum or 0.0, epsilon = opts.epsilon or 1e-10 })
+  end
+
+  function train.AdamOptimizer(lr, opts)
+    opts = C.opts(opts, "tf.train.AdamOptimizer")
+    return new_optimizer("adam", opts.name or "Adam", { learning_rate = check_lr(lr or 0.001, "AdamOptimizer"),
+      beta1 = opts.beta1 or 0.9, beta2 = opts.beta2 or 0.999, epsilon = opts.epsilon or 1e-8 })
+  end
+
+  -- ---------------------------------------------------------------- clipping
+
+  function tf.clip_by_value(t, lo, hi, name)
+    t = C.to_tensor(t)
+    return tf.name_scope(name or "clip_by_value", function() return tf.maximum(tf.minimum(t, hi), lo) end)
+  end
+
+  -- t * clip_norm / max(||t||, clip_norm), the norm over `axes` (all by default).
+  function tf.clip_by_norm(t, clip_norm, axes, name)
+    t = C.to_tensor(t)
+    return tf.name_scope(name or "clip_by_norm", function()
+      local norm = tf.sqrt(tf.reduce_sum(tf.square(t), axes, { keep_dims = true }))
+      local c = C.to_tensor(clip_norm, t.dtype)
+      return t * c / tf.maximum(norm, c)
+    end)
+  end
+
+  function tf.global_norm(list, name)
+    return tf.name_scope(name or "global_norm", function()
+      local total
+      for i = 1, list.n or #list do
+        local t = list[i]
+        if t ~= nil then
+          local s = tf.reduce_sum(tf.square(C.to_tensor(t)))
+          total = total and total + s or s
+        end
+      end
+      if not total then G.raise("tf.global_norm: no tensors") end
+      return tf.sqrt(total)
+    end)
+  end
+
+  -- Returns the list scaled by clip_norm / max(global_norm, clip_norm) (nils
+  -- kept), and the global norm.
+  function tf.clip_by_global_norm(list, clip_norm, use_norm, name)
+    local n = list.n or #list
+    return tf.name_scope(name or "clip_by_global_norm", function()
+      local norm = use_norm or tf.global_norm(list)
+      local c = C.to_tensor(clip_norm, norm.dtype)
+      local scale = c / tf.maximum(norm, c)
+      local out = { n = n }
+      for i = 1, n do
+        if list[i] ~= nil then
+          local t = C.to_tensor(list[i])
+          out[i] = t * (t.dtype == scale.dtype and scale or tf.cast(scale, t.dtype))
+        end
+      end
+      return out, norm
+    end)
+  end
+end

@@ -1,0 +1,205 @@
+-- tf.variable_scope, tf.get_variable, initializers and tf.layers.dense.
+local G = require("moonflow.graph")
+local C = require("moonflow.convert")
+
+return function(tf)
+  tf.AUTO_REUSE = "auto_reuse"
+
+  -- ---------------------------------------------------------------- initializers
+  -- An initializer is a function (shape, dtype) -> Tensor.
+
+  local function seed_of(o) return o and o.seed end
+
+  function tf.zeros_initializer() return function(shape, dtype) return tf.zeros(shape, dtype) end end
+  function tf.ones_initializer() return function(shape, dtype) return tf.ones(shape, dtype) end end
+
+  function tf.constant_initializer(value)
+    value = value or 0
+    return function(shape, dtype)
+      if type(value) == "number" then
+        return tf.cast(tf.fill(shape, value + 0.0), dtype)
+      end
+      return tf.constant(value, { dtype = dtype, shape = shape })
+    end
+  end
+
+  function tf.random_normal_initializer(o)
+    o = o or {}
+    return function(shape, dtype)
+      return tf.random_normal(shape, { mean = o.mean or 0.0, stddev = o.stddev or 1.0, dtype = dtype, seed = seed_of(o) })
+    end
+  end
+
+  function tf.random_uniform_initializer(o)
+    o = o or {}
+    return function(shape, dtype)
+      return tf.random_uniform(shape, { minval = o.minval or 0.0, maxval = o.maxval or 1.0, dtype = dtype, seed = seed_of(o) })
+    end
+  end
+
+  function tf.truncated_normal_initializer(o)
+    o = o or {}
+    return function(shape, dtype)
+      return tf.truncated_normal(shape, { mean = o.mean or 0.0, stddev = o.stddev or 1.0, dtype = dtype, seed = seed_of(o) })
+    end
+  end
+
+  -- TensorFlow's fan computation: the last two dims, times the receptive field.
+  local function fans(shape)
+    if #shape == 0 then return 1, 1 end
+    if #shape == 1 then return shape[1], shape[1] end
+    local rf = 1
+    for i = 1, #shape - 2 do rf = rf * shape[i] end
+    return shape[#shape - 1] * rf, shape[#shape] * rf
+  end
+
+  function tf.glorot_uniform_initializer(o)
+    o = o or {}
+    return function(shape, dtype)
+      local fan_in, fan_out = fans(shape)
+      local limit = math.sqrt(6.0 / math.max(1, fan_in + fan_out))
+      return tf.random_uniform(shape, { minval = -limit, maxval = limit, dtype = dtype, seed = seed_of(o) })
+    end
+  end
+  tf.glorot_normal_initializer = function(o)
+    o = o or {}
+    return function(shape, dtype)
+      local fan_in, fan_out = fans(shape)
+      local sd = math.sqrt(2.0 / math.max(1, fan_in + fan_out)) / 0.87962566103423978
+      return tf.truncated_normal(shape, { stddev = sd, dtype = dtype, seed = seed_of(o) })
+    end
+  end
+
+  -- A random orthogonal matrix (QR of a Gaussian one, rows reshaped to `shape`), times gain.
+  function tf.orthogonal_initializer(o)
+    o = o or {}
+    return function(shape, dtype)
+      if #shape < 2 then G.raise("tf.orthogonal_initializer: needs a shape of rank 2 or more") end
+      local s1, s2 = tf._seeds(seed_of(o))
+      return G.make_op("RandomOrthogonal", {}, { "shape", "shape", shape, "dtype", "type", dtype or "float32",
+        "seed", "int", s1, "seed2", "int", s2, "gain", "float", o.gain or 1.0 }, { name = "orthogonal" }).outputs[1]
+    end
+  end
+
+  -- ---------------------------------------------------------------- scopes
+
+  local function current(g)
+    return g._var_scope or { name = "", reuse = false, initializer = nil }
+  end
+
+  function tf.get_variable_scope() return current(G.get_default_graph()) end
+
+  -- tf.variable_scope(name, {reuse, initializer}, fn) or the <close> form.
+  function tf.variable_scope(name, opts, fn)
+    if type(opts) == "function" then opts, fn = nil, opts end
+    opts = C.opts(opts, "tf.variable_scope")
+    if type(name) ~= "string" or name == "" then G.raise("tf.variable_scope: needs a name") end
+    local g = G.get_default_graph()
+    local parent = current(g)
+    local scope = {
+      name = parent.name == "" and name or parent.name .. "/" .. name,
+      reuse = parent.reuse == true and true or (opts.reuse == nil and parent.reuse or opts.reuse),
+      initializer = opts.initializer or parent.initializer,
+    }
+    local ns, saved
+    local function push()
+      ns = tf.name_scope(name) -- a variable scope opens a name scope of that name too
+      saved, g._var_scope = g._var_scope, scope
+    end
+    local function pop()
+      g._var_scope = saved
+      getmetatable(ns).__close(ns)
+    end
+    return G.scoped(push, pop, fn)
+  end
+
+  -- tf.get_variable(name, shape, {initializer, dtype, trainable})
+  function tf.get_variable(name, shape, opts)
+    if type(shape) == "table" and not shape[1] and next(shape) and opts == nil and not G.is_tensor(shape) then
+      opts, shape = shape, nil -- get_variable(name, {initializer = ...})
+    end
+    opts = C.opts(opts, "tf.get_variable")
+    if type(name) ~= "string" then G.raise("tf.get_variable: needs a name") end
+    local g = G.get_default_graph()
+    local scope = current(g)
+    local full = scope.name == "" and name or scope.name .. "/" .. name
+    g._var_store = g._var_store or {}
+    local existing = g._var_store[full]
+    if existing then
+      if scope.reuse == false then
+        G.raise("tf.get_variable: variable %s already exists, disallowed. Did you mean to set reuse=true "
+                .. "in tf.variable_scope? Originally defined at %s", full, existing.location)
+      end
+      if shape then
+        local ok = #shape == #existing.shape
+        for i = 1, #shape do ok = ok and shape[i] == existing.shape[i] end
+        if not ok then
+          G.raise("tf.get_variable: trying to share variable %s, but its shape {%s} differs from {%s}",
+                  full, table.concat(existing.shape, ", "), table.concat(shape, ", "))
+        end
+      end
+      if opts.dtype and opts.dtype ~= existing.dtype then
+        G.raise("tf.get_variable: trying to share variable %s of dtype %s as %s", full, existing.dtype, opts.dtype)
+      end
+      return existing
+    end
+    if scope.reuse == true then
+      G.raise("tf.get_variable: variable %s does not exist, or was not created with tf.get_variable(). "
+              .. "Did you mean to set reuse=tf.AUTO_REUSE in tf.variable_scope?", full)
+    end
+    local dtype = C.check_dtype(opts.dtype, "tf.get_variable") or "float32"
+    local init = opts.initializer or scope.initializer
+    local value
+    if init == nil or type(init) == "function" then
+      if shape == nil then G.raise("tf.get_variable: %s needs a shape (or a constant initializer)", full) end
+      init = init or (dtype:match("^float") and tf.glorot_uniform_initializer() or tf.zeros_initializer())
+      value = function() return init(shape, dtype) end
+    else -- a constant (tensor, Array, number or table) gives the value and shape
+      value = function() return C.to_tensor(init, dtype) end
+    end
+    local v = tf.Variable(value, { name = full, _absolute = true, dtype = dtype, trainable = opts.trainable })
+    g._var_store[full] = v
+    return v
+  end
+
+  -- ---------------------------------------------------------------- layers
+
+  tf.layers = tf.layers or {}
+
+  -- tf.layers.dense(x, units, {activation, use_bias, name, kernel_initializer, bias_initializer})
+  function tf.layers.dense(x, units, opts)
+    opts = C.opts(opts, "tf.layers.dense")
+    x = C.to_tensor(x)
+    if math.type(units) ~= "integer" or units < 1 then G.raise("tf.layers.dense: units must be a positive integer") end
+    if not x.shape or x.shape[#x.shape] == nil or x.shape[#x.shape] < 0 then
+      G.raise("tf.layers.dense: the last dimension of the input must be known")
+    end
+    local g = G.get_default_graph()
+    local name = opts.name
+    if not name then -- dense, dense_1, ... per graph, as Keras layers are named
+      g._layer_count = (g._layer_count or 0) + 1
+      name = g._layer_count == 1 and "dense" or "dense_" .. (g._layer_count - 1)
+    end
+    local n_in = x.shape[#x.shape]
+    return tf.variable_scope(name, { reuse = opts.reuse }, function()
+      local kernel = tf.get_variable("kernel", { n_in, units },
+        { initializer = opts.kernel_initializer, dtype = x.dtype, trainable = opts.trainable })
+      local y
+      if #x.shape == 2 then
+        y = tf.matmul(x, kernel)
+      else -- apply to the last axis of a higher-rank input
+        local shape = {}
+        for i = 1, #x.shape - 1 do shape[i] = x.shape[i] end
+        shape[#x.shape] = units
+        y = tf.reshape(tf.matmul(tf.reshape(x, { -1, n_in }), kernel), shape)
+      end
+      if opts.use_bias ~= false then
+        local bias = tf.get_variable("bias", { units },
+          { initializer = opts.bias_initializer or tf.zeros_initializer(), dtype = x.dtype, trainable = opts.trainable })
+        y = y + bias
+      end
+      if opts.activation then y = opts.activation(y) end
+      return y
+    end)
+  end
+end

@@ -1,0 +1,411 @@
+-- The gradient checker: for every differentiable op, symbolic gradients
+-- against float64 central differences on random inputs (random shapes,
+-- broadcasting, unknown batch dimensions), and float32 gradients against
+-- float64 ones. A differentiable op missing from the table fails the spec.
+local tf = require("moonflow")
+local core = require("moonflow.core")
+
+local rng_seed = 20261125
+math.randomseed(rng_seed)
+
+-- ---------------------------------------------------------------- helpers
+
+local function numel(shape)
+  local n = 1
+  for _, d in ipairs(shape) do n = n * d end
+  return n
+end
+
+-- Nested table of `shape` from a flat list.
+local function nest(flat, shape, pos, depth)
+  pos, depth = pos or { 1 }, depth or 1
+  if depth > #shape then
+    local v = flat[pos[1]]
+    pos[1] = pos[1] + 1
+    return v
+  end
+  local t = {}
+  for i = 1, shape[depth] do t[i] = nest(flat, shape, pos, depth + 1) end
+  return t
+end
+
+local function flatten(a)
+  local out = {}
+  for i = 1, a:numel() do out[i] = a:flat(i) end
+  return out
+end
+
+-- Values in [lo, hi] whose magnitude stays at least `gap` from zero when asked
+-- (away from kinks such as |x| at 0, relu at 0, max ties).
+local function draw(n, spec)
+  local lo, hi = spec.lo or -2, spec.hi or 2
+  local out = {}
+  for i = 1, n do
+    local v
+    repeat
+      v = lo + (hi - lo) * math.random()
+    until not spec.gap or math.abs(v) >= spec.gap
+    out[i] = v
+  end
+  if spec.distinct then -- spread values so no two are within 0.05 (max/min ties)
+    table.sort(out)
+    for i = 2, n do if out[i] - out[i - 1] < 0.05 then out[i] = out[i - 1] + 0.05 + 0.1 * math.random() end end
+    for i = n, 2, -1 do local j = math.random(i); out[i], out[j] = out[j], out[i] end
+  end
+  return out
+end
+
+-- Runs one checker case: inputs are {shape, spec, static_shape?}; build(...)
+-- makes the output from the input placeholders. Returns the worst relative
+-- error of symbolic vs numeric (float64) and of float32 vs float64 symbolic.
+local function check_case(case)
+  -- "B" in a shape is a batch size drawn afresh for each check (shared by the
+  -- case's inputs); a third entry `true` makes the placeholder's batch
+  -- dimension unknown (-1) at graph construction.
+  local batch = math.random(1, 4)
+  local inputs = {}
+  for i, inp in ipairs(case.inputs) do
+    local shape, static = {}, nil
+    for k, d in ipairs(inp[1]) do shape[k] = d == "B" and batch or d end
+    if inp[3] == true then
+      static = {}
+      for k, d in ipairs(inp[1]) do static[k] = d == "B" and -1 or d end
+    else
+      static = inp[3]
+    end
+    inputs[i] = { shape = shape, values = draw(numel(shape), inp[2] or {}), static = static }
+  end
+
+  local function graph_for(dtype)
+    local g = tf.Graph()
+    return g:as_default(function()
+      local phs, feeds_of = {}, nil
+      for i, inp in ipairs(inputs) do
+        phs[i] = tf.placeholder(dtype, inp.static or inp.shape, "x" .. i)
+      end
+      local y = case.build(table.unpack(phs))
+      return g, phs, y
+    end)
+  end
+
+  -- float64 graph: the weighted sum L = sum(y * W) with fixed random W.
+  local g64, phs64, y64 = graph_for("float64")
+  local sess = tf.Session{ graph = g64 }
+  local feeds = {}
+  for i, inp in ipairs(inputs) do feeds[phs64[i]] = tf.array(nest(inp.values, inp.shape), "float64") end
+  local y_val = sess:run(y64, feeds)
+  local wshape = y_val:shape()
+  local W = draw(numel(wshape), { lo = -1, hi = 1 })
+  local L, grads = g64:as_default(function()
+    local Wt = tf.constant(#wshape == 0 and W[1] or nest(W, wshape), { dtype = "float64" })
+    local loss = tf.reduce_sum(y64 * Wt)
+    return loss, tf.gradients(loss, phs64)
+  end)
+
+  -- Stateful cases (dropout) need each evaluation to be a session's first run.
+  local function session()
+    if case.fresh then sess = tf.Session{ graph = g64 } end
+    return sess
+  end
+  local symbolic = session():run((function()
+    local t = {}
+    for i = 1, #phs64 do t[i] = grads[i] or phs64[i] end -- placeholder stands in for "no gradient"
+    return t
+  end)(), feeds)
+
+  local worst = 0
+  local eps = case.eps or 1e-6
+  for i, inp in ipairs(inputs) do
+    if not case.no_grad or not case.no_grad[i] then
+      assert(grads[i] ~= nil, "no gradient for input " .. i)
+      local sym = flatten(symbolic[i])
+      local num = {}
+      for k = 1, #inp.values do
+        local saved = inp.values[k]
+        local function loss_at(v)
+          inp.values[k] = v
+          local f = {}
+          for j, other in ipairs(inputs) do f[phs64[j]] = tf.array(nest(other.values, other.shape), "float64") end
+          return session():run(L, f):item()
+        end
+        num[k] = (loss_at(saved + eps) - loss_at(saved - eps)) / (2 * eps)
+        inp.values[k] = saved
+      end
+      local diff, scale = 0, 0
+      for k = 1, #num do
+        diff = math.max(diff, math.abs(sym[k] - num[k]))
+        scale = math.max(scale, math.abs(sym[k]), math.abs(num[k]))
+      end
+      worst = math.max(worst, diff / math.max(scale, 1e-3))
+    end
+  end
+
+  -- float32: the same gradients, compared with float64's.
+  local g32, phs32, y32 = graph_for("float32")
+  local sess32 = tf.Session{ graph = g32 }
+  local grads32 = g32:as_default(function()
+    local Wt = tf.constant(#wshape == 0 and W[1] or nest(W, wshape), { dtype = "float32" })
+    return tf.gradients(tf.reduce_sum(y32 * Wt), phs32)
+  end)
+  local feeds32 = {}
+  for i, inp in ipairs(inputs) do feeds32[phs32[i]] = tf.array(nest(inp.values, inp.shape), "float32") end
+  local worst32 = 0
+  for i = 1, #inputs do
+    if grads32[i] then
+      local a = flatten(sess32:run(grads32[i], feeds32))
+      local b = flatten(symbolic[i])
+      local diff, scale = 0, 0
+      for k = 1, #a do
+        diff = math.max(diff, math.abs(a[k] - b[k]))
+        scale = math.max(scale, math.abs(b[k]))
+      end
+      worst32 = math.max(worst32, diff / math.max(scale, 1e-3))
+    end
+  end
+  sess:close()
+  sess32:close()
+  return worst, worst32
+end
+
+-- ---------------------------------------------------------------- the table
+
+local pos = { lo = 0.3, hi = 2 }         -- positive inputs (log, sqrt, pow base)
+local nz = { gap = 0.2 }                 -- away from zero (abs, div, relu)
+local distinct = { distinct = true }     -- no ties (max, min, maximum)
+
+local cases = {
+  Add = { inputs = { { { "B", 4 }, {}, true }, { { 4 } } }, build = function(a, b) return a + b end },
+  Sub = { inputs = { { { "B", 1, 3 } }, { { 4, 3 } } }, build = function(a, b) return a - b end },
+  Mul = { inputs = { { { "B", 1 }, {}, true }, { { 1, 4 } } }, build = function(a, b) return a * b end },
+  Div = { inputs = { { { "B", 3 }, {}, true }, { { 3 }, nz } }, build = function(a, b) return a / b end },
+  FloorMod = { inputs = { { { 5 }, { lo = 0.1, hi = 0.9 } }, { { 5 }, { lo = 1.1, hi = 1.9 } } },
+               build = function(a, b) return tf.mod(a, b) end },
+  Pow = { inputs = { { { "B", 3 }, pos }, { { 3 } } }, build = function(a, b) return tf.pow(a, b) end },
+  Maximum = { inputs = { { { 3, 2 }, distinct }, { { 3, 2 }, distinct } }, build = tf.maximum },
+  Minimum = { inputs = { { { "B", 3 }, distinct, true }, { { 3 }, distinct } }, build = tf.minimum },
+  Abs = { inputs = { { { 4 }, nz } }, build = tf.abs },
+  Neg = { inputs = { { { 2, 2 } } }, build = tf.neg },
+  Reciprocal = { inputs = { { { 5 }, nz } }, build = tf.reciprocal },
+  Square = { inputs = { { { 3 } } }, build = tf.square },
+  Sqrt = { inputs = { { { 4 }, pos } }, build = tf.sqrt },
+  Exp = { inputs = { { { 3 } } }, build = tf.exp },
+  Log = { inputs = { { { 3 }, pos } }, build = tf.log },
+  Log1p = { inputs = { { { 3 }, pos } }, build = tf.log1p },
+  Cos = { inputs = { { { 4 } } }, build = tf.cos },
+  Sin = { inputs = { { { 4 } } }, build = tf.sin },
+  Tanh = { inputs = { { { "B", 3 } } }, build = tf.tanh },
+  Sigmoid = { inputs = { { { "B", 3 }, {}, true } }, build = tf.sigmoid },
+  Cast = { inputs = { { { 3 } } }, build = function(a)
+    local other = a.dtype == "float64" and "float32" or "float64"
+    return tf.cast(tf.cast(a, other), a.dtype) * 1.5
+  end,
+  -- In the float64 pass the round trip goes through float32, which quantizes
+  -- the function (steps of ~1e-7 relative): a wider difference step and a
+  -- matching tolerance.
+  eps = 1e-3, tol64 = 1e-4 },
+  Select = { inputs = { { { 2, 3 } }, { { 3 } } }, build = function(a, b)
+    return tf.where(tf.constant({ { true, false, true }, { false, true, false } }), a, b)
+  end },
+  MatMul = { inputs = { { { "B", 4 }, {}, true }, { { 4, 2 } } }, build = function(a, b) return tf.matmul(a, b) end,
+             variants = {
+               { inputs = { { { 4, 3 } }, { { 4, 2 } } }, build = function(a, b) return tf.matmul(a, b, { transpose_a = true }) end },
+               { inputs = { { { 3, 4 } }, { { 2, 4 } } }, build = function(a, b) return tf.matmul(a, b, { transpose_b = true }) end },
+               { inputs = { { { 4, 3 } }, { { 2, 4 } } }, build = function(a, b) return tf.matmul(a, b, { transpose_a = true, transpose_b = true }) end },
+               { inputs = { { { "B", 3, 4 }, {}, true }, { { 4, 2 } } }, build = function(a, b) return tf.matmul(a, b) end },
+               { inputs = { { { 3, 4 }, {}, { -1, 4 } }, { { 4, 2 } } }, build = function(a, b) return tf.matmul(a, b) end },
+             } },
+  Identity = { inputs = { { { 3 } } }, build = tf.identity },
+  Transpose = { inputs = { { { "B", 3, 4 }, {}, true } }, build = function(a) return tf.transpose(a, { 3, 1, 2 }) end },
+  Reshape = { inputs = { { { 2, 6 }, {}, { -1, 6 } } }, build = function(a) return tf.reshape(a, { 3, -1 }) end },
+  ConcatV2 = { inputs = { { { "B", 3 } }, { { "B", 2 } } }, build = function(a, b) return tf.concat({ a, b }, 2) end },
+  Pack = { inputs = { { { 3 } }, { { 3 } } }, build = function(a, b) return tf.stack({ a, b }, 2) end },
+  Unpack = { inputs = { { { 3, 2 } } }, build = function(a)
+    local parts = tf.unstack(a, 2)
+    return parts[1] * 2 + parts[2] * parts[2]
+  end },
+  Split = { inputs = { { { 2, 4 } } }, build = function(a)
+    local parts = tf.split(a, 2, 2)
+    return parts[1] * parts[2]
+  end },
+  Slice = { inputs = { { { 3, 4 } } }, build = function(a) return tf.slice(a, { 2, 2 }, { 2, -1 }) end },
+  GatherV2 = { inputs = { { { 4, 3 } } }, build = function(a) return tf.gather(a, { 2, 4, 2 }) end,
+               variants = { { inputs = { { { 3, 4 } } }, build = function(a) return tf.gather(a, { { 1, 3 }, { 3, 3 } }, { axis = 2 }) end } } },
+  ExpandDims = { inputs = { { { 3 } } }, build = function(a) return tf.expand_dims(a, 1) end },
+  Squeeze = { inputs = { { { 3, 1 } } }, build = function(a) return tf.squeeze(a) end },
+  Tile = { inputs = { { { "B", 3 } } }, build = function(a) return tf.tile(a, { 2, 3 }) end },
+  Sum = { inputs = { { { "B", 4 }, {}, true } }, build = function(a) return tf.reduce_sum(a, 2) end,
+          variants = { { inputs = { { { 2, 3, 2 }, {}, { -1, 3, 2 } } }, build = function(a) return tf.reduce_sum(a, { 1, 3 }, { keep_dims = true }) end },
+                       { inputs = { { { 2, 3 } } }, build = function(a) return tf.reduce_sum(a) end } } },
+  Mean = { inputs = { { { 3, 4 }, {}, { -1, 4 } } }, build = function(a) return tf.reduce_mean(a, 1) end },
+  Max = { inputs = { { { "B", 4 }, distinct, true } }, build = function(a) return tf.reduce_max(a, 2) end },
+  Min = { inputs = { { { 4, 3 }, distinct } }, build = function(a) return tf.reduce_min(a, -1, { keep_dims = true }) end },
+  Prod = { inputs = { { { 3, 3 }, nz } }, build = function(a) return tf.reduce_prod(a, 1) end },
+  PlaceholderWithDefault = { inputs = { { { 3 } } }, build = function(a) return tf.placeholder_with_default(a, { 3 }) * 3 end },
+  -- A read's input is a variable, not a placeholder: perturb the variable itself.
+  ReadVariable = { custom = function()
+    local function grads_for(dtype)
+      local g = tf.Graph()
+      return g:as_default(function()
+        local v = tf.Variable(tf.constant({ 0.3, -1.2, 0.7 }, { dtype = dtype }))
+        local L = tf.reduce_sum(tf.sin(v:read_value()) * tf.constant({ 1.5, -0.5, 2.0 }, { dtype = dtype }))
+        local new = tf.placeholder(dtype, { 3 })
+        local set = v:assign(new)
+        local sess = tf.Session{ graph = g }
+        sess:run(v.initializer)
+        return sess, v, L, tf.gradients(L, v)[1], set, new
+      end)
+    end
+    local sess, v, L, grad, set, new = grads_for("float64")
+    local sym = flatten(sess:run(grad))
+    local x = flatten(sess:run(v))
+    local diff, scale = 0, 0
+    for k = 1, #x do
+      local function at(val)
+        local t = { table.unpack(x) }
+        t[k] = val
+        sess:run(set, { [new] = t })
+        return sess:run(L):item()
+      end
+      local num = (at(x[k] + 1e-6) - at(x[k] - 1e-6)) / 2e-6
+      diff, scale = math.max(diff, math.abs(num - sym[k])), math.max(scale, math.abs(sym[k]))
+    end
+    sess:run(set, { [new] = x })
+    local s32, _, _, g32 = grads_for("float32")
+    local a = flatten(s32:run(g32))
+    local d32 = 0
+    for k = 1, #a do d32 = math.max(d32, math.abs(a[k] - sym[k])) end
+    return diff / scale, d32 / scale
+  end },
+  AddN = { inputs = { { { 2, 3 } }, { { 2, 3 } } }, build = function(a, b)
+    return a * b + a -- a's two uses are summed with AddN
+  end },
+  Relu = { inputs = { { { "B", 4 }, nz, true } }, build = function(a) return tf.nn.relu(a) end },
+  Softmax = { inputs = { { { "B", 4 }, {}, true } }, build = function(a) return tf.nn.softmax(a) end },
+  LogSoftmax = { inputs = { { { 3, 4 }, {}, { -1, 4 } } }, build = function(a) return tf.nn.log_softmax(a) end },
+  -- Labels are a distribution per row (the kernel's gradient assumes so, as TF's does).
+  SoftmaxCrossEntropyWithLogits = { inputs = { { { 3, 4 } }, { { 3, 4 }, { lo = 0.1, hi = 1 } } },
+    build = function(logits, labels)
+      labels = labels / tf.reduce_sum(labels, -1, { keep_dims = true })
+      return tf.nn.softmax_cross_entropy_with_logits{ labels = labels, logits = logits }
+    end },
+  SparseSoftmaxCrossEntropyWithLogits = { inputs = { { { 3, 4 } } }, build = function(logits)
+    return tf.nn.sparse_softmax_cross_entropy_with_logits{ labels = { 2, 4, 1 }, logits = logits }
+  end },
+  -- Each run draws a new mask: every evaluation uses a fresh session (same first mask).
+  Dropout = { inputs = { { { 4, 5 } } }, build = function(a) return tf.nn.dropout(a, 0.6, { seed = 3 }) end,
+              fresh = true },
+}
+
+-- ---------------------------------------------------------------- specs
+
+describe("gradient checker", function()
+  it("covers every op type that has a gradient", function()
+    local missing = {}
+    for op_type, has_grad in pairs(core.op_types()) do
+      if has_grad and not cases[op_type] then missing[#missing + 1] = op_type end
+    end
+    table.sort(missing)
+    assert.are.same({}, missing)
+  end)
+
+  local names = {}
+  for name in pairs(cases) do names[#names + 1] = name end
+  table.sort(names)
+  for _, name in ipairs(names) do
+    local case = cases[name]
+    local all = { case }
+    for _, v in ipairs(case.variants or {}) do all[#all + 1] = v end
+    it(name .. ": symbolic gradients match float64 central differences, and float32 matches float64", function()
+      for vi, c in ipairs(all) do
+        local err64, err32
+        if c.custom then err64, err32 = c.custom() else err64, err32 = check_case(c) end
+        assert(err64 < (c.tol64 or case.tol64 or 1e-6), string.format("%s variant %d: float64 relative error %.3g", name, vi, err64))
+        assert(err32 < (c.tol or case.tol or 1e-3),
+               string.format("%s variant %d: float32 vs float64 relative error %.3g", name, vi, err32))
+      end
+    end)
+  end
+end)
+
+describe("tf.gradients", function()
+  it("sums the contributions of several paths", function()
+    local x = tf.placeholder("float64", {})
+    local y = x * x + 3 * x          -- dy/dx = 2x + 3
+    local g = tf.gradients(y, x)[1]
+    local sess = tf.Session()
+    assert.are.equal(2 * 1.5 + 3, sess:run(g, { [x] = 1.5 }):item())
+  end)
+
+  it("reduces broadcast gradients back to each input's run-time shape", function()
+    local a = tf.placeholder("float64", { -1, 3 })
+    local b = tf.placeholder("float64", { 3 })
+    local ga, gb = table.unpack(tf.gradients(tf.reduce_sum(a * b), { a, b }))
+    local sess = tf.Session()
+    local r = sess:run({ ga, gb }, { [a] = { { 1, 2, 3 }, { 4, 5, 6 } }, [b] = { 10, 20, 30 } })
+    assert.are.same({ { 10, 20, 30 }, { 10, 20, 30 } }, r[1]:totable())
+    assert.are.same({ 5, 7, 9 }, r[2]:totable())
+  end)
+
+  it("returns nil for an x that the ys do not depend on", function()
+    local x, z = tf.placeholder("float32", {}), tf.placeholder("float32", {})
+    local g = tf.gradients(x * 2, { x, z })
+    assert.is_not_nil(g[1])
+    assert.is_nil(g[2])
+    assert.are.equal(2, g.n)
+  end)
+
+  it("adds its operations under a gradients/ name scope", function()
+    local x = tf.placeholder("float32", {})
+    local g = tf.gradients(tf.sin(x), x)[1]
+    assert.is_truthy(g.op.name:match("^gradients[_%d]*/"))
+  end)
+
+  it("weights each y by grad_ys", function()
+    local x = tf.placeholder("float64", { 2 })
+    local g = tf.gradients(x * x, x, tf.constant({ 10.0, 100.0 }, { dtype = "float64" }))[1]
+    assert.are.same({ 2 * 3 * 10, 2 * 4 * 100 }, tf.Session():run(g, { [x] = { 3, 4 } }):totable())
+  end)
+
+  it("stops at tf.stop_gradient", function()
+    local x = tf.placeholder("float64", {})
+    local y = x * tf.stop_gradient(x * x)      -- d/dx = x^2 (the stopped factor is a constant)
+    local g = tf.gradients(y, x)[1]
+    assert.are.equal(9, tf.Session():run(g, { [x] = 3 }):item())
+  end)
+
+  it("passes through tf.identity", function()
+    local x = tf.placeholder("float64", {})
+    local g = tf.gradients(tf.identity(x) * 5, x)[1]
+    assert.are.equal(5, tf.Session():run(g, { [x] = 1 }):item())
+  end)
+
+  it("differentiates through a variable's read_value", function()
+    local v = tf.Variable(3.0, { dtype = "float64" })
+    local g = tf.gradients(v:read_value() * v:read_value(), v)[1]
+    local sess = tf.Session()
+    sess:run(v.initializer)
+    assert.are.equal(6, sess:run(g):item())
+  end)
+
+  it("raises an error naming the op type on a non-differentiable path", function()
+    local v = tf.Variable(1.0)
+    local x = tf.placeholder("float32", {})
+    local upd = v:assign_add(x)
+    local ok, err = pcall(tf.gradients, upd * 2, x)
+    assert.is_false(ok)
+    assert.is_truthy(tostring(err):find("AssignAdd", 1, true))
+    assert.is_truthy(tostring(err):find("no gradient", 1, true))
+  end)
+
+  it("works under control dependencies", function()
+    local counter = tf.Variable(0.0)
+    local x = tf.placeholder("float64", {})
+    local g = tf.control_dependencies({ counter:assign_add(1) }, function()
+      return tf.gradients(tf.square(x), x)[1] * 1
+    end)
+    local sess = tf.Session()
+    sess:run(counter.initializer)
+    assert.are.equal(8, sess:run(g, { [x] = 4 }):item())
+    assert.are.equal(1, sess:run(counter):item())
+  end)
+end)
