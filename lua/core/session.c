@@ -120,6 +120,62 @@ static int session_trace(lua_State *L)
   return 1;
 }
 
+/* Reads the argument lists of a checkpoint call into one userdata block:
+ * {op, ...} at index 2 and {name, ...} at index 3, names held by the table. */
+static int checkpoint_args(lua_State *L, mf_op ***ops, const char ***names)
+{
+  luaL_checktype(L, 2, LUA_TTABLE);
+  luaL_checktype(L, 3, LUA_TTABLE);
+  int n = (int)luaL_len(L, 2);
+  if (luaL_len(L, 3) != n)
+    luaL_error(L, "checkpoint: %d variables but %d names", n, (int)luaL_len(L, 3));
+  char *mem = lua_newuserdatauv(L, (sizeof(mf_op *) + sizeof(char *)) * (size_t)n + 1, 0);
+  *ops = (mf_op **)mem;
+  *names = (const char **)(*ops + n);
+  for (int k = 0; k < n; k++) {
+    lua_geti(L, 2, k + 1);
+    (*ops)[k] = lmf_checkop(L, -1);
+    lua_pop(L, 1);
+    if (lua_geti(L, 3, k + 1) != LUA_TSTRING)
+      luaL_error(L, "checkpoint: name %d is not a string", k + 1);
+    (*names)[k] = lua_tostring(L, -1); /* stays alive in the table */
+    lua_pop(L, 1);
+  }
+  return n;
+}
+
+/* checkpoint_save(sess, {op, ...}, {name, ...}, path) */
+static int checkpoint_save(lua_State *L)
+{
+  mf_session *sess = check_session(L, 1);
+  const char *path = luaL_checkstring(L, 4);
+  mf_op **ops;
+  const char **names;
+  int n = checkpoint_args(L, &ops, &names);
+  mf_status *s = mf_status_new();
+  if (!s) return luaL_error(L, "out of memory");
+  mf_checkpoint_save(sess, ops, names, n, path, s);
+  if (mf_status_code(s) != MF_OK) return lmf_error(L, s);
+  mf_status_delete(s);
+  return 0;
+}
+
+/* checkpoint_restore(sess, {op, ...}, {name, ...}, path) */
+static int checkpoint_restore(lua_State *L)
+{
+  mf_session *sess = check_session(L, 1);
+  const char *path = luaL_checkstring(L, 4);
+  mf_op **ops;
+  const char **names;
+  int n = checkpoint_args(L, &ops, &names);
+  mf_status *s = mf_status_new();
+  if (!s) return luaL_error(L, "out of memory");
+  mf_checkpoint_restore(sess, ops, names, n, path, s);
+  if (mf_status_code(s) != MF_OK) return lmf_error(L, s);
+  mf_status_delete(s);
+  return 0;
+}
+
 void lmf_open_session(lua_State *L)
 {
   static const luaL_Reg mt[] = {{"__gc", session_gc}, {"__close", session_gc}, {NULL, NULL}};
@@ -131,6 +187,8 @@ void lmf_open_session(lua_State *L)
                                  {"session_close", session_close},
                                  {"session_set_tracing", session_set_tracing},
                                  {"session_trace", session_trace},
+                                 {"checkpoint_save", checkpoint_save},
+                                 {"checkpoint_restore", checkpoint_restore},
                                  {NULL, NULL}};
   luaL_setfuncs(L, fns, 0);
 }
