@@ -98,7 +98,8 @@ return function(tf)
     local parent = current(g)
     local scope = {
       name = parent.name == "" and name or parent.name .. "/" .. name,
-      reuse = parent.reuse == true and true or (opts.reuse == nil and parent.reuse or opts.reuse),
+      -- TensorFlow's rule: a reusing (or auto-reusing) parent wins, else the option.
+      reuse = (parent.reuse ~= false and parent.reuse) or opts.reuse or false,
       initializer = opts.initializer or parent.initializer,
     }
     local ns, saved
