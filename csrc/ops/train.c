@@ -11,11 +11,19 @@ enum { SGD, MOMENTUM, ADAGRAD, RMSPROP, ADAM, NUM_TRAIN_OPS };
 
 static int kind(const mf_op *op) { return (int)(op->def - mfi_ops_train); }
 
+/* Where the gradient sits among the inputs (TensorFlow's orders). */
+static int grad_index(const mf_op *op)
+{
+  static const int index[NUM_TRAIN_OPS] = {2, 3, 3, 7, 9};
+  return index[kind(op)];
+}
+
 static void infer_apply(mfi_infer_ctx *c)
 {
   const mf_op *op = c->op;
   int nref = op->def->nref;
-  const mfi_meta *var = &c->in[0], *grad = &c->in[op->nin - 1];
+  const mfi_meta *var = &c->in[0];
+  int gi = grad_index(op);
   if (!mfi_is_float(var->dtype)) {
     mfi_infer_error(c, MF_INVALID_ARGUMENT, "can only update float variables, '%s' is %s",
                     op->inputs[0].op->name, mf_dtype_name(var->dtype));
@@ -28,7 +36,7 @@ static void infer_apply(mfi_infer_ctx *c)
                       mf_dtype_name(m->dtype), op->inputs[0].op->name, mf_dtype_name(var->dtype));
       return;
     }
-    bool slot_or_grad = i < nref || i == op->nin - 1;
+    bool slot_or_grad = i < nref || i == gi;
     if (!slot_or_grad && m->ndim > 0) {
       mfi_infer_error(c, MF_INVALID_ARGUMENT, "hyperparameter input %d must be a scalar", i + 1);
       return;
@@ -47,7 +55,6 @@ static void infer_apply(mfi_infer_ctx *c)
       }
     }
   }
-  (void)grad;
   if (mfi_set_outputs(c, 1)) c->op->out[0] = *var;
 }
 
@@ -95,7 +102,8 @@ static void cpu_apply(mfi_kctx *k)
 {
   const mf_op *op = k->op;
   int nref = op->def->nref;
-  const mf_tensor *grad = k->in[op->nin - 1];
+  int gi = grad_index(op);
+  const mf_tensor *grad = k->in[gi];
   mf_tensor *slot[3] = {NULL, NULL, NULL};
   for (int i = 0; i < nref; i++)
     if (!(slot[i] = writable(k, i))) return;
@@ -109,8 +117,8 @@ static void cpu_apply(mfi_kctx *k)
                    a, op->inputs[i].op->name, b);
       return;
     }
-  for (int i = nref; i < op->nin - 1; i++)
-    if (k->in[i]->numel != 1) {
+  for (int i = nref; i < op->nin; i++)
+    if (i != gi && k->in[i]->numel != 1) {
       mfi_op_error(k->status, MF_INVALID_ARGUMENT, op, "hyperparameter input %d must be a scalar",
                    i + 1);
       return;

@@ -28,12 +28,17 @@ return function(tf)
 
   function tf.zeros(shape, dtype, name) return fill(shape, 0, dtype or "float32", name, "tf.zeros") end
   function tf.ones(shape, dtype, name) return fill(shape, 1, dtype or "float32", name, "tf.ones") end
-  function tf.fill(shape, value, name)
+  -- tf.fill(shape, value [, name or {name, dtype}]): the dtype follows the
+  -- Lua value (integer -> int32, float -> float32) unless given.
+  function tf.fill(shape, value, opts)
+    opts = C.opts(opts, "tf.fill")
+    local name = opts.name
     if type(value) ~= "number" and type(value) ~= "boolean" then
       G.raise("tf.fill: the value must be a number")
     end
-    local dtype = math.type(value) == "integer" and "int32" or type(value) == "boolean" and "bool" or "float32"
-    if not int32_ok(value) then G.raise("tf.fill: %d is out of range for int32", value) end
+    local dtype = C.check_dtype(opts.dtype, "tf.fill")
+                  or (math.type(value) == "integer" and "int32" or type(value) == "boolean" and "bool" or "float32")
+    if dtype == "int32" and not int32_ok(value) then G.raise("tf.fill: %d is out of range for int32", value) end
     if type(value) == "boolean" then value = value and 1 or 0 end
     return fill(shape, value, dtype, name or "Fill", "tf.fill")
   end

@@ -30,6 +30,7 @@ require("moonflow.gradients")(tf)
 require("moonflow.nn")(tf)
 require("moonflow.variable_scope")(tf)
 require("moonflow.train")(tf)
+require("moonflow.rnn")(tf)
 require("moonflow.saver")(tf)
 
 tf.test = { is_gpu_available = function() return core.gpu_count() > 0 end }

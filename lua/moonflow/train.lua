@@ -65,7 +65,7 @@ return function(tf)
     local name = core.graph_unique_name(g._g, var.op.name .. "/" .. self._name)
     s = g:as_default(function()
       return tf.control_dependencies(nil, function()
-        return tf.Variable(function() return tf.fill(var.shape, init_value + 0.0) end,
+        return tf.Variable(function() return tf.fill(var.shape, init_value + 0.0, { dtype = var.dtype }) end,
                            { name = name, _absolute = true, dtype = var.dtype, trainable = false })
       end)
     end)

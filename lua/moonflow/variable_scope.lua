@@ -17,7 +17,7 @@ return function(tf)
     value = value or 0
     return function(shape, dtype)
       if type(value) == "number" then
-        return tf.cast(tf.fill(shape, value + 0.0), dtype)
+        return tf.fill(shape, dtype:match("^float") and value + 0.0 or value, { dtype = dtype })
       end
       return tf.constant(value, { dtype = dtype, shape = shape })
     end

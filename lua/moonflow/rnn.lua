@@ -1,0 +1,335 @@
+-- Recurrent networks: cells (BasicRNN, LSTM, GRU, MultiRNN, DropoutWrapper),
+-- static_rnn (one cell call per step) and dynamic_rnn (the fused sequence
+-- ops for the built-in cells, composed cell calls otherwise), and
+-- embedding_lookup.
+local core = require("moonflow.core")
+local G = require("moonflow.graph")
+local C = require("moonflow.convert")
+
+return function(tf)
+  local nn = tf.nn
+  local rnn_cell = {}
+  nn.rnn_cell = rnn_cell
+  tf.contrib = tf.contrib or {}
+  tf.contrib.rnn = rnn_cell
+
+  -- ---------------------------------------------------------------- cells
+
+  local Cell = {}
+  Cell.__index = Cell
+  Cell.__call = function(cell, x, state, scope) return cell:call(x, state, scope) end
+
+  local function new_cell(kind, default_name, fields)
+    fields.kind = kind
+    fields.scope_name = fields.name or default_name
+    return setmetatable(fields, Cell)
+  end
+
+  -- Creates the cell's variables on first use (under the current variable
+  -- scope), so that later calls share them.
+  function Cell:_build(input_size, dtype)
+    if self.vars then return self.vars end
+    local n = self.num_units
+    self.vars = tf.variable_scope(self.scope_name, function()
+      local init = self.initializer
+      if self.kind == "lstm" then
+        return { kernel = tf.get_variable("kernel", { input_size + n, 4 * n }, { dtype = dtype, initializer = init }),
+                 bias = tf.get_variable("bias", { 4 * n }, { dtype = dtype, initializer = tf.zeros_initializer() }) }
+      elseif self.kind == "gru" then
+        local v = {}
+        tf.variable_scope("gates", function()
+          v.gate_kernel = tf.get_variable("kernel", { input_size + n, 2 * n }, { dtype = dtype, initializer = init })
+          v.gate_bias = tf.get_variable("bias", { 2 * n }, { dtype = dtype, initializer = tf.constant_initializer(1.0) })
+        end)
+        tf.variable_scope("candidate", function()
+          v.cand_kernel = tf.get_variable("kernel", { input_size + n, n }, { dtype = dtype, initializer = init })
+          v.cand_bias = tf.get_variable("bias", { n }, { dtype = dtype, initializer = tf.zeros_initializer() })
+        end)
+        return v
+      else
+        return { kernel = tf.get_variable("kernel", { input_size + n, n }, { dtype = dtype, initializer = init }),
+                 bias = tf.get_variable("bias", { n }, { dtype = dtype, initializer = tf.zeros_initializer() }) }
+      end
+    end)
+    self.input_size = input_size
+    return self.vars
+  end
+
+  local function last_dim(x, what)
+    local d = x.shape and x.shape[#x.shape]
+    if not d or d < 0 then G.raise("%s: the input's last dimension must be known", what) end
+    return d
+  end
+
+  -- One step: output, new_state.
+  function Cell:call(x, state, scope)
+    x = C.to_tensor(x)
+    local f = function()
+      local v = self:_build(last_dim(x, "rnn cell"), x.dtype)
+      local n = self.num_units
+      if self.kind == "lstm" then
+        local z = tf.matmul(tf.concat({ x, state.h }, 2), v.kernel) + v.bias
+        local parts = tf.split(z, 4, 2)
+        local i, j, f, o = parts[1], parts[2], parts[3], parts[4]
+        local c = tf.sigmoid(f + self.forget_bias) * state.c + tf.sigmoid(i) * tf.tanh(j)
+        local h = tf.sigmoid(o) * tf.tanh(c)
+        return h, { c = c, h = h }
+      elseif self.kind == "gru" then
+        local gates = tf.sigmoid(tf.matmul(tf.concat({ x, state }, 2), v.gate_kernel) + v.gate_bias)
+        local ru = tf.split(gates, 2, 2)
+        local r, u = ru[1], ru[2]
+        local c = tf.tanh(tf.matmul(tf.concat({ x, r * state }, 2), v.cand_kernel) + v.cand_bias)
+        local h = u * state + (1 - u) * c
+        return h, h
+      else
+        local h = tf.tanh(tf.matmul(tf.concat({ x, state }, 2), v.kernel) + v.bias)
+        return h, h
+      end
+    end
+    if scope then return tf.variable_scope(scope, f) end
+    return f()
+  end
+
+  function Cell:zero_state(batch, dtype)
+    if math.type(batch) ~= "integer" then G.raise("cell:zero_state: the batch size must be an integer") end
+    dtype = dtype or "float32"
+    local z = function() return tf.zeros({ batch, self.num_units }, dtype) end
+    if self.kind == "lstm" then return { c = z(), h = z() } end
+    return z()
+  end
+
+  local function check_units(n, what)
+    if math.type(n) ~= "integer" or n < 1 then G.raise("%s: num_units must be a positive integer", what) end
+  end
+
+  function rnn_cell.BasicRNNCell(n, opts)
+    opts = C.opts(opts, "BasicRNNCell")
+    check_units(n, "BasicRNNCell")
+    return new_cell("rnn", "basic_rnn_cell", { num_units = n, name = opts.name, state_size = n, output_size = n,
+                                              initializer = opts.initializer })
+  end
+
+  function rnn_cell.LSTMCell(n, opts)
+    opts = C.opts(opts, "LSTMCell")
+    check_units(n, "LSTMCell")
+    return new_cell("lstm", "lstm_cell", { num_units = n, name = opts.name, forget_bias = opts.forget_bias or 1.0,
+      state_size = { c = n, h = n }, output_size = n, initializer = opts.initializer })
+  end
+  rnn_cell.BasicLSTMCell = rnn_cell.LSTMCell
+
+  function rnn_cell.GRUCell(n, opts)
+    opts = C.opts(opts, "GRUCell")
+    check_units(n, "GRUCell")
+    return new_cell("gru", "gru_cell", { num_units = n, name = opts.name, state_size = n, output_size = n,
+                                        initializer = opts.initializer })
+  end
+
+  -- A stack of cells; its state is the list of its cells' states.
+  local Multi = setmetatable({}, { __index = Cell })
+  Multi.__index = Multi
+  Multi.__call = Cell.__call
+
+  function rnn_cell.MultiRNNCell(cells)
+    if type(cells) ~= "table" or #cells == 0 then G.raise("MultiRNNCell: needs a list of cells") end
+    local sizes = {}
+    for i, c in ipairs(cells) do sizes[i] = c.state_size end
+    return setmetatable({ kind = "multi", cells = cells, state_size = sizes,
+                          output_size = cells[#cells].output_size, scope_name = "multi_rnn_cell" }, Multi)
+  end
+
+  function Multi:call(x, state, scope)
+    local f = function()
+      return tf.variable_scope(self.scope_name, function()
+        local new = {}
+        for i, cell in ipairs(self.cells) do
+          x, new[i] = cell(x, state[i], "cell_" .. (i - 1))
+        end
+        return x, new
+      end)
+    end
+    if scope then return tf.variable_scope(scope, f) end
+    return f()
+  end
+
+  function Multi:zero_state(batch, dtype)
+    local s = {}
+    for i, c in ipairs(self.cells) do s[i] = c:zero_state(batch, dtype) end
+    return s
+  end
+
+  -- Dropout on a cell's inputs and/or outputs.
+  local Dropout = setmetatable({}, { __index = Cell })
+  Dropout.__index = Dropout
+  Dropout.__call = Cell.__call
+
+  function rnn_cell.DropoutWrapper(cell, opts)
+    opts = C.opts(opts, "DropoutWrapper")
+    return setmetatable({ kind = "dropout", cell = cell, input_keep_prob = opts.input_keep_prob or 1.0,
+      output_keep_prob = opts.output_keep_prob or 1.0, seed = opts.seed, state_size = cell.state_size,
+      output_size = cell.output_size, scope_name = cell.scope_name }, Dropout)
+  end
+
+  local function maybe_dropout(x, keep, seed)
+    if keep == 1 or keep == 1.0 then return x end
+    return nn.dropout(x, keep, { seed = seed })
+  end
+
+  function Dropout:call(x, state, scope)
+    x = maybe_dropout(C.to_tensor(x), self.input_keep_prob, self.seed)
+    local out, new = self.cell(x, state, scope)
+    return maybe_dropout(out, self.output_keep_prob, self.seed), new
+  end
+
+  function Dropout:zero_state(batch, dtype) return self.cell:zero_state(batch, dtype) end
+
+  -- ---------------------------------------------------------------- static_rnn
+
+  -- tf.nn.static_rnn(cell, inputs, {initial_state, dtype, sequence_length, scope}):
+  -- inputs a list of {batch, features} tensors; returns outputs (a list) and the final state.
+  function nn.static_rnn(cell, inputs, opts)
+    opts = C.opts(opts, "tf.nn.static_rnn")
+    if type(inputs) ~= "table" or #inputs == 0 then G.raise("tf.nn.static_rnn: needs a list of inputs") end
+    local state = opts.initial_state
+    if not state then
+      local b = inputs[1].shape and inputs[1].shape[1]
+      if not b or b < 0 then G.raise("tf.nn.static_rnn: needs an initial_state when the batch size is unknown") end
+      state = cell:zero_state(b, inputs[1].dtype)
+    end
+    return tf.variable_scope(opts.scope or "rnn", function()
+      local outputs = {}
+      for t, x in ipairs(inputs) do outputs[t], state = cell(x, state) end
+      return outputs, state
+    end)
+  end
+
+  -- ---------------------------------------------------------------- dynamic_rnn
+
+  -- Zeros [B, n] with B taken from x [B, T, F] at run time.
+  local function dynamic_zeros(x, n)
+    local first = tf.slice(x, { 1, 1, 1 }, { -1, 1, 1 })          -- [B, 1, 1]
+    return tf.reshape(tf.tile(tf.zeros_like(first), { 1, 1, n }), { -1, n })
+  end
+
+  local function zero_state_like(cell, x)
+    if cell.kind == "multi" then
+      local s = {}
+      for i, c in ipairs(cell.cells) do s[i] = zero_state_like(c, x) end
+      return s
+    elseif cell.kind == "dropout" then
+      return zero_state_like(cell.cell, x)
+    end
+    local b = x.shape and x.shape[1]
+    if b and b >= 0 then return cell:zero_state(b, x.dtype) end
+    local z = dynamic_zeros(x, cell.num_units)
+    if cell.kind == "lstm" then return { c = z, h = z } end
+    return z
+  end
+
+  local fused_ops = { lstm = "LSTMSequence", gru = "GRUSequence", rnn = "RNNSequence" }
+
+  -- One built-in cell over the whole sequence as one fused op: outputs [B,T,H], state.
+  local function fused_layer(cell, x, state, seq_len)
+    local v = cell:_build(last_dim(x, "tf.nn.dynamic_rnn"), x.dtype)
+    local k = cell.kind
+    local inputs, attrs
+    if k == "lstm" then
+      inputs, attrs = { x, state.h, state.c, v.kernel, v.bias }, { "forget_bias", "float", cell.forget_bias + 0.0 }
+    elseif k == "gru" then
+      inputs = { x, state, v.gate_kernel, v.gate_bias, v.cand_kernel, v.cand_bias }
+    else
+      inputs = { x, state, v.kernel, v.bias }
+    end
+    if seq_len then inputs[#inputs + 1] = seq_len end
+    local op = G.make_op(fused_ops[k], inputs, attrs, { name = fused_ops[k] })
+    if k == "lstm" then return op.outputs[1], { c = op.outputs[3], h = op.outputs[2] } end
+    return op.outputs[1], op.outputs[2]
+  end
+
+  local function fusable(cell)
+    if cell.kind == "dropout" then return fusable(cell.cell) end
+    if cell.kind == "multi" then
+      for _, c in ipairs(cell.cells) do if not fusable(c) then return false end end
+      return true
+    end
+    return fused_ops[cell.kind] ~= nil and core.op_type_exists(fused_ops[cell.kind])
+  end
+
+  -- Runs a fusable cell (possibly stacked, possibly with dropout) over the sequence.
+  local function run_fused(cell, x, state, seq_len)
+    if cell.kind == "multi" then
+      return tf.variable_scope(cell.scope_name, function()
+        local new = {}
+        for i, c in ipairs(cell.cells) do
+          x, new[i] = tf.variable_scope("cell_" .. (i - 1), function() return run_fused(c, x, state[i], seq_len) end)
+        end
+        return x, new
+      end)
+    elseif cell.kind == "dropout" then
+      -- Dropout per element of every step, as the per-step wrapper does.
+      local y, s = run_fused(cell.cell, maybe_dropout(x, cell.input_keep_prob, cell.seed), state, seq_len)
+      return maybe_dropout(y, cell.output_keep_prob, cell.seed), s
+    end
+    return fused_layer(cell, x, state, seq_len)
+  end
+
+  -- Composed fallback: unroll the (statically known) time dimension.
+  local function run_composed(cell, x, state, seq_len)
+    local T = x.shape and x.shape[2]
+    if not T or T < 0 then
+      G.raise("tf.nn.dynamic_rnn: a custom cell needs a statically known number of time steps")
+    end
+    local steps = tf.unstack(x, 2)
+    local outputs = {}
+    local function mask(t, new, old)
+      -- past a sequence's end: zero output, state unchanged
+      if type(new) == "table" and not G.is_tensor(new) then
+        local r = {}
+        for key, v in pairs(new) do r[key] = mask(t, v, old[key]) end
+        return r
+      end
+      return tf.where(tf.greater(seq_len, t - 1), new, old)
+    end
+    if seq_len then
+      seq_len = tf.expand_dims(seq_len, 2)                       -- [B, 1] for broadcasting over units
+    end
+    for t = 1, T do
+      local out, new = cell(steps[t], state)
+      if seq_len then
+        outputs[t] = mask(t, out, tf.zeros_like(out))
+        state = mask(t, new, state)
+      else
+        outputs[t], state = out, new
+      end
+    end
+    return tf.stack(outputs, 2), state
+  end
+
+  -- tf.nn.dynamic_rnn(cell, inputs, {initial_state, sequence_length, time_major, dtype, scope})
+  function nn.dynamic_rnn(cell, inputs, opts)
+    opts = C.opts(opts, "tf.nn.dynamic_rnn")
+    local x = C.to_tensor(inputs)
+    if not x.shape or #x.shape ~= 3 then G.raise("tf.nn.dynamic_rnn: inputs must have rank 3") end
+    if opts.time_major then x = tf.transpose(x, { 2, 1, 3 }) end
+    local seq_len = opts.sequence_length and C.to_tensor(opts.sequence_length, "int32")
+    if seq_len and seq_len.dtype ~= "int32" then seq_len = tf.cast(seq_len, "int32") end
+    return tf.variable_scope(opts.scope or "rnn", function()
+      local state = opts.initial_state or zero_state_like(cell, x)
+      local y, final
+      if fusable(cell) and opts.fused ~= false then
+        y, final = run_fused(cell, x, state, seq_len)
+      else
+        y, final = run_composed(cell, x, state, seq_len)
+      end
+      if opts.time_major then y = tf.transpose(y, { 2, 1, 3 }) end
+      return y, final
+    end)
+  end
+
+  -- ---------------------------------------------------------------- embeddings
+
+  -- Rows of params for 1-based ids.
+  function nn.embedding_lookup(params, ids, opts)
+    opts = C.opts(opts, "tf.nn.embedding_lookup")
+    return tf.gather(params, ids, { name = opts.name or "embedding_lookup" })
+  end
+end
