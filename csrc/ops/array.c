@@ -4,7 +4,7 @@
  * kernel reruns it on the runtime shapes (all known), so each static check
  * also holds at run time and errors read the same either way. Data movement
  * copies raw element bytes, so nothing here switches on dtype. */
-#include "../internal.h"
+#include "shapes.h"
 
 #include <stdio.h>
 #include <stdlib.h>
@@ -12,97 +12,19 @@
 
 /* ---------------------------------------------------------------- helpers */
 
-static mfi_meta meta_of(const mf_tensor *t) {
-  mfi_meta m;
-  memset(&m, 0, sizeof m);
-  m.dtype = t->dtype;
-  m.ndim = t->ndim;
-  if (t->ndim > 0) memcpy(m.dims, t->dims, sizeof(int64_t) * t->ndim);
-  return m;
-}
 
-/* A context for running a shape function inside a kernel; the op is only
- * read, and errors land in the kernel's status. */
-static mfi_infer_ctx kernel_ctx(mfi_kctx *k, const mfi_meta *in) {
-  mfi_infer_ctx c = {(mf_op *)k->op, in, k->status};
-  return c;
-}
 
 static void unknown_rank(mfi_meta *m, mf_dtype dt) {
   m->dtype = dt;
   m->ndim = -1;
 }
 
-/* Element count of a static shape; -1 when anything is unknown. */
-static int64_t known_numel(const mfi_meta *m) {
-  if (m->ndim < 0) return -1;
-  for (int i = 0; i < m->ndim; i++)
-    if (m->dims[i] < 0) return -1;
-  return mfi_numel(m->ndim, m->dims);
-}
 
-static int64_t prod(const int64_t *dims, int from, int to) {
-  int64_t n = 1;
-  for (int i = from; i < to; i++) n *= dims[i];
-  return n;
-}
 
-static void row_strides(int nd, const int64_t *dims, int64_t *st) {
-  int64_t s = 1;
-  for (int i = nd - 1; i >= 0; i--) {
-    st[i] = s;
-    s *= dims[i];
-  }
-}
 
-static const char *shape_str(const mfi_meta *m, char *buf, size_t size) {
-  mfi_shape_str(m->ndim, m->dims, buf, size);
-  return buf;
-}
 
-/* Two static dims that must agree: the known one wins; false on conflict. */
-static bool merge_dim(int64_t a, int64_t b, int64_t *out) {
-  if (a < 0) return *out = b, true;
-  if (b < 0 || a == b) return *out = a, true;
-  return false;
-}
 
-/* An integer-list attribute (a single int counts as a list of one):
- * 1 present, 0 absent, -1 after reporting a bad kind. */
-static int ints_attr(mfi_infer_ctx *c, const char *name, const int64_t **v, int *n) {
-  const mfi_attr *a = mfi_attr_find(c->op, name);
-  if (!a) return 0;
-  if ((a->kind == MFI_A_INTS || a->kind == MFI_A_SHAPE) && a->i >= 0) {
-    *v = a->ints;
-    *n = (int)a->i;
-    return 1;
-  }
-  if (a->kind == MFI_A_INT) {
-    *v = &a->i;
-    *n = 1;
-    return 1;
-  }
-  mfi_infer_error(c, MF_INVALID_ARGUMENT, "attribute '%s' must be a list of integers", name);
-  return -1;
-}
 
-/* An integer attribute; integral floats pass since some callers only have
- * doubles. False after reporting an error. */
-static bool int_attr(mfi_infer_ctx *c, const char *name, bool required, int64_t dflt, int64_t *v) {
-  const mfi_attr *a = mfi_attr_find(c->op, name);
-  if (!a) {
-    if (required) {
-      mfi_infer_error(c, MF_INVALID_ARGUMENT, "needs an integer attribute '%s'", name);
-      return false;
-    }
-    *v = dflt;
-    return true;
-  }
-  if (a->kind == MFI_A_INT) return *v = a->i, true;
-  if (a->kind == MFI_A_FLOAT && a->f == (double)(int64_t)a->f) return *v = (int64_t)a->f, true;
-  mfi_infer_error(c, MF_INVALID_ARGUMENT, "attribute '%s' must be an integer", name);
-  return false;
-}
 
 /* Position of a new axis in a rank-`rank` shape: 1..rank+1 or
  * -(rank+1)..-1, where -1 is the new last position. */
@@ -120,68 +42,9 @@ static int insert_axis(mfi_infer_ctx *c, int64_t axis, int rank) {
   return -1;
 }
 
-static bool is_index_dtype(mf_dtype dt) {
-  return dt == MF_INT32 || dt == MF_INT64;
-}
 
-/* Releases outputs 0..n-1 after a later step failed. */
-static void drop_outputs(mfi_kctx *k, int n) {
-  for (int i = 0; i < n; i++) {
-    mf_tensor_delete(k->out[i]);
-    k->out[i] = NULL;
-  }
-}
 
-/* Copies one strided row of `n` elements; typed for the common sizes since
- * a memcpy call per element would dominate. */
-static void copy_row(char *dst, const char *src, size_t es, int64_t n, int64_t stride) {
-  switch (es) {
-  case 1:
-    for (int64_t i = 0; i < n; i++) dst[i] = src[i * stride];
-    break;
-  case 4: {
-    uint32_t *d = (uint32_t *)dst;
-    const uint32_t *s = (const uint32_t *)src;
-    for (int64_t i = 0; i < n; i++) d[i] = s[i * stride];
-    break;
-  }
-  case 8: {
-    uint64_t *d = (uint64_t *)dst;
-    const uint64_t *s = (const uint64_t *)src;
-    for (int64_t i = 0; i < n; i++) d[i] = s[i * stride];
-    break;
-  }
-  default:
-    for (int64_t i = 0; i < n; i++) memcpy(dst + i * es, src + i * stride * es, es);
-  }
-}
 
-/* Fills the contiguous `dst` (shape dims) from `src` read with per-dimension
- * element strides: transpose and slice are both this. */
-static void strided_copy(char *dst, const char *src, size_t es, int nd, const int64_t *dims,
-                         const int64_t *st) {
-  int64_t total = mfi_numel(nd, dims);
-  if (total == 0) return;
-  if (nd == 0) {
-    memcpy(dst, src, es);
-    return;
-  }
-  int64_t idx[MF_MAX_DIMS] = {0};
-  int64_t inner = dims[nd - 1], rows = total / inner, off = 0;
-  for (int64_t r = 0; r < rows; r++) {
-    if (st[nd - 1] == 1)
-      memcpy(dst, src + off * (int64_t)es, (size_t)inner * es);
-    else
-      copy_row(dst, src + off * (int64_t)es, es, inner, st[nd - 1]);
-    dst += inner * (int64_t)es;
-    for (int d = nd - 2; d >= 0; d--) {
-      off += st[d];
-      if (++idx[d] < dims[d]) break;
-      off -= st[d] * dims[d];
-      idx[d] = 0;
-    }
-  }
-}
 
 /* ---------------------------------------------------------------- Identity */
 
@@ -199,7 +62,7 @@ static void cpu_identity(mfi_kctx *k) {
 /* perm[i] (0-based) is the input axis that becomes output axis i. */
 static bool transpose_shape(mfi_infer_ctx *c, const mfi_meta *x, int *perm, mfi_meta *out) {
   const int64_t *p = NULL;
-  int n = 0, has = ints_attr(c, "perm", &p, &n);
+  int n = 0, has = mfi_ints_attr(c, "perm", &p, &n);
   if (has < 0) return false;
   int rank = x->ndim >= 0 ? x->ndim : has ? n : -1;
   if (rank < 0) {
@@ -240,8 +103,8 @@ static void infer_transpose(mfi_infer_ctx *c) {
 
 static void cpu_transpose(mfi_kctx *k) {
   mf_tensor *x = k->in[0];
-  mfi_meta xm = meta_of(x), om;
-  mfi_infer_ctx c = kernel_ctx(k, &xm);
+  mfi_meta xm = mfi_tensor_meta(x), om;
+  mfi_infer_ctx c = mfi_kernel_infer_ctx(k, &xm);
   int perm[MF_MAX_DIMS];
   if (!transpose_shape(&c, &xm, perm, &om)) return;
   bool ident = true;
@@ -252,16 +115,16 @@ static void cpu_transpose(mfi_kctx *k) {
   }
   if (!mfi_out_new(k, 0, x->dtype, om.ndim, om.dims)) return;
   int64_t ist[MF_MAX_DIMS], st[MF_MAX_DIMS];
-  row_strides(x->ndim, x->dims, ist);
+  mfi_row_strides(x->ndim, x->dims, ist);
   for (int i = 0; i < om.ndim; i++) st[i] = ist[perm[i]];
-  strided_copy(mfi_data(k->out[0]), mfi_data(x), mf_dtype_size(x->dtype), om.ndim, om.dims, st);
+  mfi_strided_copy(mfi_data(k->out[0]), mfi_data(x), mf_dtype_size(x->dtype), om.ndim, om.dims, st);
 }
 
 /* ---------------------------------------------------------------- Reshape */
 
 static bool reshape_shape(mfi_infer_ctx *c, const mfi_meta *x, mfi_meta *out) {
   const int64_t *s = NULL;
-  int n = 0, has = ints_attr(c, "shape", &s, &n);
+  int n = 0, has = mfi_ints_attr(c, "shape", &s, &n);
   if (has <= 0) {
     if (has == 0) mfi_infer_error(c, MF_INVALID_ARGUMENT, "needs a 'shape' attribute");
     return false;
@@ -293,21 +156,21 @@ static bool reshape_shape(mfi_infer_ctx *c, const mfi_meta *x, mfi_meta *out) {
       known *= s[i];
     }
   }
-  int64_t numel = known_numel(x);
+  int64_t numel = mfi_known_numel(x);
   if (numel < 0) return true; /* checked again at run time */
   char a[128], b[128];
   if (at >= 0) {
     if (known == 0 || numel % known != 0) {
       mfi_infer_error(c, MF_INVALID_ARGUMENT,
                       "cannot reshape a %s value (%lld elements) to %s: the -1 can't be inferred",
-                      shape_str(x, a, sizeof a), (long long)numel, shape_str(out, b, sizeof b));
+                      mfi_meta_str(x, a, sizeof a), (long long)numel, mfi_meta_str(out, b, sizeof b));
       return false;
     }
     out->dims[at] = numel / known;
   } else if (known != numel) {
     mfi_infer_error(
         c, MF_INVALID_ARGUMENT, "cannot reshape a %s value (%lld elements) to %s (%lld elements)",
-        shape_str(x, a, sizeof a), (long long)numel, shape_str(out, b, sizeof b), (long long)known);
+        mfi_meta_str(x, a, sizeof a), (long long)numel, mfi_meta_str(out, b, sizeof b), (long long)known);
     return false;
   }
   return true;
@@ -327,8 +190,8 @@ static void view_as(mfi_kctx *k, const mfi_meta *om) {
 }
 
 static void cpu_reshape(mfi_kctx *k) {
-  mfi_meta xm = meta_of(k->in[0]), om;
-  mfi_infer_ctx c = kernel_ctx(k, &xm);
+  mfi_meta xm = mfi_tensor_meta(k->in[0]), om;
+  mfi_infer_ctx c = mfi_kernel_infer_ctx(k, &xm);
   if (reshape_shape(&c, &xm, &om)) view_as(k, &om);
 }
 
@@ -336,7 +199,7 @@ static void cpu_reshape(mfi_kctx *k) {
 
 static bool concat_shape(mfi_infer_ctx *c, int n, const mfi_meta *in, mfi_meta *out, int *axis) {
   int64_t ax;
-  if (!int_attr(c, "axis", true, 0, &ax)) return false;
+  if (!mfi_int_attr(c, "axis", true, 0, &ax)) return false;
   int rank = -1, first = -1;
   for (int i = 0; i < n; i++) {
     if (in[i].dtype != in[0].dtype) {
@@ -374,13 +237,13 @@ static bool concat_shape(mfi_infer_ctx *c, int n, const mfi_meta *in, mfi_meta *
     }
     for (int d = 0; d < rank; d++) {
       if (d == a) continue;
-      if (!merge_dim(out->dims[d], in[i].dims[d], &out->dims[d])) {
+      if (!mfi_merge_dim(out->dims[d], in[i].dims[d], &out->dims[d])) {
         char x[128], y[128];
         mfi_infer_error(c, MF_INVALID_ARGUMENT,
                         "input %d has shape %s but input %d has shape %s; only dimension %d "
                         "(the axis) may differ",
-                        i + 1, shape_str(&in[i], x, sizeof x), first + 1,
-                        shape_str(&in[first], y, sizeof y), a + 1);
+                        i + 1, mfi_meta_str(&in[i], x, sizeof x), first + 1,
+                        mfi_meta_str(&in[first], y, sizeof y), a + 1);
         return false;
       }
     }
@@ -404,8 +267,8 @@ static void cpu_concat(mfi_kctx *k) {
     mfi_op_error(k->status, MF_RESOURCE_EXHAUSTED, k->op, "out of memory");
     return;
   }
-  for (int i = 0; i < n; i++) in[i] = meta_of(k->in[i]);
-  mfi_infer_ctx c = kernel_ctx(k, in);
+  for (int i = 0; i < n; i++) in[i] = mfi_tensor_meta(k->in[i]);
+  mfi_infer_ctx c = mfi_kernel_infer_ctx(k, in);
   bool ok = concat_shape(&c, n, in, &om, &a);
   free(in);
   if (!ok) return;
@@ -415,7 +278,7 @@ static void cpu_concat(mfi_kctx *k) {
   }
   if (!mfi_out_new(k, 0, om.dtype, om.ndim, om.dims)) return;
   size_t es = mf_dtype_size(om.dtype);
-  int64_t outer = prod(om.dims, 0, a), inner = prod(om.dims, a + 1, om.ndim);
+  int64_t outer = mfi_dims_prod(om.dims, 0, a), inner = mfi_dims_prod(om.dims, a + 1, om.ndim);
   char *dst = mfi_data(k->out[0]);
   for (int64_t o = 0; o < outer; o++)
     for (int i = 0; i < n; i++) {
@@ -429,7 +292,7 @@ static void cpu_concat(mfi_kctx *k) {
 
 static bool pack_shape(mfi_infer_ctx *c, int n, const mfi_meta *in, mfi_meta *out, int *pos) {
   int64_t ax;
-  if (!int_attr(c, "axis", false, 1, &ax)) return false;
+  if (!mfi_int_attr(c, "axis", false, 1, &ax)) return false;
   mfi_meta m;
   unknown_rank(&m, in[0].dtype);
   int first = -1;
@@ -445,12 +308,12 @@ static bool pack_shape(mfi_infer_ctx *c, int n, const mfi_meta *in, mfi_meta *ou
       continue;
     }
     bool same = in[i].ndim == m.ndim;
-    for (int d = 0; same && d < m.ndim; d++) same = merge_dim(m.dims[d], in[i].dims[d], &m.dims[d]);
+    for (int d = 0; same && d < m.ndim; d++) same = mfi_merge_dim(m.dims[d], in[i].dims[d], &m.dims[d]);
     if (!same) {
       char x[128], y[128];
       mfi_infer_error(c, MF_INVALID_ARGUMENT, "input %d has shape %s but input %d has shape %s",
-                      i + 1, shape_str(&in[i], x, sizeof x), first + 1,
-                      shape_str(&in[first], y, sizeof y));
+                      i + 1, mfi_meta_str(&in[i], x, sizeof x), first + 1,
+                      mfi_meta_str(&in[first], y, sizeof y));
       return false;
     }
   }
@@ -480,15 +343,15 @@ static void cpu_pack(mfi_kctx *k) {
     mfi_op_error(k->status, MF_RESOURCE_EXHAUSTED, k->op, "out of memory");
     return;
   }
-  for (int i = 0; i < n; i++) in[i] = meta_of(k->in[i]);
-  mfi_infer_ctx c = kernel_ctx(k, in);
+  for (int i = 0; i < n; i++) in[i] = mfi_tensor_meta(k->in[i]);
+  mfi_infer_ctx c = mfi_kernel_infer_ctx(k, in);
   bool ok = pack_shape(&c, n, in, &om, &p);
   free(in);
   if (!ok || !mfi_out_new(k, 0, om.dtype, om.ndim, om.dims)) return;
   size_t es = mf_dtype_size(om.dtype);
   const mf_tensor *x = k->in[0];
-  int64_t outer = prod(x->dims, 0, p);
-  size_t chunk = (size_t)prod(x->dims, p, x->ndim) * es;
+  int64_t outer = mfi_dims_prod(x->dims, 0, p);
+  size_t chunk = (size_t)mfi_dims_prod(x->dims, p, x->ndim) * es;
   char *dst = mfi_data(k->out[0]);
   for (int64_t o = 0; o < outer; o++)
     for (int i = 0; i < n; i++) {
@@ -502,7 +365,7 @@ static void cpu_pack(mfi_kctx *k) {
 static bool unpack_shape(mfi_infer_ctx *c, const mfi_meta *x, mfi_meta *out, int *axis,
                          int64_t *num) {
   int64_t ax;
-  if (!int_attr(c, "axis", false, 1, &ax)) return false;
+  if (!mfi_int_attr(c, "axis", false, 1, &ax)) return false;
   if (x->ndim < 0) {
     mfi_infer_error(c, MF_INVALID_ARGUMENT,
                     "needs an input of known rank (the number of outputs comes from its shape)");
@@ -518,7 +381,7 @@ static bool unpack_shape(mfi_infer_ctx *c, const mfi_meta *x, mfi_meta *out, int
     char s[128];
     mfi_infer_error(c, MF_INVALID_ARGUMENT,
                     "dimension %d of the input %s is unknown; unpack needs its static size", a + 1,
-                    shape_str(x, s, sizeof s));
+                    mfi_meta_str(x, s, sizeof s));
     return false;
   }
   out->dtype = x->dtype;
@@ -546,8 +409,8 @@ static void infer_unpack(mfi_infer_ctx *c) {
 
 static void cpu_unpack(mfi_kctx *k) {
   const mf_tensor *x = k->in[0];
-  mfi_meta xm = meta_of(x), om;
-  mfi_infer_ctx c = kernel_ctx(k, &xm);
+  mfi_meta xm = mfi_tensor_meta(x), om;
+  mfi_infer_ctx c = mfi_kernel_infer_ctx(k, &xm);
   int a;
   int64_t num;
   if (!unpack_shape(&c, &xm, &om, &a, &num)) return;
@@ -559,12 +422,12 @@ static void cpu_unpack(mfi_kctx *k) {
   }
   for (int i = 0; i < num; i++)
     if (!mfi_out_new(k, i, om.dtype, om.ndim, om.dims)) {
-      drop_outputs(k, i);
+      mfi_drop_outputs(k, i);
       return;
     }
   size_t es = mf_dtype_size(x->dtype);
-  int64_t outer = prod(x->dims, 0, a);
-  size_t chunk = (size_t)prod(x->dims, a + 1, x->ndim) * es;
+  int64_t outer = mfi_dims_prod(x->dims, 0, a);
+  size_t chunk = (size_t)mfi_dims_prod(x->dims, a + 1, x->ndim) * es;
   const char *src = mfi_data(x);
   for (int64_t o = 0; o < outer; o++)
     for (int i = 0; i < num; i++) {
@@ -578,7 +441,7 @@ static void cpu_unpack(mfi_kctx *k) {
 static bool split_shape(mfi_infer_ctx *c, const mfi_meta *x, mfi_meta *out, int *axis,
                         int64_t *num) {
   int64_t ax, ns;
-  if (!int_attr(c, "num_split", true, 0, &ns) || !int_attr(c, "axis", false, 1, &ax)) return false;
+  if (!mfi_int_attr(c, "num_split", true, 0, &ns) || !mfi_int_attr(c, "axis", false, 1, &ax)) return false;
   if (ns < 1 || ns > 1 << 20) {
     mfi_infer_error(c, MF_INVALID_ARGUMENT, "num_split is %lld (must be at least 1)",
                     (long long)ns);
@@ -602,7 +465,7 @@ static bool split_shape(mfi_infer_ctx *c, const mfi_meta *x, mfi_meta *out, int 
       char s[128];
       mfi_infer_error(c, MF_INVALID_ARGUMENT,
                       "dimension %d of the input %s (%lld) does not divide evenly into %lld", a + 1,
-                      shape_str(x, s, sizeof s), (long long)x->dims[a], (long long)ns);
+                      mfi_meta_str(x, s, sizeof s), (long long)x->dims[a], (long long)ns);
       return false;
     }
     out->dims[a] = x->dims[a] / ns;
@@ -621,8 +484,8 @@ static void infer_split(mfi_infer_ctx *c) {
 
 static void cpu_split(mfi_kctx *k) {
   const mf_tensor *x = k->in[0];
-  mfi_meta xm = meta_of(x), om;
-  mfi_infer_ctx c = kernel_ctx(k, &xm);
+  mfi_meta xm = mfi_tensor_meta(x), om;
+  mfi_infer_ctx c = mfi_kernel_infer_ctx(k, &xm);
   int a;
   int64_t num;
   if (!split_shape(&c, &xm, &om, &a, &num)) return;
@@ -633,12 +496,12 @@ static void cpu_split(mfi_kctx *k) {
   }
   for (int i = 0; i < num; i++)
     if (!mfi_out_new(k, i, om.dtype, om.ndim, om.dims)) {
-      drop_outputs(k, i);
+      mfi_drop_outputs(k, i);
       return;
     }
   size_t es = mf_dtype_size(x->dtype);
-  int64_t outer = prod(x->dims, 0, a);
-  size_t chunk = (size_t)prod(om.dims, a, om.ndim) * es;
+  int64_t outer = mfi_dims_prod(x->dims, 0, a);
+  size_t chunk = (size_t)mfi_dims_prod(om.dims, a, om.ndim) * es;
   const char *src = mfi_data(x);
   for (int64_t o = 0; o < outer; o++)
     for (int i = 0; i < num; i++) {
@@ -649,129 +512,42 @@ static void cpu_split(mfi_kctx *k) {
 
 /* ---------------------------------------------------------------- Slice */
 
-/* start[i] is the 0-based start along dimension i. */
-static bool slice_shape(mfi_infer_ctx *c, const mfi_meta *x, mfi_meta *out, int64_t *start) {
-  const int64_t *b = NULL, *s = NULL;
-  int nb = 0, ns = 0;
-  int hb = ints_attr(c, "begin", &b, &nb);
-  if (hb < 0) return false;
-  if (hb == 0) {
-    mfi_infer_error(c, MF_INVALID_ARGUMENT, "needs a 'begin' attribute");
-    return false;
-  }
-  int hs = ints_attr(c, "size", &s, &ns);
-  if (hs < 0) return false;
-  if (hs && ns != nb) {
-    mfi_infer_error(c, MF_INVALID_ARGUMENT, "begin has %d entries but size has %d", nb, ns);
-    return false;
-  }
-  if (x->ndim >= 0 && nb != x->ndim) {
-    mfi_infer_error(c, MF_INVALID_ARGUMENT, "begin has %d entries for an input of rank %d", nb,
-                    x->ndim);
-    return false;
-  }
-  if (nb > MF_MAX_DIMS) {
-    mfi_infer_error(c, MF_INVALID_ARGUMENT, "begin has %d entries (at most %d)", nb, MF_MAX_DIMS);
-    return false;
-  }
-  out->dtype = x->dtype;
-  out->ndim = nb;
-  for (int i = 0; i < nb; i++) {
-    int64_t st = b[i] - 1, sz = hs ? s[i] : -1, dim = x->ndim >= 0 ? x->dims[i] : -1;
-    if (b[i] < 1) {
-      mfi_infer_error(c, MF_INVALID_ARGUMENT, "begin %lld along dimension %d must be >= 1",
-                      (long long)b[i], i + 1);
-      return false;
-    }
-    if (sz < -1) {
-      mfi_infer_error(c, MF_INVALID_ARGUMENT,
-                      "size %lld along dimension %d must be >= 0 (or -1 for the rest)",
-                      (long long)sz, i + 1);
-      return false;
-    }
-    if (dim >= 0 && (st > dim || (sz >= 0 && sz > dim - st))) {
-      char sh[128];
-      mfi_infer_error(c, MF_INVALID_ARGUMENT,
-                      "slice begin %lld size %lld is out of bounds for dimension %d of the "
-                      "input %s",
-                      (long long)b[i], (long long)sz, i + 1, shape_str(x, sh, sizeof sh));
-      return false;
-    }
-    start[i] = st;
-    out->dims[i] = sz >= 0 ? sz : dim >= 0 ? dim - st : -1;
-  }
-  return true;
-}
 
 static void infer_slice(mfi_infer_ctx *c) {
   int64_t start[MF_MAX_DIMS];
   if (!mfi_set_outputs(c, 1)) return;
-  slice_shape(c, &c->in[0], &c->op->out[0], start);
+  mfi_slice_shape(c, &c->in[0], &c->op->out[0], start);
 }
 
 static void cpu_slice(mfi_kctx *k) {
   const mf_tensor *x = k->in[0];
-  mfi_meta xm = meta_of(x), om;
-  mfi_infer_ctx c = kernel_ctx(k, &xm);
+  mfi_meta xm = mfi_tensor_meta(x), om;
+  mfi_infer_ctx c = mfi_kernel_infer_ctx(k, &xm);
   int64_t start[MF_MAX_DIMS], st[MF_MAX_DIMS], off = 0;
-  if (!slice_shape(&c, &xm, &om, start) || !mfi_out_new(k, 0, x->dtype, om.ndim, om.dims)) return;
+  if (!mfi_slice_shape(&c, &xm, &om, start) || !mfi_out_new(k, 0, x->dtype, om.ndim, om.dims)) return;
   size_t es = mf_dtype_size(x->dtype);
-  row_strides(x->ndim, x->dims, st);
+  mfi_row_strides(x->ndim, x->dims, st);
   for (int i = 0; i < x->ndim; i++) off += start[i] * st[i];
   if (k->out[0]->numel == 0) return;
-  strided_copy(mfi_data(k->out[0]), (const char *)mfi_data(x) + off * (int64_t)es, es, om.ndim,
+  mfi_strided_copy(mfi_data(k->out[0]), (const char *)mfi_data(x) + off * (int64_t)es, es, om.ndim,
                om.dims, st);
 }
 
 /* ---------------------------------------------------------------- GatherV2 */
 
-static bool gather_shape(mfi_infer_ctx *c, const mfi_meta *p, const mfi_meta *ids, mfi_meta *out,
-                         int *axis) {
-  int64_t ax;
-  if (!int_attr(c, "axis", false, 1, &ax)) return false;
-  if (!is_index_dtype(ids->dtype)) {
-    mfi_infer_error(c, MF_INVALID_ARGUMENT, "ids must be int32 or int64, got %s",
-                    mf_dtype_name(ids->dtype));
-    return false;
-  }
-  if (p->ndim == 0) {
-    mfi_infer_error(c, MF_INVALID_ARGUMENT, "cannot gather from a scalar");
-    return false;
-  }
-  int a = p->ndim > 0 ? mfi_axis(c, ax, p->ndim, "axis") : -1;
-  if (p->ndim > 0 && a < 0) return false;
-  if (p->ndim < 0 || ids->ndim < 0) {
-    unknown_rank(out, p->dtype);
-    return true;
-  }
-  int r = p->ndim - 1 + ids->ndim;
-  if (r > MF_MAX_DIMS) {
-    mfi_infer_error(c, MF_INVALID_ARGUMENT, "the result would have rank %d (at most %d)", r,
-                    MF_MAX_DIMS);
-    return false;
-  }
-  out->dtype = p->dtype;
-  out->ndim = r;
-  int j = 0;
-  for (int d = 0; d < a; d++) out->dims[j++] = p->dims[d];
-  for (int d = 0; d < ids->ndim; d++) out->dims[j++] = ids->dims[d];
-  for (int d = a + 1; d < p->ndim; d++) out->dims[j++] = p->dims[d];
-  *axis = a;
-  return true;
-}
 
 static void infer_gather(mfi_infer_ctx *c) {
   int a;
   if (!mfi_set_outputs(c, 1)) return;
-  gather_shape(c, &c->in[0], &c->in[1], &c->op->out[0], &a);
+  mfi_gather_shape(c, &c->in[0], &c->in[1], &c->op->out[0], &a);
 }
 
 static void cpu_gather(mfi_kctx *k) {
   const mf_tensor *p = k->in[0], *ids = k->in[1];
-  mfi_meta in[2] = {meta_of(p), meta_of(ids)}, om;
-  mfi_infer_ctx c = kernel_ctx(k, in);
+  mfi_meta in[2] = {mfi_tensor_meta(p), mfi_tensor_meta(ids)}, om;
+  mfi_infer_ctx c = mfi_kernel_infer_ctx(k, in);
   int a = 0;
-  if (!gather_shape(&c, &in[0], &in[1], &om, &a)) return;
+  if (!mfi_gather_shape(&c, &in[0], &in[1], &om, &a)) return;
   int64_t n = ids->numel, dim = p->dims[a];
   const void *iv = mfi_data(ids);
   /* Check every id before writing anything. */
@@ -787,8 +563,8 @@ static void cpu_gather(mfi_kctx *k) {
   }
   if (!mfi_out_new(k, 0, p->dtype, om.ndim, om.dims)) return;
   size_t es = mf_dtype_size(p->dtype);
-  int64_t outer = prod(p->dims, 0, a);
-  size_t chunk = (size_t)prod(p->dims, a + 1, p->ndim) * es;
+  int64_t outer = mfi_dims_prod(p->dims, 0, a);
+  size_t chunk = (size_t)mfi_dims_prod(p->dims, a + 1, p->ndim) * es;
   const char *src = mfi_data(p);
   char *dst = mfi_data(k->out[0]);
   for (int64_t o = 0; o < outer; o++) {
@@ -805,13 +581,13 @@ static void cpu_gather(mfi_kctx *k) {
 static bool onehot_shape(mfi_infer_ctx *c, const mfi_meta *ids, mfi_meta *out, int *pos,
                          int64_t *depth) {
   int64_t ax, dt;
-  if (!int_attr(c, "depth", true, 0, depth) || !int_attr(c, "axis", false, -1, &ax)) return false;
+  if (!mfi_int_attr(c, "depth", true, 0, depth) || !mfi_int_attr(c, "axis", false, -1, &ax)) return false;
   dt = mfi_attr_int(c->op, "dtype", MF_FLOAT32);
   if (dt < 0 || dt >= MF_NUM_DTYPES) {
     mfi_infer_error(c, MF_INVALID_ARGUMENT, "invalid dtype %lld", (long long)dt);
     return false;
   }
-  if (!is_index_dtype(ids->dtype)) {
+  if (!mfi_is_index_dtype(ids->dtype)) {
     mfi_infer_error(c, MF_INVALID_ARGUMENT, "ids must be int32 or int64, got %s",
                     mf_dtype_name(ids->dtype));
     return false;
@@ -842,8 +618,8 @@ static void infer_onehot(mfi_infer_ctx *c) {
 
 static void cpu_onehot(mfi_kctx *k) {
   const mf_tensor *ids = k->in[0];
-  mfi_meta im = meta_of(ids), om;
-  mfi_infer_ctx c = kernel_ctx(k, &im);
+  mfi_meta im = mfi_tensor_meta(ids), om;
+  mfi_infer_ctx c = mfi_kernel_infer_ctx(k, &im);
   int p = 0;
   int64_t depth;
   if (!onehot_shape(&c, &im, &om, &p, &depth) || !mfi_out_new(k, 0, om.dtype, om.ndim, om.dims))
@@ -856,7 +632,7 @@ static void cpu_onehot(mfi_kctx *k) {
   char *dst = mfi_data(k->out[0]);
   int64_t total = k->out[0]->numel;
   for (int64_t i = 0; i < total; i++) memcpy(dst + i * (int64_t)es, off, es);
-  int64_t outer = prod(ids->dims, 0, p), inner = prod(ids->dims, p, ids->ndim);
+  int64_t outer = mfi_dims_prod(ids->dims, 0, p), inner = mfi_dims_prod(ids->dims, p, ids->ndim);
   const void *iv = mfi_data(ids);
   for (int64_t o = 0; o < outer; o++)
     for (int64_t i = 0; i < inner; i++) {
@@ -870,7 +646,7 @@ static void cpu_onehot(mfi_kctx *k) {
 
 static bool expand_shape(mfi_infer_ctx *c, const mfi_meta *x, mfi_meta *out) {
   int64_t ax;
-  if (!int_attr(c, "axis", true, 0, &ax)) return false;
+  if (!mfi_int_attr(c, "axis", true, 0, &ax)) return false;
   if (x->ndim < 0) {
     unknown_rank(out, x->dtype);
     return true;
@@ -889,14 +665,14 @@ static void infer_expand(mfi_infer_ctx *c) {
 }
 
 static void cpu_expand(mfi_kctx *k) {
-  mfi_meta xm = meta_of(k->in[0]), om;
-  mfi_infer_ctx c = kernel_ctx(k, &xm);
+  mfi_meta xm = mfi_tensor_meta(k->in[0]), om;
+  mfi_infer_ctx c = mfi_kernel_infer_ctx(k, &xm);
   if (expand_shape(&c, &xm, &om)) view_as(k, &om);
 }
 
 static bool squeeze_shape(mfi_infer_ctx *c, const mfi_meta *x, mfi_meta *out) {
   const int64_t *ax = NULL;
-  int n = 0, has = ints_attr(c, "axis", &ax, &n);
+  int n = 0, has = mfi_ints_attr(c, "axis", &ax, &n);
   if (has < 0) return false;
   if (x->ndim < 0) {
     unknown_rank(out, x->dtype);
@@ -911,7 +687,7 @@ static bool squeeze_shape(mfi_infer_ctx *c, const mfi_meta *x, mfi_meta *out) {
         char s[128];
         mfi_infer_error(c, MF_INVALID_ARGUMENT,
                         "cannot squeeze dimension %d of the input %s: its size is %lld, not 1",
-                        a + 1, shape_str(x, s, sizeof s), (long long)x->dims[a]);
+                        a + 1, mfi_meta_str(x, s, sizeof s), (long long)x->dims[a]);
         return false;
       }
       drop[a] = true;
@@ -938,61 +714,26 @@ static void infer_squeeze(mfi_infer_ctx *c) {
 }
 
 static void cpu_squeeze(mfi_kctx *k) {
-  mfi_meta xm = meta_of(k->in[0]), om;
-  mfi_infer_ctx c = kernel_ctx(k, &xm);
+  mfi_meta xm = mfi_tensor_meta(k->in[0]), om;
+  mfi_infer_ctx c = mfi_kernel_infer_ctx(k, &xm);
   if (squeeze_shape(&c, &xm, &om)) view_as(k, &om);
 }
 
 /* ---------------------------------------------------------------- Tile */
 
-static bool tile_shape(mfi_infer_ctx *c, const mfi_meta *x, mfi_meta *out, const int64_t **mult) {
-  const int64_t *m = NULL;
-  int n = 0, has = ints_attr(c, "multiples", &m, &n);
-  if (has <= 0) {
-    if (has == 0) mfi_infer_error(c, MF_INVALID_ARGUMENT, "needs a 'multiples' attribute");
-    return false;
-  }
-  if (x->ndim >= 0 && n != x->ndim) {
-    mfi_infer_error(c, MF_INVALID_ARGUMENT, "multiples has %d entries for an input of rank %d", n,
-                    x->ndim);
-    return false;
-  }
-  if (n > MF_MAX_DIMS) {
-    mfi_infer_error(c, MF_INVALID_ARGUMENT, "multiples has %d entries (at most %d)", n,
-                    MF_MAX_DIMS);
-    return false;
-  }
-  out->dtype = x->dtype;
-  out->ndim = n;
-  for (int i = 0; i < n; i++) {
-    int64_t dim = x->ndim >= 0 ? x->dims[i] : -1;
-    if (m[i] < 0) {
-      mfi_infer_error(c, MF_INVALID_ARGUMENT, "multiple %lld for dimension %d must be >= 0",
-                      (long long)m[i], i + 1);
-      return false;
-    }
-    if (dim > 0 && m[i] > INT64_MAX / dim) {
-      mfi_infer_error(c, MF_INVALID_ARGUMENT, "tiling dimension %d gives too many elements", i + 1);
-      return false;
-    }
-    out->dims[i] = m[i] == 0 ? 0 : dim < 0 ? -1 : dim * m[i];
-  }
-  *mult = m;
-  return true;
-}
 
 static void infer_tile(mfi_infer_ctx *c) {
   const int64_t *m;
   if (!mfi_set_outputs(c, 1)) return;
-  tile_shape(c, &c->in[0], &c->op->out[0], &m);
+  mfi_tile_shape(c, &c->in[0], &c->op->out[0], &m);
 }
 
 static void cpu_tile(mfi_kctx *k) {
   const mf_tensor *x = k->in[0];
-  mfi_meta xm = meta_of(x), om;
-  mfi_infer_ctx c = kernel_ctx(k, &xm);
+  mfi_meta xm = mfi_tensor_meta(x), om;
+  mfi_infer_ctx c = mfi_kernel_infer_ctx(k, &xm);
   const int64_t *m;
-  if (!tile_shape(&c, &xm, &om, &m) || !mfi_out_new(k, 0, x->dtype, om.ndim, om.dims)) return;
+  if (!mfi_tile_shape(&c, &xm, &om, &m) || !mfi_out_new(k, 0, x->dtype, om.ndim, om.dims)) return;
   int nd = x->ndim;
   size_t es = mf_dtype_size(x->dtype);
   char *dst = mfi_data(k->out[0]);
@@ -1005,7 +746,7 @@ static void cpu_tile(mfi_kctx *k) {
   /* Output rows along the last dim are the input row repeated; each outer
    * output coordinate maps back to the input with a modulo. */
   int64_t ist[MF_MAX_DIMS], idx[MF_MAX_DIMS] = {0};
-  row_strides(nd, x->dims, ist);
+  mfi_row_strides(nd, x->dims, ist);
   size_t row = (size_t)x->dims[nd - 1] * es;
   int64_t rows = k->out[0]->numel / om.dims[nd - 1];
   for (int64_t r = 0; r < rows; r++) {

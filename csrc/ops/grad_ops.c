@@ -5,7 +5,7 @@
  * kernel: the kernel reruns it on the runtime shapes (all known), since
  * gradient graphs often carry -1 dims and only the run can check them.
  * Sums accumulate in double for floats and in int64 (wrapping) otherwise. */
-#include "../internal.h"
+#include "shapes.h"
 
 #include <stdio.h>
 #include <stdlib.h>
@@ -18,55 +18,12 @@ enum { VIEW_DIMS = 2 * MF_MAX_DIMS };
 
 /* ---------------------------------------------------------------- helpers */
 
-static mfi_meta meta_of(const mf_tensor *t) {
-  mfi_meta m;
-  memset(&m, 0, sizeof m);
-  m.dtype = t->dtype;
-  m.ndim = t->ndim;
-  if (t->ndim > 0) memcpy(m.dims, t->dims, sizeof(int64_t) * t->ndim);
-  return m;
-}
 
-/* A context for running a shape function inside a kernel; the op is only
- * read, and errors land in the kernel's status. */
-static mfi_infer_ctx kernel_ctx(mfi_kctx *k, const mfi_meta *in) {
-  mfi_infer_ctx c = {(mf_op *)k->op, in, k->status};
-  return c;
-}
 
-static int64_t prod(const int64_t *dims, int from, int to) {
-  int64_t n = 1;
-  for (int i = from; i < to; i++) n *= dims[i];
-  return n;
-}
 
-static void row_strides(int nd, const int64_t *dims, int64_t *st) {
-  int64_t s = 1;
-  for (int i = nd - 1; i >= 0; i--) {
-    st[i] = s;
-    s *= dims[i];
-  }
-}
 
-static const char *shape_str(const mfi_meta *m, char *buf, size_t size) {
-  mfi_shape_str(m->ndim, m->dims, buf, size);
-  return buf;
-}
 
-/* Element count of a static shape; -1 when anything is unknown. */
-static int64_t known_numel(const mfi_meta *m) {
-  if (m->ndim < 0) return -1;
-  for (int i = 0; i < m->ndim; i++)
-    if (m->dims[i] < 0) return -1;
-  return mfi_numel(m->ndim, m->dims);
-}
 
-/* Two static dims that must agree: the known one wins; false on conflict. */
-static bool merge_dim(int64_t a, int64_t b, int64_t *out) {
-  if (a < 0) return *out = b, true;
-  if (b < 0 || a == b) return *out = a, true;
-  return false;
-}
 
 /* Whether two static shapes can be the same (unknowns match anything). */
 static bool compatible(const mfi_meta *a, const mfi_meta *b) {
@@ -74,46 +31,11 @@ static bool compatible(const mfi_meta *a, const mfi_meta *b) {
   if (a->ndim != b->ndim) return false;
   int64_t d;
   for (int i = 0; i < a->ndim; i++)
-    if (!merge_dim(a->dims[i], b->dims[i], &d)) return false;
+    if (!mfi_merge_dim(a->dims[i], b->dims[i], &d)) return false;
   return true;
 }
 
-/* An integer-list attribute (a single int counts as a list of one):
- * 1 present, 0 absent, -1 after reporting a bad kind. */
-static int ints_attr(mfi_infer_ctx *c, const char *name, const int64_t **v, int *n) {
-  const mfi_attr *a = mfi_attr_find(c->op, name);
-  if (!a) return 0;
-  if ((a->kind == MFI_A_INTS || a->kind == MFI_A_SHAPE) && a->i >= 0) {
-    *v = a->ints;
-    *n = (int)a->i;
-    return 1;
-  }
-  if (a->kind == MFI_A_INT) {
-    *v = &a->i;
-    *n = 1;
-    return 1;
-  }
-  mfi_infer_error(c, MF_INVALID_ARGUMENT, "attribute '%s' must be a list of integers", name);
-  return -1;
-}
 
-/* An integer attribute; integral floats pass since some callers only have
- * doubles. False after reporting an error. */
-static bool int_attr(mfi_infer_ctx *c, const char *name, bool required, int64_t dflt, int64_t *v) {
-  const mfi_attr *a = mfi_attr_find(c->op, name);
-  if (!a) {
-    if (required) {
-      mfi_infer_error(c, MF_INVALID_ARGUMENT, "needs an integer attribute '%s'", name);
-      return false;
-    }
-    *v = dflt;
-    return true;
-  }
-  if (a->kind == MFI_A_INT) return *v = a->i, true;
-  if (a->kind == MFI_A_FLOAT && a->f == (double)(int64_t)a->f) return *v = (int64_t)a->f, true;
-  mfi_infer_error(c, MF_INVALID_ARGUMENT, "attribute '%s' must be an integer", name);
-  return false;
-}
 
 static bool numeric(mfi_infer_ctx *c, mf_dtype dt, const char *what) {
   if (dt == MF_FLOAT32 || dt == MF_FLOAT64 || dt == MF_INT32 || dt == MF_INT64 || dt == MF_UINT8)
@@ -122,21 +44,11 @@ static bool numeric(mfi_infer_ctx *c, mf_dtype dt, const char *what) {
   return false;
 }
 
-static bool is_index_dtype(mf_dtype dt) {
-  return dt == MF_INT32 || dt == MF_INT64;
-}
 
 static void oom(mfi_kctx *k) {
   mfi_op_error(k->status, MF_RESOURCE_EXHAUSTED, k->op, "out of memory");
 }
 
-/* Releases outputs 0..n-1 after a later step failed. */
-static void drop_outputs(mfi_kctx *k, int n) {
-  for (int i = 0; i < n; i++) {
-    mf_tensor_delete(k->out[i]);
-    k->out[i] = NULL;
-  }
-}
 
 /* Output 0 as a view of input i with a new shape (same element count). */
 static void view_as(mfi_kctx *k, int i, int ndim, const int64_t *dims) {
@@ -150,7 +62,7 @@ static void view_as(mfi_kctx *k, int i, int ndim, const int64_t *dims) {
  * attribute (absent: all of them), as for Sum. */
 static bool axis_mask(mfi_infer_ctx *c, int rank, bool *mask, int *nred) {
   const int64_t *ax = NULL;
-  int n = 0, has = ints_attr(c, "axis", &ax, &n);
+  int n = 0, has = mfi_ints_attr(c, "axis", &ax, &n);
   if (has < 0) return false;
   for (int d = 0; d < rank; d++) mask[d] = !has;
   for (int i = 0; i < n; i++) {
@@ -167,57 +79,7 @@ static bool axis_mask(mfi_infer_ctx *c, int rank, bool *mask, int *nred) {
   return true;
 }
 
-/* Copies one strided row of `n` elements (stride 0 repeats one element);
- * typed for the common sizes since a memcpy call per element would
- * dominate. */
-static void copy_row(char *dst, const char *src, size_t es, int64_t n, int64_t stride) {
-  switch (es) {
-  case 1:
-    for (int64_t i = 0; i < n; i++) dst[i] = src[i * stride];
-    break;
-  case 4: {
-    uint32_t *d = (uint32_t *)dst;
-    const uint32_t *s = (const uint32_t *)src;
-    for (int64_t i = 0; i < n; i++) d[i] = s[i * stride];
-    break;
-  }
-  case 8: {
-    uint64_t *d = (uint64_t *)dst;
-    const uint64_t *s = (const uint64_t *)src;
-    for (int64_t i = 0; i < n; i++) d[i] = s[i * stride];
-    break;
-  }
-  default:
-    for (int64_t i = 0; i < n; i++) memcpy(dst + i * es, src + i * stride * es, es);
-  }
-}
 
-/* Fills the contiguous `dst` (shape dims) from `src` read with per-dimension
- * element strides; stride 0 broadcasts. */
-static void strided_copy(char *dst, const char *src, size_t es, int nd, const int64_t *dims,
-                         const int64_t *st) {
-  int64_t total = mfi_numel(nd, dims);
-  if (total == 0) return;
-  if (nd == 0) {
-    memcpy(dst, src, es);
-    return;
-  }
-  int64_t idx[MF_MAX_DIMS] = {0};
-  int64_t inner = dims[nd - 1], rows = total / inner, off = 0;
-  for (int64_t r = 0; r < rows; r++) {
-    if (st[nd - 1] == 1)
-      memcpy(dst, src + off * (int64_t)es, (size_t)inner * es);
-    else
-      copy_row(dst, src + off * (int64_t)es, es, inner, st[nd - 1]);
-    dst += inner * (int64_t)es;
-    for (int d = nd - 2; d >= 0; d--) {
-      off += st[d];
-      if (++idx[d] < dims[d]) break;
-      off -= st[d] * dims[d];
-      idx[d] = 0;
-    }
-  }
-}
 
 /* The inverse: writes the contiguous `src` (shape dims) into `dst` at
  * element offset `base` with per-dimension strides, the last being 1. */
@@ -315,7 +177,7 @@ static void sum_kernel(mfi_kctx *k, const mf_tensor *x, int nd, const int64_t *d
   bool fl = x->dtype == MF_FLOAT32;
   void *acc = calloc(on ? (size_t)on : 1, fl ? sizeof(double) : sizeof(int64_t));
   if (!acc) {
-    drop_outputs(k, 1);
+    mfi_drop_outputs(k, 1);
     oom(k);
     return;
   }
@@ -351,12 +213,12 @@ static bool addn_shape(mfi_infer_ctx *c, int n, const mfi_meta *in, mfi_meta *ou
     }
     bool same = in[i].ndim == out->ndim;
     for (int d = 0; same && d < out->ndim; d++)
-      same = merge_dim(out->dims[d], in[i].dims[d], &out->dims[d]);
+      same = mfi_merge_dim(out->dims[d], in[i].dims[d], &out->dims[d]);
     if (!same) {
       char x[128], y[128];
       mfi_infer_error(c, MF_INVALID_ARGUMENT, "input %d has shape %s but input %d has shape %s",
-                      i + 1, shape_str(&in[i], x, sizeof x), first + 1,
-                      shape_str(&in[first], y, sizeof y));
+                      i + 1, mfi_meta_str(&in[i], x, sizeof x), first + 1,
+                      mfi_meta_str(&in[first], y, sizeof y));
       return false;
     }
   }
@@ -376,8 +238,8 @@ static void cpu_addn(mfi_kctx *k) {
     oom(k);
     return;
   }
-  for (int i = 0; i < n; i++) in[i] = meta_of(k->in[i]);
-  mfi_infer_ctx c = kernel_ctx(k, in);
+  for (int i = 0; i < n; i++) in[i] = mfi_tensor_meta(k->in[i]);
+  mfi_infer_ctx c = mfi_kernel_infer_ctx(k, in);
   bool ok = addn_shape(&c, n, in, &om);
   free(in);
   if (!ok) return;
@@ -437,7 +299,7 @@ static bool sum_to_shape(mfi_infer_ctx *c, const mfi_meta *t, const mfi_meta *li
     char a[128], b[128];
     mfi_infer_error(c, MF_INVALID_ARGUMENT,
                     "cannot sum a %s value down to the shape %s, which does not broadcast to it",
-                    shape_str(t, a, sizeof a), shape_str(like, b, sizeof b));
+                    mfi_meta_str(t, a, sizeof a), mfi_meta_str(like, b, sizeof b));
     return false;
   }
   return true;
@@ -450,8 +312,8 @@ static void infer_sum_to_shape(mfi_infer_ctx *c) {
 
 static void cpu_sum_to_shape(mfi_kctx *k) {
   const mf_tensor *t = k->in[0], *like = k->in[1];
-  mfi_meta in[2] = {meta_of(t), meta_of(like)}, om;
-  mfi_infer_ctx c = kernel_ctx(k, in);
+  mfi_meta in[2] = {mfi_tensor_meta(t), mfi_tensor_meta(like)}, om;
+  mfi_infer_ctx c = mfi_kernel_infer_ctx(k, in);
   if (!sum_to_shape(&c, &in[0], &in[1], &om)) return;
   if (t->numel == like->numel) { /* only leading 1s differ: a view */
     view_as(k, 0, like->ndim, like->dims);
@@ -473,12 +335,12 @@ static bool reshape_like_shape(mfi_infer_ctx *c, const mfi_meta *t, const mfi_me
                                mfi_meta *out) {
   *out = *like;
   out->dtype = t->dtype;
-  int64_t a = known_numel(t), b = known_numel(like);
+  int64_t a = mfi_known_numel(t), b = mfi_known_numel(like);
   if (a >= 0 && b >= 0 && a != b) {
     char x[128], y[128];
     mfi_infer_error(c, MF_INVALID_ARGUMENT,
                     "cannot reshape a %s value (%lld elements) to %s (%lld elements)",
-                    shape_str(t, x, sizeof x), (long long)a, shape_str(like, y, sizeof y),
+                    mfi_meta_str(t, x, sizeof x), (long long)a, mfi_meta_str(like, y, sizeof y),
                     (long long)b);
     return false;
   }
@@ -491,8 +353,8 @@ static void infer_reshape_like(mfi_infer_ctx *c) {
 }
 
 static void cpu_reshape_like(mfi_kctx *k) {
-  mfi_meta in[2] = {meta_of(k->in[0]), meta_of(k->in[1])}, om;
-  mfi_infer_ctx c = kernel_ctx(k, in);
+  mfi_meta in[2] = {mfi_tensor_meta(k->in[0]), mfi_tensor_meta(k->in[1])}, om;
+  mfi_infer_ctx c = mfi_kernel_infer_ctx(k, in);
   if (reshape_like_shape(&c, &in[0], &in[1], &om)) view_as(k, 0, om.ndim, om.dims);
 }
 
@@ -507,7 +369,7 @@ static bool expand_reduced_shape(mfi_infer_ctx *c, const mfi_meta *t, const mfi_
   if (x->ndim < 0) {
     const int64_t *ax;
     int n;
-    return ints_attr(c, "axis", &ax, &n) >= 0;
+    return mfi_ints_attr(c, "axis", &ax, &n) >= 0;
   }
   int nred;
   if (!axis_mask(c, x->ndim, mask, &nred)) return false;
@@ -520,8 +382,8 @@ static bool expand_reduced_shape(mfi_infer_ctx *c, const mfi_meta *t, const mfi_
     mfi_infer_error(c, MF_INVALID_ARGUMENT,
                     "the reduced value has shape %s, but reducing a %s value over the axes%s "
                     "gives %s",
-                    shape_str(t, a, sizeof a), shape_str(x, b, sizeof b),
-                    keep ? " (keep_dims)" : "", shape_str(&want, w, sizeof w));
+                    mfi_meta_str(t, a, sizeof a), mfi_meta_str(x, b, sizeof b),
+                    keep ? " (keep_dims)" : "", mfi_meta_str(&want, w, sizeof w));
     return false;
   }
   return true;
@@ -535,8 +397,8 @@ static void infer_expand_reduced(mfi_infer_ctx *c) {
 
 static void cpu_expand_reduced(mfi_kctx *k) {
   const mf_tensor *t = k->in[0], *x = k->in[1];
-  mfi_meta in[2] = {meta_of(t), meta_of(x)}, om;
-  mfi_infer_ctx c = kernel_ctx(k, in);
+  mfi_meta in[2] = {mfi_tensor_meta(t), mfi_tensor_meta(x)}, om;
+  mfi_infer_ctx c = mfi_kernel_infer_ctx(k, in);
   bool mask[MF_MAX_DIMS];
   if (!expand_reduced_shape(&c, &in[0], &in[1], &om, mask)) return;
   if (t->numel == x->numel) { /* only size-1 dims were reduced */
@@ -550,7 +412,7 @@ static void cpu_expand_reduced(mfi_kctx *k) {
     if (!mask[d]) s *= x->dims[d];
   }
   if (!mfi_out_new(k, 0, t->dtype, nd, x->dims)) return;
-  strided_copy(mfi_data(k->out[0]), mfi_data(t), mf_dtype_size(t->dtype), nd, x->dims, ist);
+  mfi_strided_copy(mfi_data(k->out[0]), mfi_data(t), mf_dtype_size(t->dtype), nd, x->dims, ist);
 }
 
 /* ---------------------------------------------------------------- ProdExclusive */
@@ -562,7 +424,7 @@ static bool prod_exclusive_shape(mfi_infer_ctx *c, const mfi_meta *x, mfi_meta *
   if (x->ndim < 0) {
     const int64_t *ax;
     int n;
-    return ints_attr(c, "axis", &ax, &n) >= 0;
+    return mfi_ints_attr(c, "axis", &ax, &n) >= 0;
   }
   return axis_mask(c, x->ndim, mask, &nred);
 }
@@ -591,8 +453,8 @@ static void exclusive_i(const uint64_t *v, uint64_t *r, int64_t n) {
 
 static void cpu_prod_exclusive(mfi_kctx *k) {
   const mf_tensor *x = k->in[0];
-  mfi_meta xm = meta_of(x), om;
-  mfi_infer_ctx c = kernel_ctx(k, &xm);
+  mfi_meta xm = mfi_tensor_meta(x), om;
+  mfi_infer_ctx c = mfi_kernel_infer_ctx(k, &xm);
   bool mask[MF_MAX_DIMS];
   if (!prod_exclusive_shape(&c, &xm, &om, mask)) return;
   if (!mfi_out_new(k, 0, x->dtype, x->ndim, x->dims)) return;
@@ -616,7 +478,7 @@ static void cpu_prod_exclusive(mfi_kctx *k) {
   if (!pos || !vf) {
     free(pos);
     free(vf);
-    drop_outputs(k, 1);
+    mfi_drop_outputs(k, 1);
     oom(k);
     return;
   }
@@ -660,7 +522,7 @@ static void cpu_prod_exclusive(mfi_kctx *k) {
 static bool split_like_shape(mfi_infer_ctx *c, int n, const mfi_meta *dy, const mfi_meta *xs,
                              mfi_meta *out, int *axis) {
   int64_t ax;
-  if (!int_attr(c, "axis", true, 0, &ax)) return false;
+  if (!mfi_int_attr(c, "axis", true, 0, &ax)) return false;
   int rank = dy->ndim;
   for (int i = 0; i < n; i++) {
     if (xs[i].ndim < 0) continue;
@@ -691,12 +553,12 @@ static bool split_like_shape(mfi_infer_ctx *c, int n, const mfi_meta *dy, const 
       continue;
     }
     for (int d = 0; d < rank && dy->ndim >= 0; d++) {
-      if (d != a && !merge_dim(xs[i].dims[d], dy->dims[d], &out[i].dims[d])) {
+      if (d != a && !mfi_merge_dim(xs[i].dims[d], dy->dims[d], &out[i].dims[d])) {
         char x[128], y[128];
         mfi_infer_error(c, MF_INVALID_ARGUMENT,
                         "input %d has shape %s but the gradient has shape %s; only dimension %d "
                         "(the axis) may differ",
-                        i + 2, shape_str(&xs[i], x, sizeof x), shape_str(dy, y, sizeof y), a + 1);
+                        i + 2, mfi_meta_str(&xs[i], x, sizeof x), mfi_meta_str(dy, y, sizeof y), a + 1);
         return false;
       }
     }
@@ -707,7 +569,7 @@ static bool split_like_shape(mfi_infer_ctx *c, int n, const mfi_meta *dy, const 
     mfi_infer_error(c, MF_INVALID_ARGUMENT,
                     "the pieces have %lld entries along dimension %d in all, but the gradient "
                     "%s has %lld",
-                    (long long)sum, a + 1, shape_str(dy, y, sizeof y), (long long)dy->dims[a]);
+                    (long long)sum, a + 1, mfi_meta_str(dy, y, sizeof y), (long long)dy->dims[a]);
     return false;
   }
   *axis = a;
@@ -727,20 +589,20 @@ static void cpu_split_like(mfi_kctx *k) {
     oom(k);
     return;
   }
-  for (int i = 0; i <= n; i++) in[i] = meta_of(k->in[i]);
-  mfi_infer_ctx c = kernel_ctx(k, in);
+  for (int i = 0; i <= n; i++) in[i] = mfi_tensor_meta(k->in[i]);
+  mfi_infer_ctx c = mfi_kernel_infer_ctx(k, in);
   mfi_meta *om = in + n + 1;
   bool ok = split_like_shape(&c, n, &in[0], in + 1, om, &a);
   for (int i = 0; ok && i < n; i++)
     if (!mfi_out_new(k, i, om[i].dtype, om[i].ndim, om[i].dims)) {
-      drop_outputs(k, i);
+      mfi_drop_outputs(k, i);
       ok = false;
     }
   free(in);
   if (!ok) return;
   const mf_tensor *dy = k->in[0];
   size_t es = mf_dtype_size(dy->dtype);
-  int64_t outer = prod(dy->dims, 0, a), inner = prod(dy->dims, a + 1, dy->ndim);
+  int64_t outer = mfi_dims_prod(dy->dims, 0, a), inner = mfi_dims_prod(dy->dims, a + 1, dy->ndim);
   size_t row = (size_t)(dy->dims[a] * inner) * es, at = 0;
   const char *src = mfi_data(dy);
   for (int i = 0; i < n; i++) {
@@ -753,59 +615,6 @@ static void cpu_split_like(mfi_kctx *k) {
 
 /* ---------------------------------------------------------------- SliceGrad */
 
-/* As Slice in array.c: the slice of x that dy is the gradient of. */
-static bool slice_shape(mfi_infer_ctx *c, const mfi_meta *x, mfi_meta *out, int64_t *start) {
-  const int64_t *b = NULL, *s = NULL;
-  int nb = 0, ns = 0;
-  int hb = ints_attr(c, "begin", &b, &nb);
-  if (hb < 0) return false;
-  if (hb == 0) {
-    mfi_infer_error(c, MF_INVALID_ARGUMENT, "needs a 'begin' attribute");
-    return false;
-  }
-  int hs = ints_attr(c, "size", &s, &ns);
-  if (hs < 0) return false;
-  if (hs && ns != nb) {
-    mfi_infer_error(c, MF_INVALID_ARGUMENT, "begin has %d entries but size has %d", nb, ns);
-    return false;
-  }
-  if (x->ndim >= 0 && nb != x->ndim) {
-    mfi_infer_error(c, MF_INVALID_ARGUMENT, "begin has %d entries for an input of rank %d", nb,
-                    x->ndim);
-    return false;
-  }
-  if (nb > MF_MAX_DIMS) {
-    mfi_infer_error(c, MF_INVALID_ARGUMENT, "begin has %d entries (at most %d)", nb, MF_MAX_DIMS);
-    return false;
-  }
-  out->dtype = x->dtype;
-  out->ndim = nb;
-  for (int i = 0; i < nb; i++) {
-    int64_t st = b[i] - 1, sz = hs ? s[i] : -1, dim = x->ndim >= 0 ? x->dims[i] : -1;
-    if (b[i] < 1) {
-      mfi_infer_error(c, MF_INVALID_ARGUMENT, "begin %lld along dimension %d must be >= 1",
-                      (long long)b[i], i + 1);
-      return false;
-    }
-    if (sz < -1) {
-      mfi_infer_error(c, MF_INVALID_ARGUMENT,
-                      "size %lld along dimension %d must be >= 0 (or -1 for the rest)",
-                      (long long)sz, i + 1);
-      return false;
-    }
-    if (dim >= 0 && (st > dim || (sz >= 0 && sz > dim - st))) {
-      char sh[128];
-      mfi_infer_error(c, MF_INVALID_ARGUMENT,
-                      "slice begin %lld size %lld is out of bounds for dimension %d of the "
-                      "input %s",
-                      (long long)b[i], (long long)sz, i + 1, shape_str(x, sh, sizeof sh));
-      return false;
-    }
-    start[i] = st;
-    out->dims[i] = sz >= 0 ? sz : dim >= 0 ? dim - st : -1;
-  }
-  return true;
-}
 
 /* The output has x's shape; dy must have the slice's. */
 static bool slice_grad_shape(mfi_infer_ctx *c, const mfi_meta *dy, const mfi_meta *x,
@@ -813,11 +622,11 @@ static bool slice_grad_shape(mfi_infer_ctx *c, const mfi_meta *dy, const mfi_met
   mfi_meta sl;
   *out = *x;
   out->dtype = dy->dtype;
-  if (!slice_shape(c, x, &sl, start)) return false;
+  if (!mfi_slice_shape(c, x, &sl, start)) return false;
   if (!compatible(dy, &sl)) {
     char a[128], b[128];
     mfi_infer_error(c, MF_INVALID_ARGUMENT, "the gradient has shape %s but the slice has shape %s",
-                    shape_str(dy, a, sizeof a), shape_str(&sl, b, sizeof b));
+                    mfi_meta_str(dy, a, sizeof a), mfi_meta_str(&sl, b, sizeof b));
     return false;
   }
   if (x->ndim < 0) { /* the rank, at least, is begin's */
@@ -835,67 +644,31 @@ static void infer_slice_grad(mfi_infer_ctx *c) {
 
 static void cpu_slice_grad(mfi_kctx *k) {
   const mf_tensor *dy = k->in[0], *x = k->in[1];
-  mfi_meta in[2] = {meta_of(dy), meta_of(x)}, om;
-  mfi_infer_ctx c = kernel_ctx(k, in);
+  mfi_meta in[2] = {mfi_tensor_meta(dy), mfi_tensor_meta(x)}, om;
+  mfi_infer_ctx c = mfi_kernel_infer_ctx(k, in);
   int64_t start[MF_MAX_DIMS], st[MF_MAX_DIMS], base = 0;
   if (!slice_grad_shape(&c, &in[0], &in[1], &om, start)) return;
   if (!mfi_out_new(k, 0, om.dtype, om.ndim, om.dims)) return;
   size_t es = mf_dtype_size(om.dtype);
   memset(mfi_data(k->out[0]), 0, mf_tensor_nbytes(k->out[0]));
-  row_strides(x->ndim, x->dims, st);
+  mfi_row_strides(x->ndim, x->dims, st);
   for (int i = 0; i < x->ndim; i++) base += start[i] * st[i];
   strided_place(mfi_data(k->out[0]), mfi_data(dy), es, dy->ndim, dy->dims, st, base);
 }
 
 /* ---------------------------------------------------------------- GatherGrad */
 
-/* As GatherV2 in array.c: the shape of gathering params at ids. */
-static bool gather_shape(mfi_infer_ctx *c, const mfi_meta *p, const mfi_meta *ids, mfi_meta *out,
-                         int *axis) {
-  int64_t ax;
-  if (!int_attr(c, "axis", false, 1, &ax)) return false;
-  if (!is_index_dtype(ids->dtype)) {
-    mfi_infer_error(c, MF_INVALID_ARGUMENT, "ids must be int32 or int64, got %s",
-                    mf_dtype_name(ids->dtype));
-    return false;
-  }
-  if (p->ndim == 0) {
-    mfi_infer_error(c, MF_INVALID_ARGUMENT, "cannot gather from a scalar");
-    return false;
-  }
-  int a = p->ndim > 0 ? mfi_axis(c, ax, p->ndim, "axis") : -1;
-  if (p->ndim > 0 && a < 0) return false;
-  if (p->ndim < 0 || ids->ndim < 0) {
-    out->dtype = p->dtype;
-    out->ndim = -1;
-    return true;
-  }
-  int r = p->ndim - 1 + ids->ndim;
-  if (r > MF_MAX_DIMS) {
-    mfi_infer_error(c, MF_INVALID_ARGUMENT, "the gather would have rank %d (at most %d)", r,
-                    MF_MAX_DIMS);
-    return false;
-  }
-  out->dtype = p->dtype;
-  out->ndim = r;
-  int j = 0;
-  for (int d = 0; d < a; d++) out->dims[j++] = p->dims[d];
-  for (int d = 0; d < ids->ndim; d++) out->dims[j++] = ids->dims[d];
-  for (int d = a + 1; d < p->ndim; d++) out->dims[j++] = p->dims[d];
-  *axis = a;
-  return true;
-}
 
 /* in: dy, ids, params. The output has params' shape and dy's dtype. */
 static bool gather_grad_shape(mfi_infer_ctx *c, const mfi_meta *in, mfi_meta *out, int *axis) {
   mfi_meta g;
   if (!numeric(c, in[0].dtype, "the gradient")) return false;
-  if (!gather_shape(c, &in[2], &in[1], &g, axis)) return false;
+  if (!mfi_gather_shape(c, &in[2], &in[1], &g, axis)) return false;
   if (!compatible(&in[0], &g)) {
     char a[128], b[128];
     mfi_infer_error(c, MF_INVALID_ARGUMENT,
                     "the gradient has shape %s but the gather has shape %s",
-                    shape_str(&in[0], a, sizeof a), shape_str(&g, b, sizeof b));
+                    mfi_meta_str(&in[0], a, sizeof a), mfi_meta_str(&g, b, sizeof b));
     return false;
   }
   *out = in[2];
@@ -911,8 +684,8 @@ static void infer_gather_grad(mfi_infer_ctx *c) {
 
 static void cpu_gather_grad(mfi_kctx *k) {
   const mf_tensor *dy = k->in[0], *ids = k->in[1], *p = k->in[2];
-  mfi_meta in[3] = {meta_of(dy), meta_of(ids), meta_of(p)}, om;
-  mfi_infer_ctx c = kernel_ctx(k, in);
+  mfi_meta in[3] = {mfi_tensor_meta(dy), mfi_tensor_meta(ids), mfi_tensor_meta(p)}, om;
+  mfi_infer_ctx c = mfi_kernel_infer_ctx(k, in);
   int a = 0;
   if (!gather_grad_shape(&c, in, &om, &a)) return;
   int64_t n = ids->numel, dim = p->dims[a];
@@ -930,7 +703,7 @@ static void cpu_gather_grad(mfi_kctx *k) {
   }
   if (!mfi_out_new(k, 0, om.dtype, om.ndim, om.dims)) return;
   memset(mfi_data(k->out[0]), 0, mf_tensor_nbytes(k->out[0]));
-  int64_t outer = prod(p->dims, 0, a), inner = prod(p->dims, a + 1, p->ndim);
+  int64_t outer = mfi_dims_prod(p->dims, 0, a), inner = mfi_dims_prod(p->dims, a + 1, p->ndim);
   mf_dtype dt = om.dtype;
   const void *src = mfi_data(dy);
   void *dst = mfi_data(k->out[0]);
@@ -962,49 +735,21 @@ static void cpu_gather_grad(mfi_kctx *k) {
 static bool tile_grad_shape(mfi_infer_ctx *c, const mfi_meta *dy, const mfi_meta *x,
                             mfi_meta *out, const int64_t **mult) {
   if (!numeric(c, dy->dtype, "the gradient")) return false;
-  const int64_t *m = NULL;
-  int n = 0, has = ints_attr(c, "multiples", &m, &n);
-  if (has <= 0) {
-    if (has == 0) mfi_infer_error(c, MF_INVALID_ARGUMENT, "needs a 'multiples' attribute");
-    return false;
-  }
-  if (x->ndim >= 0 && n != x->ndim) {
-    mfi_infer_error(c, MF_INVALID_ARGUMENT, "multiples has %d entries for an input of rank %d", n,
-                    x->ndim);
-    return false;
-  }
-  if (n > MF_MAX_DIMS) {
-    mfi_infer_error(c, MF_INVALID_ARGUMENT, "multiples has %d entries (at most %d)", n,
-                    MF_MAX_DIMS);
-    return false;
-  }
-  mfi_meta tiled = {dy->dtype, n, {0}};
-  for (int i = 0; i < n; i++) {
-    int64_t dim = x->ndim >= 0 ? x->dims[i] : -1;
-    if (m[i] < 0) {
-      mfi_infer_error(c, MF_INVALID_ARGUMENT, "multiple %lld for dimension %d must be >= 0",
-                      (long long)m[i], i + 1);
-      return false;
-    }
-    if (dim > 0 && m[i] > INT64_MAX / dim) {
-      mfi_infer_error(c, MF_INVALID_ARGUMENT, "tiling dimension %d gives too many elements", i + 1);
-      return false;
-    }
-    tiled.dims[i] = m[i] == 0 ? 0 : dim < 0 ? -1 : dim * m[i];
-  }
+  mfi_meta tiled;
+  if (!mfi_tile_shape(c, x, &tiled, mult)) return false;
+  tiled.dtype = dy->dtype;
   if (!compatible(dy, &tiled)) {
     char a[128], b[128];
     mfi_infer_error(c, MF_INVALID_ARGUMENT, "the gradient has shape %s but the tiling gives %s",
-                    shape_str(dy, a, sizeof a), shape_str(&tiled, b, sizeof b));
+                    mfi_meta_str(dy, a, sizeof a), mfi_meta_str(&tiled, b, sizeof b));
     return false;
   }
   *out = *x;
   out->dtype = dy->dtype;
   if (x->ndim < 0) {
-    out->ndim = n;
-    for (int i = 0; i < n; i++) out->dims[i] = -1;
+    out->ndim = tiled.ndim;
+    for (int i = 0; i < tiled.ndim; i++) out->dims[i] = -1;
   }
-  *mult = m;
   return true;
 }
 
@@ -1016,8 +761,8 @@ static void infer_tile_grad(mfi_infer_ctx *c) {
 
 static void cpu_tile_grad(mfi_kctx *k) {
   const mf_tensor *dy = k->in[0], *x = k->in[1];
-  mfi_meta in[2] = {meta_of(dy), meta_of(x)}, om;
-  mfi_infer_ctx c = kernel_ctx(k, in);
+  mfi_meta in[2] = {mfi_tensor_meta(dy), mfi_tensor_meta(x)}, om;
+  mfi_infer_ctx c = mfi_kernel_infer_ctx(k, in);
   const int64_t *m;
   if (!tile_grad_shape(&c, &in[0], &in[1], &om, &m)) return;
   if (dy->numel == x->numel && x->numel > 0) { /* all multiples 1 */
@@ -1027,7 +772,7 @@ static void cpu_tile_grad(mfi_kctx *k) {
   /* dy seen as [m1, x1, m2, x2, ...]: sum over the m dims. */
   int nd = x->ndim;
   int64_t vd[VIEW_DIMS], ost[VIEW_DIMS], xst[MF_MAX_DIMS];
-  row_strides(nd, x->dims, xst);
+  mfi_row_strides(nd, x->dims, xst);
   for (int d = 0; d < nd; d++) {
     vd[2 * d] = m[d], vd[2 * d + 1] = x->dims[d];
     ost[2 * d] = 0, ost[2 * d + 1] = xst[d];

@@ -2,7 +2,7 @@
  * and Dropout. Everything works along the last axis, one contiguous row at
  * a time; row sums accumulate in double, and exponentials of float32 are
  * taken in float. Inputs are float32 or float64. */
-#include "../internal.h"
+#include "shapes.h"
 
 #include <math.h>
 #include <stdio.h>
@@ -10,10 +10,6 @@
 
 /* ---------------------------------------------------------------- helpers */
 
-static const char *shape_str(const mfi_meta *m, char *buf, size_t size) {
-  mfi_shape_str(m->ndim, m->dims, buf, size);
-  return buf;
-}
 
 static bool float_input(mfi_infer_ctx *c, mf_dtype dt, const char *what) {
   if (mfi_is_float(dt)) return true;
@@ -41,7 +37,7 @@ static bool same_meta(mfi_infer_ctx *c, const mfi_meta *a, const mfi_meta *b, co
   if (!ok) {
     char x[128], y[128];
     mfi_infer_error(c, MF_INVALID_ARGUMENT, "%s (shape %s) and %s (shape %s) must have the same "
-                    "shape", an, shape_str(a, x, sizeof x), bn, shape_str(b, y, sizeof y));
+                    "shape", an, mfi_meta_str(a, x, sizeof x), bn, mfi_meta_str(b, y, sizeof y));
     return false;
   }
   return true;
@@ -81,12 +77,6 @@ static void drop_last(const mfi_meta *x, mfi_meta *out) {
   if (x->ndim > 0) out->ndim--;
 }
 
-static void drop_outputs(mfi_kctx *k, int n) {
-  for (int i = 0; i < n; i++) {
-    mf_tensor_delete(k->out[i]);
-    k->out[i] = NULL;
-  }
-}
 
 /* ---------------------------------------------------------------- Relu */
 
@@ -244,7 +234,7 @@ static void cpu_xent(mfi_kctx *k) {
   if (!krank1(k, x) || !same_shape(k, x, lab, "the logits", "the labels")) return;
   if (!mfi_out_new(k, 0, x->dtype, x->ndim - 1, x->dims)) return;
   if (!mfi_out_new(k, 1, x->dtype, x->ndim, x->dims)) {
-    drop_outputs(k, 1);
+    mfi_drop_outputs(k, 1);
     return;
   }
   int64_t n = x->dims[x->ndim - 1], rows = k->out[0]->numel;
@@ -337,7 +327,7 @@ static void cpu_sparse_xent(mfi_kctx *k) {
   }
   if (!mfi_out_new(k, 0, x->dtype, lab->ndim, lab->dims)) return;
   if (!mfi_out_new(k, 1, x->dtype, x->ndim, x->dims)) {
-    drop_outputs(k, 1);
+    mfi_drop_outputs(k, 1);
     return;
   }
   if (x->dtype == MF_FLOAT32) {
@@ -404,7 +394,7 @@ static void cpu_dropout(mfi_kctx *k) {
   double p;
   if (!keep_prob(&c, &p) || !mfi_out_new(k, 0, x->dtype, x->ndim, x->dims)) return;
   if (!mfi_out_new(k, 1, x->dtype, x->ndim, x->dims)) {
-    drop_outputs(k, 1);
+    mfi_drop_outputs(k, 1);
     return;
   }
   int64_t n = x->numel;

@@ -6,7 +6,7 @@
  * [outer, reduced, inner] and reduced with simple loops over blocks that
  * have been converted to the accumulator type; other axis sets take a
  * general strided loop. */
-#include "../internal.h"
+#include "shapes.h"
 
 #include <math.h>
 #include <stdlib.h>
@@ -20,27 +20,8 @@ enum { BLK = 256 }; /* elements converted per block: small enough for the stack 
 
 /* ---------------------------------------------------------------- helpers */
 
-static mfi_meta meta_of(const mf_tensor *t) {
-  mfi_meta m;
-  memset(&m, 0, sizeof m);
-  m.dtype = t->dtype;
-  m.ndim = t->ndim;
-  if (t->ndim > 0) memcpy(m.dims, t->dims, sizeof(int64_t) * t->ndim);
-  return m;
-}
 
-/* Shape functions run in kernels too, on the runtime shapes; the op is only
- * read and errors land in the kernel's status. */
-static mfi_infer_ctx kernel_ctx(mfi_kctx *k, const mfi_meta *in) {
-  mfi_infer_ctx c = {(mf_op *)k->op, in, k->status};
-  return c;
-}
 
-static int64_t prod(const int64_t *dims, int from, int to) {
-  int64_t n = 1;
-  for (int i = from; i < to; i++) n *= dims[i];
-  return n;
-}
 
 static bool numeric_input(mfi_infer_ctx *c, mf_dtype dt) {
   if (dt == MF_FLOAT32 || dt == MF_FLOAT64 || dt == MF_INT32 || dt == MF_INT64 || dt == MF_UINT8)
@@ -413,8 +394,8 @@ static void infer_reduce(mfi_infer_ctx *c) {
 
 static void reduce_kernel(mfi_kctx *k, int kind) {
   const mf_tensor *x = k->in[0];
-  mfi_meta xm = meta_of(x), om;
-  mfi_infer_ctx c = kernel_ctx(k, &xm);
+  mfi_meta xm = mfi_tensor_meta(x), om;
+  mfi_infer_ctx c = mfi_kernel_infer_ctx(k, &xm);
   bool mask[MF_MAX_DIMS];
   if (!reduce_shape(&c, &xm, &om, mask)) return;
   int nd = x->ndim;
@@ -448,7 +429,7 @@ static void reduce_kernel(mfi_kctx *k, int kind) {
     }
   }
   if (first >= 0 && contiguous) {
-    int64_t outer = prod(x->dims, 0, first), inner = prod(x->dims, last + 1, nd);
+    int64_t outer = mfi_dims_prod(x->dims, 0, first), inner = mfi_dims_prod(x->dims, last + 1, nd);
     if (mfi_is_float(x->dtype))
       fast_f(kind, x->dtype, mfi_data(x), mfi_data(k->out[0]), outer, red, inner);
     else
@@ -535,11 +516,11 @@ static bool better_i(bool is_max, int64_t v, int64_t best) {
 
 static void arg_kernel(mfi_kctx *k, bool is_max) {
   const mf_tensor *x = k->in[0];
-  mfi_meta xm = meta_of(x), om;
-  mfi_infer_ctx c = kernel_ctx(k, &xm);
+  mfi_meta xm = mfi_tensor_meta(x), om;
+  mfi_infer_ctx c = mfi_kernel_infer_ctx(k, &xm);
   int a;
   if (!arg_shape(&c, &xm, &om, &a)) return;
-  int64_t outer = prod(x->dims, 0, a), dim = x->dims[a], inner = prod(x->dims, a + 1, x->ndim);
+  int64_t outer = mfi_dims_prod(x->dims, 0, a), dim = x->dims[a], inner = mfi_dims_prod(x->dims, a + 1, x->ndim);
   if (dim == 0 && outer * inner > 0) {
     mfi_op_error(k->status, MF_INVALID_ARGUMENT, k->op,
                  "cannot take the arg%s along dimension %d, which is empty", is_max ? "max" : "min",

@@ -144,8 +144,9 @@ static int checkpoint_args(lua_State *L, mf_op ***ops, const char ***names)
   return n;
 }
 
-/* checkpoint_save(sess, {op, ...}, {name, ...}, path) */
-static int checkpoint_save(lua_State *L)
+/* checkpoint_save / checkpoint_restore (sess, {op, ...}, {name, ...}, path) */
+static int checkpoint(lua_State *L, void (*fn)(mf_session *, mf_op *const *, const char *const *,
+                                                int, const char *, mf_status *))
 {
   mf_session *sess = check_session(L, 1);
   const char *path = luaL_checkstring(L, 4);
@@ -154,27 +155,14 @@ static int checkpoint_save(lua_State *L)
   int n = checkpoint_args(L, &ops, &names);
   mf_status *s = mf_status_new();
   if (!s) return luaL_error(L, "out of memory");
-  mf_checkpoint_save(sess, ops, names, n, path, s);
+  fn(sess, ops, names, n, path, s);
   if (mf_status_code(s) != MF_OK) return lmf_error(L, s);
   mf_status_delete(s);
   return 0;
 }
 
-/* checkpoint_restore(sess, {op, ...}, {name, ...}, path) */
-static int checkpoint_restore(lua_State *L)
-{
-  mf_session *sess = check_session(L, 1);
-  const char *path = luaL_checkstring(L, 4);
-  mf_op **ops;
-  const char **names;
-  int n = checkpoint_args(L, &ops, &names);
-  mf_status *s = mf_status_new();
-  if (!s) return luaL_error(L, "out of memory");
-  mf_checkpoint_restore(sess, ops, names, n, path, s);
-  if (mf_status_code(s) != MF_OK) return lmf_error(L, s);
-  mf_status_delete(s);
-  return 0;
-}
+static int checkpoint_save(lua_State *L) { return checkpoint(L, mf_checkpoint_save); }
+static int checkpoint_restore(lua_State *L) { return checkpoint(L, mf_checkpoint_restore); }
 
 void lmf_open_session(lua_State *L)
 {

@@ -1,51 +1,13 @@
 -- Gradient clipping: tf.clip_by_value, tf.clip_by_norm, tf.clip_by_global_norm
 -- and tf.global_norm against plain-Lua (float64) computations.
 local tf = require("moonflow")
+local NUM = dofile("tests/spec/support/numeric.lua")
+local f32, rand_list, flatten, rows_of, assert_close = NUM.f32, NUM.rand_list, NUM.flatten, NUM.rows_of, NUM.assert_close
 
 math.randomseed(31337)
 
-local function f32(x) return (string.unpack("<f", string.pack("<f", x))) end
-
-local function rand_list(n, lo, hi, round)
-  local t = {}
-  for i = 1, n do
-    local x = lo + (hi - lo) * math.random()
-    t[i] = round and f32(x) or x
-  end
-  return t
-end
-
-local function rows_of(flat, ncol)
-  local t = {}
-  for i = 1, #flat // ncol do
-    local r = {}
-    for j = 1, ncol do r[j] = flat[(i - 1) * ncol + j] end
-    t[i] = r
-  end
-  return t
-end
-
-local function flatten(t)
-  local out = {}
-  local function walk(x)
-    if type(x) == "table" then for i = 1, #x do walk(x[i]) end else out[#out + 1] = x end
-  end
-  walk(t)
-  return out
-end
 
 local TOL = { float64 = 1e-12, float32 = 1e-5 }
-
-local function assert_close(expected, got, rtol, what)
-  expected, got = flatten(expected), flatten(got)
-  assert.are.equal(#expected, #got, (what or "") .. ": element count")
-  for i = 1, #expected do
-    local e, g = expected[i], got[i]
-    local tol = rtol * math.max(1.0, math.abs(e))
-    assert(math.abs(e - g) <= tol, string.format("%s: element %d: expected %.17g, got %.17g",
-      what or "value", i, e, g))
-  end
-end
 
 local function sumsq(xs)
   local s = 0

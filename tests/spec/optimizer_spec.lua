@@ -4,49 +4,20 @@
 -- global step, slot variables and their names, tensor learning rates, and
 -- tf.train.exponential_decay.
 local tf = require("moonflow")
+local NUM = dofile("tests/spec/support/numeric.lua")
+local f32, rand_list, flatten, assert_close = NUM.f32, NUM.rand_list, NUM.flatten, NUM.assert_close
 
 math.randomseed(20240603)
 
-local function f32(x) return (string.unpack("<f", string.pack("<f", x))) end
 
 local SHAPE = { 2, 3 }
 local N = 6
-
-local function rand_list(n, lo, hi, round)
-  local t = {}
-  for i = 1, n do
-    local x = lo + (hi - lo) * math.random()
-    t[i] = round and f32(x) or x
-  end
-  return t
-end
 
 local function nest(flat) -- {2, 3}
   return { { flat[1], flat[2], flat[3] }, { flat[4], flat[5], flat[6] } }
 end
 
-local function flatten(t)
-  local out = {}
-  local function walk(x)
-    if type(x) == "table" then for i = 1, #x do walk(x[i]) end else out[#out + 1] = x end
-  end
-  walk(t)
-  return out
-end
-
 -- Element-wise closeness: relative tolerance with a small absolute floor.
-local function assert_close(expected, got, rtol, what)
-  got = flatten(got)
-  expected = flatten(expected)
-  assert.are.equal(#expected, #got, (what or "") .. ": element count")
-  for i = 1, #expected do
-    local e, g = expected[i], got[i]
-    local tol = rtol * math.max(1.0, math.abs(e))
-    assert(math.abs(e - g) <= tol, string.format("%s: element %d: expected %.17g, got %.17g (tol %.3g)",
-      what or "value", i, e, g, tol))
-  end
-end
-
 local TOL = { float64 = 1e-12, float32 = 1e-5 }
 
 -- The problem: loss = reduce_sum(w*w*c + w*d), so grad = 2 c w + d.
