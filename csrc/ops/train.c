@@ -7,14 +7,14 @@
 #include <math.h>
 #include <string.h>
 
-enum { SGD, MOMENTUM, ADAGRAD, RMSPROP, ADAM, NUM_TRAIN_OPS };
+enum { SGD, MOMENTUM, ADAGRAD, RMSPROP, ADAM, SPARSE_SGD, SPARSE_ADAM, NUM_TRAIN_OPS };
 
 static int kind(const mf_op *op) { return (int)(op->def - mfi_ops_train); }
 
 /* Where the gradient sits among the inputs (TensorFlow's orders). */
 static int grad_index(const mf_op *op)
 {
-  static const int index[NUM_TRAIN_OPS] = {2, 3, 3, 7, 9};
+  static const int index[NUM_TRAIN_OPS] = {2, 3, 3, 7, 9, 2, 9};
   return index[kind(op)];
 }
 
@@ -201,6 +201,101 @@ static void cpu_apply(mfi_kctx *k)
   k->out[0] = mf_tensor_retain(slot[0]);
 }
 
+/* ---------------------------------------------------------------- sparse updates */
+
+/* Sparse gradients (an embedding's): rows `values` [U, ...] for the 1-based
+ * row ids `ids` [U] of the variable, each id at most once (DedupRows makes
+ * them so). The update equals the dense one with the gradient scattered into
+ * zeros, without making that dense gradient. */
+static void infer_sparse_apply(mfi_infer_ctx *c)
+{
+  const mf_op *op = c->op;
+  int gi = grad_index(op), nref = op->def->nref;
+  const mfi_meta *var = &c->in[0], *vals = &c->in[gi], *ids = &c->in[gi + 1];
+  if (!mfi_is_float(var->dtype)) {
+    mfi_infer_error(c, MF_INVALID_ARGUMENT, "can only update float variables");
+    return;
+  }
+  for (int i = 1; i < gi + 1; i++)
+    if (c->in[i].dtype != var->dtype) {
+      mfi_infer_error(c, MF_INVALID_ARGUMENT, "input %d is %s but the variable is %s", i + 1,
+                      mf_dtype_name(c->in[i].dtype), mf_dtype_name(var->dtype));
+      return;
+    }
+  for (int i = nref; i < gi; i++)
+    if (c->in[i].ndim > 0) {
+      mfi_infer_error(c, MF_INVALID_ARGUMENT, "hyperparameter input %d must be a scalar", i + 1);
+      return;
+    }
+  if (ids->dtype != MF_INT32 && ids->dtype != MF_INT64) {
+    mfi_infer_error(c, MF_INVALID_ARGUMENT, "row ids must be int32 or int64");
+    return;
+  }
+  if (var->ndim == 0 || (var->ndim > 0 && vals->ndim >= 0 && vals->ndim != var->ndim) ||
+      (ids->ndim >= 0 && ids->ndim != 1)) {
+    mfi_infer_error(c, MF_INVALID_ARGUMENT, "needs rows [n, ...] of a variable of rank >= 1 and ids [n]");
+    return;
+  }
+  if (mfi_set_outputs(c, 1)) c->op->out[0] = *var;
+}
+
+static void cpu_sparse_apply(mfi_kctx *k)
+{
+  const mf_op *op = k->op;
+  int gi = grad_index(op), nref = op->def->nref;
+  const mf_tensor *vals = k->in[gi], *ids = k->in[gi + 1];
+  mf_tensor *slot[3] = {NULL, NULL, NULL};
+  for (int i = 0; i < nref; i++)
+    if (!(slot[i] = writable(k, i))) return;
+  const mf_tensor *var = slot[0];
+  int64_t rows = var->dims[0], width = rows ? var->numel / rows : 0, n = ids->numel;
+  bool shape_ok = vals->ndim == var->ndim && vals->dims[0] == n;
+  for (int d = 1; shape_ok && d < var->ndim; d++) shape_ok = vals->dims[d] == var->dims[d];
+  for (int i = 1; shape_ok && i < nref; i++) shape_ok = slot[i]->numel == var->numel;
+  if (!shape_ok) {
+    mfi_op_error(k->status, MF_INVALID_ARGUMENT, op, "the rows do not fit the variable '%s'",
+                 op->inputs[0].op->name);
+    return;
+  }
+  for (int64_t j = 0; j < n; j++) {
+    int64_t id = mfi_get_i(ids->dtype, mfi_data(ids), j);
+    if (id < 1 || id > rows) {
+      mfi_op_error(k->status, MF_OUT_OF_RANGE, op, "row id %lld is out of range 1..%lld",
+                   (long long)id, (long long)rows);
+      return;
+    }
+  }
+  bool f = var->dtype == MF_FLOAT32;
+  void *v = mfi_data(slot[0]);
+  const void *g = mfi_data(vals), *idp = mfi_data(ids);
+  if (kind(op) == SPARSE_SGD) {
+    double lr = scalar(k, 1);
+    for (int64_t j = 0; j < n; j++) {
+      int64_t base = (mfi_get_i(ids->dtype, idp, j) - 1) * width;
+      for (int64_t e = 0; e < width; e++)
+        st(f, v, base + e, ld(f, v, base + e) - lr * ld(f, g, j * width + e));
+    }
+  } else { /* Adam: moments decay everywhere, the rows' gradients add in, every row moves */
+    void *m = mfi_data(slot[1]), *s = mfi_data(slot[2]);
+    double b1p = scalar(k, 3), b2p = scalar(k, 4), lr = scalar(k, 5), b1 = scalar(k, 6);
+    double b2 = scalar(k, 7), eps = scalar(k, 8);
+    double lr_t = lr * sqrt(1 - b2p) / (1 - b1p);
+    int64_t total = var->numel;
+    for (int64_t i = 0; i < total; i++) st(f, m, i, ld(f, m, i) * b1), st(f, s, i, ld(f, s, i) * b2);
+    for (int64_t j = 0; j < n; j++) {
+      int64_t base = (mfi_get_i(ids->dtype, idp, j) - 1) * width;
+      for (int64_t e = 0; e < width; e++) {
+        double gi_ = ld(f, g, j * width + e);
+        st(f, m, base + e, ld(f, m, base + e) + (1 - b1) * gi_);
+        st(f, s, base + e, ld(f, s, base + e) + (1 - b2) * gi_ * gi_);
+      }
+    }
+    for (int64_t i = 0; i < total; i++)
+      st(f, v, i, ld(f, v, i) - lr_t * ld(f, m, i) / (sqrt(ld(f, s, i)) + eps));
+  }
+  k->out[0] = mf_tensor_retain(slot[0]);
+}
+
 const mfi_opdef mfi_ops_train[] = {
     /* var; lr, grad */
     {"ApplyGradientDescent", 3, 3, 0, infer_apply, cpu_apply, NULL, 1},
@@ -212,6 +307,10 @@ const mfi_opdef mfi_ops_train[] = {
     {"ApplyRMSProp", 8, 8, 0, infer_apply, cpu_apply, NULL, 3},
     /* var, m, v; beta1_power, beta2_power, lr, beta1, beta2, epsilon, grad */
     {"ApplyAdam", 10, 10, 0, infer_apply, cpu_apply, NULL, 3},
+    /* var; lr, rows, ids */
+    {"SparseApplyGradientDescent", 4, 4, 0, infer_sparse_apply, cpu_sparse_apply, NULL, 1},
+    /* var, m, v; beta1_power, beta2_power, lr, beta1, beta2, epsilon, rows, ids */
+    {"SparseApplyAdam", 11, 11, 0, infer_sparse_apply, cpu_sparse_apply, NULL, 3},
     {0}};
 
 _Static_assert(sizeof mfi_ops_train / sizeof *mfi_ops_train == NUM_TRAIN_OPS + 1,

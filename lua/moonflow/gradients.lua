@@ -4,6 +4,19 @@ local G = require("moonflow.graph")
 local C = require("moonflow.convert")
 
 return function(tf)
+  -- A sparse gradient: `values` rows [U, ...] of a variable of `dense_shape`
+  -- at the 1-based row ids `indices` [U] (each id once).
+  local IndexedSlices = {}
+  IndexedSlices.__index = IndexedSlices
+  IndexedSlices.__tostring = function(s)
+    return string.format("IndexedSlices(values=%s, indices=%s)", tostring(s.values), tostring(s.indices))
+  end
+  function tf.IndexedSlices(values, indices, dense_shape)
+    return setmetatable({ values = values, indices = indices, dense_shape = dense_shape,
+                          dtype = values.dtype }, IndexedSlices)
+  end
+  function tf.is_indexed_slices(x) return getmetatable(x) == IndexedSlices end
+
   local function tensor_list(x, what)
     if x == nil then G.raise("%s: needs tensors", what) end
     if G.is_tensor(x) then return { x }, true end

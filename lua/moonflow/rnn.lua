@@ -327,9 +327,15 @@ return function(tf)
 
   -- ---------------------------------------------------------------- embeddings
 
-  -- Rows of params for 1-based ids.
+  -- Rows of params for 1-based ids. The lookup is remembered so that an
+  -- optimizer can give params a sparse gradient (the rows it touched) rather
+  -- than a dense vocabulary-sized one.
   function nn.embedding_lookup(params, ids, opts)
     opts = C.opts(opts, "tf.nn.embedding_lookup")
-    return tf.gather(params, ids, { name = opts.name or "embedding_lookup" })
+    local out = tf.gather(params, ids, { name = opts.name or "embedding_lookup" })
+    local g = out.graph
+    g._embedding_lookups = g._embedding_lookups or {}
+    g._embedding_lookups[out.op] = { params = params._tensor or params, ids = out.op.inputs[2] }
+    return out
   end
 end

@@ -76,13 +76,75 @@ return function(tf)
   -- opt:get_slot(var, name): "m"/"v" (Adam), "momentum", "accumulator", "rms".
   function Optimizer:get_slot(var, name) return (self._slots[var] or {})[name] end
 
+  -- The embedding lookups that are a variable's only readers, or nil when
+  -- something else reads it too (then its gradient is dense).
+  local function sparse_reads(g, var)
+    local lookups = g._embedding_lookups
+    if not lookups then return nil end
+    local t, found = var._tensor, {}
+    for _, op in ipairs(g:get_operations()) do
+      local raw = op._info.inputs
+      for i = 1, #raw, 2 do
+        if raw[i] == t.op.id and raw[i + 1] == 0 then
+          local l = lookups[op]
+          if l and l.params == t and i == 1 then
+            found[#found + 1] = op
+          elseif not (op.type:match("^Assign") or op.type:match("Apply")) or i ~= 1 then
+            return nil -- a dense reader (updates name the variable as a reference)
+          end
+        end
+      end
+    end
+    return #found > 0 and found or nil
+  end
+
   function Optimizer:compute_gradients(loss, var_list)
     if not G.is_tensor(loss) then G.raise("%s: compute_gradients needs a loss tensor", self._name) end
-    var_list = var_list or loss.graph:get_collection("trainable_variables")
+    local g = loss.graph
+    var_list = var_list or g:get_collection("trainable_variables")
     if #var_list == 0 then G.raise("%s: no variables to optimize", self._name) end
-    local grads = tf.gradients(loss, var_list)
-    local pairs_ = {}
-    for i, v in ipairs(var_list) do pairs_[i] = { grads[i], v } end
+    -- Differentiate with respect to the lookups' outputs for embedding-only variables.
+    local xs, sparse = {}, {}
+    for i, v in ipairs(var_list) do
+      local lookups = sparse_reads(g, v)
+      if lookups then
+        sparse[i] = { first = #xs + 1, lookups = lookups }
+        for _, op in ipairs(lookups) do xs[#xs + 1] = op.outputs[1] end
+      else
+        xs[#xs + 1] = v
+      end
+    end
+    local grads = tf.gradients(loss, xs)
+    local pairs_, k = {}, 1
+    for i, v in ipairs(var_list) do
+      local sp = sparse[i]
+      if sp then
+        local rows, ids = {}, {}
+        local width = {}
+        for d = 2, #v.shape do width[#width + 1] = v.shape[d] end
+        for j, op in ipairs(sp.lookups) do
+          local gr = grads[sp.first + j - 1]
+          if gr then
+            local row_shape = { -1 }
+            for _, d in ipairs(width) do row_shape[#row_shape + 1] = d end
+            rows[#rows + 1] = tf.reshape(gr, row_shape)
+            ids[#ids + 1] = tf.reshape(g._embedding_lookups[op].ids, { -1 })
+          end
+        end
+        local grad
+        if #rows > 0 then
+          local r = #rows == 1 and rows[1] or tf.concat(rows, 1)
+          local d = #ids == 1 and ids[1] or tf.concat(ids, 1)
+          local op = G.make_op("DedupRows", { r, d }, nil, { name = "DedupRows" })
+          grad = tf.IndexedSlices(op.outputs[2], op.outputs[1], v.shape)
+        end
+        pairs_[i] = { grad, v }
+        k = k + #sp.lookups
+      else
+        pairs_[i] = { grads[k], v }
+        k = k + 1
+      end
+    end
     return pairs_
   end
 
@@ -91,6 +153,18 @@ return function(tf)
     local lr = hyper(h.learning_rate, dt)
     local t = var._tensor
     local function ref(v) return v._tensor end
+    if tf.is_indexed_slices(grad) then
+      if k == "sgd" then
+        return G.make_op("SparseApplyGradientDescent", { t, lr, grad.values, grad.indices })
+      elseif k == "adam" then
+        local m, v = self:_slot(var, "m", 0), self:_slot(var, "v", 0)
+        return G.make_op("SparseApplyAdam", { t, ref(m), ref(v), tf.cast(self._beta1_power, dt),
+          tf.cast(self._beta2_power, dt), lr, hyper(h.beta1, dt), hyper(h.beta2, dt), hyper(h.epsilon, dt),
+          grad.values, grad.indices })
+      end
+      -- the other optimizers take the rows scattered into a dense gradient
+      grad = G.make_op("GatherGrad", { grad.values, grad.indices, t }).outputs[1]
+    end
     if k == "sgd" then
       return G.make_op("ApplyGradientDescent", { t, lr, grad }, nil, { name = "update_" .. var.op.name:gsub("/", "_") })
     elseif k == "momentum" then
@@ -121,7 +195,9 @@ return function(tf)
       if getmetatable(var) ~= tf.Variable_mt then
         G.raise("%s: apply_gradients: element %d's second entry is not a Variable", self._name, i)
       end
-      if grad ~= nil then todo[#todo + 1] = { C.to_tensor(grad, var.dtype), var } end
+      if grad ~= nil then
+        todo[#todo + 1] = { tf.is_indexed_slices(grad) and grad or C.to_tensor(grad, var.dtype), var }
+      end
     end
     if #todo == 0 then
       G.raise("%s: no gradients provided for any variable (check that the loss depends on them)", self._name)
@@ -229,6 +305,7 @@ return function(tf)
       for i = 1, list.n or #list do
         local t = list[i]
         if t ~= nil then
+          if tf.is_indexed_slices(t) then t = t.values end -- each row once: the dense norm
           local s = tf.reduce_sum(tf.square(C.to_tensor(t)))
           total = total and total + s or s
         end
@@ -248,8 +325,13 @@ return function(tf)
       local scale = c / tf.maximum(norm, c)
       local out = { n = n }
       for i = 1, n do
-        if list[i] ~= nil then
-          local t = C.to_tensor(list[i])
+        local t = list[i]
+        if tf.is_indexed_slices(t) then
+          local v = t.values
+          out[i] = tf.IndexedSlices(v * (v.dtype == scale.dtype and scale or tf.cast(scale, v.dtype)),
+                                    t.indices, t.dense_shape)
+        elseif t ~= nil then
+          t = C.to_tensor(t)
           out[i] = t * (t.dtype == scale.dtype and scale or tf.cast(scale, t.dtype))
         end
       end
