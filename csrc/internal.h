@@ -187,6 +187,8 @@ extern const mfi_opdef mfi_ops_random[];
 extern const mfi_opdef mfi_ops_grad[];
 extern const mfi_opdef mfi_ops_nn[];
 extern const mfi_opdef mfi_ops_train[];
+extern const mfi_opdef mfi_ops_sparse[];
+extern const mfi_opdef mfi_ops_rnn[];
 
 /* Shared inference helpers. */
 void mfi_infer_error(mfi_infer_ctx *c, mf_code code, const char *fmt, ...)

@@ -4,6 +4,7 @@
 -- float64 ones. A differentiable op missing from the table fails the spec.
 local tf = require("moonflow")
 local core = require("moonflow.core")
+local G = require("moonflow.graph")
 
 local rng_seed = 20261125
 math.randomseed(rng_seed)
@@ -291,6 +292,38 @@ local cases = {
   SparseSoftmaxCrossEntropyWithLogits = { inputs = { { { 3, 4 } } }, build = function(logits)
     return tf.nn.sparse_softmax_cross_entropy_with_logits{ labels = { 2, 4, 1 }, logits = logits }
   end },
+  -- The fused sequence ops, differentiated with respect to every input at
+  -- once: y and the final states are concatenated into one output.
+  LSTMSequence = { inputs = { { { "B", 3, 2 }, {}, true }, { { "B", 3 }, {}, true }, { { "B", 3 }, {}, true },
+                              { { 5, 12 }, { lo = -0.8, hi = 0.8 } }, { { 12 } } },
+    build = function(x, h0, c0, k, b)
+      local op = G.make_op("LSTMSequence", { x, h0, c0, k, b }, { "forget_bias", "float", 1.0 })
+      return tf.concat({ tf.reshape(op.outputs[1], { -1 }), tf.reshape(op.outputs[2], { -1 }),
+                         tf.reshape(op.outputs[3], { -1 }) }, 1)
+    end,
+    variants = { { inputs = { { { 2, 4, 2 } }, { { 2, 3 } }, { { 2, 3 } }, { { 5, 12 }, { lo = -0.8, hi = 0.8 } }, { { 12 } } },
+      build = function(x, h0, c0, k, b) -- masked: sequence lengths 4 and 2
+        local op = G.make_op("LSTMSequence", { x, h0, c0, k, b, tf.constant({ 4, 2 }) }, { "forget_bias", "float", 0.5 })
+        return tf.concat({ tf.reshape(op.outputs[1], { -1 }), tf.reshape(op.outputs[2], { -1 }),
+                           tf.reshape(op.outputs[3], { -1 }) }, 1)
+      end } } },
+  GRUSequence = { inputs = { { { "B", 3, 2 }, {}, true }, { { "B", 3 }, {}, true }, { { 5, 6 }, { lo = -0.8, hi = 0.8 } },
+                             { { 6 } }, { { 5, 3 }, { lo = -0.8, hi = 0.8 } }, { { 3 } } },
+    build = function(x, h0, gk, gb, ck, cb)
+      local op = G.make_op("GRUSequence", { x, h0, gk, gb, ck, cb })
+      return tf.concat({ tf.reshape(op.outputs[1], { -1 }), tf.reshape(op.outputs[2], { -1 }) }, 1)
+    end,
+    variants = { { inputs = { { { 2, 3, 2 } }, { { 2, 3 } }, { { 5, 6 }, { lo = -0.8, hi = 0.8 } }, { { 6 } },
+                              { { 5, 3 }, { lo = -0.8, hi = 0.8 } }, { { 3 } } },
+      build = function(x, h0, gk, gb, ck, cb) -- masked: sequence lengths 1 and 3
+        local op = G.make_op("GRUSequence", { x, h0, gk, gb, ck, cb, tf.constant({ 1, 3 }) })
+        return tf.concat({ tf.reshape(op.outputs[1], { -1 }), tf.reshape(op.outputs[2], { -1 }) }, 1)
+      end } } },
+  RNNSequence = { inputs = { { { 2, 4, 2 } }, { { 2, 3 } }, { { 5, 3 }, { lo = -0.8, hi = 0.8 } }, { { 3 } } },
+    build = function(x, h0, k, b)
+      local op = G.make_op("RNNSequence", { x, h0, k, b, tf.constant({ 3, 4 }) })
+      return tf.concat({ tf.reshape(op.outputs[1], { -1 }), tf.reshape(op.outputs[2], { -1 }) }, 1)
+    end },
   -- Each run draws a new mask: every evaluation uses a fresh session (same first mask).
   Dropout = { inputs = { { { 4, 5 } } }, build = function(a) return tf.nn.dropout(a, 0.6, { seed = 3 }) end,
               fresh = true },

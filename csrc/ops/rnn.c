@@ -1,0 +1,1125 @@
+/* Fused recurrent sequences: LSTM, GRU and basic (tanh) RNN over a whole
+ * batch-major sequence x [B, T, I], forward and backward.
+ *
+ * The layout is chosen so that every GEMM reads and writes the tensors in
+ * place. Input projections of all steps are one GEMM over x viewed as
+ * [B*T, I], giving rows in (b, t) order; step t's rows are then a strided
+ * matrix (leading dimension T * width), so the per-step recurrent GEMM
+ * accumulates straight onto them, and the recurrent input h_{t-1} is read
+ * from y[:, t-1] the same way. Backward mirrors this: dZ is kept in (b, t)
+ * order so the weight gradients are single GEMMs over all steps.
+ *
+ * Masking (seq_len) follows dynamic_rnn: past a sequence's end y is zero
+ * and the state is carried. A masked row's gates are computed from garbage
+ * and ignored; for unmasked steps h_{t-1} always equals y[:, t-1] (or h0),
+ * since a sequence's steps are a prefix. Masked steps have dZ = 0, so their
+ * rows add nothing to the weight gradients. */
+#include "../internal.h"
+
+#include <cblas.h>
+#include <limits.h>
+#include <math.h>
+#include <stdio.h>
+#include <string.h>
+
+/* OpenBLAS's cblas.h pulls in <complex.h>; its I would shadow the input size. */
+#undef I
+
+/* ---------------------------------------------------------------- shape checks */
+
+/* The role of each input: which of B, T, I, H its dims are. G is a gate
+ * count: the width is G * H. */
+enum { R_X, R_BTG, R_TBG, R_BH, R_KERNEL, R_BIAS, R_SEQ };
+
+typedef struct {
+  const char *name;
+  int role, gates;
+} in_spec;
+
+enum { DB, DT, DI, DH };
+static const char *const dim_names[] = {"the batch size", "the number of steps",
+                                        "the input size", "the number of units"};
+
+typedef struct {
+  mfi_infer_ctx *c;
+  const in_spec *spec;
+  int64_t v[4];
+  int src[4]; /* the input that fixed each dim */
+} dimset;
+
+static void in_label(const dimset *d, int i, char *buf, size_t size)
+{
+  snprintf(buf, size, "%s (input %d)", d->spec[i].name, i + 1);
+}
+
+/* Records that input i says dim `which` is v (dim `axis` of the input,
+ * counted from 1); false + error on a conflict. */
+static bool unify(dimset *d, int which, int64_t v, int i, int axis)
+{
+  if (v < 0) return true;
+  if (d->v[which] < 0) {
+    d->v[which] = v, d->src[which] = i;
+    return true;
+  }
+  if (d->v[which] == v) return true;
+  char a[96], b[96];
+  in_label(d, i, a, sizeof a);
+  in_label(d, d->src[which], b, sizeof b);
+  mfi_infer_error(d->c, MF_INVALID_ARGUMENT, "%s has %lld in dimension %d, but %s gives %s = %lld",
+                  a, (long long)v, axis, b, dim_names[which], (long long)d->v[which]);
+  return false;
+}
+
+/* A width of G * H gates. */
+static bool unify_gates(dimset *d, int64_t w, int i, int axis)
+{
+  int g = d->spec[i].gates;
+  if (w < 0) return true;
+  if (w % g) {
+    char a[96];
+    in_label(d, i, a, sizeof a);
+    mfi_infer_error(d->c, MF_INVALID_ARGUMENT,
+                    "%s has %lld in dimension %d, which is not %d times the number of units", a,
+                    (long long)w, axis, g);
+    return false;
+  }
+  return unify(d, DH, w / g, i, axis);
+}
+
+/* Checks dtypes, ranks and static dims of n inputs; fills d->v (-1 where
+ * unknown) and *dt. */
+static bool check_inputs(mfi_infer_ctx *c, const in_spec *spec, int n, dimset *d, mf_dtype *dt)
+{
+  static const int rank[] = {3, 3, 3, 2, 2, 1, 1};
+  static const char *const layout[] = {"[batch, time, input]", "[batch, time, width]",
+                                       "[time, batch, width]", "[batch, units]",
+                                       "[input + units, width]", "[width]", "[batch]"};
+  memset(d, 0, sizeof *d);
+  d->c = c, d->spec = spec;
+  for (int k = 0; k < 4; k++) d->v[k] = -1;
+  const mfi_meta *in = c->in;
+  char a[96], b[96], sh[128];
+  *dt = in[0].dtype;
+  if (!mfi_is_float(*dt)) {
+    in_label(d, 0, a, sizeof a);
+    mfi_infer_error(c, MF_INVALID_ARGUMENT, "%s must be float32 or float64, got %s", a,
+                    mf_dtype_name(*dt));
+    return false;
+  }
+  for (int i = 0; i < n; i++) {
+    const mfi_meta *m = &in[i];
+    int role = spec[i].role;
+    in_label(d, i, a, sizeof a);
+    if (role == R_SEQ && m->dtype != MF_INT32) {
+      mfi_infer_error(c, MF_INVALID_ARGUMENT, "%s must be int32, got %s", a,
+                      mf_dtype_name(m->dtype));
+      return false;
+    }
+    if (role != R_SEQ && m->dtype != *dt) {
+      in_label(d, 0, b, sizeof b);
+      mfi_infer_error(c, MF_INVALID_ARGUMENT, "%s is %s but %s is %s", a, mf_dtype_name(m->dtype),
+                      b, mf_dtype_name(*dt));
+      return false;
+    }
+    if (m->ndim < 0) continue;
+    if (m->ndim != rank[role]) {
+      mfi_shape_str(m->ndim, m->dims, sh, sizeof sh);
+      mfi_infer_error(c, MF_INVALID_ARGUMENT, "%s must have rank %d (%s), got shape %s", a,
+                      rank[role], layout[role], sh);
+      return false;
+    }
+    const int64_t *x = m->dims;
+    bool ok = true;
+    switch (role) {
+    case R_X: ok = unify(d, DB, x[0], i, 1) && unify(d, DT, x[1], i, 2) && unify(d, DI, x[2], i, 3);
+      break;
+    case R_BTG:
+      ok = unify(d, DB, x[0], i, 1) && unify(d, DT, x[1], i, 2) && unify_gates(d, x[2], i, 3);
+      break;
+    case R_TBG:
+      ok = unify(d, DT, x[0], i, 1) && unify(d, DB, x[1], i, 2) && unify_gates(d, x[2], i, 3);
+      break;
+    case R_BH: ok = unify(d, DB, x[0], i, 1) && unify(d, DH, x[1], i, 2); break;
+    case R_KERNEL: ok = unify_gates(d, x[1], i, 2); break;
+    case R_BIAS: ok = unify_gates(d, x[0], i, 1); break;
+    case R_SEQ: ok = unify(d, DB, x[0], i, 1); break;
+    }
+    if (!ok) return false;
+  }
+  /* Kernel rows are I + H: check them, or fill in whichever is unknown. */
+  for (int i = 0; i < n; i++) {
+    if (spec[i].role != R_KERNEL || in[i].ndim < 0 || in[i].dims[0] < 0) continue;
+    int64_t rows = in[i].dims[0], I = d->v[DI], H = d->v[DH];
+    in_label(d, i, a, sizeof a);
+    if (I >= 0 && H >= 0 && rows != I + H) {
+      mfi_infer_error(c, MF_INVALID_ARGUMENT,
+                      "%s has %lld rows, but input size + units = %lld + %lld = %lld", a,
+                      (long long)rows, (long long)I, (long long)H, (long long)(I + H));
+      return false;
+    }
+    int64_t known = I >= 0 ? I : H;
+    if ((I >= 0) != (H >= 0) && rows < known) {
+      mfi_infer_error(c, MF_INVALID_ARGUMENT, "%s has %lld rows, fewer than %s (%lld)", a,
+                      (long long)rows, dim_names[I >= 0 ? DI : DH], (long long)known);
+      return false;
+    }
+    if (I >= 0 && H < 0) d->v[DH] = rows - I, d->src[DH] = i;
+    if (H >= 0 && I < 0) d->v[DI] = rows - H, d->src[DI] = i;
+  }
+  return true;
+}
+
+static void set_meta(mfi_meta *m, mf_dtype dt, int ndim, int64_t d0, int64_t d1, int64_t d2)
+{
+  m->dtype = dt, m->ndim = ndim;
+  m->dims[0] = d0, m->dims[1] = d1, m->dims[2] = d2;
+}
+
+static int64_t times(int64_t g, int64_t h) { return h < 0 ? -1 : g * h; }
+
+/* ---------------------------------------------------------------- kernel helpers */
+
+typedef struct {
+  int64_t B, T, I, H;
+  mf_dtype dt;
+  size_t es;
+  const int32_t *len; /* NULL: every sequence is T steps */
+} seqdims;
+
+static mfi_meta meta_of(const mf_tensor *t)
+{
+  mfi_meta m;
+  memset(&m, 0, sizeof m);
+  m.dtype = t->dtype, m.ndim = t->ndim;
+  if (t->ndim > 0) memcpy(m.dims, t->dims, sizeof(int64_t) * t->ndim);
+  return m;
+}
+
+/* Runs the static checks on the run-time shapes (all known), checks that
+ * the sizes fit BLAS's ints and that every length is in 0..T. */
+static bool kernel_dims(mfi_kctx *k, const in_spec *spec, int max_gates, seqdims *sd)
+{
+  int n = k->op->nin;
+  mfi_meta in[16];
+  for (int i = 0; i < n; i++) in[i] = meta_of(k->in[i]);
+  mfi_infer_ctx c = {(mf_op *)k->op, in, k->status};
+  dimset d;
+  if (!check_inputs(&c, spec, n, &d, &sd->dt)) return false;
+  sd->B = d.v[DB], sd->T = d.v[DT], sd->I = d.v[DI], sd->H = d.v[DH];
+  sd->es = mf_dtype_size(sd->dt);
+  int64_t wide = max_gates * sd->H > sd->I ? max_gates * sd->H : sd->I;
+  if (sd->B * sd->T > INT_MAX || sd->T * wide > INT_MAX || sd->I + sd->H > INT_MAX) {
+    mfi_op_error(k->status, MF_INVALID_ARGUMENT, k->op,
+                 "sizes (batch %lld, steps %lld, input %lld, units %lld) are too large for BLAS",
+                 (long long)sd->B, (long long)sd->T, (long long)sd->I, (long long)sd->H);
+    return false;
+  }
+  sd->len = NULL;
+  if (spec[n - 1].role == R_SEQ) {
+    sd->len = mfi_data(k->in[n - 1]);
+    for (int64_t b = 0; b < sd->B; b++)
+      if (sd->len[b] < 0 || sd->len[b] > sd->T) {
+        mfi_op_error(k->status, MF_OUT_OF_RANGE, k->op,
+                     "seq_len %d (at position %lld) is out of range: lengths are 0..%lld",
+                     (int)sd->len[b], (long long)b + 1, (long long)sd->T);
+        return false;
+      }
+  }
+  return true;
+}
+
+static bool masked(const seqdims *sd, int64_t b, int64_t t) { return sd->len && t >= sd->len[b]; }
+
+static void drop_outputs(mfi_kctx *k, int n)
+{
+  for (int i = 0; i < n; i++) {
+    mf_tensor_delete(k->out[i]);
+    k->out[i] = NULL;
+  }
+}
+
+/* Outputs i = 0..n-1 with rank-3 (or lower) shapes rows[i]; all or none. */
+static bool new_outputs(mfi_kctx *k, mf_dtype dt, int n, const int *ndim, const int64_t (*dims)[3])
+{
+  for (int i = 0; i < n; i++)
+    if (!mfi_out_new(k, i, dt, ndim[i], dims[i])) {
+      drop_outputs(k, i);
+      return false;
+    }
+  return true;
+}
+
+/* Scratch buffers: NULL + error when out of memory. */
+static void *scratch(mfi_kctx *k, size_t nbytes)
+{
+  void *p = mfi_alloc(nbytes);
+  if (!p)
+    mfi_op_error(k->status, MF_RESOURCE_EXHAUSTED, k->op, "out of memory allocating %zu bytes",
+                 nbytes);
+  return p;
+}
+
+/* C = op(A) op(B) + beta C (beta 0 or 1), row-major, tolerating empty
+ * dims (BLAS rejects leading dimensions of 0 and leaves C alone for k = 0). */
+static void gemm(mf_dtype dt, bool ta, bool tb, int64_t m, int64_t n, int64_t kk, const void *a,
+                 int64_t lda, const void *b, int64_t ldb, double beta, void *c, int64_t ldc)
+{
+  if (m == 0 || n == 0) return;
+  size_t es = mf_dtype_size(dt);
+  if (kk == 0) {
+    if (beta == 0)
+      for (int64_t i = 0; i < m; i++) memset((char *)c + i * ldc * es, 0, n * es);
+    return;
+  }
+  CBLAS_TRANSPOSE x = ta ? CblasTrans : CblasNoTrans, y = tb ? CblasTrans : CblasNoTrans;
+  if (dt == MF_FLOAT32)
+    cblas_sgemm(CblasRowMajor, x, y, (int)m, (int)n, (int)kk, 1.0f, a, (int)lda, b, (int)ldb,
+                (float)beta, c, (int)ldc);
+  else
+    cblas_dgemm(CblasRowMajor, x, y, (int)m, (int)n, (int)kk, 1.0, a, (int)lda, b, (int)ldb, beta,
+                c, (int)ldc);
+}
+
+/* Each of `rows` rows of width w set to bias (the initial accumulator of a
+ * projection GEMM run with beta 1). */
+static void fill_rows(void *dst, const void *bias, int64_t rows, int64_t w, size_t es)
+{
+  for (int64_t r = 0; r < rows; r++) memcpy((char *)dst + r * w * es, bias, w * es);
+}
+
+/* dbias = column sums of dZ [rows, w], accumulated in double. */
+static bool col_sums(mfi_kctx *k, mf_dtype dt, const void *dz, int64_t rows, int64_t w, void *out)
+{
+  double *acc = scratch(k, sizeof(double) * (w ? w : 1));
+  if (!acc) return false;
+  memset(acc, 0, sizeof(double) * w);
+  if (dt == MF_FLOAT32) {
+    const float *z = dz;
+    for (int64_t r = 0; r < rows; r++)
+      for (int64_t j = 0; j < w; j++) acc[j] += z[r * w + j];
+    for (int64_t j = 0; j < w; j++) ((float *)out)[j] = (float)acc[j];
+  } else {
+    const double *z = dz;
+    for (int64_t r = 0; r < rows; r++)
+      for (int64_t j = 0; j < w; j++) acc[j] += z[r * w + j];
+    memcpy(out, acc, sizeof(double) * w);
+  }
+  mfi_free(acc, sizeof(double) * (w ? w : 1));
+  return true;
+}
+
+/* Hprev [B, T, H]: h_{t-1} for every step, h0 at t = 0 and y[:, t-1] after
+ * (exact for every unmasked step; masked rows are multiplied by dZ = 0). */
+static void build_hprev(const seqdims *sd, const void *h0, const void *y, void *hp)
+{
+  int64_t T = sd->T, H = sd->H;
+  size_t row = H * sd->es;
+  for (int64_t b = 0; b < sd->B && T > 0; b++) {
+    char *dst = (char *)hp + b * T * row;
+    memcpy(dst, (const char *)h0 + b * row, row);
+    memcpy(dst + row, (const char *)y + b * T * row, (T - 1) * row);
+  }
+}
+
+/* The final state of each sequence: its last unmasked y row, or h0. */
+static void final_h(const seqdims *sd, const void *h0, const void *y, void *hT)
+{
+  size_t row = sd->H * sd->es;
+  for (int64_t b = 0; b < sd->B; b++) {
+    int64_t L = sd->len ? sd->len[b] : sd->T;
+    const char *src = L > 0 ? (const char *)y + (b * sd->T + L - 1) * row : (const char *)h0 + b * row;
+    memcpy((char *)hT + b * row, src, row);
+  }
+}
+
+/* float32 exp without a libm call, so the gate loops vectorise (libm's
+ * tanhf alone cost more than all the GEMMs): 2^n p(r) with |r| <= ln2/2,
+ * Cephes's expf polynomial, within 2 ulp. The input is clamped so 2^n stays
+ * a normal float; NaN passes through. */
+static inline float exp_f(float x)
+{
+  x = x < -87.0f ? -87.0f : x;
+  x = x > 88.0f ? 88.0f : x;
+  float t = x * 1.44269504089f + 12582912.0f; /* 1.5 * 2^23: rounds to an integer */
+  int32_t n, e;
+  memcpy(&n, &t, sizeof n);
+  n -= 0x4B400000;
+  t -= 12582912.0f;
+  float r = x - t * 0.693359375f + t * 2.12194440e-4f;
+  float p = 1.9875691500e-4f;
+  p = p * r + 1.3981999507e-3f;
+  p = p * r + 8.3334519073e-3f;
+  p = p * r + 4.1665795894e-2f;
+  p = p * r + 1.6666665459e-1f;
+  p = p * r + 5.0000001201e-1f;
+  p = p * r * r + r + 1.0f;
+  e = (n + 127) << 23;
+  float sc;
+  memcpy(&sc, &e, sizeof sc);
+  return p * sc;
+}
+
+static inline float sigm_f(float x) { return 1.0f / (1.0f + exp_f(-x)); }
+/* Absolute error ~1e-7 (relative error grows near 0, harmless here). */
+static inline float tanh_f(float x) { return 1.0f - 2.0f / (exp_f(2.0f * x) + 1.0f); }
+static inline double sigm_d(double x) { return 1.0 / (1.0 + exp(-x)); }
+
+/* ---------------------------------------------------------------- LSTM */
+
+/* One step's gates from z (row stride zs), c_{t-1} (cp, row stride H);
+ * writes act[b] = (i, j, f, o), c_t, y[b, t] (row stride ys). */
+static void lstm_fwd_f32(const seqdims *sd, int64_t t, float fb, const float *z, int64_t zs,
+                         const float *cp, float *act, float *ct, float *y, int64_t ys)
+{
+  int64_t H = sd->H;
+  for (int64_t b = 0; b < sd->B; b++) {
+    const float *zr = z + b * zs, *cpr = cp + b * H;
+    float *a = act + b * 4 * H, *cr = ct + b * H, *yr = y + b * ys;
+    if (masked(sd, b, t)) {
+      memset(a, 0, sizeof(float) * 4 * H);
+      memcpy(cr, cpr, sizeof(float) * H);
+      memset(yr, 0, sizeof(float) * H);
+      continue;
+    }
+    for (int64_t k = 0; k < H; k++) {
+      float i = sigm_f(zr[k]), j = tanh_f(zr[H + k]), f = sigm_f(zr[2 * H + k] + fb),
+            o = sigm_f(zr[3 * H + k]);
+      float c = f * cpr[k] + i * j;
+      a[k] = i, a[H + k] = j, a[2 * H + k] = f, a[3 * H + k] = o;
+      cr[k] = c;
+      yr[k] = o * tanh_f(c);
+    }
+  }
+}
+
+static void lstm_fwd_f64(const seqdims *sd, int64_t t, double fb, const double *z, int64_t zs,
+                         const double *cp, double *act, double *ct, double *y, int64_t ys)
+{
+  int64_t H = sd->H;
+  for (int64_t b = 0; b < sd->B; b++) {
+    const double *zr = z + b * zs, *cpr = cp + b * H;
+    double *a = act + b * 4 * H, *cr = ct + b * H, *yr = y + b * ys;
+    if (masked(sd, b, t)) {
+      memset(a, 0, sizeof(double) * 4 * H);
+      memcpy(cr, cpr, sizeof(double) * H);
+      memset(yr, 0, sizeof(double) * H);
+      continue;
+    }
+    for (int64_t k = 0; k < H; k++) {
+      double i = sigm_d(zr[k]), j = tanh(zr[H + k]), f = sigm_d(zr[2 * H + k] + fb),
+             o = sigm_d(zr[3 * H + k]);
+      double c = f * cpr[k] + i * j;
+      a[k] = i, a[H + k] = j, a[2 * H + k] = f, a[3 * H + k] = o;
+      cr[k] = c;
+      yr[k] = o * tanh(c);
+    }
+  }
+}
+
+static const in_spec lstm_spec[] = {{"x", R_X},           {"h0", R_BH},        {"c0", R_BH},
+                                    {"kernel", R_KERNEL, 4}, {"bias", R_BIAS, 4}, {"seq_len", R_SEQ}};
+
+static void infer_lstm(mfi_infer_ctx *c)
+{
+  dimset d;
+  mf_dtype dt;
+  if (!check_inputs(c, lstm_spec, c->op->nin, &d, &dt) || !mfi_set_outputs(c, 5)) return;
+  int64_t B = d.v[DB], T = d.v[DT], H = d.v[DH];
+  mfi_meta *o = c->op->out;
+  set_meta(&o[0], dt, 3, B, T, H);
+  set_meta(&o[1], dt, 2, B, H, 0);
+  set_meta(&o[2], dt, 2, B, H, 0);
+  set_meta(&o[3], dt, 3, T, B, times(4, H));
+  set_meta(&o[4], dt, 3, T, B, H);
+}
+
+static void cpu_lstm(mfi_kctx *k)
+{
+  seqdims sd;
+  if (!kernel_dims(k, lstm_spec, 4, &sd)) return;
+  int64_t B = sd.B, T = sd.T, I = sd.I, H = sd.H, G = 4 * H;
+  size_t es = sd.es;
+  const int nd[5] = {3, 2, 2, 3, 3};
+  const int64_t dims[5][3] = {{B, T, H}, {B, H}, {B, H}, {T, B, G}, {T, B, H}};
+  size_t zbytes = (size_t)(B * T * G) * es;
+  char *z = scratch(k, zbytes);
+  if (!z || !new_outputs(k, sd.dt, 5, nd, dims)) {
+    mfi_free(z, zbytes);
+    return;
+  }
+  const char *x = mfi_data(k->in[0]), *h0 = mfi_data(k->in[1]), *c0 = mfi_data(k->in[2]);
+  const char *w = mfi_data(k->in[3]), *bias = mfi_data(k->in[4]), *wh = w + I * G * es;
+  char *y = mfi_data(k->out[0]), *act = mfi_data(k->out[3]), *cs = mfi_data(k->out[4]);
+  double fb = mfi_attr_float(k->op, "forget_bias", 1.0);
+
+  /* z = bias + x W_x for every step at once, rows in (b, t) order. */
+  fill_rows(z, bias, B * T, G, es);
+  gemm(sd.dt, false, false, B * T, G, I, x, I, w, G, 1, z, G);
+  for (int64_t t = 0; t < T; t++) {
+    const char *hp = t ? y + (t - 1) * H * es : h0, *cp = t ? cs + (t - 1) * B * H * es : c0;
+    char *zt = z + t * G * es, *at = act + t * B * G * es, *ct = cs + t * B * H * es;
+    gemm(sd.dt, false, false, B, G, H, hp, t ? T * H : H, wh, G, 1, zt, T * G);
+    if (sd.dt == MF_FLOAT32)
+      lstm_fwd_f32(&sd, t, (float)fb, (const float *)zt, T * G, (const float *)cp, (float *)at,
+                   (float *)ct, (float *)(y + t * H * es), T * H);
+    else
+      lstm_fwd_f64(&sd, t, fb, (const double *)zt, T * G, (const double *)cp, (double *)at,
+                   (double *)ct, (double *)(y + t * H * es), T * H);
+  }
+  final_h(&sd, h0, y, mfi_data(k->out[1]));
+  /* c carries through masked steps, so the last step holds every final c. */
+  memcpy(mfi_data(k->out[2]), T ? cs + (T - 1) * B * H * es : c0, (size_t)(B * H) * es);
+  mfi_free(z, zbytes);
+}
+
+/* One backward step: dZ rows for step t (row stride zs) from the running
+ * dh, dc (updated to the gradients of h_{t-1}, c_{t-1}; dh is left 0 on
+ * unmasked rows for the recurrent GEMM to fill). */
+static void lstm_bwd_f32(const seqdims *sd, int64_t t, const float *act, const float *ct,
+                         const float *cp, const float *dy, int64_t ys, float *dh, float *dc,
+                         float *dz, int64_t zs)
+{
+  int64_t H = sd->H;
+  for (int64_t b = 0; b < sd->B; b++) {
+    float *dzr = dz + b * zs, *dhr = dh + b * H, *dcr = dc + b * H;
+    if (masked(sd, b, t)) {
+      memset(dzr, 0, sizeof(float) * 4 * H);
+      continue;
+    }
+    const float *a = act + b * 4 * H, *cr = ct + b * H, *cpr = cp + b * H, *dyr = dy + b * ys;
+    for (int64_t k = 0; k < H; k++) {
+      float i = a[k], j = a[H + k], f = a[2 * H + k], o = a[3 * H + k];
+      float tc = tanh_f(cr[k]), dht = dhr[k] + dyr[k];
+      float dct = dcr[k] + dht * o * (1 - tc * tc);
+      dzr[k] = dct * j * i * (1 - i);
+      dzr[H + k] = dct * i * (1 - j * j);
+      dzr[2 * H + k] = dct * cpr[k] * f * (1 - f);
+      dzr[3 * H + k] = dht * tc * o * (1 - o);
+      dcr[k] = dct * f;
+      dhr[k] = 0;
+    }
+  }
+}
+
+static void lstm_bwd_f64(const seqdims *sd, int64_t t, const double *act, const double *ct,
+                         const double *cp, const double *dy, int64_t ys, double *dh, double *dc,
+                         double *dz, int64_t zs)
+{
+  int64_t H = sd->H;
+  for (int64_t b = 0; b < sd->B; b++) {
+    double *dzr = dz + b * zs, *dhr = dh + b * H, *dcr = dc + b * H;
+    if (masked(sd, b, t)) {
+      memset(dzr, 0, sizeof(double) * 4 * H);
+      continue;
+    }
+    const double *a = act + b * 4 * H, *cr = ct + b * H, *cpr = cp + b * H, *dyr = dy + b * ys;
+    for (int64_t k = 0; k < H; k++) {
+      double i = a[k], j = a[H + k], f = a[2 * H + k], o = a[3 * H + k];
+      double tc = tanh(cr[k]), dht = dhr[k] + dyr[k];
+      double dct = dcr[k] + dht * o * (1 - tc * tc);
+      dzr[k] = dct * j * i * (1 - i);
+      dzr[H + k] = dct * i * (1 - j * j);
+      dzr[2 * H + k] = dct * cpr[k] * f * (1 - f);
+      dzr[3 * H + k] = dht * tc * o * (1 - o);
+      dcr[k] = dct * f;
+      dhr[k] = 0;
+    }
+  }
+}
+
+static const in_spec lstm_grad_spec[] = {
+    {"x", R_X},           {"h0", R_BH},        {"c0", R_BH},      {"kernel", R_KERNEL, 4},
+    {"y", R_BTG, 1},      {"act", R_TBG, 4},   {"c", R_TBG, 1},   {"dy", R_BTG, 1},
+    {"dh_T", R_BH},       {"dc_T", R_BH},      {"seq_len", R_SEQ}};
+
+static void infer_lstm_grad(mfi_infer_ctx *c)
+{
+  dimset d;
+  mf_dtype dt;
+  if (!check_inputs(c, lstm_grad_spec, c->op->nin, &d, &dt) || !mfi_set_outputs(c, 5)) return;
+  int64_t B = d.v[DB], T = d.v[DT], I = d.v[DI], H = d.v[DH];
+  mfi_meta *o = c->op->out;
+  set_meta(&o[0], dt, 3, B, T, I);
+  set_meta(&o[1], dt, 2, B, H, 0);
+  set_meta(&o[2], dt, 2, B, H, 0);
+  set_meta(&o[3], dt, 2, I < 0 || H < 0 ? -1 : I + H, times(4, H), 0);
+  set_meta(&o[4], dt, 1, times(4, H), 0, 0);
+}
+
+static void cpu_lstm_grad(mfi_kctx *k)
+{
+  seqdims sd;
+  if (!kernel_dims(k, lstm_grad_spec, 4, &sd)) return;
+  int64_t B = sd.B, T = sd.T, I = sd.I, H = sd.H, G = 4 * H;
+  size_t es = sd.es;
+  const int nd[5] = {3, 2, 2, 2, 1};
+  const int64_t dims[5][3] = {{B, T, I}, {B, H}, {B, H}, {I + H, G}, {G}};
+  size_t zbytes = (size_t)(B * T * G) * es, hbytes = (size_t)(B * T * H) * es;
+  char *dz = scratch(k, zbytes), *hp = dz ? scratch(k, hbytes) : NULL;
+  if (!hp || !new_outputs(k, sd.dt, 5, nd, dims)) {
+    mfi_free(dz, zbytes), mfi_free(hp, hbytes);
+    return;
+  }
+  const char *x = mfi_data(k->in[0]), *h0 = mfi_data(k->in[1]), *c0 = mfi_data(k->in[2]);
+  const char *w = mfi_data(k->in[3]), *wh = w + I * G * es, *y = mfi_data(k->in[4]);
+  const char *act = mfi_data(k->in[5]), *cs = mfi_data(k->in[6]), *dy = mfi_data(k->in[7]);
+  char *dh = mfi_data(k->out[1]), *dc = mfi_data(k->out[2]), *dw = mfi_data(k->out[3]);
+  memcpy(dh, mfi_data(k->in[8]), (size_t)(B * H) * es);
+  memcpy(dc, mfi_data(k->in[9]), (size_t)(B * H) * es);
+
+  for (int64_t t = T - 1; t >= 0; t--) {
+    const char *at = act + t * B * G * es, *ct = cs + t * B * H * es;
+    const char *cp = t ? cs + (t - 1) * B * H * es : c0, *dyt = dy + t * H * es;
+    char *dzt = dz + t * G * es;
+    if (sd.dt == MF_FLOAT32)
+      lstm_bwd_f32(&sd, t, (const float *)at, (const float *)ct, (const float *)cp,
+                   (const float *)dyt, T * H, (float *)dh, (float *)dc, (float *)dzt, T * G);
+    else
+      lstm_bwd_f64(&sd, t, (const double *)at, (const double *)ct, (const double *)cp,
+                   (const double *)dyt, T * H, (double *)dh, (double *)dc, (double *)dzt, T * G);
+    /* dh_{t-1} = dz_t W_h^T; masked rows have dz = 0 and keep their dh. */
+    gemm(sd.dt, false, true, B, H, G, dzt, T * G, wh, G, 1, dh, H);
+  }
+  build_hprev(&sd, h0, y, hp);
+  gemm(sd.dt, true, false, I, G, B * T, x, I, dz, G, 0, dw, G);
+  gemm(sd.dt, true, false, H, G, B * T, hp, H, dz, G, 0, dw + I * G * es, G);
+  gemm(sd.dt, false, true, B * T, I, G, dz, G, w, G, 0, mfi_data(k->out[0]), I);
+  if (!col_sums(k, sd.dt, dz, B * T, G, mfi_data(k->out[4]))) drop_outputs(k, 5);
+  mfi_free(dz, zbytes), mfi_free(hp, hbytes);
+}
+
+/* ---------------------------------------------------------------- GRU */
+
+/* Pass 1 of a step: r, u from the gate pre-activations z (row stride zs);
+ * rh = r * h_{t-1}. ws rows are (r, u, c). */
+static void gru_gates_f32(const seqdims *sd, int64_t t, const float *z, int64_t zs,
+                          const float *hp, int64_t hs, float *ws, float *rh)
+{
+  int64_t H = sd->H;
+  for (int64_t b = 0; b < sd->B; b++) {
+    const float *zr = z + b * zs, *hr = hp + b * hs;
+    float *wr = ws + b * 3 * H, *rr = rh + b * H;
+    if (masked(sd, b, t)) {
+      memset(wr, 0, sizeof(float) * 3 * H);
+      memset(rr, 0, sizeof(float) * H);
+      continue;
+    }
+    for (int64_t k = 0; k < H; k++) {
+      float r = sigm_f(zr[k]);
+      wr[k] = r, wr[H + k] = sigm_f(zr[H + k]);
+      rr[k] = r * hr[k];
+    }
+  }
+}
+
+static void gru_gates_f64(const seqdims *sd, int64_t t, const double *z, int64_t zs,
+                          const double *hp, int64_t hs, double *ws, double *rh)
+{
+  int64_t H = sd->H;
+  for (int64_t b = 0; b < sd->B; b++) {
+    const double *zr = z + b * zs, *hr = hp + b * hs;
+    double *wr = ws + b * 3 * H, *rr = rh + b * H;
+    if (masked(sd, b, t)) {
+      memset(wr, 0, sizeof(double) * 3 * H);
+      memset(rr, 0, sizeof(double) * H);
+      continue;
+    }
+    for (int64_t k = 0; k < H; k++) {
+      double r = sigm_d(zr[k]);
+      wr[k] = r, wr[H + k] = sigm_d(zr[H + k]);
+      rr[k] = r * hr[k];
+    }
+  }
+}
+
+/* Pass 2: the candidate from its pre-activation zc and the new state. */
+static void gru_state_f32(const seqdims *sd, int64_t t, const float *zc, int64_t zs,
+                          const float *hp, int64_t hs, float *ws, float *y, int64_t ys)
+{
+  int64_t H = sd->H;
+  for (int64_t b = 0; b < sd->B; b++) {
+    float *yr = y + b * ys;
+    if (masked(sd, b, t)) {
+      memset(yr, 0, sizeof(float) * H);
+      continue;
+    }
+    const float *zr = zc + b * zs, *hr = hp + b * hs;
+    float *wr = ws + b * 3 * H;
+    for (int64_t k = 0; k < H; k++) {
+      float c = tanh_f(zr[k]), u = wr[H + k];
+      wr[2 * H + k] = c;
+      yr[k] = u * hr[k] + (1 - u) * c;
+    }
+  }
+}
+
+static void gru_state_f64(const seqdims *sd, int64_t t, const double *zc, int64_t zs,
+                          const double *hp, int64_t hs, double *ws, double *y, int64_t ys)
+{
+  int64_t H = sd->H;
+  for (int64_t b = 0; b < sd->B; b++) {
+    double *yr = y + b * ys;
+    if (masked(sd, b, t)) {
+      memset(yr, 0, sizeof(double) * H);
+      continue;
+    }
+    const double *zr = zc + b * zs, *hr = hp + b * hs;
+    double *wr = ws + b * 3 * H;
+    for (int64_t k = 0; k < H; k++) {
+      double c = tanh(zr[k]), u = wr[H + k];
+      wr[2 * H + k] = c;
+      yr[k] = u * hr[k] + (1 - u) * c;
+    }
+  }
+}
+
+static const in_spec gru_spec[] = {{"x", R_X},
+                                   {"h0", R_BH},
+                                   {"gate_kernel", R_KERNEL, 2},
+                                   {"gate_bias", R_BIAS, 2},
+                                   {"cand_kernel", R_KERNEL, 1},
+                                   {"cand_bias", R_BIAS, 1},
+                                   {"seq_len", R_SEQ}};
+
+static void infer_gru(mfi_infer_ctx *c)
+{
+  dimset d;
+  mf_dtype dt;
+  if (!check_inputs(c, gru_spec, c->op->nin, &d, &dt) || !mfi_set_outputs(c, 3)) return;
+  int64_t B = d.v[DB], T = d.v[DT], H = d.v[DH];
+  mfi_meta *o = c->op->out;
+  set_meta(&o[0], dt, 3, B, T, H);
+  set_meta(&o[1], dt, 2, B, H, 0);
+  set_meta(&o[2], dt, 3, T, B, times(3, H));
+}
+
+static void cpu_gru(mfi_kctx *k)
+{
+  seqdims sd;
+  if (!kernel_dims(k, gru_spec, 3, &sd)) return;
+  int64_t B = sd.B, T = sd.T, I = sd.I, H = sd.H, G = 2 * H;
+  size_t es = sd.es;
+  const int nd[3] = {3, 2, 3};
+  const int64_t dims[3][3] = {{B, T, H}, {B, H}, {T, B, 3 * H}};
+  size_t gbytes = (size_t)(B * T * G) * es, cbytes = (size_t)(B * T * H) * es;
+  size_t rbytes = (size_t)(B * H) * es;
+  char *zg = scratch(k, gbytes), *zc = zg ? scratch(k, cbytes) : NULL;
+  char *rh = zc ? scratch(k, rbytes) : NULL;
+  if (!rh || !new_outputs(k, sd.dt, 3, nd, dims)) {
+    mfi_free(zg, gbytes), mfi_free(zc, cbytes), mfi_free(rh, rbytes);
+    return;
+  }
+  const char *x = mfi_data(k->in[0]), *h0 = mfi_data(k->in[1]);
+  const char *wg = mfi_data(k->in[2]), *bg = mfi_data(k->in[3]);
+  const char *wc = mfi_data(k->in[4]), *bc = mfi_data(k->in[5]);
+  const char *wgh = wg + I * G * es, *wch = wc + I * H * es;
+  char *y = mfi_data(k->out[0]), *ws = mfi_data(k->out[2]);
+
+  fill_rows(zg, bg, B * T, G, es);
+  gemm(sd.dt, false, false, B * T, G, I, x, I, wg, G, 1, zg, G);
+  fill_rows(zc, bc, B * T, H, es);
+  gemm(sd.dt, false, false, B * T, H, I, x, I, wc, H, 1, zc, H);
+  for (int64_t t = 0; t < T; t++) {
+    const char *hp = t ? y + (t - 1) * H * es : h0;
+    int64_t hs = t ? T * H : H;
+    char *zgt = zg + t * G * es, *zct = zc + t * H * es, *wst = ws + t * B * 3 * H * es;
+    char *yt = y + t * H * es;
+    gemm(sd.dt, false, false, B, G, H, hp, hs, wgh, G, 1, zgt, T * G);
+    if (sd.dt == MF_FLOAT32)
+      gru_gates_f32(&sd, t, (const float *)zgt, T * G, (const float *)hp, hs, (float *)wst,
+                    (float *)rh);
+    else
+      gru_gates_f64(&sd, t, (const double *)zgt, T * G, (const double *)hp, hs, (double *)wst,
+                    (double *)rh);
+    gemm(sd.dt, false, false, B, H, H, rh, H, wch, H, 1, zct, T * H);
+    if (sd.dt == MF_FLOAT32)
+      gru_state_f32(&sd, t, (const float *)zct, T * H, (const float *)hp, hs, (float *)wst,
+                    (float *)yt, T * H);
+    else
+      gru_state_f64(&sd, t, (const double *)zct, T * H, (const double *)hp, hs, (double *)wst,
+                    (double *)yt, T * H);
+  }
+  final_h(&sd, h0, y, mfi_data(k->out[1]));
+  mfi_free(zg, gbytes), mfi_free(zc, cbytes), mfi_free(rh, rbytes);
+}
+
+/* Backward pass 1: dzc and the u part of dzg; dh becomes the direct part
+ * u * dh_t of dh_{t-1}. Rows of hp, dy, dzg, dzc have strides T * width. */
+static void gru_bwd1_f32(const seqdims *sd, int64_t t, const float *ws, const float *hp,
+                         const float *dy, float *dh, float *dzg, float *dzc)
+{
+  int64_t H = sd->H, T = sd->T;
+  for (int64_t b = 0; b < sd->B; b++) {
+    float *gr = dzg + b * T * 2 * H, *cr = dzc + b * T * H;
+    if (masked(sd, b, t)) {
+      memset(gr, 0, sizeof(float) * 2 * H);
+      memset(cr, 0, sizeof(float) * H);
+      continue;
+    }
+    const float *wr = ws + b * 3 * H, *hr = hp + b * T * H, *dyr = dy + b * T * H;
+    float *dhr = dh + b * H;
+    for (int64_t k = 0; k < H; k++) {
+      float u = wr[H + k], c = wr[2 * H + k], dht = dhr[k] + dyr[k];
+      cr[k] = dht * (1 - u) * (1 - c * c);
+      gr[H + k] = dht * (hr[k] - c) * u * (1 - u);
+      dhr[k] = dht * u;
+    }
+  }
+}
+
+static void gru_bwd1_f64(const seqdims *sd, int64_t t, const double *ws, const double *hp,
+                         const double *dy, double *dh, double *dzg, double *dzc)
+{
+  int64_t H = sd->H, T = sd->T;
+  for (int64_t b = 0; b < sd->B; b++) {
+    double *gr = dzg + b * T * 2 * H, *cr = dzc + b * T * H;
+    if (masked(sd, b, t)) {
+      memset(gr, 0, sizeof(double) * 2 * H);
+      memset(cr, 0, sizeof(double) * H);
+      continue;
+    }
+    const double *wr = ws + b * 3 * H, *hr = hp + b * T * H, *dyr = dy + b * T * H;
+    double *dhr = dh + b * H;
+    for (int64_t k = 0; k < H; k++) {
+      double u = wr[H + k], c = wr[2 * H + k], dht = dhr[k] + dyr[k];
+      cr[k] = dht * (1 - u) * (1 - c * c);
+      gr[H + k] = dht * (hr[k] - c) * u * (1 - u);
+      dhr[k] = dht * u;
+    }
+  }
+}
+
+/* Pass 2: from drh = d(r * h_{t-1}), the r part of dzg and r * drh into dh. */
+static void gru_bwd2_f32(const seqdims *sd, int64_t t, const float *ws, const float *hp,
+                         const float *drh, float *dh, float *dzg)
+{
+  int64_t H = sd->H, T = sd->T;
+  for (int64_t b = 0; b < sd->B; b++) {
+    if (masked(sd, b, t)) continue;
+    const float *wr = ws + b * 3 * H, *hr = hp + b * T * H, *dr = drh + b * H;
+    float *gr = dzg + b * T * 2 * H, *dhr = dh + b * H;
+    for (int64_t k = 0; k < H; k++) {
+      float r = wr[k];
+      gr[k] = dr[k] * hr[k] * r * (1 - r);
+      dhr[k] += dr[k] * r;
+    }
+  }
+}
+
+static void gru_bwd2_f64(const seqdims *sd, int64_t t, const double *ws, const double *hp,
+                         const double *drh, double *dh, double *dzg)
+{
+  int64_t H = sd->H, T = sd->T;
+  for (int64_t b = 0; b < sd->B; b++) {
+    if (masked(sd, b, t)) continue;
+    const double *wr = ws + b * 3 * H, *hr = hp + b * T * H, *dr = drh + b * H;
+    double *gr = dzg + b * T * 2 * H, *dhr = dh + b * H;
+    for (int64_t k = 0; k < H; k++) {
+      double r = wr[k];
+      gr[k] = dr[k] * hr[k] * r * (1 - r);
+      dhr[k] += dr[k] * r;
+    }
+  }
+}
+
+static const in_spec gru_grad_spec[] = {
+    {"x", R_X},        {"h0", R_BH},     {"gate_kernel", R_KERNEL, 2}, {"cand_kernel", R_KERNEL, 1},
+    {"y", R_BTG, 1},   {"ws", R_TBG, 3}, {"dy", R_BTG, 1},             {"dh_T", R_BH},
+    {"seq_len", R_SEQ}};
+
+static void infer_gru_grad(mfi_infer_ctx *c)
+{
+  dimset d;
+  mf_dtype dt;
+  if (!check_inputs(c, gru_grad_spec, c->op->nin, &d, &dt) || !mfi_set_outputs(c, 6)) return;
+  int64_t B = d.v[DB], T = d.v[DT], I = d.v[DI], H = d.v[DH], rows = I < 0 || H < 0 ? -1 : I + H;
+  mfi_meta *o = c->op->out;
+  set_meta(&o[0], dt, 3, B, T, I);
+  set_meta(&o[1], dt, 2, B, H, 0);
+  set_meta(&o[2], dt, 2, rows, times(2, H), 0);
+  set_meta(&o[3], dt, 1, times(2, H), 0, 0);
+  set_meta(&o[4], dt, 2, rows, H, 0);
+  set_meta(&o[5], dt, 1, H, 0, 0);
+}
+
+/* r * h_{t-1} for every step, in place over Hprev ([B, T, H]; ws is
+ * [T, B, 3H] with r first). */
+static void scale_by_r(const seqdims *sd, const void *ws, void *hp)
+{
+  int64_t B = sd->B, T = sd->T, H = sd->H;
+  for (int64_t b = 0; b < B; b++)
+    for (int64_t t = 0; t < T; t++) {
+      int64_t ho = (b * T + t) * H, ro = (t * B + b) * 3 * H;
+      if (sd->dt == MF_FLOAT32) {
+        float *h = (float *)hp + ho;
+        const float *r = (const float *)ws + ro;
+        for (int64_t k = 0; k < H; k++) h[k] *= r[k];
+      } else {
+        double *h = (double *)hp + ho;
+        const double *r = (const double *)ws + ro;
+        for (int64_t k = 0; k < H; k++) h[k] *= r[k];
+      }
+    }
+}
+
+static void cpu_gru_grad(mfi_kctx *k)
+{
+  seqdims sd;
+  if (!kernel_dims(k, gru_grad_spec, 3, &sd)) return;
+  int64_t B = sd.B, T = sd.T, I = sd.I, H = sd.H, G = 2 * H;
+  size_t es = sd.es;
+  const int nd[6] = {3, 2, 2, 1, 2, 1};
+  const int64_t dims[6][3] = {{B, T, I}, {B, H}, {I + H, G}, {G}, {I + H, H}, {H}};
+  size_t gbytes = (size_t)(B * T * G) * es, cbytes = (size_t)(B * T * H) * es;
+  size_t rbytes = (size_t)(B * H) * es;
+  char *dzg = scratch(k, gbytes), *dzc = dzg ? scratch(k, cbytes) : NULL;
+  char *hp = dzc ? scratch(k, cbytes) : NULL, *drh = hp ? scratch(k, rbytes) : NULL;
+  if (!drh || !new_outputs(k, sd.dt, 6, nd, dims)) {
+    mfi_free(dzg, gbytes), mfi_free(dzc, cbytes), mfi_free(hp, cbytes), mfi_free(drh, rbytes);
+    return;
+  }
+  const char *x = mfi_data(k->in[0]), *h0 = mfi_data(k->in[1]);
+  const char *wg = mfi_data(k->in[2]), *wc = mfi_data(k->in[3]);
+  const char *wgh = wg + I * G * es, *wch = wc + I * H * es;
+  const char *y = mfi_data(k->in[4]), *ws = mfi_data(k->in[5]), *dy = mfi_data(k->in[6]);
+  char *dh = mfi_data(k->out[1]);
+  memcpy(dh, mfi_data(k->in[7]), (size_t)(B * H) * es);
+  build_hprev(&sd, h0, y, hp);
+
+  for (int64_t t = T - 1; t >= 0; t--) {
+    const char *wst = ws + t * B * 3 * H * es, *hpt = hp + t * H * es, *dyt = dy + t * H * es;
+    char *dzgt = dzg + t * G * es, *dzct = dzc + t * H * es;
+    if (sd.dt == MF_FLOAT32)
+      gru_bwd1_f32(&sd, t, (const float *)wst, (const float *)hpt, (const float *)dyt,
+                   (float *)dh, (float *)dzgt, (float *)dzct);
+    else
+      gru_bwd1_f64(&sd, t, (const double *)wst, (const double *)hpt, (const double *)dyt,
+                   (double *)dh, (double *)dzgt, (double *)dzct);
+    gemm(sd.dt, false, true, B, H, H, dzct, T * H, wch, H, 0, drh, H);
+    if (sd.dt == MF_FLOAT32)
+      gru_bwd2_f32(&sd, t, (const float *)wst, (const float *)hpt, (const float *)drh,
+                   (float *)dh, (float *)dzgt);
+    else
+      gru_bwd2_f64(&sd, t, (const double *)wst, (const double *)hpt, (const double *)drh,
+                   (double *)dh, (double *)dzgt);
+    gemm(sd.dt, false, true, B, H, G, dzgt, T * G, wgh, G, 1, dh, H);
+  }
+  char *dwg = mfi_data(k->out[2]), *dwc = mfi_data(k->out[4]), *dx = mfi_data(k->out[0]);
+  gemm(sd.dt, true, false, I, G, B * T, x, I, dzg, G, 0, dwg, G);
+  gemm(sd.dt, true, false, H, G, B * T, hp, H, dzg, G, 0, dwg + I * G * es, G);
+  scale_by_r(&sd, ws, hp);
+  gemm(sd.dt, true, false, I, H, B * T, x, I, dzc, H, 0, dwc, H);
+  gemm(sd.dt, true, false, H, H, B * T, hp, H, dzc, H, 0, dwc + I * H * es, H);
+  gemm(sd.dt, false, true, B * T, I, G, dzg, G, wg, G, 0, dx, I);
+  gemm(sd.dt, false, true, B * T, I, H, dzc, H, wc, H, 1, dx, I);
+  if (!col_sums(k, sd.dt, dzg, B * T, G, mfi_data(k->out[3])) ||
+      !col_sums(k, sd.dt, dzc, B * T, H, mfi_data(k->out[5])))
+    drop_outputs(k, 6);
+  mfi_free(dzg, gbytes), mfi_free(dzc, cbytes), mfi_free(hp, cbytes), mfi_free(drh, rbytes);
+}
+
+/* ---------------------------------------------------------------- basic RNN */
+
+/* y[:, t] holds the pre-activation; replace it with tanh (0 when masked). */
+static void rnn_fwd_f32(const seqdims *sd, int64_t t, float *y, int64_t ys)
+{
+  for (int64_t b = 0; b < sd->B; b++) {
+    float *yr = y + b * ys;
+    if (masked(sd, b, t)) {
+      memset(yr, 0, sizeof(float) * sd->H);
+      continue;
+    }
+    for (int64_t k = 0; k < sd->H; k++) yr[k] = tanh_f(yr[k]);
+  }
+}
+
+static void rnn_fwd_f64(const seqdims *sd, int64_t t, double *y, int64_t ys)
+{
+  for (int64_t b = 0; b < sd->B; b++) {
+    double *yr = y + b * ys;
+    if (masked(sd, b, t)) {
+      memset(yr, 0, sizeof(double) * sd->H);
+      continue;
+    }
+    for (int64_t k = 0; k < sd->H; k++) yr[k] = tanh(yr[k]);
+  }
+}
+
+static const in_spec rnn_spec[] = {
+    {"x", R_X}, {"h0", R_BH}, {"kernel", R_KERNEL, 1}, {"bias", R_BIAS, 1}, {"seq_len", R_SEQ}};
+
+static void infer_rnn(mfi_infer_ctx *c)
+{
+  dimset d;
+  mf_dtype dt;
+  if (!check_inputs(c, rnn_spec, c->op->nin, &d, &dt) || !mfi_set_outputs(c, 2)) return;
+  set_meta(&c->op->out[0], dt, 3, d.v[DB], d.v[DT], d.v[DH]);
+  set_meta(&c->op->out[1], dt, 2, d.v[DB], d.v[DH], 0);
+}
+
+static void cpu_rnn(mfi_kctx *k)
+{
+  seqdims sd;
+  if (!kernel_dims(k, rnn_spec, 1, &sd)) return;
+  int64_t B = sd.B, T = sd.T, I = sd.I, H = sd.H;
+  size_t es = sd.es;
+  const int nd[2] = {3, 2};
+  const int64_t dims[2][3] = {{B, T, H}, {B, H}};
+  if (!new_outputs(k, sd.dt, 2, nd, dims)) return;
+  const char *x = mfi_data(k->in[0]), *h0 = mfi_data(k->in[1]), *w = mfi_data(k->in[2]);
+  const char *wh = w + I * H * es;
+  char *y = mfi_data(k->out[0]);
+  /* y itself accumulates the pre-activations. */
+  fill_rows(y, mfi_data(k->in[3]), B * T, H, es);
+  gemm(sd.dt, false, false, B * T, H, I, x, I, w, H, 1, y, H);
+  for (int64_t t = 0; t < T; t++) {
+    char *yt = y + t * H * es;
+    gemm(sd.dt, false, false, B, H, H, t ? yt - H * es : h0, t ? T * H : H, wh, H, 1, yt, T * H);
+    if (sd.dt == MF_FLOAT32) rnn_fwd_f32(&sd, t, (float *)yt, T * H);
+    else rnn_fwd_f64(&sd, t, (double *)yt, T * H);
+  }
+  final_h(&sd, h0, y, mfi_data(k->out[1]));
+}
+
+/* dz = (dh + dy) (1 - y^2); dh left 0 on unmasked rows for the GEMM. */
+static void rnn_bwd_f32(const seqdims *sd, int64_t t, const float *y, const float *dy, float *dh,
+                        float *dz)
+{
+  int64_t H = sd->H, s = sd->T * H;
+  for (int64_t b = 0; b < sd->B; b++) {
+    float *dzr = dz + b * s, *dhr = dh + b * H;
+    if (masked(sd, b, t)) {
+      memset(dzr, 0, sizeof(float) * H);
+      continue;
+    }
+    const float *yr = y + b * s, *dyr = dy + b * s;
+    for (int64_t k = 0; k < H; k++) {
+      dzr[k] = (dhr[k] + dyr[k]) * (1 - yr[k] * yr[k]);
+      dhr[k] = 0;
+    }
+  }
+}
+
+static void rnn_bwd_f64(const seqdims *sd, int64_t t, const double *y, const double *dy,
+                        double *dh, double *dz)
+{
+  int64_t H = sd->H, s = sd->T * H;
+  for (int64_t b = 0; b < sd->B; b++) {
+    double *dzr = dz + b * s, *dhr = dh + b * H;
+    if (masked(sd, b, t)) {
+      memset(dzr, 0, sizeof(double) * H);
+      continue;
+    }
+    const double *yr = y + b * s, *dyr = dy + b * s;
+    for (int64_t k = 0; k < H; k++) {
+      dzr[k] = (dhr[k] + dyr[k]) * (1 - yr[k] * yr[k]);
+      dhr[k] = 0;
+    }
+  }
+}
+
+static const in_spec rnn_grad_spec[] = {{"x", R_X},       {"h0", R_BH},     {"kernel", R_KERNEL, 1},
+                                        {"y", R_BTG, 1},  {"dy", R_BTG, 1}, {"dh_T", R_BH},
+                                        {"seq_len", R_SEQ}};
+
+static void infer_rnn_grad(mfi_infer_ctx *c)
+{
+  dimset d;
+  mf_dtype dt;
+  if (!check_inputs(c, rnn_grad_spec, c->op->nin, &d, &dt) || !mfi_set_outputs(c, 4)) return;
+  int64_t B = d.v[DB], T = d.v[DT], I = d.v[DI], H = d.v[DH];
+  mfi_meta *o = c->op->out;
+  set_meta(&o[0], dt, 3, B, T, I);
+  set_meta(&o[1], dt, 2, B, H, 0);
+  set_meta(&o[2], dt, 2, I < 0 || H < 0 ? -1 : I + H, H, 0);
+  set_meta(&o[3], dt, 1, H, 0, 0);
+}
+
+static void cpu_rnn_grad(mfi_kctx *k)
+{
+  seqdims sd;
+  if (!kernel_dims(k, rnn_grad_spec, 1, &sd)) return;
+  int64_t B = sd.B, T = sd.T, I = sd.I, H = sd.H;
+  size_t es = sd.es;
+  const int nd[4] = {3, 2, 2, 1};
+  const int64_t dims[4][3] = {{B, T, I}, {B, H}, {I + H, H}, {H}};
+  size_t zbytes = (size_t)(B * T * H) * es;
+  char *dz = scratch(k, zbytes), *hp = dz ? scratch(k, zbytes) : NULL;
+  if (!hp || !new_outputs(k, sd.dt, 4, nd, dims)) {
+    mfi_free(dz, zbytes), mfi_free(hp, zbytes);
+    return;
+  }
+  const char *x = mfi_data(k->in[0]), *h0 = mfi_data(k->in[1]), *w = mfi_data(k->in[2]);
+  const char *wh = w + I * H * es, *y = mfi_data(k->in[3]), *dy = mfi_data(k->in[4]);
+  char *dh = mfi_data(k->out[1]), *dw = mfi_data(k->out[2]);
+  memcpy(dh, mfi_data(k->in[5]), (size_t)(B * H) * es);
+  for (int64_t t = T - 1; t >= 0; t--) {
+    size_t o = t * H * es;
+    if (sd.dt == MF_FLOAT32)
+      rnn_bwd_f32(&sd, t, (const float *)(y + o), (const float *)(dy + o), (float *)dh,
+                  (float *)(dz + o));
+    else
+      rnn_bwd_f64(&sd, t, (const double *)(y + o), (const double *)(dy + o), (double *)dh,
+                  (double *)(dz + o));
+    gemm(sd.dt, false, true, B, H, H, dz + o, T * H, wh, H, 1, dh, H);
+  }
+  build_hprev(&sd, h0, y, hp);
+  gemm(sd.dt, true, false, I, H, B * T, x, I, dz, H, 0, dw, H);
+  gemm(sd.dt, true, false, H, H, B * T, hp, H, dz, H, 0, dw + I * H * es, H);
+  gemm(sd.dt, false, true, B * T, I, H, dz, H, w, H, 0, mfi_data(k->out[0]), I);
+  if (!col_sums(k, sd.dt, dz, B * T, H, mfi_data(k->out[3]))) drop_outputs(k, 4);
+  mfi_free(dz, zbytes), mfi_free(hp, zbytes);
+}
+
+/* ---------------------------------------------------------------- gradients */
+
+/* The fused backward op gets the forward inputs it needs (`in`, indices into
+ * the forward op's inputs), the forward outputs it reads (`saved`), the
+ * gradients of the first ndy outputs (zeros where none flows), and seq_len
+ * when present; its outputs are the gradients of the forward inputs in
+ * order, seq_len excepted. */
+static void fused_grad(mfi_grad_ctx *g, const char *type, const int *in, int nin,
+                       const int *saved, int nsaved, int ndy, int nout)
+{
+  const mf_op *op = g->op;
+  mf_output dy[3];
+  for (int i = 0; i < ndy; i++) dy[i] = mfi_gb_dy(g, i);
+  mf_op_desc *d = mfi_gb_begin(g, type);
+  if (d) {
+    for (int i = 0; i < nin; i++) mf_op_add_input(d, op->inputs[in[i]]);
+    for (int i = 0; i < nsaved; i++) mf_op_add_input(d, (mf_output){(mf_op *)op, saved[i]});
+    for (int i = 0; i < ndy; i++) mf_op_add_input(d, dy[i]);
+    if (op->nin == op->def->max_inputs) mf_op_add_input(d, op->inputs[op->nin - 1]);
+  }
+  mf_output r = mfi_gb_finish(g, d, 0);
+  if (!r.op) return;
+  for (int i = 0; i < nout; i++) g->dx[i] = (mf_output){r.op, i};
+}
+
+static void grad_lstm(mfi_grad_ctx *g)
+{
+  static const int in[] = {0, 1, 2, 3}, saved[] = {0, 3, 4};
+  fused_grad(g, "LSTMSequenceGrad", in, 4, saved, 3, 3, 5);
+}
+
+static void grad_gru(mfi_grad_ctx *g)
+{
+  static const int in[] = {0, 1, 2, 4}, saved[] = {0, 2};
+  fused_grad(g, "GRUSequenceGrad", in, 4, saved, 2, 2, 6);
+}
+
+static void grad_rnn(mfi_grad_ctx *g)
+{
+  static const int in[] = {0, 1, 2}, saved[] = {0};
+  fused_grad(g, "RNNSequenceGrad", in, 3, saved, 1, 2, 4);
+}
+
+const mfi_opdef mfi_ops_rnn[] = {
+    {"LSTMSequence", 5, 6, 0, infer_lstm, cpu_lstm, grad_lstm},
+    {"LSTMSequenceGrad", 10, 11, 0, infer_lstm_grad, cpu_lstm_grad},
+    {"GRUSequence", 6, 7, 0, infer_gru, cpu_gru, grad_gru},
+    {"GRUSequenceGrad", 8, 9, 0, infer_gru_grad, cpu_gru_grad},
+    {"RNNSequence", 4, 5, 0, infer_rnn, cpu_rnn, grad_rnn},
+    {"RNNSequenceGrad", 6, 7, 0, infer_rnn_grad, cpu_rnn_grad},
+    {0},
+};
