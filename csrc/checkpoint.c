@@ -122,10 +122,7 @@ static void sb_add(sbuf *b, const void *s, size_t n)
   b->p[b->n] = 0;
 }
 
-static void sb_str(sbuf *b, const char *s)
-{
-  sb_add(b, s, strlen(s));
-}
+static void sb_str(sbuf *b, const char *s) { sb_add(b, s, strlen(s)); }
 
 static void sb_fmt(sbuf *b, const char *fmt, ...) __attribute__((format(printf, 2, 3)));
 static void sb_fmt(sbuf *b, const char *fmt, ...)
@@ -318,30 +315,14 @@ static bool jstring(jparser *j, char **out, size_t *out_len)
     j->p++;
     char e = *j->p++;
     switch (e) {
-    case '"':
-      s[n++] = '"';
-      break;
-    case '\\':
-      s[n++] = '\\';
-      break;
-    case '/':
-      s[n++] = '/';
-      break;
-    case 'b':
-      s[n++] = '\b';
-      break;
-    case 'f':
-      s[n++] = '\f';
-      break;
-    case 'n':
-      s[n++] = '\n';
-      break;
-    case 'r':
-      s[n++] = '\r';
-      break;
-    case 't':
-      s[n++] = '\t';
-      break;
+    case '"': s[n++] = '"'; break;
+    case '\\': s[n++] = '\\'; break;
+    case '/': s[n++] = '/'; break;
+    case 'b': s[n++] = '\b'; break;
+    case 'f': s[n++] = '\f'; break;
+    case 'n': s[n++] = '\n'; break;
+    case 'r': s[n++] = '\r'; break;
+    case 't': s[n++] = '\t'; break;
     case 'u': {
       uint32_t cp;
       if (!read_u4(j, &cp)) return false;
@@ -374,9 +355,7 @@ static bool jstring(jparser *j, char **out, size_t *out_len)
       }
       break;
     }
-    default:
-      j->p--;
-      return jfail(j, "bad escape in string");
+    default: j->p--; return jfail(j, "bad escape in string");
     }
   }
   j->p++; /* the closing quote */

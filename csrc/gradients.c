@@ -45,8 +45,8 @@ static mf_output gb(mfi_grad_ctx *g, const char *type, int n, const mf_output *i
 {
   for (int i = 0; i < n; i++)
     if (mfi_is_none(in[i]) && mfi_ok(g->status))
-      mfi_set(g->status, MF_INTERNAL, "gradient of %s '%s': a missing intermediate", g->op->def->type,
-              g->op->name);
+      mfi_set(g->status, MF_INTERNAL, "gradient of %s '%s': a missing intermediate",
+              g->op->def->type, g->op->name);
   mf_op_desc *d = mfi_gb_begin(g, type);
   for (int i = 0; d && i < n; i++) mf_op_add_input(d, in[i]);
   return mfi_gb_finish(g, d, 0);

@@ -8,7 +8,7 @@
 #include <string.h>
 
 struct mf_op_desc {
-  mf_op op; /* filled in place, moved into the graph on success */
+  mf_op op;      /* filled in place, moved into the graph on success */
   char type[64]; /* as requested, for the error when it is unknown */
   int incap, ctrlcap, attrcap;
   bool oom;
@@ -216,11 +216,11 @@ static void replace_str(mf_op_desc *d, char **field, const char *v)
   *field = c;
 }
 
-void mf_op_set_device(mf_op_desc *d, const char *device)
+void mf_op_set_device(mf_op_desc *d, const char *device) { replace_str(d, &d->op.device, device); }
+void mf_op_set_location(mf_op_desc *d, const char *where)
 {
-  replace_str(d, &d->op.device, device);
+  replace_str(d, &d->op.location, where);
 }
-void mf_op_set_location(mf_op_desc *d, const char *where) { replace_str(d, &d->op.location, where); }
 
 /* A fresh attribute slot named `name` (replacing an earlier one). */
 static mfi_attr *new_attr(mf_op_desc *d, const char *name, mfi_attr_kind kind)

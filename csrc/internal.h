@@ -68,13 +68,21 @@ int mfi_shape_str(int ndim, const int64_t *dims, char *buf, size_t size); /* "{2
 
 /* ---------------------------------------------------------------- graph */
 
-typedef enum { MFI_A_INT, MFI_A_FLOAT, MFI_A_BOOL, MFI_A_TYPE, MFI_A_STRING, MFI_A_INTS,
-               MFI_A_SHAPE, MFI_A_TENSOR } mfi_attr_kind;
+typedef enum {
+  MFI_A_INT,
+  MFI_A_FLOAT,
+  MFI_A_BOOL,
+  MFI_A_TYPE,
+  MFI_A_STRING,
+  MFI_A_INTS,
+  MFI_A_SHAPE,
+  MFI_A_TENSOR
+} mfi_attr_kind;
 
 typedef struct {
   char *name;
   mfi_attr_kind kind;
-  int64_t i;  /* INT, BOOL, TYPE; SHAPE: ndim */
+  int64_t i; /* INT, BOOL, TYPE; SHAPE: ndim */
   double f;
   char *s;
   int64_t *ints; /* INTS, SHAPE: n = i */
@@ -147,14 +155,14 @@ typedef struct {
   /* Variable value slots: VariableV2 gets its own in vars[0]; an op whose
    * first def->nref inputs name variables gets theirs in vars[i]. */
   mf_tensor **vars[MFI_MAX_REFS];
-  uint64_t key;    /* random ops: Philox key */
-  uint64_t run;    /* random ops: how many times this op ran before */
-  int threads;     /* intra-op threads */
+  uint64_t key; /* random ops: Philox key */
+  uint64_t run; /* random ops: how many times this op ran before */
+  int threads;  /* intra-op threads */
   mf_status *status;
 } mfi_kctx;
 
 enum {
-  MFI_VARIABLE = 1 << 1,    /* owns a variable slot */
+  MFI_VARIABLE = 1 << 1, /* owns a variable slot */
   MFI_RANDOM = 1 << 2,
   MFI_PLACEHOLDER = 1 << 3, /* must be fed */
   MFI_NO_GRADIENT = 1 << 4, /* gradients stop here silently (comparisons, shapes, ...) */

@@ -141,7 +141,8 @@ mfi_plan *mfi_plan_build(mf_graph *g, const mf_output *feeds, int nfeeds, const 
   }
   for (int i = 0; i < nfetches; i++) {
     int f = fed(feeds, nfeeds, fetches[i].op, fetches[i].index);
-    p->fetch_val[i] = f >= 0 ? f : p->nodes[node_of[fetches[i].op->id]].first_val + fetches[i].index;
+    p->fetch_val[i] =
+        f >= 0 ? f : p->nodes[node_of[fetches[i].op->id]].first_val + fetches[i].index;
     p->uses0[p->fetch_val[i]]++;
   }
 
@@ -163,7 +164,8 @@ mfi_plan *mfi_plan_build(mf_graph *g, const mf_output *feeds, int nfeeds, const 
   if (!p->succ) goto oom;
   for (int e = 0; e < ne; e++) p->nodes[edges_from.a[e]].nsucc++, p->nodes[edges_to.a[e]].npred++;
   int off = 0;
-  for (int k = 0; k < nn; k++) p->nodes[k].succ_off = off, off += p->nodes[k].nsucc, p->nodes[k].nsucc = 0;
+  for (int k = 0; k < nn; k++)
+    p->nodes[k].succ_off = off, off += p->nodes[k].nsucc, p->nodes[k].nsucc = 0;
   for (int e = 0; e < ne; e++) {
     mfi_node *n = &p->nodes[edges_from.a[e]];
     p->succ[n->succ_off + n->nsucc++] = edges_to.a[e];

@@ -10,9 +10,9 @@ typedef struct {
   int in_off;    /* this node's inputs in plan->in_val */
   int npred;     /* predecessors in the plan (data, control, variable order) */
   int succ_off, nsucc;
-  int nvar;   /* variables it touches */
+  int nvar;                 /* variables it touches */
   int var_id[MFI_MAX_REFS]; /* their op ids */
-  uint64_t key; /* random ops: Philox key */
+  uint64_t key;             /* random ops: Philox key */
 } mfi_node;
 
 typedef struct mfi_plan {

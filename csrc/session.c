@@ -62,8 +62,10 @@ mf_session *mf_session_new(mf_graph *g, const mf_session_config *c, mf_status *s
     mfi_set(s, MF_RESOURCE_EXHAUSTED, "out of memory creating a session");
     return NULL;
   }
-  if (c) sess->cfg = *c;
-  else mf_session_config_init(&sess->cfg);
+  if (c)
+    sess->cfg = *c;
+  else
+    mf_session_config_init(&sess->cfg);
   if (sess->cfg.inter_op_threads < 1) sess->cfg.inter_op_threads = 1;
   if (sess->cfg.inter_op_threads > 64) sess->cfg.inter_op_threads = 64;
   sess->graph = mfi_graph_retain(g);
@@ -73,7 +75,8 @@ mf_session *mf_session_new(mf_graph *g, const mf_session_config *c, mf_status *s
   pthread_cond_init(&sess->done_cond, NULL);
   struct timespec ts;
   clock_gettime(CLOCK_REALTIME, &ts);
-  sess->nondet_key = mfi_seed_key(ts.tv_nsec ^ ((int64_t)ts.tv_sec << 20), (int64_t)(uintptr_t)sess);
+  sess->nondet_key =
+      mfi_seed_key(ts.tv_nsec ^ ((int64_t)ts.tv_sec << 20), (int64_t)(uintptr_t)sess);
   if (sess->cfg.intra_op_threads > 0) mfi_blas_set_threads(sess->cfg.intra_op_threads);
   int nw = sess->cfg.inter_op_threads - 1;
   if (nw > 0) {
@@ -154,8 +157,9 @@ static void record(mf_session *sess, const mf_op *op, struct timespec t0, struct
     if (t) sess->trace = t, sess->trace_cap = cap;
   }
   if (sess->ntrace < sess->trace_cap)
-    sess->trace[sess->ntrace++] = (mf_op_trace){op, t0.tv_sec * 1000000000LL + t0.tv_nsec,
-                                                t1.tv_sec * 1000000000LL + t1.tv_nsec, worker_index};
+    sess->trace[sess->ntrace++] =
+        (mf_op_trace){op, t0.tv_sec * 1000000000LL + t0.tv_nsec,
+                      t1.tv_sec * 1000000000LL + t1.tv_nsec, worker_index};
   pthread_mutex_unlock(&sess->qlock);
 }
 
@@ -169,8 +173,14 @@ static void run_node(mf_session *sess, mfi_plan *p, int k, mf_status *s)
     int v = p->in_val[n->in_off + i];
     p->in_ptrs[n->in_off + i] = v >= 0 ? p->vals[v] : NULL;
   }
-  mfi_kctx c = {op, p->in_ptrs + n->in_off, p->vals + n->first_val, {NULL}, n->key, 0,
-                sess->cfg.intra_op_threads, s};
+  mfi_kctx c = {op,
+                p->in_ptrs + n->in_off,
+                p->vals + n->first_val,
+                {NULL},
+                n->key,
+                0,
+                sess->cfg.intra_op_threads,
+                s};
   for (int j = 0; j < n->nvar; j++) c.vars[j] = &sess->vars[n->var_id[j]];
   if (op->def->flags & MFI_RANDOM) c.run = sess->runs[op->id]++;
   struct timespec t0, t1;
@@ -231,7 +241,8 @@ static void *worker_main(void *arg)
   worker_index = wa.index;
   pthread_mutex_lock(&sess->qlock);
   for (;;) {
-    while (!sess->stopping && !(sess->cur && !sess->cur->failed && sess->cur->qtail > sess->cur->qhead))
+    while (!sess->stopping &&
+           !(sess->cur && !sess->cur->failed && sess->cur->qtail > sess->cur->qhead))
       pthread_cond_wait(&sess->qcond, &sess->qlock);
     if (sess->stopping) break;
     serve_one(sess, sess->cur);
@@ -254,8 +265,10 @@ static void execute_parallel(mf_session *sess, mfi_plan *p, mf_status *s)
   pthread_cond_broadcast(&sess->qcond);
   for (;;) {
     if (r.failed ? r.in_flight == 0 : r.completed == p->nnodes) break;
-    if (!r.failed && r.qtail > r.qhead) serve_one(sess, &r);
-    else pthread_cond_wait(&sess->done_cond, &sess->qlock);
+    if (!r.failed && r.qtail > r.qhead)
+      serve_one(sess, &r);
+    else
+      pthread_cond_wait(&sess->done_cond, &sess->qlock);
   }
   sess->cur = NULL;
   pthread_mutex_unlock(&sess->qlock);
@@ -334,8 +347,8 @@ static bool check_args(mf_session *sess, const mf_output *feeds, mf_tensor *cons
       char a[128], b[128];
       mfi_shape_str(t->ndim, t->dims, a, sizeof a);
       mfi_shape_str(m->ndim, m->dims, b, sizeof b);
-      mfi_op_error(s, MF_INVALID_ARGUMENT, f.op, "fed a value of shape %s, but '%s:%d' has shape %s",
-                   a, f.op->name, f.index, b);
+      mfi_op_error(s, MF_INVALID_ARGUMENT, f.op,
+                   "fed a value of shape %s, but '%s:%d' has shape %s", a, f.op->name, f.index, b);
       return false;
     }
   }

@@ -53,9 +53,9 @@ size_t mf_dtype_size(mf_dtype dt);
 
 typedef enum {
   MF_OK = 0,
-  MF_INVALID_ARGUMENT,   /* shape, dtype, axis, bad feed */
+  MF_INVALID_ARGUMENT,    /* shape, dtype, axis, bad feed */
   MF_FAILED_PRECONDITION, /* uninitialized variable, closed session */
-  MF_OUT_OF_RANGE,       /* index out of range at run time */
+  MF_OUT_OF_RANGE,        /* index out of range at run time */
   MF_NOT_FOUND,
   MF_RESOURCE_EXHAUSTED, /* out of memory */
   MF_UNIMPLEMENTED,
@@ -84,8 +84,7 @@ mf_tensor *mf_tensor_new(mf_dtype dt, int ndim, const int64_t *dims, mf_status *
  * required). The library never writes to it; `dealloc(data, arg)` runs when
  * the last reference goes (dealloc may be NULL). */
 mf_tensor *mf_tensor_new_borrowed(mf_dtype dt, int ndim, const int64_t *dims, void *data,
-                                  void (*dealloc)(void *data, void *arg), void *arg,
-                                  mf_status *s);
+                                  void (*dealloc)(void *data, void *arg), void *arg, mf_status *s);
 
 mf_tensor *mf_tensor_retain(mf_tensor *t); /* another reference; returns t */
 void mf_tensor_delete(mf_tensor *t);       /* drops one reference */
@@ -166,7 +165,7 @@ int mf_op_num_control_inputs(const mf_op *op);
 mf_op *mf_op_control_input(const mf_op *op, int i);
 int mf_op_num_outputs(const mf_op *op);
 mf_dtype mf_op_output_dtype(const mf_op *op, int i);
-int mf_op_output_ndim(const mf_op *op, int i); /* -1: unknown rank */
+int mf_op_output_ndim(const mf_op *op, int i);            /* -1: unknown rank */
 const int64_t *mf_op_output_dims(const mf_op *op, int i); /* -1: unknown */
 /* Attribute lookups: 1 if present with that kind. */
 int mf_op_get_attr_int(const mf_op *op, const char *name, int64_t *v);

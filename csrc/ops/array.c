@@ -12,23 +12,16 @@
 
 /* ---------------------------------------------------------------- helpers */
 
-
-
-static void unknown_rank(mfi_meta *m, mf_dtype dt) {
+static void unknown_rank(mfi_meta *m, mf_dtype dt)
+{
   m->dtype = dt;
   m->ndim = -1;
 }
 
-
-
-
-
-
-
-
 /* Position of a new axis in a rank-`rank` shape: 1..rank+1 or
  * -(rank+1)..-1, where -1 is the new last position. */
-static int insert_axis(mfi_infer_ctx *c, int64_t axis, int rank) {
+static int insert_axis(mfi_infer_ctx *c, int64_t axis, int rank)
+{
   if (rank + 1 > MF_MAX_DIMS) {
     mfi_infer_error(c, MF_INVALID_ARGUMENT, "the result would have rank %d (at most %d)", rank + 1,
                     MF_MAX_DIMS);
@@ -42,25 +35,21 @@ static int insert_axis(mfi_infer_ctx *c, int64_t axis, int rank) {
   return -1;
 }
 
-
-
-
-
 /* ---------------------------------------------------------------- Identity */
 
-static void infer_identity(mfi_infer_ctx *c) {
+static void infer_identity(mfi_infer_ctx *c)
+{
   if (!mfi_set_outputs(c, 1)) return;
   c->op->out[0] = c->in[0];
 }
 
-static void cpu_identity(mfi_kctx *k) {
-  k->out[0] = mf_tensor_retain(k->in[0]);
-}
+static void cpu_identity(mfi_kctx *k) { k->out[0] = mf_tensor_retain(k->in[0]); }
 
 /* ---------------------------------------------------------------- Transpose */
 
 /* perm[i] (0-based) is the input axis that becomes output axis i. */
-static bool transpose_shape(mfi_infer_ctx *c, const mfi_meta *x, int *perm, mfi_meta *out) {
+static bool transpose_shape(mfi_infer_ctx *c, const mfi_meta *x, int *perm, mfi_meta *out)
+{
   const int64_t *p = NULL;
   int n = 0, has = mfi_ints_attr(c, "perm", &p, &n);
   if (has < 0) return false;
@@ -95,13 +84,15 @@ static bool transpose_shape(mfi_infer_ctx *c, const mfi_meta *x, int *perm, mfi_
   return true;
 }
 
-static void infer_transpose(mfi_infer_ctx *c) {
+static void infer_transpose(mfi_infer_ctx *c)
+{
   int perm[MF_MAX_DIMS];
   if (!mfi_set_outputs(c, 1)) return;
   transpose_shape(c, &c->in[0], perm, &c->op->out[0]);
 }
 
-static void cpu_transpose(mfi_kctx *k) {
+static void cpu_transpose(mfi_kctx *k)
+{
   mf_tensor *x = k->in[0];
   mfi_meta xm = mfi_tensor_meta(x), om;
   mfi_infer_ctx c = mfi_kernel_infer_ctx(k, &xm);
@@ -122,7 +113,8 @@ static void cpu_transpose(mfi_kctx *k) {
 
 /* ---------------------------------------------------------------- Reshape */
 
-static bool reshape_shape(mfi_infer_ctx *c, const mfi_meta *x, mfi_meta *out) {
+static bool reshape_shape(mfi_infer_ctx *c, const mfi_meta *x, mfi_meta *out)
+{
   const int64_t *s = NULL;
   int n = 0, has = mfi_ints_attr(c, "shape", &s, &n);
   if (has <= 0) {
@@ -163,33 +155,38 @@ static bool reshape_shape(mfi_infer_ctx *c, const mfi_meta *x, mfi_meta *out) {
     if (known == 0 || numel % known != 0) {
       mfi_infer_error(c, MF_INVALID_ARGUMENT,
                       "cannot reshape a %s value (%lld elements) to %s: the -1 can't be inferred",
-                      mfi_meta_str(x, a, sizeof a), (long long)numel, mfi_meta_str(out, b, sizeof b));
+                      mfi_meta_str(x, a, sizeof a), (long long)numel,
+                      mfi_meta_str(out, b, sizeof b));
       return false;
     }
     out->dims[at] = numel / known;
   } else if (known != numel) {
-    mfi_infer_error(
-        c, MF_INVALID_ARGUMENT, "cannot reshape a %s value (%lld elements) to %s (%lld elements)",
-        mfi_meta_str(x, a, sizeof a), (long long)numel, mfi_meta_str(out, b, sizeof b), (long long)known);
+    mfi_infer_error(c, MF_INVALID_ARGUMENT,
+                    "cannot reshape a %s value (%lld elements) to %s (%lld elements)",
+                    mfi_meta_str(x, a, sizeof a), (long long)numel, mfi_meta_str(out, b, sizeof b),
+                    (long long)known);
     return false;
   }
   return true;
 }
 
-static void infer_reshape(mfi_infer_ctx *c) {
+static void infer_reshape(mfi_infer_ctx *c)
+{
   if (!mfi_set_outputs(c, 1)) return;
   reshape_shape(c, &c->in[0], &c->op->out[0]);
 }
 
 /* A view with a new shape: shares the input's buffer. */
-static void view_as(mfi_kctx *k, const mfi_meta *om) {
+static void view_as(mfi_kctx *k, const mfi_meta *om)
+{
   mf_status tmp;
   mfi_clear(&tmp);
   k->out[0] = mf_tensor_reshape(k->in[0], om->ndim, om->dims, &tmp);
   if (!k->out[0]) mfi_op_error(k->status, mf_status_code(&tmp), k->op, "%s", tmp.msg);
 }
 
-static void cpu_reshape(mfi_kctx *k) {
+static void cpu_reshape(mfi_kctx *k)
+{
   mfi_meta xm = mfi_tensor_meta(k->in[0]), om;
   mfi_infer_ctx c = mfi_kernel_infer_ctx(k, &xm);
   if (reshape_shape(&c, &xm, &om)) view_as(k, &om);
@@ -197,7 +194,8 @@ static void cpu_reshape(mfi_kctx *k) {
 
 /* ---------------------------------------------------------------- ConcatV2 */
 
-static bool concat_shape(mfi_infer_ctx *c, int n, const mfi_meta *in, mfi_meta *out, int *axis) {
+static bool concat_shape(mfi_infer_ctx *c, int n, const mfi_meta *in, mfi_meta *out, int *axis)
+{
   int64_t ax;
   if (!mfi_int_attr(c, "axis", true, 0, &ax)) return false;
   int rank = -1, first = -1;
@@ -254,13 +252,15 @@ static bool concat_shape(mfi_infer_ctx *c, int n, const mfi_meta *in, mfi_meta *
   return true;
 }
 
-static void infer_concat(mfi_infer_ctx *c) {
+static void infer_concat(mfi_infer_ctx *c)
+{
   int a;
   if (!mfi_set_outputs(c, 1)) return;
   concat_shape(c, c->op->nin, c->in, &c->op->out[0], &a);
 }
 
-static void cpu_concat(mfi_kctx *k) {
+static void cpu_concat(mfi_kctx *k)
+{
   int n = k->op->nin, a;
   mfi_meta *in = malloc(sizeof *in * n), om;
   if (!in) {
@@ -290,7 +290,8 @@ static void cpu_concat(mfi_kctx *k) {
 
 /* ---------------------------------------------------------------- Pack */
 
-static bool pack_shape(mfi_infer_ctx *c, int n, const mfi_meta *in, mfi_meta *out, int *pos) {
+static bool pack_shape(mfi_infer_ctx *c, int n, const mfi_meta *in, mfi_meta *out, int *pos)
+{
   int64_t ax;
   if (!mfi_int_attr(c, "axis", false, 1, &ax)) return false;
   mfi_meta m;
@@ -308,7 +309,8 @@ static bool pack_shape(mfi_infer_ctx *c, int n, const mfi_meta *in, mfi_meta *ou
       continue;
     }
     bool same = in[i].ndim == m.ndim;
-    for (int d = 0; same && d < m.ndim; d++) same = mfi_merge_dim(m.dims[d], in[i].dims[d], &m.dims[d]);
+    for (int d = 0; same && d < m.ndim; d++)
+      same = mfi_merge_dim(m.dims[d], in[i].dims[d], &m.dims[d]);
     if (!same) {
       char x[128], y[128];
       mfi_infer_error(c, MF_INVALID_ARGUMENT, "input %d has shape %s but input %d has shape %s",
@@ -330,13 +332,15 @@ static bool pack_shape(mfi_infer_ctx *c, int n, const mfi_meta *in, mfi_meta *ou
   return true;
 }
 
-static void infer_pack(mfi_infer_ctx *c) {
+static void infer_pack(mfi_infer_ctx *c)
+{
   int p;
   if (!mfi_set_outputs(c, 1)) return;
   pack_shape(c, c->op->nin, c->in, &c->op->out[0], &p);
 }
 
-static void cpu_pack(mfi_kctx *k) {
+static void cpu_pack(mfi_kctx *k)
+{
   int n = k->op->nin, p;
   mfi_meta *in = malloc(sizeof *in * n), om;
   if (!in) {
@@ -363,7 +367,8 @@ static void cpu_pack(mfi_kctx *k) {
 /* ---------------------------------------------------------------- Unpack */
 
 static bool unpack_shape(mfi_infer_ctx *c, const mfi_meta *x, mfi_meta *out, int *axis,
-                         int64_t *num) {
+                         int64_t *num)
+{
   int64_t ax;
   if (!mfi_int_attr(c, "axis", false, 1, &ax)) return false;
   if (x->ndim < 0) {
@@ -393,7 +398,8 @@ static bool unpack_shape(mfi_infer_ctx *c, const mfi_meta *x, mfi_meta *out, int
   return true;
 }
 
-static void infer_unpack(mfi_infer_ctx *c) {
+static void infer_unpack(mfi_infer_ctx *c)
+{
   mfi_meta m;
   int a;
   int64_t num;
@@ -407,7 +413,8 @@ static void infer_unpack(mfi_infer_ctx *c) {
   for (int i = 0; i < num; i++) c->op->out[i] = m;
 }
 
-static void cpu_unpack(mfi_kctx *k) {
+static void cpu_unpack(mfi_kctx *k)
+{
   const mf_tensor *x = k->in[0];
   mfi_meta xm = mfi_tensor_meta(x), om;
   mfi_infer_ctx c = mfi_kernel_infer_ctx(k, &xm);
@@ -438,10 +445,11 @@ static void cpu_unpack(mfi_kctx *k) {
 
 /* ---------------------------------------------------------------- Split */
 
-static bool split_shape(mfi_infer_ctx *c, const mfi_meta *x, mfi_meta *out, int *axis,
-                        int64_t *num) {
+static bool split_shape(mfi_infer_ctx *c, const mfi_meta *x, mfi_meta *out, int *axis, int64_t *num)
+{
   int64_t ax, ns;
-  if (!mfi_int_attr(c, "num_split", true, 0, &ns) || !mfi_int_attr(c, "axis", false, 1, &ax)) return false;
+  if (!mfi_int_attr(c, "num_split", true, 0, &ns) || !mfi_int_attr(c, "axis", false, 1, &ax))
+    return false;
   if (ns < 1 || ns > 1 << 20) {
     mfi_infer_error(c, MF_INVALID_ARGUMENT, "num_split is %lld (must be at least 1)",
                     (long long)ns);
@@ -474,7 +482,8 @@ static bool split_shape(mfi_infer_ctx *c, const mfi_meta *x, mfi_meta *out, int 
   return true;
 }
 
-static void infer_split(mfi_infer_ctx *c) {
+static void infer_split(mfi_infer_ctx *c)
+{
   mfi_meta m;
   int a;
   int64_t num;
@@ -482,7 +491,8 @@ static void infer_split(mfi_infer_ctx *c) {
   for (int i = 0; i < num; i++) c->op->out[i] = m;
 }
 
-static void cpu_split(mfi_kctx *k) {
+static void cpu_split(mfi_kctx *k)
+{
   const mf_tensor *x = k->in[0];
   mfi_meta xm = mfi_tensor_meta(x), om;
   mfi_infer_ctx c = mfi_kernel_infer_ctx(k, &xm);
@@ -512,37 +522,40 @@ static void cpu_split(mfi_kctx *k) {
 
 /* ---------------------------------------------------------------- Slice */
 
-
-static void infer_slice(mfi_infer_ctx *c) {
+static void infer_slice(mfi_infer_ctx *c)
+{
   int64_t start[MF_MAX_DIMS];
   if (!mfi_set_outputs(c, 1)) return;
   mfi_slice_shape(c, &c->in[0], &c->op->out[0], start);
 }
 
-static void cpu_slice(mfi_kctx *k) {
+static void cpu_slice(mfi_kctx *k)
+{
   const mf_tensor *x = k->in[0];
   mfi_meta xm = mfi_tensor_meta(x), om;
   mfi_infer_ctx c = mfi_kernel_infer_ctx(k, &xm);
   int64_t start[MF_MAX_DIMS], st[MF_MAX_DIMS], off = 0;
-  if (!mfi_slice_shape(&c, &xm, &om, start) || !mfi_out_new(k, 0, x->dtype, om.ndim, om.dims)) return;
+  if (!mfi_slice_shape(&c, &xm, &om, start) || !mfi_out_new(k, 0, x->dtype, om.ndim, om.dims))
+    return;
   size_t es = mf_dtype_size(x->dtype);
   mfi_row_strides(x->ndim, x->dims, st);
   for (int i = 0; i < x->ndim; i++) off += start[i] * st[i];
   if (k->out[0]->numel == 0) return;
   mfi_strided_copy(mfi_data(k->out[0]), (const char *)mfi_data(x) + off * (int64_t)es, es, om.ndim,
-               om.dims, st);
+                   om.dims, st);
 }
 
 /* ---------------------------------------------------------------- GatherV2 */
 
-
-static void infer_gather(mfi_infer_ctx *c) {
+static void infer_gather(mfi_infer_ctx *c)
+{
   int a;
   if (!mfi_set_outputs(c, 1)) return;
   mfi_gather_shape(c, &c->in[0], &c->in[1], &c->op->out[0], &a);
 }
 
-static void cpu_gather(mfi_kctx *k) {
+static void cpu_gather(mfi_kctx *k)
+{
   const mf_tensor *p = k->in[0], *ids = k->in[1];
   mfi_meta in[2] = {mfi_tensor_meta(p), mfi_tensor_meta(ids)}, om;
   mfi_infer_ctx c = mfi_kernel_infer_ctx(k, in);
@@ -579,9 +592,11 @@ static void cpu_gather(mfi_kctx *k) {
 /* ---------------------------------------------------------------- OneHot */
 
 static bool onehot_shape(mfi_infer_ctx *c, const mfi_meta *ids, mfi_meta *out, int *pos,
-                         int64_t *depth) {
+                         int64_t *depth)
+{
   int64_t ax, dt;
-  if (!mfi_int_attr(c, "depth", true, 0, depth) || !mfi_int_attr(c, "axis", false, -1, &ax)) return false;
+  if (!mfi_int_attr(c, "depth", true, 0, depth) || !mfi_int_attr(c, "axis", false, -1, &ax))
+    return false;
   dt = mfi_attr_int(c->op, "dtype", MF_FLOAT32);
   if (dt < 0 || dt >= MF_NUM_DTYPES) {
     mfi_infer_error(c, MF_INVALID_ARGUMENT, "invalid dtype %lld", (long long)dt);
@@ -609,14 +624,16 @@ static bool onehot_shape(mfi_infer_ctx *c, const mfi_meta *ids, mfi_meta *out, i
   return true;
 }
 
-static void infer_onehot(mfi_infer_ctx *c) {
+static void infer_onehot(mfi_infer_ctx *c)
+{
   int p;
   int64_t depth;
   if (!mfi_set_outputs(c, 1)) return;
   onehot_shape(c, &c->in[0], &c->op->out[0], &p, &depth);
 }
 
-static void cpu_onehot(mfi_kctx *k) {
+static void cpu_onehot(mfi_kctx *k)
+{
   const mf_tensor *ids = k->in[0];
   mfi_meta im = mfi_tensor_meta(ids), om;
   mfi_infer_ctx c = mfi_kernel_infer_ctx(k, &im);
@@ -644,7 +661,8 @@ static void cpu_onehot(mfi_kctx *k) {
 
 /* ---------------------------------------------------------------- ExpandDims, Squeeze */
 
-static bool expand_shape(mfi_infer_ctx *c, const mfi_meta *x, mfi_meta *out) {
+static bool expand_shape(mfi_infer_ctx *c, const mfi_meta *x, mfi_meta *out)
+{
   int64_t ax;
   if (!mfi_int_attr(c, "axis", true, 0, &ax)) return false;
   if (x->ndim < 0) {
@@ -659,18 +677,21 @@ static bool expand_shape(mfi_infer_ctx *c, const mfi_meta *x, mfi_meta *out) {
   return true;
 }
 
-static void infer_expand(mfi_infer_ctx *c) {
+static void infer_expand(mfi_infer_ctx *c)
+{
   if (!mfi_set_outputs(c, 1)) return;
   expand_shape(c, &c->in[0], &c->op->out[0]);
 }
 
-static void cpu_expand(mfi_kctx *k) {
+static void cpu_expand(mfi_kctx *k)
+{
   mfi_meta xm = mfi_tensor_meta(k->in[0]), om;
   mfi_infer_ctx c = mfi_kernel_infer_ctx(k, &xm);
   if (expand_shape(&c, &xm, &om)) view_as(k, &om);
 }
 
-static bool squeeze_shape(mfi_infer_ctx *c, const mfi_meta *x, mfi_meta *out) {
+static bool squeeze_shape(mfi_infer_ctx *c, const mfi_meta *x, mfi_meta *out)
+{
   const int64_t *ax = NULL;
   int n = 0, has = mfi_ints_attr(c, "axis", &ax, &n);
   if (has < 0) return false;
@@ -708,12 +729,14 @@ static bool squeeze_shape(mfi_infer_ctx *c, const mfi_meta *x, mfi_meta *out) {
   return true;
 }
 
-static void infer_squeeze(mfi_infer_ctx *c) {
+static void infer_squeeze(mfi_infer_ctx *c)
+{
   if (!mfi_set_outputs(c, 1)) return;
   squeeze_shape(c, &c->in[0], &c->op->out[0]);
 }
 
-static void cpu_squeeze(mfi_kctx *k) {
+static void cpu_squeeze(mfi_kctx *k)
+{
   mfi_meta xm = mfi_tensor_meta(k->in[0]), om;
   mfi_infer_ctx c = mfi_kernel_infer_ctx(k, &xm);
   if (squeeze_shape(&c, &xm, &om)) view_as(k, &om);
@@ -721,14 +744,15 @@ static void cpu_squeeze(mfi_kctx *k) {
 
 /* ---------------------------------------------------------------- Tile */
 
-
-static void infer_tile(mfi_infer_ctx *c) {
+static void infer_tile(mfi_infer_ctx *c)
+{
   const int64_t *m;
   if (!mfi_set_outputs(c, 1)) return;
   mfi_tile_shape(c, &c->in[0], &c->op->out[0], &m);
 }
 
-static void cpu_tile(mfi_kctx *k) {
+static void cpu_tile(mfi_kctx *k)
+{
   const mf_tensor *x = k->in[0];
   mfi_meta xm = mfi_tensor_meta(x), om;
   mfi_infer_ctx c = mfi_kernel_infer_ctx(k, &xm);
@@ -765,7 +789,8 @@ static void cpu_tile(mfi_kctx *k) {
 
 /* ---------------------------------------------------------------- Shape, Size */
 
-static void infer_shape(mfi_infer_ctx *c) {
+static void infer_shape(mfi_infer_ctx *c)
+{
   if (!mfi_set_outputs(c, 1)) return;
   mfi_meta *o = &c->op->out[0];
   o->dtype = MF_INT32;
@@ -773,7 +798,8 @@ static void infer_shape(mfi_infer_ctx *c) {
   o->dims[0] = c->in[0].ndim; /* -1 when the rank is unknown */
 }
 
-static void cpu_shape(mfi_kctx *k) {
+static void cpu_shape(mfi_kctx *k)
+{
   const mf_tensor *x = k->in[0];
   int64_t n = x->ndim;
   for (int i = 0; i < x->ndim; i++)
@@ -787,13 +813,15 @@ static void cpu_shape(mfi_kctx *k) {
   for (int i = 0; i < x->ndim; i++) o[i] = (int32_t)x->dims[i];
 }
 
-static void infer_size(mfi_infer_ctx *c) {
+static void infer_size(mfi_infer_ctx *c)
+{
   if (!mfi_set_outputs(c, 1)) return;
   c->op->out[0].dtype = MF_INT32;
   c->op->out[0].ndim = 0;
 }
 
-static void cpu_size(mfi_kctx *k) {
+static void cpu_size(mfi_kctx *k)
+{
   const mf_tensor *x = k->in[0];
   if (x->numel > INT32_MAX) {
     mfi_op_error(k->status, MF_INVALID_ARGUMENT, k->op, "size %lld does not fit in int32",
@@ -810,7 +838,8 @@ static void cpu_size(mfi_kctx *k) {
 
 /* A gradient op over inputs `in` carrying some of the forward op's attributes. */
 static mf_op_desc *grad_op(mfi_grad_ctx *g, const char *type, int n, const mf_output *in,
-                           const char *const *attrs) {
+                           const char *const *attrs)
+{
   mf_op_desc *d = mfi_gb_begin(g, type);
   for (int i = 0; d && i < n; i++) mf_op_add_input(d, in[i]);
   for (int i = 0; d && attrs && attrs[i]; i++) mfi_gb_copy_attr(d, g->op, attrs[i]);
@@ -819,11 +848,13 @@ static mf_op_desc *grad_op(mfi_grad_ctx *g, const char *type, int n, const mf_ou
 
 static void grad_identity(mfi_grad_ctx *g) { g->dx[0] = g->dy[0]; }
 
-static void grad_reshape_like(mfi_grad_ctx *g) {
+static void grad_reshape_like(mfi_grad_ctx *g)
+{
   g->dx[0] = mfi_gb2(g, "ReshapeLike", g->dy[0], g->op->inputs[0]);
 }
 
-static void grad_transpose(mfi_grad_ctx *g) {
+static void grad_transpose(mfi_grad_ctx *g)
+{
   const mfi_attr *a = mfi_attr_find(g->op, "perm");
   mf_op_desc *d = grad_op(g, "Transpose", 1, &g->dy[0], NULL);
   if (a && d) { /* the inverse permutation, 1-based */
@@ -838,7 +869,8 @@ static void grad_transpose(mfi_grad_ctx *g) {
   g->dx[0] = mfi_gb_finish(g, d, 0);
 }
 
-static void grad_concat(mfi_grad_ctx *g) {
+static void grad_concat(mfi_grad_ctx *g)
+{
   const mf_op *op = g->op;
   mf_op_desc *d = mfi_gb_begin(g, "SplitLike");
   if (d) mf_op_add_input(d, g->dy[0]);
@@ -848,14 +880,16 @@ static void grad_concat(mfi_grad_ctx *g) {
   for (int i = 0; first.op && i < op->nin; i++) g->dx[i] = (mf_output){first.op, i};
 }
 
-static void grad_pack(mfi_grad_ctx *g) {
+static void grad_pack(mfi_grad_ctx *g)
+{
   static const char *const attrs[] = {"axis", NULL};
   mf_output first = mfi_gb_finish(g, grad_op(g, "Unpack", 1, &g->dy[0], attrs), 0);
   for (int i = 0; first.op && i < g->op->nin; i++) g->dx[i] = (mf_output){first.op, i};
 }
 
 /* Unpack and Split: put the pieces back together (zeros for pieces without a gradient). */
-static void grad_join(mfi_grad_ctx *g) {
+static void grad_join(mfi_grad_ctx *g)
+{
   const mf_op *op = g->op;
   mf_op_desc *d = mfi_gb_begin(g, strcmp(op->def->type, "Unpack") == 0 ? "Pack" : "ConcatV2");
   for (int i = 0; d && i < op->nout; i++) {
@@ -867,19 +901,22 @@ static void grad_join(mfi_grad_ctx *g) {
   g->dx[0] = mfi_gb_finish(g, d, 0);
 }
 
-static void grad_slice(mfi_grad_ctx *g) {
+static void grad_slice(mfi_grad_ctx *g)
+{
   static const char *const attrs[] = {"begin", "size", NULL};
   mf_output in[2] = {g->dy[0], g->op->inputs[0]};
   g->dx[0] = mfi_gb_finish(g, grad_op(g, "SliceGrad", 2, in, attrs), 0);
 }
 
-static void grad_gather(mfi_grad_ctx *g) {
+static void grad_gather(mfi_grad_ctx *g)
+{
   static const char *const attrs[] = {"axis", NULL};
   mf_output in[3] = {g->dy[0], g->op->inputs[1], g->op->inputs[0]};
   g->dx[0] = mfi_gb_finish(g, grad_op(g, "GatherGrad", 3, in, attrs), 0);
 }
 
-static void grad_tile(mfi_grad_ctx *g) {
+static void grad_tile(mfi_grad_ctx *g)
+{
   static const char *const attrs[] = {"multiples", NULL};
   mf_output in[2] = {g->dy[0], g->op->inputs[0]};
   g->dx[0] = mfi_gb_finish(g, grad_op(g, "TileGrad", 2, in, attrs), 0);

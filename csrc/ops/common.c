@@ -6,9 +6,9 @@
 #include <stdlib.h>
 #include <string.h>
 
-static const mfi_opdef *const families[] = {mfi_ops_math, mfi_ops_array, mfi_ops_reduce,
-                                            mfi_ops_state, mfi_ops_matmul, mfi_ops_random,
-                                            mfi_ops_train, mfi_ops_grad, mfi_ops_nn, mfi_ops_sparse, mfi_ops_rnn};
+static const mfi_opdef *const families[] = {
+    mfi_ops_math,  mfi_ops_array, mfi_ops_reduce, mfi_ops_state,  mfi_ops_matmul, mfi_ops_random,
+    mfi_ops_train, mfi_ops_grad,  mfi_ops_nn,     mfi_ops_sparse, mfi_ops_rnn};
 
 const mfi_opdef *mfi_opdef_find(const char *type)
 {
@@ -60,10 +60,14 @@ bool mfi_broadcast_shape(int andim, const int64_t *ad, int bndim, const int64_t 
   for (int i = 0; i < n; i++) {
     int ia = i - (n - andim), ib = i - (n - bndim);
     int64_t x = ia >= 0 ? ad[ia] : 1, y = ib >= 0 ? bd[ib] : 1;
-    if (x == y || y == 1) od[i] = x;
-    else if (x == 1) od[i] = y;
-    else if (x == -1 || y == -1) od[i] = x == -1 ? y : x; /* static: the known one wins */
-    else return false;
+    if (x == y || y == 1)
+      od[i] = x;
+    else if (x == 1)
+      od[i] = y;
+    else if (x == -1 || y == -1)
+      od[i] = x == -1 ? y : x; /* static: the known one wins */
+    else
+      return false;
   }
   *ondim = n;
   return true;
@@ -96,8 +100,9 @@ int mfi_axis(mfi_infer_ctx *c, int64_t axis, int rank, const char *what)
 {
   if (axis >= 1 && axis <= rank) return (int)axis - 1;
   if (axis < 0 && -axis <= rank) return rank + (int)axis;
-  mfi_infer_error(c, MF_INVALID_ARGUMENT, "%s %lld is out of range for rank %d (use 1..%d or -%d..-1)",
-                  what, (long long)axis, rank, rank, rank);
+  mfi_infer_error(c, MF_INVALID_ARGUMENT,
+                  "%s %lld is out of range for rank %d (use 1..%d or -%d..-1)", what,
+                  (long long)axis, rank, rank, rank);
   return -1;
 }
 

@@ -18,15 +18,9 @@ enum { VIEW_DIMS = 2 * MF_MAX_DIMS };
 
 /* ---------------------------------------------------------------- helpers */
 
-
-
-
-
-
-
-
 /* Whether two static shapes can be the same (unknowns match anything). */
-static bool compatible(const mfi_meta *a, const mfi_meta *b) {
+static bool compatible(const mfi_meta *a, const mfi_meta *b)
+{
   if (a->ndim < 0 || b->ndim < 0) return true;
   if (a->ndim != b->ndim) return false;
   int64_t d;
@@ -35,23 +29,22 @@ static bool compatible(const mfi_meta *a, const mfi_meta *b) {
   return true;
 }
 
-
-
-static bool numeric(mfi_infer_ctx *c, mf_dtype dt, const char *what) {
+static bool numeric(mfi_infer_ctx *c, mf_dtype dt, const char *what)
+{
   if (dt == MF_FLOAT32 || dt == MF_FLOAT64 || dt == MF_INT32 || dt == MF_INT64 || dt == MF_UINT8)
     return true;
   mfi_infer_error(c, MF_INVALID_ARGUMENT, "%s must be numeric, got %s", what, mf_dtype_name(dt));
   return false;
 }
 
-
-static void oom(mfi_kctx *k) {
+static void oom(mfi_kctx *k)
+{
   mfi_op_error(k->status, MF_RESOURCE_EXHAUSTED, k->op, "out of memory");
 }
 
-
 /* Output 0 as a view of input i with a new shape (same element count). */
-static void view_as(mfi_kctx *k, int i, int ndim, const int64_t *dims) {
+static void view_as(mfi_kctx *k, int i, int ndim, const int64_t *dims)
+{
   mf_status tmp;
   mfi_clear(&tmp);
   k->out[0] = mf_tensor_reshape(k->in[i], ndim, dims, &tmp);
@@ -60,7 +53,8 @@ static void view_as(mfi_kctx *k, int i, int ndim, const int64_t *dims) {
 
 /* mask[d]: dimension d of a rank-`rank` value is reduced by the 'axis'
  * attribute (absent: all of them), as for Sum. */
-static bool axis_mask(mfi_infer_ctx *c, int rank, bool *mask, int *nred) {
+static bool axis_mask(mfi_infer_ctx *c, int rank, bool *mask, int *nred)
+{
   const int64_t *ax = NULL;
   int n = 0, has = mfi_ints_attr(c, "axis", &ax, &n);
   if (has < 0) return false;
@@ -79,12 +73,11 @@ static bool axis_mask(mfi_infer_ctx *c, int rank, bool *mask, int *nred) {
   return true;
 }
 
-
-
 /* The inverse: writes the contiguous `src` (shape dims) into `dst` at
  * element offset `base` with per-dimension strides, the last being 1. */
 static void strided_place(char *dst, const char *src, size_t es, int nd, const int64_t *dims,
-                          const int64_t *st, int64_t base) {
+                          const int64_t *st, int64_t base)
+{
   int64_t total = mfi_numel(nd, dims);
   if (total == 0) return;
   if (nd == 0) {
@@ -113,7 +106,8 @@ static void strided_place(char *dst, const char *src, size_t es, int nd, const i
  * dims, and the last one is 0 or 1. Walks x in rows of the last dim so the
  * inner loops are contiguous. Floats go to af (double), integers to ai. */
 static void sum_into(const mf_tensor *x, int nd, const int64_t *dims, const int64_t *ost,
-                     double *af, int64_t *ai) {
+                     double *af, int64_t *ai)
+{
   int64_t total = x->numel;
   const void *p = mfi_data(x);
   mf_dtype dt = x->dtype;
@@ -164,7 +158,8 @@ static void sum_into(const mf_tensor *x, int nd, const int64_t *dims, const int6
 
 /* Output 0 (x's dtype, shape ond/odims) = x summed as sum_into describes. */
 static void sum_kernel(mfi_kctx *k, const mf_tensor *x, int nd, const int64_t *dims,
-                       const int64_t *ost, int ond, const int64_t *odims) {
+                       const int64_t *ost, int ond, const int64_t *odims)
+{
   if (!mfi_out_new(k, 0, x->dtype, ond, odims)) return;
   mf_tensor *y = k->out[0];
   int64_t on = y->numel;
@@ -196,7 +191,8 @@ static void sum_kernel(mfi_kctx *k, const mf_tensor *x, int nd, const int64_t *d
 
 /* ---------------------------------------------------------------- AddN */
 
-static bool addn_shape(mfi_infer_ctx *c, int n, const mfi_meta *in, mfi_meta *out) {
+static bool addn_shape(mfi_infer_ctx *c, int n, const mfi_meta *in, mfi_meta *out)
+{
   if (!numeric(c, in[0].dtype, "input 1")) return false;
   *out = in[0];
   int first = in[0].ndim >= 0 ? 0 : -1;
@@ -226,12 +222,14 @@ static bool addn_shape(mfi_infer_ctx *c, int n, const mfi_meta *in, mfi_meta *ou
   return true;
 }
 
-static void infer_addn(mfi_infer_ctx *c) {
+static void infer_addn(mfi_infer_ctx *c)
+{
   if (!mfi_set_outputs(c, 1)) return;
   addn_shape(c, c->op->nin, c->in, &c->op->out[0]);
 }
 
-static void cpu_addn(mfi_kctx *k) {
+static void cpu_addn(mfi_kctx *k)
+{
   int n = k->op->nin;
   mfi_meta *in = malloc(sizeof *in * n), om;
   if (!in) {
@@ -284,8 +282,8 @@ static void cpu_addn(mfi_kctx *k) {
 
 /* `like` must broadcast to t's shape: no more dims, and each (aligned from
  * the end) is 1 or t's. */
-static bool sum_to_shape(mfi_infer_ctx *c, const mfi_meta *t, const mfi_meta *like,
-                         mfi_meta *out) {
+static bool sum_to_shape(mfi_infer_ctx *c, const mfi_meta *t, const mfi_meta *like, mfi_meta *out)
+{
   if (!numeric(c, t->dtype, "the value to sum")) return false;
   *out = *like;
   out->dtype = t->dtype;
@@ -305,12 +303,14 @@ static bool sum_to_shape(mfi_infer_ctx *c, const mfi_meta *t, const mfi_meta *li
   return true;
 }
 
-static void infer_sum_to_shape(mfi_infer_ctx *c) {
+static void infer_sum_to_shape(mfi_infer_ctx *c)
+{
   if (!mfi_set_outputs(c, 1)) return;
   sum_to_shape(c, &c->in[0], &c->in[1], &c->op->out[0]);
 }
 
-static void cpu_sum_to_shape(mfi_kctx *k) {
+static void cpu_sum_to_shape(mfi_kctx *k)
+{
   const mf_tensor *t = k->in[0], *like = k->in[1];
   mfi_meta in[2] = {mfi_tensor_meta(t), mfi_tensor_meta(like)}, om;
   mfi_infer_ctx c = mfi_kernel_infer_ctx(k, in);
@@ -332,27 +332,29 @@ static void cpu_sum_to_shape(mfi_kctx *k) {
 /* ---------------------------------------------------------------- ReshapeLike */
 
 static bool reshape_like_shape(mfi_infer_ctx *c, const mfi_meta *t, const mfi_meta *like,
-                               mfi_meta *out) {
+                               mfi_meta *out)
+{
   *out = *like;
   out->dtype = t->dtype;
   int64_t a = mfi_known_numel(t), b = mfi_known_numel(like);
   if (a >= 0 && b >= 0 && a != b) {
     char x[128], y[128];
-    mfi_infer_error(c, MF_INVALID_ARGUMENT,
-                    "cannot reshape a %s value (%lld elements) to %s (%lld elements)",
-                    mfi_meta_str(t, x, sizeof x), (long long)a, mfi_meta_str(like, y, sizeof y),
-                    (long long)b);
+    mfi_infer_error(
+        c, MF_INVALID_ARGUMENT, "cannot reshape a %s value (%lld elements) to %s (%lld elements)",
+        mfi_meta_str(t, x, sizeof x), (long long)a, mfi_meta_str(like, y, sizeof y), (long long)b);
     return false;
   }
   return true;
 }
 
-static void infer_reshape_like(mfi_infer_ctx *c) {
+static void infer_reshape_like(mfi_infer_ctx *c)
+{
   if (!mfi_set_outputs(c, 1)) return;
   reshape_like_shape(c, &c->in[0], &c->in[1], &c->op->out[0]);
 }
 
-static void cpu_reshape_like(mfi_kctx *k) {
+static void cpu_reshape_like(mfi_kctx *k)
+{
   mfi_meta in[2] = {mfi_tensor_meta(k->in[0]), mfi_tensor_meta(k->in[1])}, om;
   mfi_infer_ctx c = mfi_kernel_infer_ctx(k, in);
   if (reshape_like_shape(&c, &in[0], &in[1], &om)) view_as(k, 0, om.ndim, om.dims);
@@ -362,7 +364,8 @@ static void cpu_reshape_like(mfi_kctx *k) {
 
 /* t is x reduced over 'axis' (keep_dims or not); the result has x's shape. */
 static bool expand_reduced_shape(mfi_infer_ctx *c, const mfi_meta *t, const mfi_meta *x,
-                                 mfi_meta *out, bool *mask) {
+                                 mfi_meta *out, bool *mask)
+{
   bool keep = mfi_attr_int(c->op, "keep_dims", 0) != 0;
   *out = *x;
   out->dtype = t->dtype;
@@ -389,13 +392,15 @@ static bool expand_reduced_shape(mfi_infer_ctx *c, const mfi_meta *t, const mfi_
   return true;
 }
 
-static void infer_expand_reduced(mfi_infer_ctx *c) {
+static void infer_expand_reduced(mfi_infer_ctx *c)
+{
   bool mask[MF_MAX_DIMS];
   if (!mfi_set_outputs(c, 1)) return;
   expand_reduced_shape(c, &c->in[0], &c->in[1], &c->op->out[0], mask);
 }
 
-static void cpu_expand_reduced(mfi_kctx *k) {
+static void cpu_expand_reduced(mfi_kctx *k)
+{
   const mf_tensor *t = k->in[0], *x = k->in[1];
   mfi_meta in[2] = {mfi_tensor_meta(t), mfi_tensor_meta(x)}, om;
   mfi_infer_ctx c = mfi_kernel_infer_ctx(k, in);
@@ -417,7 +422,8 @@ static void cpu_expand_reduced(mfi_kctx *k) {
 
 /* ---------------------------------------------------------------- ProdExclusive */
 
-static bool prod_exclusive_shape(mfi_infer_ctx *c, const mfi_meta *x, mfi_meta *out, bool *mask) {
+static bool prod_exclusive_shape(mfi_infer_ctx *c, const mfi_meta *x, mfi_meta *out, bool *mask)
+{
   if (!numeric(c, x->dtype, "the input")) return false;
   *out = *x;
   int nred;
@@ -429,7 +435,8 @@ static bool prod_exclusive_shape(mfi_infer_ctx *c, const mfi_meta *x, mfi_meta *
   return axis_mask(c, x->ndim, mask, &nred);
 }
 
-static void infer_prod_exclusive(mfi_infer_ctx *c) {
+static void infer_prod_exclusive(mfi_infer_ctx *c)
+{
   bool mask[MF_MAX_DIMS];
   if (!mfi_set_outputs(c, 1)) return;
   prod_exclusive_shape(c, &c->in[0], &c->op->out[0], mask);
@@ -437,21 +444,24 @@ static void infer_prod_exclusive(mfi_infer_ctx *c) {
 
 /* Each element times nothing but the others of its group: a prefix pass
  * then a suffix pass, so zeros need no special case and nothing divides. */
-static void exclusive_f(const double *v, double *r, int64_t n) {
+static void exclusive_f(const double *v, double *r, int64_t n)
+{
   double run = 1;
   for (int64_t j = 0; j < n; j++) r[j] = run, run *= v[j];
   run = 1;
   for (int64_t j = n - 1; j >= 0; j--) r[j] *= run, run *= v[j];
 }
 
-static void exclusive_i(const uint64_t *v, uint64_t *r, int64_t n) {
+static void exclusive_i(const uint64_t *v, uint64_t *r, int64_t n)
+{
   uint64_t run = 1;
   for (int64_t j = 0; j < n; j++) r[j] = run, run *= v[j];
   run = 1;
   for (int64_t j = n - 1; j >= 0; j--) r[j] *= run, run *= v[j];
 }
 
-static void cpu_prod_exclusive(mfi_kctx *k) {
+static void cpu_prod_exclusive(mfi_kctx *k)
+{
   const mf_tensor *x = k->in[0];
   mfi_meta xm = mfi_tensor_meta(x), om;
   mfi_infer_ctx c = mfi_kernel_infer_ctx(k, &xm);
@@ -520,7 +530,8 @@ static void cpu_prod_exclusive(mfi_kctx *k) {
 /* Output i: x_i's shape with dy's dtype; along the axis the x_i take
  * consecutive pieces of dy, and elsewhere all match dy. */
 static bool split_like_shape(mfi_infer_ctx *c, int n, const mfi_meta *dy, const mfi_meta *xs,
-                             mfi_meta *out, int *axis) {
+                             mfi_meta *out, int *axis)
+{
   int64_t ax;
   if (!mfi_int_attr(c, "axis", true, 0, &ax)) return false;
   int rank = dy->ndim;
@@ -558,7 +569,8 @@ static bool split_like_shape(mfi_infer_ctx *c, int n, const mfi_meta *dy, const 
         mfi_infer_error(c, MF_INVALID_ARGUMENT,
                         "input %d has shape %s but the gradient has shape %s; only dimension %d "
                         "(the axis) may differ",
-                        i + 2, mfi_meta_str(&xs[i], x, sizeof x), mfi_meta_str(dy, y, sizeof y), a + 1);
+                        i + 2, mfi_meta_str(&xs[i], x, sizeof x), mfi_meta_str(dy, y, sizeof y),
+                        a + 1);
         return false;
       }
     }
@@ -576,13 +588,15 @@ static bool split_like_shape(mfi_infer_ctx *c, int n, const mfi_meta *dy, const 
   return true;
 }
 
-static void infer_split_like(mfi_infer_ctx *c) {
+static void infer_split_like(mfi_infer_ctx *c)
+{
   int n = c->op->nin - 1, a;
   if (!mfi_set_outputs(c, n)) return;
   split_like_shape(c, n, &c->in[0], c->in + 1, c->op->out, &a);
 }
 
-static void cpu_split_like(mfi_kctx *k) {
+static void cpu_split_like(mfi_kctx *k)
+{
   int n = k->op->nin - 1, a = 0;
   mfi_meta *in = malloc(sizeof *in * (2 * n + 1));
   if (!in) {
@@ -615,10 +629,10 @@ static void cpu_split_like(mfi_kctx *k) {
 
 /* ---------------------------------------------------------------- SliceGrad */
 
-
 /* The output has x's shape; dy must have the slice's. */
-static bool slice_grad_shape(mfi_infer_ctx *c, const mfi_meta *dy, const mfi_meta *x,
-                             mfi_meta *out, int64_t *start) {
+static bool slice_grad_shape(mfi_infer_ctx *c, const mfi_meta *dy, const mfi_meta *x, mfi_meta *out,
+                             int64_t *start)
+{
   mfi_meta sl;
   *out = *x;
   out->dtype = dy->dtype;
@@ -636,13 +650,15 @@ static bool slice_grad_shape(mfi_infer_ctx *c, const mfi_meta *dy, const mfi_met
   return true;
 }
 
-static void infer_slice_grad(mfi_infer_ctx *c) {
+static void infer_slice_grad(mfi_infer_ctx *c)
+{
   int64_t start[MF_MAX_DIMS];
   if (!mfi_set_outputs(c, 1)) return;
   slice_grad_shape(c, &c->in[0], &c->in[1], &c->op->out[0], start);
 }
 
-static void cpu_slice_grad(mfi_kctx *k) {
+static void cpu_slice_grad(mfi_kctx *k)
+{
   const mf_tensor *dy = k->in[0], *x = k->in[1];
   mfi_meta in[2] = {mfi_tensor_meta(dy), mfi_tensor_meta(x)}, om;
   mfi_infer_ctx c = mfi_kernel_infer_ctx(k, in);
@@ -658,16 +674,15 @@ static void cpu_slice_grad(mfi_kctx *k) {
 
 /* ---------------------------------------------------------------- GatherGrad */
 
-
 /* in: dy, ids, params. The output has params' shape and dy's dtype. */
-static bool gather_grad_shape(mfi_infer_ctx *c, const mfi_meta *in, mfi_meta *out, int *axis) {
+static bool gather_grad_shape(mfi_infer_ctx *c, const mfi_meta *in, mfi_meta *out, int *axis)
+{
   mfi_meta g;
   if (!numeric(c, in[0].dtype, "the gradient")) return false;
   if (!mfi_gather_shape(c, &in[2], &in[1], &g, axis)) return false;
   if (!compatible(&in[0], &g)) {
     char a[128], b[128];
-    mfi_infer_error(c, MF_INVALID_ARGUMENT,
-                    "the gradient has shape %s but the gather has shape %s",
+    mfi_infer_error(c, MF_INVALID_ARGUMENT, "the gradient has shape %s but the gather has shape %s",
                     mfi_meta_str(&in[0], a, sizeof a), mfi_meta_str(&g, b, sizeof b));
     return false;
   }
@@ -676,13 +691,15 @@ static bool gather_grad_shape(mfi_infer_ctx *c, const mfi_meta *in, mfi_meta *ou
   return true;
 }
 
-static void infer_gather_grad(mfi_infer_ctx *c) {
+static void infer_gather_grad(mfi_infer_ctx *c)
+{
   int a;
   if (!mfi_set_outputs(c, 1)) return;
   gather_grad_shape(c, c->in, &c->op->out[0], &a);
 }
 
-static void cpu_gather_grad(mfi_kctx *k) {
+static void cpu_gather_grad(mfi_kctx *k)
+{
   const mf_tensor *dy = k->in[0], *ids = k->in[1], *p = k->in[2];
   mfi_meta in[3] = {mfi_tensor_meta(dy), mfi_tensor_meta(ids), mfi_tensor_meta(p)}, om;
   mfi_infer_ctx c = mfi_kernel_infer_ctx(k, in);
@@ -732,8 +749,9 @@ static void cpu_gather_grad(mfi_kctx *k) {
 /* ---------------------------------------------------------------- TileGrad */
 
 /* The output has x's shape; dy must have x's tiled by 'multiples'. */
-static bool tile_grad_shape(mfi_infer_ctx *c, const mfi_meta *dy, const mfi_meta *x,
-                            mfi_meta *out, const int64_t **mult) {
+static bool tile_grad_shape(mfi_infer_ctx *c, const mfi_meta *dy, const mfi_meta *x, mfi_meta *out,
+                            const int64_t **mult)
+{
   if (!numeric(c, dy->dtype, "the gradient")) return false;
   mfi_meta tiled;
   if (!mfi_tile_shape(c, x, &tiled, mult)) return false;
@@ -753,13 +771,15 @@ static bool tile_grad_shape(mfi_infer_ctx *c, const mfi_meta *dy, const mfi_meta
   return true;
 }
 
-static void infer_tile_grad(mfi_infer_ctx *c) {
+static void infer_tile_grad(mfi_infer_ctx *c)
+{
   const int64_t *m;
   if (!mfi_set_outputs(c, 1)) return;
   tile_grad_shape(c, &c->in[0], &c->in[1], &c->op->out[0], &m);
 }
 
-static void cpu_tile_grad(mfi_kctx *k) {
+static void cpu_tile_grad(mfi_kctx *k)
+{
   const mf_tensor *dy = k->in[0], *x = k->in[1];
   mfi_meta in[2] = {mfi_tensor_meta(dy), mfi_tensor_meta(x)}, om;
   mfi_infer_ctx c = mfi_kernel_infer_ctx(k, in);
@@ -783,7 +803,8 @@ static void cpu_tile_grad(mfi_kctx *k) {
 /* ---------------------------------------------------------------- registry */
 
 /* The sum's gradient reaches every term unchanged. */
-static void grad_addn(mfi_grad_ctx *g) {
+static void grad_addn(mfi_grad_ctx *g)
+{
   for (int i = 0; i < g->op->nin; i++) g->dx[i] = g->dy[0];
 }
 

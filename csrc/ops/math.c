@@ -8,21 +8,52 @@
 
 enum {
   /* binary arithmetic */
-  ADD, SUB, MUL, DIV, MOD, POW, MAXIMUM, MINIMUM,
+  ADD,
+  SUB,
+  MUL,
+  DIV,
+  MOD,
+  POW,
+  MAXIMUM,
+  MINIMUM,
   /* binary comparisons (bool result) */
-  EQUAL, NOT_EQUAL, LESS, LESS_EQUAL, GREATER, GREATER_EQUAL,
+  EQUAL,
+  NOT_EQUAL,
+  LESS,
+  LESS_EQUAL,
+  GREATER,
+  GREATER_EQUAL,
   /* binary logic */
-  LOGICAL_AND, LOGICAL_OR,
+  LOGICAL_AND,
+  LOGICAL_OR,
   /* unary */
-  ABS, NEG, SIGN, RECIPROCAL, SQUARE, ROUND, SQRT, EXP, LOG, COS, SIN, TANH, SIGMOID,
-  LOGICAL_NOT, FLOOR, LOG1P,
-  CAST, SELECT,
+  ABS,
+  NEG,
+  SIGN,
+  RECIPROCAL,
+  SQUARE,
+  ROUND,
+  SQRT,
+  EXP,
+  LOG,
+  COS,
+  SIN,
+  TANH,
+  SIGMOID,
+  LOGICAL_NOT,
+  FLOOR,
+  LOG1P,
+  CAST,
+  SELECT,
   NUM_MATH_OPS
 };
 
 static int opcode(const mf_op *op) { return (int)(op->def - mfi_ops_math); }
 static bool is_compare(int op) { return op >= EQUAL && op <= GREATER_EQUAL; }
-static bool is_logical(int op) { return op == LOGICAL_AND || op == LOGICAL_OR || op == LOGICAL_NOT; }
+static bool is_logical(int op)
+{
+  return op == LOGICAL_AND || op == LOGICAL_OR || op == LOGICAL_NOT;
+}
 static bool float_only(int op)
 {
   return (op >= RECIPROCAL && op <= SIGMOID && op != SQUARE && op != ROUND) || op == LOG1P;
@@ -34,16 +65,19 @@ static bool float_only(int op)
  * the element offset of every input and their strides along the row. */
 typedef bool (*row_fn)(void *ctx, const int64_t *off, const int64_t *step, int64_t o, int64_t n);
 
-static bool for_each_row(int nin, mf_tensor *const *in, int ndim, const int64_t *dims,
-                         row_fn row, void *ctx)
+static bool for_each_row(int nin, mf_tensor *const *in, int ndim, const int64_t *dims, row_fn row,
+                         void *ctx)
 {
   int64_t total = mfi_numel(ndim, dims), off[3] = {0, 0, 0}, step[3];
   if (total == 0) return true;
   bool flat = true;
   for (int j = 0; j < nin; j++) {
-    if (in[j]->numel == total) step[j] = 1;
-    else if (in[j]->numel == 1) step[j] = 0;
-    else flat = false;
+    if (in[j]->numel == total)
+      step[j] = 1;
+    else if (in[j]->numel == 1)
+      step[j] = 0;
+    else
+      flat = false;
   }
   if (flat) return row(ctx, off, step, 0, total);
 
@@ -147,11 +181,20 @@ static bool row_f32(void *vc, const int64_t *off, const int64_t *st, int64_t o, 
   float *y = (float *)c->o + o;
   int64_t sa = st[0], sb = st[1];
   switch (c->op) {
-  case ADD: for (int64_t i = 0; i < n; i++) y[i] = a[i * sa] + b[i * sb]; break;
-  case SUB: for (int64_t i = 0; i < n; i++) y[i] = a[i * sa] - b[i * sb]; break;
-  case MUL: for (int64_t i = 0; i < n; i++) y[i] = a[i * sa] * b[i * sb]; break;
-  case DIV: for (int64_t i = 0; i < n; i++) y[i] = a[i * sa] / b[i * sb]; break;
-  default: for (int64_t i = 0; i < n; i++) y[i] = (float)bin_f(c->op, a[i * sa], b[i * sb]);
+  case ADD:
+    for (int64_t i = 0; i < n; i++) y[i] = a[i * sa] + b[i * sb];
+    break;
+  case SUB:
+    for (int64_t i = 0; i < n; i++) y[i] = a[i * sa] - b[i * sb];
+    break;
+  case MUL:
+    for (int64_t i = 0; i < n; i++) y[i] = a[i * sa] * b[i * sb];
+    break;
+  case DIV:
+    for (int64_t i = 0; i < n; i++) y[i] = a[i * sa] / b[i * sb];
+    break;
+  default:
+    for (int64_t i = 0; i < n; i++) y[i] = (float)bin_f(c->op, a[i * sa], b[i * sb]);
   }
   return true;
 }
@@ -163,11 +206,20 @@ static bool row_f64(void *vc, const int64_t *off, const int64_t *st, int64_t o, 
   double *y = (double *)c->o + o;
   int64_t sa = st[0], sb = st[1];
   switch (c->op) {
-  case ADD: for (int64_t i = 0; i < n; i++) y[i] = a[i * sa] + b[i * sb]; break;
-  case SUB: for (int64_t i = 0; i < n; i++) y[i] = a[i * sa] - b[i * sb]; break;
-  case MUL: for (int64_t i = 0; i < n; i++) y[i] = a[i * sa] * b[i * sb]; break;
-  case DIV: for (int64_t i = 0; i < n; i++) y[i] = a[i * sa] / b[i * sb]; break;
-  default: for (int64_t i = 0; i < n; i++) y[i] = bin_f(c->op, a[i * sa], b[i * sb]);
+  case ADD:
+    for (int64_t i = 0; i < n; i++) y[i] = a[i * sa] + b[i * sb];
+    break;
+  case SUB:
+    for (int64_t i = 0; i < n; i++) y[i] = a[i * sa] - b[i * sb];
+    break;
+  case MUL:
+    for (int64_t i = 0; i < n; i++) y[i] = a[i * sa] * b[i * sb];
+    break;
+  case DIV:
+    for (int64_t i = 0; i < n; i++) y[i] = a[i * sa] / b[i * sb];
+    break;
+  default:
+    for (int64_t i = 0; i < n; i++) y[i] = bin_f(c->op, a[i * sa], b[i * sb]);
   }
   return true;
 }
@@ -237,13 +289,21 @@ static bool row_cmp(void *vc, const int64_t *off, const int64_t *st, int64_t o, 
     if (fl) {
       double a = mfi_get_f(c->dt, c->a, off[0] + i * st[0]);
       double b = mfi_get_f(c->dt, c->b, off[1] + i * st[1]);
-      r = c->op == EQUAL ? a == b : c->op == NOT_EQUAL ? a != b : c->op == LESS ? a < b
-        : c->op == LESS_EQUAL ? a <= b : c->op == GREATER ? a > b : a >= b;
+      r = c->op == EQUAL        ? a == b
+          : c->op == NOT_EQUAL  ? a != b
+          : c->op == LESS       ? a < b
+          : c->op == LESS_EQUAL ? a <= b
+          : c->op == GREATER    ? a > b
+                                : a >= b;
     } else {
       int64_t a = mfi_get_i(c->dt, c->a, off[0] + i * st[0]);
       int64_t b = mfi_get_i(c->dt, c->b, off[1] + i * st[1]);
-      r = c->op == EQUAL ? a == b : c->op == NOT_EQUAL ? a != b : c->op == LESS ? a < b
-        : c->op == LESS_EQUAL ? a <= b : c->op == GREATER ? a > b : a >= b;
+      r = c->op == EQUAL        ? a == b
+          : c->op == NOT_EQUAL  ? a != b
+          : c->op == LESS       ? a < b
+          : c->op == LESS_EQUAL ? a <= b
+          : c->op == GREATER    ? a > b
+                                : a >= b;
     }
     y[i] = (uint8_t)r;
   }
@@ -290,11 +350,11 @@ static void cpu_binary(mfi_kctx *k)
   mf_dtype dt = k->in[0]->dtype;
   if (!mfi_out_new(k, 0, k->op->out[0].dtype, ndim, dims)) return;
   bin_ctx c = {op, dt, mfi_data(k->in[0]), mfi_data(k->in[1]), mfi_data(k->out[0]), k};
-  row_fn row = is_compare(op)    ? row_cmp
-             : is_logical(op)    ? row_logic
-             : dt == MF_FLOAT32 ? row_f32
-             : dt == MF_FLOAT64 ? row_f64
-                                 : row_int;
+  row_fn row = is_compare(op)     ? row_cmp
+               : is_logical(op)   ? row_logic
+               : dt == MF_FLOAT32 ? row_f32
+               : dt == MF_FLOAT64 ? row_f64
+                                  : row_int;
   if (!for_each_row(2, k->in, ndim, dims, row, &c)) {
     mf_tensor_delete(k->out[0]);
     k->out[0] = NULL;
@@ -323,11 +383,20 @@ static void cpu_unary(mfi_kctx *k)
     const float *af = a;
     float *yf = y;
     switch (op) {
-    case NEG: for (int64_t i = 0; i < n; i++) yf[i] = -af[i]; break;
-    case SQUARE: for (int64_t i = 0; i < n; i++) yf[i] = af[i] * af[i]; break;
-    case EXP: for (int64_t i = 0; i < n; i++) yf[i] = expf(af[i]); break;
-    case TANH: for (int64_t i = 0; i < n; i++) yf[i] = tanhf(af[i]); break;
-    default: for (int64_t i = 0; i < n; i++) yf[i] = (float)un_f(op, af[i]);
+    case NEG:
+      for (int64_t i = 0; i < n; i++) yf[i] = -af[i];
+      break;
+    case SQUARE:
+      for (int64_t i = 0; i < n; i++) yf[i] = af[i] * af[i];
+      break;
+    case EXP:
+      for (int64_t i = 0; i < n; i++) yf[i] = expf(af[i]);
+      break;
+    case TANH:
+      for (int64_t i = 0; i < n; i++) yf[i] = tanhf(af[i]);
+      break;
+    default:
+      for (int64_t i = 0; i < n; i++) yf[i] = (float)un_f(op, af[i]);
     }
   } else if (dt == MF_FLOAT64) {
     for (int64_t i = 0; i < n; i++) ((double *)y)[i] = un_f(op, ((const double *)a)[i]);
@@ -350,7 +419,8 @@ static bool row_select(void *vc, const int64_t *off, const int64_t *st, int64_t 
   sel_ctx *c = vc;
   for (int64_t i = 0; i < n; i++) {
     bool t = c->cond[off[0] + i * st[0]];
-    const char *src = t ? c->x + (off[1] + i * st[1]) * c->esz : c->y + (off[2] + i * st[2]) * c->esz;
+    const char *src =
+        t ? c->x + (off[1] + i * st[1]) * c->esz : c->y + (off[2] + i * st[2]) * c->esz;
     memcpy(c->o + (o + i) * c->esz, src, c->esz);
   }
   return true;
@@ -373,9 +443,12 @@ static void cpu_select(mfi_kctx *k)
 static bool check_dtype(mfi_infer_ctx *c, int op, mf_dtype dt)
 {
   const char *need = NULL;
-  if (is_logical(op) && dt != MF_BOOL) need = "bool";
-  else if (!is_logical(op) && !is_compare(op) && dt == MF_BOOL) need = "a numeric dtype";
-  else if (float_only(op) && !mfi_is_float(dt)) need = "float32 or float64";
+  if (is_logical(op) && dt != MF_BOOL)
+    need = "bool";
+  else if (!is_logical(op) && !is_compare(op) && dt == MF_BOOL)
+    need = "a numeric dtype";
+  else if (float_only(op) && !mfi_is_float(dt))
+    need = "float32 or float64";
   if (!need) return true;
   mfi_infer_error(c, MF_INVALID_ARGUMENT, "needs %s, got %s (use tf.cast)", need,
                   mf_dtype_name(dt));
@@ -464,12 +537,14 @@ static void grad_math(mfi_grad_ctx *g)
   case DIV: /* d(x/y) = dy/y, -dy x / y^2 */
     dx[0] = mfi_gb_reduce_like(g, mfi_gb2(g, "Div", dy, y), x);
     dx[1] = mfi_gb_reduce_like(
-        g, mfi_gb1(g, "Neg", mfi_gb2(g, "Div", mfi_gb2(g, "Mul", dy, x), mfi_gb1(g, "Square", y))), y);
+        g, mfi_gb1(g, "Neg", mfi_gb2(g, "Div", mfi_gb2(g, "Mul", dy, x), mfi_gb1(g, "Square", y))),
+        y);
     break;
   case MOD: /* x mod y = x - floor(x/y) y */
     dx[0] = mfi_gb_reduce_like(g, dy, x);
     dx[1] = mfi_gb_reduce_like(
-        g, mfi_gb1(g, "Neg", mfi_gb2(g, "Mul", dy, mfi_gb1(g, "Floor", mfi_gb2(g, "Div", x, y)))), y);
+        g, mfi_gb1(g, "Neg", mfi_gb2(g, "Mul", dy, mfi_gb1(g, "Floor", mfi_gb2(g, "Div", x, y)))),
+        y);
     break;
   case POW: { /* d(x^y) = y x^(y-1) dy, and x^y log(x) dy where x > 0 (else 0) */
     mf_output ym1 = mfi_gb2(g, "Sub", y, scalar_like(g, y, 1));
@@ -503,8 +578,7 @@ static void grad_math(mfi_grad_ctx *g)
     dx[0] = mfi_gb2(g, "Mul", dy, mfi_gb2(g, "Sub", scalar_like(g, z, 1), mfi_gb1(g, "Square", z)));
     break;
   case SIGMOID:
-    dx[0] = mfi_gb2(g, "Mul", dy,
-                    mfi_gb2(g, "Mul", z, mfi_gb2(g, "Sub", scalar_like(g, z, 1), z)));
+    dx[0] = mfi_gb2(g, "Mul", dy, mfi_gb2(g, "Mul", z, mfi_gb2(g, "Sub", scalar_like(g, z, 1), z)));
     break;
   case CAST: /* only between float types; integer casts carry no gradient */
     if (mfi_is_float(mfi_meta_of(x).dtype) && mfi_is_float(mfi_meta_of(dy).dtype)) {
@@ -523,20 +597,58 @@ static void grad_math(mfi_grad_ctx *g)
   }
 }
 
-#define BIN(name) {name, 2, 2, 0, infer_binary, cpu_binary, grad_math}
-#define BIN_NG(name) {name, 2, 2, MFI_NO_GRADIENT, infer_binary, cpu_binary}
-#define UN(name) {name, 1, 1, 0, infer_unary, cpu_unary, grad_math}
-#define UN_NG(name) {name, 1, 1, MFI_NO_GRADIENT, infer_unary, cpu_unary}
+#define BIN(name)                                                                                  \
+  {                                                                                                \
+    name, 2, 2, 0, infer_binary, cpu_binary, grad_math                                             \
+  }
+#define BIN_NG(name)                                                                               \
+  {                                                                                                \
+    name, 2, 2, MFI_NO_GRADIENT, infer_binary, cpu_binary                                          \
+  }
+#define UN(name)                                                                                   \
+  {                                                                                                \
+    name, 1, 1, 0, infer_unary, cpu_unary, grad_math                                               \
+  }
+#define UN_NG(name)                                                                                \
+  {                                                                                                \
+    name, 1, 1, MFI_NO_GRADIENT, infer_unary, cpu_unary                                            \
+  }
 
-const mfi_opdef mfi_ops_math[] = {
-    BIN("Add"), BIN("Sub"), BIN("Mul"), BIN("Div"), BIN("FloorMod"), BIN("Pow"), BIN("Maximum"),
-    BIN("Minimum"), BIN_NG("Equal"), BIN_NG("NotEqual"), BIN_NG("Less"), BIN_NG("LessEqual"),
-    BIN_NG("Greater"), BIN_NG("GreaterEqual"), BIN_NG("LogicalAnd"), BIN_NG("LogicalOr"),
-    UN("Abs"), UN("Neg"), UN_NG("Sign"), UN("Reciprocal"), UN("Square"), UN_NG("Round"),
-    UN("Sqrt"), UN("Exp"), UN("Log"), UN("Cos"), UN("Sin"), UN("Tanh"), UN("Sigmoid"),
-    UN_NG("LogicalNot"), UN_NG("Floor"), UN("Log1p"), UN("Cast"),
-    {"Select", 3, 3, 0, infer_select, cpu_select, grad_math},
-    {0}};
+const mfi_opdef mfi_ops_math[] = {BIN("Add"),
+                                  BIN("Sub"),
+                                  BIN("Mul"),
+                                  BIN("Div"),
+                                  BIN("FloorMod"),
+                                  BIN("Pow"),
+                                  BIN("Maximum"),
+                                  BIN("Minimum"),
+                                  BIN_NG("Equal"),
+                                  BIN_NG("NotEqual"),
+                                  BIN_NG("Less"),
+                                  BIN_NG("LessEqual"),
+                                  BIN_NG("Greater"),
+                                  BIN_NG("GreaterEqual"),
+                                  BIN_NG("LogicalAnd"),
+                                  BIN_NG("LogicalOr"),
+                                  UN("Abs"),
+                                  UN("Neg"),
+                                  UN_NG("Sign"),
+                                  UN("Reciprocal"),
+                                  UN("Square"),
+                                  UN_NG("Round"),
+                                  UN("Sqrt"),
+                                  UN("Exp"),
+                                  UN("Log"),
+                                  UN("Cos"),
+                                  UN("Sin"),
+                                  UN("Tanh"),
+                                  UN("Sigmoid"),
+                                  UN_NG("LogicalNot"),
+                                  UN_NG("Floor"),
+                                  UN("Log1p"),
+                                  UN("Cast"),
+                                  {"Select", 3, 3, 0, infer_select, cpu_select, grad_math},
+                                  {0}};
 
 _Static_assert(sizeof mfi_ops_math / sizeof *mfi_ops_math == NUM_MATH_OPS + 1,
                "mfi_ops_math and the opcode enum are out of step");

@@ -65,8 +65,8 @@ static void infer_matmul(mfi_infer_ctx *c)
 }
 
 /* Integer product: a plain triple loop (no BLAS for integers). */
-static void gemm_int(mf_dtype dt, bool ta, bool tb, int64_t m, int64_t n, int64_t k,
-                     const void *a, int64_t ao, const void *b, int64_t bo, void *c, int64_t co)
+static void gemm_int(mf_dtype dt, bool ta, bool tb, int64_t m, int64_t n, int64_t k, const void *a,
+                     int64_t ao, const void *b, int64_t bo, void *c, int64_t co)
 {
   for (int64_t i = 0; i < m; i++)
     for (int64_t j = 0; j < n; j++) {
@@ -147,10 +147,14 @@ static void grad_matmul(mfi_grad_ctx *g)
 {
   mf_output a = g->op->inputs[0], b = g->op->inputs[1], dy = g->dy[0], da, db;
   bool ta = mfi_attr_int(g->op, "transpose_a", 0), tb = mfi_attr_int(g->op, "transpose_b", 0);
-  if (!ta && !tb) da = mm(g, dy, b, false, true), db = mm(g, a, dy, true, false);
-  else if (!ta && tb) da = mm(g, dy, b, false, false), db = mm(g, dy, a, true, false);
-  else if (ta && !tb) da = mm(g, b, dy, false, true), db = mm(g, a, dy, false, false);
-  else da = mm(g, b, dy, true, true), db = mm(g, dy, a, true, true);
+  if (!ta && !tb)
+    da = mm(g, dy, b, false, true), db = mm(g, a, dy, true, false);
+  else if (!ta && tb)
+    da = mm(g, dy, b, false, false), db = mm(g, dy, a, true, false);
+  else if (ta && !tb)
+    da = mm(g, b, dy, false, true), db = mm(g, a, dy, false, false);
+  else
+    da = mm(g, b, dy, true, true), db = mm(g, dy, a, true, true);
   g->dx[0] = mfi_gb_reduce_like(g, da, a);
   g->dx[1] = mfi_gb_reduce_like(g, db, b);
 }

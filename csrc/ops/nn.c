@@ -10,8 +10,8 @@
 
 /* ---------------------------------------------------------------- helpers */
 
-
-static bool float_input(mfi_infer_ctx *c, mf_dtype dt, const char *what) {
+static bool float_input(mfi_infer_ctx *c, mf_dtype dt, const char *what)
+{
   if (mfi_is_float(dt)) return true;
   mfi_infer_error(c, MF_INVALID_ARGUMENT, "%s must be float32 or float64, got %s", what,
                   mf_dtype_name(dt));
@@ -20,7 +20,8 @@ static bool float_input(mfi_infer_ctx *c, mf_dtype dt, const char *what) {
 
 /* Merges two static shapes that must be equal into out; false + error. */
 static bool same_meta(mfi_infer_ctx *c, const mfi_meta *a, const mfi_meta *b, const char *an,
-                      const char *bn, mfi_meta *out) {
+                      const char *bn, mfi_meta *out)
+{
   if (a->dtype != b->dtype) {
     mfi_infer_error(c, MF_INVALID_ARGUMENT, "%s is %s but %s is %s", an, mf_dtype_name(a->dtype),
                     bn, mf_dtype_name(b->dtype));
@@ -36,8 +37,10 @@ static bool same_meta(mfi_infer_ctx *c, const mfi_meta *a, const mfi_meta *b, co
   }
   if (!ok) {
     char x[128], y[128];
-    mfi_infer_error(c, MF_INVALID_ARGUMENT, "%s (shape %s) and %s (shape %s) must have the same "
-                    "shape", an, mfi_meta_str(a, x, sizeof x), bn, mfi_meta_str(b, y, sizeof y));
+    mfi_infer_error(c, MF_INVALID_ARGUMENT,
+                    "%s (shape %s) and %s (shape %s) must have the same "
+                    "shape",
+                    an, mfi_meta_str(a, x, sizeof x), bn, mfi_meta_str(b, y, sizeof y));
     return false;
   }
   return true;
@@ -45,7 +48,8 @@ static bool same_meta(mfi_infer_ctx *c, const mfi_meta *a, const mfi_meta *b, co
 
 /* Runtime shapes that must be equal. */
 static bool same_shape(mfi_kctx *k, const mf_tensor *a, const mf_tensor *b, const char *an,
-                       const char *bn) {
+                       const char *bn)
+{
   bool ok = a->ndim == b->ndim;
   for (int d = 0; ok && d < a->ndim; d++) ok = a->dims[d] == b->dims[d];
   if (!ok) {
@@ -58,35 +62,41 @@ static bool same_shape(mfi_kctx *k, const mf_tensor *a, const mf_tensor *b, cons
   return ok;
 }
 
-static bool rank1(mfi_infer_ctx *c, const mfi_meta *x, const char *what) {
+static bool rank1(mfi_infer_ctx *c, const mfi_meta *x, const char *what)
+{
   if (x->ndim != 0) return true;
-  mfi_infer_error(c, MF_INVALID_ARGUMENT, "%s must have rank 1 or more (classes along the last "
-                  "axis), got a scalar", what);
+  mfi_infer_error(c, MF_INVALID_ARGUMENT,
+                  "%s must have rank 1 or more (classes along the last "
+                  "axis), got a scalar",
+                  what);
   return false;
 }
 
-static bool krank1(mfi_kctx *k, const mf_tensor *x) {
+static bool krank1(mfi_kctx *k, const mf_tensor *x)
+{
   if (x->ndim > 0) return true;
   mfi_op_error(k->status, MF_INVALID_ARGUMENT, k->op, "needs rank 1 or more, got a scalar");
   return false;
 }
 
 /* The shape without its last dim. */
-static void drop_last(const mfi_meta *x, mfi_meta *out) {
+static void drop_last(const mfi_meta *x, mfi_meta *out)
+{
   *out = *x;
   if (x->ndim > 0) out->ndim--;
 }
 
-
 /* ---------------------------------------------------------------- Relu */
 
-static void infer_relu(mfi_infer_ctx *c) {
+static void infer_relu(mfi_infer_ctx *c)
+{
   if (!float_input(c, c->in[0].dtype, "the input") || !mfi_set_outputs(c, 1)) return;
   c->op->out[0] = c->in[0];
 }
 
 /* NaN passes through, as in TensorFlow. */
-static void cpu_relu(mfi_kctx *k) {
+static void cpu_relu(mfi_kctx *k)
+{
   const mf_tensor *x = k->in[0];
   if (!mfi_out_new(k, 0, x->dtype, x->ndim, x->dims)) return;
   int64_t n = x->numel;
@@ -101,12 +111,14 @@ static void cpu_relu(mfi_kctx *k) {
   }
 }
 
-static void infer_relu_grad(mfi_infer_ctx *c) {
+static void infer_relu_grad(mfi_infer_ctx *c)
+{
   if (!float_input(c, c->in[0].dtype, "the gradient") || !mfi_set_outputs(c, 1)) return;
   same_meta(c, &c->in[0], &c->in[1], "the gradient", "the input", &c->op->out[0]);
 }
 
-static void cpu_relu_grad(mfi_kctx *k) {
+static void cpu_relu_grad(mfi_kctx *k)
+{
   const mf_tensor *dy = k->in[0], *x = k->in[1];
   if (!same_shape(k, dy, x, "the gradient", "the input")) return;
   if (!mfi_out_new(k, 0, dy->dtype, dy->ndim, dy->dims)) return;
@@ -127,13 +139,15 @@ static void cpu_relu_grad(mfi_kctx *k) {
 /* Each row subtracts its max first, so exp never overflows; the largest
  * term is exp(0) = 1 and the sum is at least 1. */
 
-static float max_f32(const float *x, int64_t n) {
+static float max_f32(const float *x, int64_t n)
+{
   float m = -INFINITY;
   for (int64_t i = 0; i < n; i++) m = x[i] > m ? x[i] : m;
   return m;
 }
 
-static double max_f64(const double *x, int64_t n) {
+static double max_f64(const double *x, int64_t n)
+{
   double m = -INFINITY;
   for (int64_t i = 0; i < n; i++) m = x[i] > m ? x[i] : m;
   return m;
@@ -141,7 +155,8 @@ static double max_f64(const double *x, int64_t n) {
 
 /* y = softmax(x), or log_softmax(x) with `log`. Returns log(sum exp(x - m))
  * and sets *max, for the losses. */
-static double softmax_f32(const float *x, float *y, int64_t n, bool log_, float *max) {
+static double softmax_f32(const float *x, float *y, int64_t n, bool log_, float *max)
+{
   float m = max_f32(x, n);
   double s = 0;
   for (int64_t i = 0; i < n; i++) {
@@ -161,7 +176,8 @@ static double softmax_f32(const float *x, float *y, int64_t n, bool log_, float 
   return ls;
 }
 
-static double softmax_f64(const double *x, double *y, int64_t n, bool log_, double *max) {
+static double softmax_f64(const double *x, double *y, int64_t n, bool log_, double *max)
+{
   double m = max_f64(x, n), s = 0;
   for (int64_t i = 0; i < n; i++) {
     double e = exp(x[i] - m);
@@ -181,14 +197,16 @@ static double softmax_f64(const double *x, double *y, int64_t n, bool log_, doub
 
 /* ---------------------------------------------------------------- Softmax, LogSoftmax */
 
-static void infer_softmax(mfi_infer_ctx *c) {
+static void infer_softmax(mfi_infer_ctx *c)
+{
   if (!float_input(c, c->in[0].dtype, "the input") || !rank1(c, &c->in[0], "the input") ||
       !mfi_set_outputs(c, 1))
     return;
   c->op->out[0] = c->in[0];
 }
 
-static void softmax_kernel(mfi_kctx *k, bool log_) {
+static void softmax_kernel(mfi_kctx *k, bool log_)
+{
   const mf_tensor *x = k->in[0];
   if (!krank1(k, x) || !mfi_out_new(k, 0, x->dtype, x->ndim, x->dims)) return;
   int64_t n = x->dims[x->ndim - 1], rows = n ? x->numel / n : 0;
@@ -203,24 +221,20 @@ static void softmax_kernel(mfi_kctx *k, bool log_) {
   }
 }
 
-static void cpu_softmax(mfi_kctx *k) {
-  softmax_kernel(k, false);
-}
+static void cpu_softmax(mfi_kctx *k) { softmax_kernel(k, false); }
 
-static void cpu_log_softmax(mfi_kctx *k) {
-  softmax_kernel(k, true);
-}
+static void cpu_log_softmax(mfi_kctx *k) { softmax_kernel(k, true); }
 
 /* ---------------------------------------------------------------- SoftmaxCrossEntropyWithLogits */
 
 /* Outputs: loss (the shape without the class axis) and backprop (the
  * logits' shape). */
-static void infer_xent(mfi_infer_ctx *c) {
+static void infer_xent(mfi_infer_ctx *c)
+{
   mfi_meta m;
   if (!float_input(c, c->in[0].dtype, "the logits") || !rank1(c, &c->in[0], "the logits") ||
       !rank1(c, &c->in[1], "the labels") ||
-      !same_meta(c, &c->in[0], &c->in[1], "the logits", "the labels", &m) ||
-      !mfi_set_outputs(c, 2))
+      !same_meta(c, &c->in[0], &c->in[1], "the logits", "the labels", &m) || !mfi_set_outputs(c, 2))
     return;
   drop_last(&m, &c->op->out[0]);
   c->op->out[1] = m;
@@ -229,7 +243,8 @@ static void infer_xent(mfi_infer_ctx *c) {
 /* loss = sum(labels * (log(sum exp(x - m)) - (x - m))), which stays finite
  * for any finite logits; a zero label contributes nothing, even where the
  * log-probability is -inf. */
-static void cpu_xent(mfi_kctx *k) {
+static void cpu_xent(mfi_kctx *k)
+{
   const mf_tensor *x = k->in[0], *lab = k->in[1];
   if (!krank1(k, x) || !same_shape(k, x, lab, "the logits", "the labels")) return;
   if (!mfi_out_new(k, 0, x->dtype, x->ndim - 1, x->dims)) return;
@@ -267,10 +282,12 @@ static void cpu_xent(mfi_kctx *k) {
   }
 }
 
-/* ---------------------------------------------------------------- SparseSoftmaxCrossEntropyWithLogits */
+/* ----------------------------------------------------------------
+ * SparseSoftmaxCrossEntropyWithLogits */
 
 /* logits [..., C] and labels [...] (class ids from 1). */
-static void infer_sparse_xent(mfi_infer_ctx *c) {
+static void infer_sparse_xent(mfi_infer_ctx *c)
+{
   const mfi_meta *x = &c->in[0], *lab = &c->in[1];
   if (!float_input(c, x->dtype, "the logits") || !rank1(c, x, "the logits")) return;
   if (lab->dtype != MF_INT32 && lab->dtype != MF_INT64) {
@@ -297,7 +314,8 @@ static void infer_sparse_xent(mfi_infer_ctx *c) {
   }
 }
 
-static void cpu_sparse_xent(mfi_kctx *k) {
+static void cpu_sparse_xent(mfi_kctx *k)
+{
   const mf_tensor *x = k->in[0], *lab = k->in[1];
   if (!krank1(k, x)) return;
   bool ok = lab->ndim == x->ndim - 1;
@@ -355,18 +373,21 @@ static void cpu_sparse_xent(mfi_kctx *k) {
 
 /* The same stream as random.c: element i draws with counter
  * (i, attempt 0, run), so equal seeds give equal masks in fresh sessions. */
-static void draw(const mfi_kctx *k, int64_t i, uint32_t attempt, uint32_t w[4]) {
-  uint32_t ctr[4] = {(uint32_t)i, (uint32_t)((uint64_t)i >> 32) ^ (attempt << 20),
-                     (uint32_t)k->run, (uint32_t)(k->run >> 32)};
+static void draw(const mfi_kctx *k, int64_t i, uint32_t attempt, uint32_t w[4])
+{
+  uint32_t ctr[4] = {(uint32_t)i, (uint32_t)((uint64_t)i >> 32) ^ (attempt << 20), (uint32_t)k->run,
+                     (uint32_t)(k->run >> 32)};
   mfi_philox(k->key, ctr, w);
 }
 
 /* Uniform in [0, 1) with 53 random bits. */
-static double unit(uint32_t hi, uint32_t lo) {
+static double unit(uint32_t hi, uint32_t lo)
+{
   return (double)(((uint64_t)hi << 21) ^ (lo >> 11)) * 0x1p-53;
 }
 
-static bool keep_prob(mfi_infer_ctx *c, double *p) {
+static bool keep_prob(mfi_infer_ctx *c, double *p)
+{
   const mfi_attr *a = mfi_attr_find(c->op, "keep_prob");
   if (!a || (a->kind != MFI_A_FLOAT && a->kind != MFI_A_INT)) {
     mfi_infer_error(c, MF_INVALID_ARGUMENT, "needs a number attribute 'keep_prob'");
@@ -381,14 +402,16 @@ static bool keep_prob(mfi_infer_ctx *c, double *p) {
 }
 
 /* Outputs y and mask, both x's shape: mask is 1/keep_prob where kept. */
-static void infer_dropout(mfi_infer_ctx *c) {
+static void infer_dropout(mfi_infer_ctx *c)
+{
   double p;
   if (!float_input(c, c->in[0].dtype, "the input") || !keep_prob(c, &p) || !mfi_set_outputs(c, 2))
     return;
   c->op->out[0] = c->op->out[1] = c->in[0];
 }
 
-static void cpu_dropout(mfi_kctx *k) {
+static void cpu_dropout(mfi_kctx *k)
+{
   const mf_tensor *x = k->in[0];
   mfi_infer_ctx c = {(mf_op *)k->op, NULL, k->status};
   double p;
@@ -424,7 +447,8 @@ static void cpu_dropout(mfi_kctx *k) {
 /* ---------------------------------------------------------------- gradients */
 
 /* Sum over the last axis, keeping it (for row-wise broadcasting). */
-static mf_output row_sum(mfi_grad_ctx *g, mf_output t) {
+static mf_output row_sum(mfi_grad_ctx *g, mf_output t)
+{
   int64_t last = -1;
   mf_op_desc *d = mfi_gb_begin(g, "Sum");
   if (d) {
@@ -435,24 +459,28 @@ static mf_output row_sum(mfi_grad_ctx *g, mf_output t) {
   return mfi_gb_finish(g, d, 0);
 }
 
-static mf_output expand_last(mfi_grad_ctx *g, mf_output t) {
+static mf_output expand_last(mfi_grad_ctx *g, mf_output t)
+{
   mf_op_desc *d = mfi_gb_begin(g, "ExpandDims");
   if (d) mf_op_add_input(d, t), mf_op_set_attr_int(d, "axis", -1);
   return mfi_gb_finish(g, d, 0);
 }
 
-static void grad_relu(mfi_grad_ctx *g) {
+static void grad_relu(mfi_grad_ctx *g)
+{
   g->dx[0] = mfi_gb2(g, "ReluGrad", g->dy[0], g->op->inputs[0]);
 }
 
 /* y = softmax(x): dx = (dy - sum(dy y)) y */
-static void grad_softmax(mfi_grad_ctx *g) {
+static void grad_softmax(mfi_grad_ctx *g)
+{
   mf_output y = {(mf_op *)g->op, 0}, dy = g->dy[0];
   g->dx[0] = mfi_gb2(g, "Mul", mfi_gb2(g, "Sub", dy, row_sum(g, mfi_gb2(g, "Mul", dy, y))), y);
 }
 
 /* y = log_softmax(x): dx = dy - exp(y) sum(dy) */
-static void grad_log_softmax(mfi_grad_ctx *g) {
+static void grad_log_softmax(mfi_grad_ctx *g)
+{
   mf_output y = {(mf_op *)g->op, 0}, dy = g->dy[0];
   g->dx[0] = mfi_gb2(g, "Sub", dy, mfi_gb2(g, "Mul", mfi_gb1(g, "Exp", y), row_sum(g, dy)));
 }
@@ -460,16 +488,18 @@ static void grad_log_softmax(mfi_grad_ctx *g) {
 /* The loss's gradient scales the kernel's own backprop (softmax - labels);
  * the dense labels get -log_softmax(logits). Only the loss output is
  * differentiable. */
-static void grad_xent(mfi_grad_ctx *g) {
+static void grad_xent(mfi_grad_ctx *g)
+{
   if (mfi_is_none(g->dy[0])) return;
   mf_output dloss = expand_last(g, g->dy[0]), backprop = {(mf_op *)g->op, 1};
   g->dx[0] = mfi_gb2(g, "Mul", dloss, backprop);
   if (strcmp(g->op->def->type, "SoftmaxCrossEntropyWithLogits") == 0)
-    g->dx[1] = mfi_gb2(g, "Mul", dloss,
-                       mfi_gb1(g, "Neg", mfi_gb1(g, "LogSoftmax", g->op->inputs[0])));
+    g->dx[1] =
+        mfi_gb2(g, "Mul", dloss, mfi_gb1(g, "Neg", mfi_gb1(g, "LogSoftmax", g->op->inputs[0])));
 }
 
-static void grad_dropout(mfi_grad_ctx *g) {
+static void grad_dropout(mfi_grad_ctx *g)
+{
   g->dx[0] = mfi_gb2(g, "Mul", g->dy[0], (mf_output){(mf_op *)g->op, 1});
 }
 

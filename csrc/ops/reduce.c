@@ -20,10 +20,8 @@ enum { BLK = 256 }; /* elements converted per block: small enough for the stack 
 
 /* ---------------------------------------------------------------- helpers */
 
-
-
-
-static bool numeric_input(mfi_infer_ctx *c, mf_dtype dt) {
+static bool numeric_input(mfi_infer_ctx *c, mf_dtype dt)
+{
   if (dt == MF_FLOAT32 || dt == MF_FLOAT64 || dt == MF_INT32 || dt == MF_INT64 || dt == MF_UINT8)
     return true;
   mfi_infer_error(c, MF_INVALID_ARGUMENT, "needs a numeric input, got %s", mf_dtype_name(dt));
@@ -32,31 +30,29 @@ static bool numeric_input(mfi_infer_ctx *c, mf_dtype dt) {
 
 /* Block conversions to and from the accumulator types: one dtype switch per
  * block rather than per element. */
-static void load_f(mf_dtype dt, const void *p, int64_t at, int64_t n, double *buf) {
+static void load_f(mf_dtype dt, const void *p, int64_t at, int64_t n, double *buf)
+{
   switch (dt) {
   case MF_FLOAT32: {
     const float *s = (const float *)p + at;
     for (int64_t i = 0; i < n; i++) buf[i] = s[i];
     break;
   }
-  case MF_FLOAT64:
-    memcpy(buf, (const double *)p + at, sizeof(double) * n);
-    break;
+  case MF_FLOAT64: memcpy(buf, (const double *)p + at, sizeof(double) * n); break;
   default:
     for (int64_t i = 0; i < n; i++) buf[i] = mfi_get_f(dt, p, at + i);
   }
 }
 
-static void load_i(mf_dtype dt, const void *p, int64_t at, int64_t n, int64_t *buf) {
+static void load_i(mf_dtype dt, const void *p, int64_t at, int64_t n, int64_t *buf)
+{
   switch (dt) {
   case MF_INT32: {
     const int32_t *s = (const int32_t *)p + at;
     for (int64_t i = 0; i < n; i++) buf[i] = s[i];
     break;
   }
-  case MF_INT64:
-    memcpy(buf, (const int64_t *)p + at, sizeof(int64_t) * n);
-    break;
+  case MF_INT64: memcpy(buf, (const int64_t *)p + at, sizeof(int64_t) * n); break;
   case MF_UINT8: {
     const uint8_t *s = (const uint8_t *)p + at;
     for (int64_t i = 0; i < n; i++) buf[i] = s[i];
@@ -67,26 +63,24 @@ static void load_i(mf_dtype dt, const void *p, int64_t at, int64_t n, int64_t *b
   }
 }
 
-static void store_f(mf_dtype dt, void *p, int64_t at, const double *v, int64_t n) {
+static void store_f(mf_dtype dt, void *p, int64_t at, const double *v, int64_t n)
+{
   switch (dt) {
   case MF_FLOAT32: {
     float *d = (float *)p + at;
     for (int64_t i = 0; i < n; i++) d[i] = (float)v[i];
     break;
   }
-  case MF_FLOAT64:
-    memcpy((double *)p + at, v, sizeof(double) * n);
-    break;
+  case MF_FLOAT64: memcpy((double *)p + at, v, sizeof(double) * n); break;
   default:
     for (int64_t i = 0; i < n; i++) mfi_set_f(dt, p, at + i, v[i]);
   }
 }
 
-static void store_i(mf_dtype dt, void *p, int64_t at, const int64_t *v, int64_t n) {
+static void store_i(mf_dtype dt, void *p, int64_t at, const int64_t *v, int64_t n)
+{
   switch (dt) {
-  case MF_INT64:
-    memcpy((int64_t *)p + at, v, sizeof(int64_t) * n);
-    break;
+  case MF_INT64: memcpy((int64_t *)p + at, v, sizeof(int64_t) * n); break;
   case MF_INT32: {
     int32_t *d = (int32_t *)p + at;
     for (int64_t i = 0; i < n; i++) d[i] = (int32_t)v[i];
@@ -99,21 +93,19 @@ static void store_i(mf_dtype dt, void *p, int64_t at, const int64_t *v, int64_t 
 
 /* ---------------------------------------------------------------- float accumulation */
 
-static double init_f(int kind) {
+static double init_f(int kind)
+{
   switch (kind) {
-  case R_PROD:
-    return 1;
-  case R_MAX:
-    return -INFINITY;
-  case R_MIN:
-    return INFINITY;
-  default:
-    return 0;
+  case R_PROD: return 1;
+  case R_MAX: return -INFINITY;
+  case R_MIN: return INFINITY;
+  default: return 0;
   }
 }
 
 /* Max and min let a NaN win and stay, as NumPy and TensorFlow do. */
-static double fold_f(int kind, double a, const double *x, int64_t n) {
+static double fold_f(int kind, double a, const double *x, int64_t n)
+{
   switch (kind) {
   case R_SUM:
   case R_MEAN:
@@ -135,7 +127,8 @@ static double fold_f(int kind, double a, const double *x, int64_t n) {
 }
 
 /* Elementwise a[i] = a[i] (op) x[i]. */
-static void comb_f(int kind, double *a, const double *x, int64_t n) {
+static void comb_f(int kind, double *a, const double *x, int64_t n)
+{
   switch (kind) {
   case R_SUM:
   case R_MEAN:
@@ -155,13 +148,15 @@ static void comb_f(int kind, double *a, const double *x, int64_t n) {
   }
 }
 
-static void finish_f(int kind, double *a, int64_t n, int64_t count) {
+static void finish_f(int kind, double *a, int64_t n, int64_t count)
+{
   if (kind != R_MEAN) return;
   for (int64_t i = 0; i < n; i++) a[i] /= (double)count; /* 0/0: NaN, as TensorFlow */
 }
 
 static void fast_f(int kind, mf_dtype dt, const void *x, void *y, int64_t outer, int64_t red,
-                   int64_t inner) {
+                   int64_t inner)
+{
   double acc[BLK], buf[BLK];
   if (inner == 1) {
     int64_t held = 0; /* results waiting in acc to be stored */
@@ -196,21 +191,19 @@ static void fast_f(int kind, mf_dtype dt, const void *x, void *y, int64_t outer,
 
 /* ---------------------------------------------------------------- integer accumulation */
 
-static int64_t init_i(int kind) {
+static int64_t init_i(int kind)
+{
   switch (kind) {
-  case R_PROD:
-    return 1;
-  case R_MAX:
-    return INT64_MIN;
-  case R_MIN:
-    return INT64_MAX;
-  default:
-    return 0;
+  case R_PROD: return 1;
+  case R_MAX: return INT64_MIN;
+  case R_MIN: return INT64_MAX;
+  default: return 0;
   }
 }
 
 /* Sums and products wrap (through uint64, where overflow is defined). */
-static int64_t fold_i(int kind, int64_t a, const int64_t *x, int64_t n) {
+static int64_t fold_i(int kind, int64_t a, const int64_t *x, int64_t n)
+{
   uint64_t u = (uint64_t)a;
   switch (kind) {
   case R_SUM:
@@ -232,7 +225,8 @@ static int64_t fold_i(int kind, int64_t a, const int64_t *x, int64_t n) {
   return a;
 }
 
-static void comb_i(int kind, int64_t *a, const int64_t *x, int64_t n) {
+static void comb_i(int kind, int64_t *a, const int64_t *x, int64_t n)
+{
   switch (kind) {
   case R_SUM:
   case R_MEAN:
@@ -253,13 +247,15 @@ static void comb_i(int kind, int64_t *a, const int64_t *x, int64_t n) {
 }
 
 /* Integer mean truncates, as TensorFlow's does; count > 0 was checked. */
-static void finish_i(int kind, int64_t *a, int64_t n, int64_t count) {
+static void finish_i(int kind, int64_t *a, int64_t n, int64_t count)
+{
   if (kind != R_MEAN) return;
   for (int64_t i = 0; i < n; i++) a[i] /= count;
 }
 
 static void fast_i(int kind, mf_dtype dt, const void *x, void *y, int64_t outer, int64_t red,
-                   int64_t inner) {
+                   int64_t inner)
+{
   int64_t acc[BLK], buf[BLK];
   if (inner == 1) {
     int64_t held = 0;
@@ -296,7 +292,8 @@ static void fast_i(int kind, mf_dtype dt, const void *x, void *y, int64_t outer,
 
 /* Any axis set: walk the input in order, keeping the output position with
  * an odometer (output stride 0 on reduced dims). False when out of memory. */
-static bool general(int kind, const mf_tensor *x, const bool *mask, mf_tensor *y, int64_t red) {
+static bool general(int kind, const mf_tensor *x, const bool *mask, mf_tensor *y, int64_t red)
+{
   int nd = x->ndim;
   int64_t on = y->numel, ost[MF_MAX_DIMS], idx[MF_MAX_DIMS] = {0}, s = 1;
   for (int d = nd - 1; d >= 0; d--) {
@@ -345,7 +342,8 @@ static bool general(int kind, const mf_tensor *x, const bool *mask, mf_tensor *y
 /* ---------------------------------------------------------------- Sum, Mean, Max, Min, Prod */
 
 /* mask[d]: dimension d is reduced. */
-static bool reduce_shape(mfi_infer_ctx *c, const mfi_meta *x, mfi_meta *out, bool *mask) {
+static bool reduce_shape(mfi_infer_ctx *c, const mfi_meta *x, mfi_meta *out, bool *mask)
+{
   if (!numeric_input(c, x->dtype)) return false;
   bool keep = mfi_attr_int(c->op, "keep_dims", 0) != 0;
   const mfi_attr *a = mfi_attr_find(c->op, "axis");
@@ -386,13 +384,15 @@ static bool reduce_shape(mfi_infer_ctx *c, const mfi_meta *x, mfi_meta *out, boo
   return true;
 }
 
-static void infer_reduce(mfi_infer_ctx *c) {
+static void infer_reduce(mfi_infer_ctx *c)
+{
   bool mask[MF_MAX_DIMS];
   if (!mfi_set_outputs(c, 1)) return;
   reduce_shape(c, &c->in[0], &c->op->out[0], mask);
 }
 
-static void reduce_kernel(mfi_kctx *k, int kind) {
+static void reduce_kernel(mfi_kctx *k, int kind)
+{
   const mf_tensor *x = k->in[0];
   mfi_meta xm = mfi_tensor_meta(x), om;
   mfi_infer_ctx c = mfi_kernel_infer_ctx(k, &xm);
@@ -446,25 +446,16 @@ static void reduce_kernel(mfi_kctx *k, int kind) {
   }
 }
 
-static void cpu_sum(mfi_kctx *k) {
-  reduce_kernel(k, R_SUM);
-}
-static void cpu_mean(mfi_kctx *k) {
-  reduce_kernel(k, R_MEAN);
-}
-static void cpu_max(mfi_kctx *k) {
-  reduce_kernel(k, R_MAX);
-}
-static void cpu_min(mfi_kctx *k) {
-  reduce_kernel(k, R_MIN);
-}
-static void cpu_prod(mfi_kctx *k) {
-  reduce_kernel(k, R_PROD);
-}
+static void cpu_sum(mfi_kctx *k) { reduce_kernel(k, R_SUM); }
+static void cpu_mean(mfi_kctx *k) { reduce_kernel(k, R_MEAN); }
+static void cpu_max(mfi_kctx *k) { reduce_kernel(k, R_MAX); }
+static void cpu_min(mfi_kctx *k) { reduce_kernel(k, R_MIN); }
+static void cpu_prod(mfi_kctx *k) { reduce_kernel(k, R_PROD); }
 
 /* ---------------------------------------------------------------- ArgMax, ArgMin */
 
-static bool arg_shape(mfi_infer_ctx *c, const mfi_meta *x, mfi_meta *out, int *axis) {
+static bool arg_shape(mfi_infer_ctx *c, const mfi_meta *x, mfi_meta *out, int *axis)
+{
   if (!numeric_input(c, x->dtype)) return false;
   const mfi_attr *at = mfi_attr_find(c->op, "axis");
   int64_t ax = 1;
@@ -496,7 +487,8 @@ static bool arg_shape(mfi_infer_ctx *c, const mfi_meta *x, mfi_meta *out, int *a
   return true;
 }
 
-static void infer_arg(mfi_infer_ctx *c) {
+static void infer_arg(mfi_infer_ctx *c)
+{
   int a;
   if (!mfi_set_outputs(c, 1)) return;
   arg_shape(c, &c->in[0], &c->op->out[0], &a);
@@ -504,23 +496,24 @@ static void infer_arg(mfi_infer_ctx *c) {
 
 /* Whether v replaces the best so far: strictly better keeps the first of
  * ties, and the first NaN wins for good (as NumPy). */
-static bool better_f(bool is_max, double v, double best) {
+static bool better_f(bool is_max, double v, double best)
+{
   if (best != best) return false;
   if (v != v) return true;
   return is_max ? v > best : v < best;
 }
 
-static bool better_i(bool is_max, int64_t v, int64_t best) {
-  return is_max ? v > best : v < best;
-}
+static bool better_i(bool is_max, int64_t v, int64_t best) { return is_max ? v > best : v < best; }
 
-static void arg_kernel(mfi_kctx *k, bool is_max) {
+static void arg_kernel(mfi_kctx *k, bool is_max)
+{
   const mf_tensor *x = k->in[0];
   mfi_meta xm = mfi_tensor_meta(x), om;
   mfi_infer_ctx c = mfi_kernel_infer_ctx(k, &xm);
   int a;
   if (!arg_shape(&c, &xm, &om, &a)) return;
-  int64_t outer = mfi_dims_prod(x->dims, 0, a), dim = x->dims[a], inner = mfi_dims_prod(x->dims, a + 1, x->ndim);
+  int64_t outer = mfi_dims_prod(x->dims, 0, a), dim = x->dims[a],
+          inner = mfi_dims_prod(x->dims, a + 1, x->ndim);
   if (dim == 0 && outer * inner > 0) {
     mfi_op_error(k->status, MF_INVALID_ARGUMENT, k->op,
                  "cannot take the arg%s along dimension %d, which is empty", is_max ? "max" : "min",
@@ -582,19 +575,16 @@ static void arg_kernel(mfi_kctx *k, bool is_max) {
   }
 }
 
-static void cpu_argmax(mfi_kctx *k) {
-  arg_kernel(k, true);
-}
-static void cpu_argmin(mfi_kctx *k) {
-  arg_kernel(k, false);
-}
+static void cpu_argmax(mfi_kctx *k) { arg_kernel(k, true); }
+static void cpu_argmin(mfi_kctx *k) { arg_kernel(k, false); }
 
 /* ---------------------------------------------------------------- registry */
 
 /* ---------------------------------------------------------------- gradients */
 
 /* t (shaped like this reduction's output) broadcast back to the input's shape. */
-static mf_output expand(mfi_grad_ctx *g, mf_output t) {
+static mf_output expand(mfi_grad_ctx *g, mf_output t)
+{
   mf_op_desc *d = mfi_gb_begin(g, "ExpandReduced");
   if (d) mf_op_add_input(d, t), mf_op_add_input(d, g->op->inputs[0]);
   mfi_gb_copy_attr(d, g->op, "axis");
@@ -602,7 +592,8 @@ static mf_output expand(mfi_grad_ctx *g, mf_output t) {
   return mfi_gb_finish(g, d, 0);
 }
 
-static mf_output count_ratio(mfi_grad_ctx *g, mf_dtype dt) {
+static mf_output count_ratio(mfi_grad_ctx *g, mf_dtype dt)
+{
   mf_output x = g->op->inputs[0], y = {(mf_op *)g->op, 0};
   mf_output ratio = mfi_gb2(g, "Div", mfi_gb1(g, "Size", x), mfi_gb1(g, "Size", y));
   mf_op_desc *d = mfi_gb_begin(g, "Cast");
@@ -610,7 +601,8 @@ static mf_output count_ratio(mfi_grad_ctx *g, mf_dtype dt) {
   return mfi_gb_finish(g, d, 0);
 }
 
-static void grad_reduce(mfi_grad_ctx *g) {
+static void grad_reduce(mfi_grad_ctx *g)
+{
   const mf_op *op = g->op;
   const char *type = op->def->type;
   mf_output x = op->inputs[0], y = {(mf_op *)op, 0}, dy = g->dy[0];
@@ -626,7 +618,8 @@ static void grad_reduce(mfi_grad_ctx *g) {
     g->dx[0] = mfi_gb2(g, "Mul", expand(g, dy), mfi_gb_finish(g, d, 0));
   } else { /* Max, Min: shared equally among the elements that attain the extreme */
     mf_op_desc *c = mfi_gb_begin(g, "Cast");
-    if (c) mf_op_add_input(c, mfi_gb2(g, "Equal", x, expand(g, y))), mf_op_set_attr_type(c, "DstT", dt);
+    if (c)
+      mf_op_add_input(c, mfi_gb2(g, "Equal", x, expand(g, y))), mf_op_set_attr_type(c, "DstT", dt);
     mf_output hit = mfi_gb_finish(g, c, 0);
     mf_op_desc *s = mfi_gb_begin(g, "Sum");
     if (s) mf_op_add_input(s, hit);

@@ -37,8 +37,8 @@ typedef struct {
 } in_spec;
 
 enum { DB, DT, DI, DH };
-static const char *const dim_names[] = {"the batch size", "the number of steps",
-                                        "the input size", "the number of units"};
+static const char *const dim_names[] = {"the batch size", "the number of steps", "the input size",
+                                        "the number of units"};
 
 typedef struct {
   mfi_infer_ctx *c;
@@ -91,9 +91,13 @@ static bool unify_gates(dimset *d, int64_t w, int i, int axis)
 static bool check_inputs(mfi_infer_ctx *c, const in_spec *spec, int n, dimset *d, mf_dtype *dt)
 {
   static const int rank[] = {3, 3, 3, 2, 2, 1, 1};
-  static const char *const layout[] = {"[batch, time, input]", "[batch, time, width]",
-                                       "[time, batch, width]", "[batch, units]",
-                                       "[input + units, width]", "[width]", "[batch]"};
+  static const char *const layout[] = {"[batch, time, input]",
+                                       "[batch, time, width]",
+                                       "[time, batch, width]",
+                                       "[batch, units]",
+                                       "[input + units, width]",
+                                       "[width]",
+                                       "[batch]"};
   memset(d, 0, sizeof *d);
   d->c = c, d->spec = spec;
   for (int k = 0; k < 4; k++) d->v[k] = -1;
@@ -131,7 +135,8 @@ static bool check_inputs(mfi_infer_ctx *c, const in_spec *spec, int n, dimset *d
     const int64_t *x = m->dims;
     bool ok = true;
     switch (role) {
-    case R_X: ok = unify(d, DB, x[0], i, 1) && unify(d, DT, x[1], i, 2) && unify(d, DI, x[2], i, 3);
+    case R_X:
+      ok = unify(d, DB, x[0], i, 1) && unify(d, DT, x[1], i, 2) && unify(d, DI, x[2], i, 3);
       break;
     case R_BTG:
       ok = unify(d, DB, x[0], i, 1) && unify(d, DT, x[1], i, 2) && unify_gates(d, x[2], i, 3);
@@ -327,7 +332,8 @@ static void final_h(const seqdims *sd, const void *h0, const void *y, void *hT)
   size_t row = sd->H * sd->es;
   for (int64_t b = 0; b < sd->B; b++) {
     int64_t L = sd->len ? sd->len[b] : sd->T;
-    const char *src = L > 0 ? (const char *)y + (b * sd->T + L - 1) * row : (const char *)h0 + b * row;
+    const char *src =
+        L > 0 ? (const char *)y + (b * sd->T + L - 1) * row : (const char *)h0 + b * row;
     memcpy((char *)hT + b * row, src, row);
   }
 }
@@ -339,7 +345,8 @@ static void final_h(const seqdims *sd, const void *h0, const void *y, void *hT)
 /* The per-row gate loops are built for AVX2 too, picked at load time (a
  * build for the oldest x86-64 stays portable). Same results either way: no
  * reductions, no FMA contraction. */
-#if defined(__x86_64__) && defined(__GNUC__) && !defined(__clang__) && !defined(__SANITIZE_ADDRESS__)
+#if defined(__x86_64__) && defined(__GNUC__) && !defined(__clang__) &&                             \
+    !defined(__SANITIZE_ADDRESS__)
 #define MF_HOT_LOOP __attribute__((target_clones("avx2", "default")))
 #else
 #define MF_HOT_LOOP
@@ -380,8 +387,9 @@ static inline double sigm_d(double x) { return 1.0 / (1.0 + exp(-x)); }
  * writes act[b] = (i, j, f, o), c_t, y[b, t] (row stride ys). */
 /* One row's gates: a separate function with restrict pointers, so that it
  * vectorises. */
-MF_HOT_LOOP static void lstm_row_f32(int64_t H, float fb, const float *restrict zr, const float *restrict cpr,
-                         float *restrict a, float *restrict cr, float *restrict yr)
+MF_HOT_LOOP static void lstm_row_f32(int64_t H, float fb, const float *restrict zr,
+                                     const float *restrict cpr, float *restrict a,
+                                     float *restrict cr, float *restrict yr)
 {
   for (int64_t k = 0; k < H; k++) {
     float i = sigm_f(zr[k]), j = tanh_f(zr[H + k]), f = sigm_f(zr[2 * H + k] + fb),
@@ -434,8 +442,9 @@ static void lstm_fwd_f64(const seqdims *sd, int64_t t, double fb, const double *
   }
 }
 
-static const in_spec lstm_spec[] = {{"x", R_X},           {"h0", R_BH},        {"c0", R_BH},
-                                    {"kernel", R_KERNEL, 4}, {"bias", R_BIAS, 4}, {"seq_len", R_SEQ}};
+static const in_spec lstm_spec[] = {{"x", R_X},          {"h0", R_BH},
+                                    {"c0", R_BH},        {"kernel", R_KERNEL, 4},
+                                    {"bias", R_BIAS, 4}, {"seq_len", R_SEQ}};
 
 static void infer_lstm(mfi_infer_ctx *c)
 {
@@ -490,9 +499,10 @@ static void cpu_lstm(mfi_kctx *k)
   mfi_free(z, zbytes);
 }
 
-MF_HOT_LOOP static void lstm_row_bwd_f32(int64_t H, const float *restrict a, const float *restrict cr,
-                             const float *restrict cpr, const float *restrict dyr,
-                             float *restrict dhr, float *restrict dcr, float *restrict dzr)
+MF_HOT_LOOP static void lstm_row_bwd_f32(int64_t H, const float *restrict a,
+                                         const float *restrict cr, const float *restrict cpr,
+                                         const float *restrict dyr, float *restrict dhr,
+                                         float *restrict dcr, float *restrict dzr)
 {
   for (int64_t k = 0; k < H; k++) {
     float i = a[k], j = a[H + k], f = a[2 * H + k], o = a[3 * H + k];
@@ -552,9 +562,9 @@ static void lstm_bwd_f64(const seqdims *sd, int64_t t, const double *act, const 
 }
 
 static const in_spec lstm_grad_spec[] = {
-    {"x", R_X},           {"h0", R_BH},        {"c0", R_BH},      {"kernel", R_KERNEL, 4},
-    {"y", R_BTG, 1},      {"act", R_TBG, 4},   {"c", R_TBG, 1},   {"dy", R_BTG, 1},
-    {"dh_T", R_BH},       {"dc_T", R_BH},      {"seq_len", R_SEQ}};
+    {"x", R_X},      {"h0", R_BH},      {"c0", R_BH},      {"kernel", R_KERNEL, 4},
+    {"y", R_BTG, 1}, {"act", R_TBG, 4}, {"c", R_TBG, 1},   {"dy", R_BTG, 1},
+    {"dh_T", R_BH},  {"dc_T", R_BH},    {"seq_len", R_SEQ}};
 
 static void infer_lstm_grad(mfi_infer_ctx *c)
 {
@@ -617,8 +627,9 @@ static void cpu_lstm_grad(mfi_kctx *k)
 /* Pass 1 of a step: r, u from the gate pre-activations z (row stride zs);
  * rh = r * h_{t-1}. ws rows are (r, u, c). */
 /* Row functions with restrict pointers vectorise (exp_f included). */
-MF_HOT_LOOP static void gru_gates_row_f32(int64_t H, const float *restrict zr, const float *restrict hr,
-                              float *restrict wr, float *restrict rr)
+MF_HOT_LOOP static void gru_gates_row_f32(int64_t H, const float *restrict zr,
+                                          const float *restrict hr, float *restrict wr,
+                                          float *restrict rr)
 {
   for (int64_t k = 0; k < H; k++) {
     float r = sigm_f(zr[k]);
@@ -627,8 +638,9 @@ MF_HOT_LOOP static void gru_gates_row_f32(int64_t H, const float *restrict zr, c
   }
 }
 
-MF_HOT_LOOP static void gru_state_row_f32(int64_t H, const float *restrict zr, const float *restrict hr,
-                              float *restrict wr, float *restrict yr)
+MF_HOT_LOOP static void gru_state_row_f32(int64_t H, const float *restrict zr,
+                                          const float *restrict hr, float *restrict wr,
+                                          float *restrict yr)
 {
   for (int64_t k = 0; k < H; k++) {
     float c = tanh_f(zr[k]), u = wr[H + k];
@@ -637,8 +649,8 @@ MF_HOT_LOOP static void gru_state_row_f32(int64_t H, const float *restrict zr, c
   }
 }
 
-static void gru_gates_f32(const seqdims *sd, int64_t t, const float *z, int64_t zs,
-                          const float *hp, int64_t hs, float *ws, float *rh)
+static void gru_gates_f32(const seqdims *sd, int64_t t, const float *z, int64_t zs, const float *hp,
+                          int64_t hs, float *ws, float *rh)
 {
   int64_t H = sd->H;
   for (int64_t b = 0; b < sd->B; b++) {
@@ -857,10 +869,15 @@ static void gru_bwd2_f64(const seqdims *sd, int64_t t, const double *ws, const d
   }
 }
 
-static const in_spec gru_grad_spec[] = {
-    {"x", R_X},        {"h0", R_BH},     {"gate_kernel", R_KERNEL, 2}, {"cand_kernel", R_KERNEL, 1},
-    {"y", R_BTG, 1},   {"ws", R_TBG, 3}, {"dy", R_BTG, 1},             {"dh_T", R_BH},
-    {"seq_len", R_SEQ}};
+static const in_spec gru_grad_spec[] = {{"x", R_X},
+                                        {"h0", R_BH},
+                                        {"gate_kernel", R_KERNEL, 2},
+                                        {"cand_kernel", R_KERNEL, 1},
+                                        {"y", R_BTG, 1},
+                                        {"ws", R_TBG, 3},
+                                        {"dy", R_BTG, 1},
+                                        {"dh_T", R_BH},
+                                        {"seq_len", R_SEQ}};
 
 static void infer_gru_grad(mfi_infer_ctx *c)
 {
@@ -925,15 +942,15 @@ static void cpu_gru_grad(mfi_kctx *k)
     const char *wst = ws + t * B * 3 * H * es, *hpt = hp + t * H * es, *dyt = dy + t * H * es;
     char *dzgt = dzg + t * G * es, *dzct = dzc + t * H * es;
     if (sd.dt == MF_FLOAT32)
-      gru_bwd1_f32(&sd, t, (const float *)wst, (const float *)hpt, (const float *)dyt,
-                   (float *)dh, (float *)dzgt, (float *)dzct);
+      gru_bwd1_f32(&sd, t, (const float *)wst, (const float *)hpt, (const float *)dyt, (float *)dh,
+                   (float *)dzgt, (float *)dzct);
     else
       gru_bwd1_f64(&sd, t, (const double *)wst, (const double *)hpt, (const double *)dyt,
                    (double *)dh, (double *)dzgt, (double *)dzct);
     gemm(sd.dt, false, true, B, H, H, dzct, T * H, wch, H, 0, drh, H);
     if (sd.dt == MF_FLOAT32)
-      gru_bwd2_f32(&sd, t, (const float *)wst, (const float *)hpt, (const float *)drh,
-                   (float *)dh, (float *)dzgt);
+      gru_bwd2_f32(&sd, t, (const float *)wst, (const float *)hpt, (const float *)drh, (float *)dh,
+                   (float *)dzgt);
     else
       gru_bwd2_f64(&sd, t, (const double *)wst, (const double *)hpt, (const double *)drh,
                    (double *)dh, (double *)dzgt);
@@ -1015,8 +1032,10 @@ static void cpu_rnn(mfi_kctx *k)
   for (int64_t t = 0; t < T; t++) {
     char *yt = y + t * H * es;
     gemm(sd.dt, false, false, B, H, H, t ? yt - H * es : h0, t ? T * H : H, wh, H, 1, yt, T * H);
-    if (sd.dt == MF_FLOAT32) rnn_fwd_f32(&sd, t, (float *)yt, T * H);
-    else rnn_fwd_f64(&sd, t, (double *)yt, T * H);
+    if (sd.dt == MF_FLOAT32)
+      rnn_fwd_f32(&sd, t, (float *)yt, T * H);
+    else
+      rnn_fwd_f64(&sd, t, (double *)yt, T * H);
   }
   final_h(&sd, h0, y, mfi_data(k->out[1]));
 }
@@ -1040,8 +1059,8 @@ static void rnn_bwd_f32(const seqdims *sd, int64_t t, const float *y, const floa
   }
 }
 
-static void rnn_bwd_f64(const seqdims *sd, int64_t t, const double *y, const double *dy,
-                        double *dh, double *dz)
+static void rnn_bwd_f64(const seqdims *sd, int64_t t, const double *y, const double *dy, double *dh,
+                        double *dz)
 {
   int64_t H = sd->H, s = sd->T * H;
   for (int64_t b = 0; b < sd->B; b++) {
@@ -1058,9 +1077,9 @@ static void rnn_bwd_f64(const seqdims *sd, int64_t t, const double *y, const dou
   }
 }
 
-static const in_spec rnn_grad_spec[] = {{"x", R_X},       {"h0", R_BH},     {"kernel", R_KERNEL, 1},
-                                        {"y", R_BTG, 1},  {"dy", R_BTG, 1}, {"dh_T", R_BH},
-                                        {"seq_len", R_SEQ}};
+static const in_spec rnn_grad_spec[] = {
+    {"x", R_X},       {"h0", R_BH},   {"kernel", R_KERNEL, 1}, {"y", R_BTG, 1},
+    {"dy", R_BTG, 1}, {"dh_T", R_BH}, {"seq_len", R_SEQ}};
 
 static void infer_rnn_grad(mfi_infer_ctx *c)
 {
@@ -1118,8 +1137,8 @@ static void cpu_rnn_grad(mfi_kctx *k)
  * gradients of the first ndy outputs (zeros where none flows), and seq_len
  * when present; its outputs are the gradients of the forward inputs in
  * order, seq_len excepted. */
-static void fused_grad(mfi_grad_ctx *g, const char *type, const int *in, int nin,
-                       const int *saved, int nsaved, int ndy, int nout)
+static void fused_grad(mfi_grad_ctx *g, const char *type, const int *in, int nin, const int *saved,
+                       int nsaved, int ndy, int nout)
 {
   const mf_op *op = g->op;
   mf_output dy[3];

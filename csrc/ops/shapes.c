@@ -5,7 +5,8 @@
 #include <stdio.h>
 #include <string.h>
 
-mfi_meta mfi_tensor_meta(const mf_tensor *t) {
+mfi_meta mfi_tensor_meta(const mf_tensor *t)
+{
   mfi_meta m;
   memset(&m, 0, sizeof m);
   m.dtype = t->dtype;
@@ -16,18 +17,21 @@ mfi_meta mfi_tensor_meta(const mf_tensor *t) {
 
 /* A context for running a shape function inside a kernel; the op is only
  * read, and errors land in the kernel's status. */
-mfi_infer_ctx mfi_kernel_infer_ctx(mfi_kctx *k, const mfi_meta *in) {
+mfi_infer_ctx mfi_kernel_infer_ctx(mfi_kctx *k, const mfi_meta *in)
+{
   mfi_infer_ctx c = {(mf_op *)k->op, in, k->status};
   return c;
 }
 
-int64_t mfi_dims_prod(const int64_t *dims, int from, int to) {
+int64_t mfi_dims_prod(const int64_t *dims, int from, int to)
+{
   int64_t n = 1;
   for (int i = from; i < to; i++) n *= dims[i];
   return n;
 }
 
-void mfi_row_strides(int nd, const int64_t *dims, int64_t *st) {
+void mfi_row_strides(int nd, const int64_t *dims, int64_t *st)
+{
   int64_t s = 1;
   for (int i = nd - 1; i >= 0; i--) {
     st[i] = s;
@@ -35,13 +39,15 @@ void mfi_row_strides(int nd, const int64_t *dims, int64_t *st) {
   }
 }
 
-const char *mfi_meta_str(const mfi_meta *m, char *buf, size_t size) {
+const char *mfi_meta_str(const mfi_meta *m, char *buf, size_t size)
+{
   mfi_shape_str(m->ndim, m->dims, buf, size);
   return buf;
 }
 
 /* Element count of a static shape; -1 when anything is unknown. */
-int64_t mfi_known_numel(const mfi_meta *m) {
+int64_t mfi_known_numel(const mfi_meta *m)
+{
   if (m->ndim < 0) return -1;
   for (int i = 0; i < m->ndim; i++)
     if (m->dims[i] < 0) return -1;
@@ -49,7 +55,8 @@ int64_t mfi_known_numel(const mfi_meta *m) {
 }
 
 /* Two static dims that must agree: the known one wins; false on conflict. */
-bool mfi_merge_dim(int64_t a, int64_t b, int64_t *out) {
+bool mfi_merge_dim(int64_t a, int64_t b, int64_t *out)
+{
   if (a < 0) return *out = b, true;
   if (b < 0 || a == b) return *out = a, true;
   return false;
@@ -57,7 +64,8 @@ bool mfi_merge_dim(int64_t a, int64_t b, int64_t *out) {
 
 /* An integer-list attribute (a single int counts as a list of one):
  * 1 present, 0 absent, -1 after reporting a bad kind. */
-int mfi_ints_attr(mfi_infer_ctx *c, const char *name, const int64_t **v, int *n) {
+int mfi_ints_attr(mfi_infer_ctx *c, const char *name, const int64_t **v, int *n)
+{
   const mfi_attr *a = mfi_attr_find(c->op, name);
   if (!a) return 0;
   if ((a->kind == MFI_A_INTS || a->kind == MFI_A_SHAPE) && a->i >= 0) {
@@ -76,7 +84,8 @@ int mfi_ints_attr(mfi_infer_ctx *c, const char *name, const int64_t **v, int *n)
 
 /* An integer attribute; integral floats pass since some callers only have
  * doubles. False after reporting an error. */
-bool mfi_int_attr(mfi_infer_ctx *c, const char *name, bool required, int64_t dflt, int64_t *v) {
+bool mfi_int_attr(mfi_infer_ctx *c, const char *name, bool required, int64_t dflt, int64_t *v)
+{
   const mfi_attr *a = mfi_attr_find(c->op, name);
   if (!a) {
     if (required) {
@@ -92,12 +101,11 @@ bool mfi_int_attr(mfi_infer_ctx *c, const char *name, bool required, int64_t dfl
   return false;
 }
 
-bool mfi_is_index_dtype(mf_dtype dt) {
-  return dt == MF_INT32 || dt == MF_INT64;
-}
+bool mfi_is_index_dtype(mf_dtype dt) { return dt == MF_INT32 || dt == MF_INT64; }
 
 /* Releases outputs 0..n-1 after a later step failed. */
-void mfi_drop_outputs(mfi_kctx *k, int n) {
+void mfi_drop_outputs(mfi_kctx *k, int n)
+{
   for (int i = 0; i < n; i++) {
     mf_tensor_delete(k->out[i]);
     k->out[i] = NULL;
@@ -106,7 +114,8 @@ void mfi_drop_outputs(mfi_kctx *k, int n) {
 
 /* Copies one strided row of `n` elements; typed for the common sizes since
  * a memcpy call per element would dominate. */
-static void copy_row(char *dst, const char *src, size_t es, int64_t n, int64_t stride) {
+static void copy_row(char *dst, const char *src, size_t es, int64_t n, int64_t stride)
+{
   switch (es) {
   case 1:
     for (int64_t i = 0; i < n; i++) dst[i] = src[i * stride];
@@ -131,7 +140,8 @@ static void copy_row(char *dst, const char *src, size_t es, int64_t n, int64_t s
 /* Fills the contiguous `dst` (shape dims) from `src` read with per-dimension
  * element strides: transpose and slice are both this. */
 void mfi_strided_copy(char *dst, const char *src, size_t es, int nd, const int64_t *dims,
-                         const int64_t *st) {
+                      const int64_t *st)
+{
   int64_t total = mfi_numel(nd, dims);
   if (total == 0) return;
   if (nd == 0) {
@@ -156,7 +166,8 @@ void mfi_strided_copy(char *dst, const char *src, size_t es, int nd, const int64
 }
 
 /* start[i] is the 0-based start along dimension i. */
-bool mfi_slice_shape(mfi_infer_ctx *c, const mfi_meta *x, mfi_meta *out, int64_t *start) {
+bool mfi_slice_shape(mfi_infer_ctx *c, const mfi_meta *x, mfi_meta *out, int64_t *start)
+{
   const int64_t *b = NULL, *s = NULL;
   int nb = 0, ns = 0;
   int hb = mfi_ints_attr(c, "begin", &b, &nb);
@@ -211,7 +222,8 @@ bool mfi_slice_shape(mfi_infer_ctx *c, const mfi_meta *x, mfi_meta *out, int64_t
 
 /* GatherV2's output shape: params.shape[:axis] + ids.shape + params.shape[axis+1:]. */
 bool mfi_gather_shape(mfi_infer_ctx *c, const mfi_meta *p, const mfi_meta *ids, mfi_meta *out,
-                         int *axis) {
+                      int *axis)
+{
   int64_t ax;
   if (!mfi_int_attr(c, "axis", false, 1, &ax)) return false;
   if (!mfi_is_index_dtype(ids->dtype)) {
@@ -247,7 +259,8 @@ bool mfi_gather_shape(mfi_infer_ctx *c, const mfi_meta *p, const mfi_meta *ids, 
 }
 
 /* Tile's output shape from its "multiples" attribute. */
-bool mfi_tile_shape(mfi_infer_ctx *c, const mfi_meta *x, mfi_meta *out, const int64_t **mult) {
+bool mfi_tile_shape(mfi_infer_ctx *c, const mfi_meta *x, mfi_meta *out, const int64_t **mult)
+{
   const int64_t *m = NULL;
   int n = 0, has = mfi_ints_attr(c, "multiples", &m, &n);
   if (has <= 0) {

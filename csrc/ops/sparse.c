@@ -53,7 +53,8 @@ static void cpu_dedup(mfi_kctx *k)
   int64_t width = n ? v->numel / n : mfi_dims_prod(v->dims, ids->ndim, v->ndim);
   int64_t cap = 16;
   while (cap < 2 * n) cap *= 2;
-  int64_t *slot = malloc(sizeof(int64_t) * (size_t)cap), *first = malloc(sizeof(int64_t) * (size_t)(n + 1));
+  int64_t *slot = malloc(sizeof(int64_t) * (size_t)cap),
+          *first = malloc(sizeof(int64_t) * (size_t)(n + 1));
   int64_t *which = malloc(sizeof(int64_t) * (size_t)(n + 1)); /* occurrence -> unique index */
   if (!slot || !first || !which) {
     free(slot), free(first), free(which);

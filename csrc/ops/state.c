@@ -73,7 +73,10 @@ static void infer_const(mfi_infer_ctx *c)
   memcpy(m->dims, v->t->dims, sizeof(int64_t) * (size_t)m->ndim);
 }
 
-static void cpu_const(mfi_kctx *k) { k->out[0] = mf_tensor_retain(mfi_attr_find(k->op, "value")->t); }
+static void cpu_const(mfi_kctx *k)
+{
+  k->out[0] = mf_tensor_retain(mfi_attr_find(k->op, "value")->t);
+}
 
 static void infer_placeholder(mfi_infer_ctx *c)
 {
@@ -91,8 +94,8 @@ static void infer_placeholder(mfi_infer_ctx *c)
 
 static void cpu_placeholder(mfi_kctx *k)
 {
-  mfi_op_error(k->status, MF_INVALID_ARGUMENT, k->op,
-               "you must feed a value for placeholder '%s'", k->op->name);
+  mfi_op_error(k->status, MF_INVALID_ARGUMENT, k->op, "you must feed a value for placeholder '%s'",
+               k->op->name);
 }
 
 static void infer_placeholder_default(mfi_infer_ctx *c)
@@ -174,8 +177,10 @@ static void infer_assign(mfi_infer_ctx *c)
       char a[128], b[128];
       mfi_shape_str(val->ndim, val->dims, a, sizeof a);
       mfi_shape_str(var->ndim, var->dims, b, sizeof b);
-      mfi_infer_error(c, MF_INVALID_ARGUMENT, "the value's shape %s does not match the variable "
-                      "'%s' of shape %s", a, c->op->inputs[0].op->name, b);
+      mfi_infer_error(c, MF_INVALID_ARGUMENT,
+                      "the value's shape %s does not match the variable "
+                      "'%s' of shape %s",
+                      a, c->op->inputs[0].op->name, b);
       return;
     }
   }
@@ -238,12 +243,16 @@ static void cpu_assign_update(mfi_kctx *k)
   int64_t n = cur->numel;
   switch (cur->dtype) {
   case MF_FLOAT32:
-    if (sub) for (int64_t i = 0; i < n; i++) ((float *)p)[i] -= ((const float *)q)[i];
-    else for (int64_t i = 0; i < n; i++) ((float *)p)[i] += ((const float *)q)[i];
+    if (sub)
+      for (int64_t i = 0; i < n; i++) ((float *)p)[i] -= ((const float *)q)[i];
+    else
+      for (int64_t i = 0; i < n; i++) ((float *)p)[i] += ((const float *)q)[i];
     break;
   case MF_FLOAT64:
-    if (sub) for (int64_t i = 0; i < n; i++) ((double *)p)[i] -= ((const double *)q)[i];
-    else for (int64_t i = 0; i < n; i++) ((double *)p)[i] += ((const double *)q)[i];
+    if (sub)
+      for (int64_t i = 0; i < n; i++) ((double *)p)[i] -= ((const double *)q)[i];
+    else
+      for (int64_t i = 0; i < n; i++) ((double *)p)[i] += ((const double *)q)[i];
     break;
   default:
     for (int64_t i = 0; i < n; i++) {

@@ -66,7 +66,8 @@ static mf_tensor *writable(mfi_kctx *k, int i)
   const mf_op *var = k->op->inputs[i].op;
   if (!cur) {
     mfi_op_error(k->status, MF_FAILED_PRECONDITION, k->op,
-                 "attempting to use uninitialized value %s (run the initializers first)", var->name);
+                 "attempting to use uninitialized value %s (run the initializers first)",
+                 var->name);
     return NULL;
   }
   if (mfi_tensor_exclusive(cur)) return cur;
@@ -94,8 +95,10 @@ static inline double ld(bool f32, const void *p, int64_t i)
 }
 static inline void st(bool f32, void *p, int64_t i, double v)
 {
-  if (f32) ((float *)p)[i] = (float)v;
-  else ((double *)p)[i] = v;
+  if (f32)
+    ((float *)p)[i] = (float)v;
+  else
+    ((double *)p)[i] = v;
 }
 
 static void cpu_apply(mfi_kctx *k)
@@ -233,7 +236,8 @@ static void infer_sparse_apply(mfi_infer_ctx *c)
   }
   if (var->ndim == 0 || (var->ndim > 0 && vals->ndim >= 0 && vals->ndim != var->ndim) ||
       (ids->ndim >= 0 && ids->ndim != 1)) {
-    mfi_infer_error(c, MF_INVALID_ARGUMENT, "needs rows [n, ...] of a variable of rank >= 1 and ids [n]");
+    mfi_infer_error(c, MF_INVALID_ARGUMENT,
+                    "needs rows [n, ...] of a variable of rank >= 1 and ids [n]");
     return;
   }
   if (mfi_set_outputs(c, 1)) c->op->out[0] = *var;
@@ -281,7 +285,8 @@ static void cpu_sparse_apply(mfi_kctx *k)
     double b2 = scalar(k, 7), eps = scalar(k, 8);
     double lr_t = lr * sqrt(1 - b2p) / (1 - b1p);
     int64_t total = var->numel;
-    for (int64_t i = 0; i < total; i++) st(f, m, i, ld(f, m, i) * b1), st(f, s, i, ld(f, s, i) * b2);
+    for (int64_t i = 0; i < total; i++)
+      st(f, m, i, ld(f, m, i) * b1), st(f, s, i, ld(f, s, i) * b2);
     for (int64_t j = 0; j < n; j++) {
       int64_t base = (mfi_get_i(ids->dtype, idp, j) - 1) * width;
       for (int64_t e = 0; e < width; e++) {

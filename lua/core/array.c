@@ -48,7 +48,8 @@ static void push_elem(lua_State *L, const mf_tensor *t, int64_t i)
 static void store_elem(lua_State *L, mf_dtype dt, void *p, int64_t i, int v)
 {
   if (dt == MF_BOOL) {
-    if (!lua_isboolean(L, v)) luaL_error(L, "a bool Array needs true/false, got %s", luaL_typename(L, v));
+    if (!lua_isboolean(L, v))
+      luaL_error(L, "a bool Array needs true/false, got %s", luaL_typename(L, v));
     ((uint8_t *)p)[i] = (uint8_t)lua_toboolean(L, v);
     return;
   }
@@ -64,9 +65,11 @@ static void store_elem(lua_State *L, mf_dtype dt, void *p, int64_t i, int v)
   }
   int isint;
   lua_Integer x = lua_tointegerx(L, v, &isint);
-  if (!isint) luaL_error(L, "%s is not an integer, cannot store it in a %s Array",
-                         lua_tostring(L, v), mf_dtype_name(dt));
-  if ((dt == MF_INT32 && (x < INT32_MIN || x > INT32_MAX)) || (dt == MF_UINT8 && (x < 0 || x > 255)))
+  if (!isint)
+    luaL_error(L, "%s is not an integer, cannot store it in a %s Array", lua_tostring(L, v),
+               mf_dtype_name(dt));
+  if ((dt == MF_INT32 && (x < INT32_MIN || x > INT32_MAX)) ||
+      (dt == MF_UINT8 && (x < 0 || x > 255)))
     luaL_error(L, "%I is out of range for %s", (LUAI_UACINT)x, mf_dtype_name(dt));
   switch (dt) {
   case MF_INT32: ((int32_t *)p)[i] = (int32_t)x; break;
@@ -89,11 +92,14 @@ static void scan(lua_State *L, int v, int depth, scan_state *st)
 {
   if (depth == st->ndim) {
     int t = lua_type(L, v);
-    if (t == LUA_TBOOLEAN) st->bools++;
-    else if (t == LUA_TNUMBER) lua_isinteger(L, v) ? st->ints++ : st->floats++;
+    if (t == LUA_TBOOLEAN)
+      st->bools++;
+    else if (t == LUA_TNUMBER)
+      lua_isinteger(L, v) ? st->ints++ : st->floats++;
     else if (t == LUA_TTABLE && depth > 0)
       luaL_error(L, "ragged nested table: expected a number at depth %d, got a table", depth);
-    else luaL_error(L, "cannot make a tensor from a %s", luaL_typename(L, v));
+    else
+      luaL_error(L, "cannot make a tensor from a %s", luaL_typename(L, v));
     return;
   }
   if (lua_type(L, v) != LUA_TTABLE)
@@ -148,9 +154,12 @@ static int array_new(lua_State *L)
     scan(L, v, 0, &st);
   }
   mf_dtype dt;
-  if (!lua_isnil(L, 2)) dt = lmf_checkdtype(L, 2);
-  else if (st.bools && (st.ints || st.floats)) return luaL_error(L, "cannot mix booleans and numbers");
-  else dt = st.bools ? MF_BOOL : st.floats || !st.ints ? MF_FLOAT32 : MF_INT32;
+  if (!lua_isnil(L, 2))
+    dt = lmf_checkdtype(L, 2);
+  else if (st.bools && (st.ints || st.floats))
+    return luaL_error(L, "cannot mix booleans and numbers");
+  else
+    dt = st.bools ? MF_BOOL : st.floats || !st.ints ? MF_FLOAT32 : MF_INT32;
   mf_status *s = mf_status_new();
   mf_tensor *t = mf_tensor_new(dt, st.ndim, st.dims, s);
   if (!t) return lmf_error(L, s);

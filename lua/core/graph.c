@@ -41,7 +41,8 @@ int lmf_checkshape(lua_State *L, int i, int64_t *dims, int allow_unknown)
     int isint;
     lua_Integer d = lua_tointegerx(L, -1, &isint);
     if (!isint || d < (allow_unknown ? -1 : 0))
-      luaL_error(L, "dimension %d of a shape must be an integer >= %d", k + 1, allow_unknown ? -1 : 0);
+      luaL_error(L, "dimension %d of a shape must be an integer >= %d", k + 1,
+                 allow_unknown ? -1 : 0);
     dims[k] = d;
     lua_pop(L, 1);
   }
@@ -123,13 +124,20 @@ static int graph_seed(lua_State *L)
 static void set_attr(lua_State *L, mf_op_desc *d, const char *name, const char *kind, int v)
 {
   int64_t ints[64];
-  if (strcmp(kind, "int") == 0) mf_op_set_attr_int(d, name, luaL_checkinteger(L, v));
-  else if (strcmp(kind, "float") == 0) mf_op_set_attr_float(d, name, luaL_checknumber(L, v));
-  else if (strcmp(kind, "bool") == 0) mf_op_set_attr_bool(d, name, lua_toboolean(L, v));
-  else if (strcmp(kind, "type") == 0) mf_op_set_attr_type(d, name, lmf_checkdtype(L, v));
-  else if (strcmp(kind, "string") == 0) mf_op_set_attr_string(d, name, luaL_checkstring(L, v));
-  else if (strcmp(kind, "tensor") == 0) mf_op_set_attr_tensor(d, name, lmf_checkarray(L, v));
-  else if (strcmp(kind, "shape") == 0 && lua_isnil(L, v)) mf_op_set_attr_shape(d, name, NULL, -1);
+  if (strcmp(kind, "int") == 0)
+    mf_op_set_attr_int(d, name, luaL_checkinteger(L, v));
+  else if (strcmp(kind, "float") == 0)
+    mf_op_set_attr_float(d, name, luaL_checknumber(L, v));
+  else if (strcmp(kind, "bool") == 0)
+    mf_op_set_attr_bool(d, name, lua_toboolean(L, v));
+  else if (strcmp(kind, "type") == 0)
+    mf_op_set_attr_type(d, name, lmf_checkdtype(L, v));
+  else if (strcmp(kind, "string") == 0)
+    mf_op_set_attr_string(d, name, luaL_checkstring(L, v));
+  else if (strcmp(kind, "tensor") == 0)
+    mf_op_set_attr_tensor(d, name, lmf_checkarray(L, v));
+  else if (strcmp(kind, "shape") == 0 && lua_isnil(L, v))
+    mf_op_set_attr_shape(d, name, NULL, -1);
   else if (strcmp(kind, "shape") == 0 || strcmp(kind, "ints") == 0) {
     luaL_checktype(L, v, LUA_TTABLE);
     int n = (int)luaL_len(L, v);
@@ -141,8 +149,10 @@ static void set_attr(lua_State *L, mf_op_desc *d, const char *name, const char *
       if (!isint) luaL_error(L, "attribute '%s' needs integers", name);
       lua_pop(L, 1);
     }
-    if (kind[0] == 's') mf_op_set_attr_shape(d, name, ints, n);
-    else mf_op_set_attr_ints(d, name, ints, n);
+    if (kind[0] == 's')
+      mf_op_set_attr_shape(d, name, ints, n);
+    else
+      mf_op_set_attr_ints(d, name, ints, n);
   } else
     luaL_error(L, "unknown attribute kind '%s'", kind);
 }
@@ -199,11 +209,11 @@ static int op_new(lua_State *L)
   mf_status *s = mf_status_new();
   if (!s) return luaL_error(L, "out of memory");
   mf_op *op = mf_op_finish(d, s); /* consumes d either way */
-  if (bad) { /* a bad argument: name the op it was for */
+  if (bad) {                      /* a bad argument: name the op it was for */
     mf_status_delete(s);
     const char *where = lua_tostring(L, 8);
-    lua_pushfstring(L, "%s '%s'%s%s%s: %s", type, name, where ? " (created at " : "", where ? where : "",
-                    where ? ")" : "", lua_tostring(L, -1));
+    lua_pushfstring(L, "%s '%s'%s%s%s: %s", type, name, where ? " (created at " : "",
+                    where ? where : "", where ? ")" : "", lua_tostring(L, -1));
     return lua_error(L);
   }
   if (!op) return lmf_error(L, s);
@@ -290,8 +300,10 @@ static int gradients(lua_State *L)
   mf_status_delete(s);
   lua_createtable(L, 2 * nx, 0);
   for (int k = 0; k < nx; k++) {
-    if (dx[k].op) lmf_pushop(L, dx[k].op, 1);
-    else lua_pushboolean(L, 0);
+    if (dx[k].op)
+      lmf_pushop(L, dx[k].op, 1);
+    else
+      lua_pushboolean(L, 0);
     lua_rawseti(L, -2, 2 * k + 1);
     lua_pushinteger(L, dx[k].index);
     lua_rawseti(L, -2, 2 * k + 2);

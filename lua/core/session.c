@@ -146,7 +146,7 @@ static int checkpoint_args(lua_State *L, mf_op ***ops, const char ***names)
 
 /* checkpoint_save / checkpoint_restore (sess, {op, ...}, {name, ...}, path) */
 static int checkpoint(lua_State *L, void (*fn)(mf_session *, mf_op *const *, const char *const *,
-                                                int, const char *, mf_status *))
+                                               int, const char *, mf_status *))
 {
   mf_session *sess = check_session(L, 1);
   const char *path = luaL_checkstring(L, 4);

@@ -13,36 +13,34 @@
 
 static int failures, checks;
 
-#define CHECK(cond)                                                                    \
-  do {                                                                                 \
-    checks++;                                                                          \
-    if (!(cond)) {                                                                     \
-      failures++;                                                                      \
-      fprintf(stderr, "%s:%d: check failed: %s\n", __FILE__, __LINE__, #cond);         \
-    }                                                                                  \
+#define CHECK(cond)                                                                                \
+  do {                                                                                             \
+    checks++;                                                                                      \
+    if (!(cond)) {                                                                                 \
+      failures++;                                                                                  \
+      fprintf(stderr, "%s:%d: check failed: %s\n", __FILE__, __LINE__, #cond);                     \
+    }                                                                                              \
   } while (0)
 
 /* Status is OK; otherwise print its message where the check was. */
-#define CHECK_OK(s)                                                                    \
-  do {                                                                                 \
-    checks++;                                                                          \
-    if (mf_status_code(s) != MF_OK) {                                                  \
-      failures++;                                                                      \
-      fprintf(stderr, "%s:%d: unexpected error: %s\n", __FILE__, __LINE__,             \
-              mf_status_message(s));                                                   \
-    }                                                                                  \
+#define CHECK_OK(s)                                                                                \
+  do {                                                                                             \
+    checks++;                                                                                      \
+    if (mf_status_code(s) != MF_OK) {                                                              \
+      failures++;                                                                                  \
+      fprintf(stderr, "%s:%d: unexpected error: %s\n", __FILE__, __LINE__, mf_status_message(s));  \
+    }                                                                                              \
   } while (0)
 
 /* Status holds `code` and its message contains `text`. */
-#define CHECK_ERR(s, code, text)                                                       \
-  do {                                                                                 \
-    checks++;                                                                          \
-    if (mf_status_code(s) != (code) || !strstr(mf_status_message(s), (text))) {        \
-      failures++;                                                                      \
-      fprintf(stderr, "%s:%d: expected error %d containing \"%s\", got %d: \"%s\"\n",  \
-              __FILE__, __LINE__, (int)(code), (text), (int)mf_status_code(s),         \
-              mf_status_message(s));                                                   \
-    }                                                                                  \
+#define CHECK_ERR(s, code, text)                                                                   \
+  do {                                                                                             \
+    checks++;                                                                                      \
+    if (mf_status_code(s) != (code) || !strstr(mf_status_message(s), (text))) {                    \
+      failures++;                                                                                  \
+      fprintf(stderr, "%s:%d: expected error %d containing \"%s\", got %d: \"%s\"\n", __FILE__,    \
+              __LINE__, (int)(code), (text), (int)mf_status_code(s), mf_status_message(s));        \
+    }                                                                                              \
   } while (0)
 
 #define CHECK_CLOSE(a, b) CHECK(fabs((double)(a) - (double)(b)) < 1e-5)
@@ -60,7 +58,7 @@ static inline mf_tensor *tensor_f32(int ndim, const int64_t *dims, const float *
 
 /* A Const op holding `vals` (the op keeps its own reference). */
 static inline mf_output const_f32(mf_graph *g, const char *name, int ndim, const int64_t *dims,
-                           const float *vals, mf_status *s)
+                                  const float *vals, mf_status *s)
 {
   mf_tensor *t = tensor_f32(ndim, dims, vals, s);
   mf_op_desc *d = mf_op_begin(g, "Const", name);
@@ -71,8 +69,8 @@ static inline mf_output const_f32(mf_graph *g, const char *name, int ndim, const
   return o;
 }
 
-static inline mf_output binary(mf_graph *g, const char *type, const char *name, mf_output a, mf_output b,
-                        mf_status *s)
+static inline mf_output binary(mf_graph *g, const char *type, const char *name, mf_output a,
+                               mf_output b, mf_status *s)
 {
   mf_op_desc *d = mf_op_begin(g, type, name);
   mf_op_add_input(d, a);
@@ -82,7 +80,7 @@ static inline mf_output binary(mf_graph *g, const char *type, const char *name, 
 }
 
 static inline mf_output placeholder(mf_graph *g, const char *name, mf_dtype dt, int ndim,
-                             const int64_t *dims, const char *where, mf_status *s)
+                                    const int64_t *dims, const char *where, mf_status *s)
 {
   mf_op_desc *d = mf_op_begin(g, "Placeholder", name);
   mf_op_set_attr_type(d, "dtype", dt);

@@ -574,8 +574,8 @@ static void test_threads(void)
   CHECK_OK(s);
   /* a*a = [[7,10],[15,22]]; outs[1] = a^3 = [[37,54],[81,118]] */
   CHECK(vals[0] && fdata(vals[0])[0] == 7 && fdata(vals[0])[3] == 22);
-  CHECK(vals[1] && fdata(vals[1])[0] == 37 && fdata(vals[1])[1] == 54 &&
-        fdata(vals[1])[2] == 81 && fdata(vals[1])[3] == 118);
+  CHECK(vals[1] && fdata(vals[1])[0] == 37 && fdata(vals[1])[1] == 54 && fdata(vals[1])[2] == 81 &&
+        fdata(vals[1])[3] == 118);
   for (int i = 0; i < 8; i++) mf_tensor_delete(vals[i]);
   mf_session_delete(sess);
   mf_graph_delete(g);

@@ -14,7 +14,7 @@ static char dir[64];
 
 static char *in_dir(const char *name)
 {
-  static char buf[4][256];
+  static char buf[4][512]; /* room for dir (64) and any name passed here */
   static int k;
   char *b = buf[k++ % 4];
   snprintf(b, sizeof buf[0], "%s/%s", dir, name);

@@ -98,7 +98,8 @@ static void test_training(void)
   mf_op_set_attr_shape(d, "shape", NULL, 0);
   mf_output w = {mf_op_finish(d, s), 0};
   mf_output init = binary(g, "Assign", "w/Assign", w, const_f32(g, "w/init", 0, NULL, zero, s), s);
-  mf_output loss = unary(g, "Square", "loss", binary(g, "Sub", "diff", w, const_f32(g, "t", 0, NULL, three, s), s), s);
+  mf_output loss = unary(g, "Square", "loss",
+                         binary(g, "Sub", "diff", w, const_f32(g, "t", 0, NULL, three, s), s), s);
   mf_output grad;
   mf_gradients(g, &loss, 1, &w, 1, NULL, &grad, s);
   CHECK_OK(s);
