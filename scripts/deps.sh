@@ -2,7 +2,7 @@
 # Installs the Debian/Ubuntu packages moonflow needs, if any is missing.
 # Usage: scripts/deps.sh [extra-package ...]
 set -euo pipefail
-pkgs=(build-essential cmake pkg-config lua5.4 liblua5.4-dev luarocks lua-busted lua-cjson
+pkgs=(build-essential cmake pkg-config lua5.4 liblua5.4-dev luarocks lua-busted lua-cjson lua-argparse
       libopenblas-dev "$@")
 missing=()
 for p in "${pkgs[@]}"; do

@@ -1,0 +1,99 @@
+-- Samples text from a checkpoint written by scripts/char_rnn.lua:
+--   lua5.4 scripts/sample.lua --checkpoint checkpoints --length 500 --start_text "ROMEO:"
+-- Rebuilds the model as a batch-1, one-step graph (same variable names),
+-- restores it, primes the state with --start_text, then generates one
+-- character at a time, feeding the state back. `--help` lists every option.
+local script_dir = (arg and arg[0] or ""):match("^(.*)/[^/]*$") or "."
+package.path = script_dir .. "/lib/?.lua;" .. package.path
+
+local argparse = require("argparse")
+local cjson = require("cjson")
+local tf = require("moonflow")
+local D = require("char_data")
+local M = require("char_model")
+
+local parser = argparse("sample.lua", "Generate text from a char_rnn.lua checkpoint.")
+parser:option("--checkpoint", "A checkpoint file (model-<step>) or a directory (its latest checkpoint)."):default("checkpoints")
+parser:option("--length", "Number of characters to generate."):default("2000"):convert(function(s)
+  local n = math.tointeger(tonumber(s))
+  if not n or n < 0 then return nil, "expected a non-negative integer, got '" .. s .. "'" end
+  return n
+end)
+parser:option("--temperature", "Softmax temperature (lower is more conservative)."):default("1"):convert(function(s)
+  local t = tonumber(s)
+  if not t or t <= 0 then return nil, "expected a positive number, got '" .. s .. "'" end
+  return t + 0.0
+end)
+parser:option("--start_text", "Text to prime the model with (printed before the generated text)."):default("")
+parser:option("--sample", "1: sample from the distribution; 0: take the most likely character (argmax)."):choices({ "0", "1" }):default("1")
+parser:option("--seed", "Random seed for sampling."):default("123"):convert(function(s) return math.tointeger(tonumber(s)) end)
+parser:flag("--verbose", "Print the checkpoint used and its step to stderr.")
+local opt = parser:parse(arg)
+
+local path = opt.checkpoint
+local f = io.open(path .. ".json", "r")
+if f then f:close() else
+  path = tf.train.latest_checkpoint(opt.checkpoint)
+  if not path then error("no checkpoint found at " .. opt.checkpoint, 0) end
+end
+local meta = cjson.decode(D.read_file(path .. ".json"))
+local vocab, index = D.vocab_index(meta.vocab)
+local o = meta.options
+if opt.verbose then io.stderr:write(string.format("checkpoint %s (step %s)\n", path, tostring(meta.step))) end
+
+local mo = { vocab_size = #vocab, model = o.model, rnn_size = math.tointeger(o.rnn_size),
+             num_layers = math.tointeger(o.num_layers), wordvec_size = math.tointeger(o.wordvec_size),
+             batch = 1, seq_length = 1, temperature = opt.temperature }
+local model = M.build(tf, mo)
+local sess <close> = tf.Session()
+tf.train.Saver(tf.global_variables()):restore(sess, path)
+
+math.randomseed(opt.seed)
+local state = M.zero_state(tf, mo, 1)
+local function step(id)
+  local r = sess:run({ probs = model.probs, state = model.final_state },
+                     M.feed_state({ [model.x] = { { id } } }, model.init_state, state))
+  state = r.state
+  return r.probs
+end
+
+local function choose(probs)
+  local V = #vocab
+  if opt.sample == "0" then
+    local best, bi = -1, 1
+    for i = 1, V do
+      local p = probs:flat(i)
+      if p > best then best, bi = p, i end
+    end
+    return bi
+  end
+  local u, acc = math.random(), 0.0
+  for i = 1, V do
+    acc = acc + probs:flat(i)
+    if u < acc then return i end
+  end
+  return V
+end
+
+-- Prime with the start text, or one character (a newline when the vocabulary
+-- has one, else a random character) that is not printed.
+local probs
+local prime = opt.start_text
+if #prime > 0 then
+  for i = 1, #prime do
+    local id = index[prime:byte(i)]
+    if not id then error(string.format("--start_text: byte %d ('%s') is not in the model's vocabulary",
+                                       prime:byte(i), prime:sub(i, i)), 0) end
+    probs = step(id)
+  end
+else
+  probs = step(index[10] or math.random(#vocab))
+end
+
+local out = {}
+for i = 1, opt.length do
+  local id = choose(probs)
+  out[i] = string.char(vocab[id])
+  if i < opt.length then probs = step(id) end
+end
+io.write(prime, table.concat(out), "\n")
