@@ -265,6 +265,12 @@ uint64_t mfi_seed_key(int64_t seed, int64_t seed2);
 
 /* ---------------------------------------------------------------- threads */
 
+/* Row-major C = beta C + op(A) op(B) for float32/float64 through BLAS
+ * (C is [m, n], op(A) [m, k], op(B) [k, n]); a single row or column goes to
+ * GEMV, which needs no packing of the other operand. */
+void mfi_gemm(mf_dtype dt, bool ta, bool tb, int64_t m, int64_t n, int64_t k, const void *a,
+              int64_t lda, const void *b, int64_t ldb, double beta, void *c, int64_t ldc);
+
 /* OpenBLAS's thread count (GEMM is the only intra-op parallel kernel). */
 void mfi_blas_set_threads(int n);
 

@@ -1,8 +1,9 @@
 -- Samples text from a checkpoint written by scripts/char_rnn.lua:
 --   lua5.4 scripts/sample.lua --checkpoint checkpoints --length 500 --start_text "ROMEO:"
--- Rebuilds the model as a batch-1, one-step graph (same variable names),
--- restores it, primes the state with --start_text, then generates one
--- character at a time, feeding the state back. `--help` lists every option.
+-- Rebuilds the model as a batch-1, one-step graph (same variable names)
+-- whose state and current character live in the session, restores it,
+-- primes it with --start_text, then generates one character per run (the
+-- sampling happens in the graph). `--help` lists every option.
 local script_dir = (arg and arg[0] or ""):match("^(.*)/[^/]*$") or "."
 package.path = script_dir .. "/lib/?.lua;" .. package.path
 
@@ -43,57 +44,34 @@ if opt.verbose then io.stderr:write(string.format("checkpoint %s (step %s)\n", p
 
 local mo = { vocab_size = #vocab, model = o.model, rnn_size = math.tointeger(o.rnn_size),
              num_layers = math.tointeger(o.num_layers), wordvec_size = math.tointeger(o.wordvec_size),
-             batch = 1, seq_length = 1, temperature = opt.temperature }
-local model = M.build(tf, mo)
+             temperature = opt.temperature, argmax = opt.sample == "0", seed = opt.seed }
+local sampler = M.sampler(tf, mo)
 local sess <close> = tf.Session()
-tf.train.Saver(tf.global_variables()):restore(sess, path)
+sess:run(tf.global_variables_initializer())
+tf.train.Saver(sampler.model_vars):restore(sess, path)
 
+-- Prime with the start text (each character's step updates the state), or
+-- with one character that is not printed: a newline when the vocabulary has
+-- one, else a random character.
 math.randomseed(opt.seed)
-local state = M.zero_state(tf, mo, 1)
-local function step(id)
-  local r = sess:run({ probs = model.probs, state = model.final_state },
-                     M.feed_state({ [model.x] = { { id } } }, model.init_state, state))
-  state = r.state
-  return r.probs
-end
-
-local function choose(probs)
-  local V = #vocab
-  if opt.sample == "0" then
-    local best, bi = -1, 1
-    for i = 1, V do
-      local p = probs:flat(i)
-      if p > best then best, bi = p, i end
-    end
-    return bi
-  end
-  local u, acc = math.random(), 0.0
-  for i = 1, V do
-    acc = acc + probs:flat(i)
-    if u < acc then return i end
-  end
-  return V
-end
-
--- Prime with the start text, or one character (a newline when the vocabulary
--- has one, else a random character) that is not printed.
-local probs
 local prime = opt.start_text
-if #prime > 0 then
-  for i = 1, #prime do
-    local id = index[prime:byte(i)]
-    if not id then error(string.format("--start_text: byte %d ('%s') is not in the model's vocabulary",
-                                       prime:byte(i), prime:sub(i, i)), 0) end
-    probs = step(id)
-  end
-else
-  probs = step(index[10] or math.random(#vocab))
+local ids = {}
+for i = 1, #prime do
+  ids[i] = index[prime:byte(i)]
+  if not ids[i] then error(string.format("--start_text: byte %d ('%s') is not in the model's vocabulary",
+                                         prime:byte(i), prime:sub(i, i)), 0) end
+end
+if #ids == 0 then ids[1] = index[10] or math.random(#vocab) end
+local next_id
+for _, id in ipairs(ids) do
+  sess:run(sampler.set_id, { [sampler.id_in] = { { id } } })
+  next_id = sess:run(sampler.next)
 end
 
+-- Each step's id was sampled in the graph and is already the next input.
 local out = {}
 for i = 1, opt.length do
-  local id = choose(probs)
-  out[i] = string.char(vocab[id])
-  if i < opt.length then probs = step(id) end
+  out[i] = string.char(vocab[next_id:item()])
+  if i < opt.length then next_id = sess:run(sampler.next) end
 end
 io.write(prime, table.concat(out), "\n")

@@ -64,6 +64,34 @@ static void infer_matmul(mfi_infer_ctx *c)
   }
 }
 
+void mfi_gemm(mf_dtype dt, bool ta, bool tb, int64_t m, int64_t n, int64_t k, const void *a,
+              int64_t lda, const void *b, int64_t ldb, double beta, void *c, int64_t ldc)
+{
+  if (m == 0 || n == 0) return;
+  size_t es = mf_dtype_size(dt);
+  if (k == 0) {
+    if (beta == 0)
+      for (int64_t i = 0; i < m; i++) memset((char *)c + i * ldc * es, 0, (size_t)n * es);
+    return;
+  }
+  bool f = dt == MF_FLOAT32;
+  if (m == 1) { /* c[1, n] = a-row . op(B): op(B)^T a with a's elements lda apart when ta */
+    int inc = ta ? (int)lda : 1;
+    CBLAS_TRANSPOSE t = tb ? CblasNoTrans : CblasTrans;
+    int rows = tb ? (int)n : (int)k, cols = tb ? (int)k : (int)n;
+    if (f) cblas_sgemv(CblasRowMajor, t, rows, cols, 1.0f, b, (int)ldb, a, inc, (float)beta, c, 1);
+    else cblas_dgemv(CblasRowMajor, t, rows, cols, 1.0, b, (int)ldb, a, inc, beta, c, 1);
+    return;
+  }
+  CBLAS_TRANSPOSE x = ta ? CblasTrans : CblasNoTrans, y = tb ? CblasTrans : CblasNoTrans;
+  if (f)
+    cblas_sgemm(CblasRowMajor, x, y, (int)m, (int)n, (int)k, 1.0f, a, (int)lda, b, (int)ldb,
+                (float)beta, c, (int)ldc);
+  else
+    cblas_dgemm(CblasRowMajor, x, y, (int)m, (int)n, (int)k, 1.0, a, (int)lda, b, (int)ldb, beta, c,
+                (int)ldc);
+}
+
 /* Integer product: a plain triple loop (no BLAS for integers). */
 static void gemm_int(mf_dtype dt, bool ta, bool tb, int64_t m, int64_t n, int64_t k, const void *a,
                      int64_t ao, const void *b, int64_t bo, void *c, int64_t co)
@@ -109,16 +137,9 @@ static void cpu_matmul(mfi_kctx *k)
     int64_t ao = 0, bo = 0;
     for (int d = 0; d < on - 2; d++) ao += idx[d] * ast[d] * asz, bo += idx[d] * bst[d] * bsz;
     int64_t co = t * m * n;
-    if (kk == 0) {
-      memset(cp + co * es, 0, (size_t)(m * n) * es);
-    } else if (a->dtype == MF_FLOAT32) {
-      cblas_sgemm(CblasRowMajor, ta ? CblasTrans : CblasNoTrans, tb ? CblasTrans : CblasNoTrans,
-                  (int)m, (int)n, (int)kk, 1.0f, (const float *)ap + ao, ta ? (int)m : (int)kk,
-                  (const float *)bp + bo, tb ? (int)kk : (int)n, 0.0f, (float *)cp + co, (int)n);
-    } else if (a->dtype == MF_FLOAT64) {
-      cblas_dgemm(CblasRowMajor, ta ? CblasTrans : CblasNoTrans, tb ? CblasTrans : CblasNoTrans,
-                  (int)m, (int)n, (int)kk, 1.0, (const double *)ap + ao, ta ? (int)m : (int)kk,
-                  (const double *)bp + bo, tb ? (int)kk : (int)n, 0.0, (double *)cp + co, (int)n);
+    if (mfi_is_float(a->dtype)) {
+      mfi_gemm(a->dtype, ta, tb, m, n, kk, ap + ao * (int64_t)es, ta ? m : kk, bp + bo * (int64_t)es,
+               tb ? kk : n, 0, cp + co * (int64_t)es, n);
     } else {
       gemm_int(a->dtype, ta, tb, m, n, kk, ap, ao, bp, bo, cp, co);
     }

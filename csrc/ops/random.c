@@ -6,7 +6,7 @@
 #include <math.h>
 #include <stdlib.h>
 
-enum { NORMAL, UNIFORM, TRUNCATED, ORTHOGONAL, NUM_RANDOM_OPS };
+enum { NORMAL, UNIFORM, TRUNCATED, ORTHOGONAL, MULTINOMIAL, NUM_RANDOM_OPS };
 
 static void draw(const mfi_kctx *k, int64_t i, uint32_t attempt, uint32_t w[4])
 {
@@ -105,6 +105,62 @@ static void cpu_orthogonal(mfi_kctx *k)
   free(q);
 }
 
+/* Multinomial(logits [B, C]): num_samples class ids per row (1-based),
+ * drawn from softmax(logits) by inverting the cumulative sum with one
+ * uniform per sample. */
+static void infer_multinomial(mfi_infer_ctx *c)
+{
+  const mfi_meta *l = &c->in[0];
+  int64_t n = mfi_attr_int(c->op, "num_samples", 1);
+  mf_dtype dt = (mf_dtype)mfi_attr_int(c->op, "output_dtype", MF_INT64);
+  if (!mfi_is_float(l->dtype) || (l->ndim >= 0 && l->ndim != 2)) {
+    mfi_infer_error(c, MF_INVALID_ARGUMENT, "needs float logits [batch, classes]");
+    return;
+  }
+  if (n < 0 || (dt != MF_INT32 && dt != MF_INT64)) {
+    mfi_infer_error(c, MF_INVALID_ARGUMENT, "needs num_samples >= 0 and an int32/int64 output_dtype");
+    return;
+  }
+  if (!mfi_set_outputs(c, 1)) return;
+  mfi_meta *o = &c->op->out[0];
+  o->dtype = dt, o->ndim = 2, o->dims[0] = l->ndim == 2 ? l->dims[0] : -1, o->dims[1] = n;
+}
+
+static void cpu_multinomial(mfi_kctx *k)
+{
+  const mf_tensor *l = k->in[0];
+  if (l->ndim != 2 || l->dims[1] < 1) {
+    mfi_op_error(k->status, MF_INVALID_ARGUMENT, k->op, "needs logits [batch, classes >= 1]");
+    return;
+  }
+  int64_t B = l->dims[0], C = l->dims[1], n = k->op->out[0].dims[1];
+  int64_t dims[2] = {B, n};
+  mf_dtype dt = k->op->out[0].dtype;
+  if (!mfi_out_new(k, 0, dt, 2, dims)) return;
+  double *p = malloc(sizeof(double) * (size_t)C);
+  if (!p) {
+    mfi_op_error(k->status, MF_RESOURCE_EXHAUSTED, k->op, "out of memory");
+    mf_tensor_delete(k->out[0]), k->out[0] = NULL;
+    return;
+  }
+  const void *lv = mfi_data(l);
+  void *out = mfi_data(k->out[0]);
+  uint32_t w[4];
+  for (int64_t b = 0; b < B; b++) {
+    double m = -INFINITY, total = 0;
+    for (int64_t j = 0; j < C; j++) m = fmax(m, mfi_get_f(l->dtype, lv, b * C + j));
+    for (int64_t j = 0; j < C; j++) total += p[j] = exp(mfi_get_f(l->dtype, lv, b * C + j) - m);
+    for (int64_t s = 0; s < n; s++) {
+      draw(k, b * n + s, 0, w);
+      double u = unit(w[0], w[1]) * total, acc = 0;
+      int64_t j = 0;
+      while (j < C - 1 && (acc += p[j]) <= u) j++;
+      mfi_set_i(dt, out, b * n + s, j + 1);
+    }
+  }
+  free(p);
+}
+
 static void infer_random(mfi_infer_ctx *c)
 {
   const mf_op *op = c->op;
@@ -145,6 +201,7 @@ const mfi_opdef mfi_ops_random[] = {
     {"RandomUniform", 0, 0, MFI_RANDOM, infer_random, cpu_random},
     {"TruncatedNormal", 0, 0, MFI_RANDOM, infer_random, cpu_random},
     {"RandomOrthogonal", 0, 0, MFI_RANDOM, infer_random, cpu_orthogonal},
+    {"Multinomial", 1, 1, MFI_RANDOM | MFI_NO_GRADIENT, infer_multinomial, cpu_multinomial},
     {0}};
 
 _Static_assert(sizeof mfi_ops_random / sizeof *mfi_ops_random == NUM_RANDOM_OPS + 1,

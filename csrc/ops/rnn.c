@@ -113,13 +113,15 @@ static bool check_inputs(mfi_infer_ctx *c, const in_spec *spec, int n, dimset *d
   for (int i = 0; i < n; i++) {
     const mfi_meta *m = &in[i];
     int role = spec[i].role;
-    in_label(d, i, a, sizeof a);
+    /* labels are formatted only on the error paths: this runs on every kernel call */
     if (role == R_SEQ && m->dtype != MF_INT32) {
+      in_label(d, i, a, sizeof a);
       mfi_infer_error(c, MF_INVALID_ARGUMENT, "%s must be int32, got %s", a,
                       mf_dtype_name(m->dtype));
       return false;
     }
     if (role != R_SEQ && m->dtype != *dt) {
+      in_label(d, i, a, sizeof a);
       in_label(d, 0, b, sizeof b);
       mfi_infer_error(c, MF_INVALID_ARGUMENT, "%s is %s but %s is %s", a, mf_dtype_name(m->dtype),
                       b, mf_dtype_name(*dt));
@@ -127,6 +129,7 @@ static bool check_inputs(mfi_infer_ctx *c, const in_spec *spec, int n, dimset *d
     }
     if (m->ndim < 0) continue;
     if (m->ndim != rank[role]) {
+      in_label(d, i, a, sizeof a);
       mfi_shape_str(m->ndim, m->dims, sh, sizeof sh);
       mfi_infer_error(c, MF_INVALID_ARGUMENT, "%s must have rank %d (%s), got shape %s", a,
                       rank[role], layout[role], sh);
@@ -155,8 +158,8 @@ static bool check_inputs(mfi_infer_ctx *c, const in_spec *spec, int n, dimset *d
   for (int i = 0; i < n; i++) {
     if (spec[i].role != R_KERNEL || in[i].ndim < 0 || in[i].dims[0] < 0) continue;
     int64_t rows = in[i].dims[0], I = d->v[DI], H = d->v[DH];
-    in_label(d, i, a, sizeof a);
     if (I >= 0 && H >= 0 && rows != I + H) {
+      in_label(d, i, a, sizeof a);
       mfi_infer_error(c, MF_INVALID_ARGUMENT,
                       "%s has %lld rows, but input size + units = %lld + %lld = %lld", a,
                       (long long)rows, (long long)I, (long long)H, (long long)(I + H));
@@ -164,6 +167,7 @@ static bool check_inputs(mfi_infer_ctx *c, const in_spec *spec, int n, dimset *d
     }
     int64_t known = I >= 0 ? I : H;
     if ((I >= 0) != (H >= 0) && rows < known) {
+      in_label(d, i, a, sizeof a);
       mfi_infer_error(c, MF_INVALID_ARGUMENT, "%s has %lld rows, fewer than %s (%lld)", a,
                       (long long)rows, dim_names[I >= 0 ? DI : DH], (long long)known);
       return false;
@@ -266,24 +270,6 @@ static void *scratch(mfi_kctx *k, size_t nbytes)
 
 /* C = op(A) op(B) + beta C (beta 0 or 1), row-major, tolerating empty
  * dims (BLAS rejects leading dimensions of 0 and leaves C alone for k = 0). */
-static void gemm(mf_dtype dt, bool ta, bool tb, int64_t m, int64_t n, int64_t kk, const void *a,
-                 int64_t lda, const void *b, int64_t ldb, double beta, void *c, int64_t ldc)
-{
-  if (m == 0 || n == 0) return;
-  size_t es = mf_dtype_size(dt);
-  if (kk == 0) {
-    if (beta == 0)
-      for (int64_t i = 0; i < m; i++) memset((char *)c + i * ldc * es, 0, n * es);
-    return;
-  }
-  CBLAS_TRANSPOSE x = ta ? CblasTrans : CblasNoTrans, y = tb ? CblasTrans : CblasNoTrans;
-  if (dt == MF_FLOAT32)
-    cblas_sgemm(CblasRowMajor, x, y, (int)m, (int)n, (int)kk, 1.0f, a, (int)lda, b, (int)ldb,
-                (float)beta, c, (int)ldc);
-  else
-    cblas_dgemm(CblasRowMajor, x, y, (int)m, (int)n, (int)kk, 1.0, a, (int)lda, b, (int)ldb, beta,
-                c, (int)ldc);
-}
 
 /* Each of `rows` rows of width w set to bias (the initial accumulator of a
  * projection GEMM run with beta 1). */
@@ -481,11 +467,11 @@ static void cpu_lstm(mfi_kctx *k)
 
   /* z = bias + x W_x for every step at once, rows in (b, t) order. */
   fill_rows(z, bias, B * T, G, es);
-  gemm(sd.dt, false, false, B * T, G, I, x, I, w, G, 1, z, G);
+  mfi_gemm(sd.dt, false, false, B * T, G, I, x, I, w, G, 1, z, G);
   for (int64_t t = 0; t < T; t++) {
     const char *hp = t ? y + (t - 1) * H * es : h0, *cp = t ? cs + (t - 1) * B * H * es : c0;
     char *zt = z + t * G * es, *at = act + t * B * G * es, *ct = cs + t * B * H * es;
-    gemm(sd.dt, false, false, B, G, H, hp, t ? T * H : H, wh, G, 1, zt, T * G);
+    mfi_gemm(sd.dt, false, false, B, G, H, hp, t ? T * H : H, wh, G, 1, zt, T * G);
     if (sd.dt == MF_FLOAT32)
       lstm_fwd_f32(&sd, t, (float)fb, (const float *)zt, T * G, (const float *)cp, (float *)at,
                    (float *)ct, (float *)(y + t * H * es), T * H);
@@ -612,12 +598,12 @@ static void cpu_lstm_grad(mfi_kctx *k)
       lstm_bwd_f64(&sd, t, (const double *)at, (const double *)ct, (const double *)cp,
                    (const double *)dyt, T * H, (double *)dh, (double *)dc, (double *)dzt, T * G);
     /* dh_{t-1} = dz_t W_h^T; masked rows have dz = 0 and keep their dh. */
-    gemm(sd.dt, false, true, B, H, G, dzt, T * G, wh, G, 1, dh, H);
+    mfi_gemm(sd.dt, false, true, B, H, G, dzt, T * G, wh, G, 1, dh, H);
   }
   build_hprev(&sd, h0, y, hp);
-  gemm(sd.dt, true, false, I, G, B * T, x, I, dz, G, 0, dw, G);
-  gemm(sd.dt, true, false, H, G, B * T, hp, H, dz, G, 0, dw + I * G * es, G);
-  gemm(sd.dt, false, true, B * T, I, G, dz, G, w, G, 0, mfi_data(k->out[0]), I);
+  mfi_gemm(sd.dt, true, false, I, G, B * T, x, I, dz, G, 0, dw, G);
+  mfi_gemm(sd.dt, true, false, H, G, B * T, hp, H, dz, G, 0, dw + I * G * es, G);
+  mfi_gemm(sd.dt, false, true, B * T, I, G, dz, G, w, G, 0, mfi_data(k->out[0]), I);
   if (!col_sums(k, sd.dt, dz, B * T, G, mfi_data(k->out[4]))) drop_outputs(k, 5);
   mfi_free(dz, zbytes), mfi_free(hp, hbytes);
 }
@@ -763,22 +749,22 @@ static void cpu_gru(mfi_kctx *k)
   char *y = mfi_data(k->out[0]), *ws = mfi_data(k->out[2]);
 
   fill_rows(zg, bg, B * T, G, es);
-  gemm(sd.dt, false, false, B * T, G, I, x, I, wg, G, 1, zg, G);
+  mfi_gemm(sd.dt, false, false, B * T, G, I, x, I, wg, G, 1, zg, G);
   fill_rows(zc, bc, B * T, H, es);
-  gemm(sd.dt, false, false, B * T, H, I, x, I, wc, H, 1, zc, H);
+  mfi_gemm(sd.dt, false, false, B * T, H, I, x, I, wc, H, 1, zc, H);
   for (int64_t t = 0; t < T; t++) {
     const char *hp = t ? y + (t - 1) * H * es : h0;
     int64_t hs = t ? T * H : H;
     char *zgt = zg + t * G * es, *zct = zc + t * H * es, *wst = ws + t * B * 3 * H * es;
     char *yt = y + t * H * es;
-    gemm(sd.dt, false, false, B, G, H, hp, hs, wgh, G, 1, zgt, T * G);
+    mfi_gemm(sd.dt, false, false, B, G, H, hp, hs, wgh, G, 1, zgt, T * G);
     if (sd.dt == MF_FLOAT32)
       gru_gates_f32(&sd, t, (const float *)zgt, T * G, (const float *)hp, hs, (float *)wst,
                     (float *)rh);
     else
       gru_gates_f64(&sd, t, (const double *)zgt, T * G, (const double *)hp, hs, (double *)wst,
                     (double *)rh);
-    gemm(sd.dt, false, false, B, H, H, rh, H, wch, H, 1, zct, T * H);
+    mfi_gemm(sd.dt, false, false, B, H, H, rh, H, wch, H, 1, zct, T * H);
     if (sd.dt == MF_FLOAT32)
       gru_state_f32(&sd, t, (const float *)zct, T * H, (const float *)hp, hs, (float *)wst,
                     (float *)yt, T * H);
@@ -947,23 +933,23 @@ static void cpu_gru_grad(mfi_kctx *k)
     else
       gru_bwd1_f64(&sd, t, (const double *)wst, (const double *)hpt, (const double *)dyt,
                    (double *)dh, (double *)dzgt, (double *)dzct);
-    gemm(sd.dt, false, true, B, H, H, dzct, T * H, wch, H, 0, drh, H);
+    mfi_gemm(sd.dt, false, true, B, H, H, dzct, T * H, wch, H, 0, drh, H);
     if (sd.dt == MF_FLOAT32)
       gru_bwd2_f32(&sd, t, (const float *)wst, (const float *)hpt, (const float *)drh, (float *)dh,
                    (float *)dzgt);
     else
       gru_bwd2_f64(&sd, t, (const double *)wst, (const double *)hpt, (const double *)drh,
                    (double *)dh, (double *)dzgt);
-    gemm(sd.dt, false, true, B, H, G, dzgt, T * G, wgh, G, 1, dh, H);
+    mfi_gemm(sd.dt, false, true, B, H, G, dzgt, T * G, wgh, G, 1, dh, H);
   }
   char *dwg = mfi_data(k->out[2]), *dwc = mfi_data(k->out[4]), *dx = mfi_data(k->out[0]);
-  gemm(sd.dt, true, false, I, G, B * T, x, I, dzg, G, 0, dwg, G);
-  gemm(sd.dt, true, false, H, G, B * T, hp, H, dzg, G, 0, dwg + I * G * es, G);
+  mfi_gemm(sd.dt, true, false, I, G, B * T, x, I, dzg, G, 0, dwg, G);
+  mfi_gemm(sd.dt, true, false, H, G, B * T, hp, H, dzg, G, 0, dwg + I * G * es, G);
   scale_by_r(&sd, ws, hp);
-  gemm(sd.dt, true, false, I, H, B * T, x, I, dzc, H, 0, dwc, H);
-  gemm(sd.dt, true, false, H, H, B * T, hp, H, dzc, H, 0, dwc + I * H * es, H);
-  gemm(sd.dt, false, true, B * T, I, G, dzg, G, wg, G, 0, dx, I);
-  gemm(sd.dt, false, true, B * T, I, H, dzc, H, wc, H, 1, dx, I);
+  mfi_gemm(sd.dt, true, false, I, H, B * T, x, I, dzc, H, 0, dwc, H);
+  mfi_gemm(sd.dt, true, false, H, H, B * T, hp, H, dzc, H, 0, dwc + I * H * es, H);
+  mfi_gemm(sd.dt, false, true, B * T, I, G, dzg, G, wg, G, 0, dx, I);
+  mfi_gemm(sd.dt, false, true, B * T, I, H, dzc, H, wc, H, 1, dx, I);
   if (!col_sums(k, sd.dt, dzg, B * T, G, mfi_data(k->out[3])) ||
       !col_sums(k, sd.dt, dzc, B * T, H, mfi_data(k->out[5])))
     drop_outputs(k, 6);
@@ -1028,10 +1014,10 @@ static void cpu_rnn(mfi_kctx *k)
   char *y = mfi_data(k->out[0]);
   /* y itself accumulates the pre-activations. */
   fill_rows(y, mfi_data(k->in[3]), B * T, H, es);
-  gemm(sd.dt, false, false, B * T, H, I, x, I, w, H, 1, y, H);
+  mfi_gemm(sd.dt, false, false, B * T, H, I, x, I, w, H, 1, y, H);
   for (int64_t t = 0; t < T; t++) {
     char *yt = y + t * H * es;
-    gemm(sd.dt, false, false, B, H, H, t ? yt - H * es : h0, t ? T * H : H, wh, H, 1, yt, T * H);
+    mfi_gemm(sd.dt, false, false, B, H, H, t ? yt - H * es : h0, t ? T * H : H, wh, H, 1, yt, T * H);
     if (sd.dt == MF_FLOAT32)
       rnn_fwd_f32(&sd, t, (float *)yt, T * H);
     else
@@ -1120,12 +1106,12 @@ static void cpu_rnn_grad(mfi_kctx *k)
     else
       rnn_bwd_f64(&sd, t, (const double *)(y + o), (const double *)(dy + o), (double *)dh,
                   (double *)(dz + o));
-    gemm(sd.dt, false, true, B, H, H, dz + o, T * H, wh, H, 1, dh, H);
+    mfi_gemm(sd.dt, false, true, B, H, H, dz + o, T * H, wh, H, 1, dh, H);
   }
   build_hprev(&sd, h0, y, hp);
-  gemm(sd.dt, true, false, I, H, B * T, x, I, dz, H, 0, dw, H);
-  gemm(sd.dt, true, false, H, H, B * T, hp, H, dz, H, 0, dw + I * H * es, H);
-  gemm(sd.dt, false, true, B * T, I, H, dz, H, w, H, 0, mfi_data(k->out[0]), I);
+  mfi_gemm(sd.dt, true, false, I, H, B * T, x, I, dz, H, 0, dw, H);
+  mfi_gemm(sd.dt, true, false, H, H, B * T, hp, H, dz, H, 0, dw + I * H * es, H);
+  mfi_gemm(sd.dt, false, true, B * T, I, H, dz, H, w, H, 0, mfi_data(k->out[0]), I);
   if (!col_sums(k, sd.dt, dz, B * T, H, mfi_data(k->out[3]))) drop_outputs(k, 4);
   mfi_free(dz, zbytes), mfi_free(hp, zbytes);
 }

@@ -108,6 +108,20 @@ return function(tf)
       return out(G.make_op(op_type, {}, attrs, { name = opts.name or (what:gsub("^tf%.", "")) }))
     end
   end
+  -- tf.multinomial(logits, num_samples, {seed, output_dtype}): class ids
+  -- (from 1) drawn from softmax(logits) for each row of logits [batch, classes].
+  function tf.multinomial(logits, num_samples, opts)
+    opts = C.opts(opts, "tf.multinomial")
+    logits = C.to_tensor(logits)
+    if math.type(num_samples) ~= "integer" then G.raise("tf.multinomial: num_samples must be an integer") end
+    local dtype = C.check_dtype(opts.output_dtype, "tf.multinomial") or "int64"
+    local s1, s2 = seeds(opts.seed)
+    return out(G.make_op("Multinomial", { logits }, { "num_samples", "int", num_samples, "seed", "int", s1,
+      "seed2", "int", s2, "output_dtype", "type", dtype }, { name = opts.name or "multinomial" }))
+  end
+  tf.random = tf.random or {}
+  tf.random.categorical = tf.multinomial
+
   tf.random_normal = random("RandomNormal", "tf.random_normal", { mean = 0.0, stddev = 1.0 })
   tf.random_uniform = random("RandomUniform", "tf.random_uniform", { minval = 0.0, maxval = 1.0 })
   tf.truncated_normal = random("TruncatedNormal", "tf.truncated_normal", { mean = 0.0, stddev = 1.0 })

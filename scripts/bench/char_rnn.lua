@@ -56,8 +56,8 @@ local model = M.build(tf, o)
 local train_op = M.train_op(tf, model.loss, { learning_rate = a.lr, grad_clip = a.clip })
 local sampler
 if a.sample > 0 then
-  sampler = M.build(tf, { vocab_size = #vocab, model = a.cell, rnn_size = a.hidden, num_layers = a.layers,
-                          wordvec_size = a.embed, batch = 1, seq_length = 1, reuse = true, temperature = 1.0 })
+  sampler = M.sampler(tf, { vocab_size = #vocab, model = a.cell, rnn_size = a.hidden, num_layers = a.layers,
+                            wordvec_size = a.embed, reuse = true, temperature = 1.0, seed = a.seed })
 end
 
 local sess <close> = tf.Session{ config = { inter_op_threads = a.inter_threads, intra_op_threads = a.threads } }
@@ -101,21 +101,11 @@ local out = { framework = "moonflow", version = tf.version, cell = a.cell, embed
               tokens_per_s = round(a.batch * a.seq / med, 1), final_loss = round(loss, 4) }
 
 if sampler then
-  local st = M.zero_state(tf, o, 1)
-  local id = index[text:byte(1)]
-  local V = #vocab
+  -- As the peer does: one character per step, sampled from the softmax (in
+  -- the graph here), the state carried (in the session here).
+  sess:run(sampler.set_id, { [sampler.id_in] = { { index[text:byte(1)] } } })
   local t0 = bench.now()
-  for _ = 1, a.sample do
-    local r = sess:run({ probs = sampler.probs, state = sampler.final_state },
-                       M.feed_state({ [sampler.x] = { { id } } }, sampler.init_state, st))
-    st = r.state
-    local u, acc = math.random(), 0.0
-    id = V
-    for i = 1, V do
-      acc = acc + r.probs:flat(i)
-      if u < acc then id = i; break end
-    end
-  end
+  for _ = 1, a.sample do sess:run(sampler.next) end
   out.sample_chars_per_s = round(a.sample / (bench.now() - t0), 1)
 end
 

@@ -63,6 +63,73 @@ function M.build(tf, o)
   return m
 end
 
+-- M.sampler(tf, o): a one-character step for generation that keeps the
+-- current character and the RNN state in the session (variables), so each
+-- step is one sess:run with no feeds: embedding -> cells -> logits /
+-- temperature -> tf.multinomial (or argmax), and the new id and state are
+-- assigned back. o = {vocab_size, model, rnn_size, num_layers, wordvec_size,
+-- temperature, argmax, seed, reuse (true when the training graph is in the
+-- same graph)}. Returns {next (fetch: the new id, int32
+-- {1, 1}), set_id (op) with its placeholder id_in, reset (op zeroing the
+-- state), model_vars (the variables to restore)}.
+function M.sampler(tf, o)
+  local s = {}
+  local H = o.rnn_size
+  local state_vars, state_read = {}, {}
+  tf.variable_scope("sampler_state", function()
+    for k = 1, o.num_layers do
+      local function var(name) return tf.Variable(tf.zeros({ 1, H }), { name = name, trainable = false }) end
+      if o.model == "lstm" then
+        state_vars[k] = { c = var("c" .. k), h = var("h" .. k) }
+        state_read[k] = { c = state_vars[k].c, h = state_vars[k].h }
+      else
+        state_vars[k] = var("h" .. k)
+        state_read[k] = state_vars[k]
+      end
+    end
+    s.id = tf.Variable(tf.ones({ 1, 1 }, "int32"), { name = "id", trainable = false })
+  end)
+  local before = #tf.trainable_variables()
+  tf.variable_scope("char_rnn", { reuse = o.reuse }, function()
+    local cells = {}
+    for k = 1, o.num_layers do cells[k] = tf.nn.rnn_cell[cell_ctor[o.model]](H) end
+    local embedding = tf.get_variable("embedding", { o.vocab_size, o.wordvec_size })
+    local inputs = tf.nn.embedding_lookup(embedding, s.id)                   -- {1, 1, wordvec}
+    local outputs, final = tf.nn.dynamic_rnn(tf.nn.rnn_cell.MultiRNNCell(cells), inputs,
+                                             { initial_state = state_read })
+    local logits = tf.layers.dense(tf.reshape(outputs, { 1, H }), o.vocab_size, { name = "softmax" })
+    local next_id
+    if o.argmax then
+      next_id = tf.cast(tf.argmax(logits, 2), "int32")
+    else
+      next_id = tf.cast(tf.multinomial(logits / (o.temperature or 1.0), 1, { seed = o.seed }), "int32")
+    end
+    next_id = tf.reshape(next_id, { 1, 1 })
+    -- the new state and id go back into the variables (after this step's reads)
+    local updates = { s.id:assign(next_id).op }
+    for k = 1, o.num_layers do
+      if o.model == "lstm" then
+        updates[#updates + 1] = state_vars[k].c:assign(final[k].c).op
+        updates[#updates + 1] = state_vars[k].h:assign(final[k].h).op
+      else
+        updates[#updates + 1] = state_vars[k]:assign(final[k]).op
+      end
+    end
+    s.next = tf.control_dependencies(updates, function() return tf.identity(next_id) end)
+  end)
+  s.model_vars = {}
+  local all = tf.trainable_variables()
+  for i = before + 1, #all do s.model_vars[#s.model_vars + 1] = all[i] end
+  s.id_in = tf.placeholder("int32", { 1, 1 }, "id_in")
+  s.set_id = s.id:assign(s.id_in).op
+  local zero = {}
+  for _, v in ipairs(tf.global_variables()) do
+    if v.name:match("^sampler_state/[ch]%d") then zero[#zero + 1] = v:assign(tf.zeros({ 1, H })).op end
+  end
+  s.reset = tf.group(zero)
+  return s
+end
+
 -- M.train_op(tf, loss, o): Adam on the clipped gradients; o = {learning_rate,
 -- lr_decay_every (steps, 0 = never), lr_decay_factor, grad_clip}. Returns
 -- train_op, global_step, learning_rate (tensor), global norm.
@@ -74,14 +141,17 @@ function M.train_op(tf, loss, o)
   else
     lr = tf.constant(lr + 0.0)
   end
-  local vars = tf.trainable_variables()
-  local grads = tf.gradients(loss, vars)
+  -- compute_gradients gives the embedding a sparse gradient (the rows the
+  -- batch touched), not a dense vocabulary-sized one.
+  local opt = tf.train.AdamOptimizer(lr)
+  local gv = opt:compute_gradients(loss, tf.trainable_variables())
+  local grads, vars = { n = #gv }, {}
+  for i, p in ipairs(gv) do grads[i], vars[i] = p[1], p[2] end
   local norm
   if (o.grad_clip or 0) > 0 then grads, norm = tf.clip_by_global_norm(grads, o.grad_clip + 0.0)
   else norm = tf.global_norm(grads) end
-  local gv = {}
   for i, v in ipairs(vars) do gv[i] = { grads[i], v } end
-  local op = tf.train.AdamOptimizer(lr):apply_gradients(gv, { global_step = step })
+  local op = opt:apply_gradients(gv, { global_step = step })
   return op, step, lr, norm
 end
 
