@@ -61,6 +61,7 @@ parser:option("--init_from", "Resume from a checkpoint (a file, or a directory f
 parser:option("--seed", "Random seed (initialization, dropout)."):default("123"):convert(integer(0))
 parser:option("--threads", "Threads inside a kernel (GEMM); 0 = the library's default."):default("0"):convert(integer(0))
 parser:option("--logdir", "TensorBoard log directory (accepted; summaries are not written yet).")
+parser:option("--sample_length", "After training, print N characters sampled from the final checkpoint (0 = none)."):default("0"):convert(integer(0))
 parser:flag("--quiet", "Only print validation results and the final summary.")
 local opt = parser:parse(arg)
 
@@ -262,3 +263,14 @@ local elapsed = bench.now() - t_start
 say(string.format("done: %d steps, train loss %s, val loss %s, %.1fk tokens/s, checkpoint %s",
   step, last_loss and string.format("%.4f", last_loss) or "-", last_val and string.format("%.4f", last_val) or "-",
   n_timed > 0 and n_timed * tokens / elapsed / 1000 or 0, last_ckpt or "-"))
+
+-- A sample from the checkpoint just written, by the sampling script (so the
+-- checkpoint is proven to load in a fresh process).
+if opt.sample_length > 0 and last_ckpt then
+  local lua = arg[-1] or "lua5.4"
+  local cmd = string.format("%s '%s/sample.lua' --checkpoint '%s' --length %d --temperature 0.8 --seed %d",
+                            lua, script_dir, last_ckpt, opt.sample_length, opt.seed)
+  say("sample (" .. opt.sample_length .. " characters):")
+  io.flush()
+  if not os.execute(cmd) then error("sampling failed: " .. cmd, 0) end
+end
