@@ -263,6 +263,13 @@ mf_tensor **mfi_session_slot(mf_session *sess, const mf_op *var, mf_status *s);
 void mfi_philox(uint64_t key, const uint32_t ctr[4], uint32_t out[4]);
 uint64_t mfi_seed_key(int64_t seed, int64_t seed2);
 
+/* The random ops' stream: element i of a kernel's run (and the attempt-th
+ * redraw) takes Philox's block at counter (i, attempt, run), so values never
+ * depend on scheduling. mfi_random_unit makes a uniform in [0, 1) with 53
+ * random bits from two words. */
+void mfi_random_draw(const mfi_kctx *k, int64_t i, uint32_t attempt, uint32_t out[4]);
+double mfi_random_unit(uint32_t hi, uint32_t lo);
+
 /* ---------------------------------------------------------------- threads */
 
 /* Row-major C = beta C + op(A) op(B) for float32/float64 through BLAS

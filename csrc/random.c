@@ -24,3 +24,15 @@ uint64_t mfi_seed_key(int64_t seed, int64_t seed2)
   z = (z ^ (z >> 27)) * 0x94D049BB133111EBull;
   return z ^ (z >> 31);
 }
+
+void mfi_random_draw(const mfi_kctx *k, int64_t i, uint32_t attempt, uint32_t out[4])
+{
+  uint32_t ctr[4] = {(uint32_t)i, (uint32_t)((uint64_t)i >> 32) ^ (attempt << 20), (uint32_t)k->run,
+                     (uint32_t)(k->run >> 32)};
+  mfi_philox(k->key, ctr, out);
+}
+
+double mfi_random_unit(uint32_t hi, uint32_t lo)
+{
+  return (double)(((uint64_t)hi << 21) ^ (lo >> 11)) * 0x1p-53;
+}

@@ -371,21 +371,6 @@ static void cpu_sparse_xent(mfi_kctx *k)
 
 /* ---------------------------------------------------------------- Dropout */
 
-/* The same stream as random.c: element i draws with counter
- * (i, attempt 0, run), so equal seeds give equal masks in fresh sessions. */
-static void draw(const mfi_kctx *k, int64_t i, uint32_t attempt, uint32_t w[4])
-{
-  uint32_t ctr[4] = {(uint32_t)i, (uint32_t)((uint64_t)i >> 32) ^ (attempt << 20), (uint32_t)k->run,
-                     (uint32_t)(k->run >> 32)};
-  mfi_philox(k->key, ctr, w);
-}
-
-/* Uniform in [0, 1) with 53 random bits. */
-static double unit(uint32_t hi, uint32_t lo)
-{
-  return (double)(((uint64_t)hi << 21) ^ (lo >> 11)) * 0x1p-53;
-}
-
 static bool keep_prob(mfi_infer_ctx *c, double *p)
 {
   const mfi_attr *a = mfi_attr_find(c->op, "keep_prob");
@@ -427,16 +412,16 @@ static void cpu_dropout(mfi_kctx *k)
     const float *a = mfi_data(x);
     float *y = mfi_data(k->out[0]), *mk = mfi_data(k->out[1]), s = (float)scale;
     for (int64_t i = 0; i < n; i++) {
-      draw(k, i, 0, w);
-      mk[i] = unit(w[0], w[1]) < p ? s : 0.0f;
+      mfi_random_draw(k, i, 0, w);
+      mk[i] = mfi_random_unit(w[0], w[1]) < p ? s : 0.0f;
       y[i] = a[i] * mk[i];
     }
   } else {
     const double *a = mfi_data(x);
     double *y = mfi_data(k->out[0]), *mk = mfi_data(k->out[1]);
     for (int64_t i = 0; i < n; i++) {
-      draw(k, i, 0, w);
-      mk[i] = unit(w[0], w[1]) < p ? scale : 0.0;
+      mfi_random_draw(k, i, 0, w);
+      mk[i] = mfi_random_unit(w[0], w[1]) < p ? scale : 0.0;
       y[i] = a[i] * mk[i];
     }
   }

@@ -8,22 +8,9 @@
 
 enum { NORMAL, UNIFORM, TRUNCATED, ORTHOGONAL, MULTINOMIAL, NUM_RANDOM_OPS };
 
-static void draw(const mfi_kctx *k, int64_t i, uint32_t attempt, uint32_t w[4])
-{
-  uint32_t ctr[4] = {(uint32_t)i, (uint32_t)((uint64_t)i >> 32) ^ (attempt << 20), (uint32_t)k->run,
-                     (uint32_t)(k->run >> 32)};
-  mfi_philox(k->key, ctr, w);
-}
-
-/* Uniform in [0, 1) with 53 random bits, and in (0, 1] for logarithms. */
-static double unit(uint32_t hi, uint32_t lo)
-{
-  return (double)(((uint64_t)hi << 21) ^ (lo >> 11)) * 0x1p-53;
-}
-
 static double normal(const uint32_t w[4])
 {
-  double u1 = 1.0 - unit(w[0], w[1]), u2 = unit(w[2], w[3]);
+  double u1 = 1.0 - mfi_random_unit(w[0], w[1]), u2 = mfi_random_unit(w[2], w[3]);
   return sqrt(-2.0 * log(u1)) * cos(2.0 * M_PI * u2);
 }
 
@@ -41,14 +28,14 @@ static void cpu_random(mfi_kctx *k)
     if (!mfi_is_float(m->dtype)) {
       uint64_t range = (uint64_t)((int64_t)hi - (int64_t)lo);
       for (int64_t i = 0; i < y->numel; i++) {
-        draw(k, i, 0, w);
+        mfi_random_draw(k, i, 0, w);
         mfi_set_i(m->dtype, p, i, (int64_t)lo + (int64_t)((((uint64_t)w[0] << 32) | w[1]) % range));
       }
       return;
     }
     for (int64_t i = 0; i < y->numel; i++) {
-      draw(k, i, 0, w);
-      double v = lo + (hi - lo) * unit(w[0], w[1]);
+      mfi_random_draw(k, i, 0, w);
+      double v = lo + (hi - lo) * mfi_random_unit(w[0], w[1]);
       if (m->dtype == MF_FLOAT32 && (float)v >= (float)hi) v = lo; /* rounding up to maxval */
       mfi_set_f(m->dtype, p, i, v);
     }
@@ -57,10 +44,10 @@ static void cpu_random(mfi_kctx *k)
   double mean = mfi_attr_float(op, "mean", 0), sd = mfi_attr_float(op, "stddev", 1);
   for (int64_t i = 0; i < y->numel; i++) {
     uint32_t attempt = 0;
-    draw(k, i, attempt, w);
+    mfi_random_draw(k, i, attempt, w);
     double z = normal(w);
     while (kind == TRUNCATED && fabs(z) > 2.0) { /* redraw, as TensorFlow does */
-      draw(k, i, ++attempt, w);
+      mfi_random_draw(k, i, ++attempt, w);
       z = normal(w);
     }
     mfi_set_f(m->dtype, p, i, mean + sd * z);
@@ -85,7 +72,7 @@ static void cpu_orthogonal(mfi_kctx *k)
     return;
   }
   uint32_t wd[4];
-  for (int64_t i = 0; i < n * w; i++) draw(k, i, 0, wd), q[i] = normal(wd); /* row-major n x w */
+  for (int64_t i = 0; i < n * w; i++) mfi_random_draw(k, i, 0, wd), q[i] = normal(wd); /* row-major n x w */
   for (int64_t j = 0; j < w; j++) {
     for (int pass = 0; pass < 2; pass++)
       for (int64_t p = 0; p < j; p++) {
@@ -151,8 +138,8 @@ static void cpu_multinomial(mfi_kctx *k)
     for (int64_t j = 0; j < C; j++) m = fmax(m, mfi_get_f(l->dtype, lv, b * C + j));
     for (int64_t j = 0; j < C; j++) total += p[j] = exp(mfi_get_f(l->dtype, lv, b * C + j) - m);
     for (int64_t s = 0; s < n; s++) {
-      draw(k, b * n + s, 0, w);
-      double u = unit(w[0], w[1]) * total, acc = 0;
+      mfi_random_draw(k, b * n + s, 0, w);
+      double u = mfi_random_unit(w[0], w[1]) * total, acc = 0;
       int64_t j = 0;
       while (j < C - 1 && (acc += p[j]) <= u) j++;
       mfi_set_i(dt, out, b * n + s, j + 1);

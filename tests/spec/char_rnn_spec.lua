@@ -4,12 +4,7 @@
 package.path = "scripts/lib/?.lua;" .. package.path
 local D = require("char_data")
 
-local function sh(cmd)
-  local p = assert(io.popen(cmd .. " 2>&1", "r"))
-  local out = p:read("a")
-  local ok, how, code = p:close()
-  return out, ok == true and how == "exit" and code == 0
-end
+local sh = dofile("tests/spec/support/process.lua").sh
 
 local function tmpdir()
   local d = os.tmpname()

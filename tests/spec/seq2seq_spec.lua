@@ -7,12 +7,7 @@ local F = require("french_numbers")
 local S2S = require("seq2seq")
 local tf = require("moonflow")
 
-local function sh(cmd)
-  local p = assert(io.popen(cmd .. " 2>&1", "r"))
-  local out = p:read("a")
-  local ok, how, code = p:close()
-  return out, ok == true and how == "exit" and code == 0
-end
+local sh = dofile("tests/spec/support/process.lua").sh
 
 describe("french_numbers", function()
   -- Checked by hand against the traditional spelling rules.

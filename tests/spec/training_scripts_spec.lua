@@ -1,13 +1,7 @@
 -- The training scripts, run as a user would (a separate lua5.4 process with
 -- the environment inherited from the test run), on small settings.
 
--- Runs `cmd` from the repository root; returns its output and whether it exited 0.
-local function sh(cmd)
-  local p = assert(io.popen(cmd .. " 2>&1", "r"))
-  local out = p:read("a")
-  local ok, how, code = p:close()
-  return out, ok == true and how == "exit" and code == 0, how, code
-end
+local sh = dofile("tests/spec/support/process.lua").sh
 
 local function last_line(s)
   local last

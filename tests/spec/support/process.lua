@@ -1,0 +1,13 @@
+-- Running commands from specs, as a user would (the environment inherited).
+local M = {}
+
+-- Runs `cmd` (stderr merged) from the repository root; returns its output,
+-- whether it exited 0, and how it ended (as io.popen's close reports it).
+function M.sh(cmd)
+  local p = assert(io.popen(cmd .. " 2>&1", "r"))
+  local out = p:read("a")
+  local ok, how, code = p:close()
+  return out, ok == true and how == "exit" and code == 0, how, code
+end
+
+return M
