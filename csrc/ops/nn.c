@@ -386,12 +386,23 @@ static bool keep_prob(mfi_infer_ctx *c, double *p)
   return true;
 }
 
-/* Outputs y and mask, both x's shape: mask is 1/keep_prob where kept. */
+/* Dropout(x [, keep_prob]): keep_prob is the attribute, or a scalar second
+ * input (a tensor: fed, or a placeholder_with_default, so one graph serves
+ * training and evaluation). Outputs y and mask, both x's shape: mask is
+ * 1/keep_prob where kept. */
 static void infer_dropout(mfi_infer_ctx *c)
 {
   double p;
-  if (!float_input(c, c->in[0].dtype, "the input") || !keep_prob(c, &p) || !mfi_set_outputs(c, 2))
+  if (!float_input(c, c->in[0].dtype, "the input")) return;
+  if (c->op->nin == 2) {
+    if (c->in[1].dtype != c->in[0].dtype || c->in[1].ndim > 0) {
+      mfi_infer_error(c, MF_INVALID_ARGUMENT, "keep_prob must be a scalar of the input's dtype");
+      return;
+    }
+  } else if (!keep_prob(c, &p)) {
     return;
+  }
+  if (!mfi_set_outputs(c, 2)) return;
   c->op->out[0] = c->op->out[1] = c->in[0];
 }
 
@@ -400,7 +411,20 @@ static void cpu_dropout(mfi_kctx *k)
   const mf_tensor *x = k->in[0];
   mfi_infer_ctx c = {(mf_op *)k->op, NULL, k->status};
   double p;
-  if (!keep_prob(&c, &p) || !mfi_out_new(k, 0, x->dtype, x->ndim, x->dims)) return;
+  if (k->op->nin == 2) {
+    if (k->in[1]->numel != 1) {
+      mfi_op_error(k->status, MF_INVALID_ARGUMENT, k->op, "keep_prob must be a scalar");
+      return;
+    }
+    p = mfi_get_f(k->in[1]->dtype, mfi_data(k->in[1]), 0);
+    if (!(p > 0 && p <= 1)) {
+      mfi_op_error(k->status, MF_INVALID_ARGUMENT, k->op, "keep_prob is %g; it must be in (0, 1]", p);
+      return;
+    }
+  } else if (!keep_prob(&c, &p)) {
+    return;
+  }
+  if (!mfi_out_new(k, 0, x->dtype, x->ndim, x->dims)) return;
   if (!mfi_out_new(k, 1, x->dtype, x->ndim, x->dims)) {
     mfi_drop_outputs(k, 1);
     return;
@@ -495,6 +519,6 @@ const mfi_opdef mfi_ops_nn[] = {
     {"LogSoftmax", 1, 1, 0, infer_softmax, cpu_log_softmax, grad_log_softmax},
     {"SoftmaxCrossEntropyWithLogits", 2, 2, 0, infer_xent, cpu_xent, grad_xent},
     {"SparseSoftmaxCrossEntropyWithLogits", 2, 2, 0, infer_sparse_xent, cpu_sparse_xent, grad_xent},
-    {"Dropout", 1, 1, MFI_RANDOM, infer_dropout, cpu_dropout, grad_dropout},
+    {"Dropout", 1, 2, MFI_RANDOM, infer_dropout, cpu_dropout, grad_dropout},
     {0},
 };

@@ -25,13 +25,21 @@ return function(tf)
 
   -- tf.nn.dropout(x, keep_prob, {seed, name}): keeps each element with
   -- probability keep_prob and scales it by 1/keep_prob.
+  -- keep_prob may be a number or a scalar tensor (checked when it runs).
   function nn.dropout(x, keep_prob, opts)
     opts = C.opts(opts, "tf.nn.dropout")
-    if type(keep_prob) ~= "number" then G.raise("tf.nn.dropout: keep_prob must be a number") end
-    if keep_prob <= 0 or keep_prob > 1 then G.raise("tf.nn.dropout: keep_prob must be in (0, 1], got %g", keep_prob) end
+    x = float_tensor(x, "tf.nn.dropout")
     local s1, s2 = tf._seeds(opts.seed)
-    return out(G.make_op("Dropout", { float_tensor(x, "tf.nn.dropout") }, {
-      "keep_prob", "float", keep_prob, "seed", "int", s1, "seed2", "int", s2 }, { name = opts.name or "dropout" }))
+    local attrs, inputs = { "seed", "int", s1, "seed2", "int", s2 }, { x }
+    if G.is_tensor(keep_prob) then
+      inputs[2] = keep_prob.dtype == x.dtype and keep_prob or tf.cast(keep_prob, x.dtype)
+    elseif type(keep_prob) == "number" then
+      if keep_prob <= 0 or keep_prob > 1 then G.raise("tf.nn.dropout: keep_prob must be in (0, 1], got %g", keep_prob) end
+      attrs[#attrs + 1], attrs[#attrs + 2], attrs[#attrs + 3] = "keep_prob", "float", keep_prob
+    else
+      G.raise("tf.nn.dropout: keep_prob must be a number or a scalar tensor")
+    end
+    return out(G.make_op("Dropout", inputs, attrs, { name = opts.name or "dropout" }))
   end
 
   local function labels_logits(args, what)

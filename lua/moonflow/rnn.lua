@@ -170,7 +170,7 @@ return function(tf)
   end
 
   local function maybe_dropout(x, keep, seed)
-    if keep == 1 or keep == 1.0 then return x end
+    if keep == 1 then return x end -- a number 1 (a tensor may vary per run)
     return nn.dropout(x, keep, { seed = seed })
   end
 

@@ -318,3 +318,39 @@ describe("creating values: random seeds", function()
     O.err(function() tf.set_random_seed(1.5) end)
   end)
 end)
+
+describe("tf.multinomial", function()
+  it("draws 1-based class ids with the softmax's probabilities", function()
+    local p = { 0.1, 0.6, 0.3 }
+    local logits = tf.constant({ { math.log(p[1]), math.log(p[2]), math.log(p[3]) } }, { dtype = "float64" })
+    local n = 30000
+    local draws = tf.Session():run(tf.multinomial(logits, n, { seed = 9 }))
+    assert.are.equal("int64", draws.dtype)
+    assert.are.same({ 1, n }, draws:shape())
+    local count = { 0, 0, 0 }
+    for i = 1, n do
+      local id = draws[1][i]
+      assert.is_true(id >= 1 and id <= 3)
+      count[id] = count[id] + 1
+    end
+    for k = 1, 3 do
+      local sd = math.sqrt(p[k] * (1 - p[k]) / n)
+      assert.is_true(math.abs(count[k] / n - p[k]) < 5 * sd, string.format("class %d: %.4f", k, count[k] / n))
+    end
+  end)
+
+  it("is reproducible with a seed in a fresh session, and differs between runs", function()
+    local function draw()
+      local g = tf.Graph()
+      return g:as_default(function()
+        local m = tf.multinomial(tf.constant({ { 0.0, 0.0, 0.0, 0.0 } }), 50, { seed = 4 })
+        local s = tf.Session{ graph = g }
+        return s:run(m):totable(), s:run(m):totable()
+      end)
+    end
+    local a1, a2 = draw()
+    local b1 = draw()
+    assert.are.same(a1, b1)
+    assert.are_not.same(a1, a2)
+  end)
+end)

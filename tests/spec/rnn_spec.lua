@@ -229,3 +229,44 @@ describe("rnn cells", function()
     end)
   end)
 end)
+
+describe("DropoutWrapper", function()
+  it("is the wrapped cell when both keep probabilities are 1", function()
+    local g = tf.Graph()
+    g:as_default(function()
+      local x = tf.placeholder("float64", { 2, 3, 2 })
+      local cell = tf.nn.rnn_cell.GRUCell(3)
+      local y1 = tf.nn.dynamic_rnn(cell, x)
+      local y2 = tf.nn.dynamic_rnn(tf.nn.rnn_cell.DropoutWrapper(cell, {}), x)
+      local sess = tf.Session{ graph = g }
+      sess:run(tf.global_variables_initializer())
+      local r = sess:run({ y1, y2 }, { [x] = rand_nested({ 2, 3, 2 }, -1, 1) })
+      assert.are.same(r[1]:totable(), r[2]:totable())
+    end)
+  end)
+
+  it("drops outputs with a keep probability that a tensor can set per run", function()
+    local g = tf.Graph()
+    g:as_default(function()
+      local x = tf.placeholder("float32", { 20, 10, 4 })
+      local keep = tf.placeholder_with_default(tf.constant(1.0), {})
+      local cell = tf.nn.rnn_cell.DropoutWrapper(tf.nn.rnn_cell.LSTMCell(8), { output_keep_prob = keep, seed = 3 })
+      local y = tf.nn.dynamic_rnn(cell, x)
+      local sess = tf.Session{ graph = g }
+      sess:run(tf.global_variables_initializer())
+      local feed = { [x] = rand_nested({ 20, 10, 4 }, -1, 1) }
+      local full = sess:run(y, feed)
+      feed[keep] = 0.5
+      local half = sess:run(y, feed)
+      local zeros, kept_match = 0, true
+      for i = 1, full:numel() do
+        local a, b = full:flat(i), half:flat(i)
+        if b == 0 then zeros = zeros + 1
+        elseif math.abs(b - 2 * a) > 1e-5 * math.max(1, math.abs(a)) then kept_match = false end
+      end
+      local frac = zeros / full:numel()
+      assert.is_true(frac > 0.4 and frac < 0.6, "dropped fraction " .. frac)
+      assert.is_true(kept_match) -- kept outputs are scaled by 1/keep_prob
+    end)
+  end)
+end)
