@@ -14,7 +14,7 @@
  * and ignored; for unmasked steps h_{t-1} always equals y[:, t-1] (or h0),
  * since a sequence's steps are a prefix. Masked steps have dZ = 0, so their
  * rows add nothing to the weight gradients. */
-#include "../internal.h"
+#include "shapes.h"
 
 #include <cblas.h>
 #include <limits.h>
@@ -195,22 +195,13 @@ typedef struct {
   const int32_t *len; /* NULL: every sequence is T steps */
 } seqdims;
 
-static mfi_meta meta_of(const mf_tensor *t)
-{
-  mfi_meta m;
-  memset(&m, 0, sizeof m);
-  m.dtype = t->dtype, m.ndim = t->ndim;
-  if (t->ndim > 0) memcpy(m.dims, t->dims, sizeof(int64_t) * t->ndim);
-  return m;
-}
-
 /* Runs the static checks on the run-time shapes (all known), checks that
  * the sizes fit BLAS's ints and that every length is in 0..T. */
 static bool kernel_dims(mfi_kctx *k, const in_spec *spec, int max_gates, seqdims *sd)
 {
   int n = k->op->nin;
   mfi_meta in[16];
-  for (int i = 0; i < n; i++) in[i] = meta_of(k->in[i]);
+  for (int i = 0; i < n; i++) in[i] = mfi_tensor_meta(k->in[i]);
   mfi_infer_ctx c = {(mf_op *)k->op, in, k->status};
   dimset d;
   if (!check_inputs(&c, spec, n, &d, &sd->dt)) return false;
@@ -239,20 +230,12 @@ static bool kernel_dims(mfi_kctx *k, const in_spec *spec, int max_gates, seqdims
 
 static bool masked(const seqdims *sd, int64_t b, int64_t t) { return sd->len && t >= sd->len[b]; }
 
-static void drop_outputs(mfi_kctx *k, int n)
-{
-  for (int i = 0; i < n; i++) {
-    mf_tensor_delete(k->out[i]);
-    k->out[i] = NULL;
-  }
-}
-
 /* Outputs i = 0..n-1 with rank-3 (or lower) shapes rows[i]; all or none. */
 static bool new_outputs(mfi_kctx *k, mf_dtype dt, int n, const int *ndim, const int64_t (*dims)[3])
 {
   for (int i = 0; i < n; i++)
     if (!mfi_out_new(k, i, dt, ndim[i], dims[i])) {
-      drop_outputs(k, i);
+      mfi_drop_outputs(k, i);
       return false;
     }
   return true;
@@ -267,9 +250,6 @@ static void *scratch(mfi_kctx *k, size_t nbytes)
                  nbytes);
   return p;
 }
-
-/* C = op(A) op(B) + beta C (beta 0 or 1), row-major, tolerating empty
- * dims (BLAS rejects leading dimensions of 0 and leaves C alone for k = 0). */
 
 /* Each of `rows` rows of width w set to bias (the initial accumulator of a
  * projection GEMM run with beta 1). */
@@ -604,7 +584,7 @@ static void cpu_lstm_grad(mfi_kctx *k)
   mfi_gemm(sd.dt, true, false, I, G, B * T, x, I, dz, G, 0, dw, G);
   mfi_gemm(sd.dt, true, false, H, G, B * T, hp, H, dz, G, 0, dw + I * G * es, G);
   mfi_gemm(sd.dt, false, true, B * T, I, G, dz, G, w, G, 0, mfi_data(k->out[0]), I);
-  if (!col_sums(k, sd.dt, dz, B * T, G, mfi_data(k->out[4]))) drop_outputs(k, 5);
+  if (!col_sums(k, sd.dt, dz, B * T, G, mfi_data(k->out[4]))) mfi_drop_outputs(k, 5);
   mfi_free(dz, zbytes), mfi_free(hp, hbytes);
 }
 
@@ -952,7 +932,7 @@ static void cpu_gru_grad(mfi_kctx *k)
   mfi_gemm(sd.dt, false, true, B * T, I, H, dzc, H, wc, H, 1, dx, I);
   if (!col_sums(k, sd.dt, dzg, B * T, G, mfi_data(k->out[3])) ||
       !col_sums(k, sd.dt, dzc, B * T, H, mfi_data(k->out[5])))
-    drop_outputs(k, 6);
+    mfi_drop_outputs(k, 6);
   mfi_free(dzg, gbytes), mfi_free(dzc, cbytes), mfi_free(hp, cbytes), mfi_free(drh, rbytes);
 }
 
@@ -1112,7 +1092,7 @@ static void cpu_rnn_grad(mfi_kctx *k)
   mfi_gemm(sd.dt, true, false, I, H, B * T, x, I, dz, H, 0, dw, H);
   mfi_gemm(sd.dt, true, false, H, H, B * T, hp, H, dz, H, 0, dw + I * H * es, H);
   mfi_gemm(sd.dt, false, true, B * T, I, H, dz, H, w, H, 0, mfi_data(k->out[0]), I);
-  if (!col_sums(k, sd.dt, dz, B * T, H, mfi_data(k->out[3]))) drop_outputs(k, 4);
+  if (!col_sums(k, sd.dt, dz, B * T, H, mfi_data(k->out[3]))) mfi_drop_outputs(k, 4);
   mfi_free(dz, zbytes), mfi_free(hp, zbytes);
 }
 
