@@ -29,7 +29,7 @@
 
 /* The role of each input: which of B, T, I, H its dims are. G is a gate
  * count: the width is G * H. */
-enum { R_X, R_BTG, R_TBG, R_BH, R_KERNEL, R_BIAS, R_SEQ };
+enum { R_X, R_BTG, R_TBG, R_BH, R_KERNEL, R_BIAS, R_SEQ, R_HKERNEL };
 
 typedef struct {
   const char *name;
@@ -90,14 +90,15 @@ static bool unify_gates(dimset *d, int64_t w, int i, int axis)
  * unknown) and *dt. */
 static bool check_inputs(mfi_infer_ctx *c, const in_spec *spec, int n, dimset *d, mf_dtype *dt)
 {
-  static const int rank[] = {3, 3, 3, 2, 2, 1, 1};
+  static const int rank[] = {3, 3, 3, 2, 2, 1, 1, 2};
   static const char *const layout[] = {"[batch, time, input]",
                                        "[batch, time, width]",
                                        "[time, batch, width]",
                                        "[batch, units]",
                                        "[input + units, width]",
                                        "[width]",
-                                       "[batch]"};
+                                       "[batch]",
+                                       "[units, width]"};
   memset(d, 0, sizeof *d);
   d->c = c, d->spec = spec;
   for (int k = 0; k < 4; k++) d->v[k] = -1;
@@ -151,6 +152,7 @@ static bool check_inputs(mfi_infer_ctx *c, const in_spec *spec, int n, dimset *d
     case R_KERNEL: ok = unify_gates(d, x[1], i, 2); break;
     case R_BIAS: ok = unify_gates(d, x[0], i, 1); break;
     case R_SEQ: ok = unify(d, DB, x[0], i, 1); break;
+    case R_HKERNEL: ok = unify(d, DH, x[0], i, 1) && unify_gates(d, x[1], i, 2); break;
     }
     if (!ok) return false;
   }
@@ -426,42 +428,90 @@ static void infer_lstm(mfi_infer_ctx *c)
   set_meta(&o[4], dt, 3, T, B, H);
 }
 
-static void cpu_lstm(mfi_kctx *k)
+/* The recurrence over all steps, z [B*T, 4H] holding each step's input
+ * projection plus bias (rows in (b, t) order); writes outputs 0, 3, 4. */
+static void lstm_steps(mfi_kctx *k, const seqdims *sd, char *z, const char *h0, const char *c0,
+                       const char *wh)
 {
-  seqdims sd;
-  if (!kernel_dims(k, lstm_spec, 4, &sd)) return;
-  int64_t B = sd.B, T = sd.T, I = sd.I, H = sd.H, G = 4 * H;
-  size_t es = sd.es;
-  const int nd[5] = {3, 2, 2, 3, 3};
-  const int64_t dims[5][3] = {{B, T, H}, {B, H}, {B, H}, {T, B, G}, {T, B, H}};
-  size_t zbytes = (size_t)(B * T * G) * es;
-  char *z = scratch(k, zbytes);
-  if (!z || !new_outputs(k, sd.dt, 5, nd, dims)) {
-    mfi_free(z, zbytes);
-    return;
-  }
-  const char *x = mfi_data(k->in[0]), *h0 = mfi_data(k->in[1]), *c0 = mfi_data(k->in[2]);
-  const char *w = mfi_data(k->in[3]), *bias = mfi_data(k->in[4]), *wh = w + I * G * es;
+  int64_t B = sd->B, T = sd->T, H = sd->H, G = 4 * H;
+  size_t es = sd->es;
   char *y = mfi_data(k->out[0]), *act = mfi_data(k->out[3]), *cs = mfi_data(k->out[4]);
   double fb = mfi_attr_float(k->op, "forget_bias", 1.0);
-
-  /* z = bias + x W_x for every step at once, rows in (b, t) order. */
-  fill_rows(z, bias, B * T, G, es);
-  mfi_gemm(sd.dt, false, false, B * T, G, I, x, I, w, G, 1, z, G);
   for (int64_t t = 0; t < T; t++) {
     const char *hp = t ? y + (t - 1) * H * es : h0, *cp = t ? cs + (t - 1) * B * H * es : c0;
     char *zt = z + t * G * es, *at = act + t * B * G * es, *ct = cs + t * B * H * es;
-    mfi_gemm(sd.dt, false, false, B, G, H, hp, t ? T * H : H, wh, G, 1, zt, T * G);
-    if (sd.dt == MF_FLOAT32)
-      lstm_fwd_f32(&sd, t, (float)fb, (const float *)zt, T * G, (const float *)cp, (float *)at,
+    mfi_gemm(sd->dt, false, false, B, G, H, hp, t ? T * H : H, wh, G, 1, zt, T * G);
+    if (sd->dt == MF_FLOAT32)
+      lstm_fwd_f32(sd, t, (float)fb, (const float *)zt, T * G, (const float *)cp, (float *)at,
                    (float *)ct, (float *)(y + t * H * es), T * H);
     else
-      lstm_fwd_f64(&sd, t, fb, (const double *)zt, T * G, (const double *)cp, (double *)at,
+      lstm_fwd_f64(sd, t, fb, (const double *)zt, T * G, (const double *)cp, (double *)at,
                    (double *)ct, (double *)(y + t * H * es), T * H);
   }
-  final_h(&sd, h0, y, mfi_data(k->out[1]));
+  final_h(sd, h0, y, mfi_data(k->out[1]));
   /* c carries through masked steps, so the last step holds every final c. */
   memcpy(mfi_data(k->out[2]), T ? cs + (T - 1) * B * H * es : c0, (size_t)(B * H) * es);
+}
+
+/* Scratch for z and the five outputs; NULL (and nothing allocated) on failure. */
+static char *lstm_begin(mfi_kctx *k, const seqdims *sd, size_t *zbytes)
+{
+  int64_t B = sd->B, T = sd->T, H = sd->H, G = 4 * H;
+  const int nd[5] = {3, 2, 2, 3, 3};
+  const int64_t dims[5][3] = {{B, T, H}, {B, H}, {B, H}, {T, B, G}, {T, B, H}};
+  *zbytes = (size_t)(B * T * G) * sd->es;
+  char *z = scratch(k, *zbytes);
+  if (z && new_outputs(k, sd->dt, 5, nd, dims)) return z;
+  mfi_free(z, *zbytes);
+  return NULL;
+}
+
+static void cpu_lstm(mfi_kctx *k)
+{
+  seqdims sd;
+  size_t zbytes;
+  char *z;
+  if (!kernel_dims(k, lstm_spec, 4, &sd) || !(z = lstm_begin(k, &sd, &zbytes))) return;
+  int64_t B = sd.B, T = sd.T, I = sd.I, G = 4 * sd.H;
+  const char *x = mfi_data(k->in[0]), *w = mfi_data(k->in[3]), *bias = mfi_data(k->in[4]);
+  /* z = bias + x W_x for every step at once, rows in (b, t) order. */
+  fill_rows(z, bias, B * T, G, sd.es);
+  mfi_gemm(sd.dt, false, false, B * T, G, I, x, I, w, G, 1, z, G);
+  lstm_steps(k, &sd, z, mfi_data(k->in[1]), mfi_data(k->in[2]), w + I * G * sd.es);
+  mfi_free(z, zbytes);
+}
+
+/* LSTMSequenceProjected(zx, h0, c0, recurrent_kernel): the input projection
+ * x W_x + bias comes computed (e.g. an embedding table times W_x, gathered:
+ * far fewer FLOPs than projecting every step when the vocabulary is small). */
+static const in_spec lstm_proj_spec[] = {{"zx", R_BTG, 4},
+                                         {"h0", R_BH},
+                                         {"c0", R_BH},
+                                         {"recurrent_kernel", R_HKERNEL, 4},
+                                         {"seq_len", R_SEQ}};
+
+static void infer_lstm_proj(mfi_infer_ctx *c)
+{
+  dimset d;
+  mf_dtype dt;
+  if (!check_inputs(c, lstm_proj_spec, c->op->nin, &d, &dt) || !mfi_set_outputs(c, 5)) return;
+  int64_t B = d.v[DB], T = d.v[DT], H = d.v[DH];
+  mfi_meta *o = c->op->out;
+  set_meta(&o[0], dt, 3, B, T, H);
+  set_meta(&o[1], dt, 2, B, H, 0);
+  set_meta(&o[2], dt, 2, B, H, 0);
+  set_meta(&o[3], dt, 3, T, B, times(4, H));
+  set_meta(&o[4], dt, 3, T, B, H);
+}
+
+static void cpu_lstm_proj(mfi_kctx *k)
+{
+  seqdims sd;
+  size_t zbytes;
+  char *z;
+  if (!kernel_dims(k, lstm_proj_spec, 4, &sd) || !(z = lstm_begin(k, &sd, &zbytes))) return;
+  memcpy(z, mfi_data(k->in[0]), zbytes); /* the recurrent GEMMs accumulate onto it */
+  lstm_steps(k, &sd, z, mfi_data(k->in[1]), mfi_data(k->in[2]), mfi_data(k->in[3]));
   mfi_free(z, zbytes);
 }
 
@@ -546,6 +596,28 @@ static void infer_lstm_grad(mfi_infer_ctx *c)
   set_meta(&o[4], dt, 1, times(4, H), 0, 0);
 }
 
+/* Backpropagation through time: dZ [B*T, 4H] (rows in (b, t) order) for
+ * all steps, and dh, dc (holding dh_T, dc_T on entry) become dh0, dc0. */
+static void lstm_bptt(const seqdims *sd, char *dz, char *dh, char *dc, const char *act,
+                      const char *cs, const char *c0, const char *dy, const char *wh)
+{
+  int64_t B = sd->B, T = sd->T, H = sd->H, G = 4 * H;
+  size_t es = sd->es;
+  for (int64_t t = T - 1; t >= 0; t--) {
+    const char *at = act + t * B * G * es, *ct = cs + t * B * H * es;
+    const char *cp = t ? cs + (t - 1) * B * H * es : c0, *dyt = dy + t * H * es;
+    char *dzt = dz + t * G * es;
+    if (sd->dt == MF_FLOAT32)
+      lstm_bwd_f32(sd, t, (const float *)at, (const float *)ct, (const float *)cp,
+                   (const float *)dyt, T * H, (float *)dh, (float *)dc, (float *)dzt, T * G);
+    else
+      lstm_bwd_f64(sd, t, (const double *)at, (const double *)ct, (const double *)cp,
+                   (const double *)dyt, T * H, (double *)dh, (double *)dc, (double *)dzt, T * G);
+    /* dh_{t-1} = dz_t W_h^T; masked rows have dz = 0 and keep their dh. */
+    mfi_gemm(sd->dt, false, true, B, H, G, dzt, T * G, wh, G, 1, dh, H);
+  }
+}
+
 static void cpu_lstm_grad(mfi_kctx *k)
 {
   seqdims sd;
@@ -562,30 +634,62 @@ static void cpu_lstm_grad(mfi_kctx *k)
   }
   const char *x = mfi_data(k->in[0]), *h0 = mfi_data(k->in[1]), *c0 = mfi_data(k->in[2]);
   const char *w = mfi_data(k->in[3]), *wh = w + I * G * es, *y = mfi_data(k->in[4]);
-  const char *act = mfi_data(k->in[5]), *cs = mfi_data(k->in[6]), *dy = mfi_data(k->in[7]);
   char *dh = mfi_data(k->out[1]), *dc = mfi_data(k->out[2]), *dw = mfi_data(k->out[3]);
   memcpy(dh, mfi_data(k->in[8]), (size_t)(B * H) * es);
   memcpy(dc, mfi_data(k->in[9]), (size_t)(B * H) * es);
-
-  for (int64_t t = T - 1; t >= 0; t--) {
-    const char *at = act + t * B * G * es, *ct = cs + t * B * H * es;
-    const char *cp = t ? cs + (t - 1) * B * H * es : c0, *dyt = dy + t * H * es;
-    char *dzt = dz + t * G * es;
-    if (sd.dt == MF_FLOAT32)
-      lstm_bwd_f32(&sd, t, (const float *)at, (const float *)ct, (const float *)cp,
-                   (const float *)dyt, T * H, (float *)dh, (float *)dc, (float *)dzt, T * G);
-    else
-      lstm_bwd_f64(&sd, t, (const double *)at, (const double *)ct, (const double *)cp,
-                   (const double *)dyt, T * H, (double *)dh, (double *)dc, (double *)dzt, T * G);
-    /* dh_{t-1} = dz_t W_h^T; masked rows have dz = 0 and keep their dh. */
-    mfi_gemm(sd.dt, false, true, B, H, G, dzt, T * G, wh, G, 1, dh, H);
-  }
+  lstm_bptt(&sd, dz, dh, dc, mfi_data(k->in[5]), mfi_data(k->in[6]), c0, mfi_data(k->in[7]), wh);
   build_hprev(&sd, h0, y, hp);
   mfi_gemm(sd.dt, true, false, I, G, B * T, x, I, dz, G, 0, dw, G);
   mfi_gemm(sd.dt, true, false, H, G, B * T, hp, H, dz, G, 0, dw + I * G * es, G);
   mfi_gemm(sd.dt, false, true, B * T, I, G, dz, G, w, G, 0, mfi_data(k->out[0]), I);
   if (!col_sums(k, sd.dt, dz, B * T, G, mfi_data(k->out[4]))) mfi_drop_outputs(k, 5);
   mfi_free(dz, zbytes), mfi_free(hp, hbytes);
+}
+
+/* LSTMSequenceProjectedGrad(h0, c0, recurrent_kernel, y, act, c, dy, dh_T,
+ * dc_T[, seq_len]) -> dzx (which is dZ itself), dh0, dc0, drecurrent_kernel. */
+static const in_spec lstm_proj_grad_spec[] = {
+    {"h0", R_BH},       {"c0", R_BH},    {"recurrent_kernel", R_HKERNEL, 4},
+    {"y", R_BTG, 1},    {"act", R_TBG, 4}, {"c", R_TBG, 1},
+    {"dy", R_BTG, 1},   {"dh_T", R_BH},  {"dc_T", R_BH},
+    {"seq_len", R_SEQ}};
+
+static void infer_lstm_proj_grad(mfi_infer_ctx *c)
+{
+  dimset d;
+  mf_dtype dt;
+  if (!check_inputs(c, lstm_proj_grad_spec, c->op->nin, &d, &dt) || !mfi_set_outputs(c, 4))
+    return;
+  int64_t B = d.v[DB], T = d.v[DT], H = d.v[DH];
+  mfi_meta *o = c->op->out;
+  set_meta(&o[0], dt, 3, B, T, times(4, H));
+  set_meta(&o[1], dt, 2, B, H, 0);
+  set_meta(&o[2], dt, 2, B, H, 0);
+  set_meta(&o[3], dt, 2, H, times(4, H), 0);
+}
+
+static void cpu_lstm_proj_grad(mfi_kctx *k)
+{
+  seqdims sd;
+  if (!kernel_dims(k, lstm_proj_grad_spec, 4, &sd)) return;
+  int64_t B = sd.B, T = sd.T, H = sd.H, G = 4 * H;
+  size_t es = sd.es, hbytes = (size_t)(B * T * H) * es;
+  const int nd[4] = {3, 2, 2, 2};
+  const int64_t dims[4][3] = {{B, T, G}, {B, H}, {B, H}, {H, G}};
+  char *hp = scratch(k, hbytes);
+  if (!hp || !new_outputs(k, sd.dt, 4, nd, dims)) {
+    mfi_free(hp, hbytes);
+    return;
+  }
+  const char *h0 = mfi_data(k->in[0]);
+  char *dz = mfi_data(k->out[0]), *dh = mfi_data(k->out[1]), *dc = mfi_data(k->out[2]);
+  memcpy(dh, mfi_data(k->in[7]), (size_t)(B * H) * es);
+  memcpy(dc, mfi_data(k->in[8]), (size_t)(B * H) * es);
+  lstm_bptt(&sd, dz, dh, dc, mfi_data(k->in[4]), mfi_data(k->in[5]), mfi_data(k->in[1]),
+            mfi_data(k->in[6]), mfi_data(k->in[2]));
+  build_hprev(&sd, h0, mfi_data(k->in[3]), hp);
+  mfi_gemm(sd.dt, true, false, H, G, B * T, hp, H, dz, G, 0, mfi_data(k->out[3]), G);
+  mfi_free(hp, hbytes);
 }
 
 /* ---------------------------------------------------------------- GRU */
@@ -1127,6 +1231,12 @@ static void grad_lstm(mfi_grad_ctx *g)
   fused_grad(g, "LSTMSequenceGrad", in, 4, saved, 3, 3, 5);
 }
 
+static void grad_lstm_proj(mfi_grad_ctx *g)
+{
+  static const int in[] = {1, 2, 3}, saved[] = {0, 3, 4};
+  fused_grad(g, "LSTMSequenceProjectedGrad", in, 3, saved, 3, 3, 4);
+}
+
 static void grad_gru(mfi_grad_ctx *g)
 {
   static const int in[] = {0, 1, 2, 4}, saved[] = {0, 2};
@@ -1142,6 +1252,8 @@ static void grad_rnn(mfi_grad_ctx *g)
 const mfi_opdef mfi_ops_rnn[] = {
     {"LSTMSequence", 5, 6, 0, infer_lstm, cpu_lstm, grad_lstm},
     {"LSTMSequenceGrad", 10, 11, 0, infer_lstm_grad, cpu_lstm_grad},
+    {"LSTMSequenceProjected", 4, 5, 0, infer_lstm_proj, cpu_lstm_proj, grad_lstm_proj},
+    {"LSTMSequenceProjectedGrad", 9, 10, 0, infer_lstm_proj_grad, cpu_lstm_proj_grad},
     {"GRUSequence", 6, 7, 0, infer_gru, cpu_gru, grad_gru},
     {"GRUSequenceGrad", 8, 9, 0, infer_gru_grad, cpu_gru_grad},
     {"RNNSequence", 4, 5, 0, infer_rnn, cpu_rnn, grad_rnn},

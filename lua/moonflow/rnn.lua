@@ -227,11 +227,36 @@ return function(tf)
 
   local fused_ops = { lstm = "LSTMSequence", gru = "GRUSequence", rnn = "RNNSequence" }
 
+  -- When x is an embedding lookup of a table with fewer rows than the
+  -- sequence has tokens, x W_x + b is cheaper as (table W_x + b)[ids]: a small
+  -- GEMM and a gather instead of a GEMM over every token (and the same for the
+  -- gradients). Returns that projection [B, T, width], or nil.
+  local function projected_input(x, kernel, bias, n_in)
+    local lookup = x.graph._embedding_lookups and x.graph._embedding_lookups[x.op]
+    local params = lookup and lookup.params
+    local V = params and params.shape and params.shape[1]
+    if not V or V < 0 or #params.shape ~= 2 or not x.shape then return nil end
+    local B, T = x.shape[1], x.shape[2]
+    if B and T and B >= 0 and T >= 0 and V >= B * T then return nil end
+    local wx = tf.slice(kernel, { 1, 1 }, { n_in, -1 })
+    return tf.gather(tf.matmul(params, wx) + bias, lookup.ids)
+  end
+
   -- One built-in cell over the whole sequence as one fused op: outputs [B,T,H], state.
   local function fused_layer(cell, x, state, seq_len)
-    local v = cell:_build(last_dim(x, "tf.nn.dynamic_rnn"), x.dtype)
+    local n_in = last_dim(x, "tf.nn.dynamic_rnn")
+    local v = cell:_build(n_in, x.dtype)
     local k = cell.kind
     local inputs, attrs
+    local zx = k == "lstm" and projected_input(x, v.kernel, v.bias, n_in)
+    if zx then
+      local rk = tf.slice(v.kernel, { n_in + 1, 1 }, { -1, -1 })
+      inputs = { zx, state.h, state.c, rk }
+      if seq_len then inputs[#inputs + 1] = seq_len end
+      local op = G.make_op("LSTMSequenceProjected", inputs, { "forget_bias", "float", cell.forget_bias + 0.0 },
+                           { name = "LSTMSequence" })
+      return op.outputs[1], { c = op.outputs[3], h = op.outputs[2] }
+    end
     if k == "lstm" then
       inputs, attrs = { x, state.h, state.c, v.kernel, v.bias }, { "forget_bias", "float", cell.forget_bias + 0.0 }
     elseif k == "gru" then

@@ -307,6 +307,19 @@ local cases = {
         return tf.concat({ tf.reshape(op.outputs[1], { -1 }), tf.reshape(op.outputs[2], { -1 }),
                            tf.reshape(op.outputs[3], { -1 }) }, 1)
       end } } },
+  LSTMSequenceProjected = { inputs = { { { "B", 3, 8 }, {}, true }, { { "B", 2 }, {}, true }, { { "B", 2 }, {}, true },
+                                       { { 2, 8 }, { lo = -0.8, hi = 0.8 } } },
+    build = function(zx, h0, c0, rk)
+      local op = G.make_op("LSTMSequenceProjected", { zx, h0, c0, rk }, { "forget_bias", "float", 1.0 })
+      return tf.concat({ tf.reshape(op.outputs[1], { -1 }), tf.reshape(op.outputs[2], { -1 }),
+                         tf.reshape(op.outputs[3], { -1 }) }, 1)
+    end,
+    variants = { { inputs = { { { 3, 4, 8 } }, { { 3, 2 } }, { { 3, 2 } }, { { 2, 8 }, { lo = -0.8, hi = 0.8 } } },
+      build = function(zx, h0, c0, rk) -- masked: lengths 4, 1 and 0
+        local op = G.make_op("LSTMSequenceProjected", { zx, h0, c0, rk, tf.constant({ 4, 1, 0 }) })
+        return tf.concat({ tf.reshape(op.outputs[1], { -1 }), tf.reshape(op.outputs[2], { -1 }),
+                           tf.reshape(op.outputs[3], { -1 }) }, 1)
+      end } } },
   GRUSequence = { inputs = { { { "B", 3, 2 }, {}, true }, { { "B", 3 }, {}, true }, { { 5, 6 }, { lo = -0.8, hi = 0.8 } },
                              { { 6 } }, { { 5, 3 }, { lo = -0.8, hi = 0.8 } }, { { 3 } } },
     build = function(x, h0, gk, gb, ck, cb)

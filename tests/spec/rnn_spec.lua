@@ -270,3 +270,44 @@ describe("DropoutWrapper", function()
     end)
   end)
 end)
+
+describe("dynamic_rnn over an embedding lookup", function()
+  for _, masked in ipairs({ false, true }) do
+    it("projects the (small) table instead of every token, with the composed cells' values and gradients"
+       .. (masked and " (masked)" or ""), function()
+      local g = tf.Graph()
+      g:as_default(function()
+        local B, T, V, E, H = 3, 5, 7, 4, 3
+        local ids = tf.placeholder("int32", { B, T })
+        local emb = tf.get_variable("emb", { V, E }, { dtype = "float64",
+          initializer = tf.random_uniform_initializer{ minval = -1, maxval = 1, seed = 2 } })
+        local x = tf.nn.embedding_lookup(emb, ids)
+        local seq = masked and { 5, 2, 0 } or nil
+        local init = tf.random_uniform_initializer{ minval = -0.7, maxval = 0.7, seed = 5 }
+        local W = rand_nested({ B, T, H }, -1, 1)
+        local results = {}
+        for i, fused in ipairs({ true, false }) do
+          local cell = tf.nn.rnn_cell.LSTMCell(H)
+          local y, s = tf.variable_scope("net", { reuse = i == 2, initializer = init }, function()
+            return tf.nn.dynamic_rnn(cell, x, { sequence_length = seq, fused = fused })
+          end)
+          local loss = tf.reduce_sum(y * tf.constant(W, { dtype = "float64" })) + tf.reduce_sum(tf.square(s.c))
+          local grads = tf.gradients(loss, tf.trainable_variables())
+          results[i] = { y, s.c, s.h, table.unpack(grads, 1, grads.n) }
+        end
+        local used = false
+        for _, op in ipairs(g:get_operations()) do used = used or op.type == "LSTMSequenceProjected" end
+        assert.is_true(used)
+        local sess = tf.Session{ graph = g }
+        sess:run(tf.global_variables_initializer())
+        local feed = { [ids] = { { 1, 2, 3, 4, 5 }, { 7, 7, 1, 2, 6 }, { 3, 3, 3, 3, 3 } } }
+        local a, b = sess:run(results[1], feed), sess:run(results[2], feed)
+        assert.are.equal(#b, #a)
+        for i = 1, #a do
+          local e = max_rel(a[i], b[i])
+          assert(e < 1e-10, string.format("fetch %d: relative difference %.3g", i, e))
+        end
+      end)
+    end)
+  end
+end)
