@@ -810,54 +810,104 @@ static void infer_gru(mfi_infer_ctx *c)
   set_meta(&o[2], dt, 3, T, B, times(3, H));
 }
 
-static void cpu_gru(mfi_kctx *k)
+/* The recurrence over all steps, zg [B*T, 2H] and zc [B*T, H] holding each
+ * step's input projections plus biases; writes outputs 0..2. */
+static void gru_steps(mfi_kctx *k, const seqdims *sd, char *zg, char *zc, char *rh, const char *h0,
+                      const char *wgh, const char *wch)
 {
-  seqdims sd;
-  if (!kernel_dims(k, gru_spec, 3, &sd)) return;
-  int64_t B = sd.B, T = sd.T, I = sd.I, H = sd.H, G = 2 * H;
-  size_t es = sd.es;
-  const int nd[3] = {3, 2, 3};
-  const int64_t dims[3][3] = {{B, T, H}, {B, H}, {T, B, 3 * H}};
-  size_t gbytes = (size_t)(B * T * G) * es, cbytes = (size_t)(B * T * H) * es;
-  size_t rbytes = (size_t)(B * H) * es;
-  char *zg = scratch(k, gbytes), *zc = zg ? scratch(k, cbytes) : NULL;
-  char *rh = zc ? scratch(k, rbytes) : NULL;
-  if (!rh || !new_outputs(k, sd.dt, 3, nd, dims)) {
-    mfi_free(zg, gbytes), mfi_free(zc, cbytes), mfi_free(rh, rbytes);
-    return;
-  }
-  const char *x = mfi_data(k->in[0]), *h0 = mfi_data(k->in[1]);
-  const char *wg = mfi_data(k->in[2]), *bg = mfi_data(k->in[3]);
-  const char *wc = mfi_data(k->in[4]), *bc = mfi_data(k->in[5]);
-  const char *wgh = wg + I * G * es, *wch = wc + I * H * es;
+  int64_t B = sd->B, T = sd->T, H = sd->H, G = 2 * H;
+  size_t es = sd->es;
   char *y = mfi_data(k->out[0]), *ws = mfi_data(k->out[2]);
-
-  fill_rows(zg, bg, B * T, G, es);
-  mfi_gemm(sd.dt, false, false, B * T, G, I, x, I, wg, G, 1, zg, G);
-  fill_rows(zc, bc, B * T, H, es);
-  mfi_gemm(sd.dt, false, false, B * T, H, I, x, I, wc, H, 1, zc, H);
   for (int64_t t = 0; t < T; t++) {
     const char *hp = t ? y + (t - 1) * H * es : h0;
     int64_t hs = t ? T * H : H;
     char *zgt = zg + t * G * es, *zct = zc + t * H * es, *wst = ws + t * B * 3 * H * es;
     char *yt = y + t * H * es;
-    mfi_gemm(sd.dt, false, false, B, G, H, hp, hs, wgh, G, 1, zgt, T * G);
-    if (sd.dt == MF_FLOAT32)
-      gru_gates_f32(&sd, t, (const float *)zgt, T * G, (const float *)hp, hs, (float *)wst,
+    mfi_gemm(sd->dt, false, false, B, G, H, hp, hs, wgh, G, 1, zgt, T * G);
+    if (sd->dt == MF_FLOAT32)
+      gru_gates_f32(sd, t, (const float *)zgt, T * G, (const float *)hp, hs, (float *)wst,
                     (float *)rh);
     else
-      gru_gates_f64(&sd, t, (const double *)zgt, T * G, (const double *)hp, hs, (double *)wst,
+      gru_gates_f64(sd, t, (const double *)zgt, T * G, (const double *)hp, hs, (double *)wst,
                     (double *)rh);
-    mfi_gemm(sd.dt, false, false, B, H, H, rh, H, wch, H, 1, zct, T * H);
-    if (sd.dt == MF_FLOAT32)
-      gru_state_f32(&sd, t, (const float *)zct, T * H, (const float *)hp, hs, (float *)wst,
+    mfi_gemm(sd->dt, false, false, B, H, H, rh, H, wch, H, 1, zct, T * H);
+    if (sd->dt == MF_FLOAT32)
+      gru_state_f32(sd, t, (const float *)zct, T * H, (const float *)hp, hs, (float *)wst,
                     (float *)yt, T * H);
     else
-      gru_state_f64(&sd, t, (const double *)zct, T * H, (const double *)hp, hs, (double *)wst,
+      gru_state_f64(sd, t, (const double *)zct, T * H, (const double *)hp, hs, (double *)wst,
                     (double *)yt, T * H);
   }
-  final_h(&sd, h0, y, mfi_data(k->out[1]));
-  mfi_free(zg, gbytes), mfi_free(zc, cbytes), mfi_free(rh, rbytes);
+  final_h(sd, h0, y, mfi_data(k->out[1]));
+}
+
+/* Scratch zg, zc, rh and the three outputs; false (nothing allocated) on failure. */
+static bool gru_begin(mfi_kctx *k, const seqdims *sd, char **zg, char **zc, char **rh,
+                      size_t *bytes)
+{
+  int64_t B = sd->B, T = sd->T, H = sd->H;
+  const int nd[3] = {3, 2, 3};
+  const int64_t dims[3][3] = {{B, T, H}, {B, H}, {T, B, 3 * H}};
+  bytes[0] = (size_t)(B * T * 2 * H) * sd->es, bytes[1] = (size_t)(B * T * H) * sd->es;
+  bytes[2] = (size_t)(B * H) * sd->es;
+  *zg = scratch(k, bytes[0]), *zc = *zg ? scratch(k, bytes[1]) : NULL;
+  *rh = *zc ? scratch(k, bytes[2]) : NULL;
+  if (*rh && new_outputs(k, sd->dt, 3, nd, dims)) return true;
+  mfi_free(*zg, bytes[0]), mfi_free(*zc, bytes[1]), mfi_free(*rh, bytes[2]);
+  return false;
+}
+
+static void cpu_gru(mfi_kctx *k)
+{
+  seqdims sd;
+  char *zg, *zc, *rh;
+  size_t bytes[3];
+  if (!kernel_dims(k, gru_spec, 3, &sd) || !gru_begin(k, &sd, &zg, &zc, &rh, bytes)) return;
+  int64_t B = sd.B, T = sd.T, I = sd.I, H = sd.H, G = 2 * H;
+  size_t es = sd.es;
+  const char *x = mfi_data(k->in[0]);
+  const char *wg = mfi_data(k->in[2]), *bg = mfi_data(k->in[3]);
+  const char *wc = mfi_data(k->in[4]), *bc = mfi_data(k->in[5]);
+  fill_rows(zg, bg, B * T, G, es);
+  mfi_gemm(sd.dt, false, false, B * T, G, I, x, I, wg, G, 1, zg, G);
+  fill_rows(zc, bc, B * T, H, es);
+  mfi_gemm(sd.dt, false, false, B * T, H, I, x, I, wc, H, 1, zc, H);
+  gru_steps(k, &sd, zg, zc, rh, mfi_data(k->in[1]), wg + I * G * es, wc + I * H * es);
+  mfi_free(zg, bytes[0]), mfi_free(zc, bytes[1]), mfi_free(rh, bytes[2]);
+}
+
+/* GRUSequenceProjected(zxg, zxc, h0, gate_recurrent_kernel,
+ * cand_recurrent_kernel): the input projections x W_x + b of the gates
+ * [B, T, 2H] and of the candidate [B, T, H] come computed. */
+static const in_spec gru_proj_spec[] = {{"zx_gates", R_BTG, 2},
+                                        {"zx_cand", R_BTG, 1},
+                                        {"h0", R_BH},
+                                        {"gate_recurrent_kernel", R_HKERNEL, 2},
+                                        {"cand_recurrent_kernel", R_HKERNEL, 1},
+                                        {"seq_len", R_SEQ}};
+
+static void infer_gru_proj(mfi_infer_ctx *c)
+{
+  dimset d;
+  mf_dtype dt;
+  if (!check_inputs(c, gru_proj_spec, c->op->nin, &d, &dt) || !mfi_set_outputs(c, 3)) return;
+  int64_t B = d.v[DB], T = d.v[DT], H = d.v[DH];
+  mfi_meta *o = c->op->out;
+  set_meta(&o[0], dt, 3, B, T, H);
+  set_meta(&o[1], dt, 2, B, H, 0);
+  set_meta(&o[2], dt, 3, T, B, times(3, H));
+}
+
+static void cpu_gru_proj(mfi_kctx *k)
+{
+  seqdims sd;
+  char *zg, *zc, *rh;
+  size_t bytes[3];
+  if (!kernel_dims(k, gru_proj_spec, 3, &sd) || !gru_begin(k, &sd, &zg, &zc, &rh, bytes)) return;
+  memcpy(zg, mfi_data(k->in[0]), bytes[0]); /* the recurrent GEMMs accumulate onto them */
+  memcpy(zc, mfi_data(k->in[1]), bytes[1]);
+  gru_steps(k, &sd, zg, zc, rh, mfi_data(k->in[2]), mfi_data(k->in[3]), mfi_data(k->in[4]));
+  mfi_free(zg, bytes[0]), mfi_free(zc, bytes[1]), mfi_free(rh, bytes[2]);
 }
 
 /* Backward pass 1: dzc and the u part of dzg; dh becomes the direct part
@@ -984,6 +1034,33 @@ static void scale_by_r(const seqdims *sd, const void *ws, void *hp)
     }
 }
 
+/* Backpropagation through time: dzg [B*T, 2H] and dzc [B*T, H] for all
+ * steps; dh (dh_T on entry) becomes dh0. hp holds h_{t-1} per step. */
+static void gru_bptt(const seqdims *sd, char *dzg, char *dzc, char *drh, char *dh, const char *hp,
+                     const char *ws, const char *dy, const char *wgh, const char *wch)
+{
+  int64_t B = sd->B, T = sd->T, H = sd->H, G = 2 * H;
+  size_t es = sd->es;
+  for (int64_t t = T - 1; t >= 0; t--) {
+    const char *wst = ws + t * B * 3 * H * es, *hpt = hp + t * H * es, *dyt = dy + t * H * es;
+    char *dzgt = dzg + t * G * es, *dzct = dzc + t * H * es;
+    if (sd->dt == MF_FLOAT32)
+      gru_bwd1_f32(sd, t, (const float *)wst, (const float *)hpt, (const float *)dyt, (float *)dh,
+                   (float *)dzgt, (float *)dzct);
+    else
+      gru_bwd1_f64(sd, t, (const double *)wst, (const double *)hpt, (const double *)dyt,
+                   (double *)dh, (double *)dzgt, (double *)dzct);
+    mfi_gemm(sd->dt, false, true, B, H, H, dzct, T * H, wch, H, 0, drh, H);
+    if (sd->dt == MF_FLOAT32)
+      gru_bwd2_f32(sd, t, (const float *)wst, (const float *)hpt, (const float *)drh, (float *)dh,
+                   (float *)dzgt);
+    else
+      gru_bwd2_f64(sd, t, (const double *)wst, (const double *)hpt, (const double *)drh,
+                   (double *)dh, (double *)dzgt);
+    mfi_gemm(sd->dt, false, true, B, H, G, dzgt, T * G, wgh, G, 1, dh, H);
+  }
+}
+
 static void cpu_gru_grad(mfi_kctx *k)
 {
   seqdims sd;
@@ -1003,29 +1080,11 @@ static void cpu_gru_grad(mfi_kctx *k)
   const char *x = mfi_data(k->in[0]), *h0 = mfi_data(k->in[1]);
   const char *wg = mfi_data(k->in[2]), *wc = mfi_data(k->in[3]);
   const char *wgh = wg + I * G * es, *wch = wc + I * H * es;
-  const char *y = mfi_data(k->in[4]), *ws = mfi_data(k->in[5]), *dy = mfi_data(k->in[6]);
+  const char *y = mfi_data(k->in[4]), *ws = mfi_data(k->in[5]);
   char *dh = mfi_data(k->out[1]);
   memcpy(dh, mfi_data(k->in[7]), (size_t)(B * H) * es);
   build_hprev(&sd, h0, y, hp);
-
-  for (int64_t t = T - 1; t >= 0; t--) {
-    const char *wst = ws + t * B * 3 * H * es, *hpt = hp + t * H * es, *dyt = dy + t * H * es;
-    char *dzgt = dzg + t * G * es, *dzct = dzc + t * H * es;
-    if (sd.dt == MF_FLOAT32)
-      gru_bwd1_f32(&sd, t, (const float *)wst, (const float *)hpt, (const float *)dyt, (float *)dh,
-                   (float *)dzgt, (float *)dzct);
-    else
-      gru_bwd1_f64(&sd, t, (const double *)wst, (const double *)hpt, (const double *)dyt,
-                   (double *)dh, (double *)dzgt, (double *)dzct);
-    mfi_gemm(sd.dt, false, true, B, H, H, dzct, T * H, wch, H, 0, drh, H);
-    if (sd.dt == MF_FLOAT32)
-      gru_bwd2_f32(&sd, t, (const float *)wst, (const float *)hpt, (const float *)drh, (float *)dh,
-                   (float *)dzgt);
-    else
-      gru_bwd2_f64(&sd, t, (const double *)wst, (const double *)hpt, (const double *)drh,
-                   (double *)dh, (double *)dzgt);
-    mfi_gemm(sd.dt, false, true, B, H, G, dzgt, T * G, wgh, G, 1, dh, H);
-  }
+  gru_bptt(&sd, dzg, dzc, drh, dh, hp, ws, mfi_data(k->in[6]), wgh, wch);
   char *dwg = mfi_data(k->out[2]), *dwc = mfi_data(k->out[4]), *dx = mfi_data(k->out[0]);
   mfi_gemm(sd.dt, true, false, I, G, B * T, x, I, dzg, G, 0, dwg, G);
   mfi_gemm(sd.dt, true, false, H, G, B * T, hp, H, dzg, G, 0, dwg + I * G * es, G);
@@ -1038,6 +1097,58 @@ static void cpu_gru_grad(mfi_kctx *k)
       !col_sums(k, sd.dt, dzc, B * T, H, mfi_data(k->out[5])))
     mfi_drop_outputs(k, 6);
   mfi_free(dzg, gbytes), mfi_free(dzc, cbytes), mfi_free(hp, cbytes), mfi_free(drh, rbytes);
+}
+
+/* GRUSequenceProjectedGrad(h0, gate_recurrent_kernel, cand_recurrent_kernel,
+ * y, ws, dy, dh_T[, seq_len]) -> dzx_gates, dzx_cand (dZ themselves), dh0,
+ * dgate_recurrent_kernel, dcand_recurrent_kernel. */
+static const in_spec gru_proj_grad_spec[] = {{"h0", R_BH},
+                                             {"gate_recurrent_kernel", R_HKERNEL, 2},
+                                             {"cand_recurrent_kernel", R_HKERNEL, 1},
+                                             {"y", R_BTG, 1},
+                                             {"ws", R_TBG, 3},
+                                             {"dy", R_BTG, 1},
+                                             {"dh_T", R_BH},
+                                             {"seq_len", R_SEQ}};
+
+static void infer_gru_proj_grad(mfi_infer_ctx *c)
+{
+  dimset d;
+  mf_dtype dt;
+  if (!check_inputs(c, gru_proj_grad_spec, c->op->nin, &d, &dt) || !mfi_set_outputs(c, 5))
+    return;
+  int64_t B = d.v[DB], T = d.v[DT], H = d.v[DH];
+  mfi_meta *o = c->op->out;
+  set_meta(&o[0], dt, 3, B, T, times(2, H));
+  set_meta(&o[1], dt, 3, B, T, H);
+  set_meta(&o[2], dt, 2, B, H, 0);
+  set_meta(&o[3], dt, 2, H, times(2, H), 0);
+  set_meta(&o[4], dt, 2, H, H, 0);
+}
+
+static void cpu_gru_proj_grad(mfi_kctx *k)
+{
+  seqdims sd;
+  if (!kernel_dims(k, gru_proj_grad_spec, 3, &sd)) return;
+  int64_t B = sd.B, T = sd.T, H = sd.H, G = 2 * H;
+  size_t es = sd.es, cbytes = (size_t)(B * T * H) * es, rbytes = (size_t)(B * H) * es;
+  const int nd[5] = {3, 3, 2, 2, 2};
+  const int64_t dims[5][3] = {{B, T, G}, {B, T, H}, {B, H}, {H, G}, {H, H}};
+  char *hp = scratch(k, cbytes), *drh = hp ? scratch(k, rbytes) : NULL;
+  if (!drh || !new_outputs(k, sd.dt, 5, nd, dims)) {
+    mfi_free(hp, cbytes), mfi_free(drh, rbytes);
+    return;
+  }
+  const char *ws = mfi_data(k->in[4]);
+  char *dzg = mfi_data(k->out[0]), *dzc = mfi_data(k->out[1]), *dh = mfi_data(k->out[2]);
+  memcpy(dh, mfi_data(k->in[6]), (size_t)(B * H) * es);
+  build_hprev(&sd, mfi_data(k->in[0]), mfi_data(k->in[3]), hp);
+  gru_bptt(&sd, dzg, dzc, drh, dh, hp, ws, mfi_data(k->in[5]), mfi_data(k->in[1]),
+           mfi_data(k->in[2]));
+  mfi_gemm(sd.dt, true, false, H, G, B * T, hp, H, dzg, G, 0, mfi_data(k->out[3]), G);
+  scale_by_r(&sd, ws, hp);
+  mfi_gemm(sd.dt, true, false, H, H, B * T, hp, H, dzc, H, 0, mfi_data(k->out[4]), H);
+  mfi_free(hp, cbytes), mfi_free(drh, rbytes);
 }
 
 /* ---------------------------------------------------------------- basic RNN */
@@ -1243,6 +1354,12 @@ static void grad_gru(mfi_grad_ctx *g)
   fused_grad(g, "GRUSequenceGrad", in, 4, saved, 2, 2, 6);
 }
 
+static void grad_gru_proj(mfi_grad_ctx *g)
+{
+  static const int in[] = {2, 3, 4}, saved[] = {0, 2};
+  fused_grad(g, "GRUSequenceProjectedGrad", in, 3, saved, 2, 2, 5);
+}
+
 static void grad_rnn(mfi_grad_ctx *g)
 {
   static const int in[] = {0, 1, 2}, saved[] = {0};
@@ -1256,6 +1373,8 @@ const mfi_opdef mfi_ops_rnn[] = {
     {"LSTMSequenceProjectedGrad", 9, 10, 0, infer_lstm_proj_grad, cpu_lstm_proj_grad},
     {"GRUSequence", 6, 7, 0, infer_gru, cpu_gru, grad_gru},
     {"GRUSequenceGrad", 8, 9, 0, infer_gru_grad, cpu_gru_grad},
+    {"GRUSequenceProjected", 5, 6, 0, infer_gru_proj, cpu_gru_proj, grad_gru_proj},
+    {"GRUSequenceProjectedGrad", 7, 8, 0, infer_gru_proj_grad, cpu_gru_proj_grad},
     {"RNNSequence", 4, 5, 0, infer_rnn, cpu_rnn, grad_rnn},
     {"RNNSequenceGrad", 6, 7, 0, infer_rnn_grad, cpu_rnn_grad},
     {0},

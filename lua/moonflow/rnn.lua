@@ -231,15 +231,19 @@ return function(tf)
   -- sequence has tokens, x W_x + b is cheaper as (table W_x + b)[ids]: a small
   -- GEMM and a gather instead of a GEMM over every token (and the same for the
   -- gradients). Returns that projection [B, T, width], or nil.
-  local function projected_input(x, kernel, bias, n_in)
+  local function small_lookup(x)
     local lookup = x.graph._embedding_lookups and x.graph._embedding_lookups[x.op]
     local params = lookup and lookup.params
     local V = params and params.shape and params.shape[1]
     if not V or V < 0 or #params.shape ~= 2 or not x.shape then return nil end
     local B, T = x.shape[1], x.shape[2]
     if B and T and B >= 0 and T >= 0 and V >= B * T then return nil end
+    return lookup
+  end
+
+  local function projected_input(lookup, kernel, bias, n_in)
     local wx = tf.slice(kernel, { 1, 1 }, { n_in, -1 })
-    return tf.gather(tf.matmul(params, wx) + bias, lookup.ids)
+    return tf.gather(tf.matmul(lookup.params, wx) + bias, lookup.ids)
   end
 
   -- One built-in cell over the whole sequence as one fused op: outputs [B,T,H], state.
@@ -248,14 +252,21 @@ return function(tf)
     local v = cell:_build(n_in, x.dtype)
     local k = cell.kind
     local inputs, attrs
-    local zx = k == "lstm" and projected_input(x, v.kernel, v.bias, n_in)
-    if zx then
-      local rk = tf.slice(v.kernel, { n_in + 1, 1 }, { -1, -1 })
-      inputs = { zx, state.h, state.c, rk }
+    local lookup = (k == "lstm" or k == "gru") and small_lookup(x)
+    local function recurrent(kernel) return tf.slice(kernel, { n_in + 1, 1 }, { -1, -1 }) end
+    if lookup and k == "lstm" then
+      inputs = { projected_input(lookup, v.kernel, v.bias, n_in), state.h, state.c, recurrent(v.kernel) }
       if seq_len then inputs[#inputs + 1] = seq_len end
       local op = G.make_op("LSTMSequenceProjected", inputs, { "forget_bias", "float", cell.forget_bias + 0.0 },
                            { name = "LSTMSequence" })
       return op.outputs[1], { c = op.outputs[3], h = op.outputs[2] }
+    elseif lookup then
+      inputs = { projected_input(lookup, v.gate_kernel, v.gate_bias, n_in),
+                 projected_input(lookup, v.cand_kernel, v.cand_bias, n_in), state,
+                 recurrent(v.gate_kernel), recurrent(v.cand_kernel) }
+      if seq_len then inputs[#inputs + 1] = seq_len end
+      local op = G.make_op("GRUSequenceProjected", inputs, nil, { name = "GRUSequence" })
+      return op.outputs[1], op.outputs[2]
     end
     if k == "lstm" then
       inputs, attrs = { x, state.h, state.c, v.kernel, v.bias }, { "forget_bias", "float", cell.forget_bias + 0.0 }

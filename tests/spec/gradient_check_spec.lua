@@ -320,6 +320,18 @@ local cases = {
         return tf.concat({ tf.reshape(op.outputs[1], { -1 }), tf.reshape(op.outputs[2], { -1 }),
                            tf.reshape(op.outputs[3], { -1 }) }, 1)
       end } } },
+  GRUSequenceProjected = { inputs = { { { "B", 3, 4 }, {}, true }, { { "B", 3, 2 }, {}, true }, { { "B", 2 }, {}, true },
+                                      { { 2, 4 }, { lo = -0.8, hi = 0.8 } }, { { 2, 2 }, { lo = -0.8, hi = 0.8 } } },
+    build = function(zg, zc, h0, grk, crk)
+      local op = G.make_op("GRUSequenceProjected", { zg, zc, h0, grk, crk })
+      return tf.concat({ tf.reshape(op.outputs[1], { -1 }), tf.reshape(op.outputs[2], { -1 }) }, 1)
+    end,
+    variants = { { inputs = { { { 2, 3, 4 } }, { { 2, 3, 2 } }, { { 2, 2 } }, { { 2, 4 }, { lo = -0.8, hi = 0.8 } },
+                              { { 2, 2 }, { lo = -0.8, hi = 0.8 } } },
+      build = function(zg, zc, h0, grk, crk) -- masked: lengths 2 and 3
+        local op = G.make_op("GRUSequenceProjected", { zg, zc, h0, grk, crk, tf.constant({ 2, 3 }) })
+        return tf.concat({ tf.reshape(op.outputs[1], { -1 }), tf.reshape(op.outputs[2], { -1 }) }, 1)
+      end } } },
   GRUSequence = { inputs = { { { "B", 3, 2 }, {}, true }, { { "B", 3 }, {}, true }, { { 5, 6 }, { lo = -0.8, hi = 0.8 } },
                              { { 6 } }, { { 5, 3 }, { lo = -0.8, hi = 0.8 } }, { { 3 } } },
     build = function(x, h0, gk, gb, ck, cb)

@@ -272,8 +272,9 @@ describe("DropoutWrapper", function()
 end)
 
 describe("dynamic_rnn over an embedding lookup", function()
-  for _, masked in ipairs({ false, true }) do
-    it("projects the (small) table instead of every token, with the composed cells' values and gradients"
+  for _, case in ipairs({ { "lstm", false }, { "lstm", true }, { "gru", false }, { "gru", true } }) do
+    local kind, masked = case[1], case[2]
+    it(kind .. ": projects the (small) table instead of every token, with the composed cells' values and gradients"
        .. (masked and " (masked)" or ""), function()
       local g = tf.Graph()
       g:as_default(function()
@@ -287,16 +288,18 @@ describe("dynamic_rnn over an embedding lookup", function()
         local W = rand_nested({ B, T, H }, -1, 1)
         local results = {}
         for i, fused in ipairs({ true, false }) do
-          local cell = tf.nn.rnn_cell.LSTMCell(H)
+          local cell = kind == "lstm" and tf.nn.rnn_cell.LSTMCell(H) or tf.nn.rnn_cell.GRUCell(H)
           local y, s = tf.variable_scope("net", { reuse = i == 2, initializer = init }, function()
             return tf.nn.dynamic_rnn(cell, x, { sequence_length = seq, fused = fused })
           end)
-          local loss = tf.reduce_sum(y * tf.constant(W, { dtype = "float64" })) + tf.reduce_sum(tf.square(s.c))
+          local last = kind == "lstm" and s.c or s
+          local loss = tf.reduce_sum(y * tf.constant(W, { dtype = "float64" })) + tf.reduce_sum(tf.square(last))
           local grads = tf.gradients(loss, tf.trainable_variables())
-          results[i] = { y, s.c, s.h, table.unpack(grads, 1, grads.n) }
+          results[i] = { y, last, table.unpack(grads, 1, grads.n) }
         end
         local used = false
-        for _, op in ipairs(g:get_operations()) do used = used or op.type == "LSTMSequenceProjected" end
+        local want = kind == "lstm" and "LSTMSequenceProjected" or "GRUSequenceProjected"
+        for _, op in ipairs(g:get_operations()) do used = used or op.type == want end
         assert.is_true(used)
         local sess = tf.Session{ graph = g }
         sess:run(tf.global_variables_initializer())
