@@ -143,19 +143,29 @@ static mf_output sum_grads(mfi_grad_ctx *g, olist *l)
   return mfi_gb_finish(g, d, 0);
 }
 
+static bool valid_output(const mf_graph *g, mf_output o)
+{
+  return o.op && o.op->graph == g && o.index >= 0 && o.index < o.op->nout;
+}
+
 void mf_gradients(mf_graph *graph, const mf_output *ys, int ny, const mf_output *xs, int nx,
                   const mf_output *grad_ys, mf_output *dx, mf_status *s)
 {
   mfi_clear(s);
   for (int i = 0; i < nx; i++) dx[i] = (mf_output){NULL, 0};
   for (int i = 0; i < ny; i++)
-    if (!ys[i].op || ys[i].op->graph != graph || ys[i].index >= ys[i].op->nout) {
+    if (!valid_output(graph, ys[i])) {
       mfi_set(s, MF_INVALID_ARGUMENT, "gradients: y %d is not an output in this graph", i + 1);
       return;
     }
   for (int i = 0; i < nx; i++)
-    if (!xs[i].op || xs[i].op->graph != graph || xs[i].index >= xs[i].op->nout) {
+    if (!valid_output(graph, xs[i])) {
       mfi_set(s, MF_INVALID_ARGUMENT, "gradients: x %d is not an output in this graph", i + 1);
+      return;
+    }
+  for (int i = 0; grad_ys && i < ny; i++)
+    if (!mfi_is_none(grad_ys[i]) && !valid_output(graph, grad_ys[i])) {
+      mfi_set(s, MF_INVALID_ARGUMENT, "gradients: grad_y %d is not an output in this graph", i + 1);
       return;
     }
   int nops = graph->nops;

@@ -328,11 +328,14 @@ static bool check_inputs(mf_op_desc *d, mf_status *s)
   mf_op *op = &d->op;
   const mfi_opdef *def = op->def;
   if (op->nin < def->min_inputs || (def->max_inputs >= 0 && op->nin > def->max_inputs)) {
-    mfi_op_error(s, MF_INVALID_ARGUMENT, op, "takes %d%s inputs, got %d", def->min_inputs,
-                 def->max_inputs == def->min_inputs ? ""
-                 : def->max_inputs < 0              ? " or more"
-                                                    : " or more",
-                 op->nin);
+    if (def->max_inputs == def->min_inputs)
+      mfi_op_error(s, MF_INVALID_ARGUMENT, op, "takes %d inputs, got %d", def->min_inputs, op->nin);
+    else if (def->max_inputs < 0)
+      mfi_op_error(s, MF_INVALID_ARGUMENT, op, "takes %d or more inputs, got %d", def->min_inputs,
+                   op->nin);
+    else
+      mfi_op_error(s, MF_INVALID_ARGUMENT, op, "takes %d to %d inputs, got %d", def->min_inputs,
+                   def->max_inputs, op->nin);
     return false;
   }
   for (int i = 0; i < op->nin; i++) {
@@ -369,6 +372,13 @@ static bool valid_name(const char *n)
   for (const char *p = n + 1; *p; p++)
     if (!isalnum((unsigned char)*p) && !strchr("_./>-", *p)) return false;
   return strstr(n, "//") == NULL && n[strlen(n) - 1] != '/';
+}
+
+void mf_op_abandon(mf_op_desc *d)
+{
+  if (!d) return;
+  free_op_fields(&d->op);
+  free(d);
 }
 
 mf_op *mf_op_finish(mf_op_desc *d, mf_status *s)

@@ -22,7 +22,7 @@ struct mf_session {
   pthread_t *workers;
   int nworkers;
   pthread_mutex_t qlock;
-  pthread_cond_t qcond, done_cond;
+  pthread_cond_t qcond; /* new ready work, or a run's end */
   run_state *cur; /* the run the workers serve, NULL when idle */
   bool stopping;
   /* step statistics */
@@ -72,7 +72,6 @@ mf_session *mf_session_new(mf_graph *g, const mf_session_config *c, mf_status *s
   pthread_mutex_init(&sess->lock, NULL);
   pthread_mutex_init(&sess->qlock, NULL);
   pthread_cond_init(&sess->qcond, NULL);
-  pthread_cond_init(&sess->done_cond, NULL);
   struct timespec ts;
   clock_gettime(CLOCK_REALTIME, &ts);
   sess->nondet_key =
@@ -134,7 +133,6 @@ void mf_session_delete(mf_session *sess)
   pthread_mutex_destroy(&sess->lock);
   pthread_mutex_destroy(&sess->qlock);
   pthread_cond_destroy(&sess->qcond);
-  pthread_cond_destroy(&sess->done_cond);
   free(sess);
 }
 
@@ -228,9 +226,9 @@ static void serve_one(mf_session *sess, run_state *r)
       if (--r->plan->pending[q] == 0) r->queue[r->qtail++] = q;
     }
   }
-  if (r->qtail > r->qhead) pthread_cond_broadcast(&sess->qcond);
-  if ((r->failed && r->in_flight == 0) || r->completed == r->plan->nnodes)
-    pthread_cond_broadcast(&sess->done_cond);
+  /* New work, or the end of the run: wake the workers and the caller alike. */
+  if (r->qtail > r->qhead || (r->failed && r->in_flight == 0) || r->completed == r->plan->nnodes)
+    pthread_cond_broadcast(&sess->qcond);
 }
 
 static void *worker_main(void *arg)
@@ -268,7 +266,7 @@ static void execute_parallel(mf_session *sess, mfi_plan *p, mf_status *s)
     if (!r.failed && r.qtail > r.qhead)
       serve_one(sess, &r);
     else
-      pthread_cond_wait(&sess->done_cond, &sess->qlock);
+      pthread_cond_wait(&sess->qcond, &sess->qlock);
   }
   sess->cur = NULL;
   pthread_mutex_unlock(&sess->qlock);

@@ -265,15 +265,25 @@ int64_t mfi_get_i(mf_dtype dt, const void *p, int64_t i)
   }
 }
 
+/* A double as an integer of range [lo, hi]: truncated toward zero,
+ * saturated, NaN as 0 (C leaves out-of-range conversions undefined). */
+static int64_t to_int(double v, double lo, double hi)
+{
+  if (v != v) return 0;
+  if (v <= lo) return (int64_t)lo;
+  if (v >= hi) return v >= 9.2233720368547758e18 ? INT64_MAX : (int64_t)hi;
+  return (int64_t)v;
+}
+
 void mfi_set_f(mf_dtype dt, void *p, int64_t i, double v)
 {
   switch (dt) {
   case MF_FLOAT32: ((float *)p)[i] = (float)v; break;
   case MF_FLOAT64: ((double *)p)[i] = v; break;
-  case MF_INT32: ((int32_t *)p)[i] = (int32_t)v; break;
-  case MF_INT64: ((int64_t *)p)[i] = (int64_t)v; break;
+  case MF_INT32: ((int32_t *)p)[i] = (int32_t)to_int(v, INT32_MIN, INT32_MAX); break;
+  case MF_INT64: ((int64_t *)p)[i] = to_int(v, -9.2233720368547758e18, 9.2233720368547758e18); break;
   case MF_BOOL: ((uint8_t *)p)[i] = v != 0; break;
-  case MF_UINT8: ((uint8_t *)p)[i] = (uint8_t)v; break;
+  case MF_UINT8: ((uint8_t *)p)[i] = (uint8_t)to_int(v, 0, 255); break;
   default: break;
   }
 }

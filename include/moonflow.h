@@ -80,9 +80,11 @@ typedef struct mf_tensor mf_tensor;
 /* A new tensor that owns zero-filled memory allocated by the library. */
 mf_tensor *mf_tensor_new(mf_dtype dt, int ndim, const int64_t *dims, mf_status *s);
 
-/* A new tensor that borrows `data` (at least 64-byte alignment is not
- * required). The library never writes to it; `dealloc(data, arg)` runs when
- * the last reference goes (dealloc may be NULL). */
+/* A new tensor that borrows `data` (64-byte alignment is not required).
+ * The library never writes to it; `dealloc(data, arg)` runs when the last
+ * reference goes (dealloc may be NULL). The memory must stay valid until
+ * then: a value fetched from a run (an Identity of a fed tensor, say) may
+ * share it. Variables never keep it: assigning one copies. */
 mf_tensor *mf_tensor_new_borrowed(mf_dtype dt, int ndim, const int64_t *dims, void *data,
                                   void (*dealloc)(void *data, void *arg), void *arg, mf_status *s);
 
@@ -152,6 +154,8 @@ void mf_op_set_attr_ints(mf_op_desc *d, const char *name, const int64_t *v, int 
 void mf_op_set_attr_shape(mf_op_desc *d, const char *name, const int64_t *dims, int ndim);
 void mf_op_set_attr_tensor(mf_op_desc *d, const char *name, mf_tensor *v); /* retains */
 mf_op *mf_op_finish(mf_op_desc *d, mf_status *s);
+/* Drops a description without adding anything to the graph. */
+void mf_op_abandon(mf_op_desc *d);
 
 const char *mf_op_name(const mf_op *op);
 const char *mf_op_type(const mf_op *op);

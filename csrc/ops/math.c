@@ -156,7 +156,7 @@ static double un_f(int op, double x)
 static int64_t un_i(int op, int64_t x)
 {
   switch (op) {
-  case ABS: return x < 0 ? -x : x;
+  case ABS: return x < 0 ? (int64_t)(0 - (uint64_t)x) : x; /* INT64_MIN wraps, as C's types do */
   case NEG: return (int64_t)(0 - (uint64_t)x);
   case SIGN: return (x > 0) - (x < 0);
   case SQUARE: return (int64_t)((uint64_t)x * (uint64_t)x);

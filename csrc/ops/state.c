@@ -104,6 +104,11 @@ static void infer_placeholder_default(mfi_infer_ctx *c)
   if (!mfi_set_outputs(c, 1)) return;
   c->op->out[0] = c->in[0];
   if (!shape || shape->kind != MFI_A_SHAPE) return;
+  if (shape->i > MF_MAX_DIMS) {
+    mfi_infer_error(c, MF_INVALID_ARGUMENT, "the shape has rank %d (at most %d)", (int)shape->i,
+                    MF_MAX_DIMS);
+    return;
+  }
   mfi_meta *m = &c->op->out[0];
   if (shape->i >= 0 && c->in[0].ndim >= 0 && shape->i != c->in[0].ndim) {
     mfi_infer_error(c, MF_INVALID_ARGUMENT, "the default value has rank %d, the shape rank %d",
@@ -204,9 +209,20 @@ static void cpu_assign(mfi_kctx *k)
 {
   mf_tensor *v = k->in[1];
   if (mfi_attr_int(k->op, "validate_shape", 1) && !check_assign_shape(k, v)) return;
+  /* A variable owns its memory: a caller's borrowed buffer (a fed value) is
+   * copied rather than kept past the run. */
+  mf_tensor *keep = v->buf->borrowed ? NULL : mf_tensor_retain(v);
+  if (!keep) {
+    mf_status tmp;
+    mfi_clear(&tmp);
+    if (!(keep = mfi_tensor_copy(v, &tmp))) {
+      mfi_op_error(k->status, tmp.code, k->op, "%s", tmp.msg);
+      return;
+    }
+  }
   mf_tensor_delete(*k->vars[0]);
-  *k->vars[0] = mf_tensor_retain(v);
-  k->out[0] = mf_tensor_retain(v);
+  *k->vars[0] = keep;
+  k->out[0] = mf_tensor_retain(keep);
 }
 
 /* In place when the session is the only holder of the value; otherwise a

@@ -148,11 +148,7 @@ static int array_new(lua_State *L)
     lua_remove(L, -2);
   }
   lua_pop(L, 1);
-  if (lua_type(L, 1) == LUA_TTABLE && st.dims[st.ndim - 1] == 0) {
-    /* an empty table: no leaves to check */
-  } else {
-    scan(L, v, 0, &st);
-  }
+  scan(L, v, 0, &st); /* every row, even when the first is empty */
   mf_dtype dt;
   if (!lua_isnil(L, 2))
     dt = lmf_checkdtype(L, 2);

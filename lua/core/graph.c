@@ -206,16 +206,16 @@ static int op_new(lua_State *L)
   lua_pushcclosure(L, build, 1);
   for (int i = 1; i <= 8; i++) lua_pushvalue(L, i);
   int bad = lua_pcall(L, 8, 0, 0);
-  mf_status *s = mf_status_new();
-  if (!s) return luaL_error(L, "out of memory");
-  mf_op *op = mf_op_finish(d, s); /* consumes d either way */
-  if (bad) {                      /* a bad argument: name the op it was for */
-    mf_status_delete(s);
+  if (bad) { /* a bad argument: nothing is added; name the op it was for */
+    mf_op_abandon(d);
     const char *where = lua_tostring(L, 8);
     lua_pushfstring(L, "%s '%s'%s%s%s: %s", type, name, where ? " (created at " : "",
                     where ? where : "", where ? ")" : "", lua_tostring(L, -1));
     return lua_error(L);
   }
+  mf_status *s = mf_status_new();
+  if (!s) return luaL_error(L, "out of memory");
+  mf_op *op = mf_op_finish(d, s); /* consumes d either way */
   if (!op) return lmf_error(L, s);
   mf_status_delete(s);
   lmf_pushop(L, op, 1);

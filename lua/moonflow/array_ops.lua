@@ -75,7 +75,7 @@ return function(tf)
   end
 
   function tf.gather(params, ids, opts)
-    opts = C.opts(opts, "tf.gather")
+    opts = C.opts(opts, "tf.gather", "name axis")
     params = C.to_tensor(params)
     ids = C.to_tensor(ids, "int32")
     return out(G.make_op("GatherV2", { params, ids }, { "axis", "int", int(opts.axis or 1, "tf.gather") },
@@ -83,7 +83,7 @@ return function(tf)
   end
 
   function tf.one_hot(ids, depth, opts)
-    opts = C.opts(opts, "tf.one_hot")
+    opts = C.opts(opts, "tf.one_hot", "name dtype on_value off_value axis")
     C.check_dtype(opts.dtype, "tf.one_hot")
     return out(G.make_op("OneHot", { C.to_tensor(ids, "int32") }, {
       "depth", "int", int(depth, "tf.one_hot"), "on_value", "float", opts.on_value or 1,

@@ -19,11 +19,30 @@ function M.check_dtype(dt, what)
 end
 
 -- An options table from the trailing argument: a string means {name = s}.
-function M.opts(o, what)
+-- `allowed` (a space-separated list of keys) rejects misspelt options,
+-- which would otherwise be silently ignored.
+local allowed_sets = {}
+function M.opts(o, what, allowed)
   if o == nil then return {} end
   if type(o) == "string" then return { name = o } end
-  if type(o) ~= "table" or G.is_tensor(o) then
-    G.raise("%s: expected an options table, got %s", what, type(o))
+  if type(o) ~= "table" or G.is_tensor(o) or M.is_array(o) then
+    G.raise("%s: expected an options table, got %s", what, M.is_array(o) and "an Array" or type(o))
+  end
+  if o[1] ~= nil then
+    G.raise("%s: the options table has positional entries (options are named, e.g. {shape = {2, 3}})", what)
+  end
+  if allowed then
+    local set = allowed_sets[allowed]
+    if not set then
+      set = {}
+      for k in allowed:gmatch("%S+") do set[k] = true end
+      allowed_sets[allowed] = set
+    end
+    for k in pairs(o) do
+      if not set[k] then
+        G.raise("%s: unknown option '%s' (options: %s)", what, tostring(k), (allowed:gsub("%s*_absolute", "")))
+      end
+    end
   end
   return o
 end
@@ -41,7 +60,7 @@ end
 
 -- tf.constant(value, {dtype, name, shape})
 function M.constant(value, opts)
-  opts = M.opts(opts, "tf.constant")
+  opts = M.opts(opts, "tf.constant", "name dtype shape")
   M.check_dtype(opts.dtype, "tf.constant")
   local a = M.to_array(value, opts.dtype, "tf.constant")
   if opts.shape then

@@ -31,7 +31,7 @@ return function(tf)
   -- tf.fill(shape, value [, name or {name, dtype}]): the dtype follows the
   -- Lua value (integer -> int32, float -> float32) unless given.
   function tf.fill(shape, value, opts)
-    opts = C.opts(opts, "tf.fill")
+    opts = C.opts(opts, "tf.fill", "name dtype")
     local name = opts.name
     if type(value) ~= "number" and type(value) ~= "boolean" then
       G.raise("tf.fill: the value must be a number")
@@ -48,7 +48,7 @@ return function(tf)
   -- tf.range(limit) or tf.range(start, limit [, delta]), half-open like TensorFlow.
   function tf.range(start, limit, delta, opts)
     if type(delta) == "table" or type(delta) == "string" then opts, delta = delta, nil end
-    opts = C.opts(opts, "tf.range")
+    opts = C.opts(opts, "tf.range", "name dtype")
     if limit == nil then start, limit = 0, start end
     delta = delta or 1
     for _, v in ipairs({ start, limit, delta }) do
@@ -92,7 +92,7 @@ return function(tf)
 
   local function random(op_type, what, params)
     return function(shape, opts)
-      opts = C.opts(opts, what)
+      opts = C.opts(opts, what, "name dtype seed mean stddev minval maxval")
       local dtype = C.check_dtype(opts.dtype, what) or "float32"
       local s1, s2 = seeds(opts.seed)
       local attrs = { "shape", "shape", shape_of(shape, what), "dtype", "type", dtype,
@@ -111,7 +111,7 @@ return function(tf)
   -- tf.multinomial(logits, num_samples, {seed, output_dtype}): class ids
   -- (from 1) drawn from softmax(logits) for each row of logits [batch, classes].
   function tf.multinomial(logits, num_samples, opts)
-    opts = C.opts(opts, "tf.multinomial")
+    opts = C.opts(opts, "tf.multinomial", "name seed output_dtype")
     logits = C.to_tensor(logits)
     if math.type(num_samples) ~= "integer" then G.raise("tf.multinomial: num_samples must be an integer") end
     local dtype = C.check_dtype(opts.output_dtype, "tf.multinomial") or "int64"

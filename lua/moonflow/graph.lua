@@ -258,6 +258,15 @@ function M.make_op(op_type, inputs, attrs, opts)
   end
   local dg = M.get_default_graph()
   g = g or dg
+  -- Inside tf.control_dependencies a variable is read after the
+  -- dependencies (as TF 1.x's reference reads are): a read op carrying them.
+  if g == dg and #g._control_stack > 0 and op_type ~= "ReadVariable" then
+    for i, t in ipairs(inputs) do
+      if t.op.type == "VariableV2" and not (op_type:match("^Assign") and i == 1) and not op_type:match("Apply") then
+        inputs[i] = M.make_op("ReadVariable", { t }, nil, { name = "read" }).outputs[1]
+      end
+    end
+  end
   local flat = {}
   for i, t in ipairs(inputs) do flat[2 * i - 1], flat[2 * i] = t.op._ud, t.value_index end
   local ctrl, seen = {}, {}

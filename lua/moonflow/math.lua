@@ -70,7 +70,7 @@ return function(tf)
   end
 
   function tf.matmul(a, b, opts)
-    opts = C.opts(opts, "tf.matmul")
+    opts = C.opts(opts, "tf.matmul", "name transpose_a transpose_b")
     a, b = C.pair(a, b)
     return out(G.make_op("MatMul", { a, b }, {
       "transpose_a", "bool", opts.transpose_a or false,
@@ -81,7 +81,10 @@ return function(tf)
   -- Reductions: (x, axis, {keep_dims, name}); axis a number, a list or nil (all).
   local function reduction(op_type)
     return function(x, axis, opts)
-      opts = C.opts(opts, "tf.reduce_" .. op_type:lower())
+      if type(axis) == "table" and axis[1] == nil and next(axis) ~= nil and not G.is_tensor(axis) then
+        opts, axis = axis, axis.axis -- reduce_sum(x, {axis = 2, keep_dims = true})
+      end
+      opts = C.opts(opts, "tf.reduce_" .. op_type:lower(), "name axis keep_dims keepdims")
       x = C.to_tensor(x)
       local attrs = { "keep_dims", "bool", opts.keep_dims or opts.keepdims or false }
       if axis ~= nil then

@@ -27,7 +27,7 @@ return function(tf)
   -- probability keep_prob and scales it by 1/keep_prob.
   -- keep_prob may be a number or a scalar tensor (checked when it runs).
   function nn.dropout(x, keep_prob, opts)
-    opts = C.opts(opts, "tf.nn.dropout")
+    opts = C.opts(opts, "tf.nn.dropout", "name seed")
     x = float_tensor(x, "tf.nn.dropout")
     local s1, s2 = tf._seeds(opts.seed)
     local attrs, inputs = { "seed", "int", s1, "seed2", "int", s2 }, { x }
@@ -79,7 +79,7 @@ return function(tf)
 
   tf.losses = tf.losses or {}
   function tf.losses.mean_squared_error(labels, predictions, opts)
-    opts = C.opts(opts, "tf.losses.mean_squared_error")
+    opts = C.opts(opts, "tf.losses.mean_squared_error", "name")
     predictions = float_tensor(predictions, "tf.losses.mean_squared_error")
     labels = C.to_tensor(labels, predictions.dtype)
     return tf.name_scope(opts.name or "mean_squared_error", function()

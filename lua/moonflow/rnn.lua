@@ -103,14 +103,14 @@ return function(tf)
   end
 
   function rnn_cell.BasicRNNCell(n, opts)
-    opts = C.opts(opts, "BasicRNNCell")
+    opts = C.opts(opts, "BasicRNNCell", "name initializer")
     check_units(n, "BasicRNNCell")
     return new_cell("rnn", "basic_rnn_cell", { num_units = n, name = opts.name, state_size = n, output_size = n,
                                               initializer = opts.initializer })
   end
 
   function rnn_cell.LSTMCell(n, opts)
-    opts = C.opts(opts, "LSTMCell")
+    opts = C.opts(opts, "LSTMCell", "name initializer forget_bias")
     check_units(n, "LSTMCell")
     return new_cell("lstm", "lstm_cell", { num_units = n, name = opts.name, forget_bias = opts.forget_bias or 1.0,
       state_size = { c = n, h = n }, output_size = n, initializer = opts.initializer })
@@ -118,7 +118,7 @@ return function(tf)
   rnn_cell.BasicLSTMCell = rnn_cell.LSTMCell
 
   function rnn_cell.GRUCell(n, opts)
-    opts = C.opts(opts, "GRUCell")
+    opts = C.opts(opts, "GRUCell", "name initializer")
     check_units(n, "GRUCell")
     return new_cell("gru", "gru_cell", { num_units = n, name = opts.name, state_size = n, output_size = n,
                                         initializer = opts.initializer })
@@ -163,7 +163,7 @@ return function(tf)
   Dropout.__call = Cell.__call
 
   function rnn_cell.DropoutWrapper(cell, opts)
-    opts = C.opts(opts, "DropoutWrapper")
+    opts = C.opts(opts, "DropoutWrapper", "input_keep_prob output_keep_prob seed")
     return setmetatable({ kind = "dropout", cell = cell, input_keep_prob = opts.input_keep_prob or 1.0,
       output_keep_prob = opts.output_keep_prob or 1.0, seed = opts.seed, state_size = cell.state_size,
       output_size = cell.output_size, scope_name = cell.scope_name }, Dropout)
@@ -187,7 +187,7 @@ return function(tf)
   -- tf.nn.static_rnn(cell, inputs, {initial_state, dtype, sequence_length, scope}):
   -- inputs a list of {batch, features} tensors; returns outputs (a list) and the final state.
   function nn.static_rnn(cell, inputs, opts)
-    opts = C.opts(opts, "tf.nn.static_rnn")
+    opts = C.opts(opts, "tf.nn.static_rnn", "initial_state dtype sequence_length scope")
     if type(inputs) ~= "table" or #inputs == 0 then G.raise("tf.nn.static_rnn: needs a list of inputs") end
     local state = opts.initial_state
     if not state then
@@ -342,7 +342,7 @@ return function(tf)
 
   -- tf.nn.dynamic_rnn(cell, inputs, {initial_state, sequence_length, time_major, dtype, scope})
   function nn.dynamic_rnn(cell, inputs, opts)
-    opts = C.opts(opts, "tf.nn.dynamic_rnn")
+    opts = C.opts(opts, "tf.nn.dynamic_rnn", "initial_state dtype sequence_length time_major scope fused")
     local x = C.to_tensor(inputs)
     if not x.shape or #x.shape ~= 3 then G.raise("tf.nn.dynamic_rnn: inputs must have rank 3") end
     if opts.time_major then x = tf.transpose(x, { 2, 1, 3 }) end
@@ -367,7 +367,7 @@ return function(tf)
   -- optimizer can give params a sparse gradient (the rows it touched) rather
   -- than a dense vocabulary-sized one.
   function nn.embedding_lookup(params, ids, opts)
-    opts = C.opts(opts, "tf.nn.embedding_lookup")
+    opts = C.opts(opts, "tf.nn.embedding_lookup", "name")
     local out = tf.gather(params, ids, { name = opts.name or "embedding_lookup" })
     local g = out.graph
     g._embedding_lookups = g._embedding_lookups or {}

@@ -3,6 +3,7 @@
 -- TensorFlow's "checkpoint" index file beside them; latest_checkpoint reads it.
 local core = require("moonflow.core")
 local G = require("moonflow.graph")
+local C = require("moonflow.convert")
 
 return function(tf)
   tf.train = tf.train or {}
@@ -136,8 +137,7 @@ return function(tf)
   -- variables), a list of Variables (saved under their op names, "w" for
   -- "w:0"), or a table name -> Variable. max_to_keep 0 keeps every file.
   function tf.train.Saver(var_list, opts)
-    opts = opts or {}
-    if type(opts) ~= "table" then G.raise("tf.train.Saver: options must be a table") end
+    opts = C.opts(opts, "tf.train.Saver", "max_to_keep")
     local max_to_keep = opts.max_to_keep
     if max_to_keep == nil then max_to_keep = 5 end
     if math.type(max_to_keep) ~= "integer" or max_to_keep < 0 then

@@ -14,16 +14,24 @@ return function(tf)
 
   -- tf.Session() / tf.Session{target, graph, config = {inter_op_threads, intra_op_threads}}
   function tf.Session(opts)
-    opts = opts or {}
-    if type(opts) ~= "table" then G.raise("tf.Session: expected an options table") end
+    opts = C.opts(opts, "tf.Session", "target graph config")
     local target = opts.target or ""
     if target ~= "" and target ~= "local" then
       G.raise("tf.Session: target '%s' is not supported (only the local in-process target \"\")", target)
     end
     local g = opts.graph or G.get_default_graph()
     if getmetatable(g) ~= G.Graph then G.raise("tf.Session: graph must be a tf.Graph") end
-    local cfg = opts.config or {}
-    local ok, ud = pcall(core.session_new, g._g, cfg.inter_op_threads or 1, cfg.intra_op_threads or 0)
+    -- TensorFlow's ConfigProto names are accepted too.
+    local cfg = C.opts(opts.config, "tf.Session config", "inter_op_threads intra_op_threads "
+                       .. "inter_op_parallelism_threads intra_op_parallelism_threads")
+    local inter = cfg.inter_op_threads or cfg.inter_op_parallelism_threads or 1
+    local intra = cfg.intra_op_threads or cfg.intra_op_parallelism_threads or 0
+    for what, n in pairs({ inter_op_threads = inter, intra_op_threads = intra }) do
+      if math.type(n) ~= "integer" or n < (what == "inter_op_threads" and 1 or 0) then
+        G.raise("tf.Session: config.%s must be an integer >= %d", what, what == "inter_op_threads" and 1 or 0)
+      end
+    end
+    local ok, ud = pcall(core.session_new, g._g, inter, intra)
     if not ok then G.raise("tf.Session: %s", ud) end
     return setmetatable({ _ud = ud, graph = g, _closed = false, _sigs = {} }, Session)
   end
@@ -102,6 +110,7 @@ return function(tf)
   end
 
   function Session:run(fetches, feeds)
+    if getmetatable(self) ~= Session then G.raise("sess.run: call it as sess:run(...) (with a colon)") end
     if self._closed then G.raise("sess:run: attempted to use a closed session") end
     if fetches == nil then G.raise("sess:run: needs fetches") end
     local fetch_flat, targets, rebuild = {}, {}, nil

@@ -29,7 +29,7 @@ return function(tf)
 
   -- lr * decay_rate ^ (global_step / decay_steps), floored exponent when staircase.
   function train.exponential_decay(lr, global_step, decay_steps, decay_rate, opts)
-    opts = C.opts(opts, "tf.train.exponential_decay")
+    opts = C.opts(opts, "tf.train.exponential_decay", "name staircase")
     return tf.name_scope(opts.name or "ExponentialDecay", function()
       local p = tf.cast(global_step, "float32") / (decay_steps + 0.0)
       if opts.staircase then p = tf.floor(p) end
@@ -188,7 +188,7 @@ return function(tf)
 
   -- opt:apply_gradients(grads_and_vars, {global_step, name}) -> the train op.
   function Optimizer:apply_gradients(grads_and_vars, opts)
-    opts = C.opts(opts, self._name .. ":apply_gradients")
+    opts = C.opts(opts, self._name .. ":apply_gradients", "name global_step")
     local todo = {}
     for i, gv in ipairs(grads_and_vars) do
       local grad, var = gv[1], gv[2]
@@ -242,7 +242,7 @@ return function(tf)
 
   -- opt:minimize(loss, {var_list, global_step, name})
   function Optimizer:minimize(loss, opts)
-    opts = C.opts(opts, self._name .. ":minimize")
+    opts = C.opts(opts, self._name .. ":minimize", "name global_step var_list")
     return self:apply_gradients(self:compute_gradients(loss, opts.var_list),
                                 { global_step = opts.global_step, name = opts.name })
   end
@@ -253,31 +253,31 @@ return function(tf)
   end
 
   function train.GradientDescentOptimizer(lr, opts)
-    opts = C.opts(opts, "tf.train.GradientDescentOptimizer")
+    opts = C.opts(opts, "tf.train.GradientDescentOptimizer", "name")
     return new_optimizer("sgd", opts.name or "GradientDescent", { learning_rate = check_lr(lr, "GradientDescentOptimizer") })
   end
 
   function train.MomentumOptimizer(lr, momentum, opts)
-    opts = C.opts(opts, "tf.train.MomentumOptimizer")
+    opts = C.opts(opts, "tf.train.MomentumOptimizer", "name use_nesterov")
     if type(momentum) ~= "number" and not G.is_tensor(momentum) then G.raise("tf.train.MomentumOptimizer: needs a momentum") end
     return new_optimizer("momentum", opts.name or "Momentum",
       { learning_rate = check_lr(lr, "MomentumOptimizer"), momentum = momentum, use_nesterov = opts.use_nesterov })
   end
 
   function train.AdagradOptimizer(lr, opts)
-    opts = C.opts(opts, "tf.train.AdagradOptimizer")
+    opts = C.opts(opts, "tf.train.AdagradOptimizer", "name initial_accumulator_value")
     return new_optimizer("adagrad", opts.name or "Adagrad",
       { learning_rate = check_lr(lr, "AdagradOptimizer"), initial_accumulator_value = opts.initial_accumulator_value or 0.1 })
   end
 
   function train.RMSPropOptimizer(lr, opts)
-    opts = C.opts(opts, "tf.train.RMSPropOptimizer")
+    opts = C.opts(opts, "tf.train.RMSPropOptimizer", "name decay momentum epsilon")
     return new_optimizer("rmsprop", opts.name or "RMSProp", { learning_rate = check_lr(lr, "RMSPropOptimizer"),
       decay = opts.decay or 0.9, momentum = opts.momentum or 0.0, epsilon = opts.epsilon or 1e-10 })
   end
 
   function train.AdamOptimizer(lr, opts)
-    opts = C.opts(opts, "tf.train.AdamOptimizer")
+    opts = C.opts(opts, "tf.train.AdamOptimizer", "name beta1 beta2 epsilon")
     return new_optimizer("adam", opts.name or "Adam", { learning_rate = check_lr(lr or 0.001, "AdamOptimizer"),
       beta1 = opts.beta1 or 0.9, beta2 = opts.beta2 or 0.999, epsilon = opts.epsilon or 1e-8 })
   end

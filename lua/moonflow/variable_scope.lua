@@ -92,7 +92,7 @@ return function(tf)
   -- tf.variable_scope(name, {reuse, initializer}, fn) or the <close> form.
   function tf.variable_scope(name, opts, fn)
     if type(opts) == "function" then opts, fn = nil, opts end
-    opts = C.opts(opts, "tf.variable_scope")
+    opts = C.opts(opts, "tf.variable_scope", "reuse initializer")
     if type(name) ~= "string" or name == "" then G.raise("tf.variable_scope: needs a name") end
     local g = G.get_default_graph()
     local parent = current(g)
@@ -119,7 +119,7 @@ return function(tf)
     if type(shape) == "table" and not shape[1] and next(shape) and opts == nil and not G.is_tensor(shape) then
       opts, shape = shape, nil -- get_variable(name, {initializer = ...})
     end
-    opts = C.opts(opts, "tf.get_variable")
+    opts = C.opts(opts, "tf.get_variable", "initializer dtype trainable")
     if type(name) ~= "string" then G.raise("tf.get_variable: needs a name") end
     local g = G.get_default_graph()
     local scope = current(g)
@@ -169,7 +169,7 @@ return function(tf)
 
   -- tf.layers.dense(x, units, {activation, use_bias, name, kernel_initializer, bias_initializer})
   function tf.layers.dense(x, units, opts)
-    opts = C.opts(opts, "tf.layers.dense")
+    opts = C.opts(opts, "tf.layers.dense", "name activation use_bias kernel_initializer bias_initializer reuse trainable")
     x = C.to_tensor(x)
     if math.type(units) ~= "integer" or units < 1 then G.raise("tf.layers.dense: units must be a positive integer") end
     if not x.shape or x.shape[#x.shape] == nil or x.shape[#x.shape] < 0 then

@@ -31,7 +31,7 @@ return function(tf)
 
   -- tf.Variable(initial_value, {name, trainable, dtype, validate_shape})
   tf.Variable = function(initial_value, opts)
-    opts = C.opts(opts, "tf.Variable")
+    opts = C.opts(opts, "tf.Variable", "name dtype trainable validate_shape _absolute")
     C.check_dtype(opts.dtype, "tf.Variable")
     if initial_value == nil then G.raise("tf.Variable: needs an initial value") end
     local g = G.is_tensor(initial_value) and initial_value.graph or G.get_default_graph()

@@ -582,6 +582,41 @@ static void test_threads(void)
   mf_status_delete(s);
 }
 
+/* A variable assigned from a borrowed feed keeps its own copy: the caller
+ * may free its memory after the run (found in review: the variable kept the
+ * caller's buffer). */
+static void test_assign_from_borrowed_feed(void)
+{
+  mf_status *s = mf_status_new();
+  mf_graph *g = mf_graph_new();
+  int64_t d4[1] = {4};
+  mf_op_desc *d = mf_op_begin(g, "VariableV2", "v");
+  mf_op_set_attr_type(d, "dtype", MF_FLOAT32);
+  mf_op_set_attr_shape(d, "shape", d4, 1);
+  mf_output v = {mf_op_finish(d, s), 0};
+  mf_output p = placeholder(g, "p", MF_FLOAT32, 1, d4, HERE, s);
+  mf_output assign = binary(g, "Assign", "assign", v, p, s);
+  CHECK_OK(s);
+  float *mem = malloc(sizeof(float) * 4);
+  for (int i = 0; i < 4; i++) mem[i] = (float)(i + 1) * 1.5f;
+  mf_tensor *t = mf_tensor_new_borrowed(MF_FLOAT32, 1, d4, mem, NULL, NULL, s);
+  mf_session *sess = mf_session_new(g, NULL, s);
+  mf_session_run(sess, &p, &t, 1, NULL, NULL, 0, &assign.op, 1, s);
+  CHECK_OK(s);
+  mf_tensor_delete(t);
+  for (int i = 0; i < 4; i++) mem[i] = -1;
+  free(mem);
+  mf_tensor *out = NULL;
+  mf_session_run(sess, NULL, NULL, 0, &v, &out, 1, NULL, 0, s);
+  CHECK_OK(s);
+  if (out)
+    for (int i = 0; i < 4; i++) CHECK_CLOSE(fdata(out)[i], (i + 1) * 1.5);
+  mf_tensor_delete(out);
+  mf_session_delete(sess);
+  mf_graph_delete(g);
+  mf_status_delete(s);
+}
+
 int main(void)
 {
   test_basics();
@@ -590,6 +625,7 @@ int main(void)
   test_variables();
   test_borrowed_and_cow();
   test_threads();
+  test_assign_from_borrowed_feed();
   if (failures) {
     fprintf(stderr, "test_api: %d of %d checks failed\n", failures, checks);
     return 1;

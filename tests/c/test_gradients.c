@@ -83,6 +83,10 @@ static void test_error(void)
   mf_gradients(g, &upd, 1, &x, 1, NULL, &dx, s);
   CHECK_ERR(s, MF_INVALID_ARGUMENT, "AssignAdd");
   CHECK(dx.op == NULL);
+  /* an output index out of range (negative) is an error, not a write out of bounds */
+  mf_output bad = {v.op, -1};
+  mf_gradients(g, &bad, 1, &x, 1, &x, &dx, s);
+  CHECK_ERR(s, MF_INVALID_ARGUMENT, "not an output");
   mf_graph_delete(g);
   mf_status_delete(s);
 }

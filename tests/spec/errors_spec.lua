@@ -345,3 +345,50 @@ describe("errors", function()
     assert.are.same({ 2.0 }, sess:run(g, { [x] = { 1.0, 2.0 }, [ids] = { 2 } }):totable())
   end)
 end)
+
+describe("errors found in review", function()
+  it("a placeholder_with_default shape of too high a rank is an error, not a crash", function()
+    local sh = {}
+    for i = 1, 40 do sh[i] = -1 end
+    local ok, err = pcall(tf.placeholder_with_default, tf.placeholder("float32"), sh)
+    assert.is_false(ok)
+    assert.is_truthy(tostring(err):find("rank 40", 1, true))
+  end)
+
+  it("an op whose arguments are bad is not added to the graph", function()
+    local g = tf.Graph()
+    g:as_default(function()
+      local x = tf.constant({ { 1.0, 2.0 }, { 3.0, 4.0 } })
+      local n = #g:get_operations()
+      local ok, err = pcall(tf.reduce_sum, x, 1.5)
+      assert.is_false(ok)
+      assert.is_truthy(tostring(err):find("Sum", 1, true))
+      assert.are.equal(n, #g:get_operations())
+    end)
+  end)
+
+  it("misspelt options are errors naming the option", function()
+    local cases = {
+      function() return tf.random_normal({ 2 }, { stdev = 5 }) end,
+      function() return tf.matmul({ { 1.0 } }, { { 1.0 } }, { transpose_B = true }) end,
+      function() return tf.Variable(1, { nmae = "x" }) end,
+      function() return tf.Session{ config = { inter_op = 2 } } end,
+      function() return tf.layers.dense(tf.placeholder("float32", { 2, 3 }), 4, { activaton = tf.nn.relu }) end,
+    }
+    for i, f in ipairs(cases) do
+      local ok, err = pcall(f)
+      assert.is_false(ok, "case " .. i)
+      assert.is_truthy(tostring(err):find("unknown option", 1, true), tostring(err))
+    end
+    local ok, err = pcall(tf.constant, 0, { 2, 2 })
+    assert.is_false(ok)
+    assert.is_truthy(tostring(err):find("positional", 1, true))
+  end)
+
+  it("calling sess.run with a dot says to use a colon", function()
+    local sess = tf.Session()
+    local ok, err = pcall(function() return sess.run(tf.constant(1)) end)
+    assert.is_false(ok)
+    assert.is_truthy(tostring(err):find("sess:run", 1, true))
+  end)
+end)
