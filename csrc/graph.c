@@ -56,7 +56,7 @@ void mf_graph_delete(mf_graph *g)
   }
   free(g->ops);
   for (int i = 0; i < g->ncap; i++) free(g->nkeys[i]);
-  free(g->nkeys), free(g->ncount);
+  free(g->nkeys), free(g->ncount), free(g->byname);
   pthread_mutex_destroy(&g->lock);
   free(g);
 }
@@ -66,11 +66,38 @@ mf_op *mf_graph_op(const mf_graph *g, int i) { return i >= 0 && i < g->nops ? g-
 void mf_graph_set_seed(mf_graph *g, int64_t seed) { g->seed = seed; }
 int64_t mf_graph_seed(const mf_graph *g) { return g->seed; }
 
+static uint64_t hash_str(const char *s);
+
 mf_op *mf_graph_op_by_name(const mf_graph *g, const char *name)
 {
-  for (int i = 0; i < g->nops; i++)
-    if (strcmp(g->ops[i]->name, name) == 0) return g->ops[i];
+  if (!g->bycap) return NULL;
+  int mask = g->bycap - 1;
+  for (int i = (int)(hash_str(name) & (uint64_t)mask); g->byname[i]; i = (i + 1) & mask) {
+    mf_op *op = g->ops[g->byname[i] - 1];
+    if (strcmp(op->name, name) == 0) return op;
+  }
   return NULL;
+}
+
+/* Adds op (already in g->ops) to the by-name index; false when out of memory. */
+static bool index_op(mf_graph *g, const mf_op *op)
+{
+  if (2 * (op->id + 1) > g->bycap) {
+    int cap = g->bycap ? g->bycap * 2 : 64;
+    int *t = calloc(cap, sizeof *t);
+    if (!t) return false;
+    free(g->byname);
+    g->byname = t, g->bycap = cap;
+    for (int k = 0; k < op->id; k++) { /* rehash the earlier ops */
+      int i = (int)(hash_str(g->ops[k]->name) & (uint64_t)(cap - 1));
+      while (t[i]) i = (i + 1) & (cap - 1);
+      t[i] = k + 1;
+    }
+  }
+  int i = (int)(hash_str(op->name) & (uint64_t)(g->bycap - 1));
+  while (g->byname[i]) i = (i + 1) & (g->bycap - 1);
+  g->byname[i] = op->id + 1;
+  return true;
 }
 
 /* ---------------------------------------------------------------- unique names */
@@ -432,7 +459,13 @@ mf_op *mf_op_finish(mf_op_desc *d, mf_status *s)
     g->cap = cap;
     *final = *op;
     final->id = g->nops;
-    g->ops[g->nops++] = final;
+    g->ops[g->nops] = final;
+    if (index_op(g, final)) {
+      g->nops++;
+    } else {
+      free(final);
+      final = NULL;
+    }
   }
   pthread_mutex_unlock(&g->lock);
   if (!final) {

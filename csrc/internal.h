@@ -119,6 +119,9 @@ struct mf_graph {
   char **nkeys;
   int *ncount;
   int ncap, nused;
+  /* operations by exact name: open-addressing hash of op ids + 1 (0: empty) */
+  int *byname;
+  int bycap;
 };
 
 mf_graph *mfi_graph_retain(mf_graph *g);

@@ -164,6 +164,8 @@ static void infer_ref_read(mfi_infer_ctx *c)
   if (mfi_set_outputs(c, 1)) c->op->out[0] = c->in[0];
 }
 
+static void cpu_assign(mfi_kctx *k);
+
 static void infer_assign(mfi_infer_ctx *c)
 {
   const mfi_meta *var = &c->in[0], *val = &c->in[1];
@@ -173,7 +175,7 @@ static void infer_assign(mfi_infer_ctx *c)
                     mf_dtype_name(var->dtype));
     return;
   }
-  bool strict = strcmp(c->op->def->type, "Assign") != 0 || mfi_attr_int(c->op, "validate_shape", 1);
+  bool strict = c->op->def->cpu != cpu_assign || mfi_attr_int(c->op, "validate_shape", 1);
   if (strict && var->ndim >= 0 && val->ndim >= 0) {
     bool ok = var->ndim == val->ndim;
     for (int i = 0; ok && i < var->ndim; i++)
@@ -227,9 +229,8 @@ static void cpu_assign(mfi_kctx *k)
 
 /* In place when the session is the only holder of the value; otherwise a
  * reader still sees the old buffer, so the update goes to a copy. */
-static void cpu_assign_update(mfi_kctx *k)
+static void assign_update(mfi_kctx *k, bool sub)
 {
-  bool sub = strcmp(k->op->def->type, "AssignSub") == 0;
   mf_tensor *v = k->in[1], *cur = *k->vars[0];
   if (!cur) {
     read_var(k, k->op->inputs[0].op); /* reports the uninitialized variable */
@@ -278,6 +279,9 @@ static void cpu_assign_update(mfi_kctx *k)
   }
   k->out[0] = mf_tensor_retain(cur);
 }
+
+static void cpu_assign_add(mfi_kctx *k) { assign_update(k, false); }
+static void cpu_assign_sub(mfi_kctx *k) { assign_update(k, true); }
 
 /* ---------------------------------------------------------------- filled values */
 
@@ -364,8 +368,8 @@ const mfi_opdef mfi_ops_state[] = {
     {"VariableV2", 0, 0, MFI_VARIABLE, infer_variable, cpu_variable},
     {"ReadVariable", 1, 1, 0, infer_ref_read, cpu_read_variable, grad_pass, 1},
     {"Assign", 2, 2, 0, infer_assign, cpu_assign, NULL, 1},
-    {"AssignAdd", 2, 2, 0, infer_assign, cpu_assign_update, NULL, 1},
-    {"AssignSub", 2, 2, 0, infer_assign, cpu_assign_update, NULL, 1},
+    {"AssignAdd", 2, 2, 0, infer_assign, cpu_assign_add, NULL, 1},
+    {"AssignSub", 2, 2, 0, infer_assign, cpu_assign_sub, NULL, 1},
     {"Fill", 0, 0, 0, infer_fill, cpu_fill},
     {"ZerosLike", 1, 1, MFI_NO_GRADIENT, infer_like, cpu_like},
     {"OnesLike", 1, 1, MFI_NO_GRADIENT, infer_like, cpu_like},
