@@ -563,17 +563,7 @@ static void cpu_gather(mfi_kctx *k)
   if (!mfi_gather_shape(&c, &in[0], &in[1], &om, &a)) return;
   int64_t n = ids->numel, dim = p->dims[a];
   const void *iv = mfi_data(ids);
-  /* Check every id before writing anything. */
-  for (int64_t j = 0; j < n; j++) {
-    int64_t id = mfi_get_i(ids->dtype, iv, j);
-    if (id < 1 || id > dim) {
-      mfi_op_error(k->status, MF_OUT_OF_RANGE, k->op,
-                   "id %lld (at position %lld of ids) is out of range 1..%lld for dimension %d "
-                   "of the params",
-                   (long long)id, (long long)j + 1, (long long)dim, a + 1);
-      return;
-    }
-  }
+  if (!mfi_check_ids(k, ids, dim, a)) return; /* before writing anything */
   if (!mfi_out_new(k, 0, p->dtype, om.ndim, om.dims)) return;
   size_t es = mf_dtype_size(p->dtype);
   int64_t outer = mfi_dims_prod(p->dims, 0, a);

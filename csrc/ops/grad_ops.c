@@ -707,17 +707,7 @@ static void cpu_gather_grad(mfi_kctx *k)
   if (!gather_grad_shape(&c, in, &om, &a)) return;
   int64_t n = ids->numel, dim = p->dims[a];
   const void *iv = mfi_data(ids);
-  /* Check every id before writing anything. */
-  for (int64_t j = 0; j < n; j++) {
-    int64_t id = mfi_get_i(ids->dtype, iv, j);
-    if (id < 1 || id > dim) {
-      mfi_op_error(k->status, MF_OUT_OF_RANGE, k->op,
-                   "id %lld (at position %lld of ids) is out of range 1..%lld for dimension %d "
-                   "of the params",
-                   (long long)id, (long long)j + 1, (long long)dim, a + 1);
-      return;
-    }
-  }
+  if (!mfi_check_ids(k, ids, dim, a)) return; /* before writing anything */
   if (!mfi_out_new(k, 0, om.dtype, om.ndim, om.dims)) return;
   memset(mfi_data(k->out[0]), 0, mf_tensor_nbytes(k->out[0]));
   int64_t outer = mfi_dims_prod(p->dims, 0, a), inner = mfi_dims_prod(p->dims, a + 1, p->ndim);

@@ -295,3 +295,19 @@ bool mfi_tile_shape(mfi_infer_ctx *c, const mfi_meta *x, mfi_meta *out, const in
   *mult = m;
   return true;
 }
+
+bool mfi_check_ids(mfi_kctx *k, const mf_tensor *ids, int64_t dim, int axis)
+{
+  const void *iv = mfi_data(ids);
+  for (int64_t j = 0; j < ids->numel; j++) {
+    int64_t id = mfi_get_i(ids->dtype, iv, j);
+    if (id < 1 || id > dim) {
+      mfi_op_error(k->status, MF_OUT_OF_RANGE, k->op,
+                   "id %lld (at position %lld of ids) is out of range 1..%lld for dimension %d "
+                   "of the params",
+                   (long long)id, (long long)j + 1, (long long)dim, axis + 1);
+      return false;
+    }
+  }
+  return true;
+}

@@ -37,4 +37,8 @@ bool mfi_gather_shape(mfi_infer_ctx *c, const mfi_meta *p, const mfi_meta *ids, 
 
 bool mfi_tile_shape(mfi_infer_ctx *c, const mfi_meta *x, mfi_meta *out, const int64_t **mult);
 
+/* Every 1-based id within 1..dim (dimension `axis`, 0-based, of the params);
+ * false with an MF_OUT_OF_RANGE error naming the first bad one. */
+bool mfi_check_ids(mfi_kctx *k, const mf_tensor *ids, int64_t dim, int axis);
+
 #endif
