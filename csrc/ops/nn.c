@@ -2,6 +2,7 @@
  * and Dropout. Everything works along the last axis, one contiguous row at
  * a time; row sums accumulate in double, and exponentials of float32 are
  * taken in float. Inputs are float32 or float64. */
+#include "fastmath.h"
 #include "shapes.h"
 
 #include <math.h>
@@ -153,17 +154,20 @@ static double max_f64(const double *x, int64_t n)
   return m;
 }
 
+MF_HOT_LOOP static void exp_shifted_f32(const float *restrict x, float m, float *restrict y,
+                                        int64_t n)
+{
+  for (int64_t i = 0; i < n; i++) y[i] = exp_f(x[i] - m);
+}
+
 /* y = softmax(x), or log_softmax(x) with `log`. Returns log(sum exp(x - m))
  * and sets *max, for the losses. */
 static double softmax_f32(const float *x, float *y, int64_t n, bool log_, float *max)
 {
   float m = max_f32(x, n);
   double s = 0;
-  for (int64_t i = 0; i < n; i++) {
-    float e = expf(x[i] - m);
-    y[i] = e;
-    s += e;
-  }
+  exp_shifted_f32(x, m, y, n); /* vectorised; the sum stays in double */
+  for (int64_t i = 0; i < n; i++) s += y[i];
   double ls = log(s);
   if (log_) {
     float l = (float)ls;
