@@ -209,8 +209,6 @@ bool mfi_set_outputs(mfi_infer_ctx *c, int n);
 bool mfi_broadcast_meta(mfi_infer_ctx *c, const mfi_meta *a, const mfi_meta *b, mfi_meta *out);
 /* Resolves a 1-based (or negative) axis against rank; -1 + error if bad. */
 int mfi_axis(mfi_infer_ctx *c, int64_t axis, int rank, const char *what);
-/* Same at run time (kernels). */
-int mfi_kaxis(mfi_kctx *k, int64_t axis, int rank);
 bool mfi_out_new(mfi_kctx *k, int i, mf_dtype dt, int ndim, const int64_t *dims);
 
 /* Broadcast iteration: for an output shape and an input's shape, the input

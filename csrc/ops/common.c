@@ -99,19 +99,10 @@ bool mfi_broadcast_meta(mfi_infer_ctx *c, const mfi_meta *a, const mfi_meta *b, 
 int mfi_axis(mfi_infer_ctx *c, int64_t axis, int rank, const char *what)
 {
   if (axis >= 1 && axis <= rank) return (int)axis - 1;
-  if (axis < 0 && -axis <= rank) return rank + (int)axis;
+  if (axis < 0 && axis >= -(int64_t)rank) return rank + (int)axis;
   mfi_infer_error(c, MF_INVALID_ARGUMENT,
                   "%s %lld is out of range for rank %d (use 1..%d or -%d..-1)", what,
                   (long long)axis, rank, rank, rank);
-  return -1;
-}
-
-int mfi_kaxis(mfi_kctx *k, int64_t axis, int rank)
-{
-  if (axis >= 1 && axis <= rank) return (int)axis - 1;
-  if (axis < 0 && -axis <= rank) return rank + (int)axis;
-  mfi_op_error(k->status, MF_INVALID_ARGUMENT, k->op, "axis %lld is out of range for rank %d",
-               (long long)axis, rank);
   return -1;
 }
 
