@@ -279,7 +279,37 @@ double mfi_random_unit(uint32_t hi, uint32_t lo);
 void mfi_gemm(mf_dtype dt, bool ta, bool tb, int64_t m, int64_t n, int64_t k, const void *a,
               int64_t lda, const void *b, int64_t ldb, double beta, void *c, int64_t ldc);
 
-/* OpenBLAS's thread count (GEMM is the only intra-op parallel kernel). */
+/* OpenBLAS's thread count (float64 GEMMs, and float32 ones without AVX-512). */
 void mfi_blas_set_threads(int n);
+
+/* The intra-op thread team (parallel.c): fn(ctx, i, n) for parts i = 0..n-1,
+ * part 0 on the caller; n may come out smaller than asked (1 when another
+ * region is running), so fn must split its work by the n it is given. */
+typedef void (*mfi_part_fn)(void *ctx, int part, int nparts);
+void mfi_parallel(int nparts, mfi_part_fn fn, void *ctx);
+int mfi_parallel_threads(void);
+void mfi_parallel_set_threads(int n);
+
+/* float32 GEMM on AVX-512 (sgemm.c), row-major like mfi_gemm, k >= 1.
+ * Available when the CPU has AVX-512F and MOONFLOW_GEMM is not "blas". */
+bool mfi_sgemm_available(void);
+void mfi_sgemm(bool ta, bool tb, int64_t m, int64_t n, int64_t k, const float *a, int64_t lda,
+               const float *b, int64_t ldb, float beta, float *c, int64_t ldc);
+
+/* op(B) [k, n] packed once for many products with it (an RNN's recurrent
+ * weights, once per time step); keeps pointing at b for fallbacks. */
+typedef struct {
+  int64_t k, n;
+  bool tb;
+  const float *b;
+  int64_t ldb;
+  float *p;
+  size_t bytes;
+} mfi_packed_b;
+bool mfi_pack_b(mfi_packed_b *pb, bool tb, int64_t k, int64_t n, const float *b, int64_t ldb);
+void mfi_packed_b_free(mfi_packed_b *pb);
+/* C [m, n] = beta C + op(A) B on the calling thread (mfi_sgemm_available()). */
+void mfi_sgemm_packed(bool ta, int64_t m, const float *a, int64_t lda, const mfi_packed_b *pb,
+                      float beta, float *c, int64_t ldc);
 
 #endif

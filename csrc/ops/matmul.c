@@ -75,6 +75,10 @@ void mfi_gemm(mf_dtype dt, bool ta, bool tb, int64_t m, int64_t n, int64_t k, co
     return;
   }
   bool f = dt == MF_FLOAT32;
+  if (f && m > 1 && mfi_sgemm_available()) {
+    mfi_sgemm(ta, tb, m, n, k, a, lda, b, ldb, (float)beta, c, ldc);
+    return;
+  }
   if (m == 1) { /* c[1, n] = a-row . op(B): op(B)^T a with a's elements lda apart when ta */
     int inc = ta ? (int)lda : 1;
     CBLAS_TRANSPOSE t = tb ? CblasNoTrans : CblasTrans;
@@ -188,5 +192,5 @@ const mfi_opdef mfi_ops_matmul[] = {{"MatMul", 2, 2, 0, infer_matmul, cpu_matmul
 void openblas_set_num_threads(int n);
 void mfi_blas_set_threads(int n)
 {
-  if (n > 0) openblas_set_num_threads(n);
+  if (n > 0) openblas_set_num_threads(n), mfi_parallel_set_threads(n);
 }

@@ -193,6 +193,7 @@ static int64_t times(int64_t g, int64_t h) { return h < 0 ? -1 : g * h; }
 
 typedef struct {
   int64_t B, T, I, H;
+  int64_t b0, b1; /* the batch rows a time loop works on */
   mf_dtype dt;
   size_t es;
   const int32_t *len; /* NULL: every sequence is T steps */
@@ -209,6 +210,7 @@ static bool kernel_dims(mfi_kctx *k, const in_spec *spec, int max_gates, seqdims
   dimset d;
   if (!check_inputs(&c, spec, n, &d, &sd->dt)) return false;
   sd->B = d.v[DB], sd->T = d.v[DT], sd->I = d.v[DI], sd->H = d.v[DH];
+  sd->b0 = 0, sd->b1 = sd->B;
   sd->es = mf_dtype_size(sd->dt);
   int64_t wide = max_gates * sd->H > sd->I ? max_gates * sd->H : sd->I;
   if (sd->B * sd->T > INT_MAX || sd->T * wide > INT_MAX || sd->I + sd->H > INT_MAX) {
@@ -307,6 +309,85 @@ static void final_h(const seqdims *sd, const void *h0, const void *y, void *hT)
   }
 }
 
+/* ---------------------------------------------------------------- time loops */
+
+/* A recurrent weight matrix as the per-step products use it: op(W) [k, n]
+ * (W row-major, transposed when tb). With the AVX-512 kernel it is packed
+ * once per run, and each thread of the team runs the whole time loop for
+ * its own batch rows: rows of an RNN never mix, so the steps need no
+ * synchronisation. Otherwise (float64, no AVX-512, one sequence, or no
+ * memory for the packed copy) every step is one mfi_gemm over all rows. */
+typedef struct {
+  mf_dtype dt;
+  bool tb, packed;
+  int64_t k, n;
+  const void *w;
+  mfi_packed_b pb;
+} recw;
+
+static recw recw_make(const seqdims *sd, bool tb, int64_t k, int64_t n, const void *w)
+{
+  recw r = {sd->dt, tb, false, k, n, w};
+  /* Packing costs one pass over W: worth it over many rows and steps. */
+  if (sd->dt == MF_FLOAT32 && sd->B >= 2 && sd->B * sd->T >= 64 && mfi_sgemm_available())
+    r.packed = mfi_pack_b(&r.pb, tb, k, n, w, tb ? k : n);
+  return r;
+}
+
+static void recw_free(recw *r)
+{
+  if (r->packed) mfi_packed_b_free(&r->pb);
+}
+
+/* Both packed or neither (a pack can fail for memory): a loop split by
+ * rows needs every product on its own thread. */
+static void recw_agree(recw *a, recw *b)
+{
+  if (a->packed == b->packed) return;
+  recw_free(a), recw_free(b);
+  a->packed = b->packed = false;
+}
+
+/* Rows b0..b1-1 of C = beta C + A op(W), A and C with row strides lda, ldc. */
+static void rec_gemm(const seqdims *sd, const recw *r, const char *a, int64_t lda, double beta,
+                     char *c, int64_t ldc)
+{
+  int64_t m = sd->b1 - sd->b0;
+  a += sd->b0 * lda * (int64_t)sd->es, c += sd->b0 * ldc * (int64_t)sd->es;
+  if (r->packed)
+    mfi_sgemm_packed(false, m, (const float *)a, lda, &r->pb, (float)beta, (float *)c, ldc);
+  else
+    mfi_gemm(sd->dt, false, r->tb, m, r->n, r->k, a, lda, r->w, r->tb ? r->k : r->n, beta, c, ldc);
+}
+
+typedef void (*loop_fn)(const seqdims *sd, void *args);
+
+typedef struct {
+  const seqdims *sd;
+  loop_fn fn;
+  void *args;
+} loop_job;
+
+static void loop_part(void *ctx, int i, int n)
+{
+  const loop_job *j = ctx;
+  seqdims s = *j->sd;
+  s.b0 = s.B * i / n, s.b1 = s.B * (i + 1) / n;
+  j->fn(&s, j->args);
+}
+
+/* A time loop over every batch row; split by rows across the thread team
+ * when its weights are packed (single-threaded products inside). */
+static void run_loop(const seqdims *sd, const recw *w, loop_fn fn, void *args)
+{
+  if (!w->packed) {
+    fn(sd, args);
+    return;
+  }
+  loop_job j = {sd, fn, args};
+  mfi_parallel(sd->B < INT_MAX ? (int)sd->B : INT_MAX, loop_part, &j);
+}
+
 static inline float sigm_f(float x) { return 1.0f / (1.0f + exp_f(-x)); }
 /* Absolute error ~1e-7 (relative error grows near 0, harmless here). */
 static inline float tanh_f(float x) { return 1.0f - 2.0f / (exp_f(2.0f * x) + 1.0f); }
@@ -336,7 +417,7 @@ static void lstm_fwd_f32(const seqdims *sd, int64_t t, float fb, const float *z,
                          const float *cp, float *act, float *ct, float *y, int64_t ys)
 {
   int64_t H = sd->H;
-  for (int64_t b = 0; b < sd->B; b++) {
+  for (int64_t b = sd->b0; b < sd->b1; b++) {
     const float *zr = z + b * zs, *cpr = cp + b * H;
     float *a = act + b * 4 * H, *cr = ct + b * H, *yr = y + b * ys;
     if (masked(sd, b, t)) {
@@ -353,7 +434,7 @@ static void lstm_fwd_f64(const seqdims *sd, int64_t t, double fb, const double *
                          const double *cp, double *act, double *ct, double *y, int64_t ys)
 {
   int64_t H = sd->H;
-  for (int64_t b = 0; b < sd->B; b++) {
+  for (int64_t b = sd->b0; b < sd->b1; b++) {
     const double *zr = z + b * zs, *cpr = cp + b * H;
     double *a = act + b * 4 * H, *cr = ct + b * H, *yr = y + b * ys;
     if (masked(sd, b, t)) {
@@ -391,26 +472,45 @@ static void infer_lstm(mfi_infer_ctx *c)
   set_meta(&o[4], dt, 3, T, B, H);
 }
 
+typedef struct {
+  char *z, *y, *act, *cs;
+  const char *h0, *c0;
+  recw wh;
+  double fb;
+} lstm_fwd_args;
+
+static void lstm_loop(const seqdims *sd, void *p)
+{
+  const lstm_fwd_args *a = p;
+  int64_t B = sd->B, T = sd->T, H = sd->H, G = 4 * H;
+  size_t es = sd->es;
+  for (int64_t t = 0; t < T; t++) {
+    const char *hp = t ? a->y + (t - 1) * H * es : a->h0;
+    const char *cp = t ? a->cs + (t - 1) * B * H * es : a->c0;
+    char *zt = a->z + t * G * es, *at = a->act + t * B * G * es, *ct = a->cs + t * B * H * es;
+    char *yt = a->y + t * H * es;
+    rec_gemm(sd, &a->wh, hp, t ? T * H : H, 1, zt, T * G);
+    if (sd->dt == MF_FLOAT32)
+      lstm_fwd_f32(sd, t, (float)a->fb, (const float *)zt, T * G, (const float *)cp, (float *)at,
+                   (float *)ct, (float *)yt, T * H);
+    else
+      lstm_fwd_f64(sd, t, a->fb, (const double *)zt, T * G, (const double *)cp, (double *)at,
+                   (double *)ct, (double *)yt, T * H);
+  }
+}
+
 /* The recurrence over all steps, z [B*T, 4H] holding each step's input
  * projection plus bias (rows in (b, t) order); writes outputs 0, 3, 4. */
 static void lstm_steps(mfi_kctx *k, const seqdims *sd, char *z, const char *h0, const char *c0,
                        const char *wh)
 {
-  int64_t B = sd->B, T = sd->T, H = sd->H, G = 4 * H;
+  int64_t B = sd->B, T = sd->T, H = sd->H;
   size_t es = sd->es;
-  char *y = mfi_data(k->out[0]), *act = mfi_data(k->out[3]), *cs = mfi_data(k->out[4]);
-  double fb = mfi_attr_float(k->op, "forget_bias", 1.0);
-  for (int64_t t = 0; t < T; t++) {
-    const char *hp = t ? y + (t - 1) * H * es : h0, *cp = t ? cs + (t - 1) * B * H * es : c0;
-    char *zt = z + t * G * es, *at = act + t * B * G * es, *ct = cs + t * B * H * es;
-    mfi_gemm(sd->dt, false, false, B, G, H, hp, t ? T * H : H, wh, G, 1, zt, T * G);
-    if (sd->dt == MF_FLOAT32)
-      lstm_fwd_f32(sd, t, (float)fb, (const float *)zt, T * G, (const float *)cp, (float *)at,
-                   (float *)ct, (float *)(y + t * H * es), T * H);
-    else
-      lstm_fwd_f64(sd, t, fb, (const double *)zt, T * G, (const double *)cp, (double *)at,
-                   (double *)ct, (double *)(y + t * H * es), T * H);
-  }
+  lstm_fwd_args a = {z,  mfi_data(k->out[0]), mfi_data(k->out[3]), mfi_data(k->out[4]), h0, c0,
+                     recw_make(sd, false, H, 4 * H, wh), mfi_attr_float(k->op, "forget_bias", 1.0)};
+  run_loop(sd, &a.wh, lstm_loop, &a);
+  recw_free(&a.wh);
+  char *y = a.y, *cs = a.cs;
   final_h(sd, h0, y, mfi_data(k->out[1]));
   /* c carries through masked steps, so the last step holds every final c. */
   memcpy(mfi_data(k->out[2]), T ? cs + (T - 1) * B * H * es : c0, (size_t)(B * H) * es);
@@ -504,7 +604,7 @@ static void lstm_bwd_f32(const seqdims *sd, int64_t t, const float *act, const f
                          float *dz, int64_t zs)
 {
   int64_t H = sd->H;
-  for (int64_t b = 0; b < sd->B; b++) {
+  for (int64_t b = sd->b0; b < sd->b1; b++) {
     float *dzr = dz + b * zs, *dhr = dh + b * H, *dcr = dc + b * H;
     if (masked(sd, b, t)) {
       memset(dzr, 0, sizeof(float) * 4 * H);
@@ -519,7 +619,7 @@ static void lstm_bwd_f64(const seqdims *sd, int64_t t, const double *act, const 
                          double *dz, int64_t zs)
 {
   int64_t H = sd->H;
-  for (int64_t b = 0; b < sd->B; b++) {
+  for (int64_t b = sd->b0; b < sd->b1; b++) {
     double *dzr = dz + b * zs, *dhr = dh + b * H, *dcr = dc + b * H;
     if (masked(sd, b, t)) {
       memset(dzr, 0, sizeof(double) * 4 * H);
@@ -561,24 +661,39 @@ static void infer_lstm_grad(mfi_infer_ctx *c)
 
 /* Backpropagation through time: dZ [B*T, 4H] (rows in (b, t) order) for
  * all steps, and dh, dc (holding dh_T, dc_T on entry) become dh0, dc0. */
-static void lstm_bptt(const seqdims *sd, char *dz, char *dh, char *dc, const char *act,
-                      const char *cs, const char *c0, const char *dy, const char *wh)
+typedef struct {
+  char *dz, *dh, *dc;
+  const char *act, *cs, *c0, *dy;
+  recw whT;
+} lstm_bwd_args;
+
+static void lstm_bptt_loop(const seqdims *sd, void *p)
 {
+  const lstm_bwd_args *a = p;
   int64_t B = sd->B, T = sd->T, H = sd->H, G = 4 * H;
   size_t es = sd->es;
   for (int64_t t = T - 1; t >= 0; t--) {
-    const char *at = act + t * B * G * es, *ct = cs + t * B * H * es;
-    const char *cp = t ? cs + (t - 1) * B * H * es : c0, *dyt = dy + t * H * es;
-    char *dzt = dz + t * G * es;
+    const char *at = a->act + t * B * G * es, *ct = a->cs + t * B * H * es;
+    const char *cp = t ? a->cs + (t - 1) * B * H * es : a->c0, *dyt = a->dy + t * H * es;
+    char *dzt = a->dz + t * G * es;
     if (sd->dt == MF_FLOAT32)
       lstm_bwd_f32(sd, t, (const float *)at, (const float *)ct, (const float *)cp,
-                   (const float *)dyt, T * H, (float *)dh, (float *)dc, (float *)dzt, T * G);
+                   (const float *)dyt, T * H, (float *)a->dh, (float *)a->dc, (float *)dzt, T * G);
     else
       lstm_bwd_f64(sd, t, (const double *)at, (const double *)ct, (const double *)cp,
-                   (const double *)dyt, T * H, (double *)dh, (double *)dc, (double *)dzt, T * G);
+                   (const double *)dyt, T * H, (double *)a->dh, (double *)a->dc, (double *)dzt,
+                   T * G);
     /* dh_{t-1} = dz_t W_h^T; masked rows have dz = 0 and keep their dh. */
-    mfi_gemm(sd->dt, false, true, B, H, G, dzt, T * G, wh, G, 1, dh, H);
+    rec_gemm(sd, &a->whT, dzt, T * G, 1, a->dh, H);
   }
+}
+
+static void lstm_bptt(const seqdims *sd, char *dz, char *dh, char *dc, const char *act,
+                      const char *cs, const char *c0, const char *dy, const char *wh)
+{
+  lstm_bwd_args a = {dz, dh, dc, act, cs, c0, dy, recw_make(sd, true, 4 * sd->H, sd->H, wh)};
+  run_loop(sd, &a.whT, lstm_bptt_loop, &a);
+  recw_free(&a.whT);
 }
 
 static void cpu_lstm_grad(mfi_kctx *k)
@@ -686,7 +801,7 @@ static void gru_gates_f32(const seqdims *sd, int64_t t, const float *z, int64_t 
                           int64_t hs, float *ws, float *rh)
 {
   int64_t H = sd->H;
-  for (int64_t b = 0; b < sd->B; b++) {
+  for (int64_t b = sd->b0; b < sd->b1; b++) {
     const float *zr = z + b * zs, *hr = hp + b * hs;
     float *wr = ws + b * 3 * H, *rr = rh + b * H;
     if (masked(sd, b, t)) {
@@ -702,7 +817,7 @@ static void gru_gates_f64(const seqdims *sd, int64_t t, const double *z, int64_t
                           const double *hp, int64_t hs, double *ws, double *rh)
 {
   int64_t H = sd->H;
-  for (int64_t b = 0; b < sd->B; b++) {
+  for (int64_t b = sd->b0; b < sd->b1; b++) {
     const double *zr = z + b * zs, *hr = hp + b * hs;
     double *wr = ws + b * 3 * H, *rr = rh + b * H;
     if (masked(sd, b, t)) {
@@ -723,7 +838,7 @@ static void gru_state_f32(const seqdims *sd, int64_t t, const float *zc, int64_t
                           const float *hp, int64_t hs, float *ws, float *y, int64_t ys)
 {
   int64_t H = sd->H;
-  for (int64_t b = 0; b < sd->B; b++) {
+  for (int64_t b = sd->b0; b < sd->b1; b++) {
     float *yr = y + b * ys;
     if (masked(sd, b, t)) {
       memset(yr, 0, sizeof(float) * H);
@@ -737,7 +852,7 @@ static void gru_state_f64(const seqdims *sd, int64_t t, const double *zc, int64_
                           const double *hp, int64_t hs, double *ws, double *y, int64_t ys)
 {
   int64_t H = sd->H;
-  for (int64_t b = 0; b < sd->B; b++) {
+  for (int64_t b = sd->b0; b < sd->b1; b++) {
     double *yr = y + b * ys;
     if (masked(sd, b, t)) {
       memset(yr, 0, sizeof(double) * H);
@@ -773,27 +888,31 @@ static void infer_gru(mfi_infer_ctx *c)
   set_meta(&o[2], dt, 3, T, B, times(3, H));
 }
 
-/* The recurrence over all steps, zg [B*T, 2H] and zc [B*T, H] holding each
- * step's input projections plus biases; writes outputs 0..2. */
-static void gru_steps(mfi_kctx *k, const seqdims *sd, char *zg, char *zc, char *rh, const char *h0,
-                      const char *wgh, const char *wch)
+typedef struct {
+  char *zg, *zc, *rh, *y, *ws;
+  const char *h0;
+  recw wg, wc;
+} gru_fwd_args;
+
+static void gru_loop(const seqdims *sd, void *p)
 {
+  const gru_fwd_args *a = p;
   int64_t B = sd->B, T = sd->T, H = sd->H, G = 2 * H;
   size_t es = sd->es;
-  char *y = mfi_data(k->out[0]), *ws = mfi_data(k->out[2]);
+  char *rh = a->rh;
   for (int64_t t = 0; t < T; t++) {
-    const char *hp = t ? y + (t - 1) * H * es : h0;
+    const char *hp = t ? a->y + (t - 1) * H * es : a->h0;
     int64_t hs = t ? T * H : H;
-    char *zgt = zg + t * G * es, *zct = zc + t * H * es, *wst = ws + t * B * 3 * H * es;
-    char *yt = y + t * H * es;
-    mfi_gemm(sd->dt, false, false, B, G, H, hp, hs, wgh, G, 1, zgt, T * G);
+    char *zgt = a->zg + t * G * es, *zct = a->zc + t * H * es, *wst = a->ws + t * B * 3 * H * es;
+    char *yt = a->y + t * H * es;
+    rec_gemm(sd, &a->wg, hp, hs, 1, zgt, T * G);
     if (sd->dt == MF_FLOAT32)
       gru_gates_f32(sd, t, (const float *)zgt, T * G, (const float *)hp, hs, (float *)wst,
                     (float *)rh);
     else
       gru_gates_f64(sd, t, (const double *)zgt, T * G, (const double *)hp, hs, (double *)wst,
                     (double *)rh);
-    mfi_gemm(sd->dt, false, false, B, H, H, rh, H, wch, H, 1, zct, T * H);
+    rec_gemm(sd, &a->wc, rh, H, 1, zct, T * H);
     if (sd->dt == MF_FLOAT32)
       gru_state_f32(sd, t, (const float *)zct, T * H, (const float *)hp, hs, (float *)wst,
                     (float *)yt, T * H);
@@ -801,7 +920,20 @@ static void gru_steps(mfi_kctx *k, const seqdims *sd, char *zg, char *zc, char *
       gru_state_f64(sd, t, (const double *)zct, T * H, (const double *)hp, hs, (double *)wst,
                     (double *)yt, T * H);
   }
-  final_h(sd, h0, y, mfi_data(k->out[1]));
+}
+
+/* The recurrence over all steps, zg [B*T, 2H] and zc [B*T, H] holding each
+ * step's input projections plus biases; writes outputs 0..2. */
+static void gru_steps(mfi_kctx *k, const seqdims *sd, char *zg, char *zc, char *rh, const char *h0,
+                      const char *wgh, const char *wch)
+{
+  int64_t H = sd->H;
+  gru_fwd_args a = {zg, zc, rh, mfi_data(k->out[0]), mfi_data(k->out[2]), h0,
+                    recw_make(sd, false, H, 2 * H, wgh), recw_make(sd, false, H, H, wch)};
+  recw_agree(&a.wg, &a.wc);
+  run_loop(sd, &a.wg, gru_loop, &a);
+  recw_free(&a.wg), recw_free(&a.wc);
+  final_h(sd, h0, a.y, mfi_data(k->out[1]));
 }
 
 /* Scratch zg, zc, rh and the three outputs; false (nothing allocated) on failure. */
@@ -879,7 +1011,7 @@ static void gru_bwd1_f32(const seqdims *sd, int64_t t, const float *ws, const fl
                          const float *dy, float *dh, float *dzg, float *dzc)
 {
   int64_t H = sd->H, T = sd->T;
-  for (int64_t b = 0; b < sd->B; b++) {
+  for (int64_t b = sd->b0; b < sd->b1; b++) {
     float *gr = dzg + b * T * 2 * H, *cr = dzc + b * T * H;
     if (masked(sd, b, t)) {
       memset(gr, 0, sizeof(float) * 2 * H);
@@ -901,7 +1033,7 @@ static void gru_bwd1_f64(const seqdims *sd, int64_t t, const double *ws, const d
                          const double *dy, double *dh, double *dzg, double *dzc)
 {
   int64_t H = sd->H, T = sd->T;
-  for (int64_t b = 0; b < sd->B; b++) {
+  for (int64_t b = sd->b0; b < sd->b1; b++) {
     double *gr = dzg + b * T * 2 * H, *cr = dzc + b * T * H;
     if (masked(sd, b, t)) {
       memset(gr, 0, sizeof(double) * 2 * H);
@@ -924,7 +1056,7 @@ static void gru_bwd2_f32(const seqdims *sd, int64_t t, const float *ws, const fl
                          const float *drh, float *dh, float *dzg)
 {
   int64_t H = sd->H, T = sd->T;
-  for (int64_t b = 0; b < sd->B; b++) {
+  for (int64_t b = sd->b0; b < sd->b1; b++) {
     if (masked(sd, b, t)) continue;
     const float *wr = ws + b * 3 * H, *hr = hp + b * T * H, *dr = drh + b * H;
     float *gr = dzg + b * T * 2 * H, *dhr = dh + b * H;
@@ -940,7 +1072,7 @@ static void gru_bwd2_f64(const seqdims *sd, int64_t t, const double *ws, const d
                          const double *drh, double *dh, double *dzg)
 {
   int64_t H = sd->H, T = sd->T;
-  for (int64_t b = 0; b < sd->B; b++) {
+  for (int64_t b = sd->b0; b < sd->b1; b++) {
     if (masked(sd, b, t)) continue;
     const double *wr = ws + b * 3 * H, *hr = hp + b * T * H, *dr = drh + b * H;
     double *gr = dzg + b * T * 2 * H, *dhr = dh + b * H;
@@ -999,29 +1131,48 @@ static void scale_by_r(const seqdims *sd, const void *ws, void *hp)
 
 /* Backpropagation through time: dzg [B*T, 2H] and dzc [B*T, H] for all
  * steps; dh (dh_T on entry) becomes dh0. hp holds h_{t-1} per step. */
-static void gru_bptt(const seqdims *sd, char *dzg, char *dzc, char *drh, char *dh, const char *hp,
-                     const char *ws, const char *dy, const char *wgh, const char *wch)
+typedef struct {
+  char *dzg, *dzc, *drh, *dh;
+  const char *hp, *ws, *dy;
+  recw wgT, wcT;
+} gru_bwd_args;
+
+static void gru_bptt_loop(const seqdims *sd, void *p)
 {
+  const gru_bwd_args *a = p;
   int64_t B = sd->B, T = sd->T, H = sd->H, G = 2 * H;
   size_t es = sd->es;
+  char *drh = a->drh, *dh = a->dh;
   for (int64_t t = T - 1; t >= 0; t--) {
-    const char *wst = ws + t * B * 3 * H * es, *hpt = hp + t * H * es, *dyt = dy + t * H * es;
-    char *dzgt = dzg + t * G * es, *dzct = dzc + t * H * es;
+    const char *wst = a->ws + t * B * 3 * H * es, *hpt = a->hp + t * H * es;
+    const char *dyt = a->dy + t * H * es;
+    char *dzgt = a->dzg + t * G * es, *dzct = a->dzc + t * H * es;
     if (sd->dt == MF_FLOAT32)
       gru_bwd1_f32(sd, t, (const float *)wst, (const float *)hpt, (const float *)dyt, (float *)dh,
                    (float *)dzgt, (float *)dzct);
     else
       gru_bwd1_f64(sd, t, (const double *)wst, (const double *)hpt, (const double *)dyt,
                    (double *)dh, (double *)dzgt, (double *)dzct);
-    mfi_gemm(sd->dt, false, true, B, H, H, dzct, T * H, wch, H, 0, drh, H);
+    rec_gemm(sd, &a->wcT, dzct, T * H, 0, drh, H);
     if (sd->dt == MF_FLOAT32)
       gru_bwd2_f32(sd, t, (const float *)wst, (const float *)hpt, (const float *)drh, (float *)dh,
                    (float *)dzgt);
     else
       gru_bwd2_f64(sd, t, (const double *)wst, (const double *)hpt, (const double *)drh,
                    (double *)dh, (double *)dzgt);
-    mfi_gemm(sd->dt, false, true, B, H, G, dzgt, T * G, wgh, G, 1, dh, H);
+    rec_gemm(sd, &a->wgT, dzgt, T * G, 1, dh, H);
   }
+}
+
+static void gru_bptt(const seqdims *sd, char *dzg, char *dzc, char *drh, char *dh, const char *hp,
+                     const char *ws, const char *dy, const char *wgh, const char *wch)
+{
+  int64_t H = sd->H;
+  gru_bwd_args a = {dzg, dzc, drh, dh, hp, ws, dy, recw_make(sd, true, 2 * H, H, wgh),
+                    recw_make(sd, true, H, H, wch)};
+  recw_agree(&a.wgT, &a.wcT);
+  run_loop(sd, &a.wgT, gru_bptt_loop, &a);
+  recw_free(&a.wgT), recw_free(&a.wcT);
 }
 
 static void cpu_gru_grad(mfi_kctx *k)
@@ -1124,7 +1275,7 @@ MF_HOT_LOOP static void tanh_row_f32(int64_t n, float *restrict y)
 
 static void rnn_fwd_f32(const seqdims *sd, int64_t t, float *y, int64_t ys)
 {
-  for (int64_t b = 0; b < sd->B; b++) {
+  for (int64_t b = sd->b0; b < sd->b1; b++) {
     float *yr = y + b * ys;
     if (masked(sd, b, t)) {
       memset(yr, 0, sizeof(float) * sd->H);
@@ -1136,13 +1287,34 @@ static void rnn_fwd_f32(const seqdims *sd, int64_t t, float *y, int64_t ys)
 
 static void rnn_fwd_f64(const seqdims *sd, int64_t t, double *y, int64_t ys)
 {
-  for (int64_t b = 0; b < sd->B; b++) {
+  for (int64_t b = sd->b0; b < sd->b1; b++) {
     double *yr = y + b * ys;
     if (masked(sd, b, t)) {
       memset(yr, 0, sizeof(double) * sd->H);
       continue;
     }
     for (int64_t k = 0; k < sd->H; k++) yr[k] = tanh(yr[k]);
+  }
+}
+
+typedef struct {
+  char *y;
+  const char *h0;
+  recw wh;
+} rnn_fwd_args;
+
+static void rnn_loop(const seqdims *sd, void *p)
+{
+  const rnn_fwd_args *a = p;
+  int64_t T = sd->T, H = sd->H;
+  size_t es = sd->es;
+  for (int64_t t = 0; t < T; t++) {
+    char *yt = a->y + t * H * es;
+    rec_gemm(sd, &a->wh, t ? yt - H * es : a->h0, t ? T * H : H, 1, yt, T * H);
+    if (sd->dt == MF_FLOAT32)
+      rnn_fwd_f32(sd, t, (float *)yt, T * H);
+    else
+      rnn_fwd_f64(sd, t, (double *)yt, T * H);
   }
 }
 
@@ -1173,14 +1345,9 @@ static void cpu_rnn(mfi_kctx *k)
   /* y itself accumulates the pre-activations. */
   fill_rows(y, mfi_data(k->in[3]), B * T, H, es);
   mfi_gemm(sd.dt, false, false, B * T, H, I, x, I, w, H, 1, y, H);
-  for (int64_t t = 0; t < T; t++) {
-    char *yt = y + t * H * es;
-    mfi_gemm(sd.dt, false, false, B, H, H, t ? yt - H * es : h0, t ? T * H : H, wh, H, 1, yt, T * H);
-    if (sd.dt == MF_FLOAT32)
-      rnn_fwd_f32(&sd, t, (float *)yt, T * H);
-    else
-      rnn_fwd_f64(&sd, t, (double *)yt, T * H);
-  }
+  rnn_fwd_args a = {y, h0, recw_make(&sd, false, H, H, wh)};
+  run_loop(&sd, &a.wh, rnn_loop, &a);
+  recw_free(&a.wh);
   final_h(&sd, h0, y, mfi_data(k->out[1]));
 }
 
@@ -1189,7 +1356,7 @@ static void rnn_bwd_f32(const seqdims *sd, int64_t t, const float *y, const floa
                         float *dz)
 {
   int64_t H = sd->H, s = sd->T * H;
-  for (int64_t b = 0; b < sd->B; b++) {
+  for (int64_t b = sd->b0; b < sd->b1; b++) {
     float *dzr = dz + b * s, *dhr = dh + b * H;
     if (masked(sd, b, t)) {
       memset(dzr, 0, sizeof(float) * H);
@@ -1207,7 +1374,7 @@ static void rnn_bwd_f64(const seqdims *sd, int64_t t, const double *y, const dou
                         double *dz)
 {
   int64_t H = sd->H, s = sd->T * H;
-  for (int64_t b = 0; b < sd->B; b++) {
+  for (int64_t b = sd->b0; b < sd->b1; b++) {
     double *dzr = dz + b * s, *dhr = dh + b * H;
     if (masked(sd, b, t)) {
       memset(dzr, 0, sizeof(double) * H);
@@ -1218,6 +1385,29 @@ static void rnn_bwd_f64(const seqdims *sd, int64_t t, const double *y, const dou
       dzr[k] = (dhr[k] + dyr[k]) * (1 - yr[k] * yr[k]);
       dhr[k] = 0;
     }
+  }
+}
+
+typedef struct {
+  char *dz, *dh;
+  const char *y, *dy;
+  recw whT;
+} rnn_bwd_args;
+
+static void rnn_bptt_loop(const seqdims *sd, void *p)
+{
+  const rnn_bwd_args *a = p;
+  int64_t T = sd->T, H = sd->H;
+  size_t es = sd->es;
+  for (int64_t t = T - 1; t >= 0; t--) {
+    size_t o = t * H * es;
+    if (sd->dt == MF_FLOAT32)
+      rnn_bwd_f32(sd, t, (const float *)(a->y + o), (const float *)(a->dy + o), (float *)a->dh,
+                  (float *)(a->dz + o));
+    else
+      rnn_bwd_f64(sd, t, (const double *)(a->y + o), (const double *)(a->dy + o),
+                  (double *)a->dh, (double *)(a->dz + o));
+    rec_gemm(sd, &a->whT, a->dz + o, T * H, 1, a->dh, H);
   }
 }
 
@@ -1256,16 +1446,9 @@ static void cpu_rnn_grad(mfi_kctx *k)
   const char *wh = w + I * H * es, *y = mfi_data(k->in[3]), *dy = mfi_data(k->in[4]);
   char *dh = mfi_data(k->out[1]), *dw = mfi_data(k->out[2]);
   memcpy(dh, mfi_data(k->in[5]), (size_t)(B * H) * es);
-  for (int64_t t = T - 1; t >= 0; t--) {
-    size_t o = t * H * es;
-    if (sd.dt == MF_FLOAT32)
-      rnn_bwd_f32(&sd, t, (const float *)(y + o), (const float *)(dy + o), (float *)dh,
-                  (float *)(dz + o));
-    else
-      rnn_bwd_f64(&sd, t, (const double *)(y + o), (const double *)(dy + o), (double *)dh,
-                  (double *)(dz + o));
-    mfi_gemm(sd.dt, false, true, B, H, H, dz + o, T * H, wh, H, 1, dh, H);
-  }
+  rnn_bwd_args a = {dz, dh, y, dy, recw_make(&sd, true, H, H, wh)};
+  run_loop(&sd, &a.whT, rnn_bptt_loop, &a);
+  recw_free(&a.whT);
   build_hprev(&sd, h0, y, hp);
   mfi_gemm(sd.dt, true, false, I, H, B * T, x, I, dz, H, 0, dw, H);
   mfi_gemm(sd.dt, true, false, H, H, B * T, hp, H, dz, H, 0, dw + I * H * es, H);

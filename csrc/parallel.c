@@ -1,0 +1,130 @@
+/* The intra-op thread team: one parallel region at a time, split into parts
+ * run by the caller (part 0) and persistent workers (parts 1..n-1).
+ *
+ * Kernels call it for work that is worth splitting (a large GEMM, the batch
+ * rows of an RNN's time loop). Workers spin briefly after a region, because
+ * a training step calls regions back to back and a condition-variable wakeup
+ * costs tens of microseconds; then they sleep. A region started while
+ * another is running (ops on the inter-op pool, or a nested call) runs
+ * whole on its caller's thread: never oversubscribed, never deadlocked. */
+#include "internal.h"
+
+#include <sched.h>
+#include <stdatomic.h>
+#include <unistd.h>
+
+#if defined(__x86_64__) || defined(__i386__)
+#include <immintrin.h>
+#define cpu_relax() _mm_pause()
+#else
+#define cpu_relax() ((void)0)
+#endif
+
+#define MAX_WORKERS 63
+#define SPIN 20000 /* polls before a worker sleeps (tens of microseconds) */
+
+static struct {
+  pthread_mutex_t mu;
+  pthread_cond_t cv;
+  atomic_uint gen;     /* bumped to start a region */
+  atomic_int pending;  /* workers' parts still running */
+  atomic_flag busy;    /* a region is running */
+  unsigned base_gen;   /* gen when the newest workers were created */
+  int started;         /* workers created so far */
+  int threads;         /* parts per region, caller included */
+  int nparts;          /* this region's parts */
+  mfi_part_fn fn;
+  void *ctx;
+} team = {PTHREAD_MUTEX_INITIALIZER, PTHREAD_COND_INITIALIZER, 0, 0, ATOMIC_FLAG_INIT};
+
+static void *worker(void *arg)
+{
+  int id = (int)(intptr_t)arg;
+  /* Read before the region that created this worker can end (it waits for
+   * this worker's part), so no later ensure_workers has changed it. */
+  unsigned seen = team.base_gen;
+  for (;;) {
+    unsigned g;
+    int spins = 0;
+    while ((g = atomic_load_explicit(&team.gen, memory_order_acquire)) == seen && spins < SPIN)
+      cpu_relax(), spins++;
+    if (g == seen) {
+      pthread_mutex_lock(&team.mu);
+      while ((g = atomic_load(&team.gen)) == seen) pthread_cond_wait(&team.cv, &team.mu);
+      pthread_mutex_unlock(&team.mu);
+    }
+    seen = g;
+    if (id < team.nparts) {
+      team.fn(team.ctx, id, team.nparts);
+      atomic_fetch_sub_explicit(&team.pending, 1, memory_order_release);
+    }
+  }
+  return NULL;
+}
+
+static int online_cpus(void)
+{
+  long n = sysconf(_SC_NPROCESSORS_ONLN);
+  return n < 1 ? 1 : n > MAX_WORKERS + 1 ? MAX_WORKERS + 1 : (int)n;
+}
+
+void mfi_parallel_set_threads(int n)
+{
+  if (n < 1) return;
+  __atomic_store_n(&team.threads, n > MAX_WORKERS + 1 ? MAX_WORKERS + 1 : n, __ATOMIC_RELAXED);
+}
+
+int mfi_parallel_threads(void)
+{
+  int n = __atomic_load_n(&team.threads, __ATOMIC_RELAXED);
+  if (n < 1) {
+    n = online_cpus();
+    __atomic_store_n(&team.threads, n, __ATOMIC_RELAXED);
+  }
+  return n;
+}
+
+/* Starts workers 1..n-1 that do not exist yet; the count that runs. */
+static int ensure_workers(int n)
+{
+  team.base_gen = atomic_load(&team.gen);
+  while (team.started < n - 1) {
+    pthread_t t;
+    pthread_attr_t at;
+    pthread_attr_init(&at);
+    pthread_attr_setdetachstate(&at, PTHREAD_CREATE_DETACHED);
+    int rc = pthread_create(&t, &at, worker, (void *)(intptr_t)(team.started + 1));
+    pthread_attr_destroy(&at);
+    if (rc != 0) break;
+    team.started++;
+  }
+  return team.started + 1 < n ? team.started + 1 : n;
+}
+
+void mfi_parallel(int nparts, mfi_part_fn fn, void *ctx)
+{
+  int max = mfi_parallel_threads();
+  if (nparts > max) nparts = max;
+  if (nparts <= 1 || atomic_flag_test_and_set(&team.busy)) {
+    fn(ctx, 0, 1);
+    return;
+  }
+  nparts = ensure_workers(nparts);
+  if (nparts <= 1) {
+    atomic_flag_clear(&team.busy);
+    fn(ctx, 0, 1);
+    return;
+  }
+  team.fn = fn, team.ctx = ctx, team.nparts = nparts;
+  atomic_store(&team.pending, nparts - 1);
+  pthread_mutex_lock(&team.mu);
+  atomic_fetch_add_explicit(&team.gen, 1, memory_order_release);
+  pthread_cond_broadcast(&team.cv);
+  pthread_mutex_unlock(&team.mu);
+  fn(ctx, 0, nparts);
+  for (int spins = 0; atomic_load_explicit(&team.pending, memory_order_acquire) > 0; spins++) {
+    if (spins < SPIN) cpu_relax();
+    else sched_yield();
+  }
+  atomic_flag_clear(&team.busy);
+}
