@@ -21,18 +21,18 @@
 #endif
 
 #define MAX_WORKERS 63
+#define PARTS_MASK 127u
 #define SPIN 20000 /* polls before a worker sleeps (tens of microseconds) */
 
 static struct {
   pthread_mutex_t mu;
   pthread_cond_t cv;
-  atomic_uint gen;     /* bumped to start a region */
+  atomic_uint gen;     /* a region's sequence number << 7 | its part count */
   atomic_int pending;  /* workers' parts still running */
   atomic_flag busy;    /* a region is running */
   unsigned base_gen;   /* gen when the newest workers were created */
   int started;         /* workers created so far */
   int threads;         /* parts per region, caller included */
-  int nparts;          /* this region's parts */
   mfi_part_fn fn;
   void *ctx;
 } team = {PTHREAD_MUTEX_INITIALIZER, PTHREAD_COND_INITIALIZER, 0, 0, ATOMIC_FLAG_INIT};
@@ -54,8 +54,12 @@ static void *worker(void *arg)
       pthread_mutex_unlock(&team.mu);
     }
     seen = g;
-    if (id < team.nparts) {
-      team.fn(team.ctx, id, team.nparts);
+    /* The part count comes in the same word as the wakeup: a worker that
+     * sits a region out may read it late, when fn and ctx already belong
+     * to the next region (a worker with a part holds its region open). */
+    int nparts = (int)(g & PARTS_MASK);
+    if (id < nparts) {
+      team.fn(team.ctx, id, nparts);
       atomic_fetch_sub_explicit(&team.pending, 1, memory_order_release);
     }
   }
@@ -115,10 +119,11 @@ void mfi_parallel(int nparts, mfi_part_fn fn, void *ctx)
     fn(ctx, 0, 1);
     return;
   }
-  team.fn = fn, team.ctx = ctx, team.nparts = nparts;
+  team.fn = fn, team.ctx = ctx;
   atomic_store(&team.pending, nparts - 1);
   pthread_mutex_lock(&team.mu);
-  atomic_fetch_add_explicit(&team.gen, 1, memory_order_release);
+  unsigned g = atomic_load(&team.gen);
+  atomic_store_explicit(&team.gen, (((g >> 7) + 1) << 7) | (unsigned)nparts, memory_order_release);
   pthread_cond_broadcast(&team.cv);
   pthread_mutex_unlock(&team.mu);
   fn(ctx, 0, nparts);

@@ -1,6 +1,7 @@
 #!/usr/bin/env bash
 # Installs what is missing, builds, and runs every test:
-#   C tests, busted specs, both again under AddressSanitizer, and the
+#   C tests, busted specs (with our AVX-512 GEMM where the CPU has it, and
+#   with OpenBLAS), both again under AddressSanitizer, and the
 #   LuaRocks install check.  `scripts/test.sh --quick` skips the last two.
 set -euo pipefail
 cd "$(dirname "$0")/.."
@@ -16,6 +17,8 @@ step "C tests"
 ctest --test-dir build --output-on-failure
 step "busted specs"
 ( . scripts/env.sh build; busted --lua=lua5.4 tests/spec )
+step "busted specs with OpenBLAS for every GEMM (MOONFLOW_GEMM=blas)"
+( . scripts/env.sh build; MOONFLOW_GEMM=blas busted --lua=lua5.4 tests/spec )
 
 [ $quick -eq 1 ] && exit 0
 
