@@ -297,7 +297,8 @@ void mfi_sgemm(bool ta, bool tb, int64_t m, int64_t n, int64_t k, const float *a
                const float *b, int64_t ldb, float beta, float *c, int64_t ldc);
 
 /* op(B) [k, n] packed once for many products with it (an RNN's recurrent
- * weights, once per time step); keeps pointing at b for fallbacks. */
+ * weights, once per time step); keeps pointing at b for fallbacks. Only
+ * where mfi_sgemm_available(); false when out of memory. */
 typedef struct {
   int64_t k, n;
   bool tb;

@@ -47,6 +47,28 @@ bool mfi_sgemm_available(void)
   return v;
 }
 
+/* ---------------------------------------------------------------- kernel */
+
+enum { SET, ADD, SCALE }; /* C = acc, C += acc, C = beta C + acc */
+
+typedef struct {
+  bool ta, tb;
+  int64_t m, n, k;
+  const float *a;
+  int64_t lda;
+  const float *b; /* unpacked op(B) source, also the fallback's */
+  int64_t ldb;
+  const mfi_packed_b *pb; /* or packed once by the caller */
+  float beta;
+  float *c;
+  int64_t ldc;
+} job;
+
+#if HAVE_KERNEL
+#pragma GCC push_options
+#pragma GCC target("avx512f,fma")
+#include <immintrin.h>
+
 /* ---------------------------------------------------------------- packing */
 
 /* Rows k0..k0+kc-1 of op(B)'s columns n0..n1-1 as panels kc * NR apart,
@@ -57,7 +79,13 @@ static void pack_b(bool tb, const float *b, int64_t ldb, int64_t k0, int64_t kc,
 {
   for (int64_t j0 = n0; j0 < n1; j0 += NR, dst += kc * NR) {
     int64_t w = n1 - j0 < NR ? n1 - j0 : NR;
-    if (!tb) {
+    if (!tb && w == NR) { /* the common case, inline: a memcpy call per 128 bytes costs more */
+      const float *src = b + k0 * ldb + j0;
+      for (int64_t k = 0; k < kc; k++, src += ldb) {
+        _mm512_storeu_ps(dst + k * NR, _mm512_loadu_ps(src));
+        _mm512_storeu_ps(dst + k * NR + 16, _mm512_loadu_ps(src + 16));
+      }
+    } else if (!tb) {
       for (int64_t k = 0; k < kc; k++) {
         memcpy(dst + k * NR, b + (k0 + k) * ldb + j0, sizeof(float) * w);
         memset(dst + k * NR + w, 0, sizeof(float) * (NR - w));
@@ -98,33 +126,6 @@ bool mfi_pack_b(mfi_packed_b *pb, bool tb, int64_t k, int64_t n, const float *b,
   return true;
 }
 
-void mfi_packed_b_free(mfi_packed_b *pb)
-{
-  if (pb && pb->p) mfi_free(pb->p, pb->bytes ? pb->bytes : 1);
-  if (pb) pb->p = NULL;
-}
-
-/* ---------------------------------------------------------------- kernel */
-
-enum { SET, ADD, SCALE }; /* C = acc, C += acc, C = beta C + acc */
-
-typedef struct {
-  bool ta, tb;
-  int64_t m, n, k;
-  const float *a;
-  int64_t lda;
-  const float *b; /* unpacked op(B) source, also the fallback's */
-  int64_t ldb;
-  const mfi_packed_b *pb; /* or packed once by the caller */
-  float beta;
-  float *c;
-  int64_t ldc;
-} job;
-
-#if HAVE_KERNEL
-#pragma GCC push_options
-#pragma GCC target("avx512f,fma")
-#include <immintrin.h>
 
 static inline __attribute__((always_inline)) void tile(const int mr, int64_t kc,
                                                        const float *restrict ap,
@@ -222,12 +223,25 @@ static bool run_block(const job *g, int64_t m0, int64_t m1, int64_t p0, int64_t 
 #else
 static bool run_block(const job *g, int64_t m0, int64_t m1, int64_t p0, int64_t p1)
 {
-  (void)g, (void)m0, (void)m1, (void)p0, (void)p1, (void)pack_a, (void)pack_b;
+  (void)g, (void)m0, (void)m1, (void)p0, (void)p1;
+  return false;
+}
+
+bool mfi_pack_b(mfi_packed_b *pb, bool tb, int64_t k, int64_t n, const float *b, int64_t ldb)
+{
+  (void)pb, (void)tb, (void)k, (void)n, (void)b, (void)ldb;
   return false;
 }
 #endif
 
 /* ---------------------------------------------------------------- drivers */
+
+void mfi_packed_b_free(mfi_packed_b *pb)
+{
+  if (pb && pb->p) mfi_free(pb->p, pb->bytes ? pb->bytes : 1);
+  if (pb) pb->p = NULL;
+}
+
 
 /* A block through OpenBLAS when the kernel's buffers are out of reach. */
 static void block_blas(const job *g, int64_t m0, int64_t m1, int64_t p0, int64_t p1)

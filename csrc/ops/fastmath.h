@@ -4,12 +4,12 @@
 
 #include <stdint.h>
 
-/* The per-row gate loops are built for AVX2 too, picked at load time (a
- * build for the oldest x86-64 stays portable). Same results either way: no
- * reductions, no FMA contraction. */
+/* The per-row gate loops are built for AVX-512 and AVX2 too, picked at load
+ * time (a build for the oldest x86-64 stays portable). Same results either
+ * way: no reductions, no FMA contraction. */
 #if defined(__x86_64__) && defined(__GNUC__) && !defined(__clang__) &&                             \
     !defined(__SANITIZE_ADDRESS__)
-#define MF_HOT_LOOP __attribute__((target_clones("avx2", "default")))
+#define MF_HOT_LOOP __attribute__((target_clones("avx512f", "avx2", "default")))
 #else
 #define MF_HOT_LOOP
 #endif

@@ -284,17 +284,21 @@ static bool col_sums(mfi_kctx *k, mf_dtype dt, const void *dz, int64_t rows, int
   return true;
 }
 
-/* Hprev [B, T, H]: h_{t-1} for every step, h0 at t = 0 and y[:, t-1] after
- * (exact for every unmasked step; masked rows are multiplied by dZ = 0). */
-static void build_hprev(const seqdims *sd, const void *h0, const void *y, void *hp)
+/* [x_t, h_{t-1}] for every step, rows in (b, t) order, [B*T, I+H] (with
+ * x NULL just Hprev, [B*T, H]), so that one GEMM with dZ gives the whole
+ * kernel's gradient. h_{t-1} is h0 at t = 0 and y[:, t-1] after: exact for
+ * every unmasked step; masked rows are multiplied by dZ = 0. */
+static void build_xh(const seqdims *sd, const void *x, const void *h0, const void *y, void *out)
 {
-  int64_t T = sd->T, H = sd->H;
-  size_t row = H * sd->es;
-  for (int64_t b = 0; b < sd->B && T > 0; b++) {
-    char *dst = (char *)hp + b * T * row;
-    memcpy(dst, (const char *)h0 + b * row, row);
-    memcpy(dst + row, (const char *)y + b * T * row, (T - 1) * row);
-  }
+  int64_t T = sd->T;
+  size_t xrow = (x ? sd->I : 0) * sd->es, hrow = sd->H * sd->es;
+  char *dst = out;
+  for (int64_t b = 0; b < sd->B; b++)
+    for (int64_t t = 0; t < T; t++, dst += xrow + hrow) {
+      int64_t r = b * T + t;
+      if (xrow) memcpy(dst, (const char *)x + r * xrow, xrow);
+      memcpy(dst + xrow, t ? (const char *)y + (r - 1) * hrow : (const char *)h0 + b * hrow, hrow);
+    }
 }
 
 /* The final state of each sequence: its last unmasked y row, or h0. */
@@ -358,6 +362,19 @@ static void rec_gemm(const seqdims *sd, const recw *r, const char *a, int64_t ld
     mfi_sgemm_packed(false, m, (const float *)a, lda, &r->pb, (float)beta, (float *)c, ldc);
   else
     mfi_gemm(sd->dt, false, r->tb, m, r->n, r->k, a, lda, r->w, r->tb ? r->k : r->n, beta, c, ldc);
+}
+
+/* Step t's rows b0..b1-1 of a [B, T, w] tensor from src to dst: a
+ * precomputed input projection, copied where the recurrent product
+ * accumulates, on the thread that uses it next (src NULL: nothing). */
+static void copy_step(const seqdims *sd, int64_t t, int64_t w, char *dst, const char *src)
+{
+  if (!src) return;
+  size_t row = w * sd->es;
+  for (int64_t b = sd->b0; b < sd->b1; b++) {
+    size_t o = (b * sd->T + t) * row;
+    memcpy(dst + o, src + o, row);
+  }
 }
 
 typedef void (*loop_fn)(const seqdims *sd, void *args);
@@ -474,7 +491,7 @@ static void infer_lstm(mfi_infer_ctx *c)
 
 typedef struct {
   char *z, *y, *act, *cs;
-  const char *h0, *c0;
+  const char *h0, *c0, *zx; /* zx: the projection to copy into z, or NULL */
   recw wh;
   double fb;
 } lstm_fwd_args;
@@ -489,6 +506,7 @@ static void lstm_loop(const seqdims *sd, void *p)
     const char *cp = t ? a->cs + (t - 1) * B * H * es : a->c0;
     char *zt = a->z + t * G * es, *at = a->act + t * B * G * es, *ct = a->cs + t * B * H * es;
     char *yt = a->y + t * H * es;
+    copy_step(sd, t, G, a->z, a->zx);
     rec_gemm(sd, &a->wh, hp, t ? T * H : H, 1, zt, T * G);
     if (sd->dt == MF_FLOAT32)
       lstm_fwd_f32(sd, t, (float)a->fb, (const float *)zt, T * G, (const float *)cp, (float *)at,
@@ -500,14 +518,16 @@ static void lstm_loop(const seqdims *sd, void *p)
 }
 
 /* The recurrence over all steps, z [B*T, 4H] holding each step's input
- * projection plus bias (rows in (b, t) order); writes outputs 0, 3, 4. */
-static void lstm_steps(mfi_kctx *k, const seqdims *sd, char *z, const char *h0, const char *c0,
-                       const char *wh)
+ * projection plus bias (rows in (b, t) order), or receiving them from zx
+ * step by step; writes outputs 0, 3, 4. */
+static void lstm_steps(mfi_kctx *k, const seqdims *sd, char *z, const char *zx, const char *h0,
+                       const char *c0, const char *wh)
 {
   int64_t B = sd->B, T = sd->T, H = sd->H;
   size_t es = sd->es;
-  lstm_fwd_args a = {z,  mfi_data(k->out[0]), mfi_data(k->out[3]), mfi_data(k->out[4]), h0, c0,
-                     recw_make(sd, false, H, 4 * H, wh), mfi_attr_float(k->op, "forget_bias", 1.0)};
+  lstm_fwd_args a = {z,  mfi_data(k->out[0]), mfi_data(k->out[3]), mfi_data(k->out[4]),
+                     h0, c0, zx, recw_make(sd, false, H, 4 * H, wh),
+                     mfi_attr_float(k->op, "forget_bias", 1.0)};
   run_loop(sd, &a.wh, lstm_loop, &a);
   recw_free(&a.wh);
   char *y = a.y, *cs = a.cs;
@@ -540,7 +560,7 @@ static void cpu_lstm(mfi_kctx *k)
   /* z = bias + x W_x for every step at once, rows in (b, t) order. */
   fill_rows(z, bias, B * T, G, sd.es);
   mfi_gemm(sd.dt, false, false, B * T, G, I, x, I, w, G, 1, z, G);
-  lstm_steps(k, &sd, z, mfi_data(k->in[1]), mfi_data(k->in[2]), w + I * G * sd.es);
+  lstm_steps(k, &sd, z, NULL, mfi_data(k->in[1]), mfi_data(k->in[2]), w + I * G * sd.es);
   mfi_free(z, zbytes);
 }
 
@@ -573,8 +593,9 @@ static void cpu_lstm_proj(mfi_kctx *k)
   size_t zbytes;
   char *z;
   if (!kernel_dims(k, lstm_proj_spec, 4, &sd) || !(z = lstm_begin(k, &sd, &zbytes))) return;
-  memcpy(z, mfi_data(k->in[0]), zbytes); /* the recurrent GEMMs accumulate onto it */
-  lstm_steps(k, &sd, z, mfi_data(k->in[1]), mfi_data(k->in[2]), mfi_data(k->in[3]));
+  /* the recurrent GEMMs accumulate onto a copy of zx */
+  lstm_steps(k, &sd, z, mfi_data(k->in[0]), mfi_data(k->in[1]), mfi_data(k->in[2]),
+             mfi_data(k->in[3]));
   mfi_free(z, zbytes);
 }
 
@@ -704,10 +725,10 @@ static void cpu_lstm_grad(mfi_kctx *k)
   size_t es = sd.es;
   const int nd[5] = {3, 2, 2, 2, 1};
   const int64_t dims[5][3] = {{B, T, I}, {B, H}, {B, H}, {I + H, G}, {G}};
-  size_t zbytes = (size_t)(B * T * G) * es, hbytes = (size_t)(B * T * H) * es;
-  char *dz = scratch(k, zbytes), *hp = dz ? scratch(k, hbytes) : NULL;
-  if (!hp || !new_outputs(k, sd.dt, 5, nd, dims)) {
-    mfi_free(dz, zbytes), mfi_free(hp, hbytes);
+  size_t zbytes = (size_t)(B * T * G) * es, xhbytes = (size_t)(B * T * (I + H)) * es;
+  char *dz = scratch(k, zbytes), *xh = dz ? scratch(k, xhbytes) : NULL;
+  if (!xh || !new_outputs(k, sd.dt, 5, nd, dims)) {
+    mfi_free(dz, zbytes), mfi_free(xh, xhbytes);
     return;
   }
   const char *x = mfi_data(k->in[0]), *h0 = mfi_data(k->in[1]), *c0 = mfi_data(k->in[2]);
@@ -716,12 +737,11 @@ static void cpu_lstm_grad(mfi_kctx *k)
   memcpy(dh, mfi_data(k->in[8]), (size_t)(B * H) * es);
   memcpy(dc, mfi_data(k->in[9]), (size_t)(B * H) * es);
   lstm_bptt(&sd, dz, dh, dc, mfi_data(k->in[5]), mfi_data(k->in[6]), c0, mfi_data(k->in[7]), wh);
-  build_hprev(&sd, h0, y, hp);
-  mfi_gemm(sd.dt, true, false, I, G, B * T, x, I, dz, G, 0, dw, G);
-  mfi_gemm(sd.dt, true, false, H, G, B * T, hp, H, dz, G, 0, dw + I * G * es, G);
+  build_xh(&sd, x, h0, y, xh);
+  mfi_gemm(sd.dt, true, false, I + H, G, B * T, xh, I + H, dz, G, 0, dw, G);
   mfi_gemm(sd.dt, false, true, B * T, I, G, dz, G, w, G, 0, mfi_data(k->out[0]), I);
   if (!col_sums(k, sd.dt, dz, B * T, G, mfi_data(k->out[4]))) mfi_drop_outputs(k, 5);
-  mfi_free(dz, zbytes), mfi_free(hp, hbytes);
+  mfi_free(dz, zbytes), mfi_free(xh, xhbytes);
 }
 
 /* LSTMSequenceProjectedGrad(h0, c0, recurrent_kernel, y, act, c, dy, dh_T,
@@ -765,7 +785,7 @@ static void cpu_lstm_proj_grad(mfi_kctx *k)
   memcpy(dc, mfi_data(k->in[8]), (size_t)(B * H) * es);
   lstm_bptt(&sd, dz, dh, dc, mfi_data(k->in[4]), mfi_data(k->in[5]), mfi_data(k->in[1]),
             mfi_data(k->in[6]), mfi_data(k->in[2]));
-  build_hprev(&sd, h0, mfi_data(k->in[3]), hp);
+  build_xh(&sd, NULL, h0, mfi_data(k->in[3]), hp);
   mfi_gemm(sd.dt, true, false, H, G, B * T, hp, H, dz, G, 0, mfi_data(k->out[3]), G);
   mfi_free(hp, hbytes);
 }
@@ -890,7 +910,7 @@ static void infer_gru(mfi_infer_ctx *c)
 
 typedef struct {
   char *zg, *zc, *rh, *y, *ws;
-  const char *h0;
+  const char *h0, *zxg, *zxc; /* projections to copy into zg, zc, or NULL */
   recw wg, wc;
 } gru_fwd_args;
 
@@ -905,6 +925,8 @@ static void gru_loop(const seqdims *sd, void *p)
     int64_t hs = t ? T * H : H;
     char *zgt = a->zg + t * G * es, *zct = a->zc + t * H * es, *wst = a->ws + t * B * 3 * H * es;
     char *yt = a->y + t * H * es;
+    copy_step(sd, t, G, a->zg, a->zxg);
+    copy_step(sd, t, H, a->zc, a->zxc);
     rec_gemm(sd, &a->wg, hp, hs, 1, zgt, T * G);
     if (sd->dt == MF_FLOAT32)
       gru_gates_f32(sd, t, (const float *)zgt, T * G, (const float *)hp, hs, (float *)wst,
@@ -923,13 +945,15 @@ static void gru_loop(const seqdims *sd, void *p)
 }
 
 /* The recurrence over all steps, zg [B*T, 2H] and zc [B*T, H] holding each
- * step's input projections plus biases; writes outputs 0..2. */
-static void gru_steps(mfi_kctx *k, const seqdims *sd, char *zg, char *zc, char *rh, const char *h0,
-                      const char *wgh, const char *wch)
+ * step's input projections plus biases, or receiving them from zxg, zxc
+ * step by step; writes outputs 0..2. */
+static void gru_steps(mfi_kctx *k, const seqdims *sd, char *zg, char *zc, const char *zxg,
+                      const char *zxc, char *rh, const char *h0, const char *wgh, const char *wch)
 {
   int64_t H = sd->H;
-  gru_fwd_args a = {zg, zc, rh, mfi_data(k->out[0]), mfi_data(k->out[2]), h0,
-                    recw_make(sd, false, H, 2 * H, wgh), recw_make(sd, false, H, H, wch)};
+  gru_fwd_args a = {zg,  zc,  rh,  mfi_data(k->out[0]), mfi_data(k->out[2]),
+                    h0,  zxg, zxc, recw_make(sd, false, H, 2 * H, wgh),
+                    recw_make(sd, false, H, H, wch)};
   recw_agree(&a.wg, &a.wc);
   run_loop(sd, &a.wg, gru_loop, &a);
   recw_free(&a.wg), recw_free(&a.wc);
@@ -967,7 +991,7 @@ static void cpu_gru(mfi_kctx *k)
   mfi_gemm(sd.dt, false, false, B * T, G, I, x, I, wg, G, 1, zg, G);
   fill_rows(zc, bc, B * T, H, es);
   mfi_gemm(sd.dt, false, false, B * T, H, I, x, I, wc, H, 1, zc, H);
-  gru_steps(k, &sd, zg, zc, rh, mfi_data(k->in[1]), wg + I * G * es, wc + I * H * es);
+  gru_steps(k, &sd, zg, zc, NULL, NULL, rh, mfi_data(k->in[1]), wg + I * G * es, wc + I * H * es);
   mfi_free(zg, bytes[0]), mfi_free(zc, bytes[1]), mfi_free(rh, bytes[2]);
 }
 
@@ -999,9 +1023,9 @@ static void cpu_gru_proj(mfi_kctx *k)
   char *zg, *zc, *rh;
   size_t bytes[3];
   if (!kernel_dims(k, gru_proj_spec, 3, &sd) || !gru_begin(k, &sd, &zg, &zc, &rh, bytes)) return;
-  memcpy(zg, mfi_data(k->in[0]), bytes[0]); /* the recurrent GEMMs accumulate onto them */
-  memcpy(zc, mfi_data(k->in[1]), bytes[1]);
-  gru_steps(k, &sd, zg, zc, rh, mfi_data(k->in[2]), mfi_data(k->in[3]), mfi_data(k->in[4]));
+  /* the recurrent GEMMs accumulate onto copies of the projections */
+  gru_steps(k, &sd, zg, zc, mfi_data(k->in[0]), mfi_data(k->in[1]), rh, mfi_data(k->in[2]),
+            mfi_data(k->in[3]), mfi_data(k->in[4]));
   mfi_free(zg, bytes[0]), mfi_free(zc, bytes[1]), mfi_free(rh, bytes[2]);
 }
 
@@ -1197,7 +1221,7 @@ static void cpu_gru_grad(mfi_kctx *k)
   const char *y = mfi_data(k->in[4]), *ws = mfi_data(k->in[5]);
   char *dh = mfi_data(k->out[1]);
   memcpy(dh, mfi_data(k->in[7]), (size_t)(B * H) * es);
-  build_hprev(&sd, h0, y, hp);
+  build_xh(&sd, NULL, h0, y, hp);
   gru_bptt(&sd, dzg, dzc, drh, dh, hp, ws, mfi_data(k->in[6]), wgh, wch);
   char *dwg = mfi_data(k->out[2]), *dwc = mfi_data(k->out[4]), *dx = mfi_data(k->out[0]);
   mfi_gemm(sd.dt, true, false, I, G, B * T, x, I, dzg, G, 0, dwg, G);
@@ -1256,7 +1280,7 @@ static void cpu_gru_proj_grad(mfi_kctx *k)
   const char *ws = mfi_data(k->in[4]);
   char *dzg = mfi_data(k->out[0]), *dzc = mfi_data(k->out[1]), *dh = mfi_data(k->out[2]);
   memcpy(dh, mfi_data(k->in[6]), (size_t)(B * H) * es);
-  build_hprev(&sd, mfi_data(k->in[0]), mfi_data(k->in[3]), hp);
+  build_xh(&sd, NULL, mfi_data(k->in[0]), mfi_data(k->in[3]), hp);
   gru_bptt(&sd, dzg, dzc, drh, dh, hp, ws, mfi_data(k->in[5]), mfi_data(k->in[1]),
            mfi_data(k->in[2]));
   mfi_gemm(sd.dt, true, false, H, G, B * T, hp, H, dzg, G, 0, mfi_data(k->out[3]), G);
@@ -1436,10 +1460,10 @@ static void cpu_rnn_grad(mfi_kctx *k)
   size_t es = sd.es;
   const int nd[4] = {3, 2, 2, 1};
   const int64_t dims[4][3] = {{B, T, I}, {B, H}, {I + H, H}, {H}};
-  size_t zbytes = (size_t)(B * T * H) * es;
-  char *dz = scratch(k, zbytes), *hp = dz ? scratch(k, zbytes) : NULL;
-  if (!hp || !new_outputs(k, sd.dt, 4, nd, dims)) {
-    mfi_free(dz, zbytes), mfi_free(hp, zbytes);
+  size_t zbytes = (size_t)(B * T * H) * es, xhbytes = (size_t)(B * T * (I + H)) * es;
+  char *dz = scratch(k, zbytes), *xh = dz ? scratch(k, xhbytes) : NULL;
+  if (!xh || !new_outputs(k, sd.dt, 4, nd, dims)) {
+    mfi_free(dz, zbytes), mfi_free(xh, xhbytes);
     return;
   }
   const char *x = mfi_data(k->in[0]), *h0 = mfi_data(k->in[1]), *w = mfi_data(k->in[2]);
@@ -1449,12 +1473,11 @@ static void cpu_rnn_grad(mfi_kctx *k)
   rnn_bwd_args a = {dz, dh, y, dy, recw_make(&sd, true, H, H, wh)};
   run_loop(&sd, &a.whT, rnn_bptt_loop, &a);
   recw_free(&a.whT);
-  build_hprev(&sd, h0, y, hp);
-  mfi_gemm(sd.dt, true, false, I, H, B * T, x, I, dz, H, 0, dw, H);
-  mfi_gemm(sd.dt, true, false, H, H, B * T, hp, H, dz, H, 0, dw + I * H * es, H);
+  build_xh(&sd, x, h0, y, xh);
+  mfi_gemm(sd.dt, true, false, I + H, H, B * T, xh, I + H, dz, H, 0, dw, H);
   mfi_gemm(sd.dt, false, true, B * T, I, H, dz, H, w, H, 0, mfi_data(k->out[0]), I);
   if (!col_sums(k, sd.dt, dz, B * T, H, mfi_data(k->out[3]))) mfi_drop_outputs(k, 4);
-  mfi_free(dz, zbytes), mfi_free(hp, zbytes);
+  mfi_free(dz, zbytes), mfi_free(xh, xhbytes);
 }
 
 /* ---------------------------------------------------------------- gradients */
