@@ -290,7 +290,7 @@ void mfi_parallel(int nparts, mfi_part_fn fn, void *ctx);
 int mfi_parallel_threads(void);
 void mfi_parallel_set_threads(int n);
 
-/* float32 GEMM on AVX-512 (sgemm.c), row-major like mfi_gemm, k >= 1.
+/* float32 GEMM on AVX-512 (sgemm.c), row-major like mfi_gemm.
  * Available when the CPU has AVX-512F and MOONFLOW_GEMM is not "blas". */
 bool mfi_sgemm_available(void);
 void mfi_sgemm(bool ta, bool tb, int64_t m, int64_t n, int64_t k, const float *a, int64_t lda,

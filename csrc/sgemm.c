@@ -24,7 +24,8 @@
 #define KC 256 /* depth of one pass over a panel slice */
 #define TPB 10 /* tiles per block of rows (about 120 rows; 120 KiB of A) */
 
-#if defined(__x86_64__) && defined(__GNUC__)
+/* GCC's target pragma; clang would need per-function attributes. */
+#if defined(__x86_64__) && defined(__GNUC__) && !defined(__clang__)
 #define HAVE_KERNEL 1
 #else
 #define HAVE_KERNEL 0
@@ -276,15 +277,27 @@ static void part(void *ctx, int i, int n)
     block(g, 0, g->m, panels * i / n, panels * (i + 1) / n);
 }
 
+/* C = beta C for an empty sum (k == 0); C is not read when beta is 0. */
+static void scale_c(int64_t m, int64_t n, float beta, float *c, int64_t ldc)
+{
+  for (int64_t i = 0; i < m; i++)
+    for (int64_t j = 0; j < n; j++) c[i * ldc + j] = beta == 0 ? 0 : beta * c[i * ldc + j];
+}
+
 void mfi_sgemm(bool ta, bool tb, int64_t m, int64_t n, int64_t k, const float *a, int64_t lda,
                const float *b, int64_t ldb, float beta, float *c, int64_t ldc)
 {
+  if (k == 0) {
+    scale_c(m, n, beta, c, ldc);
+    return;
+  }
   job g = {ta, tb, m, n, k, a, lda, b, ldb, NULL, beta, c, ldc};
   /* Below a few MFLOP a second thread's wakeup costs more than it saves. */
   double flops = 2.0 * (double)m * (double)n * (double)k;
   int64_t panels = (n + NR - 1) / NR;
   int parts = flops < 4e6 ? 1 : flops < 1.6e7 ? 2 : mfi_parallel_threads();
-  /* Split the larger side: its operand is then packed once, not per part. */
+  /* Split the larger side: each part packs its share of that side's
+   * operand and all of the other, smaller one. */
   split s = {&g, m >= n || panels < parts};
   mfi_parallel(parts, part, &s);
 }
@@ -292,9 +305,8 @@ void mfi_sgemm(bool ta, bool tb, int64_t m, int64_t n, int64_t k, const float *a
 void mfi_sgemm_packed(bool ta, int64_t m, const float *a, int64_t lda, const mfi_packed_b *pb,
                       float beta, float *c, int64_t ldc)
 {
-  if (pb->k == 0) { /* an empty sum */
-    for (int64_t i = 0; i < m; i++)
-      for (int64_t j = 0; j < pb->n; j++) c[i * ldc + j] = beta == 0 ? 0 : beta * c[i * ldc + j];
+  if (pb->k == 0) {
+    scale_c(m, pb->n, beta, c, ldc);
     return;
   }
   job g = {ta, pb->tb, m, pb->n, pb->k, a, lda, pb->b, pb->ldb, pb, beta, c, ldc};

@@ -69,9 +69,13 @@ void mfi_gemm(mf_dtype dt, bool ta, bool tb, int64_t m, int64_t n, int64_t k, co
 {
   if (m == 0 || n == 0) return;
   size_t es = mf_dtype_size(dt);
-  if (k == 0) {
-    if (beta == 0)
-      for (int64_t i = 0; i < m; i++) memset((char *)c + i * ldc * es, 0, (size_t)n * es);
+  if (k == 0) { /* C = beta C; not read when beta is 0 */
+    for (int64_t i = 0; i < m; i++) {
+      char *row = (char *)c + i * ldc * es;
+      if (beta == 0) memset(row, 0, (size_t)n * es);
+      else if (beta != 1)
+        for (int64_t j = 0; j < n; j++) mfi_set_f(dt, row, j, beta * mfi_get_f(dt, row, j));
+    }
     return;
   }
   bool f = dt == MF_FLOAT32;

@@ -8,6 +8,8 @@
 #include "check.h"
 
 #include <pthread.h>
+#include <sys/wait.h>
+#include <unistd.h>
 
 static uint64_t rng = 0x9E3779B97F4A7C15ull;
 static float uniform(void) /* in [-1, 1) */
@@ -63,7 +65,7 @@ static void sweep(path via, const char *label)
 {
   static const int64_t ms[] = {1, 2, 5, 12, 13, 25, 50, 121, 250};
   static const int64_t ns[] = {1, 15, 16, 17, 32, 33, 65, 130};
-  static const int64_t ks[] = {1, 7, 64, 255, 256, 257, 600};
+  static const int64_t ks[] = {0, 1, 7, 64, 255, 256, 257, 600};
   static const float betas[] = {0, 1, 0.5f};
   int nm = sizeof ms / sizeof *ms, nn = sizeof ns / sizeof *ns, nk = sizeof ks / sizeof *ks;
   double worst = 0;
@@ -96,7 +98,7 @@ static void mark(void *ctx, int i, int n)
 {
   cover *c = ctx;
   __atomic_fetch_add(&c->hits[i], 1, __ATOMIC_RELAXED);
-  c->nparts = n;
+  __atomic_store_n(&c->nparts, n, __ATOMIC_RELAXED);
 }
 
 /* Each part runs once, and a region started inside a part runs inline. */
@@ -137,6 +139,20 @@ static void test_team(void)
   pthread_create(&t1, NULL, hammer, NULL);
   pthread_create(&t2, NULL, hammer, NULL);
   pthread_join(t1, NULL), pthread_join(t2, NULL);
+  /* A forked child has no workers: it must start its own, not wait forever
+   * for its parent's (alarm: a hang fails the test instead of stalling it). */
+  pid_t pid = fork();
+  if (pid == 0) {
+    alarm(20);
+    cover cc = {{0}, 0};
+    mfi_parallel(3, mark, &cc);
+    bool ok = cc.nparts >= 1;
+    for (int i = 0; i < cc.nparts; i++) ok = ok && cc.hits[i] == 1;
+    _exit(ok ? 0 : 1);
+  }
+  int status = 0;
+  CHECK(pid > 0 && waitpid(pid, &status, 0) == pid);
+  CHECK(WIFEXITED(status) && WEXITSTATUS(status) == 0);
 }
 
 int main(void)

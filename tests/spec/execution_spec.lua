@@ -30,6 +30,17 @@ local function lua_matmul(a, b)
 end
 
 describe("execution", function()
+  it("a script that ends right after a multithreaded product exits cleanly", function()
+    -- The intra-op workers are still spinning when the interpreter closes
+    -- and unloads moonflow.core; the module must stay mapped (-z nodelete).
+    -- This crashed about one run in three before.
+    local P = dofile("tests/spec/support/process.lua")
+    local script = "local tf = require('moonflow'); local a = tf.random_uniform({300, 300}, {seed = 1}); "
+                   .. "tf.Session():run(tf.matmul(a, a))"
+    local out, ok = P.sh("for i in $(seq 20); do lua5.4 -e \"" .. script .. "\" || exit 1; done")
+    assert(ok, "a run crashed at exit: " .. out)
+  end)
+
   before_each(function() tf.reset_default_graph() end)
 
   it("a loop of many sess:run calls holds its memory flat", function()
