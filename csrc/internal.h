@@ -290,9 +290,12 @@ void mfi_parallel(int nparts, mfi_part_fn fn, void *ctx);
 int mfi_parallel_threads(void);
 void mfi_parallel_set_threads(int n);
 
-/* float32 GEMM on AVX-512 (sgemm.c), row-major like mfi_gemm.
- * Available when the CPU has AVX-512F and MOONFLOW_GEMM is not "blas". */
+/* float32 GEMM with our own kernels (sgemm.c), row-major like mfi_gemm.
+ * Available when the CPU has AVX-512F or AVX2+FMA, unless MOONFLOW_GEMM is
+ * "blas" ("avx2" skips the AVX-512 kernel); mfi_sgemm_kernel names the
+ * one in use: "avx512", "avx2" or "openblas". */
 bool mfi_sgemm_available(void);
+const char *mfi_sgemm_kernel(void);
 void mfi_sgemm(bool ta, bool tb, int64_t m, int64_t n, int64_t k, const float *a, int64_t lda,
                const float *b, int64_t ldb, float beta, float *c, int64_t ldc);
 

@@ -1,7 +1,7 @@
 #!/usr/bin/env bash
 # Installs what is missing, builds, and runs every test:
-#   C tests, busted specs (with our AVX-512 GEMM where the CPU has it, and
-#   with OpenBLAS), both again under AddressSanitizer, and the
+#   C tests, busted specs (with the best GEMM kernel for the CPU, the AVX2
+#   one, and OpenBLAS), both again under AddressSanitizer, and the
 #   LuaRocks install check.  `scripts/test.sh --quick` skips the last two.
 set -euo pipefail
 cd "$(dirname "$0")/.."
@@ -17,8 +17,10 @@ step "C tests"
 ctest --test-dir build --output-on-failure
 step "busted specs"
 ( . scripts/env.sh build; busted --lua=lua5.4 tests/spec )
-step "busted specs with OpenBLAS for every GEMM (MOONFLOW_GEMM=blas)"
-( . scripts/env.sh build; MOONFLOW_GEMM=blas busted --lua=lua5.4 tests/spec )
+for gemm in avx2 blas; do
+  step "busted specs with MOONFLOW_GEMM=$gemm (the AVX2 kernel; OpenBLAS for every GEMM)"
+  ( . scripts/env.sh build; MOONFLOW_GEMM=$gemm busted --lua=lua5.4 tests/spec )
+done
 
 [ $quick -eq 1 ] && exit 0
 

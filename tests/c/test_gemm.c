@@ -1,9 +1,9 @@
 /* float32 GEMM (csrc/sgemm.c, and mfi_gemm's dispatch to it or to OpenBLAS)
  * against a float64 triple loop, on shapes around every blocking edge:
- * tile heights, 32-column panels, the 256-deep K blocks, transposes, betas,
- * padded leading dimensions; and the intra-op thread team it runs on. Run
- * with MOONFLOW_GEMM=blas too (ctest's test_gemm_blas), where mfi_gemm takes
- * OpenBLAS. */
+ * tile heights, 16- and 32-column panels, the 256-deep K blocks, transposes,
+ * betas, padded leading dimensions, k = 0; and the intra-op thread team it
+ * runs on. ctest runs it three times: with the best kernel for the CPU, with
+ * MOONFLOW_GEMM=avx2 (the AVX2 kernel) and MOONFLOW_GEMM=blas (OpenBLAS). */
 #include "../../csrc/internal.h"
 #include "check.h"
 
@@ -157,6 +157,11 @@ static void test_team(void)
 
 int main(void)
 {
+  const char *want = getenv("MOONFLOW_GEMM");
+  fprintf(stderr, "float32 GEMM kernel: %s\n", mfi_sgemm_kernel());
+  if (want && strcmp(want, "blas") == 0) CHECK(strcmp(mfi_sgemm_kernel(), "openblas") == 0);
+  if (want && strcmp(want, "avx2") == 0 && __builtin_cpu_supports("avx2"))
+    CHECK(strcmp(mfi_sgemm_kernel(), "avx2") == 0);
   test_team();
   sweep(VIA_GEMM, "mfi_gemm, 3 threads");
   if (mfi_sgemm_available()) {
@@ -168,7 +173,7 @@ int main(void)
     CHECK(trial(VIA_SGEMM, false, false, 700, 96, 300, 0) <= 1);
     CHECK(trial(VIA_SGEMM, true, true, 40, 700, 300, 1) <= 1);
   } else {
-    fprintf(stderr, "AVX-512 kernel not in use (no AVX-512F or MOONFLOW_GEMM=blas): "
+    fprintf(stderr, "no kernel of our own in use (no AVX2/AVX-512, or MOONFLOW_GEMM=blas): "
                     "mfi_gemm's OpenBLAS path checked only\n");
   }
   return check_report("test_gemm");
