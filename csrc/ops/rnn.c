@@ -9,6 +9,13 @@
  * from y[:, t-1] the same way. Backward mirrors this: dZ is kept in (b, t)
  * order so the weight gradients are single GEMMs over all steps.
  *
+ * Threads: the rows of a batch never interact, so with our own float32
+ * GEMM (sgemm.c) each thread of the intra-op team runs the whole time loop,
+ * products and gate passes, for its share of the rows, against recurrent
+ * weights packed once per op (see run_loop); no step waits for another
+ * thread. Without it (float64, OpenBLAS) each step's product is one
+ * multithreaded GEMM over all rows.
+ *
  * Masking (seq_len) follows dynamic_rnn: past a sequence's end y is zero
  * and the state is carried. A masked row's gates are computed from garbage
  * and ignored; for unmasked steps h_{t-1} always equals y[:, t-1] (or h0),
@@ -17,14 +24,10 @@
 #include "fastmath.h"
 #include "shapes.h"
 
-#include <cblas.h>
 #include <limits.h>
 #include <math.h>
 #include <stdio.h>
 #include <string.h>
-
-/* OpenBLAS's cblas.h pulls in <complex.h>; its I would shadow the input size. */
-#undef I
 
 /* ---------------------------------------------------------------- shape checks */
 
