@@ -160,8 +160,11 @@ int main(void)
   const char *want = getenv("MOONFLOW_GEMM");
   fprintf(stderr, "float32 GEMM kernel: %s\n", mfi_sgemm_kernel());
   if (want && strcmp(want, "blas") == 0) CHECK(strcmp(mfi_sgemm_kernel(), "openblas") == 0);
-  if (want && strcmp(want, "avx2") == 0 && __builtin_cpu_supports("avx2"))
+#if defined(__x86_64__) && defined(__GNUC__) && !defined(__clang__)
+  if (want && strcmp(want, "avx2") == 0 && __builtin_cpu_supports("avx2") &&
+      __builtin_cpu_supports("fma"))
     CHECK(strcmp(mfi_sgemm_kernel(), "avx2") == 0);
+#endif
   test_team();
   sweep(VIA_GEMM, "mfi_gemm, 3 threads");
   if (mfi_sgemm_available()) {
