@@ -279,7 +279,8 @@ double mfi_random_unit(uint32_t hi, uint32_t lo);
 void mfi_gemm(mf_dtype dt, bool ta, bool tb, int64_t m, int64_t n, int64_t k, const void *a,
               int64_t lda, const void *b, int64_t ldb, double beta, void *c, int64_t ldc);
 
-/* OpenBLAS's thread count (float64 GEMMs, and float32 ones without AVX-512). */
+/* OpenBLAS's thread count, process-wide (float64 GEMMs, and float32 ones
+ * where our kernels do not run). */
 void mfi_blas_set_threads(int n);
 
 /* The intra-op thread team (parallel.c): fn(ctx, i, n) for parts i = 0..n-1,
@@ -287,7 +288,11 @@ void mfi_blas_set_threads(int n);
  * region is running), so fn must split its work by the n it is given. */
 typedef void (*mfi_part_fn)(void *ctx, int part, int nparts);
 void mfi_parallel(int nparts, mfi_part_fn fn, void *ctx);
+/* Parts a region may have on this thread: the team's size (one per usable
+ * CPU unless set), capped by the limit of the session whose kernel runs
+ * here (mfi_parallel_limit returns the previous one; 0 = none). */
 int mfi_parallel_threads(void);
+int mfi_parallel_limit(int n);
 void mfi_parallel_set_threads(int n);
 
 /* float32 GEMM with our own kernels (sgemm.c), row-major like mfi_gemm.

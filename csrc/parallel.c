@@ -80,6 +80,18 @@ static int usable_cpus(void)
   return n < 1 ? 1 : n > MAX_WORKERS + 1 ? MAX_WORKERS + 1 : (int)n;
 }
 
+/* The running kernel's session's intra-op thread count (0: no limit); set
+ * around each kernel by the thread that runs it, so that sessions keep
+ * their own settings. */
+static _Thread_local int limit;
+
+int mfi_parallel_limit(int n)
+{
+  int old = limit;
+  limit = n;
+  return old;
+}
+
 void mfi_parallel_set_threads(int n)
 {
   if (n < 1) return;
@@ -93,7 +105,7 @@ int mfi_parallel_threads(void)
     n = usable_cpus();
     __atomic_store_n(&team.threads, n, __ATOMIC_RELAXED);
   }
-  return n;
+  return limit > 0 && limit < n ? limit : n;
 }
 
 /* A forked child has none of the parent's workers (and no region running). */

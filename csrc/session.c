@@ -183,7 +183,9 @@ static void run_node(mf_session *sess, mfi_plan *p, int k, mf_status *s)
   if (op->def->flags & MFI_RANDOM) c.run = sess->runs[op->id]++;
   struct timespec t0, t1;
   if (sess->tracing) clock_gettime(CLOCK_MONOTONIC, &t0);
+  int outer = mfi_parallel_limit(c.threads);
   op->def->cpu(&c);
+  mfi_parallel_limit(outer);
   if (sess->tracing) {
     clock_gettime(CLOCK_MONOTONIC, &t1);
     record(sess, op, t0, t1);

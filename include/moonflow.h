@@ -199,7 +199,10 @@ typedef struct mf_session mf_session;
 
 typedef struct {
   int inter_op_threads; /* independent operations in parallel; 1 = inline */
-  int intra_op_threads; /* threads inside a kernel (GEMM); 0 = library default */
+  /* Threads inside one kernel (float32 GEMMs, RNN time loops) of this
+   * session; 0 = one per usable CPU. A value > 0 also sets OpenBLAS's own
+   * thread count (float64 GEMMs), which is process-wide. */
+  int intra_op_threads;
 } mf_session_config;
 
 void mf_session_config_init(mf_session_config *c);

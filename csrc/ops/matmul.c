@@ -196,5 +196,5 @@ const mfi_opdef mfi_ops_matmul[] = {{"MatMul", 2, 2, 0, infer_matmul, cpu_matmul
 void openblas_set_num_threads(int n);
 void mfi_blas_set_threads(int n)
 {
-  if (n > 0) openblas_set_num_threads(n), mfi_parallel_set_threads(n);
+  if (n > 0) openblas_set_num_threads(n);
 }

@@ -187,6 +187,37 @@ describe("execution", function()
     assert.are.equal(4 * (3 * 12 + 1) + 12, n)
   end)
 
+  it("LSTM training is bitwise identical for 1, 2 and 3 intra-op threads, each session its own", function()
+    -- Products split by rows or columns and RNN time loops split by batch
+    -- rows compute every element in the same order whatever the split.
+    local function train(threads)
+      local g = tf.Graph()
+      return g:as_default(function()
+        tf.set_random_seed(7)
+        local x = tf.random_uniform({ 9, 12, 5 }, { seed = 1, minval = -1.0, maxval = 1.0 })
+        local cell = tf.nn.rnn_cell.MultiRNNCell({ tf.nn.rnn_cell.LSTMCell(40), tf.nn.rnn_cell.LSTMCell(40) })
+        local y = tf.nn.dynamic_rnn(cell, x, { dtype = "float32" })
+        local w = tf.Variable(tf.random_normal({ 40, 70 }, { seed = 2, stddev = 0.3 }), "out")
+        local logits = tf.matmul(tf.reshape(y, { -1, 40 }), w)
+        local loss = tf.reduce_mean(tf.square(logits))
+        local step = tf.train.AdamOptimizer(0.01):minimize(loss)
+        local sess = tf.Session{ config = { intra_op_threads = threads } }
+        sess:run(tf.global_variables_initializer())
+        local out = {}
+        for i = 1, 3 do out[i] = sess:run({ loss, step })[1]:tobytes() end
+        for _, v in ipairs(tf.trainable_variables()) do out[#out + 1] = sess:run(v):tobytes() end
+        sess:close()
+        return out
+      end)
+    end
+    local one = train(1)
+    assert.is_true(#one > 3)
+    for _, n in ipairs({ 2, 3 }) do
+      local other = train(n)
+      for i = 1, #one do assert(other[i] == one[i], n .. " threads differ from 1 in result " .. i) end
+    end
+  end)
+
   it("a seeded random op gives the same numbers in a fresh session, checked by hand", function()
     tf.set_random_seed(99)
     local a = tf.random_uniform({ 4, 3 }, { seed = 5 })
