@@ -3,6 +3,7 @@
 #include <cblas.h>
 #include <lauxlib.h>
 #include <lua.h>
+#include <stdbool.h>
 #include <stdlib.h>
 #include <time.h>
 
@@ -19,7 +20,8 @@ static int l_now(lua_State *L)
   return 1;
 }
 
-/* sgemm_seconds(m, n, k, reps) -> seconds per call, median of reps */
+/* sgemm_seconds(m, n, k, reps[, transpose_a, transpose_b]) -> seconds per
+ * call of C[m, n] = op(A) op(B), median of reps */
 static int cmp(const void *a, const void *b)
 {
   double x = *(const double *)a, y = *(const double *)b;
@@ -30,6 +32,10 @@ static int l_sgemm(lua_State *L)
 {
   int m = (int)luaL_checkinteger(L, 1), n = (int)luaL_checkinteger(L, 2);
   int k = (int)luaL_checkinteger(L, 3), reps = (int)luaL_optinteger(L, 4, 10);
+  bool ta = lua_toboolean(L, 5), tb = lua_toboolean(L, 6);
+  CBLAS_TRANSPOSE xa = ta ? CblasTrans : CblasNoTrans, xb = tb ? CblasTrans : CblasNoTrans;
+  int lda = ta ? m : k, ldb = tb ? k : n;
+  if (m < 1 || n < 1 || k < 1 || reps < 1) return luaL_error(L, "sgemm_seconds: sizes and reps must be positive");
   float *a = malloc(sizeof(float) * (size_t)m * k), *b = malloc(sizeof(float) * (size_t)k * n);
   float *c = malloc(sizeof(float) * (size_t)m * n);
   double *t = malloc(sizeof(double) * (size_t)reps);
@@ -39,10 +45,10 @@ static int l_sgemm(lua_State *L)
   }
   for (size_t i = 0; i < (size_t)m * k; i++) a[i] = (float)((i * 7919) % 1000) / 1000.0f;
   for (size_t i = 0; i < (size_t)k * n; i++) b[i] = (float)((i * 104729) % 1000) / 1000.0f;
-  cblas_sgemm(CblasRowMajor, CblasNoTrans, CblasNoTrans, m, n, k, 1, a, k, b, n, 0, c, n);
+  cblas_sgemm(CblasRowMajor, xa, xb, m, n, k, 1, a, lda, b, ldb, 0, c, n);
   for (int r = 0; r < reps; r++) {
     double t0 = now();
-    cblas_sgemm(CblasRowMajor, CblasNoTrans, CblasNoTrans, m, n, k, 1, a, k, b, n, 0, c, n);
+    cblas_sgemm(CblasRowMajor, xa, xb, m, n, k, 1, a, lda, b, ldb, 0, c, n);
     t[r] = now() - t0;
   }
   qsort(t, (size_t)reps, sizeof(double), cmp);
