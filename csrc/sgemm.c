@@ -60,7 +60,7 @@ static void pack_b(bool tb, const float *b, int64_t ldb, int64_t k0, int64_t kc,
       const float *src = b + k0 * ldb + j0;
       for (int64_t k = 0; k < kc; k++, src += ldb) {
         if (nr == 32) memcpy(dst + k * 32, src, 32 * sizeof(float));
-        else memcpy(dst + k * 16, src, 16 * sizeof(float));
+        else memcpy(dst + k * nr, src, nr * sizeof(float));
       }
     } else if (!tb) {
       for (int64_t k = 0; k < kc; k++) {
@@ -177,6 +177,16 @@ static inline __attribute__((always_inline)) void tile8(const int mr, int64_t kc
 #pragma GCC unroll 6
   for (int i = 0; i < mr; i++) {
     float *ci = c + i * ldc;
+    if (w == 16) { /* plain moves: masked ones are slow on some AMD cores */
+      if (mode != SET) {
+        __m256 c0 = _mm256_loadu_ps(ci), c1 = _mm256_loadu_ps(ci + 8);
+        x[i] = mode == SCALE ? _mm256_fmadd_ps(bv, c0, x[i]) : _mm256_add_ps(c0, x[i]);
+        y[i] = mode == SCALE ? _mm256_fmadd_ps(bv, c1, y[i]) : _mm256_add_ps(c1, y[i]);
+      }
+      _mm256_storeu_ps(ci, x[i]);
+      _mm256_storeu_ps(ci + 8, y[i]);
+      continue;
+    }
     if (mode != SET) {
       __m256 c0 = _mm256_maskload_ps(ci, m0), c1 = _mm256_maskload_ps(ci + 8, m1);
       x[i] = mode == SCALE ? _mm256_fmadd_ps(bv, c0, x[i]) : _mm256_add_ps(c0, x[i]);
@@ -200,24 +210,29 @@ static void tile_avx2(int mr, int64_t kc, const float *ap, const float *bp, floa
 #pragma GCC pop_options
 #endif
 
-bool mfi_sgemm_available(void)
+static bool avail;
+static pthread_once_t picked = PTHREAD_ONCE_INIT;
+
+/* Once per process (pthread_once publishes kern to every caller). */
+static void pick_kernel(void)
 {
-  static int avail = -1; /* racing first calls compute the same answer */
-  int v = __atomic_load_n(&avail, __ATOMIC_ACQUIRE);
-  if (v >= 0) return v;
-  v = 0;
 #if HAVE_KERNELS
   const char *e = getenv("MOONFLOW_GEMM");
   bool blas = e && strcmp(e, "blas") == 0, avx2_only = e && strcmp(e, "avx2") == 0;
   __builtin_cpu_init();
-  if (!blas && !avx2_only && __builtin_cpu_supports("avx512f")) {
-    kern.mr = 12, kern.nr = 32, kern.tile = tile_avx512, kern.name = "avx512", v = 1;
-  } else if (!blas && __builtin_cpu_supports("avx2") && __builtin_cpu_supports("fma")) {
-    kern.mr = 6, kern.nr = 16, kern.tile = tile_avx2, kern.name = "avx2", v = 1;
+  bool fma = __builtin_cpu_supports("fma");
+  if (!blas && !avx2_only && __builtin_cpu_supports("avx512f") && fma) {
+    kern.mr = 12, kern.nr = 32, kern.tile = tile_avx512, kern.name = "avx512", avail = true;
+  } else if (!blas && __builtin_cpu_supports("avx2") && fma) {
+    kern.mr = 6, kern.nr = 16, kern.tile = tile_avx2, kern.name = "avx2", avail = true;
   }
 #endif
-  __atomic_store_n(&avail, v, __ATOMIC_RELEASE);
-  return v;
+}
+
+bool mfi_sgemm_available(void)
+{
+  pthread_once(&picked, pick_kernel);
+  return avail;
 }
 
 const char *mfi_sgemm_kernel(void) { return mfi_sgemm_available() ? kern.name : "openblas"; }
@@ -373,5 +388,9 @@ void mfi_sgemm_packed(bool ta, int64_t m, const float *a, int64_t lda, const mfi
     return;
   }
   job g = {ta, pb->tb, m, pb->n, pb->k, a, lda, pb->b, pb->ldb, pb, beta, c, ldc};
+  if (!pb->p) { /* a pack that failed: callers check, this keeps a stray call safe */
+    block_blas(&g, 0, m, 0, pb->n);
+    return;
+  }
   block(&g, 0, m, 0, (pb->n + kern.nr - 1) / kern.nr);
 }

@@ -200,8 +200,9 @@ typedef struct mf_session mf_session;
 typedef struct {
   int inter_op_threads; /* independent operations in parallel; 1 = inline */
   /* Threads inside one kernel (float32 GEMMs, RNN time loops) of this
-   * session; 0 = one per usable CPU. A value > 0 also sets OpenBLAS's own
-   * thread count (float64 GEMMs), which is process-wide. */
+   * session, at most one per usable CPU; 0 = one per usable CPU. A value
+   * > 0 also sets OpenBLAS's own thread count (float64 GEMMs, float32 ones
+   * where moonflow's kernels do not run), which is process-wide. */
   int intra_op_threads;
 } mf_session_config;
 
