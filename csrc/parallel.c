@@ -123,6 +123,7 @@ static void register_fork_handler(void) { pthread_atfork(NULL, NULL, after_fork_
  * Workers block every signal: signals are the host's threads' business. */
 static int ensure_workers(int n)
 {
+  if (team.started >= n - 1) return n;
   static pthread_once_t once = PTHREAD_ONCE_INIT;
   pthread_once(&once, register_fork_handler);
   team.base_gen = atomic_load(&team.gen);
