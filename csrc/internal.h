@@ -297,10 +297,9 @@ void mfi_parallel_set_threads(int n);
 
 /* float32 GEMM with our own kernels (sgemm.c), row-major like mfi_gemm.
  * Available when the CPU has AVX-512F or AVX2+FMA, unless MOONFLOW_GEMM is
- * "blas" ("avx2" skips the AVX-512 kernel); mfi_sgemm_kernel names the
- * one in use: "avx512", "avx2" or "openblas". */
+ * "blas" ("avx2" skips the AVX-512 kernel); mf_cpu_gemm_kernel names the
+ * one in use. */
 bool mfi_sgemm_available(void);
-const char *mfi_sgemm_kernel(void);
 void mfi_sgemm(bool ta, bool tb, int64_t m, int64_t n, int64_t k, const float *a, int64_t lda,
                const float *b, int64_t ldb, float beta, float *c, int64_t ldc);
 

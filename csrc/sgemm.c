@@ -235,7 +235,7 @@ bool mfi_sgemm_available(void)
   return avail;
 }
 
-const char *mfi_sgemm_kernel(void) { return mfi_sgemm_available() ? kern.name : "openblas"; }
+const char *mf_cpu_gemm_kernel(void) { return mfi_sgemm_available() ? kern.name : "openblas"; }
 
 /* ---------------------------------------------------------------- blocks */
 

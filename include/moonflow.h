@@ -256,6 +256,11 @@ void mf_checkpoint_restore(mf_session *sess, mf_op *const *vars, const char *con
 /* Number of CUDA devices usable by this build (0 without CUDA). */
 int mf_gpu_count(void);
 
+/* The float32 GEMM kernel this process uses on the CPU: "avx512" or "avx2"
+ * (moonflow's own, picked for the CPU; MOONFLOW_GEMM=avx2 or =blas in the
+ * environment narrows the choice) or "openblas". A static string. */
+const char *mf_cpu_gemm_kernel(void);
+
 #ifdef __cplusplus
 }
 #endif

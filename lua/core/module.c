@@ -13,6 +13,12 @@ static int gpu_count(lua_State *L)
   return 1;
 }
 
+static int cpu_gemm_kernel(lua_State *L)
+{
+  lua_pushstring(L, mf_cpu_gemm_kernel());
+  return 1;
+}
+
 int luaopen_moonflow_core(lua_State *L)
 {
   lua_newtable(L);
@@ -23,5 +29,7 @@ int luaopen_moonflow_core(lua_State *L)
   lua_setfield(L, -2, "version");
   lua_pushcfunction(L, gpu_count);
   lua_setfield(L, -2, "gpu_count");
+  lua_pushcfunction(L, cpu_gemm_kernel);
+  lua_setfield(L, -2, "cpu_gemm_kernel");
   return 1;
 }

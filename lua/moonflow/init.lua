@@ -34,5 +34,7 @@ require("moonflow.rnn")(tf)
 require("moonflow.saver")(tf)
 
 tf.test = { is_gpu_available = function() return core.gpu_count() > 0 end }
+-- Which float32 GEMM runs on the CPU: "avx512", "avx2" (moonflow's own) or "openblas".
+tf.sysconfig = { cpu_gemm_kernel = function() return core.cpu_gemm_kernel() end }
 
 return tf

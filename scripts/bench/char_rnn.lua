@@ -7,7 +7,8 @@
 --     [--seed 0] [--sample N]
 -- One training step = one sess:run of forward + backward + clip + Adam update
 -- on batch x seq tokens, the state carried across steps (truncated BPTT).
--- Prints one JSON line; progress goes to stderr.
+-- Prints one JSON line (the peer's fields, then gemm_kernel: which float32
+-- GEMM ran); progress goes to stderr.
 local script_dir = (arg and arg[0] or ""):match("^(.*)/[^/]*$") or "."
 package.path = script_dir .. "/../lib/?.lua;" .. package.path
 
@@ -115,8 +116,10 @@ for line in io.lines("/proc/self/status") do
 end
 
 -- keys in the peer's order
+out.gemm_kernel = tf.sysconfig.cpu_gemm_kernel()
 local order = { "framework", "version", "cell", "embed", "hidden", "layers", "batch", "seq", "threads",
-                "step_ms_median", "step_ms_mean", "tokens_per_s", "final_loss", "sample_chars_per_s", "peak_rss_mb" }
+                "step_ms_median", "step_ms_mean", "tokens_per_s", "final_loss", "sample_chars_per_s", "peak_rss_mb",
+                "gemm_kernel" }
 local parts = {}
 for _, k in ipairs(order) do
   if out[k] ~= nil then parts[#parts + 1] = cjson.encode(k) .. ": " .. cjson.encode(out[k]) end

@@ -180,12 +180,12 @@ static void test_team(void)
 int main(void)
 {
   const char *want = getenv("MOONFLOW_GEMM");
-  fprintf(stderr, "float32 GEMM kernel: %s\n", mfi_sgemm_kernel());
-  if (want && strcmp(want, "blas") == 0) CHECK(strcmp(mfi_sgemm_kernel(), "openblas") == 0);
+  fprintf(stderr, "float32 GEMM kernel: %s\n", mf_cpu_gemm_kernel());
+  if (want && strcmp(want, "blas") == 0) CHECK(strcmp(mf_cpu_gemm_kernel(), "openblas") == 0);
 #if defined(__x86_64__) && defined(__GNUC__) && !defined(__clang__)
   if (want && strcmp(want, "avx2") == 0 && __builtin_cpu_supports("avx2") &&
       __builtin_cpu_supports("fma"))
-    CHECK(strcmp(mfi_sgemm_kernel(), "avx2") == 0);
+    CHECK(strcmp(mf_cpu_gemm_kernel(), "avx2") == 0);
 #endif
   test_team();
   sweep(VIA_GEMM, "mfi_gemm, 3 threads");
