@@ -4,8 +4,11 @@
 --   matmul:       GFLOP/s of a 1024^3 float32 tf.matmul next to raw
 --                 cblas_sgemm measured in this process (same threads)
 -- Medians over --reps repetitions.   lua5.4 scripts/bench/session_overhead.lua [--reps N]
+local script_dir = (arg and arg[0] or ""):match("^(.*)/[^/]*$") or "."
+package.path = script_dir .. "/lib/?.lua;" .. package.path
 local tf = require("moonflow")
 local bench = require("moonflow.bench")
+local matmul_vs_sgemm = require("matmul_vs_sgemm")
 
 local reps = 15
 for i = 1, #arg do if arg[i] == "--reps" then reps = tonumber(arg[i + 1]) end end
@@ -69,31 +72,8 @@ end
 
 -- 3. 1024^3 float32 matmul: moonflow vs raw sgemm, alternating
 do
-  local N = 1024
-  local a = tf.random_uniform({ N, N }, { seed = 1 })
-  local b = tf.random_uniform({ N, N }, { seed = 2 })
   local sess = tf.Session()
-  local vals = sess:run({ a, b })
-  local av, bv = vals[1], vals[2]
-  local x = tf.placeholder("float32", { N, N })
-  local y = tf.placeholder("float32", { N, N })
-  local prod = tf.matmul(x, y)
-  local feeds = { [x] = av, [y] = bv }
-  sess:run(prod.op, feeds)
-  -- Alternating blocks, each timed on its last call: right after one
-  -- library's call, its threads still spin and slow the other's (moonflow
-  -- measured 161 GFLOP/s alternating call by call, 447 alone).
-  local mf, raw = {}, {}
-  for r = 1, reps do
-    for _ = 1, 3 do
-      local t0 = bench.now()
-      sess:run(prod.op, feeds)
-      mf[r] = bench.now() - t0
-    end
-    for _ = 1, 3 do raw[r] = bench.sgemm_seconds(N, N, N, 1) end
-  end
-  local flop = 2 * N * N * N
-  local g_mf, g_raw = flop / median(mf) / 1e9, flop / median(raw) / 1e9
+  local g_mf, g_raw = matmul_vs_sgemm(tf, sess, 1024, 1024, 1024, { reps = reps })
   emit({ "bench", "matmul_1024", "moonflow_gflops_median", g_mf, "sgemm_gflops_median", g_raw,
          "ratio", g_mf / g_raw })
   sess:close()
