@@ -533,10 +533,9 @@ static void lstm_steps(mfi_kctx *k, const seqdims *sd, char *z, const char *zx, 
                      mfi_attr_float(k->op, "forget_bias", 1.0)};
   run_loop(sd, &a.wh, lstm_loop, &a);
   recw_free(&a.wh);
-  char *y = a.y, *cs = a.cs;
-  final_h(sd, h0, y, mfi_data(k->out[1]));
+  final_h(sd, h0, a.y, mfi_data(k->out[1]));
   /* c carries through masked steps, so the last step holds every final c. */
-  memcpy(mfi_data(k->out[2]), T ? cs + (T - 1) * B * H * es : c0, (size_t)(B * H) * es);
+  memcpy(mfi_data(k->out[2]), T ? a.cs + (T - 1) * B * H * es : c0, (size_t)(B * H) * es);
 }
 
 /* Scratch for z and the five outputs; NULL (and nothing allocated) on failure. */
