@@ -438,6 +438,11 @@ mf_op *mf_op_finish(mf_op_desc *d, mf_status *s)
                  op->name);
     goto fail;
   }
+  char err[256];
+  if (!mfi_device_spec_parse(op->device, &op->spec, err, sizeof err)) {
+    mfi_op_error(s, MF_INVALID_ARGUMENT, op, "%s", err);
+    goto fail;
+  }
   if (!check_inputs(d, s)) goto fail;
   in = malloc(sizeof *in * (op->nin ? op->nin : 1));
   if (!in) {

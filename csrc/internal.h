@@ -2,6 +2,7 @@
 #ifndef MOONFLOW_INTERNAL_H
 #define MOONFLOW_INTERNAL_H
 
+#include "device.h"
 #include "moonflow.h"
 
 #include <pthread.h>
@@ -22,11 +23,13 @@ static inline void mfi_clear(mf_status *s) { s->code = MF_OK, s->msg[0] = 0; }
 
 /* ---------------------------------------------------------------- memory */
 
-/* Size-class caching allocator for tensor buffers: freed blocks go back to a
- * free list of their class and are reused, so steady loops stop asking the
- * OS for memory after their first iteration. */
+/* Host scratch memory from the CPU device's caching allocator (alloc.c). */
 void *mfi_alloc(size_t nbytes);
 void mfi_free(void *p, size_t nbytes);
+/* n bytes from src (on src_dev) to dst (on dst_dev), through the host
+ * between two non-CPU devices; complete when it returns. */
+bool mfi_device_copy(mfi_device *dst_dev, void *dst, mfi_device *src_dev, const void *src,
+                     size_t n, mf_status *s);
 
 typedef struct mfi_buffer {
   atomic_int refs;
@@ -35,6 +38,7 @@ typedef struct mfi_buffer {
   void (*dealloc)(void *data, void *arg); /* borrowed memory; NULL: ours */
   void *arg;
   bool borrowed;
+  mfi_device *dev; /* where data lives; borrowed memory is the CPU's */
 } mfi_buffer;
 
 struct mf_tensor {
@@ -47,13 +51,19 @@ struct mf_tensor {
   mfi_buffer *buf;
 };
 
-/* An uninitialised (not zeroed) tensor for kernel outputs: NULL + status on
- * failure (out of memory or bad shape). */
+/* An uninitialised (not zeroed) tensor on a device (mfi_tensor_empty: the
+ * CPU): NULL + status on failure (out of memory or bad shape). */
+mf_tensor *mfi_tensor_empty_on(mfi_device *d, mf_dtype dt, int ndim, const int64_t *dims,
+                               mf_status *s);
 mf_tensor *mfi_tensor_empty(mf_dtype dt, int ndim, const int64_t *dims, mf_status *s);
+static inline mfi_device *mfi_tensor_device(const mf_tensor *t) { return t->buf->dev; }
 static inline void *mfi_data(const mf_tensor *t) { return (char *)t->buf->data + t->offset; }
 /* True when this tensor is the only holder of its buffer. */
 bool mfi_tensor_exclusive(const mf_tensor *t);
+/* A copy on the same device. */
 mf_tensor *mfi_tensor_copy(const mf_tensor *t, mf_status *s);
+/* t on device d: a new reference when it is there already, else a copy. */
+mf_tensor *mfi_tensor_to(mf_tensor *t, mfi_device *d, mf_status *s);
 /* A new tensor object sharing t's buffer, so each holder has its own header
  * and copy-on-write decisions see every holder. NULL when out of memory. */
 mf_tensor *mfi_tensor_view(mf_tensor *t);
@@ -97,10 +107,22 @@ typedef struct {
 
 struct mfi_opdef;
 
+/* A device string as TensorFlow spells it ("/gpu:1", "/device:CPU:0",
+ * "/job:localhost/replica:0/task:0/device:GPU:0", "" for none); type and
+ * index are -1 where the string leaves them open. */
+typedef struct {
+  int type;  /* mfi_device_type or -1 */
+  int index; /* or -1 */
+} mfi_device_spec;
+/* false + a message in `err` (for the op's error) when the string is not a
+ * device name. */
+bool mfi_device_spec_parse(const char *str, mfi_device_spec *spec, char *err, size_t errsize);
+
 struct mf_op {
   mf_graph *graph;
   int id;
   char *name, *device, *location;
+  mfi_device_spec spec; /* `device` parsed when the op is created */
   const struct mfi_opdef *def;
   int nin, nctrl, nout, nattr;
   mf_output *inputs;
@@ -147,22 +169,42 @@ typedef struct {
 } mfi_infer_ctx;
 
 /* What a kernel sees: input values, attributes (through op), output slots
- * to fill with new references, and for stateful ops a variable slot or the
- * random stream's key. Kernels never reach into the graph or session. */
+ * to fill with new references, its device, and for stateful ops a variable
+ * slot or the random stream's key. Kernels never reach into the graph or
+ * session: what they need of the variables they update comes in vars. */
 #define MFI_MAX_REFS 4
+#define MFI_MAX_SCRATCH 4
 
 typedef struct {
+  mf_tensor **slot;    /* the session's value slot (NULL: uninitialized) */
+  const char *name;    /* the variable's name, for messages */
+  const mfi_meta *decl; /* its declared dtype and shape */
+} mfi_var_ref;
+
+struct mfi_kctx {
   const mf_op *op;
   mf_tensor *const *in; /* NULL for variable-reference inputs */
   mf_tensor **out;
-  /* Variable value slots: VariableV2 gets its own in vars[0]; an op whose
-   * first def->nref inputs name variables gets theirs in vars[i]. */
-  mf_tensor **vars[MFI_MAX_REFS];
+  /* Variables: VariableV2 gets its own in vars[0]; an op whose first
+   * def->nref inputs name variables gets theirs in vars[i]. */
+  mfi_var_ref vars[MFI_MAX_REFS];
   uint64_t key; /* random ops: Philox key */
   uint64_t run; /* random ops: how many times this op ran before */
   int threads;  /* intra-op threads */
+  mfi_device *dev;
+  void *stream; /* the device's stream for this run (NULL on the CPU) */
+  /* Per output: run-time dtype and shape, for prepare to fill so that
+   * kernels allocate without re-running shape functions. */
+  mfi_meta *shapes;
+  /* scratch memory from dev, released after the kernel (mfi_scratch) */
+  void *scratch[MFI_MAX_SCRATCH];
+  size_t scratch_bytes[MFI_MAX_SCRATCH];
   mf_status *status;
-} mfi_kctx;
+};
+
+/* Scratch memory on the kernel's device for the kernel's duration; NULL
+ * with the op's out-of-memory error set when it cannot be had. */
+void *mfi_scratch(mfi_kctx *k, size_t nbytes);
 
 enum {
   MFI_VARIABLE = 1 << 1, /* owns a variable slot */
@@ -173,33 +215,48 @@ enum {
 
 typedef struct mfi_grad_ctx mfi_grad_ctx;
 
+/* One row per op type, with designated initializers:
+ *   {.type = "GatherV2", .min_inputs = 2, .max_inputs = 2, .infer = infer_gather,
+ *    .prepare = prepare_gather, .kernel = {[MFI_DEVICE_CPU] = cpu_gather},
+ *    .host_in = 1u << 1, .grad = grad_gather}
+ * Kernels for other devices are registered by name by their backend
+ * (mfi_register_kernels), so a row never depends on what a build has. */
 typedef struct mfi_opdef {
   const char *type;
   int min_inputs, max_inputs; /* max -1: any number */
   int flags;
+  int nref; /* leading inputs that name variables (not data edges) */
   void (*infer)(mfi_infer_ctx *c);
-  void (*cpu)(mfi_kctx *k);
+  /* Run-time validation, on the host, before the kernel on any device:
+   * it sees every input's shape and the contents of host-memory inputs,
+   * and sets the status to refuse. */
+  void (*prepare)(mfi_kctx *k);
+  mfi_kernel kernel[MFI_NUM_DEVICE_TYPES];
+  /* Inputs / outputs (bit i) that live in host memory whatever the op's
+   * device: ids checked on the host, sequence lengths, shapes. */
+  uint32_t host_in, host_out;
   /* Adds the ops computing the inputs' gradients; NULL (without
    * MFI_NO_GRADIENT) means the op is not differentiable: an error when it
    * lies on a gradient path. */
   void (*grad)(mfi_grad_ctx *g);
-  int nref; /* leading inputs that name variables (not data edges) */
 } mfi_opdef;
 
 const mfi_opdef *mfi_opdef_find(const char *type);
+/* The same row, writable: only for registering kernels at start-up. */
+mfi_opdef *mfi_opdef_lookup(const char *type);
 
 /* Registry tables, one per op family file. */
-extern const mfi_opdef mfi_ops_math[];
-extern const mfi_opdef mfi_ops_array[];
-extern const mfi_opdef mfi_ops_reduce[];
-extern const mfi_opdef mfi_ops_state[];
-extern const mfi_opdef mfi_ops_matmul[];
-extern const mfi_opdef mfi_ops_random[];
-extern const mfi_opdef mfi_ops_grad[];
-extern const mfi_opdef mfi_ops_nn[];
-extern const mfi_opdef mfi_ops_train[];
-extern const mfi_opdef mfi_ops_sparse[];
-extern const mfi_opdef mfi_ops_rnn[];
+extern mfi_opdef mfi_ops_math[];
+extern mfi_opdef mfi_ops_array[];
+extern mfi_opdef mfi_ops_reduce[];
+extern mfi_opdef mfi_ops_state[];
+extern mfi_opdef mfi_ops_matmul[];
+extern mfi_opdef mfi_ops_random[];
+extern mfi_opdef mfi_ops_grad[];
+extern mfi_opdef mfi_ops_nn[];
+extern mfi_opdef mfi_ops_train[];
+extern mfi_opdef mfi_ops_sparse[];
+extern mfi_opdef mfi_ops_rnn[];
 
 /* Shared inference helpers. */
 void mfi_infer_error(mfi_infer_ctx *c, mf_code code, const char *fmt, ...)
@@ -257,6 +314,8 @@ static inline mfi_meta mfi_meta_of(mf_output o) { return o.op->out[o.index]; }
 bool mfi_session_lock(mf_session *sess, mf_status *s);
 void mfi_session_unlock(mf_session *sess);
 mf_tensor **mfi_session_slot(mf_session *sess, const mf_op *var, mf_status *s);
+/* Where an op of the session's graph runs (a variable: where its value lives). */
+mfi_device *mfi_session_device(mf_session *sess, const mf_op *op, mf_status *s);
 
 /* ---------------------------------------------------------------- random */
 

@@ -11,7 +11,7 @@ void mfi_plan_delete(mfi_plan *p)
   if (!p) return;
   free(p->sig), free(p->nodes), free(p->in_val), free(p->succ), free(p->uses0);
   free(p->feed_val), free(p->fetch_val), free(p->vals), free(p->uses), free(p->pending);
-  free(p->in_ptrs);
+  free(p->in_ptrs), free(p->copies), free(p->shapes);
   free(p);
 }
 
@@ -42,9 +42,65 @@ static bool push(ivec *v, int x)
   return true;
 }
 
+/* Copies planned so far, each with the node after which it runs (-1: feeds). */
+typedef struct {
+  mfi_copy *a;
+  int *owner;
+  int n, cap;
+} copy_vec;
+
+/* The slot holding value `src` (located on `from`) on device `to`: src
+ * itself, or the destination of a copy, made on first need. */
+static int slot_on(copy_vec *cv, int src, mfi_device *from, mfi_device *to, int owner, int *nvals)
+{
+  if (from == to) return src;
+  for (int c = 0; c < cv->n; c++)
+    if (cv->a[c].src == src && cv->a[c].dev == to) return cv->a[c].dst;
+  if (cv->n == cv->cap) {
+    int nc = cv->cap ? cv->cap * 2 : 16;
+    mfi_copy *a = realloc(cv->a, sizeof *a * nc);
+    if (a) cv->a = a;
+    int *o = a ? realloc(cv->owner, sizeof *o * nc) : NULL;
+    if (!o) return -1;
+    cv->owner = o, cv->cap = nc;
+  }
+  cv->a[cv->n] = (mfi_copy){src, *nvals, to};
+  cv->owner[cv->n++] = owner;
+  return (*nvals)++;
+}
+
+static mfi_device *out_device(const mfi_node *n, int i)
+{
+  return n->op->def->host_out >> i & 1 ? mfi_device_cpu() : n->dev;
+}
+
+static mfi_device *in_device(const mfi_node *n, int i)
+{
+  return n->op->def->host_in >> i & 1 ? mfi_device_cpu() : n->dev;
+}
+
+/* Orders the copies by owner (feeds, then nodes in plan order) into p. */
+static bool lay_out_copies(mfi_plan *p, const copy_vec *cv)
+{
+  p->ncopies = cv->n;
+  p->copies = malloc(sizeof *p->copies * (cv->n ? cv->n : 1));
+  if (!p->copies) return false;
+  int c = 0;
+  for (int i = 0; i < cv->n; i++)
+    if (cv->owner[i] < 0) p->copies[c++] = cv->a[i];
+  p->nfeed_copies = c;
+  for (int k = 0; k < p->nnodes; k++) {
+    p->nodes[k].copy_off = c;
+    for (int i = 0; i < cv->n; i++)
+      if (cv->owner[i] == k) p->copies[c++] = cv->a[i];
+    p->nodes[k].ncopy = c - p->nodes[k].copy_off;
+  }
+  return true;
+}
+
 mfi_plan *mfi_plan_build(mf_graph *g, const mf_output *feeds, int nfeeds, const mf_output *fetches,
                          int nfetches, mf_op *const *targets, int ntargets, uint64_t nondet_key,
-                         mf_status *s)
+                         mfi_place_fn place, void *place_ctx, mf_status *s)
 {
   int nops = g->nops;
   mfi_plan *p = calloc(1, sizeof *p);
@@ -53,6 +109,7 @@ mfi_plan *mfi_plan_build(mf_graph *g, const mf_output *feeds, int nfeeds, const 
   int *stack = malloc(sizeof(int) * (nops ? nops : 1));
   int *last_touch = malloc(sizeof(int) * (nops ? nops : 1));
   ivec edges_from = {0}, edges_to = {0};
+  copy_vec cv = {0};
   if (!p || !node_of || !need || !stack || !last_touch) goto oom;
 
   /* 1. Which operations must run: walk back from fetches and targets, stopping at fed outputs. */
@@ -74,7 +131,7 @@ mfi_plan *mfi_plan_build(mf_graph *g, const mf_output *feeds, int nfeeds, const 
   }
 
   /* 2. Creation order is a topological order: inputs always exist before their consumers. */
-  int nn = 0, nvals = nfeeds, nin = 0;
+  int nn = 0, nin = 0;
   for (int id = 0; id < nops; id++) {
     node_of[id] = -1;
     if (!need[id]) continue;
@@ -86,34 +143,37 @@ mfi_plan *mfi_plan_build(mf_graph *g, const mf_output *feeds, int nfeeds, const 
       goto fail;
     }
     node_of[id] = nn++;
-    nvals += op->nout;
     nin += op->nin;
   }
   p->nnodes = nn;
-  p->nvals = nvals;
   p->nodes = calloc(nn ? nn : 1, sizeof *p->nodes);
   p->in_val = malloc(sizeof(int) * (nin ? nin : 1));
   p->in_ptrs = malloc(sizeof(mf_tensor *) * (nin ? nin : 1));
-  p->uses0 = calloc(nvals ? nvals : 1, sizeof(int));
-  p->uses = malloc(sizeof(int) * (nvals ? nvals : 1));
-  p->vals = calloc(nvals ? nvals : 1, sizeof(mf_tensor *));
   p->pending = malloc(sizeof(int) * (nn ? nn : 1));
   p->feed_val = malloc(sizeof(int) * (nfeeds ? nfeeds : 1));
   p->fetch_val = malloc(sizeof(int) * (nfetches ? nfetches : 1));
-  if (!p->nodes || !p->in_val || !p->in_ptrs || !p->uses0 || !p->uses || !p->vals || !p->pending ||
-      !p->feed_val || !p->fetch_val)
+  if (!p->nodes || !p->in_val || !p->in_ptrs || !p->pending || !p->feed_val || !p->fetch_val)
     goto oom;
 
-  /* 3. Value slots: feeds first, then each node's outputs. */
+  /* 3. Devices, and value slots: feeds first, then each node's outputs,
+   * then the copies that move values to their consumers' devices. */
+  for (int id = 0, k = 0; id < nops; id++) {
+    if (node_of[id] < 0) continue;
+    mfi_node *n = &p->nodes[k++];
+    n->op = g->ops[id];
+    if (!(n->dev = place(place_ctx, n->op, s))) goto fail;
+    n->kernel = n->op->def->kernel[n->dev->type];
+    bool seen = n->dev == mfi_device_cpu();
+    for (int j = 0; j < p->ndevs; j++) seen = seen || p->devs[j] == n->dev;
+    if (!seen && p->ndevs < (int)(sizeof p->devs / sizeof *p->devs)) p->devs[p->ndevs++] = n->dev;
+  }
   for (int f = 0; f < nfeeds; f++) p->feed_val[f] = f;
   int v = nfeeds, io = 0;
+  for (int k = 0; k < nn; k++) p->nodes[k].first_val = v, v += p->nodes[k].op->nout;
   for (int id = 0; id < nops; id++) {
     if (node_of[id] < 0) continue;
     mf_op *op = g->ops[id];
     mfi_node *n = &p->nodes[node_of[id]];
-    n->op = op;
-    n->first_val = v;
-    v += op->nout;
     n->in_off = io;
     n->nvar = 0;
     if (op->def->flags & MFI_VARIABLE) n->var_id[n->nvar++] = op->id;
@@ -130,15 +190,29 @@ mfi_plan *mfi_plan_build(mf_graph *g, const mf_output *feeds, int nfeeds, const 
         continue;
       }
       int f = fed(feeds, nfeeds, in.op, in.index);
-      int slot = f >= 0 ? f : p->nodes[node_of[in.op->id]].first_val + in.index;
-      p->in_val[io] = slot;
-      p->uses0[slot]++;
-      if (f < 0 && (!push(&edges_from, node_of[in.op->id]) || !push(&edges_to, node_of[id])))
+      mfi_node *from = f >= 0 ? NULL : &p->nodes[node_of[in.op->id]];
+      int slot = from ? from->first_val + in.index : f;
+      mfi_device *at = from ? out_device(from, in.index) : mfi_device_cpu();
+      if ((p->in_val[io] = slot_on(&cv, slot, at, in_device(n, i), from ? node_of[in.op->id] : -1,
+                                   &v)) < 0)
+        goto oom;
+      if (from && (!push(&edges_from, node_of[in.op->id]) || !push(&edges_to, node_of[id])))
         goto oom;
     }
     for (int i = 0; i < op->nctrl; i++)
       if (!push(&edges_from, node_of[op->ctrl[i]->id]) || !push(&edges_to, node_of[id])) goto oom;
   }
+  /* Consumers of each slot: inputs, copies and fetches (fetches come back
+   * to host memory when they are handed out). */
+  int nvals = p->nvals = v;
+  p->uses0 = calloc(nvals ? nvals : 1, sizeof(int));
+  p->uses = malloc(sizeof(int) * (nvals ? nvals : 1));
+  p->vals = calloc(nvals ? nvals : 1, sizeof(mf_tensor *));
+  p->shapes = calloc(nvals ? nvals : 1, sizeof(mfi_meta));
+  if (!p->uses0 || !p->uses || !p->vals || !p->shapes || !lay_out_copies(p, &cv)) goto oom;
+  for (int i = 0; i < nin; i++)
+    if (p->in_val[i] >= 0) p->uses0[p->in_val[i]]++;
+  for (int c = 0; c < cv.n; c++) p->uses0[cv.a[c].src]++;
   for (int i = 0; i < nfetches; i++) {
     int f = fed(feeds, nfeeds, fetches[i].op, fetches[i].index);
     p->fetch_val[i] =
@@ -171,11 +245,13 @@ mfi_plan *mfi_plan_build(mf_graph *g, const mf_output *feeds, int nfeeds, const 
     p->succ[n->succ_off + n->nsucc++] = edges_to.a[e];
   }
   free(node_of), free(need), free(stack), free(last_touch), free(edges_from.a), free(edges_to.a);
+  free(cv.a), free(cv.owner);
   return p;
 oom:
   mfi_set(s, MF_RESOURCE_EXHAUSTED, "out of memory while planning a run");
 fail:
   free(node_of), free(need), free(stack), free(last_touch), free(edges_from.a), free(edges_to.a);
+  free(cv.a), free(cv.owner);
   mfi_plan_delete(p);
   return NULL;
 }

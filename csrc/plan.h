@@ -13,7 +13,16 @@ typedef struct {
   int nvar;                 /* variables it touches */
   int var_id[MFI_MAX_REFS]; /* their op ids */
   uint64_t key;             /* random ops: Philox key */
+  mfi_device *dev;          /* where it runs */
+  mfi_kernel kernel;        /* its kernel there */
+  int copy_off, ncopy;      /* copies of its outputs to other devices, run after it */
 } mfi_node;
+
+/* A value moved to another device: slot src on its device -> slot dst on dev. */
+typedef struct {
+  int src, dst;
+  mfi_device *dev;
+} mfi_copy;
 
 typedef struct mfi_plan {
   struct mfi_plan *next; /* in the session's cache */
@@ -26,19 +35,30 @@ typedef struct mfi_plan {
   int *uses0;     /* per value slot: consumers + fetches */
   int *feed_val;  /* per feed: its value slot */
   int *fetch_val; /* per fetch: its value slot */
+  mfi_copy *copies; /* feeds' copies first (nfeed_copies), then by node */
+  int ncopies, nfeed_copies;
+  mfi_device *devs[8]; /* the non-CPU devices it runs on, to synchronize */
+  int ndevs;
   /* scratch for one run at a time */
   mf_tensor **vals;
+  mfi_meta *shapes; /* per value slot: prepare's output shapes */
   int *uses;
   int *pending;
   mf_tensor **in_ptrs;
 } mfi_plan;
 
+/* Where an op runs (the session's placement, cached there per op). */
+typedef mfi_device *(*mfi_place_fn)(void *ctx, const mf_op *op, mf_status *s);
+
 /* Builds a plan; NULL + status (naming the op) when a needed placeholder is
- * unfed or an argument is invalid. Random-op keys come from `nondet_key`
- * when the op has no seeds. */
+ * unfed, an op cannot be placed, or an argument is invalid. Random-op keys
+ * come from `nondet_key` when the op has no seeds. Values cross devices
+ * through copies: feeds (host memory) to their consumers' devices, outputs
+ * to consumers elsewhere; host-memory inputs and outputs of a row
+ * (host_in, host_out) count as the CPU's. */
 mfi_plan *mfi_plan_build(mf_graph *g, const mf_output *feeds, int nfeeds, const mf_output *fetches,
                          int nfetches, mf_op *const *targets, int ntargets, uint64_t nondet_key,
-                         mf_status *s);
+                         mfi_place_fn place, void *place_ctx, mf_status *s);
 void mfi_plan_delete(mfi_plan *p);
 
 #endif

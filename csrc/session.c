@@ -1,7 +1,9 @@
 /* Sessions: variable values, random counters, the plan cache, and the
  * executor that runs a plan inline or on an inter-op thread pool. */
+#include "placement.h"
 #include "plan.h"
 
+#include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 #include <time.h>
@@ -15,6 +17,7 @@ struct mf_session {
   pthread_mutex_t lock; /* one run at a time */
   mf_tensor **vars;     /* by op id: a variable's value */
   uint64_t *runs;       /* by op id: how often a random op ran */
+  mfi_device **place;   /* by op id: its device once placed, else NULL */
   int nslots;
   uint64_t nondet_key;
   mfi_plan *plans;
@@ -45,7 +48,11 @@ void mf_session_config_init(mf_session_config *c)
 {
   c->inter_op_threads = 1;
   c->intra_op_threads = 0;
+  c->allow_soft_placement = 0;
+  c->log_device_placement = 0;
 }
+
+static atomic_int live_sessions;
 
 typedef struct {
   mf_session *sess;
@@ -69,6 +76,7 @@ mf_session *mf_session_new(mf_graph *g, const mf_session_config *c, mf_status *s
   if (sess->cfg.inter_op_threads < 1) sess->cfg.inter_op_threads = 1;
   if (sess->cfg.inter_op_threads > 64) sess->cfg.inter_op_threads = 64;
   sess->graph = mfi_graph_retain(g);
+  atomic_fetch_add(&live_sessions, 1);
   pthread_mutex_init(&sess->lock, NULL);
   pthread_mutex_init(&sess->qlock, NULL);
   pthread_cond_init(&sess->qcond, NULL);
@@ -97,9 +105,9 @@ mf_session *mf_session_new(mf_graph *g, const mf_session_config *c, mf_status *s
 static void release_state(mf_session *sess)
 {
   for (int i = 0; i < sess->nslots; i++) mf_tensor_delete(sess->vars[i]);
-  free(sess->vars), free(sess->runs), free(sess->trace);
+  free(sess->vars), free(sess->runs), free(sess->place), free(sess->trace);
   sess->trace = NULL, sess->ntrace = sess->trace_cap = 0;
-  sess->vars = NULL, sess->runs = NULL, sess->nslots = 0;
+  sess->vars = NULL, sess->runs = NULL, sess->place = NULL, sess->nslots = 0;
   while (sess->plans) {
     mfi_plan *p = sess->plans;
     sess->plans = p->next;
@@ -134,6 +142,8 @@ void mf_session_delete(mf_session *sess)
   pthread_mutex_destroy(&sess->qlock);
   pthread_cond_destroy(&sess->qcond);
   free(sess);
+  /* The last session gives the devices' cached memory back. */
+  if (atomic_fetch_sub(&live_sessions, 1) == 1) mf_allocator_trim();
 }
 
 /* ---------------------------------------------------------------- step statistics */
@@ -163,36 +173,68 @@ static void record(mf_session *sess, const mf_op *op, struct timespec t0, struct
 
 /* ---------------------------------------------------------------- one node */
 
+/* Values leave their producer's device for consumers elsewhere. */
+static void run_copies(mfi_plan *p, const mfi_copy *c, int n, mf_status *s)
+{
+  for (int i = 0; i < n && mfi_ok(s); i++) {
+    mf_tensor *t = p->vals[c[i].src];
+    if (!(p->vals[c[i].dst] = mfi_tensor_to(t, c[i].dev, s))) return;
+    if (__atomic_sub_fetch(&p->uses[c[i].src], 1, __ATOMIC_ACQ_REL) == 0)
+      mf_tensor_delete(t), p->vals[c[i].src] = NULL;
+  }
+}
+
 static void run_node(mf_session *sess, mfi_plan *p, int k, mf_status *s)
 {
   mfi_node *n = &p->nodes[k];
   mf_op *op = n->op;
+  const mfi_opdef *def = op->def;
   for (int i = 0; i < op->nin; i++) {
     int v = p->in_val[n->in_off + i];
     p->in_ptrs[n->in_off + i] = v >= 0 ? p->vals[v] : NULL;
   }
-  mfi_kctx c = {op,
-                p->in_ptrs + n->in_off,
-                p->vals + n->first_val,
-                {NULL},
-                n->key,
-                0,
-                sess->cfg.intra_op_threads,
-                s};
-  for (int j = 0; j < n->nvar; j++) c.vars[j] = &sess->vars[n->var_id[j]];
-  if (op->def->flags & MFI_RANDOM) c.run = sess->runs[op->id]++;
+  mfi_kctx c = {.op = op,
+                .in = p->in_ptrs + n->in_off,
+                .out = p->vals + n->first_val,
+                .key = n->key,
+                .threads = sess->cfg.intra_op_threads,
+                .dev = n->dev,
+                .stream = n->dev->stream,
+                .shapes = p->shapes + n->first_val,
+                .status = s};
+  for (int j = 0; j < n->nvar; j++) {
+    const mf_op *var = sess->graph->ops[n->var_id[j]];
+    c.vars[j] = (mfi_var_ref){&sess->vars[var->id], var->name, &var->out[0]};
+  }
+  if (def->flags & MFI_RANDOM) c.run = sess->runs[op->id]++;
   struct timespec t0, t1;
   if (sess->tracing) clock_gettime(CLOCK_MONOTONIC, &t0);
   int outer = mfi_parallel_limit(c.threads);
-  op->def->cpu(&c);
+  if (def->prepare) def->prepare(&c);
+  if (mfi_ok(s)) n->kernel(&c);
   mfi_parallel_limit(outer);
+  for (int i = 0; i < MFI_MAX_SCRATCH && c.scratch[i]; i++)
+    mfi_device_free(n->dev, c.scratch[i], c.scratch_bytes[i]);
   if (sess->tracing) {
     clock_gettime(CLOCK_MONOTONIC, &t1);
     record(sess, op, t0, t1);
   }
-  for (int i = 0; mfi_ok(s) && i < op->nout; i++)
-    if (!p->vals[n->first_val + i])
+  for (int i = 0; mfi_ok(s) && i < op->nout; i++) {
+    mf_tensor **o = &p->vals[n->first_val + i];
+    if (!*o) {
       mfi_op_error(s, MF_INTERNAL, op, "the kernel produced no output %d", i);
+      break;
+    }
+    /* A kernel may hand out a value it holds elsewhere (a constant, a
+     * restored variable): it moves to where the plan expects it. */
+    mfi_device *want = def->host_out >> i & 1 ? mfi_device_cpu() : n->dev;
+    if ((*o)->buf->dev != want) {
+      mf_tensor *moved = mfi_tensor_to(*o, want, s);
+      mf_tensor_delete(*o);
+      *o = moved;
+    }
+  }
+  if (mfi_ok(s)) run_copies(p, p->copies + n->copy_off, n->ncopy, s);
   /* Release what nobody reads any more: unused outputs now, inputs at their last use. */
   for (int i = 0; i < op->nout; i++) {
     int v = n->first_val + i;
@@ -355,6 +397,22 @@ static bool check_args(mf_session *sess, const mf_output *feeds, mf_tensor *cons
   return true;
 }
 
+/* ---------------------------------------------------------------- placement */
+
+/* An op's device, placed on first need and kept: a variable never moves,
+ * and what reads or updates it runs where it lives. */
+static mfi_device *place_op(void *ctx, const mf_op *op, mf_status *s)
+{
+  mf_session *sess = ctx;
+  if (sess->place[op->id]) return sess->place[op->id];
+  mfi_device *colocate = NULL;
+  if (op->def->nref > 0 && !(colocate = place_op(sess, op->inputs[0].op, s))) return NULL;
+  mfi_device *d = mfi_place(op, colocate, sess->cfg.allow_soft_placement, s);
+  if (d && sess->cfg.log_device_placement)
+    fprintf(stderr, "%s: (%s): %s\n", op->name, op->def->type, d->name);
+  return sess->place[op->id] = d;
+}
+
 static mfi_plan *find_plan(mf_session *sess, const mf_output *feeds, int nfeeds,
                            const mf_output *fetches, int nfetches, mf_op *const *targets,
                            int ntargets, mf_status *s)
@@ -372,7 +430,7 @@ static mfi_plan *find_plan(mf_session *sess, const mf_output *feeds, int nfeeds,
       return p;
     }
   mfi_plan *p = mfi_plan_build(sess->graph, feeds, nfeeds, fetches, nfetches, targets, ntargets,
-                               sess->nondet_key, s);
+                               sess->nondet_key, place_op, sess, s);
   if (!p) {
     free(sig);
     return NULL;
@@ -390,12 +448,14 @@ static bool grow_slots(mf_session *sess, mf_status *s)
   mf_tensor **v = realloc(sess->vars, sizeof *v * n);
   if (v) sess->vars = v;
   uint64_t *r = v ? realloc(sess->runs, sizeof *r * n) : NULL;
-  if (!v || !r) {
+  if (r) sess->runs = r;
+  mfi_device **d = r ? realloc(sess->place, sizeof *d * n) : NULL;
+  if (!d) {
     mfi_set(s, MF_RESOURCE_EXHAUSTED, "out of memory");
     return false;
   }
-  sess->runs = r;
-  for (int i = sess->nslots; i < n; i++) sess->vars[i] = NULL, sess->runs[i] = 0;
+  sess->place = d;
+  for (int i = sess->nslots; i < n; i++) sess->vars[i] = NULL, sess->runs[i] = 0, d[i] = NULL;
   sess->nslots = n;
   return true;
 }
@@ -419,6 +479,11 @@ mf_tensor **mfi_session_slot(mf_session *sess, const mf_op *var, mf_status *s)
   }
   if (!grow_slots(sess, s)) return NULL;
   return &sess->vars[var->id];
+}
+
+mfi_device *mfi_session_device(mf_session *sess, const mf_op *op, mf_status *s)
+{
+  return grow_slots(sess, s) ? place_op(sess, op, s) : NULL;
 }
 
 void mf_session_run(mf_session *sess, const mf_output *feeds, mf_tensor *const *feed_values,
@@ -446,6 +511,7 @@ void mf_session_run(mf_session *sess, const mf_output *feeds, mf_tensor *const *
       mfi_set(s, MF_RESOURCE_EXHAUSTED, "out of memory taking feeds");
       goto release;
     }
+  run_copies(p, p->copies, p->nfeed_copies, s);
   /* Fetches hold their own use, so they survive until handed out. */
   if (sess->nworkers > 0 && p->nnodes > 1) {
     for (int k = 0; k < p->nnodes; k++) p->pending[k] = p->nodes[k].npred;
@@ -453,13 +519,16 @@ void mf_session_run(mf_session *sess, const mf_output *feeds, mf_tensor *const *
   } else {
     for (int k = 0; k < p->nnodes && mfi_ok(s); k++) run_node(sess, p, k, s);
   }
-  /* Each fetch gets its own tensor object over the shared buffer. */
+  for (int i = 0; i < p->ndevs; i++) {
+    mf_status tmp;
+    mfi_clear(&tmp);
+    if (!p->devs[i]->ops.synchronize(p->devs[i], p->devs[i]->stream, &tmp) && mfi_ok(s)) *s = tmp;
+  }
+  /* Each fetch gets its own tensor object, in host memory. */
   for (int i = 0; mfi_ok(s) && i < nfetches; i++) {
-    fetch_values[i] = mfi_tensor_view(p->vals[p->fetch_val[i]]);
-    if (!fetch_values[i]) {
-      mfi_set(s, MF_RESOURCE_EXHAUSTED, "out of memory returning fetches");
+    fetch_values[i] = mfi_tensor_to(p->vals[p->fetch_val[i]], mfi_device_cpu(), s);
+    if (!fetch_values[i])
       while (i > 0) mf_tensor_delete(fetch_values[--i]);
-    }
   }
 release:
   for (int v = 0; v < p->nvals; v++) mf_tensor_delete(p->vals[v]), p->vals[v] = NULL;

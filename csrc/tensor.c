@@ -89,23 +89,31 @@ static mf_tensor *tensor_header(mf_dtype dt, int ndim, const int64_t *dims, mf_s
   b->dealloc = NULL;
   b->arg = NULL;
   b->borrowed = false;
+  b->dev = mfi_device_cpu();
+  return t;
+}
+
+mf_tensor *mfi_tensor_empty_on(mfi_device *d, mf_dtype dt, int ndim, const int64_t *dims,
+                               mf_status *s)
+{
+  mf_tensor *t = tensor_header(dt, ndim, dims, s);
+  if (!t) return NULL;
+  t->buf->dev = d;
+  t->buf->data = mfi_device_alloc(d, t->buf->nbytes);
+  if (!t->buf->data) {
+    char sh[128];
+    mfi_shape_str(ndim, dims, sh, sizeof sh);
+    mfi_set(s, MF_RESOURCE_EXHAUSTED, "out of memory allocating a %s %s tensor (%zu bytes) on %s",
+            mf_dtype_name(dt), sh, t->buf->nbytes, d->name);
+    free(t->buf), free(t);
+    return NULL;
+  }
   return t;
 }
 
 mf_tensor *mfi_tensor_empty(mf_dtype dt, int ndim, const int64_t *dims, mf_status *s)
 {
-  mf_tensor *t = tensor_header(dt, ndim, dims, s);
-  if (!t) return NULL;
-  t->buf->data = mfi_alloc(t->buf->nbytes);
-  if (!t->buf->data) {
-    char sh[128];
-    mfi_shape_str(ndim, dims, sh, sizeof sh);
-    mfi_set(s, MF_RESOURCE_EXHAUSTED, "out of memory allocating a %s %s tensor (%zu bytes)",
-            mf_dtype_name(dt), sh, t->buf->nbytes);
-    free(t->buf), free(t);
-    return NULL;
-  }
-  return t;
+  return mfi_tensor_empty_on(mfi_device_cpu(), dt, ndim, dims, s);
 }
 
 mf_tensor *mf_tensor_new(mf_dtype dt, int ndim, const int64_t *dims, mf_status *s)
@@ -141,7 +149,7 @@ static void buffer_release(mfi_buffer *b)
   if (b->borrowed) {
     if (b->dealloc) b->dealloc(b->data, b->arg);
   } else {
-    mfi_free(b->data, b->nbytes);
+    mfi_device_free(b->dev, b->data, b->nbytes);
   }
   free(b);
 }
@@ -165,11 +173,24 @@ bool mfi_tensor_exclusive(const mf_tensor *t)
   return atomic_load(&t->refs) == 1 && atomic_load(&t->buf->refs) == 1 && !t->buf->borrowed;
 }
 
-mf_tensor *mfi_tensor_copy(const mf_tensor *t, mf_status *s)
+static mf_tensor *copy_to(const mf_tensor *t, mfi_device *d, mf_status *s)
 {
-  mf_tensor *c = mfi_tensor_empty(t->dtype, t->ndim, t->dims, s);
-  if (c) memcpy(mfi_data(c), mfi_data(t), mf_tensor_nbytes(t));
+  mf_tensor *c = mfi_tensor_empty_on(d, t->dtype, t->ndim, t->dims, s);
+  if (c && !mfi_device_copy(d, mfi_data(c), t->buf->dev, mfi_data(t), mf_tensor_nbytes(t), s)) {
+    mf_tensor_delete(c);
+    return NULL;
+  }
   return c;
+}
+
+mf_tensor *mfi_tensor_copy(const mf_tensor *t, mf_status *s) { return copy_to(t, t->buf->dev, s); }
+
+mf_tensor *mfi_tensor_to(mf_tensor *t, mfi_device *d, mf_status *s)
+{
+  if (t->buf->dev != d) return copy_to(t, d, s);
+  mf_tensor *v = mfi_tensor_view(t);
+  if (!v) mfi_set(s, MF_RESOURCE_EXHAUSTED, "out of memory");
+  return v;
 }
 
 void *mf_tensor_mutable_data(mf_tensor *t, mf_status *s)
@@ -178,7 +199,7 @@ void *mf_tensor_mutable_data(mf_tensor *t, mf_status *s)
   /* The library hands every holder its own tensor object (views share the
    * buffer), so the buffer's count tells whether another value shares it. */
   if (atomic_load(&t->buf->refs) == 1 && !t->buf->borrowed && t->offset == 0) return mfi_data(t);
-  mf_tensor *c = mfi_tensor_copy(t, s);
+  mf_tensor *c = copy_to(t, mfi_device_cpu(), s);
   if (!c) return NULL;
   mfi_buffer *old = t->buf;
   t->buf = c->buf;

@@ -204,6 +204,11 @@ typedef struct {
    * > 0 also sets OpenBLAS's own thread count (float64 GEMMs, float32 ones
    * where moonflow's kernels do not run), which is process-wide. */
   int intra_op_threads;
+  /* An op whose requested device is missing or has no kernel for it runs
+   * on the default device instead of failing (TF's allow_soft_placement). */
+  int allow_soft_placement;
+  /* Print each op's device to stderr when it is first placed. */
+  int log_device_placement;
 } mf_session_config;
 
 void mf_session_config_init(mf_session_config *c);
@@ -255,6 +260,32 @@ void mf_checkpoint_restore(mf_session *sess, mf_op *const *vars, const char *con
 
 /* Number of CUDA devices usable by this build (0 without CUDA). */
 int mf_gpu_count(void);
+
+/* The devices of this process: 0 is the CPU, then GPUs (and the test
+ * device when MOONFLOW_TEST_DEVICE is set). Names are TensorFlow's full
+ * names ("/job:localhost/replica:0/task:0/device:GPU:0"); types "CPU",
+ * "GPU", "TEST". NULL past the end. */
+int mf_device_count(void);
+const char *mf_device_name(int i);
+const char *mf_device_type(int i);
+
+typedef struct {
+  size_t bytes_in_use;      /* held by live buffers */
+  size_t peak_bytes_in_use; /* the most held at once */
+  size_t bytes_cached;      /* freed, kept by the caching allocator for reuse */
+  uint64_t num_allocs;      /* blocks asked of the system (cache misses) */
+} mf_memory_stats;
+
+/* Device i's memory statistics; 0 when there is no device i. */
+int mf_device_memory_stats(int i, mf_memory_stats *out);
+/* Gives every device's cached blocks back to the system (also done when
+ * the last session is deleted). */
+void mf_allocator_trim(void);
+
+/* Kernel backends: "cpu", "cuda", "test" for i = 0, 1, ...; NULL past the
+ * end. mf_op_type_has_kernel says whether an op type has a kernel for one. */
+const char *mf_kernel_backend_name(int i);
+int mf_op_type_has_kernel(const char *type, const char *backend);
 
 /* The float32 GEMM kernel this process uses on the CPU: "avx512" or "avx2"
  * (moonflow's own, picked for the CPU; MOONFLOW_GEMM=avx2 or =blas in the

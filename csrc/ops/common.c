@@ -6,16 +6,23 @@
 #include <stdlib.h>
 #include <string.h>
 
-static const mfi_opdef *const families[] = {
+static mfi_opdef *const families[] = {
     mfi_ops_math,  mfi_ops_array, mfi_ops_reduce, mfi_ops_state,  mfi_ops_matmul, mfi_ops_random,
     mfi_ops_train, mfi_ops_grad,  mfi_ops_nn,     mfi_ops_sparse, mfi_ops_rnn};
 
-const mfi_opdef *mfi_opdef_find(const char *type)
+mfi_opdef *mfi_opdef_lookup(const char *type)
 {
   for (size_t f = 0; f < sizeof families / sizeof *families; f++)
-    for (const mfi_opdef *d = families[f]; d->type; d++)
+    for (mfi_opdef *d = families[f]; d->type; d++)
       if (strcmp(d->type, type) == 0) return d;
   return NULL;
+}
+
+/* Rows are complete once the backends have registered their kernels. */
+const mfi_opdef *mfi_opdef_find(const char *type)
+{
+  mfi_devices_init();
+  return mfi_opdef_lookup(type);
 }
 
 const char *mf_op_type_name(int i)
@@ -110,12 +117,27 @@ bool mfi_out_new(mfi_kctx *k, int i, mf_dtype dt, int ndim, const int64_t *dims)
 {
   mf_status tmp;
   mfi_clear(&tmp);
-  k->out[i] = mfi_tensor_empty(dt, ndim, dims, &tmp);
+  mfi_device *d = k->op->def->host_out >> i & 1 ? mfi_device_cpu() : k->dev;
+  k->out[i] = mfi_tensor_empty_on(d, dt, ndim, dims, &tmp);
   if (!k->out[i]) {
     mfi_op_error(k->status, mf_status_code(&tmp), k->op, "%s", tmp.msg);
     return false;
   }
   return true;
+}
+
+void *mfi_scratch(mfi_kctx *k, size_t nbytes)
+{
+  int i = 0;
+  while (i < MFI_MAX_SCRATCH && k->scratch[i]) i++;
+  void *p = i < MFI_MAX_SCRATCH ? mfi_device_alloc(k->dev, nbytes) : NULL;
+  if (!p) {
+    mfi_op_error(k->status, MF_RESOURCE_EXHAUSTED, k->op,
+                 "out of memory allocating %zu bytes of scratch on %s", nbytes, k->dev->name);
+    return NULL;
+  }
+  k->scratch[i] = p, k->scratch_bytes[i] = nbytes;
+  return p;
 }
 
 void mfi_bcast_strides(int ondim, const int64_t *odims, int indim, const int64_t *idims,

@@ -798,15 +798,15 @@ static void grad_addn(mfi_grad_ctx *g)
   for (int i = 0; i < g->op->nin; i++) g->dx[i] = g->dy[0];
 }
 
-const mfi_opdef mfi_ops_grad[] = {
-    {"AddN", 1, -1, 0, infer_addn, cpu_addn, grad_addn},
-    {"SumToShapeOf", 2, 2, 0, infer_sum_to_shape, cpu_sum_to_shape},
-    {"ReshapeLike", 2, 2, 0, infer_reshape_like, cpu_reshape_like},
-    {"ExpandReduced", 2, 2, 0, infer_expand_reduced, cpu_expand_reduced},
-    {"ProdExclusive", 1, 1, 0, infer_prod_exclusive, cpu_prod_exclusive},
-    {"SplitLike", 2, -1, 0, infer_split_like, cpu_split_like},
-    {"SliceGrad", 2, 2, 0, infer_slice_grad, cpu_slice_grad},
-    {"GatherGrad", 3, 3, 0, infer_gather_grad, cpu_gather_grad},
-    {"TileGrad", 2, 2, 0, infer_tile_grad, cpu_tile_grad},
+mfi_opdef mfi_ops_grad[] = {
+    {.type = "AddN", .min_inputs = 1, .max_inputs = -1, .infer = infer_addn, .kernel = {[MFI_DEVICE_CPU] = cpu_addn}, .grad = grad_addn},
+    {.type = "SumToShapeOf", .min_inputs = 2, .max_inputs = 2, .infer = infer_sum_to_shape, .kernel = {[MFI_DEVICE_CPU] = cpu_sum_to_shape}},
+    {.type = "ReshapeLike", .min_inputs = 2, .max_inputs = 2, .infer = infer_reshape_like, .kernel = {[MFI_DEVICE_CPU] = cpu_reshape_like}},
+    {.type = "ExpandReduced", .min_inputs = 2, .max_inputs = 2, .infer = infer_expand_reduced, .kernel = {[MFI_DEVICE_CPU] = cpu_expand_reduced}},
+    {.type = "ProdExclusive", .min_inputs = 1, .max_inputs = 1, .infer = infer_prod_exclusive, .kernel = {[MFI_DEVICE_CPU] = cpu_prod_exclusive}},
+    {.type = "SplitLike", .min_inputs = 2, .max_inputs = -1, .infer = infer_split_like, .kernel = {[MFI_DEVICE_CPU] = cpu_split_like}},
+    {.type = "SliceGrad", .min_inputs = 2, .max_inputs = 2, .infer = infer_slice_grad, .kernel = {[MFI_DEVICE_CPU] = cpu_slice_grad}},
+    {.type = "GatherGrad", .min_inputs = 3, .max_inputs = 3, .infer = infer_gather_grad, .kernel = {[MFI_DEVICE_CPU] = cpu_gather_grad}},
+    {.type = "TileGrad", .min_inputs = 2, .max_inputs = 2, .infer = infer_tile_grad, .kernel = {[MFI_DEVICE_CPU] = cpu_tile_grad}},
     {0},
 };

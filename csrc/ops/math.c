@@ -597,57 +597,41 @@ static void grad_math(mfi_grad_ctx *g)
   }
 }
 
-#define BIN(name)                                                                                  \
-  {                                                                                                \
-    name, 2, 2, 0, infer_binary, cpu_binary, grad_math                                             \
-  }
-#define BIN_NG(name)                                                                               \
-  {                                                                                                \
-    name, 2, 2, MFI_NO_GRADIENT, infer_binary, cpu_binary                                          \
-  }
-#define UN(name)                                                                                   \
-  {                                                                                                \
-    name, 1, 1, 0, infer_unary, cpu_unary, grad_math                                               \
-  }
-#define UN_NG(name)                                                                                \
-  {                                                                                                \
-    name, 1, 1, MFI_NO_GRADIENT, infer_unary, cpu_unary                                            \
-  }
-
-const mfi_opdef mfi_ops_math[] = {BIN("Add"),
-                                  BIN("Sub"),
-                                  BIN("Mul"),
-                                  BIN("Div"),
-                                  BIN("FloorMod"),
-                                  BIN("Pow"),
-                                  BIN("Maximum"),
-                                  BIN("Minimum"),
-                                  BIN_NG("Equal"),
-                                  BIN_NG("NotEqual"),
-                                  BIN_NG("Less"),
-                                  BIN_NG("LessEqual"),
-                                  BIN_NG("Greater"),
-                                  BIN_NG("GreaterEqual"),
-                                  BIN_NG("LogicalAnd"),
-                                  BIN_NG("LogicalOr"),
-                                  UN("Abs"),
-                                  UN("Neg"),
-                                  UN_NG("Sign"),
-                                  UN("Reciprocal"),
-                                  UN("Square"),
-                                  UN_NG("Round"),
-                                  UN("Sqrt"),
-                                  UN("Exp"),
-                                  UN("Log"),
-                                  UN("Cos"),
-                                  UN("Sin"),
-                                  UN("Tanh"),
-                                  UN("Sigmoid"),
-                                  UN_NG("LogicalNot"),
-                                  UN_NG("Floor"),
-                                  UN("Log1p"),
-                                  UN("Cast"),
-                                  {"Select", 3, 3, 0, infer_select, cpu_select, grad_math},
+mfi_opdef mfi_ops_math[] = {
+{.type = "Add", .min_inputs = 2, .max_inputs = 2, .infer = infer_binary, .kernel = {[MFI_DEVICE_CPU] = cpu_binary}, .grad = grad_math},
+                                  {.type = "Sub", .min_inputs = 2, .max_inputs = 2, .infer = infer_binary, .kernel = {[MFI_DEVICE_CPU] = cpu_binary}, .grad = grad_math},
+                                  {.type = "Mul", .min_inputs = 2, .max_inputs = 2, .infer = infer_binary, .kernel = {[MFI_DEVICE_CPU] = cpu_binary}, .grad = grad_math},
+                                  {.type = "Div", .min_inputs = 2, .max_inputs = 2, .infer = infer_binary, .kernel = {[MFI_DEVICE_CPU] = cpu_binary}, .grad = grad_math},
+                                  {.type = "FloorMod", .min_inputs = 2, .max_inputs = 2, .infer = infer_binary, .kernel = {[MFI_DEVICE_CPU] = cpu_binary}, .grad = grad_math},
+                                  {.type = "Pow", .min_inputs = 2, .max_inputs = 2, .infer = infer_binary, .kernel = {[MFI_DEVICE_CPU] = cpu_binary}, .grad = grad_math},
+                                  {.type = "Maximum", .min_inputs = 2, .max_inputs = 2, .infer = infer_binary, .kernel = {[MFI_DEVICE_CPU] = cpu_binary}, .grad = grad_math},
+                                  {.type = "Minimum", .min_inputs = 2, .max_inputs = 2, .infer = infer_binary, .kernel = {[MFI_DEVICE_CPU] = cpu_binary}, .grad = grad_math},
+                                  {.type = "Equal", .min_inputs = 2, .max_inputs = 2, .flags = MFI_NO_GRADIENT, .infer = infer_binary, .kernel = {[MFI_DEVICE_CPU] = cpu_binary}},
+                                  {.type = "NotEqual", .min_inputs = 2, .max_inputs = 2, .flags = MFI_NO_GRADIENT, .infer = infer_binary, .kernel = {[MFI_DEVICE_CPU] = cpu_binary}},
+                                  {.type = "Less", .min_inputs = 2, .max_inputs = 2, .flags = MFI_NO_GRADIENT, .infer = infer_binary, .kernel = {[MFI_DEVICE_CPU] = cpu_binary}},
+                                  {.type = "LessEqual", .min_inputs = 2, .max_inputs = 2, .flags = MFI_NO_GRADIENT, .infer = infer_binary, .kernel = {[MFI_DEVICE_CPU] = cpu_binary}},
+                                  {.type = "Greater", .min_inputs = 2, .max_inputs = 2, .flags = MFI_NO_GRADIENT, .infer = infer_binary, .kernel = {[MFI_DEVICE_CPU] = cpu_binary}},
+                                  {.type = "GreaterEqual", .min_inputs = 2, .max_inputs = 2, .flags = MFI_NO_GRADIENT, .infer = infer_binary, .kernel = {[MFI_DEVICE_CPU] = cpu_binary}},
+                                  {.type = "LogicalAnd", .min_inputs = 2, .max_inputs = 2, .flags = MFI_NO_GRADIENT, .infer = infer_binary, .kernel = {[MFI_DEVICE_CPU] = cpu_binary}},
+                                  {.type = "LogicalOr", .min_inputs = 2, .max_inputs = 2, .flags = MFI_NO_GRADIENT, .infer = infer_binary, .kernel = {[MFI_DEVICE_CPU] = cpu_binary}},
+                                  {.type = "Abs", .min_inputs = 1, .max_inputs = 1, .infer = infer_unary, .kernel = {[MFI_DEVICE_CPU] = cpu_unary}, .grad = grad_math},
+                                  {.type = "Neg", .min_inputs = 1, .max_inputs = 1, .infer = infer_unary, .kernel = {[MFI_DEVICE_CPU] = cpu_unary}, .grad = grad_math},
+                                  {.type = "Sign", .min_inputs = 1, .max_inputs = 1, .flags = MFI_NO_GRADIENT, .infer = infer_unary, .kernel = {[MFI_DEVICE_CPU] = cpu_unary}},
+                                  {.type = "Reciprocal", .min_inputs = 1, .max_inputs = 1, .infer = infer_unary, .kernel = {[MFI_DEVICE_CPU] = cpu_unary}, .grad = grad_math},
+                                  {.type = "Square", .min_inputs = 1, .max_inputs = 1, .infer = infer_unary, .kernel = {[MFI_DEVICE_CPU] = cpu_unary}, .grad = grad_math},
+                                  {.type = "Round", .min_inputs = 1, .max_inputs = 1, .flags = MFI_NO_GRADIENT, .infer = infer_unary, .kernel = {[MFI_DEVICE_CPU] = cpu_unary}},
+                                  {.type = "Sqrt", .min_inputs = 1, .max_inputs = 1, .infer = infer_unary, .kernel = {[MFI_DEVICE_CPU] = cpu_unary}, .grad = grad_math},
+                                  {.type = "Exp", .min_inputs = 1, .max_inputs = 1, .infer = infer_unary, .kernel = {[MFI_DEVICE_CPU] = cpu_unary}, .grad = grad_math},
+                                  {.type = "Log", .min_inputs = 1, .max_inputs = 1, .infer = infer_unary, .kernel = {[MFI_DEVICE_CPU] = cpu_unary}, .grad = grad_math},
+                                  {.type = "Cos", .min_inputs = 1, .max_inputs = 1, .infer = infer_unary, .kernel = {[MFI_DEVICE_CPU] = cpu_unary}, .grad = grad_math},
+                                  {.type = "Sin", .min_inputs = 1, .max_inputs = 1, .infer = infer_unary, .kernel = {[MFI_DEVICE_CPU] = cpu_unary}, .grad = grad_math},
+                                  {.type = "Tanh", .min_inputs = 1, .max_inputs = 1, .infer = infer_unary, .kernel = {[MFI_DEVICE_CPU] = cpu_unary}, .grad = grad_math},
+                                  {.type = "Sigmoid", .min_inputs = 1, .max_inputs = 1, .infer = infer_unary, .kernel = {[MFI_DEVICE_CPU] = cpu_unary}, .grad = grad_math},
+                                  {.type = "LogicalNot", .min_inputs = 1, .max_inputs = 1, .flags = MFI_NO_GRADIENT, .infer = infer_unary, .kernel = {[MFI_DEVICE_CPU] = cpu_unary}},
+                                  {.type = "Floor", .min_inputs = 1, .max_inputs = 1, .flags = MFI_NO_GRADIENT, .infer = infer_unary, .kernel = {[MFI_DEVICE_CPU] = cpu_unary}},
+                                  {.type = "Log1p", .min_inputs = 1, .max_inputs = 1, .infer = infer_unary, .kernel = {[MFI_DEVICE_CPU] = cpu_unary}, .grad = grad_math},
+                                  {.type = "Cast", .min_inputs = 1, .max_inputs = 1, .infer = infer_unary, .kernel = {[MFI_DEVICE_CPU] = cpu_unary}, .grad = grad_math},
+                                  {.type = "Select", .min_inputs = 3, .max_inputs = 3, .infer = infer_select, .kernel = {[MFI_DEVICE_CPU] = cpu_select}, .grad = grad_math},
                                   {0}};
 
 _Static_assert(sizeof mfi_ops_math / sizeof *mfi_ops_math == NUM_MATH_OPS + 1,

@@ -188,7 +188,7 @@ static void grad_matmul(mfi_grad_ctx *g)
   g->dx[1] = mfi_gb_reduce_like(g, db, b);
 }
 
-const mfi_opdef mfi_ops_matmul[] = {{"MatMul", 2, 2, 0, infer_matmul, cpu_matmul, grad_matmul},
+mfi_opdef mfi_ops_matmul[] = {{.type = "MatMul", .min_inputs = 2, .max_inputs = 2, .infer = infer_matmul, .kernel = {[MFI_DEVICE_CPU] = cpu_matmul}, .grad = grad_matmul},
                                     {0}};
 
 /* OpenBLAS's own setter; declared here to avoid depending on its header's

@@ -516,13 +516,13 @@ static void grad_dropout(mfi_grad_ctx *g)
   g->dx[0] = mfi_gb2(g, "Mul", g->dy[0], (mf_output){(mf_op *)g->op, 1});
 }
 
-const mfi_opdef mfi_ops_nn[] = {
-    {"Relu", 1, 1, 0, infer_relu, cpu_relu, grad_relu},
-    {"ReluGrad", 2, 2, 0, infer_relu_grad, cpu_relu_grad},
-    {"Softmax", 1, 1, 0, infer_softmax, cpu_softmax, grad_softmax},
-    {"LogSoftmax", 1, 1, 0, infer_softmax, cpu_log_softmax, grad_log_softmax},
-    {"SoftmaxCrossEntropyWithLogits", 2, 2, 0, infer_xent, cpu_xent, grad_xent},
-    {"SparseSoftmaxCrossEntropyWithLogits", 2, 2, 0, infer_sparse_xent, cpu_sparse_xent, grad_xent},
-    {"Dropout", 1, 2, MFI_RANDOM, infer_dropout, cpu_dropout, grad_dropout},
+mfi_opdef mfi_ops_nn[] = {
+    {.type = "Relu", .min_inputs = 1, .max_inputs = 1, .infer = infer_relu, .kernel = {[MFI_DEVICE_CPU] = cpu_relu}, .grad = grad_relu},
+    {.type = "ReluGrad", .min_inputs = 2, .max_inputs = 2, .infer = infer_relu_grad, .kernel = {[MFI_DEVICE_CPU] = cpu_relu_grad}},
+    {.type = "Softmax", .min_inputs = 1, .max_inputs = 1, .infer = infer_softmax, .kernel = {[MFI_DEVICE_CPU] = cpu_softmax}, .grad = grad_softmax},
+    {.type = "LogSoftmax", .min_inputs = 1, .max_inputs = 1, .infer = infer_softmax, .kernel = {[MFI_DEVICE_CPU] = cpu_log_softmax}, .grad = grad_log_softmax},
+    {.type = "SoftmaxCrossEntropyWithLogits", .min_inputs = 2, .max_inputs = 2, .infer = infer_xent, .kernel = {[MFI_DEVICE_CPU] = cpu_xent}, .grad = grad_xent},
+    {.type = "SparseSoftmaxCrossEntropyWithLogits", .min_inputs = 2, .max_inputs = 2, .infer = infer_sparse_xent, .kernel = {[MFI_DEVICE_CPU] = cpu_sparse_xent}, .grad = grad_xent},
+    {.type = "Dropout", .min_inputs = 1, .max_inputs = 2, .flags = MFI_RANDOM, .infer = infer_dropout, .kernel = {[MFI_DEVICE_CPU] = cpu_dropout}, .grad = grad_dropout},
     {0},
 };

@@ -183,12 +183,12 @@ static void infer_random(mfi_infer_ctx *c)
   for (int i = 0; i < shape->i; i++) c->op->out[0].dims[i] = shape->ints[i];
 }
 
-const mfi_opdef mfi_ops_random[] = {
-    {"RandomNormal", 0, 0, MFI_RANDOM, infer_random, cpu_random},
-    {"RandomUniform", 0, 0, MFI_RANDOM, infer_random, cpu_random},
-    {"TruncatedNormal", 0, 0, MFI_RANDOM, infer_random, cpu_random},
-    {"RandomOrthogonal", 0, 0, MFI_RANDOM, infer_random, cpu_orthogonal},
-    {"Multinomial", 1, 1, MFI_RANDOM | MFI_NO_GRADIENT, infer_multinomial, cpu_multinomial},
+mfi_opdef mfi_ops_random[] = {
+    {.type = "RandomNormal", .min_inputs = 0, .max_inputs = 0, .flags = MFI_RANDOM, .infer = infer_random, .kernel = {[MFI_DEVICE_CPU] = cpu_random}},
+    {.type = "RandomUniform", .min_inputs = 0, .max_inputs = 0, .flags = MFI_RANDOM, .infer = infer_random, .kernel = {[MFI_DEVICE_CPU] = cpu_random}},
+    {.type = "TruncatedNormal", .min_inputs = 0, .max_inputs = 0, .flags = MFI_RANDOM, .infer = infer_random, .kernel = {[MFI_DEVICE_CPU] = cpu_random}},
+    {.type = "RandomOrthogonal", .min_inputs = 0, .max_inputs = 0, .flags = MFI_RANDOM, .infer = infer_random, .kernel = {[MFI_DEVICE_CPU] = cpu_orthogonal}},
+    {.type = "Multinomial", .min_inputs = 1, .max_inputs = 1, .flags = MFI_RANDOM | MFI_NO_GRADIENT, .infer = infer_multinomial, .kernel = {[MFI_DEVICE_CPU] = cpu_multinomial}},
     {0}};
 
 _Static_assert(sizeof mfi_ops_random / sizeof *mfi_ops_random == NUM_RANDOM_OPS + 1,

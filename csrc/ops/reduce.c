@@ -630,13 +630,13 @@ static void grad_reduce(mfi_grad_ctx *g)
   }
 }
 
-const mfi_opdef mfi_ops_reduce[] = {
-    {"Sum", 1, 1, 0, infer_reduce, cpu_sum, grad_reduce},
-    {"Mean", 1, 1, 0, infer_reduce, cpu_mean, grad_reduce},
-    {"Max", 1, 1, 0, infer_reduce, cpu_max, grad_reduce},
-    {"Min", 1, 1, 0, infer_reduce, cpu_min, grad_reduce},
-    {"Prod", 1, 1, 0, infer_reduce, cpu_prod, grad_reduce},
-    {"ArgMax", 1, 1, MFI_NO_GRADIENT, infer_arg, cpu_argmax},
-    {"ArgMin", 1, 1, MFI_NO_GRADIENT, infer_arg, cpu_argmin},
+mfi_opdef mfi_ops_reduce[] = {
+    {.type = "Sum", .min_inputs = 1, .max_inputs = 1, .infer = infer_reduce, .kernel = {[MFI_DEVICE_CPU] = cpu_sum}, .grad = grad_reduce},
+    {.type = "Mean", .min_inputs = 1, .max_inputs = 1, .infer = infer_reduce, .kernel = {[MFI_DEVICE_CPU] = cpu_mean}, .grad = grad_reduce},
+    {.type = "Max", .min_inputs = 1, .max_inputs = 1, .infer = infer_reduce, .kernel = {[MFI_DEVICE_CPU] = cpu_max}, .grad = grad_reduce},
+    {.type = "Min", .min_inputs = 1, .max_inputs = 1, .infer = infer_reduce, .kernel = {[MFI_DEVICE_CPU] = cpu_min}, .grad = grad_reduce},
+    {.type = "Prod", .min_inputs = 1, .max_inputs = 1, .infer = infer_reduce, .kernel = {[MFI_DEVICE_CPU] = cpu_prod}, .grad = grad_reduce},
+    {.type = "ArgMax", .min_inputs = 1, .max_inputs = 1, .flags = MFI_NO_GRADIENT, .infer = infer_arg, .kernel = {[MFI_DEVICE_CPU] = cpu_argmax}},
+    {.type = "ArgMin", .min_inputs = 1, .max_inputs = 1, .flags = MFI_NO_GRADIENT, .infer = infer_arg, .kernel = {[MFI_DEVICE_CPU] = cpu_argmin}},
     {0},
 };

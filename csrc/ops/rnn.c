@@ -1537,16 +1537,16 @@ static void grad_rnn(mfi_grad_ctx *g)
   fused_grad(g, "RNNSequenceGrad", in, 3, saved, 1, 2, 4);
 }
 
-const mfi_opdef mfi_ops_rnn[] = {
-    {"LSTMSequence", 5, 6, 0, infer_lstm, cpu_lstm, grad_lstm},
-    {"LSTMSequenceGrad", 10, 11, 0, infer_lstm_grad, cpu_lstm_grad},
-    {"LSTMSequenceProjected", 4, 5, 0, infer_lstm_proj, cpu_lstm_proj, grad_lstm_proj},
-    {"LSTMSequenceProjectedGrad", 9, 10, 0, infer_lstm_proj_grad, cpu_lstm_proj_grad},
-    {"GRUSequence", 6, 7, 0, infer_gru, cpu_gru, grad_gru},
-    {"GRUSequenceGrad", 8, 9, 0, infer_gru_grad, cpu_gru_grad},
-    {"GRUSequenceProjected", 5, 6, 0, infer_gru_proj, cpu_gru_proj, grad_gru_proj},
-    {"GRUSequenceProjectedGrad", 7, 8, 0, infer_gru_proj_grad, cpu_gru_proj_grad},
-    {"RNNSequence", 4, 5, 0, infer_rnn, cpu_rnn, grad_rnn},
-    {"RNNSequenceGrad", 6, 7, 0, infer_rnn_grad, cpu_rnn_grad},
+mfi_opdef mfi_ops_rnn[] = {
+    {.type = "LSTMSequence", .min_inputs = 5, .max_inputs = 6, .infer = infer_lstm, .kernel = {[MFI_DEVICE_CPU] = cpu_lstm}, .grad = grad_lstm},
+    {.type = "LSTMSequenceGrad", .min_inputs = 10, .max_inputs = 11, .infer = infer_lstm_grad, .kernel = {[MFI_DEVICE_CPU] = cpu_lstm_grad}},
+    {.type = "LSTMSequenceProjected", .min_inputs = 4, .max_inputs = 5, .infer = infer_lstm_proj, .kernel = {[MFI_DEVICE_CPU] = cpu_lstm_proj}, .grad = grad_lstm_proj},
+    {.type = "LSTMSequenceProjectedGrad", .min_inputs = 9, .max_inputs = 10, .infer = infer_lstm_proj_grad, .kernel = {[MFI_DEVICE_CPU] = cpu_lstm_proj_grad}},
+    {.type = "GRUSequence", .min_inputs = 6, .max_inputs = 7, .infer = infer_gru, .kernel = {[MFI_DEVICE_CPU] = cpu_gru}, .grad = grad_gru},
+    {.type = "GRUSequenceGrad", .min_inputs = 8, .max_inputs = 9, .infer = infer_gru_grad, .kernel = {[MFI_DEVICE_CPU] = cpu_gru_grad}},
+    {.type = "GRUSequenceProjected", .min_inputs = 5, .max_inputs = 6, .infer = infer_gru_proj, .kernel = {[MFI_DEVICE_CPU] = cpu_gru_proj}, .grad = grad_gru_proj},
+    {.type = "GRUSequenceProjectedGrad", .min_inputs = 7, .max_inputs = 8, .infer = infer_gru_proj_grad, .kernel = {[MFI_DEVICE_CPU] = cpu_gru_proj_grad}},
+    {.type = "RNNSequence", .min_inputs = 4, .max_inputs = 5, .infer = infer_rnn, .kernel = {[MFI_DEVICE_CPU] = cpu_rnn}, .grad = grad_rnn},
+    {.type = "RNNSequenceGrad", .min_inputs = 6, .max_inputs = 7, .infer = infer_rnn_grad, .kernel = {[MFI_DEVICE_CPU] = cpu_rnn_grad}},
     {0},
 };

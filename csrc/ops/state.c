@@ -143,21 +143,20 @@ static void infer_variable(mfi_infer_ctx *c)
   if (shape) set_meta_from_shape(c, dt, shape);
 }
 
-static bool read_var(mfi_kctx *k, const mf_op *var)
+static bool read_var(mfi_kctx *k)
 {
-  if (!*k->vars[0]) {
+  if (!*k->vars[0].slot) {
     mfi_op_error(k->status, MF_FAILED_PRECONDITION, k->op,
                  "attempting to use uninitialized value %s (run its initializer, or "
                  "tf.global_variables_initializer(), first)",
-                 var->name);
+                 k->vars[0].name);
     return false;
   }
-  k->out[0] = mf_tensor_retain(*k->vars[0]);
+  k->out[0] = mf_tensor_retain(*k->vars[0].slot);
   return true;
 }
 
-static void cpu_variable(mfi_kctx *k) { read_var(k, k->op); }
-static void cpu_read_variable(mfi_kctx *k) { read_var(k, k->op->inputs[0].op); }
+static void cpu_variable(mfi_kctx *k) { read_var(k); }
 
 static void infer_ref_read(mfi_infer_ctx *c)
 {
@@ -175,7 +174,7 @@ static void infer_assign(mfi_infer_ctx *c)
                     mf_dtype_name(var->dtype));
     return;
   }
-  bool strict = c->op->def->cpu != cpu_assign || mfi_attr_int(c->op, "validate_shape", 1);
+  bool strict = c->op->def->kernel[MFI_DEVICE_CPU] != cpu_assign || mfi_attr_int(c->op, "validate_shape", 1);
   if (strict && var->ndim >= 0 && val->ndim >= 0) {
     bool ok = var->ndim == val->ndim;
     for (int i = 0; ok && i < var->ndim; i++)
@@ -196,14 +195,14 @@ static void infer_assign(mfi_infer_ctx *c)
 
 static bool check_assign_shape(mfi_kctx *k, const mf_tensor *v)
 {
-  const mfi_meta *decl = &k->op->inputs[0].op->out[0];
+  const mfi_meta *decl = k->vars[0].decl;
   if (shape_fits(decl, v)) return true;
   char a[128], b[128];
   mfi_shape_str(v->ndim, v->dims, a, sizeof a);
   mfi_shape_str(decl->ndim, decl->dims, b, sizeof b);
   mfi_op_error(k->status, MF_INVALID_ARGUMENT, k->op,
                "the value's shape %s does not match the variable '%s' of shape %s", a,
-               k->op->inputs[0].op->name, b);
+               k->vars[0].name, b);
   return false;
 }
 
@@ -222,8 +221,8 @@ static void cpu_assign(mfi_kctx *k)
       return;
     }
   }
-  mf_tensor_delete(*k->vars[0]);
-  *k->vars[0] = keep;
+  mf_tensor_delete(*k->vars[0].slot);
+  *k->vars[0].slot = keep;
   k->out[0] = mf_tensor_retain(keep);
 }
 
@@ -231,9 +230,9 @@ static void cpu_assign(mfi_kctx *k)
  * reader still sees the old buffer, so the update goes to a copy. */
 static void assign_update(mfi_kctx *k, bool sub)
 {
-  mf_tensor *v = k->in[1], *cur = *k->vars[0];
+  mf_tensor *v = k->in[1], *cur = *k->vars[0].slot;
   if (!cur) {
-    read_var(k, k->op->inputs[0].op); /* reports the uninitialized variable */
+    read_var(k); /* reports the uninitialized variable */
     return;
   }
   if (v->ndim != cur->ndim || v->numel != cur->numel ||
@@ -253,7 +252,7 @@ static void assign_update(mfi_kctx *k, bool sub)
       return;
     }
     mf_tensor_delete(cur);
-    *k->vars[0] = cur = copy;
+    *k->vars[0].slot = cur = copy;
   }
   void *p = mfi_data(cur);
   const void *q = mfi_data(v);
@@ -360,18 +359,18 @@ static void cpu_range(mfi_kctx *k)
 
 static void grad_pass(mfi_grad_ctx *g) { g->dx[0] = g->dy[0]; }
 
-const mfi_opdef mfi_ops_state[] = {
-    {"Const", 0, 0, 0, infer_const, cpu_const},
-    {"Placeholder", 0, 0, MFI_PLACEHOLDER, infer_placeholder, cpu_placeholder},
-    {"PlaceholderWithDefault", 1, 1, 0, infer_placeholder_default, pass_through, grad_pass},
-    {"NoOp", 0, 0, 0, infer_noop, cpu_noop},
-    {"VariableV2", 0, 0, MFI_VARIABLE, infer_variable, cpu_variable},
-    {"ReadVariable", 1, 1, 0, infer_ref_read, cpu_read_variable, grad_pass, 1},
-    {"Assign", 2, 2, 0, infer_assign, cpu_assign, NULL, 1},
-    {"AssignAdd", 2, 2, 0, infer_assign, cpu_assign_add, NULL, 1},
-    {"AssignSub", 2, 2, 0, infer_assign, cpu_assign_sub, NULL, 1},
-    {"Fill", 0, 0, 0, infer_fill, cpu_fill},
-    {"ZerosLike", 1, 1, MFI_NO_GRADIENT, infer_like, cpu_like},
-    {"OnesLike", 1, 1, MFI_NO_GRADIENT, infer_like, cpu_like},
-    {"Range", 0, 0, 0, infer_range, cpu_range},
+mfi_opdef mfi_ops_state[] = {
+    {.type = "Const", .min_inputs = 0, .max_inputs = 0, .infer = infer_const, .kernel = {[MFI_DEVICE_CPU] = cpu_const}},
+    {.type = "Placeholder", .min_inputs = 0, .max_inputs = 0, .flags = MFI_PLACEHOLDER, .infer = infer_placeholder, .kernel = {[MFI_DEVICE_CPU] = cpu_placeholder}},
+    {.type = "PlaceholderWithDefault", .min_inputs = 1, .max_inputs = 1, .infer = infer_placeholder_default, .kernel = {[MFI_DEVICE_CPU] = pass_through}, .grad = grad_pass},
+    {.type = "NoOp", .min_inputs = 0, .max_inputs = 0, .infer = infer_noop, .kernel = {[MFI_DEVICE_CPU] = cpu_noop}},
+    {.type = "VariableV2", .min_inputs = 0, .max_inputs = 0, .flags = MFI_VARIABLE, .infer = infer_variable, .kernel = {[MFI_DEVICE_CPU] = cpu_variable}},
+    {.type = "ReadVariable", .min_inputs = 1, .max_inputs = 1, .nref = 1, .infer = infer_ref_read, .kernel = {[MFI_DEVICE_CPU] = cpu_variable}, .grad = grad_pass},
+    {.type = "Assign", .min_inputs = 2, .max_inputs = 2, .nref = 1, .infer = infer_assign, .kernel = {[MFI_DEVICE_CPU] = cpu_assign}},
+    {.type = "AssignAdd", .min_inputs = 2, .max_inputs = 2, .nref = 1, .infer = infer_assign, .kernel = {[MFI_DEVICE_CPU] = cpu_assign_add}},
+    {.type = "AssignSub", .min_inputs = 2, .max_inputs = 2, .nref = 1, .infer = infer_assign, .kernel = {[MFI_DEVICE_CPU] = cpu_assign_sub}},
+    {.type = "Fill", .min_inputs = 0, .max_inputs = 0, .infer = infer_fill, .kernel = {[MFI_DEVICE_CPU] = cpu_fill}},
+    {.type = "ZerosLike", .min_inputs = 1, .max_inputs = 1, .flags = MFI_NO_GRADIENT, .infer = infer_like, .kernel = {[MFI_DEVICE_CPU] = cpu_like}},
+    {.type = "OnesLike", .min_inputs = 1, .max_inputs = 1, .flags = MFI_NO_GRADIENT, .infer = infer_like, .kernel = {[MFI_DEVICE_CPU] = cpu_like}},
+    {.type = "Range", .min_inputs = 0, .max_inputs = 0, .infer = infer_range, .kernel = {[MFI_DEVICE_CPU] = cpu_range}},
     {0}};

@@ -2,7 +2,7 @@
  * Inputs start with the variable and its slots (references); the rest are
  * values: scalar hyperparameters and the gradient. The formulas are
  * TensorFlow's (training_ops.cc). */
-#include "../internal.h"
+#include "shapes.h"
 
 #include <math.h>
 #include <string.h>
@@ -62,12 +62,11 @@ static void infer_apply(mfi_infer_ctx *c)
  * reader still holds the buffer. */
 static mf_tensor *writable(mfi_kctx *k, int i)
 {
-  mf_tensor *cur = *k->vars[i];
-  const mf_op *var = k->op->inputs[i].op;
+  mf_tensor *cur = *k->vars[i].slot;
   if (!cur) {
     mfi_op_error(k->status, MF_FAILED_PRECONDITION, k->op,
                  "attempting to use uninitialized value %s (run the initializers first)",
-                 var->name);
+                 k->vars[i].name);
     return NULL;
   }
   if (mfi_tensor_exclusive(cur)) return cur;
@@ -79,7 +78,7 @@ static mf_tensor *writable(mfi_kctx *k, int i)
     return NULL;
   }
   mf_tensor_delete(cur);
-  return *k->vars[i] = copy;
+  return *k->vars[i].slot = copy;
 }
 
 static double scalar(const mfi_kctx *k, int i)
@@ -101,6 +100,39 @@ static inline void st(bool f32, void *p, int64_t i, double v)
     ((double *)p)[i] = v;
 }
 
+/* The variable and its slots are initialized, the gradient has their
+ * shape, the hyperparameters are scalars. */
+static void prepare_apply(mfi_kctx *k)
+{
+  const mf_op *op = k->op;
+  int nref = op->def->nref, gi = grad_index(op);
+  const mf_tensor *grad = k->in[gi];
+  for (int i = 0; i < nref; i++) {
+    const mf_tensor *cur = *k->vars[i].slot;
+    if (!cur) {
+      mfi_op_error(k->status, MF_FAILED_PRECONDITION, op,
+                   "attempting to use uninitialized value %s (run the initializers first)",
+                   k->vars[i].name);
+      return;
+    }
+    if (cur->ndim != grad->ndim ||
+        memcmp(cur->dims, grad->dims, sizeof(int64_t) * (size_t)grad->ndim) != 0) {
+      char a[128], b[128];
+      mfi_shape_str(grad->ndim, grad->dims, a, sizeof a);
+      mfi_shape_str(cur->ndim, cur->dims, b, sizeof b);
+      mfi_op_error(k->status, MF_INVALID_ARGUMENT, op, "the gradient has shape %s but '%s' has %s",
+                   a, k->vars[i].name, b);
+      return;
+    }
+  }
+  for (int i = nref; i < op->nin; i++)
+    if (i != gi && k->in[i]->numel != 1) {
+      mfi_op_error(k->status, MF_INVALID_ARGUMENT, op, "hyperparameter input %d must be a scalar",
+                   i + 1);
+      return;
+    }
+}
+
 static void cpu_apply(mfi_kctx *k)
 {
   const mf_op *op = k->op;
@@ -110,22 +142,6 @@ static void cpu_apply(mfi_kctx *k)
   mf_tensor *slot[3] = {NULL, NULL, NULL};
   for (int i = 0; i < nref; i++)
     if (!(slot[i] = writable(k, i))) return;
-  for (int i = 0; i < nref; i++)
-    if (slot[i]->numel != grad->numel || slot[i]->ndim != grad->ndim ||
-        memcmp(slot[i]->dims, grad->dims, sizeof(int64_t) * (size_t)grad->ndim) != 0) {
-      char a[128], b[128];
-      mfi_shape_str(grad->ndim, grad->dims, a, sizeof a);
-      mfi_shape_str(slot[i]->ndim, slot[i]->dims, b, sizeof b);
-      mfi_op_error(k->status, MF_INVALID_ARGUMENT, op, "the gradient has shape %s but '%s' has %s",
-                   a, op->inputs[i].op->name, b);
-      return;
-    }
-  for (int i = nref; i < op->nin; i++)
-    if (i != gi && k->in[i]->numel != 1) {
-      mfi_op_error(k->status, MF_INVALID_ARGUMENT, op, "hyperparameter input %d must be a scalar",
-                   i + 1);
-      return;
-    }
   bool f = slot[0]->dtype == MF_FLOAT32;
   void *v = mfi_data(slot[0]), *a = nref > 1 ? mfi_data(slot[1]) : NULL;
   void *b = nref > 2 ? mfi_data(slot[2]) : NULL;
@@ -243,6 +259,32 @@ static void infer_sparse_apply(mfi_infer_ctx *c)
   if (mfi_set_outputs(c, 1)) c->op->out[0] = *var;
 }
 
+/* The rows fit the (initialized) variable and its slots; the ids, in host
+ * memory, are in range. */
+static void prepare_sparse_apply(mfi_kctx *k)
+{
+  const mf_op *op = k->op;
+  int gi = grad_index(op), nref = op->def->nref;
+  const mf_tensor *vals = k->in[gi], *ids = k->in[gi + 1], *var = *k->vars[0].slot;
+  for (int i = 0; i < nref; i++)
+    if (!*k->vars[i].slot) {
+      mfi_op_error(k->status, MF_FAILED_PRECONDITION, op,
+                   "attempting to use uninitialized value %s (run the initializers first)",
+                   k->vars[i].name);
+      return;
+    }
+  int64_t rows = var->dims[0], n = ids->numel;
+  bool shape_ok = vals->ndim == var->ndim && vals->dims[0] == n;
+  for (int d = 1; shape_ok && d < var->ndim; d++) shape_ok = vals->dims[d] == var->dims[d];
+  for (int i = 1; shape_ok && i < nref; i++) shape_ok = (*k->vars[i].slot)->numel == var->numel;
+  if (!shape_ok) {
+    mfi_op_error(k->status, MF_INVALID_ARGUMENT, op, "the rows do not fit the variable '%s'",
+                 k->vars[0].name);
+    return;
+  }
+  mfi_check_ids(k, ids, rows, 0);
+}
+
 static void cpu_sparse_apply(mfi_kctx *k)
 {
   const mf_op *op = k->op;
@@ -253,22 +295,6 @@ static void cpu_sparse_apply(mfi_kctx *k)
     if (!(slot[i] = writable(k, i))) return;
   const mf_tensor *var = slot[0];
   int64_t rows = var->dims[0], width = rows ? var->numel / rows : 0, n = ids->numel;
-  bool shape_ok = vals->ndim == var->ndim && vals->dims[0] == n;
-  for (int d = 1; shape_ok && d < var->ndim; d++) shape_ok = vals->dims[d] == var->dims[d];
-  for (int i = 1; shape_ok && i < nref; i++) shape_ok = slot[i]->numel == var->numel;
-  if (!shape_ok) {
-    mfi_op_error(k->status, MF_INVALID_ARGUMENT, op, "the rows do not fit the variable '%s'",
-                 op->inputs[0].op->name);
-    return;
-  }
-  for (int64_t j = 0; j < n; j++) {
-    int64_t id = mfi_get_i(ids->dtype, mfi_data(ids), j);
-    if (id < 1 || id > rows) {
-      mfi_op_error(k->status, MF_OUT_OF_RANGE, op, "row id %lld is out of range 1..%lld",
-                   (long long)id, (long long)rows);
-      return;
-    }
-  }
   bool f = var->dtype == MF_FLOAT32;
   void *v = mfi_data(slot[0]);
   const void *g = mfi_data(vals), *idp = mfi_data(ids);
@@ -301,21 +327,21 @@ static void cpu_sparse_apply(mfi_kctx *k)
   k->out[0] = mf_tensor_retain(slot[0]);
 }
 
-const mfi_opdef mfi_ops_train[] = {
+mfi_opdef mfi_ops_train[] = {
     /* var; lr, grad */
-    {"ApplyGradientDescent", 3, 3, 0, infer_apply, cpu_apply, NULL, 1},
+    {.type = "ApplyGradientDescent", .min_inputs = 3, .max_inputs = 3, .nref = 1, .infer = infer_apply, .prepare = prepare_apply, .kernel = {[MFI_DEVICE_CPU] = cpu_apply}},
     /* var, accum; lr, grad, momentum — TF's order is (var, accum, lr, grad, momentum) */
-    {"ApplyMomentum", 5, 5, 0, infer_apply, cpu_apply, NULL, 2},
+    {.type = "ApplyMomentum", .min_inputs = 5, .max_inputs = 5, .nref = 2, .infer = infer_apply, .prepare = prepare_apply, .kernel = {[MFI_DEVICE_CPU] = cpu_apply}},
     /* var, accum; lr, grad */
-    {"ApplyAdagrad", 4, 4, 0, infer_apply, cpu_apply, NULL, 2},
+    {.type = "ApplyAdagrad", .min_inputs = 4, .max_inputs = 4, .nref = 2, .infer = infer_apply, .prepare = prepare_apply, .kernel = {[MFI_DEVICE_CPU] = cpu_apply}},
     /* var, ms, mom; lr, rho, momentum, epsilon, grad */
-    {"ApplyRMSProp", 8, 8, 0, infer_apply, cpu_apply, NULL, 3},
+    {.type = "ApplyRMSProp", .min_inputs = 8, .max_inputs = 8, .nref = 3, .infer = infer_apply, .prepare = prepare_apply, .kernel = {[MFI_DEVICE_CPU] = cpu_apply}},
     /* var, m, v; beta1_power, beta2_power, lr, beta1, beta2, epsilon, grad */
-    {"ApplyAdam", 10, 10, 0, infer_apply, cpu_apply, NULL, 3},
+    {.type = "ApplyAdam", .min_inputs = 10, .max_inputs = 10, .nref = 3, .infer = infer_apply, .prepare = prepare_apply, .kernel = {[MFI_DEVICE_CPU] = cpu_apply}},
     /* var; lr, rows, ids */
-    {"SparseApplyGradientDescent", 4, 4, 0, infer_sparse_apply, cpu_sparse_apply, NULL, 1},
+    {.type = "SparseApplyGradientDescent", .min_inputs = 4, .max_inputs = 4, .nref = 1, .infer = infer_sparse_apply, .prepare = prepare_sparse_apply, .kernel = {[MFI_DEVICE_CPU] = cpu_sparse_apply}, .host_in = 1u << 3},
     /* var, m, v; beta1_power, beta2_power, lr, beta1, beta2, epsilon, rows, ids */
-    {"SparseApplyAdam", 11, 11, 0, infer_sparse_apply, cpu_sparse_apply, NULL, 3},
+    {.type = "SparseApplyAdam", .min_inputs = 11, .max_inputs = 11, .nref = 3, .infer = infer_sparse_apply, .prepare = prepare_sparse_apply, .kernel = {[MFI_DEVICE_CPU] = cpu_sparse_apply}, .host_in = 1u << 10},
     {0}};
 
 _Static_assert(sizeof mfi_ops_train / sizeof *mfi_ops_train == NUM_TRAIN_OPS + 1,
