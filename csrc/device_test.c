@@ -15,6 +15,23 @@
 
 static mfi_device test_device;
 
+/* MOONFLOW_TEST_DEVICE_BROKEN=<op type> gives that op type a wrong kernel
+ * here (the CPU's, then its first float output's first element plus one),
+ * so a spec can show that the conformance check catches a bad kernel. */
+static void broken_kernel(mfi_kctx *k)
+{
+  k->op->def->kernel[MFI_DEVICE_CPU](k);
+  mf_tensor *t = mfi_ok(k->status) && k->op->nout > 0 ? k->out[0] : NULL;
+  if (!t || t->numel == 0 || !mfi_is_float(t->dtype)) return;
+  if (!mfi_tensor_exclusive(t)) {
+    mf_tensor *c = mfi_tensor_copy(t, k->status);
+    if (!c) return;
+    mf_tensor_delete(t);
+    k->out[0] = t = c;
+  }
+  mfi_set_f(t->dtype, mfi_data(t), 0, mfi_get_f(t->dtype, mfi_data(t), 0) + 1);
+}
+
 /* Families whose CPU kernels serve the test device too. Random ops, sparse
  * updates and the fused RNNs stay on the CPU, so graphs that use them
  * cross devices. */
@@ -30,6 +47,9 @@ void mfi_testdev_init(void)
   for (size_t f = 0; f < sizeof families / sizeof *families; f++)
     for (mfi_opdef *d = families[f]; d->type; d++)
       d->kernel[MFI_DEVICE_TEST] = d->kernel[MFI_DEVICE_CPU];
+  const char *broken = getenv("MOONFLOW_TEST_DEVICE_BROKEN");
+  mfi_opdef *d = broken ? mfi_opdef_lookup(broken) : NULL;
+  if (d) d->kernel[MFI_DEVICE_TEST] = broken_kernel;
   if (strcmp(getenv("MOONFLOW_TEST_DEVICE"), "prefer") == 0)
     mfi_prefer_device_type(MFI_DEVICE_TEST);
 }

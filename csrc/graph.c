@@ -443,6 +443,18 @@ mf_op *mf_op_finish(mf_op_desc *d, mf_status *s)
     mfi_op_error(s, MF_INVALID_ARGUMENT, op, "%s", err);
     goto fail;
   }
+  /* Kept in TensorFlow's canonical spelling: "/gpu:1" reads "/device:GPU:1". */
+  char canon[64] = "";
+  if (op->spec.type >= 0 && op->spec.index >= 0)
+    snprintf(canon, sizeof canon, "/device:%s:%d", mfi_device_type_name(op->spec.type),
+             op->spec.index);
+  else if (op->spec.type >= 0)
+    snprintf(canon, sizeof canon, "/device:%s:*", mfi_device_type_name(op->spec.type));
+  mf_op_set_device(d, canon);
+  if (d->oom) {
+    mfi_set(s, MF_RESOURCE_EXHAUSTED, "out of memory building operation '%s'", op->name);
+    goto fail;
+  }
   if (!check_inputs(d, s)) goto fail;
   in = malloc(sizeof *in * (op->nin ? op->nin : 1));
   if (!in) {

@@ -10,7 +10,8 @@ static mf_session *check_session(lua_State *L, int i)
   return s->s;
 }
 
-/* session_new(graph, inter_op_threads, intra_op_threads) */
+/* session_new(graph, inter_op_threads, intra_op_threads, allow_soft_placement,
+ *             log_device_placement) */
 static int session_new(lua_State *L)
 {
   mf_graph *g = lmf_checkgraph(L, 1);
@@ -18,6 +19,8 @@ static int session_new(lua_State *L)
   mf_session_config_init(&c);
   c.inter_op_threads = (int)luaL_optinteger(L, 2, 1);
   c.intra_op_threads = (int)luaL_optinteger(L, 3, 0);
+  c.allow_soft_placement = lua_toboolean(L, 4);
+  c.log_device_placement = lua_toboolean(L, 5);
   lmf_session *u = lua_newuserdatauv(L, sizeof *u, 0);
   u->s = NULL;
   luaL_setmetatable(L, LMF_SESSION);

@@ -207,9 +207,23 @@ function M.name_scope(name, fn)
   return scoped(function() g._name_stack = new end, function() g._name_stack = old end, fn)
 end
 
+-- tf.device(name, fn): ops created inside ask for that device. Nested
+-- scopes merge as in TensorFlow (the inner fields win: "/job:localhost"
+-- then "/gpu:1" asks for "/job:localhost/device:GPU:1"); nil clears.
 function M.device(dev, fn)
+  if dev ~= nil and type(dev) ~= "string" then
+    M.raise("tf.device: expected a device name such as \"/gpu:0\" or nil, got a %s "
+            .. "(device functions are not supported)", type(dev))
+  end
   local g = M.get_default_graph()
-  return scoped(function() g._device_stack[#g._device_stack + 1] = dev or "" end,
+  local outer = g._device_stack[#g._device_stack] or ""
+  local merged = ""
+  if dev and dev ~= "" then
+    merged = outer == "" and dev or outer .. (dev:sub(1, 1) == "/" and dev or "/" .. dev)
+  elseif dev == "" then
+    merged = outer
+  end
+  return scoped(function() g._device_stack[#g._device_stack + 1] = merged end,
                 function() table.remove(g._device_stack) end, fn)
 end
 

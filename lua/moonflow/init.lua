@@ -34,7 +34,15 @@ require("moonflow.rnn")(tf)
 require("moonflow.saver")(tf)
 
 tf.test = { is_gpu_available = function() return core.gpu_count() > 0 end }
--- Which float32 GEMM runs on the CPU: "avx512", "avx2" (moonflow's own) or "openblas".
-tf.sysconfig = { cpu_gemm_kernel = function() return core.cpu_gemm_kernel() end }
+tf.sysconfig = {
+  -- Which float32 GEMM runs on the CPU: "avx512", "avx2" (moonflow's own) or "openblas".
+  cpu_gemm_kernel = function() return core.cpu_gemm_kernel() end,
+  -- Per device name: bytes_in_use, peak_bytes_in_use, bytes_cached, num_allocs.
+  memory_stats = function() return core.memory_stats() end,
+  -- Gives every device's cached memory back (also done when the last session goes).
+  allocator_trim = function() core.allocator_trim() end,
+  -- Per op type, the kernel backends that run it: {MatMul = {"cpu", "cuda"}, ...}.
+  op_kernels = function() return core.op_kernels() end,
+}
 
 return tf

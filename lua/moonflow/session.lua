@@ -12,7 +12,8 @@ return function(tf)
   local default_sessions = {}
   function tf.get_default_session() return default_sessions[#default_sessions] end
 
-  -- tf.Session() / tf.Session{target, graph, config = {inter_op_threads, intra_op_threads}}
+  -- tf.Session() / tf.Session{target, graph, config = {inter_op_threads, intra_op_threads,
+  -- allow_soft_placement, log_device_placement}}
   function tf.Session(opts)
     opts = C.opts(opts, "tf.Session", "target graph config")
     local target = opts.target or ""
@@ -23,7 +24,8 @@ return function(tf)
     if getmetatable(g) ~= G.Graph then G.raise("tf.Session: graph must be a tf.Graph") end
     -- TensorFlow's ConfigProto names are accepted too.
     local cfg = C.opts(opts.config, "tf.Session config", "inter_op_threads intra_op_threads "
-                       .. "inter_op_parallelism_threads intra_op_parallelism_threads")
+                       .. "inter_op_parallelism_threads intra_op_parallelism_threads "
+                       .. "allow_soft_placement log_device_placement")
     local inter = cfg.inter_op_threads or cfg.inter_op_parallelism_threads or 1
     local intra = cfg.intra_op_threads or cfg.intra_op_parallelism_threads or 0
     for what, n in pairs({ inter_op_threads = inter, intra_op_threads = intra }) do
@@ -31,7 +33,13 @@ return function(tf)
         G.raise("tf.Session: config.%s must be an integer >= %d", what, what == "inter_op_threads" and 1 or 0)
       end
     end
-    local ok, ud = pcall(core.session_new, g._g, inter, intra)
+    for _, what in ipairs({ "allow_soft_placement", "log_device_placement" }) do
+      if cfg[what] ~= nil and type(cfg[what]) ~= "boolean" then
+        G.raise("tf.Session: config.%s must be a boolean", what)
+      end
+    end
+    local ok, ud = pcall(core.session_new, g._g, inter, intra, cfg.allow_soft_placement,
+                         cfg.log_device_placement)
     if not ok then G.raise("tf.Session: %s", ud) end
     return setmetatable({ _ud = ud, graph = g, _closed = false, _sigs = {} }, Session)
   end
@@ -57,6 +65,16 @@ return function(tf)
   function Session:last_trace()
     if self._closed then G.raise("sess:last_trace: attempted to use a closed session") end
     return core.session_trace(self._ud)
+  end
+
+  -- The devices this session can place operations on, as TensorFlow's
+  -- sess.list_devices(): {name = "/job:localhost/.../device:CPU:0", device_type = "CPU",
+  -- memory_limit_bytes = ...}.
+  function Session:list_devices()
+    if self._closed then G.raise("sess:list_devices: attempted to use a closed session") end
+    local list = core.devices()
+    for _, d in ipairs(list) do d.memory_limit_bytes = 0 end -- no limit is set on any device
+    return list
   end
 
   function Session:as_default(fn)
