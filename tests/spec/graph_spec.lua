@@ -406,12 +406,12 @@ describe("Operation", function()
     assert.are.equal(a.op, b.op.control_inputs[1])
   end)
 
-  it("has .device, empty unless a device scope set it", function()
+  it("has .device, empty unless a device scope set it, in TF's canonical spelling", function()
     local a = tf.constant(1)
     assert.are.equal("", a.op.device)
     local b
     tf.device("/cpu:0", function() b = tf.constant(2) end)
-    assert.are.equal("/cpu:0", b.op.device)
+    assert.are.equal("/device:CPU:0", b.op.device)
   end)
 end)
 
