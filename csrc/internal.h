@@ -193,9 +193,11 @@ struct mfi_kctx {
   int threads;  /* intra-op threads */
   mfi_device *dev;
   void *stream; /* the device's stream for this run (NULL on the CPU) */
-  /* Per output: run-time dtype and shape, for prepare to fill so that
-   * kernels allocate without re-running shape functions. */
+  /* What prepare worked out for the kernel, so that kernels never re-run
+   * shape functions: each output's run-time dtype and shape, and small
+   * integers such as a resolved axis or a permutation. */
   mfi_meta *shapes;
+  int64_t params[2 * MF_MAX_DIMS];
   /* scratch memory from dev, released after the kernel (mfi_scratch) */
   void *scratch[MFI_MAX_SCRATCH];
   size_t scratch_bytes[MFI_MAX_SCRATCH];
