@@ -1,22 +1,19 @@
 /* The caching allocator, one per device, over the device's raw memory.
  *
  * Blocks are rounded up to a power of two (at least 64 bytes). A freed
- * block goes onto its class's free list instead of back to the device, so a
+ * block goes onto its class's list instead of back to the device, so a
  * training loop that allocates the same sizes every step reuses the same
- * memory and its footprint stays flat. Blocks above 1 GiB are not cached.
- * The free lists are threaded through the blocks themselves, so only
- * host-addressable memory is cached here; a device whose memory the host
- * cannot touch (CUDA) keeps its own cache in its backend. */
+ * memory and its footprint stays flat (no cudaMalloc in a steady loop on a
+ * GPU). The lists live beside the blocks, never inside them, so the same
+ * code serves memory the host cannot touch. Blocks above 1 GiB are not
+ * cached; mfi_device_trim gives the cached ones back. */
 #include "internal.h"
 
+#include <stdlib.h>
 #include <string.h>
 
 #define MIN_CLASS 6 /* 64 bytes */
 #define MAX_CLASS (MFI_CACHE_CLASSES - 1)
-
-typedef struct block {
-  struct block *next;
-} block;
 
 #ifdef __SANITIZE_ADDRESS__
 /* Under AddressSanitizer every block goes back to the device, so a use
@@ -35,66 +32,77 @@ static int size_class(size_t n)
   return c;
 }
 
-static bool cached(const mfi_device *d, int c) { return CACHING && d->host_data && c <= MAX_CLASS; }
+/* The size actually taken from the device for a request of n bytes. */
+static size_t block_size(size_t n, int c)
+{
+  return CACHING && c <= MAX_CLASS ? (size_t)1 << c : (n + 63) & ~(size_t)63;
+}
 
-static void account(mfi_device *d, int64_t in_use, int64_t cached_bytes, bool fresh)
+static void account(mfi_device *d, int64_t in_use, int64_t cached, bool fresh)
 {
   d->stats.bytes_in_use += (size_t)in_use;
-  d->stats.bytes_cached += (size_t)cached_bytes;
+  d->stats.bytes_cached += (size_t)cached;
   if (fresh) d->stats.num_allocs++;
   if (d->stats.bytes_in_use > d->stats.peak_bytes_in_use)
     d->stats.peak_bytes_in_use = d->stats.bytes_in_use;
 }
 
+static void poison(mfi_device *d, void *p, size_t size)
+{
+  if (d->poison) d->ops.fill(d, p, POISON, size, NULL, NULL);
+}
+
 void *mfi_device_alloc(mfi_device *d, size_t nbytes)
 {
   int c = size_class(nbytes ? nbytes : 1);
-  size_t size = cached(d, c) ? (size_t)1 << c : (nbytes + 63) & ~(size_t)63;
-  block *b = NULL;
+  size_t size = block_size(nbytes ? nbytes : 1, c);
+  void *p = NULL;
   pthread_mutex_lock(&d->lock);
-  if (cached(d, c) && (b = d->free_lists[c])) {
-    d->free_lists[c] = b->next;
+  if (CACHING && c <= MAX_CLASS && d->cache[c].n > 0) {
+    p = d->cache[c].blocks[--d->cache[c].n];
     account(d, (int64_t)size, -(int64_t)size, false);
   }
   pthread_mutex_unlock(&d->lock);
-  if (!b && (b = d->ops.alloc(d, size))) {
+  if (!p && (p = d->ops.alloc(d, size))) {
     pthread_mutex_lock(&d->lock);
     account(d, (int64_t)size, 0, true);
     pthread_mutex_unlock(&d->lock);
   }
-  if (b && d->poison) memset(b, POISON, size);
-  return b;
+  if (p) poison(d, p, size);
+  return p;
 }
 
 void mfi_device_free(mfi_device *d, void *p, size_t nbytes)
 {
   if (!p) return;
   int c = size_class(nbytes ? nbytes : 1);
-  size_t size = cached(d, c) ? (size_t)1 << c : (nbytes + 63) & ~(size_t)63;
-  if (d->poison) memset(p, POISON, size);
+  size_t size = block_size(nbytes ? nbytes : 1, c);
+  poison(d, p, size);
   pthread_mutex_lock(&d->lock);
-  if (cached(d, c)) {
-    block *b = p;
-    b->next = d->free_lists[c];
-    d->free_lists[c] = b;
-    account(d, -(int64_t)size, (int64_t)size, false);
-    p = NULL;
-  } else {
-    account(d, -(int64_t)size, 0, false);
+  if (CACHING && c <= MAX_CLASS) {
+    if (d->cache[c].n == d->cache[c].cap) {
+      int cap = d->cache[c].cap ? 2 * d->cache[c].cap : 16;
+      void **b = realloc(d->cache[c].blocks, sizeof *b * (size_t)cap);
+      if (b) d->cache[c].blocks = b, d->cache[c].cap = cap;
+    }
+    if (d->cache[c].n < d->cache[c].cap) {
+      d->cache[c].blocks[d->cache[c].n++] = p;
+      account(d, -(int64_t)size, (int64_t)size, false);
+      p = NULL;
+    }
   }
+  if (p) account(d, -(int64_t)size, 0, false);
   pthread_mutex_unlock(&d->lock);
-  if (p) d->ops.free(d, p, size);
+  if (p) d->ops.free(d, p, size); /* uncached, or no room to remember it */
 }
 
 void mfi_device_trim(mfi_device *d)
 {
   pthread_mutex_lock(&d->lock);
   for (int c = MIN_CLASS; c <= MAX_CLASS; c++) {
-    for (block *b = d->free_lists[c], *next; b; b = next) {
-      next = b->next;
-      d->ops.free(d, b, (size_t)1 << c);
-    }
-    d->free_lists[c] = NULL;
+    for (int i = 0; i < d->cache[c].n; i++) d->ops.free(d, d->cache[c].blocks[i], (size_t)1 << c);
+    free(d->cache[c].blocks);
+    d->cache[c].blocks = NULL, d->cache[c].n = d->cache[c].cap = 0;
   }
   d->stats.bytes_cached = 0;
   pthread_mutex_unlock(&d->lock);

@@ -59,9 +59,13 @@ struct mfi_device {
   mfi_device_ops ops;
   void *stream; /* the default stream handed to kernels (NULL on the CPU) */
   void *impl;   /* the backend's own state */
-  /* The caching allocator (alloc.c), one per device. */
+  /* The caching allocator (alloc.c), one per device: freed blocks of each
+   * size class, kept outside the blocks so device memory works too. */
   pthread_mutex_t lock;
-  void *free_lists[MFI_CACHE_CLASSES];
+  struct {
+    void **blocks;
+    int n, cap;
+  } cache[MFI_CACHE_CLASSES];
   mf_memory_stats stats;
 };
 
