@@ -1,8 +1,9 @@
 #!/usr/bin/env bash
 # Installs what is missing, builds, and runs every test:
 #   C tests, busted specs (with the best GEMM kernel for the CPU, the AVX2
-#   one, and OpenBLAS), both again under AddressSanitizer, and the
-#   LuaRocks install check.  `scripts/test.sh --quick` skips the last two.
+#   one, and OpenBLAS, then with the test device standing in for a GPU),
+#   both again under AddressSanitizer, and the LuaRocks install check.
+#   `scripts/test.sh --quick` skips the last two.
 set -euo pipefail
 cd "$(dirname "$0")/.."
 quick=0
@@ -21,6 +22,11 @@ for gemm in avx2 blas; do
   step "busted specs with MOONFLOW_GEMM=$gemm (the AVX2 kernel; OpenBLAS for every GEMM)"
   ( . scripts/env.sh build; MOONFLOW_GEMM=$gemm busted --lua=lua5.4 tests/spec )
 done
+# The test device (CPU-backed, poisoned memory) as the default device for
+# the ops it has kernels for, as a GPU would be: every spec then runs across
+# device boundaries, and device_spec / conformance_spec run in full.
+step "busted specs with MOONFLOW_TEST_DEVICE=prefer (placement, copies, device conformance)"
+( . scripts/env.sh build; MOONFLOW_TEST_DEVICE=prefer busted --lua=lua5.4 tests/spec )
 
 [ $quick -eq 1 ] && exit 0
 
@@ -34,6 +40,7 @@ step "busted specs under AddressSanitizer"
 # the C tests.
 ( . scripts/env.sh build-asan
   LD_PRELOAD="$(gcc -print-file-name=libasan.so)" ASAN_OPTIONS=detect_leaks=0 MF_SPEC_ASAN=1 \
+    MOONFLOW_TEST_DEVICE=1 \
     busted --lua=lua5.4 tests/spec )
 
 step "LuaRocks install from a clean tree"
