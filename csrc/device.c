@@ -83,6 +83,7 @@ static void init(void)
   mfi_cuda_init();
   const char *test = getenv("MOONFLOW_TEST_DEVICE");
   if (test && *test && strcmp(test, "0") != 0) mfi_testdev_init();
+  mfi_registry_fill_any_device();
 }
 
 void mfi_devices_init(void) { pthread_once(&once, init); }

@@ -213,6 +213,10 @@ enum {
   MFI_RANDOM = 1 << 2,
   MFI_PLACEHOLDER = 1 << 3, /* must be fed */
   MFI_NO_GRADIENT = 1 << 4, /* gradients stop here silently (comparisons, shapes, ...) */
+  /* The kernel never touches element data (it passes references, views or
+   * metadata on), so it serves every device: Identity, Reshape, reading a
+   * variable. */
+  MFI_ANY_DEVICE = 1 << 5,
 };
 
 typedef struct mfi_grad_ctx mfi_grad_ctx;
@@ -246,6 +250,9 @@ typedef struct mfi_opdef {
 const mfi_opdef *mfi_opdef_find(const char *type);
 /* The same row, writable: only for registering kernels at start-up. */
 mfi_opdef *mfi_opdef_lookup(const char *type);
+/* Gives rows flagged MFI_ANY_DEVICE their CPU kernel on every backend (at
+ * start-up, after the backends registered theirs). */
+void mfi_registry_fill_any_device(void);
 
 /* Registry tables, one per op family file. */
 extern mfi_opdef mfi_ops_math[];

@@ -18,6 +18,14 @@ mfi_opdef *mfi_opdef_lookup(const char *type)
   return NULL;
 }
 
+void mfi_registry_fill_any_device(void)
+{
+  for (size_t f = 0; f < sizeof families / sizeof *families; f++)
+    for (mfi_opdef *d = families[f]; d->type; d++)
+      for (int t = 0; (d->flags & MFI_ANY_DEVICE) && t < MFI_NUM_DEVICE_TYPES; t++)
+        if (!d->kernel[t]) d->kernel[t] = d->kernel[MFI_DEVICE_CPU];
+}
+
 /* Rows are complete once the backends have registered their kernels. */
 const mfi_opdef *mfi_opdef_find(const char *type)
 {

@@ -360,13 +360,13 @@ static void cpu_range(mfi_kctx *k)
 static void grad_pass(mfi_grad_ctx *g) { g->dx[0] = g->dy[0]; }
 
 mfi_opdef mfi_ops_state[] = {
-    {.type = "Const", .min_inputs = 0, .max_inputs = 0, .infer = infer_const, .kernel = {[MFI_DEVICE_CPU] = cpu_const}},
-    {.type = "Placeholder", .min_inputs = 0, .max_inputs = 0, .flags = MFI_PLACEHOLDER, .infer = infer_placeholder, .kernel = {[MFI_DEVICE_CPU] = cpu_placeholder}},
-    {.type = "PlaceholderWithDefault", .min_inputs = 1, .max_inputs = 1, .infer = infer_placeholder_default, .kernel = {[MFI_DEVICE_CPU] = pass_through}, .grad = grad_pass},
-    {.type = "NoOp", .min_inputs = 0, .max_inputs = 0, .infer = infer_noop, .kernel = {[MFI_DEVICE_CPU] = cpu_noop}},
-    {.type = "VariableV2", .min_inputs = 0, .max_inputs = 0, .flags = MFI_VARIABLE, .infer = infer_variable, .kernel = {[MFI_DEVICE_CPU] = cpu_variable}},
-    {.type = "ReadVariable", .min_inputs = 1, .max_inputs = 1, .nref = 1, .infer = infer_ref_read, .kernel = {[MFI_DEVICE_CPU] = cpu_variable}, .grad = grad_pass},
-    {.type = "Assign", .min_inputs = 2, .max_inputs = 2, .nref = 1, .infer = infer_assign, .kernel = {[MFI_DEVICE_CPU] = cpu_assign}},
+    {.type = "Const", .min_inputs = 0, .max_inputs = 0, .flags = MFI_ANY_DEVICE, .infer = infer_const, .kernel = {[MFI_DEVICE_CPU] = cpu_const}},
+    {.type = "Placeholder", .min_inputs = 0, .max_inputs = 0, .flags = MFI_PLACEHOLDER | MFI_ANY_DEVICE, .infer = infer_placeholder, .kernel = {[MFI_DEVICE_CPU] = cpu_placeholder}},
+    {.type = "PlaceholderWithDefault", .min_inputs = 1, .max_inputs = 1, .flags = MFI_ANY_DEVICE, .infer = infer_placeholder_default, .kernel = {[MFI_DEVICE_CPU] = pass_through}, .grad = grad_pass},
+    {.type = "NoOp", .min_inputs = 0, .max_inputs = 0, .flags = MFI_ANY_DEVICE, .infer = infer_noop, .kernel = {[MFI_DEVICE_CPU] = cpu_noop}},
+    {.type = "VariableV2", .min_inputs = 0, .max_inputs = 0, .flags = MFI_VARIABLE | MFI_ANY_DEVICE, .infer = infer_variable, .kernel = {[MFI_DEVICE_CPU] = cpu_variable}},
+    {.type = "ReadVariable", .min_inputs = 1, .max_inputs = 1, .flags = MFI_ANY_DEVICE, .nref = 1, .infer = infer_ref_read, .kernel = {[MFI_DEVICE_CPU] = cpu_variable}, .grad = grad_pass},
+    {.type = "Assign", .min_inputs = 2, .max_inputs = 2, .flags = MFI_ANY_DEVICE, .nref = 1, .infer = infer_assign, .kernel = {[MFI_DEVICE_CPU] = cpu_assign}},
     {.type = "AssignAdd", .min_inputs = 2, .max_inputs = 2, .nref = 1, .infer = infer_assign, .kernel = {[MFI_DEVICE_CPU] = cpu_assign_add}},
     {.type = "AssignSub", .min_inputs = 2, .max_inputs = 2, .nref = 1, .infer = infer_assign, .kernel = {[MFI_DEVICE_CPU] = cpu_assign_sub}},
     {.type = "Fill", .min_inputs = 0, .max_inputs = 0, .infer = infer_fill, .kernel = {[MFI_DEVICE_CPU] = cpu_fill}},
