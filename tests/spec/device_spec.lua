@@ -115,7 +115,9 @@ describe("tf.device", function()
   it("logs each op's device once under log_device_placement", function()
     local out, ok = lua_child("", [[
       local tf = require("moonflow")
-      local y = tf.add(tf.constant(1, {name = "one"}), tf.constant(2, {name = "two"}), "sum")
+      local y = tf.device("/cpu:0", function()
+        return tf.add(tf.constant(1, {name = "one"}), tf.constant(2, {name = "two"}), "sum")
+      end)
       local sess = tf.Session{config = {log_device_placement = true}}
       sess:run(y); sess:run(y)
     ]])
