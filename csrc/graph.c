@@ -463,7 +463,11 @@ mf_op *mf_op_finish(mf_op_desc *d, mf_status *s)
   }
   for (int i = 0; i < op->nin; i++) in[i] = op->inputs[i].op->out[op->inputs[i].index];
   mfi_infer_ctx c = {op, in, s};
-  op->def->infer(&c);
+  int64_t seed;
+  /* The planner reads the seeds of every random op; the rest is the op's. */
+  if (!(op->def->flags & MFI_RANDOM) ||
+      (mfi_check_int(&c, "seed", false, 0, &seed) && mfi_check_int(&c, "seed2", false, 0, &seed)))
+    op->def->infer(&c);
   free(in);
   in = NULL;
   if (!mfi_ok(s)) goto fail;
@@ -522,27 +526,6 @@ mf_dtype mf_op_output_dtype(const mf_op *op, int i) { return op->out[i].dtype; }
 int mf_op_output_ndim(const mf_op *op, int i) { return op->out[i].ndim; }
 const int64_t *mf_op_output_dims(const mf_op *op, int i) { return op->out[i].dims; }
 
-const mfi_attr *mfi_attr_find(const mf_op *op, const char *name)
-{
-  for (int i = 0; i < op->nattr; i++)
-    if (strcmp(op->attrs[i].name, name) == 0) return &op->attrs[i];
-  return NULL;
-}
-
-int64_t mfi_attr_int(const mf_op *op, const char *name, int64_t dflt)
-{
-  const mfi_attr *a = mfi_attr_find(op, name);
-  if (!a) return dflt;
-  return a->kind == MFI_A_FLOAT ? (int64_t)a->f : a->i;
-}
-
-double mfi_attr_float(const mf_op *op, const char *name, double dflt)
-{
-  const mfi_attr *a = mfi_attr_find(op, name);
-  if (!a) return dflt;
-  return a->kind == MFI_A_FLOAT ? a->f : (double)a->i;
-}
-
 int mf_op_get_attr_int(const mf_op *op, const char *name, int64_t *v)
 {
   const mfi_attr *a = mfi_attr_find(op, name);
@@ -561,3 +544,116 @@ int mf_op_get_attr_shape(const mf_op *op, const char *name, const int64_t **dims
 }
 
 int mf_op_type_exists(const char *type) { return mfi_opdef_find(type) != NULL; }
+
+/* ---------------------------------------------------------------- reading attributes */
+
+const mfi_attr *mfi_attr_find(const mf_op *op, const char *name)
+{
+  for (int i = 0; i < op->nattr; i++)
+    if (strcmp(op->attrs[i].name, name) == 0) return &op->attrs[i];
+  return NULL;
+}
+
+static const char *const kind_name[] = {
+    [MFI_A_INT] = "an integer", [MFI_A_FLOAT] = "a float",   [MFI_A_BOOL] = "a bool",
+    [MFI_A_TYPE] = "a type",    [MFI_A_STRING] = "a string", [MFI_A_INTS] = "a list of integers",
+    [MFI_A_SHAPE] = "a shape",  [MFI_A_TENSOR] = "a tensor"};
+
+/* c's attribute `name` when it has kind `want`; otherwise NULL, and *ok
+ * false after an error when it has another kind or is needed but absent. */
+static const mfi_attr *checked(mfi_infer_ctx *c, const char *name, mfi_attr_kind want, bool need,
+                               bool *ok)
+{
+  const mfi_attr *a = mfi_attr_find(c->op, name);
+  *ok = true;
+  if (a && a->kind == want) return a;
+  if (a)
+    mfi_infer_error(c, MF_INVALID_ARGUMENT, "attribute '%s' must be %s, got %s", name,
+                    kind_name[want], kind_name[a->kind]);
+  else if (need)
+    mfi_infer_error(c, MF_INVALID_ARGUMENT, "needs %s attribute '%s'", kind_name[want], name);
+  *ok = !a && !need;
+  return NULL;
+}
+
+bool mfi_check_int(mfi_infer_ctx *c, const char *name, bool need, int64_t dflt, int64_t *v)
+{
+  bool ok;
+  const mfi_attr *a = checked(c, name, MFI_A_INT, need, &ok);
+  *v = a ? a->i : dflt;
+  return ok;
+}
+
+bool mfi_check_float(mfi_infer_ctx *c, const char *name, bool need, double dflt, double *v)
+{
+  bool ok;
+  const mfi_attr *a = checked(c, name, MFI_A_FLOAT, need, &ok);
+  *v = a ? a->f : dflt;
+  return ok;
+}
+
+bool mfi_check_bool(mfi_infer_ctx *c, const char *name, bool need, bool dflt, bool *v)
+{
+  bool ok;
+  const mfi_attr *a = checked(c, name, MFI_A_BOOL, need, &ok);
+  *v = a ? a->i != 0 : dflt;
+  return ok;
+}
+
+bool mfi_check_type(mfi_infer_ctx *c, const char *name, bool need, mf_dtype dflt, mf_dtype *v)
+{
+  bool ok;
+  const mfi_attr *a = checked(c, name, MFI_A_TYPE, need, &ok);
+  *v = dflt;
+  if (!a) return ok;
+  if (a->i < 0 || a->i >= MF_NUM_DTYPES) {
+    mfi_infer_error(c, MF_INVALID_ARGUMENT, "attribute '%s' is not a valid type (%lld)", name,
+                    (long long)a->i);
+    return false;
+  }
+  *v = (mf_dtype)a->i;
+  return true;
+}
+
+int mfi_check_ints(mfi_infer_ctx *c, const char *name, const int64_t **v, int *n)
+{
+  const mfi_attr *a = mfi_attr_find(c->op, name);
+  if (!a) return 0;
+  if ((*v = mfi_attr_ints(c->op, name, n))) return 1;
+  mfi_infer_error(c, MF_INVALID_ARGUMENT, "attribute '%s' must be a list of integers, got %s", name,
+                  a->kind == MFI_A_SHAPE ? "a shape of unknown rank" : kind_name[a->kind]);
+  return -1;
+}
+
+int64_t mfi_attr_int(const mf_op *op, const char *name, int64_t dflt)
+{
+  const mfi_attr *a = mfi_attr_find(op, name);
+  return a && a->kind == MFI_A_INT ? a->i : dflt;
+}
+
+double mfi_attr_float(const mf_op *op, const char *name, double dflt)
+{
+  const mfi_attr *a = mfi_attr_find(op, name);
+  return a && a->kind == MFI_A_FLOAT ? a->f : dflt;
+}
+
+bool mfi_attr_bool(const mf_op *op, const char *name, bool dflt)
+{
+  const mfi_attr *a = mfi_attr_find(op, name);
+  return a && a->kind == MFI_A_BOOL ? a->i != 0 : dflt;
+}
+
+mf_dtype mfi_attr_type(const mf_op *op, const char *name, mf_dtype dflt)
+{
+  const mfi_attr *a = mfi_attr_find(op, name);
+  return a && a->kind == MFI_A_TYPE ? (mf_dtype)a->i : dflt;
+}
+
+const int64_t *mfi_attr_ints(const mf_op *op, const char *name, int *n)
+{
+  const mfi_attr *a = mfi_attr_find(op, name);
+  if (a && a->kind == MFI_A_INT) return *n = 1, &a->i;
+  if (a && (a->kind == MFI_A_INTS || a->kind == MFI_A_SHAPE) && a->i >= 0)
+    return *n = (int)a->i, a->ints;
+  return *n = 0, NULL;
+}

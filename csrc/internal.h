@@ -148,10 +148,6 @@ struct mf_graph {
 
 mf_graph *mfi_graph_retain(mf_graph *g);
 
-/* Attribute lookups for inference and kernels. */
-const mfi_attr *mfi_attr_find(const mf_op *op, const char *name);
-int64_t mfi_attr_int(const mf_op *op, const char *name, int64_t dflt);
-double mfi_attr_float(const mf_op *op, const char *name, double dflt);
 /* "Add 'scope/add' (created at x.lua:3)" */
 int mfi_op_label(const mf_op *op, char *buf, size_t size);
 /* Sets status to "<label>: <message>". */
@@ -283,6 +279,38 @@ void mfi_bcast_strides(int ondim, const int64_t *odims, int indim, const int64_t
                        int64_t *strides);
 bool mfi_broadcast_shape(int andim, const int64_t *ad, int bndim, const int64_t *bd, int *ondim,
                          int64_t *od);
+
+/* ---------------------------------------------------------------- attributes */
+
+/* One rule for reading attributes. Inference, which runs when an op is
+ * created, reads every attribute that its kernel, its gradient or the
+ * planner will use through the checking readers below; so a missing or
+ * wrongly-kinded attribute is an error at creation, naming the op. After
+ * that, kernels and gradient builders read through the mfi_attr_*
+ * accessors, which assume that check. Nothing converts between kinds: an
+ * integer attribute set as a float is an error, not a truncation. */
+const mfi_attr *mfi_attr_find(const mf_op *op, const char *name);
+
+/* Checking readers: *v gets the attribute's value, or dflt when it is absent
+ * and not needed; false after reporting "<op>: attribute 'x' must be an
+ * integer, got a float" or "<op>: needs an integer attribute 'x'". */
+bool mfi_check_int(mfi_infer_ctx *c, const char *name, bool need, int64_t dflt, int64_t *v);
+bool mfi_check_float(mfi_infer_ctx *c, const char *name, bool need, double dflt, double *v);
+bool mfi_check_bool(mfi_infer_ctx *c, const char *name, bool need, bool dflt, bool *v);
+/* A TYPE attribute, which must also name one of the dtypes. */
+bool mfi_check_type(mfi_infer_ctx *c, const char *name, bool need, mf_dtype dflt, mf_dtype *v);
+/* An integer list (INTS, or a SHAPE of known rank; a single INT counts as a
+ * list of one): 1 present, 0 absent, -1 after reporting an error. */
+int mfi_check_ints(mfi_infer_ctx *c, const char *name, const int64_t **v, int *n);
+
+/* Accessors, for attributes the op's inference checked: the value, or dflt
+ * when absent (inference refused every other kind). */
+int64_t mfi_attr_int(const mf_op *op, const char *name, int64_t dflt);
+double mfi_attr_float(const mf_op *op, const char *name, double dflt);
+bool mfi_attr_bool(const mf_op *op, const char *name, bool dflt);
+mf_dtype mfi_attr_type(const mf_op *op, const char *name, mf_dtype dflt);
+/* An integer list as mfi_check_ints reads it, or NULL when absent. */
+const int64_t *mfi_attr_ints(const mf_op *op, const char *name, int *n);
 
 /* ---------------------------------------------------------------- gradients */
 

@@ -51,7 +51,7 @@ static void cpu_identity(mfi_kctx *k) { k->out[0] = mf_tensor_retain(k->in[0]); 
 static bool transpose_shape(mfi_infer_ctx *c, const mfi_meta *x, int *perm, mfi_meta *out)
 {
   const int64_t *p = NULL;
-  int n = 0, has = mfi_ints_attr(c, "perm", &p, &n);
+  int n = 0, has = mfi_check_ints(c, "perm", &p, &n);
   if (has < 0) return false;
   int rank = x->ndim >= 0 ? x->ndim : has ? n : -1;
   if (rank < 0) {
@@ -116,7 +116,7 @@ static void cpu_transpose(mfi_kctx *k)
 static bool reshape_shape(mfi_infer_ctx *c, const mfi_meta *x, mfi_meta *out)
 {
   const int64_t *s = NULL;
-  int n = 0, has = mfi_ints_attr(c, "shape", &s, &n);
+  int n = 0, has = mfi_check_ints(c, "shape", &s, &n);
   if (has <= 0) {
     if (has == 0) mfi_infer_error(c, MF_INVALID_ARGUMENT, "needs a 'shape' attribute");
     return false;
@@ -197,7 +197,7 @@ static void cpu_reshape(mfi_kctx *k)
 static bool concat_shape(mfi_infer_ctx *c, int n, const mfi_meta *in, mfi_meta *out, int *axis)
 {
   int64_t ax;
-  if (!mfi_int_attr(c, "axis", true, 0, &ax)) return false;
+  if (!mfi_check_int(c, "axis", true, 0, &ax)) return false;
   int rank = -1, first = -1;
   for (int i = 0; i < n; i++) {
     if (in[i].dtype != in[0].dtype) {
@@ -293,7 +293,7 @@ static void cpu_concat(mfi_kctx *k)
 static bool pack_shape(mfi_infer_ctx *c, int n, const mfi_meta *in, mfi_meta *out, int *pos)
 {
   int64_t ax;
-  if (!mfi_int_attr(c, "axis", false, 1, &ax)) return false;
+  if (!mfi_check_int(c, "axis", false, 1, &ax)) return false;
   mfi_meta m;
   unknown_rank(&m, in[0].dtype);
   int first = -1;
@@ -370,7 +370,7 @@ static bool unpack_shape(mfi_infer_ctx *c, const mfi_meta *x, mfi_meta *out, int
                          int64_t *num)
 {
   int64_t ax;
-  if (!mfi_int_attr(c, "axis", false, 1, &ax)) return false;
+  if (!mfi_check_int(c, "axis", false, 1, &ax)) return false;
   if (x->ndim < 0) {
     mfi_infer_error(c, MF_INVALID_ARGUMENT,
                     "needs an input of known rank (the number of outputs comes from its shape)");
@@ -448,7 +448,7 @@ static void cpu_unpack(mfi_kctx *k)
 static bool split_shape(mfi_infer_ctx *c, const mfi_meta *x, mfi_meta *out, int *axis, int64_t *num)
 {
   int64_t ax, ns;
-  if (!mfi_int_attr(c, "num_split", true, 0, &ns) || !mfi_int_attr(c, "axis", false, 1, &ax))
+  if (!mfi_check_int(c, "num_split", true, 0, &ns) || !mfi_check_int(c, "axis", false, 1, &ax))
     return false;
   if (ns < 1 || ns > 1 << 20) {
     mfi_infer_error(c, MF_INVALID_ARGUMENT, "num_split is %lld (must be at least 1)",
@@ -584,14 +584,14 @@ static void cpu_gather(mfi_kctx *k)
 static bool onehot_shape(mfi_infer_ctx *c, const mfi_meta *ids, mfi_meta *out, int *pos,
                          int64_t *depth)
 {
-  int64_t ax, dt;
-  if (!mfi_int_attr(c, "depth", true, 0, depth) || !mfi_int_attr(c, "axis", false, -1, &ax))
+  int64_t ax;
+  mf_dtype dt;
+  double on, off; /* read by the kernel */
+  if (!mfi_check_int(c, "depth", true, 0, depth) || !mfi_check_int(c, "axis", false, -1, &ax) ||
+      !mfi_check_type(c, "dtype", false, MF_FLOAT32, &dt) ||
+      !mfi_check_float(c, "on_value", false, 1, &on) ||
+      !mfi_check_float(c, "off_value", false, 0, &off))
     return false;
-  dt = mfi_attr_int(c->op, "dtype", MF_FLOAT32);
-  if (dt < 0 || dt >= MF_NUM_DTYPES) {
-    mfi_infer_error(c, MF_INVALID_ARGUMENT, "invalid dtype %lld", (long long)dt);
-    return false;
-  }
   if (!mfi_is_index_dtype(ids->dtype)) {
     mfi_infer_error(c, MF_INVALID_ARGUMENT, "ids must be int32 or int64, got %s",
                     mf_dtype_name(ids->dtype));
@@ -602,12 +602,12 @@ static bool onehot_shape(mfi_infer_ctx *c, const mfi_meta *ids, mfi_meta *out, i
     return false;
   }
   if (ids->ndim < 0) {
-    unknown_rank(out, (mf_dtype)dt);
+    unknown_rank(out, dt);
     return true;
   }
   int p = insert_axis(c, ax, ids->ndim);
   if (p < 0) return false;
-  out->dtype = (mf_dtype)dt;
+  out->dtype = dt;
   out->ndim = ids->ndim + 1;
   for (int d = 0, j = 0; d < out->ndim; d++) out->dims[d] = d == p ? *depth : ids->dims[j++];
   *pos = p;
@@ -654,7 +654,7 @@ static void cpu_onehot(mfi_kctx *k)
 static bool expand_shape(mfi_infer_ctx *c, const mfi_meta *x, mfi_meta *out)
 {
   int64_t ax;
-  if (!mfi_int_attr(c, "axis", true, 0, &ax)) return false;
+  if (!mfi_check_int(c, "axis", true, 0, &ax)) return false;
   if (x->ndim < 0) {
     unknown_rank(out, x->dtype);
     return true;
@@ -683,7 +683,7 @@ static void cpu_expand(mfi_kctx *k)
 static bool squeeze_shape(mfi_infer_ctx *c, const mfi_meta *x, mfi_meta *out)
 {
   const int64_t *ax = NULL;
-  int n = 0, has = mfi_ints_attr(c, "axis", &ax, &n);
+  int n = 0, has = mfi_check_ints(c, "axis", &ax, &n);
   if (has < 0) return false;
   if (x->ndim < 0) {
     unknown_rank(out, x->dtype);
@@ -845,13 +845,13 @@ static void grad_reshape_like(mfi_grad_ctx *g)
 
 static void grad_transpose(mfi_grad_ctx *g)
 {
-  const mfi_attr *a = mfi_attr_find(g->op, "perm");
+  int n;
+  const int64_t *perm = mfi_attr_ints(g->op, "perm", &n);
   mf_op_desc *d = grad_op(g, "Transpose", 1, &g->dy[0], NULL);
-  if (a && d) { /* the inverse permutation, 1-based */
-    int n = (int)a->i;
+  if (perm && d) { /* the inverse permutation, 1-based */
     int64_t inv[MF_MAX_DIMS];
     for (int i = 0; i < n && i < MF_MAX_DIMS; i++) {
-      int64_t p = a->ints[i] < 0 ? a->ints[i] + n : a->ints[i] - 1;
+      int64_t p = perm[i] < 0 ? perm[i] + n : perm[i] - 1;
       if (p >= 0 && p < n) inv[p] = i + 1;
     }
     mf_op_set_attr_ints(d, "perm", inv, n);

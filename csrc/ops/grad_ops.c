@@ -56,7 +56,7 @@ static void view_as(mfi_kctx *k, int i, int ndim, const int64_t *dims)
 static bool axis_mask(mfi_infer_ctx *c, int rank, bool *mask, int *nred)
 {
   const int64_t *ax = NULL;
-  int n = 0, has = mfi_ints_attr(c, "axis", &ax, &n);
+  int n = 0, has = mfi_check_ints(c, "axis", &ax, &n);
   if (has < 0) return false;
   for (int d = 0; d < rank; d++) mask[d] = !has;
   for (int i = 0; i < n; i++) {
@@ -366,13 +366,14 @@ static void cpu_reshape_like(mfi_kctx *k)
 static bool expand_reduced_shape(mfi_infer_ctx *c, const mfi_meta *t, const mfi_meta *x,
                                  mfi_meta *out, bool *mask)
 {
-  bool keep = mfi_attr_int(c->op, "keep_dims", 0) != 0;
+  bool keep;
+  if (!mfi_check_bool(c, "keep_dims", false, false, &keep)) return false;
   *out = *x;
   out->dtype = t->dtype;
   if (x->ndim < 0) {
     const int64_t *ax;
     int n;
-    return mfi_ints_attr(c, "axis", &ax, &n) >= 0;
+    return mfi_check_ints(c, "axis", &ax, &n) >= 0;
   }
   int nred;
   if (!axis_mask(c, x->ndim, mask, &nred)) return false;
@@ -430,7 +431,7 @@ static bool prod_exclusive_shape(mfi_infer_ctx *c, const mfi_meta *x, mfi_meta *
   if (x->ndim < 0) {
     const int64_t *ax;
     int n;
-    return mfi_ints_attr(c, "axis", &ax, &n) >= 0;
+    return mfi_check_ints(c, "axis", &ax, &n) >= 0;
   }
   return axis_mask(c, x->ndim, mask, &nred);
 }
@@ -533,7 +534,7 @@ static bool split_like_shape(mfi_infer_ctx *c, int n, const mfi_meta *dy, const 
                              mfi_meta *out, int *axis)
 {
   int64_t ax;
-  if (!mfi_int_attr(c, "axis", true, 0, &ax)) return false;
+  if (!mfi_check_int(c, "axis", true, 0, &ax)) return false;
   int rank = dy->ndim;
   for (int i = 0; i < n; i++) {
     if (xs[i].ndim < 0) continue;

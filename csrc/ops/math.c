@@ -475,12 +475,7 @@ static void infer_unary(mfi_infer_ctx *c)
   int op = opcode(c->op);
   mf_dtype dt = c->in[0].dtype;
   if (op == CAST) {
-    int64_t to = mfi_attr_int(c->op, "DstT", -1);
-    if (to < 0 || to >= MF_NUM_DTYPES) {
-      mfi_infer_error(c, MF_INVALID_ARGUMENT, "needs a target dtype (attribute DstT)");
-      return;
-    }
-    dt = (mf_dtype)to;
+    if (!mfi_check_type(c, "DstT", true, dt, &dt)) return;
   } else if (!check_dtype(c, op, dt)) {
     return;
   }

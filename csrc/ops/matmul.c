@@ -37,7 +37,10 @@ static bool out_shape(int an, const int64_t *ad, int bn, const int64_t *bd, bool
 static void infer_matmul(mfi_infer_ctx *c)
 {
   const mfi_meta *a = &c->in[0], *b = &c->in[1];
-  bool ta = mfi_attr_int(c->op, "transpose_a", 0), tb = mfi_attr_int(c->op, "transpose_b", 0);
+  bool ta, tb;
+  if (!mfi_check_bool(c, "transpose_a", false, false, &ta) ||
+      !mfi_check_bool(c, "transpose_b", false, false, &tb))
+    return;
   if (a->dtype != b->dtype || a->dtype == MF_BOOL) {
     mfi_infer_error(c, MF_INVALID_ARGUMENT, "needs two numeric inputs of one dtype, got %s and %s",
                     mf_dtype_name(a->dtype), mf_dtype_name(b->dtype));
@@ -119,7 +122,8 @@ static void gemm_int(mf_dtype dt, bool ta, bool tb, int64_t m, int64_t n, int64_
 static void cpu_matmul(mfi_kctx *k)
 {
   const mf_tensor *a = k->in[0], *b = k->in[1];
-  bool ta = mfi_attr_int(k->op, "transpose_a", 0), tb = mfi_attr_int(k->op, "transpose_b", 0);
+  bool ta = mfi_attr_bool(k->op, "transpose_a", false);
+  bool tb = mfi_attr_bool(k->op, "transpose_b", false);
   int on;
   int64_t od[MF_MAX_DIMS + 2];
   char err[256];
@@ -175,7 +179,8 @@ static mf_output mm(mfi_grad_ctx *g, mf_output a, mf_output b, bool ta, bool tb)
 static void grad_matmul(mfi_grad_ctx *g)
 {
   mf_output a = g->op->inputs[0], b = g->op->inputs[1], dy = g->dy[0], da, db;
-  bool ta = mfi_attr_int(g->op, "transpose_a", 0), tb = mfi_attr_int(g->op, "transpose_b", 0);
+  bool ta = mfi_attr_bool(g->op, "transpose_a", false);
+  bool tb = mfi_attr_bool(g->op, "transpose_b", false);
   if (!ta && !tb)
     da = mm(g, dy, b, false, true), db = mm(g, a, dy, true, false);
   else if (!ta && tb)

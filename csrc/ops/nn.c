@@ -377,12 +377,7 @@ static void cpu_sparse_xent(mfi_kctx *k)
 
 static bool keep_prob(mfi_infer_ctx *c, double *p)
 {
-  const mfi_attr *a = mfi_attr_find(c->op, "keep_prob");
-  if (!a || (a->kind != MFI_A_FLOAT && a->kind != MFI_A_INT)) {
-    mfi_infer_error(c, MF_INVALID_ARGUMENT, "needs a number attribute 'keep_prob'");
-    return false;
-  }
-  *p = a->kind == MFI_A_FLOAT ? a->f : (double)a->i;
+  if (!mfi_check_float(c, "keep_prob", true, 1, p)) return false;
   if (!(*p > 0 && *p <= 1)) {
     mfi_infer_error(c, MF_INVALID_ARGUMENT, "keep_prob is %g; it must be in (0, 1]", *p);
     return false;

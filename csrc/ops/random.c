@@ -98,8 +98,11 @@ static void cpu_orthogonal(mfi_kctx *k)
 static void infer_multinomial(mfi_infer_ctx *c)
 {
   const mfi_meta *l = &c->in[0];
-  int64_t n = mfi_attr_int(c->op, "num_samples", 1);
-  mf_dtype dt = (mf_dtype)mfi_attr_int(c->op, "output_dtype", MF_INT64);
+  int64_t n;
+  mf_dtype dt;
+  if (!mfi_check_int(c, "num_samples", false, 1, &n) ||
+      !mfi_check_type(c, "output_dtype", false, MF_INT64, &dt))
+    return;
   if (!mfi_is_float(l->dtype) || (l->ndim >= 0 && l->ndim != 2)) {
     mfi_infer_error(c, MF_INVALID_ARGUMENT, "needs float logits [batch, classes]");
     return;
@@ -152,9 +155,18 @@ static void infer_random(mfi_infer_ctx *c)
 {
   const mf_op *op = c->op;
   const mfi_attr *shape = mfi_attr_find(op, "shape");
-  mf_dtype dt = (mf_dtype)mfi_attr_int(op, "dtype", MF_FLOAT32);
+  mf_dtype dt;
+  double lo, hi, mean, sd, gain; /* read by the kernels */
+  if (!mfi_check_type(c, "dtype", false, MF_FLOAT32, &dt) ||
+      !mfi_check_float(c, "minval", false, 0, &lo) ||
+      !mfi_check_float(c, "maxval", false, 1, &hi) ||
+      !mfi_check_float(c, "mean", false, 0, &mean) ||
+      !mfi_check_float(c, "stddev", false, 1, &sd) ||
+      !mfi_check_float(c, "gain", false, 1.0, &gain))
+    return;
   int kind = (int)(op->def - mfi_ops_random);
-  if (!shape || shape->i < 0 || shape->i > MF_MAX_DIMS) {
+  if (!shape || (shape->kind != MFI_A_SHAPE && shape->kind != MFI_A_INTS) || shape->i < 0 ||
+      shape->i > MF_MAX_DIMS) {
     mfi_infer_error(c, MF_INVALID_ARGUMENT, "needs a fully known shape");
     return;
   }
@@ -173,7 +185,7 @@ static void infer_random(mfi_infer_ctx *c)
     mfi_infer_error(c, MF_INVALID_ARGUMENT, "cannot draw %s values", mf_dtype_name(dt));
     return;
   }
-  if (kind == UNIFORM && !(mfi_attr_float(op, "maxval", 1) > mfi_attr_float(op, "minval", 0))) {
+  if (kind == UNIFORM && !(hi > lo)) {
     mfi_infer_error(c, MF_INVALID_ARGUMENT, "needs minval < maxval");
     return;
   }

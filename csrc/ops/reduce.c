@@ -345,26 +345,17 @@ static bool general(int kind, const mf_tensor *x, const bool *mask, mf_tensor *y
 static bool reduce_shape(mfi_infer_ctx *c, const mfi_meta *x, mfi_meta *out, bool *mask)
 {
   if (!numeric_input(c, x->dtype)) return false;
-  bool keep = mfi_attr_int(c->op, "keep_dims", 0) != 0;
-  const mfi_attr *a = mfi_attr_find(c->op, "axis");
+  bool keep;
+  if (!mfi_check_bool(c, "keep_dims", false, false, &keep)) return false;
   const int64_t *ax = NULL;
-  int n = 0;
-  if (a) {
-    if ((a->kind == MFI_A_INTS || a->kind == MFI_A_SHAPE) && a->i >= 0) {
-      ax = a->ints, n = (int)a->i;
-    } else if (a->kind == MFI_A_INT) {
-      ax = &a->i, n = 1;
-    } else {
-      mfi_infer_error(c, MF_INVALID_ARGUMENT, "attribute 'axis' must be a list of integers");
-      return false;
-    }
-  }
+  int n = 0, has = mfi_check_ints(c, "axis", &ax, &n);
+  if (has < 0) return false;
   out->dtype = x->dtype;
   if (x->ndim < 0) {
-    out->ndim = !a && !keep ? 0 : -1; /* all axes without keep_dims: a scalar */
+    out->ndim = !has && !keep ? 0 : -1; /* all axes without keep_dims: a scalar */
     return true;
   }
-  for (int d = 0; d < x->ndim; d++) mask[d] = !a;
+  for (int d = 0; d < x->ndim; d++) mask[d] = !has;
   for (int i = 0; i < n; i++) {
     int d = mfi_axis(c, ax[i], x->ndim, "axis");
     if (d < 0) return false;
@@ -457,18 +448,8 @@ static void cpu_prod(mfi_kctx *k) { reduce_kernel(k, R_PROD); }
 static bool arg_shape(mfi_infer_ctx *c, const mfi_meta *x, mfi_meta *out, int *axis)
 {
   if (!numeric_input(c, x->dtype)) return false;
-  const mfi_attr *at = mfi_attr_find(c->op, "axis");
-  int64_t ax = 1;
-  if (at) {
-    if (at->kind == MFI_A_INT) {
-      ax = at->i;
-    } else if (at->kind == MFI_A_FLOAT && at->f == (double)(int64_t)at->f) {
-      ax = (int64_t)at->f;
-    } else {
-      mfi_infer_error(c, MF_INVALID_ARGUMENT, "attribute 'axis' must be an integer");
-      return false;
-    }
-  }
+  int64_t ax;
+  if (!mfi_check_int(c, "axis", false, 1, &ax)) return false;
   out->dtype = MF_INT64;
   if (x->ndim < 0) {
     out->ndim = -1;

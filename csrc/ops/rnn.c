@@ -482,7 +482,10 @@ static void infer_lstm(mfi_infer_ctx *c)
 {
   dimset d;
   mf_dtype dt;
-  if (!check_inputs(c, lstm_spec, c->op->nin, &d, &dt) || !mfi_set_outputs(c, 5)) return;
+  double fb; /* read by the kernel */
+  if (!check_inputs(c, lstm_spec, c->op->nin, &d, &dt) ||
+      !mfi_check_float(c, "forget_bias", false, 1.0, &fb) || !mfi_set_outputs(c, 5))
+    return;
   int64_t B = d.v[DB], T = d.v[DT], H = d.v[DH];
   mfi_meta *o = c->op->out;
   set_meta(&o[0], dt, 3, B, T, H);
@@ -579,7 +582,10 @@ static void infer_lstm_proj(mfi_infer_ctx *c)
 {
   dimset d;
   mf_dtype dt;
-  if (!check_inputs(c, lstm_proj_spec, c->op->nin, &d, &dt) || !mfi_set_outputs(c, 5)) return;
+  double fb; /* read by the kernel */
+  if (!check_inputs(c, lstm_proj_spec, c->op->nin, &d, &dt) ||
+      !mfi_check_float(c, "forget_bias", false, 1.0, &fb) || !mfi_set_outputs(c, 5))
+    return;
   int64_t B = d.v[DB], T = d.v[DT], H = d.v[DH];
   mfi_meta *o = c->op->out;
   set_meta(&o[0], dt, 3, B, T, H);

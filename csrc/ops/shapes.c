@@ -62,45 +62,6 @@ bool mfi_merge_dim(int64_t a, int64_t b, int64_t *out)
   return false;
 }
 
-/* An integer-list attribute (a single int counts as a list of one):
- * 1 present, 0 absent, -1 after reporting a bad kind. */
-int mfi_ints_attr(mfi_infer_ctx *c, const char *name, const int64_t **v, int *n)
-{
-  const mfi_attr *a = mfi_attr_find(c->op, name);
-  if (!a) return 0;
-  if ((a->kind == MFI_A_INTS || a->kind == MFI_A_SHAPE) && a->i >= 0) {
-    *v = a->ints;
-    *n = (int)a->i;
-    return 1;
-  }
-  if (a->kind == MFI_A_INT) {
-    *v = &a->i;
-    *n = 1;
-    return 1;
-  }
-  mfi_infer_error(c, MF_INVALID_ARGUMENT, "attribute '%s' must be a list of integers", name);
-  return -1;
-}
-
-/* An integer attribute; integral floats pass since some callers only have
- * doubles. False after reporting an error. */
-bool mfi_int_attr(mfi_infer_ctx *c, const char *name, bool required, int64_t dflt, int64_t *v)
-{
-  const mfi_attr *a = mfi_attr_find(c->op, name);
-  if (!a) {
-    if (required) {
-      mfi_infer_error(c, MF_INVALID_ARGUMENT, "needs an integer attribute '%s'", name);
-      return false;
-    }
-    *v = dflt;
-    return true;
-  }
-  if (a->kind == MFI_A_INT) return *v = a->i, true;
-  if (a->kind == MFI_A_FLOAT && a->f == (double)(int64_t)a->f) return *v = (int64_t)a->f, true;
-  mfi_infer_error(c, MF_INVALID_ARGUMENT, "attribute '%s' must be an integer", name);
-  return false;
-}
-
 bool mfi_is_index_dtype(mf_dtype dt) { return dt == MF_INT32 || dt == MF_INT64; }
 
 /* Releases outputs 0..n-1 after a later step failed. */
@@ -170,13 +131,13 @@ bool mfi_slice_shape(mfi_infer_ctx *c, const mfi_meta *x, mfi_meta *out, int64_t
 {
   const int64_t *b = NULL, *s = NULL;
   int nb = 0, ns = 0;
-  int hb = mfi_ints_attr(c, "begin", &b, &nb);
+  int hb = mfi_check_ints(c, "begin", &b, &nb);
   if (hb < 0) return false;
   if (hb == 0) {
     mfi_infer_error(c, MF_INVALID_ARGUMENT, "needs a 'begin' attribute");
     return false;
   }
-  int hs = mfi_ints_attr(c, "size", &s, &ns);
+  int hs = mfi_check_ints(c, "size", &s, &ns);
   if (hs < 0) return false;
   if (hs && ns != nb) {
     mfi_infer_error(c, MF_INVALID_ARGUMENT, "begin has %d entries but size has %d", nb, ns);
@@ -225,7 +186,7 @@ bool mfi_gather_shape(mfi_infer_ctx *c, const mfi_meta *p, const mfi_meta *ids, 
                       int *axis)
 {
   int64_t ax;
-  if (!mfi_int_attr(c, "axis", false, 1, &ax)) return false;
+  if (!mfi_check_int(c, "axis", false, 1, &ax)) return false;
   if (!mfi_is_index_dtype(ids->dtype)) {
     mfi_infer_error(c, MF_INVALID_ARGUMENT, "ids must be int32 or int64, got %s",
                     mf_dtype_name(ids->dtype));
@@ -262,7 +223,7 @@ bool mfi_gather_shape(mfi_infer_ctx *c, const mfi_meta *p, const mfi_meta *ids, 
 bool mfi_tile_shape(mfi_infer_ctx *c, const mfi_meta *x, mfi_meta *out, const int64_t **mult)
 {
   const int64_t *m = NULL;
-  int n = 0, has = mfi_ints_attr(c, "multiples", &m, &n);
+  int n = 0, has = mfi_check_ints(c, "multiples", &m, &n);
   if (has <= 0) {
     if (has == 0) mfi_infer_error(c, MF_INVALID_ARGUMENT, "needs a 'multiples' attribute");
     return false;

@@ -1,5 +1,5 @@
-/* Helpers shared by the op families: runtime metadata, attribute reading,
- * shape functions and strided copies. Internal to csrc/ops. */
+/* Helpers shared by the op families: runtime metadata, shape functions and
+ * strided copies. Internal to csrc/ops. */
 #ifndef MOONFLOW_OPS_SHAPES_H
 #define MOONFLOW_OPS_SHAPES_H
 
@@ -17,9 +17,6 @@ const char *mfi_meta_str(const mfi_meta *m, char *buf, size_t size);
 int64_t mfi_known_numel(const mfi_meta *m);
 /* Two static dimensions that must agree (-1 matches anything). */
 bool mfi_merge_dim(int64_t a, int64_t b, int64_t *out);
-/* An ints attribute (or a single int); -1 with an error when malformed, 0 when absent. */
-int mfi_ints_attr(mfi_infer_ctx *c, const char *name, const int64_t **v, int *n);
-bool mfi_int_attr(mfi_infer_ctx *c, const char *name, bool required, int64_t dflt, int64_t *v);
 bool mfi_is_index_dtype(mf_dtype dt);
 /* Releases outputs 0..n-1 after a failed kernel. */
 void mfi_drop_outputs(mfi_kctx *k, int n);

@@ -37,12 +37,8 @@ static bool set_meta_from_shape(mfi_infer_ctx *c, mf_dtype dt, const mfi_attr *s
 
 static mf_dtype dtype_attr(mfi_infer_ctx *c, mf_dtype dflt)
 {
-  int64_t dt = mfi_attr_int(c->op, "dtype", dflt);
-  if (dt < 0 || dt >= MF_NUM_DTYPES) {
-    mfi_infer_error(c, MF_INVALID_ARGUMENT, "invalid dtype %lld", (long long)dt);
-    return MF_NUM_DTYPES;
-  }
-  return (mf_dtype)dt;
+  mf_dtype dt;
+  return mfi_check_type(c, "dtype", false, dflt, &dt) ? dt : MF_NUM_DTYPES;
 }
 
 /* True when a runtime shape fits a static one (-1 matches anything). */
@@ -174,7 +170,9 @@ static void infer_assign(mfi_infer_ctx *c)
                     mf_dtype_name(var->dtype));
     return;
   }
-  bool strict = c->op->def->kernel[MFI_DEVICE_CPU] != cpu_assign || mfi_attr_int(c->op, "validate_shape", 1);
+  bool validate;
+  if (!mfi_check_bool(c, "validate_shape", false, true, &validate)) return;
+  bool strict = c->op->def->kernel[MFI_DEVICE_CPU] != cpu_assign || validate;
   if (strict && var->ndim >= 0 && val->ndim >= 0) {
     bool ok = var->ndim == val->ndim;
     for (int i = 0; ok && i < var->ndim; i++)
@@ -209,7 +207,7 @@ static bool check_assign_shape(mfi_kctx *k, const mf_tensor *v)
 static void cpu_assign(mfi_kctx *k)
 {
   mf_tensor *v = k->in[1];
-  if (mfi_attr_int(k->op, "validate_shape", 1) && !check_assign_shape(k, v)) return;
+  if (mfi_attr_bool(k->op, "validate_shape", true) && !check_assign_shape(k, v)) return;
   /* A variable owns its memory: a caller's borrowed buffer (a fed value) is
    * copied rather than kept past the run. */
   mf_tensor *keep = v->buf->borrowed ? NULL : mf_tensor_retain(v);
@@ -287,8 +285,10 @@ static void cpu_assign_sub(mfi_kctx *k) { assign_update(k, true); }
 static void infer_fill(mfi_infer_ctx *c)
 {
   mf_dtype dt = dtype_attr(c, MF_FLOAT32);
+  double value; /* read by the kernel */
+  if (dt == MF_NUM_DTYPES || !mfi_check_float(c, "value", false, 0, &value)) return;
   const mfi_attr *shape = shape_attr(c, true);
-  if (dt != MF_NUM_DTYPES && shape) set_meta_from_shape(c, dt, shape);
+  if (shape) set_meta_from_shape(c, dt, shape);
 }
 
 static void fill(mf_tensor *t, double v)
@@ -331,9 +331,11 @@ static int64_t range_count(double start, double limit, double delta)
 static void infer_range(mfi_infer_ctx *c)
 {
   mf_dtype dt = dtype_attr(c, MF_INT32);
-  double start = mfi_attr_float(c->op, "start", 0), limit = mfi_attr_float(c->op, "limit", 0);
-  double delta = mfi_attr_float(c->op, "delta", 1);
-  if (dt == MF_NUM_DTYPES) return;
+  double start, limit, delta;
+  if (dt == MF_NUM_DTYPES || !mfi_check_float(c, "start", false, 0, &start) ||
+      !mfi_check_float(c, "limit", false, 0, &limit) ||
+      !mfi_check_float(c, "delta", false, 1, &delta))
+    return;
   if (delta == 0 || !isfinite(start) || !isfinite(limit) || !isfinite(delta)) {
     mfi_infer_error(c, MF_INVALID_ARGUMENT, "needs finite bounds and a non-zero delta");
     return;

@@ -24,6 +24,8 @@ static void infer_apply(mfi_infer_ctx *c)
   int nref = op->def->nref;
   const mfi_meta *var = &c->in[0];
   int gi = grad_index(op);
+  bool nesterov; /* ApplyMomentum's kernel reads it */
+  if (!mfi_check_bool(c, "use_nesterov", false, false, &nesterov)) return;
   if (!mfi_is_float(var->dtype)) {
     mfi_infer_error(c, MF_INVALID_ARGUMENT, "can only update float variables, '%s' is %s",
                     op->inputs[0].op->name, mf_dtype_name(var->dtype));
@@ -161,7 +163,7 @@ static void cpu_apply(mfi_kctx *k)
   }
   case MOMENTUM: { /* accum = accum*mu + g; var -= lr*accum (nesterov: lr*g + lr*mu*accum) */
     double lr = scalar(k, 2), mu = scalar(k, 4);
-    bool nesterov = mfi_attr_int(op, "use_nesterov", 0);
+    bool nesterov = mfi_attr_bool(op, "use_nesterov", false);
     for (int64_t i = 0; i < n; i++) {
       double gi = ld(f, g, i), acc = ld(f, a, i) * mu + gi;
       st(f, a, i, acc);

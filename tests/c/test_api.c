@@ -316,6 +316,82 @@ static void test_errors(void)
   mf_status_delete(s);
 }
 
+/* Each attribute's kind is checked when the op is created; nothing is
+ * coerced (a float seed used to be truncated when the session planned). */
+static void test_attribute_kinds(void)
+{
+  mf_status *s = mf_status_new();
+  mf_graph *g = mf_graph_new();
+  int64_t d2[1] = {2}, d12[2] = {1, 2};
+  float v2[2] = {1, 2};
+  mf_output a = const_f32(g, "a", 1, d2, v2, s);
+  CHECK_OK(s);
+  int nops = mf_graph_num_ops(g);
+
+  mf_op_desc *d = mf_op_begin(g, "ConcatV2", "cat");
+  mf_op_add_input(d, a);
+  mf_op_add_input(d, a);
+  mf_op_set_attr_float(d, "axis", 1.0);
+  mf_op_set_location(d, "model.lua:9");
+  CHECK(mf_op_finish(d, s) == NULL);
+  CHECK_ERR(s, MF_INVALID_ARGUMENT,
+            "ConcatV2 'cat' (created at model.lua:9): attribute 'axis' must be an integer, got a "
+            "float");
+
+  d = mf_op_begin(g, "RandomNormal", "noise");
+  mf_op_set_attr_shape(d, "shape", d2, 1);
+  mf_op_set_attr_float(d, "seed", 1.5);
+  CHECK(mf_op_finish(d, s) == NULL);
+  CHECK_ERR(s, MF_INVALID_ARGUMENT,
+            "RandomNormal 'noise': attribute 'seed' must be an integer, got a float");
+
+  d = mf_op_begin(g, "RandomNormal", "noise");
+  mf_op_set_attr_shape(d, "shape", d2, 1);
+  mf_op_set_attr_int(d, "stddev", 2);
+  CHECK(mf_op_finish(d, s) == NULL);
+  CHECK_ERR(s, MF_INVALID_ARGUMENT, "attribute 'stddev' must be a float, got an integer");
+
+  d = mf_op_begin(g, "MatMul", "mm");
+  mf_op_add_input(d, a);
+  mf_op_add_input(d, a);
+  mf_op_set_attr_int(d, "transpose_b", 1);
+  CHECK(mf_op_finish(d, s) == NULL);
+  CHECK_ERR(s, MF_INVALID_ARGUMENT, "MatMul 'mm': attribute 'transpose_b' must be a bool");
+
+  d = mf_op_begin(g, "Cast", "cast");
+  mf_op_add_input(d, a);
+  mf_op_set_attr_int(d, "DstT", MF_INT32);
+  CHECK(mf_op_finish(d, s) == NULL);
+  CHECK_ERR(s, MF_INVALID_ARGUMENT, "Cast 'cast': attribute 'DstT' must be a type, got an integer");
+  d = mf_op_begin(g, "Cast", "cast");
+  mf_op_add_input(d, a);
+  mf_op_set_attr_type(d, "DstT", (mf_dtype)99);
+  CHECK(mf_op_finish(d, s) == NULL);
+  CHECK_ERR(s, MF_INVALID_ARGUMENT, "attribute 'DstT' is not a valid type (99)");
+  d = mf_op_begin(g, "Cast", "cast");
+  mf_op_add_input(d, a);
+  CHECK(mf_op_finish(d, s) == NULL);
+  CHECK_ERR(s, MF_INVALID_ARGUMENT, "Cast 'cast': needs a type attribute 'DstT'");
+  CHECK(mf_graph_num_ops(g) == nops);
+
+  /* the right kinds work */
+  d = mf_op_begin(g, "ConcatV2", "cat");
+  mf_op_add_input(d, a);
+  mf_op_add_input(d, a);
+  mf_op_set_attr_int(d, "axis", 1);
+  mf_op *cat = mf_op_finish(d, s);
+  CHECK_OK(s);
+  CHECK(cat && mf_op_output_ndim(cat, 0) == 1 && mf_op_output_dims(cat, 0)[0] == 4);
+  d = mf_op_begin(g, "RandomNormal", "noise");
+  mf_op_set_attr_shape(d, "shape", d12, 2);
+  mf_op_set_attr_int(d, "seed", 1);
+  mf_op_set_attr_float(d, "stddev", 2);
+  CHECK(mf_op_finish(d, s) != NULL);
+  CHECK_OK(s);
+  mf_graph_delete(g);
+  mf_status_delete(s);
+}
+
 static void test_variables(void)
 {
   mf_status *s = mf_status_new();
@@ -622,6 +698,7 @@ int main(void)
   test_basics();
   test_run();
   test_errors();
+  test_attribute_kinds();
   test_variables();
   test_borrowed_and_cow();
   test_threads();

@@ -115,6 +115,31 @@ describe("errors", function()
       local sess = tf.Session()
       assert.are.same({ 3.0, 7.0 }, sess:run(tf.reduce_sum(x, 2)):totable())
     end)
+
+    -- Through the op builder under tf.* (which always passes the right kinds):
+    -- each attribute's kind is checked when the op is created, never coerced.
+    it("an attribute of the wrong kind names the op and the attribute", function()
+      local G = require("moonflow.graph")
+      local logits = tf.constant({ { 1.0, 2.0 } })
+      local line
+      local msg = error_of(function()
+        line = debug.getinfo(1, "l").currentline; local op = G.make_op("Multinomial", { logits }, { "num_samples", "float", 2.5 })
+        return op
+      end)
+      has(msg, "Multinomial 'Multinomial'", at(line),
+          "attribute 'num_samples' must be an integer, got a float")
+      msg = error_of(function()
+        return G.make_op("MatMul", { logits, logits }, { "transpose_b", "int", 1 })
+      end)
+      has(msg, "MatMul 'MatMul'", "attribute 'transpose_b' must be a bool, got an integer")
+      msg = error_of(function() return G.make_op("ConcatV2", { logits, logits }) end)
+      has(msg, "ConcatV2 'ConcatV2'", "needs an integer attribute 'axis'")
+      -- a Lua float with an integer value is a legitimate integer attribute
+      local op = G.make_op("ConcatV2", { logits, logits }, { "axis", "int", 1.0 })
+      local sess = tf.Session()
+      assert.are.same({ { 1.0, 2.0 }, { 1.0, 2.0 } }, sess:run(op.outputs[1]):totable())
+      still_works()
+    end)
   end)
 
   describe("at run time", function()

@@ -1,0 +1,25 @@
+/* zlib's CRC-32 (reflected polynomial 0xEDB88320), table-driven. */
+#include "crc32.h"
+
+#include <pthread.h>
+
+static uint32_t table[256];
+static pthread_once_t table_once = PTHREAD_ONCE_INIT;
+
+static void table_init(void)
+{
+  for (uint32_t i = 0; i < 256; i++) {
+    uint32_t r = i;
+    for (int k = 0; k < 8; k++) r = (r >> 1) ^ (0xEDB88320u & -(r & 1));
+    table[i] = r;
+  }
+}
+
+uint32_t mfi_crc32(uint32_t crc, const void *data, size_t n)
+{
+  pthread_once(&table_once, table_init);
+  const unsigned char *p = data;
+  crc = ~crc;
+  while (n--) crc = table[(crc ^ *p++) & 0xff] ^ (crc >> 8);
+  return ~crc;
+}
