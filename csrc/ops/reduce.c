@@ -573,10 +573,16 @@ static mf_output expand(mfi_grad_ctx *g, mf_output t)
   return mfi_gb_finish(g, d, 0);
 }
 
+/* Elements averaged per output: size(x) / max(size(y), 1), as TensorFlow's
+ * safe shape division does: an empty output (x {3, 0} averaged over axis 1)
+ * has an empty gradient, not an integer division by zero. */
 static mf_output count_ratio(mfi_grad_ctx *g, mf_dtype dt)
 {
   mf_output x = g->op->inputs[0], y = {(mf_op *)g->op, 0};
-  mf_output ratio = mfi_gb2(g, "Div", mfi_gb1(g, "Size", x), mfi_gb1(g, "Size", y));
+  mf_output ny = mfi_gb1(g, "Size", y);
+  if (!mfi_ok(g->status)) return ny;
+  mf_output one = mfi_gb_scalar(g, mfi_meta_of(ny).dtype, 1);
+  mf_output ratio = mfi_gb2(g, "Div", mfi_gb1(g, "Size", x), mfi_gb2(g, "Maximum", ny, one));
   mf_op_desc *d = mfi_gb_begin(g, "Cast");
   if (d) mf_op_add_input(d, ratio), mf_op_set_attr_type(d, "DstT", dt);
   return mfi_gb_finish(g, d, 0);

@@ -445,6 +445,13 @@ describe("tf.gradients", function()
     assert.are.equal(6, sess:run(g):item())
   end)
 
+  it("gives a mean with an empty output an empty gradient (no division by zero)", function()
+    local x = tf.placeholder("float64", { 3, 0 })
+    local g = tf.gradients(tf.reduce_mean(x, 1), x)[1]        -- the mean has shape {0}
+    local r = tf.Session():run(g, { [x] = tf.array({}, "float64"):reshape({ 3, 0 }) })
+    assert.are.same({ 3, 0 }, r:shape())
+  end)
+
   it("raises an error naming the op type on a non-differentiable path", function()
     local v = tf.Variable(1.0)
     local x = tf.placeholder("float32", {})
