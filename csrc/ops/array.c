@@ -1,9 +1,11 @@
 /* Array ops: shape manipulation and data movement.
  *
- * Every op has one shape function shared by inference and its kernel: the
- * kernel reruns it on the runtime shapes (all known), so each static check
- * also holds at run time and errors read the same either way. Data movement
- * copies raw element bytes, so nothing here switches on dtype. */
+ * Every op has one shape function shared by inference and its prepare hook:
+ * prepare reruns it on the runtime shapes (all known), so each static check
+ * also holds at run time and errors read the same either way, and leaves
+ * the output shapes in k->shapes and what else the kernel needs (an axis, a
+ * permutation) in k->params. Kernels only move data: raw element bytes, so
+ * nothing here switches on dtype. */
 #include "shapes.h"
 
 #include <stdio.h>
@@ -91,24 +93,33 @@ static void infer_transpose(mfi_infer_ctx *c)
   transpose_shape(c, &c->in[0], perm, &c->op->out[0]);
 }
 
+/* params[i]: perm[i]. */
+static void prepare_transpose(mfi_kctx *k)
+{
+  mfi_meta xm = mfi_tensor_meta(k->in[0]);
+  mfi_infer_ctx c = mfi_prepare_infer_ctx(k, &xm);
+  int perm[MF_MAX_DIMS];
+  if (!transpose_shape(&c, &xm, perm, &k->shapes[0])) return;
+  for (int i = 0; i < k->shapes[0].ndim; i++) k->params[i] = perm[i];
+}
+
 static void cpu_transpose(mfi_kctx *k)
 {
   mf_tensor *x = k->in[0];
-  mfi_meta xm = mfi_tensor_meta(x), om;
-  mfi_infer_ctx c = mfi_kernel_infer_ctx(k, &xm);
-  int perm[MF_MAX_DIMS];
-  if (!transpose_shape(&c, &xm, perm, &om)) return;
+  const mfi_meta *om = &k->shapes[0];
+  const int64_t *perm = k->params;
   bool ident = true;
-  for (int i = 0; i < om.ndim; i++) ident = ident && perm[i] == i;
+  for (int i = 0; i < om->ndim; i++) ident = ident && perm[i] == i;
   if (ident) {
     k->out[0] = mf_tensor_retain(x);
     return;
   }
-  if (!mfi_out_new(k, 0, x->dtype, om.ndim, om.dims)) return;
+  if (!mfi_out_new(k, 0, x->dtype, om->ndim, om->dims)) return;
   int64_t ist[MF_MAX_DIMS], st[MF_MAX_DIMS];
   mfi_row_strides(x->ndim, x->dims, ist);
-  for (int i = 0; i < om.ndim; i++) st[i] = ist[perm[i]];
-  mfi_strided_copy(mfi_data(k->out[0]), mfi_data(x), mf_dtype_size(x->dtype), om.ndim, om.dims, st);
+  for (int i = 0; i < om->ndim; i++) st[i] = ist[perm[i]];
+  mfi_strided_copy(mfi_data(k->out[0]), mfi_data(x), mf_dtype_size(x->dtype), om->ndim, om->dims,
+                   st);
 }
 
 /* ---------------------------------------------------------------- Reshape */
@@ -176,20 +187,22 @@ static void infer_reshape(mfi_infer_ctx *c)
   reshape_shape(c, &c->in[0], &c->op->out[0]);
 }
 
-/* A view with a new shape: shares the input's buffer. */
-static void view_as(mfi_kctx *k, const mfi_meta *om)
+static void prepare_reshape(mfi_kctx *k)
 {
+  mfi_meta xm = mfi_tensor_meta(k->in[0]);
+  mfi_infer_ctx c = mfi_prepare_infer_ctx(k, &xm);
+  reshape_shape(&c, &xm, &k->shapes[0]);
+}
+
+/* Reshape, ExpandDims, Squeeze: a view of the input with the shape prepare
+ * worked out, sharing its buffer. */
+static void cpu_view(mfi_kctx *k)
+{
+  const mfi_meta *om = &k->shapes[0];
   mf_status tmp;
   mfi_clear(&tmp);
   k->out[0] = mf_tensor_reshape(k->in[0], om->ndim, om->dims, &tmp);
   if (!k->out[0]) mfi_op_error(k->status, mf_status_code(&tmp), k->op, "%s", tmp.msg);
-}
-
-static void cpu_reshape(mfi_kctx *k)
-{
-  mfi_meta xm = mfi_tensor_meta(k->in[0]), om;
-  mfi_infer_ctx c = mfi_kernel_infer_ctx(k, &xm);
-  if (reshape_shape(&c, &xm, &om)) view_as(k, &om);
 }
 
 /* ---------------------------------------------------------------- ConcatV2 */
@@ -259,26 +272,40 @@ static void infer_concat(mfi_infer_ctx *c)
   concat_shape(c, c->op->nin, c->in, &c->op->out[0], &a);
 }
 
+/* The metadata of all n inputs, malloc'ed (NULL + error when out of memory). */
+static mfi_meta *input_metas(mfi_kctx *k, int n)
+{
+  mfi_meta *in = malloc(sizeof *in * n);
+  if (in)
+    mfi_input_metas(k, n, in);
+  else
+    mfi_op_error(k->status, MF_RESOURCE_EXHAUSTED, k->op, "out of memory");
+  return in;
+}
+
+/* params[0]: the axis. */
+static void prepare_concat(mfi_kctx *k)
+{
+  int n = k->op->nin, a = 0;
+  mfi_meta *in = input_metas(k, n);
+  if (!in) return;
+  mfi_infer_ctx c = mfi_prepare_infer_ctx(k, in);
+  concat_shape(&c, n, in, &k->shapes[0], &a);
+  free(in);
+  k->params[0] = a;
+}
+
 static void cpu_concat(mfi_kctx *k)
 {
-  int n = k->op->nin, a;
-  mfi_meta *in = malloc(sizeof *in * n), om;
-  if (!in) {
-    mfi_op_error(k->status, MF_RESOURCE_EXHAUSTED, k->op, "out of memory");
-    return;
-  }
-  for (int i = 0; i < n; i++) in[i] = mfi_tensor_meta(k->in[i]);
-  mfi_infer_ctx c = mfi_kernel_infer_ctx(k, in);
-  bool ok = concat_shape(&c, n, in, &om, &a);
-  free(in);
-  if (!ok) return;
+  int n = k->op->nin, a = (int)k->params[0];
+  const mfi_meta *om = &k->shapes[0];
   if (n == 1) {
     k->out[0] = mf_tensor_retain(k->in[0]);
     return;
   }
-  if (!mfi_out_new(k, 0, om.dtype, om.ndim, om.dims)) return;
-  size_t es = mf_dtype_size(om.dtype);
-  int64_t outer = mfi_dims_prod(om.dims, 0, a), inner = mfi_dims_prod(om.dims, a + 1, om.ndim);
+  if (!mfi_out_new(k, 0, om->dtype, om->ndim, om->dims)) return;
+  size_t es = mf_dtype_size(om->dtype);
+  int64_t outer = mfi_dims_prod(om->dims, 0, a), inner = mfi_dims_prod(om->dims, a + 1, om->ndim);
   char *dst = mfi_data(k->out[0]);
   for (int64_t o = 0; o < outer; o++)
     for (int i = 0; i < n; i++) {
@@ -339,20 +366,24 @@ static void infer_pack(mfi_infer_ctx *c)
   pack_shape(c, c->op->nin, c->in, &c->op->out[0], &p);
 }
 
+/* params[0]: the new axis's position. */
+static void prepare_pack(mfi_kctx *k)
+{
+  int n = k->op->nin, p = 0;
+  mfi_meta *in = input_metas(k, n);
+  if (!in) return;
+  mfi_infer_ctx c = mfi_prepare_infer_ctx(k, in);
+  pack_shape(&c, n, in, &k->shapes[0], &p);
+  free(in);
+  k->params[0] = p;
+}
+
 static void cpu_pack(mfi_kctx *k)
 {
-  int n = k->op->nin, p;
-  mfi_meta *in = malloc(sizeof *in * n), om;
-  if (!in) {
-    mfi_op_error(k->status, MF_RESOURCE_EXHAUSTED, k->op, "out of memory");
-    return;
-  }
-  for (int i = 0; i < n; i++) in[i] = mfi_tensor_meta(k->in[i]);
-  mfi_infer_ctx c = mfi_kernel_infer_ctx(k, in);
-  bool ok = pack_shape(&c, n, in, &om, &p);
-  free(in);
-  if (!ok || !mfi_out_new(k, 0, om.dtype, om.ndim, om.dims)) return;
-  size_t es = mf_dtype_size(om.dtype);
+  int n = k->op->nin, p = (int)k->params[0];
+  const mfi_meta *om = &k->shapes[0];
+  if (!mfi_out_new(k, 0, om->dtype, om->ndim, om->dims)) return;
+  size_t es = mf_dtype_size(om->dtype);
   const mf_tensor *x = k->in[0];
   int64_t outer = mfi_dims_prod(x->dims, 0, p);
   size_t chunk = (size_t)mfi_dims_prod(x->dims, p, x->ndim) * es;
@@ -413,11 +444,12 @@ static void infer_unpack(mfi_infer_ctx *c)
   for (int i = 0; i < num; i++) c->op->out[i] = m;
 }
 
-static void cpu_unpack(mfi_kctx *k)
+/* shapes[i] for every output; params[0]: the axis. */
+static void prepare_unpack(mfi_kctx *k)
 {
-  const mf_tensor *x = k->in[0];
-  mfi_meta xm = mfi_tensor_meta(x), om;
-  mfi_infer_ctx c = mfi_kernel_infer_ctx(k, &xm);
+  mfi_meta xm = mfi_tensor_meta(k->in[0]);
+  mfi_infer_ctx c = mfi_prepare_infer_ctx(k, &xm);
+  mfi_meta om; /* shapes[] has no entry when there are no outputs */
   int a;
   int64_t num;
   if (!unpack_shape(&c, &xm, &om, &a, &num)) return;
@@ -427,11 +459,15 @@ static void cpu_unpack(mfi_kctx *k)
                  (long long)num, k->op->nout);
     return;
   }
-  for (int i = 0; i < num; i++)
-    if (!mfi_out_new(k, i, om.dtype, om.ndim, om.dims)) {
-      mfi_drop_outputs(k, i);
-      return;
-    }
+  for (int i = 0; i < num; i++) k->shapes[i] = om;
+  k->params[0] = a;
+}
+
+static void cpu_unpack(mfi_kctx *k)
+{
+  const mf_tensor *x = k->in[0];
+  int a = (int)k->params[0], num = k->op->nout;
+  if (!mfi_outs_new(k, num)) return;
   size_t es = mf_dtype_size(x->dtype);
   int64_t outer = mfi_dims_prod(x->dims, 0, a);
   size_t chunk = (size_t)mfi_dims_prod(x->dims, a + 1, x->ndim) * es;
@@ -491,11 +527,11 @@ static void infer_split(mfi_infer_ctx *c)
   for (int i = 0; i < num; i++) c->op->out[i] = m;
 }
 
-static void cpu_split(mfi_kctx *k)
+/* shapes[i] for every output; params[0]: the axis. */
+static void prepare_split(mfi_kctx *k)
 {
-  const mf_tensor *x = k->in[0];
-  mfi_meta xm = mfi_tensor_meta(x), om;
-  mfi_infer_ctx c = mfi_kernel_infer_ctx(k, &xm);
+  mfi_meta xm = mfi_tensor_meta(k->in[0]), om;
+  mfi_infer_ctx c = mfi_prepare_infer_ctx(k, &xm);
   int a;
   int64_t num;
   if (!split_shape(&c, &xm, &om, &a, &num)) return;
@@ -504,14 +540,19 @@ static void cpu_split(mfi_kctx *k)
                  k->op->nout);
     return;
   }
-  for (int i = 0; i < num; i++)
-    if (!mfi_out_new(k, i, om.dtype, om.ndim, om.dims)) {
-      mfi_drop_outputs(k, i);
-      return;
-    }
+  for (int i = 0; i < num; i++) k->shapes[i] = om;
+  k->params[0] = a;
+}
+
+static void cpu_split(mfi_kctx *k)
+{
+  const mf_tensor *x = k->in[0];
+  const mfi_meta *om = &k->shapes[0];
+  int a = (int)k->params[0], num = k->op->nout;
+  if (!mfi_outs_new(k, num)) return;
   size_t es = mf_dtype_size(x->dtype);
   int64_t outer = mfi_dims_prod(x->dims, 0, a);
-  size_t chunk = (size_t)mfi_dims_prod(om.dims, a, om.ndim) * es;
+  size_t chunk = (size_t)mfi_dims_prod(om->dims, a, om->ndim) * es;
   const char *src = mfi_data(x);
   for (int64_t o = 0; o < outer; o++)
     for (int i = 0; i < num; i++) {
@@ -529,20 +570,27 @@ static void infer_slice(mfi_infer_ctx *c)
   mfi_slice_shape(c, &c->in[0], &c->op->out[0], start);
 }
 
+/* params[i]: the 0-based start along dimension i. */
+static void prepare_slice(mfi_kctx *k)
+{
+  mfi_meta xm = mfi_tensor_meta(k->in[0]);
+  mfi_infer_ctx c = mfi_prepare_infer_ctx(k, &xm);
+  mfi_slice_shape(&c, &xm, &k->shapes[0], k->params);
+}
+
 static void cpu_slice(mfi_kctx *k)
 {
   const mf_tensor *x = k->in[0];
-  mfi_meta xm = mfi_tensor_meta(x), om;
-  mfi_infer_ctx c = mfi_kernel_infer_ctx(k, &xm);
-  int64_t start[MF_MAX_DIMS], st[MF_MAX_DIMS], off = 0;
-  if (!mfi_slice_shape(&c, &xm, &om, start) || !mfi_out_new(k, 0, x->dtype, om.ndim, om.dims))
-    return;
+  const mfi_meta *om = &k->shapes[0];
+  const int64_t *start = k->params;
+  int64_t st[MF_MAX_DIMS], off = 0;
+  if (!mfi_out_new(k, 0, x->dtype, om->ndim, om->dims)) return;
   size_t es = mf_dtype_size(x->dtype);
   mfi_row_strides(x->ndim, x->dims, st);
   for (int i = 0; i < x->ndim; i++) off += start[i] * st[i];
   if (k->out[0]->numel == 0) return;
-  mfi_strided_copy(mfi_data(k->out[0]), (const char *)mfi_data(x) + off * (int64_t)es, es, om.ndim,
-                   om.dims, st);
+  mfi_strided_copy(mfi_data(k->out[0]), (const char *)mfi_data(x) + off * (int64_t)es, es, om->ndim,
+                   om->dims, st);
 }
 
 /* ---------------------------------------------------------------- GatherV2 */
@@ -554,17 +602,26 @@ static void infer_gather(mfi_infer_ctx *c)
   mfi_gather_shape(c, &c->in[0], &c->in[1], &c->op->out[0], &a);
 }
 
+/* params[0]: the axis. The ids, in host memory, are in range. */
+static void prepare_gather(mfi_kctx *k)
+{
+  mfi_meta in[2];
+  mfi_input_metas(k, 2, in);
+  mfi_infer_ctx c = mfi_prepare_infer_ctx(k, in);
+  int a = 0;
+  if (!mfi_gather_shape(&c, &in[0], &in[1], &k->shapes[0], &a)) return;
+  k->params[0] = a;
+  mfi_check_ids(k, k->in[1], in[0].dims[a], a);
+}
+
 static void cpu_gather(mfi_kctx *k)
 {
   const mf_tensor *p = k->in[0], *ids = k->in[1];
-  mfi_meta in[2] = {mfi_tensor_meta(p), mfi_tensor_meta(ids)}, om;
-  mfi_infer_ctx c = mfi_kernel_infer_ctx(k, in);
-  int a = 0;
-  if (!mfi_gather_shape(&c, &in[0], &in[1], &om, &a)) return;
+  const mfi_meta *om = &k->shapes[0];
+  int a = (int)k->params[0];
   int64_t n = ids->numel, dim = p->dims[a];
   const void *iv = mfi_data(ids);
-  if (!mfi_check_ids(k, ids, dim, a)) return; /* before writing anything */
-  if (!mfi_out_new(k, 0, p->dtype, om.ndim, om.dims)) return;
+  if (!mfi_out_new(k, 0, p->dtype, om->ndim, om->dims)) return;
   size_t es = mf_dtype_size(p->dtype);
   int64_t outer = mfi_dims_prod(p->dims, 0, a);
   size_t chunk = (size_t)mfi_dims_prod(p->dims, a + 1, p->ndim) * es;
@@ -622,20 +679,30 @@ static void infer_onehot(mfi_infer_ctx *c)
   onehot_shape(c, &c->in[0], &c->op->out[0], &p, &depth);
 }
 
+/* params[0]: the new axis's position; params[1]: the depth. */
+static void prepare_onehot(mfi_kctx *k)
+{
+  mfi_meta im = mfi_tensor_meta(k->in[0]);
+  mfi_infer_ctx c = mfi_prepare_infer_ctx(k, &im);
+  int p = 0;
+  int64_t depth = 0;
+  onehot_shape(&c, &im, &k->shapes[0], &p, &depth);
+  k->params[0] = p, k->params[1] = depth;
+}
+
+/* An id outside 1..depth sets nothing (all off_value), as in TensorFlow. */
 static void cpu_onehot(mfi_kctx *k)
 {
   const mf_tensor *ids = k->in[0];
-  mfi_meta im = mfi_tensor_meta(ids), om;
-  mfi_infer_ctx c = mfi_kernel_infer_ctx(k, &im);
-  int p = 0;
-  int64_t depth;
-  if (!onehot_shape(&c, &im, &om, &p, &depth) || !mfi_out_new(k, 0, om.dtype, om.ndim, om.dims))
-    return;
+  const mfi_meta *om = &k->shapes[0];
+  int p = (int)k->params[0];
+  int64_t depth = k->params[1];
+  if (!mfi_out_new(k, 0, om->dtype, om->ndim, om->dims)) return;
   /* The two values as raw element bytes, so filling is a byte copy. */
-  size_t es = mf_dtype_size(om.dtype);
+  size_t es = mf_dtype_size(om->dtype);
   char on[8], off[8];
-  mfi_set_f(om.dtype, on, 0, mfi_attr_float(k->op, "on_value", 1));
-  mfi_set_f(om.dtype, off, 0, mfi_attr_float(k->op, "off_value", 0));
+  mfi_set_f(om->dtype, on, 0, mfi_attr_float(k->op, "on_value", 1));
+  mfi_set_f(om->dtype, off, 0, mfi_attr_float(k->op, "off_value", 0));
   char *dst = mfi_data(k->out[0]);
   int64_t total = k->out[0]->numel;
   for (int64_t i = 0; i < total; i++) memcpy(dst + i * (int64_t)es, off, es);
@@ -673,11 +740,11 @@ static void infer_expand(mfi_infer_ctx *c)
   expand_shape(c, &c->in[0], &c->op->out[0]);
 }
 
-static void cpu_expand(mfi_kctx *k)
+static void prepare_expand(mfi_kctx *k)
 {
-  mfi_meta xm = mfi_tensor_meta(k->in[0]), om;
-  mfi_infer_ctx c = mfi_kernel_infer_ctx(k, &xm);
-  if (expand_shape(&c, &xm, &om)) view_as(k, &om);
+  mfi_meta xm = mfi_tensor_meta(k->in[0]);
+  mfi_infer_ctx c = mfi_prepare_infer_ctx(k, &xm);
+  expand_shape(&c, &xm, &k->shapes[0]);
 }
 
 static bool squeeze_shape(mfi_infer_ctx *c, const mfi_meta *x, mfi_meta *out)
@@ -725,11 +792,11 @@ static void infer_squeeze(mfi_infer_ctx *c)
   squeeze_shape(c, &c->in[0], &c->op->out[0]);
 }
 
-static void cpu_squeeze(mfi_kctx *k)
+static void prepare_squeeze(mfi_kctx *k)
 {
-  mfi_meta xm = mfi_tensor_meta(k->in[0]), om;
-  mfi_infer_ctx c = mfi_kernel_infer_ctx(k, &xm);
-  if (squeeze_shape(&c, &xm, &om)) view_as(k, &om);
+  mfi_meta xm = mfi_tensor_meta(k->in[0]);
+  mfi_infer_ctx c = mfi_prepare_infer_ctx(k, &xm);
+  squeeze_shape(&c, &xm, &k->shapes[0]);
 }
 
 /* ---------------------------------------------------------------- Tile */
@@ -741,13 +808,22 @@ static void infer_tile(mfi_infer_ctx *c)
   mfi_tile_shape(c, &c->in[0], &c->op->out[0], &m);
 }
 
+/* params[i]: the multiple for dimension i. */
+static void prepare_tile(mfi_kctx *k)
+{
+  mfi_meta xm = mfi_tensor_meta(k->in[0]);
+  mfi_infer_ctx c = mfi_prepare_infer_ctx(k, &xm);
+  const int64_t *m;
+  if (!mfi_tile_shape(&c, &xm, &k->shapes[0], &m)) return;
+  for (int i = 0; i < xm.ndim; i++) k->params[i] = m[i];
+}
+
 static void cpu_tile(mfi_kctx *k)
 {
   const mf_tensor *x = k->in[0];
-  mfi_meta xm = mfi_tensor_meta(x), om;
-  mfi_infer_ctx c = mfi_kernel_infer_ctx(k, &xm);
-  const int64_t *m;
-  if (!mfi_tile_shape(&c, &xm, &om, &m) || !mfi_out_new(k, 0, x->dtype, om.ndim, om.dims)) return;
+  const mfi_meta *om = &k->shapes[0];
+  const int64_t *m = k->params;
+  if (!mfi_out_new(k, 0, x->dtype, om->ndim, om->dims)) return;
   int nd = x->ndim;
   size_t es = mf_dtype_size(x->dtype);
   char *dst = mfi_data(k->out[0]);
@@ -762,7 +838,7 @@ static void cpu_tile(mfi_kctx *k)
   int64_t ist[MF_MAX_DIMS], idx[MF_MAX_DIMS] = {0};
   mfi_row_strides(nd, x->dims, ist);
   size_t row = (size_t)x->dims[nd - 1] * es;
-  int64_t rows = k->out[0]->numel / om.dims[nd - 1];
+  int64_t rows = k->out[0]->numel / om->dims[nd - 1];
   for (int64_t r = 0; r < rows; r++) {
     int64_t off = 0;
     for (int d = 0; d < nd - 1; d++) off += (idx[d] % x->dims[d]) * ist[d];
@@ -771,7 +847,7 @@ static void cpu_tile(mfi_kctx *k)
       dst += row;
     }
     for (int d = nd - 2; d >= 0; d--) {
-      if (++idx[d] < om.dims[d]) break;
+      if (++idx[d] < om->dims[d]) break;
       idx[d] = 0;
     }
   }
@@ -788,16 +864,22 @@ static void infer_shape(mfi_infer_ctx *c)
   o->dims[0] = c->in[0].ndim; /* -1 when the rank is unknown */
 }
 
-static void cpu_shape(mfi_kctx *k)
+static void prepare_shape(mfi_kctx *k)
 {
   const mf_tensor *x = k->in[0];
-  int64_t n = x->ndim;
   for (int i = 0; i < x->ndim; i++)
     if (x->dims[i] > INT32_MAX) {
       mfi_op_error(k->status, MF_INVALID_ARGUMENT, k->op,
                    "dimension %d (%lld) does not fit in int32", i + 1, (long long)x->dims[i]);
       return;
     }
+}
+
+/* The output is in host memory (host_out): the dims are written there. */
+static void cpu_shape(mfi_kctx *k)
+{
+  const mf_tensor *x = k->in[0];
+  int64_t n = x->ndim;
   if (!mfi_out_new(k, 0, MF_INT32, 1, &n)) return;
   int32_t *o = mfi_data(k->out[0]);
   for (int i = 0; i < x->ndim; i++) o[i] = (int32_t)x->dims[i];
@@ -810,14 +892,17 @@ static void infer_size(mfi_infer_ctx *c)
   c->op->out[0].ndim = 0;
 }
 
+static void prepare_size(mfi_kctx *k)
+{
+  const mf_tensor *x = k->in[0];
+  if (x->numel > INT32_MAX)
+    mfi_op_error(k->status, MF_INVALID_ARGUMENT, k->op, "size %lld does not fit in int32",
+                 (long long)x->numel);
+}
+
 static void cpu_size(mfi_kctx *k)
 {
   const mf_tensor *x = k->in[0];
-  if (x->numel > INT32_MAX) {
-    mfi_op_error(k->status, MF_INVALID_ARGUMENT, k->op, "size %lld does not fit in int32",
-                 (long long)x->numel);
-    return;
-  }
   if (!mfi_out_new(k, 0, MF_INT32, 0, NULL)) return;
   *(int32_t *)mfi_data(k->out[0]) = (int32_t)x->numel;
 }
@@ -913,21 +998,21 @@ static void grad_tile(mfi_grad_ctx *g)
 }
 
 mfi_opdef mfi_ops_array[] = {
-    {.type = "Identity", .min_inputs = 1, .max_inputs = 1, .infer = infer_identity, .kernel = {[MFI_DEVICE_CPU] = cpu_identity}, .grad = grad_identity},
-    {.type = "StopGradient", .min_inputs = 1, .max_inputs = 1, .flags = MFI_NO_GRADIENT, .infer = infer_identity, .kernel = {[MFI_DEVICE_CPU] = cpu_identity}},
-    {.type = "Transpose", .min_inputs = 1, .max_inputs = 1, .infer = infer_transpose, .kernel = {[MFI_DEVICE_CPU] = cpu_transpose}, .grad = grad_transpose},
-    {.type = "Reshape", .min_inputs = 1, .max_inputs = 1, .infer = infer_reshape, .kernel = {[MFI_DEVICE_CPU] = cpu_reshape}, .grad = grad_reshape_like},
-    {.type = "ConcatV2", .min_inputs = 1, .max_inputs = -1, .infer = infer_concat, .kernel = {[MFI_DEVICE_CPU] = cpu_concat}, .grad = grad_concat},
-    {.type = "Pack", .min_inputs = 1, .max_inputs = -1, .infer = infer_pack, .kernel = {[MFI_DEVICE_CPU] = cpu_pack}, .grad = grad_pack},
-    {.type = "Unpack", .min_inputs = 1, .max_inputs = 1, .infer = infer_unpack, .kernel = {[MFI_DEVICE_CPU] = cpu_unpack}, .grad = grad_join},
-    {.type = "Split", .min_inputs = 1, .max_inputs = 1, .infer = infer_split, .kernel = {[MFI_DEVICE_CPU] = cpu_split}, .grad = grad_join},
-    {.type = "Slice", .min_inputs = 1, .max_inputs = 1, .infer = infer_slice, .kernel = {[MFI_DEVICE_CPU] = cpu_slice}, .grad = grad_slice},
-    {.type = "GatherV2", .min_inputs = 2, .max_inputs = 2, .infer = infer_gather, .kernel = {[MFI_DEVICE_CPU] = cpu_gather}, .grad = grad_gather},
-    {.type = "OneHot", .min_inputs = 1, .max_inputs = 1, .flags = MFI_NO_GRADIENT, .infer = infer_onehot, .kernel = {[MFI_DEVICE_CPU] = cpu_onehot}},
-    {.type = "ExpandDims", .min_inputs = 1, .max_inputs = 1, .infer = infer_expand, .kernel = {[MFI_DEVICE_CPU] = cpu_expand}, .grad = grad_reshape_like},
-    {.type = "Squeeze", .min_inputs = 1, .max_inputs = 1, .infer = infer_squeeze, .kernel = {[MFI_DEVICE_CPU] = cpu_squeeze}, .grad = grad_reshape_like},
-    {.type = "Tile", .min_inputs = 1, .max_inputs = 1, .infer = infer_tile, .kernel = {[MFI_DEVICE_CPU] = cpu_tile}, .grad = grad_tile},
-    {.type = "Shape", .min_inputs = 1, .max_inputs = 1, .flags = MFI_NO_GRADIENT, .infer = infer_shape, .kernel = {[MFI_DEVICE_CPU] = cpu_shape}},
-    {.type = "Size", .min_inputs = 1, .max_inputs = 1, .flags = MFI_NO_GRADIENT, .infer = infer_size, .kernel = {[MFI_DEVICE_CPU] = cpu_size}},
+    {.type = "Identity", .min_inputs = 1, .max_inputs = 1, .flags = MFI_ANY_DEVICE, .infer = infer_identity, .kernel = {[MFI_DEVICE_CPU] = cpu_identity}, .grad = grad_identity},
+    {.type = "StopGradient", .min_inputs = 1, .max_inputs = 1, .flags = MFI_NO_GRADIENT | MFI_ANY_DEVICE, .infer = infer_identity, .kernel = {[MFI_DEVICE_CPU] = cpu_identity}},
+    {.type = "Transpose", .min_inputs = 1, .max_inputs = 1, .infer = infer_transpose, .prepare = prepare_transpose, .kernel = {[MFI_DEVICE_CPU] = cpu_transpose}, .grad = grad_transpose},
+    {.type = "Reshape", .min_inputs = 1, .max_inputs = 1, .flags = MFI_ANY_DEVICE, .infer = infer_reshape, .prepare = prepare_reshape, .kernel = {[MFI_DEVICE_CPU] = cpu_view}, .grad = grad_reshape_like},
+    {.type = "ConcatV2", .min_inputs = 1, .max_inputs = -1, .infer = infer_concat, .prepare = prepare_concat, .kernel = {[MFI_DEVICE_CPU] = cpu_concat}, .grad = grad_concat},
+    {.type = "Pack", .min_inputs = 1, .max_inputs = -1, .infer = infer_pack, .prepare = prepare_pack, .kernel = {[MFI_DEVICE_CPU] = cpu_pack}, .grad = grad_pack},
+    {.type = "Unpack", .min_inputs = 1, .max_inputs = 1, .infer = infer_unpack, .prepare = prepare_unpack, .kernel = {[MFI_DEVICE_CPU] = cpu_unpack}, .grad = grad_join},
+    {.type = "Split", .min_inputs = 1, .max_inputs = 1, .infer = infer_split, .prepare = prepare_split, .kernel = {[MFI_DEVICE_CPU] = cpu_split}, .grad = grad_join},
+    {.type = "Slice", .min_inputs = 1, .max_inputs = 1, .infer = infer_slice, .prepare = prepare_slice, .kernel = {[MFI_DEVICE_CPU] = cpu_slice}, .grad = grad_slice},
+    {.type = "GatherV2", .min_inputs = 2, .max_inputs = 2, .infer = infer_gather, .prepare = prepare_gather, .kernel = {[MFI_DEVICE_CPU] = cpu_gather}, .host_in = 1u << 1, .grad = grad_gather},
+    {.type = "OneHot", .min_inputs = 1, .max_inputs = 1, .flags = MFI_NO_GRADIENT, .infer = infer_onehot, .prepare = prepare_onehot, .kernel = {[MFI_DEVICE_CPU] = cpu_onehot}},
+    {.type = "ExpandDims", .min_inputs = 1, .max_inputs = 1, .flags = MFI_ANY_DEVICE, .infer = infer_expand, .prepare = prepare_expand, .kernel = {[MFI_DEVICE_CPU] = cpu_view}, .grad = grad_reshape_like},
+    {.type = "Squeeze", .min_inputs = 1, .max_inputs = 1, .flags = MFI_ANY_DEVICE, .infer = infer_squeeze, .prepare = prepare_squeeze, .kernel = {[MFI_DEVICE_CPU] = cpu_view}, .grad = grad_reshape_like},
+    {.type = "Tile", .min_inputs = 1, .max_inputs = 1, .infer = infer_tile, .prepare = prepare_tile, .kernel = {[MFI_DEVICE_CPU] = cpu_tile}, .grad = grad_tile},
+    {.type = "Shape", .min_inputs = 1, .max_inputs = 1, .flags = MFI_NO_GRADIENT | MFI_ANY_DEVICE, .infer = infer_shape, .prepare = prepare_shape, .kernel = {[MFI_DEVICE_CPU] = cpu_shape}, .host_out = 1u << 0},
+    {.type = "Size", .min_inputs = 1, .max_inputs = 1, .flags = MFI_NO_GRADIENT | MFI_ANY_DEVICE, .infer = infer_size, .prepare = prepare_size, .kernel = {[MFI_DEVICE_CPU] = cpu_size}, .host_out = 1u << 0},
     {0},
 };

@@ -2,8 +2,10 @@
  * the shape changes of forward ops.
  *
  * Like array.c, each op has one shape function shared by inference and its
- * kernel: the kernel reruns it on the runtime shapes (all known), since
- * gradient graphs often carry -1 dims and only the run can check them.
+ * prepare hook: prepare reruns it on the runtime shapes (all known), since
+ * gradient graphs often carry -1 dims and only the run can check them, and
+ * leaves the output shapes in k->shapes and an axis or an axis mask in
+ * k->params for the kernel.
  * Sums accumulate in double for floats and in int64 (wrapping) otherwise. */
 #include "shapes.h"
 
@@ -228,19 +230,24 @@ static void infer_addn(mfi_infer_ctx *c)
   addn_shape(c, c->op->nin, c->in, &c->op->out[0]);
 }
 
-static void cpu_addn(mfi_kctx *k)
+static void prepare_addn(mfi_kctx *k)
 {
   int n = k->op->nin;
-  mfi_meta *in = malloc(sizeof *in * n), om;
+  mfi_meta *in = malloc(sizeof *in * n);
   if (!in) {
     oom(k);
     return;
   }
-  for (int i = 0; i < n; i++) in[i] = mfi_tensor_meta(k->in[i]);
-  mfi_infer_ctx c = mfi_kernel_infer_ctx(k, in);
-  bool ok = addn_shape(&c, n, in, &om);
+  mfi_input_metas(k, n, in);
+  mfi_infer_ctx c = mfi_prepare_infer_ctx(k, in);
+  addn_shape(&c, n, in, &k->shapes[0]);
   free(in);
-  if (!ok) return;
+}
+
+static void cpu_addn(mfi_kctx *k)
+{
+  int n = k->op->nin;
+  mfi_meta om = k->shapes[0];
   if (n == 1) {
     k->out[0] = mf_tensor_retain(k->in[0]);
     return;
@@ -309,12 +316,17 @@ static void infer_sum_to_shape(mfi_infer_ctx *c)
   sum_to_shape(c, &c->in[0], &c->in[1], &c->op->out[0]);
 }
 
+static void prepare_sum_to_shape(mfi_kctx *k)
+{
+  mfi_meta in[2];
+  mfi_input_metas(k, 2, in);
+  mfi_infer_ctx c = mfi_prepare_infer_ctx(k, in);
+  sum_to_shape(&c, &in[0], &in[1], &k->shapes[0]);
+}
+
 static void cpu_sum_to_shape(mfi_kctx *k)
 {
   const mf_tensor *t = k->in[0], *like = k->in[1];
-  mfi_meta in[2] = {mfi_tensor_meta(t), mfi_tensor_meta(like)}, om;
-  mfi_infer_ctx c = mfi_kernel_infer_ctx(k, in);
-  if (!sum_to_shape(&c, &in[0], &in[1], &om)) return;
   if (t->numel == like->numel) { /* only leading 1s differ: a view */
     view_as(k, 0, like->ndim, like->dims);
     return;
@@ -353,12 +365,15 @@ static void infer_reshape_like(mfi_infer_ctx *c)
   reshape_like_shape(c, &c->in[0], &c->in[1], &c->op->out[0]);
 }
 
-static void cpu_reshape_like(mfi_kctx *k)
+static void prepare_reshape_like(mfi_kctx *k)
 {
-  mfi_meta in[2] = {mfi_tensor_meta(k->in[0]), mfi_tensor_meta(k->in[1])}, om;
-  mfi_infer_ctx c = mfi_kernel_infer_ctx(k, in);
-  if (reshape_like_shape(&c, &in[0], &in[1], &om)) view_as(k, 0, om.ndim, om.dims);
+  mfi_meta in[2];
+  mfi_input_metas(k, 2, in);
+  mfi_infer_ctx c = mfi_prepare_infer_ctx(k, in);
+  reshape_like_shape(&c, &in[0], &in[1], &k->shapes[0]);
 }
+
+static void cpu_reshape_like(mfi_kctx *k) { view_as(k, 0, k->shapes[0].ndim, k->shapes[0].dims); }
 
 /* ---------------------------------------------------------------- ExpandReduced */
 
@@ -400,13 +415,27 @@ static void infer_expand_reduced(mfi_infer_ctx *c)
   expand_reduced_shape(c, &c->in[0], &c->in[1], &c->op->out[0], mask);
 }
 
+/* An axis mask worked out by prepare: params[d] is 1 where dimension d is
+ * reduced. */
+static void mask_to_params(mfi_kctx *k, const bool *mask, int rank)
+{
+  for (int d = 0; d < rank; d++) k->params[d] = mask[d];
+}
+
+static void prepare_expand_reduced(mfi_kctx *k)
+{
+  mfi_meta in[2];
+  mfi_input_metas(k, 2, in);
+  mfi_infer_ctx c = mfi_prepare_infer_ctx(k, in);
+  bool mask[MF_MAX_DIMS];
+  if (expand_reduced_shape(&c, &in[0], &in[1], &k->shapes[0], mask))
+    mask_to_params(k, mask, in[1].ndim);
+}
+
 static void cpu_expand_reduced(mfi_kctx *k)
 {
   const mf_tensor *t = k->in[0], *x = k->in[1];
-  mfi_meta in[2] = {mfi_tensor_meta(t), mfi_tensor_meta(x)}, om;
-  mfi_infer_ctx c = mfi_kernel_infer_ctx(k, in);
-  bool mask[MF_MAX_DIMS];
-  if (!expand_reduced_shape(&c, &in[0], &in[1], &om, mask)) return;
+  const int64_t *mask = k->params;
   if (t->numel == x->numel) { /* only size-1 dims were reduced */
     view_as(k, 0, x->ndim, x->dims);
     return;
@@ -461,13 +490,18 @@ static void exclusive_i(const uint64_t *v, uint64_t *r, int64_t n)
   for (int64_t j = n - 1; j >= 0; j--) r[j] *= run, run *= v[j];
 }
 
+static void prepare_prod_exclusive(mfi_kctx *k)
+{
+  mfi_meta xm = mfi_tensor_meta(k->in[0]);
+  mfi_infer_ctx c = mfi_prepare_infer_ctx(k, &xm);
+  bool mask[MF_MAX_DIMS];
+  if (prod_exclusive_shape(&c, &xm, &k->shapes[0], mask)) mask_to_params(k, mask, xm.ndim);
+}
+
 static void cpu_prod_exclusive(mfi_kctx *k)
 {
   const mf_tensor *x = k->in[0];
-  mfi_meta xm = mfi_tensor_meta(x), om;
-  mfi_infer_ctx c = mfi_kernel_infer_ctx(k, &xm);
-  bool mask[MF_MAX_DIMS];
-  if (!prod_exclusive_shape(&c, &xm, &om, mask)) return;
+  const int64_t *mask = k->params;
   if (!mfi_out_new(k, 0, x->dtype, x->ndim, x->dims)) return;
   int nd = x->ndim;
   int64_t total = x->numel, g = 1;
@@ -596,25 +630,26 @@ static void infer_split_like(mfi_infer_ctx *c)
   split_like_shape(c, n, &c->in[0], c->in + 1, c->op->out, &a);
 }
 
-static void cpu_split_like(mfi_kctx *k)
+/* shapes[i] for every output; params[0]: the axis. */
+static void prepare_split_like(mfi_kctx *k)
 {
   int n = k->op->nin - 1, a = 0;
-  mfi_meta *in = malloc(sizeof *in * (2 * n + 1));
+  mfi_meta *in = malloc(sizeof *in * (n + 1));
   if (!in) {
     oom(k);
     return;
   }
-  for (int i = 0; i <= n; i++) in[i] = mfi_tensor_meta(k->in[i]);
-  mfi_infer_ctx c = mfi_kernel_infer_ctx(k, in);
-  mfi_meta *om = in + n + 1;
-  bool ok = split_like_shape(&c, n, &in[0], in + 1, om, &a);
-  for (int i = 0; ok && i < n; i++)
-    if (!mfi_out_new(k, i, om[i].dtype, om[i].ndim, om[i].dims)) {
-      mfi_drop_outputs(k, i);
-      ok = false;
-    }
+  mfi_input_metas(k, n + 1, in);
+  mfi_infer_ctx c = mfi_prepare_infer_ctx(k, in);
+  split_like_shape(&c, n, &in[0], in + 1, k->shapes, &a);
   free(in);
-  if (!ok) return;
+  k->params[0] = a;
+}
+
+static void cpu_split_like(mfi_kctx *k)
+{
+  int n = k->op->nin - 1, a = (int)k->params[0];
+  if (!mfi_outs_new(k, n)) return;
   const mf_tensor *dy = k->in[0];
   size_t es = mf_dtype_size(dy->dtype);
   int64_t outer = mfi_dims_prod(dy->dims, 0, a), inner = mfi_dims_prod(dy->dims, a + 1, dy->ndim);
@@ -658,15 +693,23 @@ static void infer_slice_grad(mfi_infer_ctx *c)
   slice_grad_shape(c, &c->in[0], &c->in[1], &c->op->out[0], start);
 }
 
+/* params[i]: the slice's 0-based start along dimension i. */
+static void prepare_slice_grad(mfi_kctx *k)
+{
+  mfi_meta in[2];
+  mfi_input_metas(k, 2, in);
+  mfi_infer_ctx c = mfi_prepare_infer_ctx(k, in);
+  slice_grad_shape(&c, &in[0], &in[1], &k->shapes[0], k->params);
+}
+
 static void cpu_slice_grad(mfi_kctx *k)
 {
   const mf_tensor *dy = k->in[0], *x = k->in[1];
-  mfi_meta in[2] = {mfi_tensor_meta(dy), mfi_tensor_meta(x)}, om;
-  mfi_infer_ctx c = mfi_kernel_infer_ctx(k, in);
-  int64_t start[MF_MAX_DIMS], st[MF_MAX_DIMS], base = 0;
-  if (!slice_grad_shape(&c, &in[0], &in[1], &om, start)) return;
-  if (!mfi_out_new(k, 0, om.dtype, om.ndim, om.dims)) return;
-  size_t es = mf_dtype_size(om.dtype);
+  const mfi_meta *om = &k->shapes[0];
+  const int64_t *start = k->params;
+  int64_t st[MF_MAX_DIMS], base = 0;
+  if (!mfi_out_new(k, 0, om->dtype, om->ndim, om->dims)) return;
+  size_t es = mf_dtype_size(om->dtype);
   memset(mfi_data(k->out[0]), 0, mf_tensor_nbytes(k->out[0]));
   mfi_row_strides(x->ndim, x->dims, st);
   for (int i = 0; i < x->ndim; i++) base += start[i] * st[i];
@@ -699,20 +742,29 @@ static void infer_gather_grad(mfi_infer_ctx *c)
   gather_grad_shape(c, c->in, &c->op->out[0], &a);
 }
 
+/* params[0]: the axis. The ids, in host memory, are in range. */
+static void prepare_gather_grad(mfi_kctx *k)
+{
+  mfi_meta in[3];
+  mfi_input_metas(k, 3, in);
+  mfi_infer_ctx c = mfi_prepare_infer_ctx(k, in);
+  int a = 0;
+  if (!gather_grad_shape(&c, in, &k->shapes[0], &a)) return;
+  k->params[0] = a;
+  mfi_check_ids(k, k->in[1], in[2].dims[a], a);
+}
+
 static void cpu_gather_grad(mfi_kctx *k)
 {
   const mf_tensor *dy = k->in[0], *ids = k->in[1], *p = k->in[2];
-  mfi_meta in[3] = {mfi_tensor_meta(dy), mfi_tensor_meta(ids), mfi_tensor_meta(p)}, om;
-  mfi_infer_ctx c = mfi_kernel_infer_ctx(k, in);
-  int a = 0;
-  if (!gather_grad_shape(&c, in, &om, &a)) return;
+  const mfi_meta *om = &k->shapes[0];
+  int a = (int)k->params[0];
   int64_t n = ids->numel, dim = p->dims[a];
   const void *iv = mfi_data(ids);
-  if (!mfi_check_ids(k, ids, dim, a)) return; /* before writing anything */
-  if (!mfi_out_new(k, 0, om.dtype, om.ndim, om.dims)) return;
+  if (!mfi_out_new(k, 0, om->dtype, om->ndim, om->dims)) return;
   memset(mfi_data(k->out[0]), 0, mf_tensor_nbytes(k->out[0]));
   int64_t outer = mfi_dims_prod(p->dims, 0, a), inner = mfi_dims_prod(p->dims, a + 1, p->ndim);
-  mf_dtype dt = om.dtype;
+  mf_dtype dt = om->dtype;
   const void *src = mfi_data(dy);
   void *dst = mfi_data(k->out[0]);
   /* Rows of dy added into the rows of the result they came from, in order,
@@ -769,13 +821,21 @@ static void infer_tile_grad(mfi_infer_ctx *c)
   tile_grad_shape(c, &c->in[0], &c->in[1], &c->op->out[0], &m);
 }
 
+/* params[i]: the multiple for dimension i. */
+static void prepare_tile_grad(mfi_kctx *k)
+{
+  mfi_meta in[2];
+  mfi_input_metas(k, 2, in);
+  mfi_infer_ctx c = mfi_prepare_infer_ctx(k, in);
+  const int64_t *m;
+  if (!tile_grad_shape(&c, &in[0], &in[1], &k->shapes[0], &m)) return;
+  for (int i = 0; i < in[1].ndim; i++) k->params[i] = m[i];
+}
+
 static void cpu_tile_grad(mfi_kctx *k)
 {
   const mf_tensor *dy = k->in[0], *x = k->in[1];
-  mfi_meta in[2] = {mfi_tensor_meta(dy), mfi_tensor_meta(x)}, om;
-  mfi_infer_ctx c = mfi_kernel_infer_ctx(k, in);
-  const int64_t *m;
-  if (!tile_grad_shape(&c, &in[0], &in[1], &om, &m)) return;
+  const int64_t *m = k->params;
   if (dy->numel == x->numel && x->numel > 0) { /* all multiples 1 */
     view_as(k, 0, x->ndim, x->dims);
     return;
@@ -800,14 +860,14 @@ static void grad_addn(mfi_grad_ctx *g)
 }
 
 mfi_opdef mfi_ops_grad[] = {
-    {.type = "AddN", .min_inputs = 1, .max_inputs = -1, .infer = infer_addn, .kernel = {[MFI_DEVICE_CPU] = cpu_addn}, .grad = grad_addn},
-    {.type = "SumToShapeOf", .min_inputs = 2, .max_inputs = 2, .infer = infer_sum_to_shape, .kernel = {[MFI_DEVICE_CPU] = cpu_sum_to_shape}},
-    {.type = "ReshapeLike", .min_inputs = 2, .max_inputs = 2, .infer = infer_reshape_like, .kernel = {[MFI_DEVICE_CPU] = cpu_reshape_like}},
-    {.type = "ExpandReduced", .min_inputs = 2, .max_inputs = 2, .infer = infer_expand_reduced, .kernel = {[MFI_DEVICE_CPU] = cpu_expand_reduced}},
-    {.type = "ProdExclusive", .min_inputs = 1, .max_inputs = 1, .infer = infer_prod_exclusive, .kernel = {[MFI_DEVICE_CPU] = cpu_prod_exclusive}},
-    {.type = "SplitLike", .min_inputs = 2, .max_inputs = -1, .infer = infer_split_like, .kernel = {[MFI_DEVICE_CPU] = cpu_split_like}},
-    {.type = "SliceGrad", .min_inputs = 2, .max_inputs = 2, .infer = infer_slice_grad, .kernel = {[MFI_DEVICE_CPU] = cpu_slice_grad}},
-    {.type = "GatherGrad", .min_inputs = 3, .max_inputs = 3, .infer = infer_gather_grad, .kernel = {[MFI_DEVICE_CPU] = cpu_gather_grad}},
-    {.type = "TileGrad", .min_inputs = 2, .max_inputs = 2, .infer = infer_tile_grad, .kernel = {[MFI_DEVICE_CPU] = cpu_tile_grad}},
+    {.type = "AddN", .min_inputs = 1, .max_inputs = -1, .infer = infer_addn, .prepare = prepare_addn, .kernel = {[MFI_DEVICE_CPU] = cpu_addn}, .grad = grad_addn},
+    {.type = "SumToShapeOf", .min_inputs = 2, .max_inputs = 2, .infer = infer_sum_to_shape, .prepare = prepare_sum_to_shape, .kernel = {[MFI_DEVICE_CPU] = cpu_sum_to_shape}},
+    {.type = "ReshapeLike", .min_inputs = 2, .max_inputs = 2, .flags = MFI_ANY_DEVICE, .infer = infer_reshape_like, .prepare = prepare_reshape_like, .kernel = {[MFI_DEVICE_CPU] = cpu_reshape_like}},
+    {.type = "ExpandReduced", .min_inputs = 2, .max_inputs = 2, .infer = infer_expand_reduced, .prepare = prepare_expand_reduced, .kernel = {[MFI_DEVICE_CPU] = cpu_expand_reduced}},
+    {.type = "ProdExclusive", .min_inputs = 1, .max_inputs = 1, .infer = infer_prod_exclusive, .prepare = prepare_prod_exclusive, .kernel = {[MFI_DEVICE_CPU] = cpu_prod_exclusive}},
+    {.type = "SplitLike", .min_inputs = 2, .max_inputs = -1, .infer = infer_split_like, .prepare = prepare_split_like, .kernel = {[MFI_DEVICE_CPU] = cpu_split_like}},
+    {.type = "SliceGrad", .min_inputs = 2, .max_inputs = 2, .infer = infer_slice_grad, .prepare = prepare_slice_grad, .kernel = {[MFI_DEVICE_CPU] = cpu_slice_grad}},
+    {.type = "GatherGrad", .min_inputs = 3, .max_inputs = 3, .infer = infer_gather_grad, .prepare = prepare_gather_grad, .kernel = {[MFI_DEVICE_CPU] = cpu_gather_grad}, .host_in = 1u << 1},
+    {.type = "TileGrad", .min_inputs = 2, .max_inputs = 2, .infer = infer_tile_grad, .prepare = prepare_tile_grad, .kernel = {[MFI_DEVICE_CPU] = cpu_tile_grad}},
     {0},
 };

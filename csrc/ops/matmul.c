@@ -119,22 +119,30 @@ static void gemm_int(mf_dtype dt, bool ta, bool tb, int64_t m, int64_t n, int64_
     }
 }
 
-static void cpu_matmul(mfi_kctx *k)
+/* The output shape, with the inner dimensions checked. */
+static void prepare_matmul(mfi_kctx *k)
 {
   const mf_tensor *a = k->in[0], *b = k->in[1];
   bool ta = mfi_attr_bool(k->op, "transpose_a", false);
   bool tb = mfi_attr_bool(k->op, "transpose_b", false);
-  int on;
-  int64_t od[MF_MAX_DIMS + 2];
+  mfi_meta *o = &k->shapes[0];
   char err[256];
+  o->dtype = a->dtype;
   if (a->ndim < 2 || b->ndim < 2 ||
-      !out_shape(a->ndim, a->dims, b->ndim, b->dims, ta, tb, &on, od, err, sizeof err)) {
+      !out_shape(a->ndim, a->dims, b->ndim, b->dims, ta, tb, &o->ndim, o->dims, err, sizeof err)) {
     char x[128], y[128];
     mfi_shape_str(a->ndim, a->dims, x, sizeof x);
     mfi_shape_str(b->ndim, b->dims, y, sizeof y);
     mfi_op_error(k->status, MF_INVALID_ARGUMENT, k->op, "cannot multiply %s by %s", x, y);
-    return;
   }
+}
+
+static void cpu_matmul(mfi_kctx *k)
+{
+  const mf_tensor *a = k->in[0], *b = k->in[1];
+  bool ta = mfi_attr_bool(k->op, "transpose_a", false), tb = mfi_attr_bool(k->op, "transpose_b", false);
+  int on = k->shapes[0].ndim;
+  const int64_t *od = k->shapes[0].dims;
   if (!mfi_out_new(k, 0, a->dtype, on, od)) return;
   int64_t m = od[on - 2], n = od[on - 1], kk = a->dims[a->ndim - (ta ? 2 : 1)];
   int64_t batch = mfi_numel(on - 2, od), asz = m * kk, bsz = kk * n;
@@ -193,7 +201,7 @@ static void grad_matmul(mfi_grad_ctx *g)
   g->dx[1] = mfi_gb_reduce_like(g, db, b);
 }
 
-mfi_opdef mfi_ops_matmul[] = {{.type = "MatMul", .min_inputs = 2, .max_inputs = 2, .infer = infer_matmul, .kernel = {[MFI_DEVICE_CPU] = cpu_matmul}, .grad = grad_matmul},
+mfi_opdef mfi_ops_matmul[] = {{.type = "MatMul", .min_inputs = 2, .max_inputs = 2, .infer = infer_matmul, .prepare = prepare_matmul, .kernel = {[MFI_DEVICE_CPU] = cpu_matmul}, .grad = grad_matmul},
                                     {0}};
 
 /* OpenBLAS's own setter; declared here to avoid depending on its header's

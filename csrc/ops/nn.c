@@ -1,7 +1,8 @@
 /* Neural-network kernels: Relu, softmax, the softmax cross-entropy losses
  * and Dropout. Everything works along the last axis, one contiguous row at
  * a time; row sums accumulate in double, and exponentials of float32 are
- * taken in float. Inputs are float32 or float64. */
+ * taken in float. Inputs are float32 or float64. Run-time checks (shapes,
+ * class ids, keep_prob) are the prepare hooks'; kernels only compute. */
 #include "fastmath.h"
 #include "shapes.h"
 
@@ -47,7 +48,7 @@ static bool same_meta(mfi_infer_ctx *c, const mfi_meta *a, const mfi_meta *b, co
   return true;
 }
 
-/* Runtime shapes that must be equal. */
+/* Runtime shapes that must be equal (for prepare hooks). */
 static bool same_shape(mfi_kctx *k, const mf_tensor *a, const mf_tensor *b, const char *an,
                        const char *bn)
 {
@@ -118,10 +119,14 @@ static void infer_relu_grad(mfi_infer_ctx *c)
   same_meta(c, &c->in[0], &c->in[1], "the gradient", "the input", &c->op->out[0]);
 }
 
+static void prepare_relu_grad(mfi_kctx *k)
+{
+  same_shape(k, k->in[0], k->in[1], "the gradient", "the input");
+}
+
 static void cpu_relu_grad(mfi_kctx *k)
 {
   const mf_tensor *dy = k->in[0], *x = k->in[1];
-  if (!same_shape(k, dy, x, "the gradient", "the input")) return;
   if (!mfi_out_new(k, 0, dy->dtype, dy->ndim, dy->dims)) return;
   int64_t n = x->numel;
   if (x->dtype == MF_FLOAT32) {
@@ -209,10 +214,12 @@ static void infer_softmax(mfi_infer_ctx *c)
   c->op->out[0] = c->in[0];
 }
 
+static void prepare_softmax(mfi_kctx *k) { krank1(k, k->in[0]); }
+
 static void softmax_kernel(mfi_kctx *k, bool log_)
 {
   const mf_tensor *x = k->in[0];
-  if (!krank1(k, x) || !mfi_out_new(k, 0, x->dtype, x->ndim, x->dims)) return;
+  if (!mfi_out_new(k, 0, x->dtype, x->ndim, x->dims)) return;
   int64_t n = x->dims[x->ndim - 1], rows = n ? x->numel / n : 0;
   if (x->dtype == MF_FLOAT32) {
     const float *a = mfi_data(x);
@@ -247,10 +254,14 @@ static void infer_xent(mfi_infer_ctx *c)
 /* loss = sum(labels * (log(sum exp(x - m)) - (x - m))), which stays finite
  * for any finite logits; a zero label contributes nothing, even where the
  * log-probability is -inf. */
+static void prepare_xent(mfi_kctx *k)
+{
+  if (krank1(k, k->in[0])) same_shape(k, k->in[0], k->in[1], "the logits", "the labels");
+}
+
 static void cpu_xent(mfi_kctx *k)
 {
   const mf_tensor *x = k->in[0], *lab = k->in[1];
-  if (!krank1(k, x) || !same_shape(k, x, lab, "the logits", "the labels")) return;
   if (!mfi_out_new(k, 0, x->dtype, x->ndim - 1, x->dims)) return;
   if (!mfi_out_new(k, 1, x->dtype, x->ndim, x->dims)) {
     mfi_drop_outputs(k, 1);
@@ -318,7 +329,9 @@ static void infer_sparse_xent(mfi_infer_ctx *c)
   }
 }
 
-static void cpu_sparse_xent(mfi_kctx *k)
+/* The labels, in host memory, are class ids 1..classes, checked before
+ * anything is written. */
+static void prepare_sparse_xent(mfi_kctx *k)
 {
   const mf_tensor *x = k->in[0], *lab = k->in[1];
   if (!krank1(k, x)) return;
@@ -336,7 +349,6 @@ static void cpu_sparse_xent(mfi_kctx *k)
   }
   int64_t n = x->dims[x->ndim - 1], rows = lab->numel;
   const void *lv = mfi_data(lab);
-  /* Check every label before writing anything. */
   for (int64_t r = 0; r < rows; r++) {
     int64_t id = mfi_get_i(lab->dtype, lv, r);
     if (id < 1 || id > n) {
@@ -347,6 +359,13 @@ static void cpu_sparse_xent(mfi_kctx *k)
       return;
     }
   }
+}
+
+static void cpu_sparse_xent(mfi_kctx *k)
+{
+  const mf_tensor *x = k->in[0], *lab = k->in[1];
+  int64_t n = x->dims[x->ndim - 1], rows = lab->numel;
+  const void *lv = mfi_data(lab);
   if (!mfi_out_new(k, 0, x->dtype, lab->ndim, lab->dims)) return;
   if (!mfi_out_new(k, 1, x->dtype, x->ndim, x->dims)) {
     mfi_drop_outputs(k, 1);
@@ -405,9 +424,10 @@ static void infer_dropout(mfi_infer_ctx *c)
   c->op->out[0] = c->op->out[1] = c->in[0];
 }
 
-static void cpu_dropout(mfi_kctx *k)
+/* keep_prob, from the attribute or the scalar input (in host memory),
+ * checked and left in params[0] as the bits of a double. */
+static void prepare_dropout(mfi_kctx *k)
 {
-  const mf_tensor *x = k->in[0];
   mfi_infer_ctx c = {(mf_op *)k->op, NULL, k->status};
   double p;
   if (k->op->nin == 2) {
@@ -417,12 +437,21 @@ static void cpu_dropout(mfi_kctx *k)
     }
     p = mfi_get_f(k->in[1]->dtype, mfi_data(k->in[1]), 0);
     if (!(p > 0 && p <= 1)) {
-      mfi_op_error(k->status, MF_INVALID_ARGUMENT, k->op, "keep_prob is %g; it must be in (0, 1]", p);
+      mfi_op_error(k->status, MF_INVALID_ARGUMENT, k->op, "keep_prob is %g; it must be in (0, 1]",
+                   p);
       return;
     }
   } else if (!keep_prob(&c, &p)) {
     return;
   }
+  memcpy(&k->params[0], &p, sizeof p);
+}
+
+static void cpu_dropout(mfi_kctx *k)
+{
+  const mf_tensor *x = k->in[0];
+  double p;
+  memcpy(&p, &k->params[0], sizeof p);
   if (!mfi_out_new(k, 0, x->dtype, x->ndim, x->dims)) return;
   if (!mfi_out_new(k, 1, x->dtype, x->ndim, x->dims)) {
     mfi_drop_outputs(k, 1);
@@ -513,11 +542,11 @@ static void grad_dropout(mfi_grad_ctx *g)
 
 mfi_opdef mfi_ops_nn[] = {
     {.type = "Relu", .min_inputs = 1, .max_inputs = 1, .infer = infer_relu, .kernel = {[MFI_DEVICE_CPU] = cpu_relu}, .grad = grad_relu},
-    {.type = "ReluGrad", .min_inputs = 2, .max_inputs = 2, .infer = infer_relu_grad, .kernel = {[MFI_DEVICE_CPU] = cpu_relu_grad}},
-    {.type = "Softmax", .min_inputs = 1, .max_inputs = 1, .infer = infer_softmax, .kernel = {[MFI_DEVICE_CPU] = cpu_softmax}, .grad = grad_softmax},
-    {.type = "LogSoftmax", .min_inputs = 1, .max_inputs = 1, .infer = infer_softmax, .kernel = {[MFI_DEVICE_CPU] = cpu_log_softmax}, .grad = grad_log_softmax},
-    {.type = "SoftmaxCrossEntropyWithLogits", .min_inputs = 2, .max_inputs = 2, .infer = infer_xent, .kernel = {[MFI_DEVICE_CPU] = cpu_xent}, .grad = grad_xent},
-    {.type = "SparseSoftmaxCrossEntropyWithLogits", .min_inputs = 2, .max_inputs = 2, .infer = infer_sparse_xent, .kernel = {[MFI_DEVICE_CPU] = cpu_sparse_xent}, .grad = grad_xent},
-    {.type = "Dropout", .min_inputs = 1, .max_inputs = 2, .flags = MFI_RANDOM, .infer = infer_dropout, .kernel = {[MFI_DEVICE_CPU] = cpu_dropout}, .grad = grad_dropout},
+    {.type = "ReluGrad", .min_inputs = 2, .max_inputs = 2, .infer = infer_relu_grad, .prepare = prepare_relu_grad, .kernel = {[MFI_DEVICE_CPU] = cpu_relu_grad}},
+    {.type = "Softmax", .min_inputs = 1, .max_inputs = 1, .infer = infer_softmax, .prepare = prepare_softmax, .kernel = {[MFI_DEVICE_CPU] = cpu_softmax}, .grad = grad_softmax},
+    {.type = "LogSoftmax", .min_inputs = 1, .max_inputs = 1, .infer = infer_softmax, .prepare = prepare_softmax, .kernel = {[MFI_DEVICE_CPU] = cpu_log_softmax}, .grad = grad_log_softmax},
+    {.type = "SoftmaxCrossEntropyWithLogits", .min_inputs = 2, .max_inputs = 2, .infer = infer_xent, .prepare = prepare_xent, .kernel = {[MFI_DEVICE_CPU] = cpu_xent}, .grad = grad_xent},
+    {.type = "SparseSoftmaxCrossEntropyWithLogits", .min_inputs = 2, .max_inputs = 2, .infer = infer_sparse_xent, .prepare = prepare_sparse_xent, .kernel = {[MFI_DEVICE_CPU] = cpu_sparse_xent}, .host_in = 1u << 1, .grad = grad_xent},
+    {.type = "Dropout", .min_inputs = 1, .max_inputs = 2, .flags = MFI_RANDOM, .infer = infer_dropout, .prepare = prepare_dropout, .kernel = {[MFI_DEVICE_CPU] = cpu_dropout}, .host_in = 1u << 1, .grad = grad_dropout},
     {0},
 };

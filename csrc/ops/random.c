@@ -14,10 +14,13 @@ static double normal(const uint32_t w[4])
   return sqrt(-2.0 * log(u1)) * cos(2.0 * M_PI * u2);
 }
 
+/* The shape attribute's, known when the op was made. */
+static void prepare_random(mfi_kctx *k) { k->shapes[0] = k->op->out[0]; }
+
 static void cpu_random(mfi_kctx *k)
 {
   const mf_op *op = k->op;
-  const mfi_meta *m = &op->out[0];
+  const mfi_meta *m = &k->shapes[0];
   int kind = (int)(op->def - mfi_ops_random);
   if (!mfi_out_new(k, 0, m->dtype, m->ndim, m->dims)) return;
   mf_tensor *y = k->out[0];
@@ -60,7 +63,7 @@ static void cpu_random(mfi_kctx *k)
  * when the flattened shape is wide; times the gain. */
 static void cpu_orthogonal(mfi_kctx *k)
 {
-  const mfi_meta *m = &k->op->out[0];
+  const mfi_meta *m = &k->shapes[0];
   if (!mfi_out_new(k, 0, m->dtype, m->ndim, m->dims)) return;
   int64_t cols = m->dims[m->ndim - 1], rows = k->out[0]->numel / (cols ? cols : 1);
   int64_t n = rows > cols ? rows : cols, w = rows > cols ? cols : rows;
@@ -116,17 +119,25 @@ static void infer_multinomial(mfi_infer_ctx *c)
   o->dtype = dt, o->ndim = 2, o->dims[0] = l->ndim == 2 ? l->dims[0] : -1, o->dims[1] = n;
 }
 
-static void cpu_multinomial(mfi_kctx *k)
+/* The output: [batch, num_samples] of the static dtype. */
+static void prepare_multinomial(mfi_kctx *k)
 {
   const mf_tensor *l = k->in[0];
   if (l->ndim != 2 || l->dims[1] < 1) {
     mfi_op_error(k->status, MF_INVALID_ARGUMENT, k->op, "needs logits [batch, classes >= 1]");
     return;
   }
-  int64_t B = l->dims[0], C = l->dims[1], n = k->op->out[0].dims[1];
-  int64_t dims[2] = {B, n};
-  mf_dtype dt = k->op->out[0].dtype;
-  if (!mfi_out_new(k, 0, dt, 2, dims)) return;
+  k->shapes[0] = k->op->out[0];
+  k->shapes[0].dims[0] = l->dims[0];
+}
+
+static void cpu_multinomial(mfi_kctx *k)
+{
+  const mf_tensor *l = k->in[0];
+  const mfi_meta *om = &k->shapes[0];
+  int64_t B = om->dims[0], C = l->dims[1], n = om->dims[1];
+  mf_dtype dt = om->dtype;
+  if (!mfi_out_new(k, 0, dt, 2, om->dims)) return;
   double *p = malloc(sizeof(double) * (size_t)C);
   if (!p) {
     mfi_op_error(k->status, MF_RESOURCE_EXHAUSTED, k->op, "out of memory");
@@ -196,11 +207,11 @@ static void infer_random(mfi_infer_ctx *c)
 }
 
 mfi_opdef mfi_ops_random[] = {
-    {.type = "RandomNormal", .min_inputs = 0, .max_inputs = 0, .flags = MFI_RANDOM, .infer = infer_random, .kernel = {[MFI_DEVICE_CPU] = cpu_random}},
-    {.type = "RandomUniform", .min_inputs = 0, .max_inputs = 0, .flags = MFI_RANDOM, .infer = infer_random, .kernel = {[MFI_DEVICE_CPU] = cpu_random}},
-    {.type = "TruncatedNormal", .min_inputs = 0, .max_inputs = 0, .flags = MFI_RANDOM, .infer = infer_random, .kernel = {[MFI_DEVICE_CPU] = cpu_random}},
-    {.type = "RandomOrthogonal", .min_inputs = 0, .max_inputs = 0, .flags = MFI_RANDOM, .infer = infer_random, .kernel = {[MFI_DEVICE_CPU] = cpu_orthogonal}},
-    {.type = "Multinomial", .min_inputs = 1, .max_inputs = 1, .flags = MFI_RANDOM | MFI_NO_GRADIENT, .infer = infer_multinomial, .kernel = {[MFI_DEVICE_CPU] = cpu_multinomial}},
+    {.type = "RandomNormal", .min_inputs = 0, .max_inputs = 0, .flags = MFI_RANDOM, .infer = infer_random, .prepare = prepare_random, .kernel = {[MFI_DEVICE_CPU] = cpu_random}},
+    {.type = "RandomUniform", .min_inputs = 0, .max_inputs = 0, .flags = MFI_RANDOM, .infer = infer_random, .prepare = prepare_random, .kernel = {[MFI_DEVICE_CPU] = cpu_random}},
+    {.type = "TruncatedNormal", .min_inputs = 0, .max_inputs = 0, .flags = MFI_RANDOM, .infer = infer_random, .prepare = prepare_random, .kernel = {[MFI_DEVICE_CPU] = cpu_random}},
+    {.type = "RandomOrthogonal", .min_inputs = 0, .max_inputs = 0, .flags = MFI_RANDOM, .infer = infer_random, .prepare = prepare_random, .kernel = {[MFI_DEVICE_CPU] = cpu_orthogonal}},
+    {.type = "Multinomial", .min_inputs = 1, .max_inputs = 1, .flags = MFI_RANDOM | MFI_NO_GRADIENT, .infer = infer_multinomial, .prepare = prepare_multinomial, .kernel = {[MFI_DEVICE_CPU] = cpu_multinomial}},
     {0}};
 
 _Static_assert(sizeof mfi_ops_random / sizeof *mfi_ops_random == NUM_RANDOM_OPS + 1,

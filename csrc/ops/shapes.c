@@ -15,12 +15,21 @@ mfi_meta mfi_tensor_meta(const mf_tensor *t)
   return m;
 }
 
-/* A context for running a shape function inside a kernel; the op is only
- * read, and errors land in the kernel's status. */
-mfi_infer_ctx mfi_kernel_infer_ctx(mfi_kctx *k, const mfi_meta *in)
+void mfi_input_metas(const mfi_kctx *k, int n, mfi_meta *m)
+{
+  for (int i = 0; i < n; i++) m[i] = mfi_tensor_meta(k->in[i]);
+}
+
+/* The op is only read; errors land in the kernel's status. */
+mfi_infer_ctx mfi_prepare_infer_ctx(mfi_kctx *k, const mfi_meta *in)
 {
   mfi_infer_ctx c = {(mf_op *)k->op, in, k->status};
   return c;
+}
+
+mfi_infer_ctx mfi_kernel_infer_ctx(mfi_kctx *k, const mfi_meta *in)
+{
+  return mfi_prepare_infer_ctx(k, in);
 }
 
 int64_t mfi_dims_prod(const int64_t *dims, int from, int to)
@@ -71,6 +80,16 @@ void mfi_drop_outputs(mfi_kctx *k, int n)
     mf_tensor_delete(k->out[i]);
     k->out[i] = NULL;
   }
+}
+
+bool mfi_outs_new(mfi_kctx *k, int n)
+{
+  for (int i = 0; i < n; i++)
+    if (!mfi_out_new(k, i, k->shapes[i].dtype, k->shapes[i].ndim, k->shapes[i].dims)) {
+      mfi_drop_outputs(k, i);
+      return false;
+    }
+  return true;
 }
 
 /* Copies one strided row of `n` elements; typed for the common sizes since

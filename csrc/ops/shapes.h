@@ -7,8 +7,14 @@
 
 /* The metadata of a run-time value. */
 mfi_meta mfi_tensor_meta(const mf_tensor *t);
-/* A context for running a shape function inside a kernel: the op is only
- * read, and errors land in the kernel's status. */
+/* m[i] = the metadata of input i, for i < n. */
+void mfi_input_metas(const mfi_kctx *k, int n, mfi_meta *m);
+/* A context for running a shape function in a prepare hook on the run-time
+ * metadata `in`: the op is only read, and errors land in the kernel's
+ * status. Prepare leaves what it works out in k->shapes and k->params. */
+mfi_infer_ctx mfi_prepare_infer_ctx(mfi_kctx *k, const mfi_meta *in);
+/* The same inside a kernel: only reduce.c's kernels still rerun their shape
+ * functions; delete this once they have prepare hooks. */
 mfi_infer_ctx mfi_kernel_infer_ctx(mfi_kctx *k, const mfi_meta *in);
 int64_t mfi_dims_prod(const int64_t *dims, int from, int to);
 void mfi_row_strides(int nd, const int64_t *dims, int64_t *st);
@@ -20,6 +26,9 @@ bool mfi_merge_dim(int64_t a, int64_t b, int64_t *out);
 bool mfi_is_index_dtype(mf_dtype dt);
 /* Releases outputs 0..n-1 after a failed kernel. */
 void mfi_drop_outputs(mfi_kctx *k, int n);
+/* New outputs 0..n-1 with the dtypes and shapes prepare left in k->shapes;
+ * false, with none kept, when one cannot be had. */
+bool mfi_outs_new(mfi_kctx *k, int n);
 /* Fills the contiguous dst (shape dims) from src read with per-dimension
  * element strides: transpose and slice are both this. */
 void mfi_strided_copy(char *dst, const char *src, size_t es, int nd, const int64_t *dims,
@@ -35,7 +44,8 @@ bool mfi_gather_shape(mfi_infer_ctx *c, const mfi_meta *p, const mfi_meta *ids, 
 bool mfi_tile_shape(mfi_infer_ctx *c, const mfi_meta *x, mfi_meta *out, const int64_t **mult);
 
 /* Every 1-based id within 1..dim (dimension `axis`, 0-based, of the params);
- * false with an MF_OUT_OF_RANGE error naming the first bad one. */
+ * false with an MF_OUT_OF_RANGE error naming the first bad one. For prepare
+ * hooks: the ids must be a host-memory input (host_in). */
 bool mfi_check_ids(mfi_kctx *k, const mf_tensor *ids, int64_t dim, int axis);
 
 #endif

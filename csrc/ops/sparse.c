@@ -40,16 +40,21 @@ static uint64_t mix(int64_t x)
   return z ^ (z >> 29);
 }
 
+/* The rows start with the ids' shape. (How many distinct ids there are,
+ * and so the outputs' first dimension, only the kernel finds out.) */
+static void prepare_dedup(mfi_kctx *k)
+{
+  const mf_tensor *v = k->in[0], *ids = k->in[1];
+  bool ok = v->ndim >= ids->ndim;
+  for (int i = 0; ok && i < ids->ndim; i++) ok = v->dims[i] == ids->dims[i];
+  if (!ok)
+    mfi_op_error(k->status, MF_INVALID_ARGUMENT, k->op, "the rows do not match the ids' shape");
+}
+
 static void cpu_dedup(mfi_kctx *k)
 {
   const mf_tensor *v = k->in[0], *ids = k->in[1];
   int64_t n = ids->numel;
-  bool ok = v->ndim >= ids->ndim;
-  for (int i = 0; ok && i < ids->ndim; i++) ok = v->dims[i] == ids->dims[i];
-  if (!ok) {
-    mfi_op_error(k->status, MF_INVALID_ARGUMENT, k->op, "the rows do not match the ids' shape");
-    return;
-  }
   int64_t width = n ? v->numel / n : mfi_dims_prod(v->dims, ids->ndim, v->ndim);
   int64_t cap = 16;
   while (cap < 2 * n) cap *= 2;
@@ -99,4 +104,4 @@ static void cpu_dedup(mfi_kctx *k)
   free(slot), free(first), free(which);
 }
 
-mfi_opdef mfi_ops_sparse[] = {{.type = "DedupRows", .min_inputs = 2, .max_inputs = 2, .infer = infer_dedup, .kernel = {[MFI_DEVICE_CPU] = cpu_dedup}}, {0}};
+mfi_opdef mfi_ops_sparse[] = {{.type = "DedupRows", .min_inputs = 2, .max_inputs = 2, .infer = infer_dedup, .prepare = prepare_dedup, .kernel = {[MFI_DEVICE_CPU] = cpu_dedup}}, {0}};

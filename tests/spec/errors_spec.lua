@@ -157,6 +157,56 @@ describe("errors", function()
       still_works()
     end)
 
+    -- Checks that wait for the run-time shapes (placeholders with unknown
+    -- dims) or values: the op's prepare step refuses before its kernel runs,
+    -- wherever the op is placed, and the session keeps working.
+    it("shapes only the run knows: matmul, reshape, concat, slice, cross-entropy", function()
+      local a = tf.placeholder("float32", { -1, -1 }, "a")
+      local b = tf.placeholder("float32", { -1, -1 }, "b")
+      local v = tf.placeholder("float32", { -1 }, "v")
+      local cases = {}
+      local function case(t, feeds, ...)
+        cases[#cases + 1] = { t = t, line = debug.getinfo(2, "l").currentline, feeds = feeds, texts = { ... } }
+      end
+      case(tf.matmul(a, b), { [a] = { { 1, 2, 3 } }, [b] = { { 1, 2, 3 } } },
+           "cannot multiply {1, 3} by {1, 3}")
+      case(tf.reshape(v, { 2, 2 }), { [v] = { 1, 2, 3 } },
+           "cannot reshape a {3} value (3 elements) to {2, 2} (4 elements)")
+      case(tf.concat({ a, b }, 1), { [a] = { { 1, 2 } }, [b] = { { 1, 2, 3 } } },
+           "input 2 has shape {1, 3} but input 1 has shape {1, 2}; only dimension 1 (the axis) may differ")
+      case(tf.slice(v, { 2 }, { 3 }), { [v] = { 1, 2 } },
+           "slice begin 2 size 3 is out of bounds for dimension 1 of the input {2}")
+      case(tf.nn.softmax_cross_entropy_with_logits{ logits = a, labels = b },
+           { [a] = { { 1, 2 } }, [b] = { { 1, 0, 0 } } },
+           "the logits (shape {1, 2}) and the labels (shape {1, 3}) must have the same shape")
+      local sess = tf.Session()
+      for _, c in ipairs(cases) do
+        local msg = error_of(function() local r = sess:run(c.t, c.feeds); return r end)
+        has(msg, c.t.op.type .. " '" .. c.t.op.name .. "'", at(c.line), table.unpack(c.texts))
+      end
+      assert.are.same({ { 14.0 } }, sess:run(tf.matmul(a, b, { transpose_b = true }),
+                                           { [a] = { { 1, 2, 3 } }, [b] = { { 1, 2, 3 } } }):totable())
+      sess:close()
+      still_works()
+    end)
+
+    it("a fed keep_prob outside (0, 1] and logits without classes", function()
+      local x = tf.constant({ 1.0, 2.0 })
+      local p = tf.placeholder("float32", {}, "keep")
+      local d = tf.nn.dropout(x, p); local line = debug.getinfo(1, "l").currentline
+      local logits = tf.placeholder("float32", { -1, -1 }, "logits")
+      local m = tf.multinomial(logits, 2); local mline = debug.getinfo(1, "l").currentline
+      local sess = tf.Session()
+      local msg = error_of(function() local r = sess:run(d, { [p] = 1.5 }); return r end)
+      has(msg, "Dropout '" .. d.op.name .. "'", at(line), "keep_prob is 1.5; it must be in (0, 1]")
+      assert.are.same({ 1.0, 2.0 }, sess:run(d, { [p] = 1.0 }):totable())
+      msg = error_of(function() local r = sess:run(m, { [logits] = { {}, {} } }); return r end)
+      has(msg, "Multinomial '" .. m.op.name .. "'", at(mline), "needs logits [batch, classes >= 1]")
+      assert.are.same({ { 1, 1 } }, sess:run(m, { [logits] = { { 0.0 } } }):totable())
+      sess:close()
+      still_works()
+    end)
+
     it("integer division by zero", function()
       local x = tf.constant({ 7, 8 })
       local d = tf.placeholder("int32", { 2 }, "den")
