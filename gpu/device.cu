@@ -2,7 +2,9 @@
 // are written; for now the build proves the CUDA wiring and reports devices.
 #include <cuda_runtime.h>
 
-extern "C" int mf_gpu_count(void)
+#include "moonflow.h"
+
+extern "C" MF_API int mf_gpu_count(void)
 {
   int n = 0;
   // No driver or no device is not an error for a CPU user: report zero.

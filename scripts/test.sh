@@ -13,6 +13,14 @@ step() { printf '\n== %s\n' "$*"; }
 
 step "build"
 scripts/build.sh build
+step "exported symbols: the mf_ API alone (libmoonflow.so), luaopen_ alone (the Lua module)"
+lib=$(nm -D --defined-only build/libmoonflow.so)
+mod=$(nm -D --defined-only build/lua/moonflow/core.so)
+extra=$(grep -v ' mf_' <<<"$lib"; grep -v ' luaopen_moonflow_core$' <<<"$mod") || true
+if [ -n "$extra" ]; then
+  printf '%s\n' "$extra" "symbols exported beyond the API" >&2
+  exit 1
+fi
 step "C tests"
 ctest --test-dir build --output-on-failure
 step "busted specs"
