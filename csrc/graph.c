@@ -445,7 +445,7 @@ mf_op *mf_op_finish(mf_op_desc *d, mf_status *s)
     goto fail;
   }
   for (int i = 0; i < op->nin; i++) in[i] = op->inputs[i].op->out[op->inputs[i].index];
-  mfi_infer_ctx c = {op, in, s};
+  mfi_infer_ctx c = {op, in, s, op};
   op->def->infer(&c);
   free(in);
   in = NULL;

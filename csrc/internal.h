@@ -139,11 +139,14 @@ void mfi_op_error(mf_status *s, mf_code code, const mf_op *op, const char *fmt, 
 /* ---------------------------------------------------------------- op registry */
 
 /* What inference sees: the op under construction (inputs, attrs set) and
- * the metadata of its inputs; it sets op->nout and op->out[]. */
+ * the metadata of its inputs; it sets op->nout and op->out[] (sized by
+ * mfi_set_outputs through `building`). Kernels reuse shape functions with
+ * a context that only reads the op: `building` NULL. */
 typedef struct {
-  mf_op *op;
+  const mf_op *op;
   const mfi_meta *in; /* op->nin entries */
   mf_status *status;
+  mf_op *building;
 } mfi_infer_ctx;
 
 /* What a kernel sees: input values, attributes (through op), output slots
@@ -227,7 +230,7 @@ bool mfi_broadcast_shape(int andim, const int64_t *ad, int bndim, const int64_t 
  * once the status holds an error. */
 struct mfi_grad_ctx {
   mf_graph *graph;
-  const mf_op *op;
+  mf_op *op; /* not const: its outputs become inputs of the new ops */
   const mf_output *dy;
   mf_output *dx;
   const char *scope; /* "gradients/<op name>_grad" */

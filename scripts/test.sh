@@ -11,8 +11,9 @@ quick=0
 scripts/deps.sh
 step() { printf '\n== %s\n' "$*"; }
 
+# CI builds treat warnings as errors (MF_WERROR); installs do not.
 step "build"
-scripts/build.sh build
+scripts/build.sh build -DMF_WERROR=ON
 step "exported symbols: the mf_ API alone (libmoonflow.so), luaopen_ alone (the Lua module)"
 lib=$(nm -D --defined-only build/libmoonflow.so)
 mod=$(nm -D --defined-only build/lua/moonflow/core.so)
@@ -33,7 +34,7 @@ done
 [ $quick -eq 1 ] && exit 0
 
 step "AddressSanitizer build (CPU only)"
-scripts/build.sh build-asan -DMF_ASAN=ON -DMF_WITH_CUDA=OFF -DCMAKE_BUILD_TYPE=RelWithDebInfo
+scripts/build.sh build-asan -DMF_WERROR=ON -DMF_ASAN=ON -DMF_WITH_CUDA=OFF -DCMAKE_BUILD_TYPE=RelWithDebInfo
 step "C tests under AddressSanitizer"
 ASAN_OPTIONS=detect_leaks=1 ctest --test-dir build-asan --output-on-failure
 step "busted specs under AddressSanitizer"

@@ -594,7 +594,7 @@ static mf_output expand(mfi_grad_ctx *g, mf_output t)
 
 static mf_output count_ratio(mfi_grad_ctx *g, mf_dtype dt)
 {
-  mf_output x = g->op->inputs[0], y = {(mf_op *)g->op, 0};
+  mf_output x = g->op->inputs[0], y = {g->op, 0};
   mf_output ratio = mfi_gb2(g, "Div", mfi_gb1(g, "Size", x), mfi_gb1(g, "Size", y));
   mf_op_desc *d = mfi_gb_begin(g, "Cast");
   if (d) mf_op_add_input(d, ratio), mf_op_set_attr_type(d, "DstT", dt);
@@ -603,9 +603,9 @@ static mf_output count_ratio(mfi_grad_ctx *g, mf_dtype dt)
 
 static void grad_reduce(mfi_grad_ctx *g)
 {
-  const mf_op *op = g->op;
+  mf_op *op = g->op;
   const char *type = op->def->type;
-  mf_output x = op->inputs[0], y = {(mf_op *)op, 0}, dy = g->dy[0];
+  mf_output x = op->inputs[0], y = {op, 0}, dy = g->dy[0];
   mf_dtype dt = mfi_meta_of(x).dtype;
   if (strcmp(type, "Sum") == 0) {
     g->dx[0] = expand(g, dy);

@@ -209,7 +209,7 @@ static bool kernel_dims(mfi_kctx *k, const in_spec *spec, int max_gates, seqdims
   int n = k->op->nin;
   mfi_meta in[16];
   for (int i = 0; i < n; i++) in[i] = mfi_tensor_meta(k->in[i]);
-  mfi_infer_ctx c = {(mf_op *)k->op, in, k->status};
+  mfi_infer_ctx c = {k->op, in, k->status, NULL};
   dimset d;
   if (!check_inputs(&c, spec, n, &d, &sd->dt)) return false;
   sd->B = d.v[DB], sd->T = d.v[DT], sd->I = d.v[DI], sd->H = d.v[DH];
@@ -1492,13 +1492,13 @@ static void cpu_rnn_grad(mfi_kctx *k)
 static void fused_grad(mfi_grad_ctx *g, const char *type, const int *in, int nin, const int *saved,
                        int nsaved, int ndy, int nout)
 {
-  const mf_op *op = g->op;
+  mf_op *op = g->op;
   mf_output dy[3];
   for (int i = 0; i < ndy; i++) dy[i] = mfi_gb_dy(g, i);
   mf_op_desc *d = mfi_gb_begin(g, type);
   if (d) {
     for (int i = 0; i < nin; i++) mf_op_add_input(d, op->inputs[in[i]]);
-    for (int i = 0; i < nsaved; i++) mf_op_add_input(d, (mf_output){(mf_op *)op, saved[i]});
+    for (int i = 0; i < nsaved; i++) mf_op_add_input(d, (mf_output){op, saved[i]});
     for (int i = 0; i < ndy; i++) mf_op_add_input(d, dy[i]);
     if (op->nin == op->def->max_inputs) mf_op_add_input(d, op->inputs[op->nin - 1]);
   }

@@ -19,7 +19,7 @@ mfi_meta mfi_tensor_meta(const mf_tensor *t)
  * read, and errors land in the kernel's status. */
 mfi_infer_ctx mfi_kernel_infer_ctx(mfi_kctx *k, const mfi_meta *in)
 {
-  mfi_infer_ctx c = {(mf_op *)k->op, in, k->status};
+  mfi_infer_ctx c = {k->op, in, k->status, NULL};
   return c;
 }
 

@@ -105,8 +105,8 @@ static void cpu_apply(mfi_kctx *k)
 {
   const mf_op *op = k->op;
   int nref = op->def->nref;
-  int gi = grad_index(op);
-  const mf_tensor *grad = k->in[gi];
+  int gidx = grad_index(op);
+  const mf_tensor *grad = k->in[gidx];
   mf_tensor *slot[3] = {NULL, NULL, NULL};
   for (int i = 0; i < nref; i++)
     if (!(slot[i] = writable(k, i))) return;
@@ -121,7 +121,7 @@ static void cpu_apply(mfi_kctx *k)
       return;
     }
   for (int i = nref; i < op->nin; i++)
-    if (i != gi && k->in[i]->numel != 1) {
+    if (i != gidx && k->in[i]->numel != 1) {
       mfi_op_error(k->status, MF_INVALID_ARGUMENT, op, "hyperparameter input %d must be a scalar",
                    i + 1);
       return;
