@@ -33,14 +33,18 @@ done
 
 [ $quick -eq 1 ] && exit 0
 
-step "AddressSanitizer build (CPU only)"
-scripts/build.sh build-asan -DMF_WERROR=ON -DMF_ASAN=ON -DMF_WITH_CUDA=OFF -DCMAKE_BUILD_TYPE=RelWithDebInfo
-step "C tests under AddressSanitizer"
+step "AddressSanitizer + UndefinedBehaviorSanitizer build (CPU only)"
+scripts/build.sh build-asan -DMF_WERROR=ON -DMF_ASAN=ON -DMF_UBSAN=ON -DMF_WITH_CUDA=OFF \
+  -DCMAKE_BUILD_TYPE=RelWithDebInfo
+# Any undefined behaviour aborts (-fno-sanitize-recover), with a stack.
+export UBSAN_OPTIONS=print_stacktrace=1
+step "C tests under AddressSanitizer + UBSan"
 ASAN_OPTIONS=detect_leaks=1 ctest --test-dir build-asan --output-on-failure
-step "busted specs under AddressSanitizer"
-# The interpreter is not instrumented: preload the runtime. Lua's own
-# allocations at exit are not ours to report, so leak checking stays with
-# the C tests.
+step "busted specs under AddressSanitizer + UBSan"
+# The interpreter is not instrumented: preload ASan's runtime (it must come
+# first); the module pulls in UBSan's itself (libubsan is in its NEEDED).
+# Lua's own allocations at exit are not ours to report, so leak checking
+# stays with the C tests.
 ( . scripts/env.sh build-asan
   LD_PRELOAD="$(gcc -print-file-name=libasan.so)" ASAN_OPTIONS=detect_leaks=0 MF_SPEC_ASAN=1 \
     busted --lua=lua5.4 tests/spec )
