@@ -11,6 +11,13 @@ quick=0
 scripts/deps.sh
 step() { printf '\n== %s\n' "$*"; }
 
+step "luacheck (lua/, scripts/)"
+luacheck -q lua scripts
+step "clang-format check (csrc/, include/, lua/core/, tests/c/, gpu/)"
+# Reported, not yet an error: the tree is to be reformatted in one commit;
+# after that, drop the `||` so that a file needing clang-format fails CI.
+scripts/check_format.sh || echo "(not an error until the tree is reformatted)"
+
 # CI builds treat warnings as errors (MF_WERROR); installs do not.
 step "build"
 scripts/build.sh build -DMF_WERROR=ON
