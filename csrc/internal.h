@@ -276,9 +276,10 @@ double mfi_random_unit(uint32_t hi, uint32_t lo);
 
 /* ---------------------------------------------------------------- threads */
 
-/* Row-major C = beta C + op(A) op(B) for float32/float64 through BLAS
- * (C is [m, n], op(A) [m, k], op(B) [k, n]); a single row or column goes to
- * GEMV, which needs no packing of the other operand. */
+/* Row-major C = beta C + op(A) op(B) for float32/float64 (C is [m, n],
+ * op(A) [m, k], op(B) [k, n]): float32 through our own kernels (mfi_sgemm)
+ * where they run, the rest through OpenBLAS, where a single row of C
+ * (m = 1) goes to GEMV, which needs no packing of B. */
 void mfi_gemm(mf_dtype dt, bool ta, bool tb, int64_t m, int64_t n, int64_t k, const void *a,
               int64_t lda, const void *b, int64_t ldb, double beta, void *c, int64_t ldc);
 
