@@ -1,8 +1,10 @@
 #!/usr/bin/env bash
-# Installs what is missing, builds, and runs every test:
-#   C tests, busted specs (with the best GEMM kernel for the CPU, the AVX2
-#   one, and OpenBLAS), both again under AddressSanitizer, and the
-#   LuaRocks install check.  `scripts/test.sh --quick` skips the last two.
+# Installs what is missing, checks the sources (luacheck; clang-format's
+# verdict, reported), builds with warnings as errors, checks the library's
+# exported symbols, and runs every test: C tests, busted specs (with the
+# best GEMM kernel for the CPU, the AVX2 one, and OpenBLAS), both again under
+# AddressSanitizer + UBSan, the threaded tests under ThreadSanitizer, and
+# the LuaRocks install check.  `scripts/test.sh --quick` skips the last three.
 set -euo pipefail
 cd "$(dirname "$0")/.."
 quick=0
