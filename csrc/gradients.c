@@ -99,7 +99,7 @@ void mfi_gb_copy_attr(mf_op_desc *d, const mf_op *op, const char *name)
 mf_output mfi_gb_dy(mfi_grad_ctx *g, int i)
 {
   if (!mfi_is_none(g->dy[i])) return g->dy[i];
-  return mfi_gb1(g, "ZerosLike", (mf_output){(mf_op *)g->op, i});
+  return mfi_gb1(g, "ZerosLike", (mf_output){g->op, i});
 }
 
 mf_output mfi_gb_reduce_like(mfi_grad_ctx *g, mf_output t, mf_output like)

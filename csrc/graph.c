@@ -462,7 +462,7 @@ mf_op *mf_op_finish(mf_op_desc *d, mf_status *s)
     goto fail;
   }
   for (int i = 0; i < op->nin; i++) in[i] = op->inputs[i].op->out[op->inputs[i].index];
-  mfi_infer_ctx c = {op, in, s};
+  mfi_infer_ctx c = {op, in, s, op};
   int64_t seed;
   /* The planner reads the seeds of every random op; the rest is the op's. */
   if (!(op->def->flags & MFI_RANDOM) ||

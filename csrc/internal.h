@@ -157,11 +157,14 @@ void mfi_op_error(mf_status *s, mf_code code, const mf_op *op, const char *fmt, 
 /* ---------------------------------------------------------------- op registry */
 
 /* What inference sees: the op under construction (inputs, attrs set) and
- * the metadata of its inputs; it sets op->nout and op->out[]. */
+ * the metadata of its inputs; it sets op->nout and op->out[] (sized by
+ * mfi_set_outputs through `building`). Kernels reuse shape functions with
+ * a context that only reads the op: `building` NULL. */
 typedef struct {
-  mf_op *op;
+  const mf_op *op;
   const mfi_meta *in; /* op->nin entries */
   mf_status *status;
+  mf_op *building;
 } mfi_infer_ctx;
 
 /* What a kernel sees: input values, attributes (through op), output slots
@@ -321,7 +324,7 @@ const int64_t *mfi_attr_ints(const mf_op *op, const char *name, int *n);
  * once the status holds an error. */
 struct mfi_grad_ctx {
   mf_graph *graph;
-  const mf_op *op;
+  mf_op *op; /* not const: its outputs become inputs of the new ops */
   const mf_output *dy;
   mf_output *dx;
   const char *scope; /* "gradients/<op name>_grad" */
@@ -369,9 +372,10 @@ double mfi_random_unit(uint32_t hi, uint32_t lo);
 
 /* ---------------------------------------------------------------- threads */
 
-/* Row-major C = beta C + op(A) op(B) for float32/float64 through BLAS
- * (C is [m, n], op(A) [m, k], op(B) [k, n]); a single row or column goes to
- * GEMV, which needs no packing of the other operand. */
+/* Row-major C = beta C + op(A) op(B) for float32/float64 (C is [m, n],
+ * op(A) [m, k], op(B) [k, n]): float32 through our own kernels (mfi_sgemm)
+ * where they run, the rest through OpenBLAS, where a single row of C
+ * (m = 1) goes to GEMV, which needs no packing of B. */
 void mfi_gemm(mf_dtype dt, bool ta, bool tb, int64_t m, int64_t n, int64_t k, const void *a,
               int64_t lda, const void *b, int64_t ldb, double beta, void *c, int64_t ldc);
 

@@ -429,8 +429,10 @@ static mfi_plan *find_plan(mf_session *sess, const mf_output *feeds, int nfeeds,
       free(sig);
       return p;
     }
+  pthread_mutex_lock(&sess->graph->lock); /* planning reads the op table, which may be growing */
   mfi_plan *p = mfi_plan_build(sess->graph, feeds, nfeeds, fetches, nfetches, targets, ntargets,
                                sess->nondet_key, place_op, sess, s);
+  pthread_mutex_unlock(&sess->graph->lock);
   if (!p) {
     free(sig);
     return NULL;
@@ -443,7 +445,9 @@ static mfi_plan *find_plan(mf_session *sess, const mf_output *feeds, int nfeeds,
 
 static bool grow_slots(mf_session *sess, mf_status *s)
 {
+  pthread_mutex_lock(&sess->graph->lock); /* another thread may be adding ops */
   int n = sess->graph->nops;
+  pthread_mutex_unlock(&sess->graph->lock);
   if (n <= sess->nslots) return true;
   mf_tensor **v = realloc(sess->vars, sizeof *v * n);
   if (v) sess->vars = v;

@@ -83,7 +83,7 @@ static bool gpu_sync(mfi_device *d, void *stream, mf_status *s)
   return check(cudaStreamSynchronize(stream_of(d, stream)), "cudaStreamSynchronize", s);
 }
 
-extern "C" int mf_gpu_count(void)
+extern "C" MF_API int mf_gpu_count(void)
 {
   int n = 0;
   // No driver or no device is not an error for a CPU user: report zero.

@@ -30,8 +30,18 @@ extern "C" {
 #define MF_VERSION_PATCH 0
 #define MF_VERSION_STRING "0.1.0"
 
+/* Marks the public API: the library is built with hidden visibility, so
+ * only these symbols leave libmoonflow.so. */
+#ifndef MF_API
+#if defined(__GNUC__) || defined(__clang__)
+#define MF_API __attribute__((visibility("default")))
+#else
+#define MF_API
+#endif
+#endif
+
 /* The version of the library actually linked (may differ from the header). */
-const char *mf_version(void);
+MF_API const char *mf_version(void);
 
 /* ---------------------------------------------------------------- dtypes */
 
@@ -45,9 +55,9 @@ typedef enum {
   MF_NUM_DTYPES
 } mf_dtype;
 
-const char *mf_dtype_name(mf_dtype dt);                 /* "float32", ... */
-int mf_dtype_from_name(const char *name, mf_dtype *dt); /* 1 if known */
-size_t mf_dtype_size(mf_dtype dt);
+MF_API const char *mf_dtype_name(mf_dtype dt);                 /* "float32", ... */
+MF_API int mf_dtype_from_name(const char *name, mf_dtype *dt); /* 1 if known */
+MF_API size_t mf_dtype_size(mf_dtype dt);
 
 /* ---------------------------------------------------------------- status */
 
@@ -64,11 +74,11 @@ typedef enum {
 
 typedef struct mf_status mf_status;
 
-mf_status *mf_status_new(void);
-void mf_status_delete(mf_status *s);
-mf_code mf_status_code(const mf_status *s);
-const char *mf_status_message(const mf_status *s); /* "" when MF_OK */
-void mf_status_set(mf_status *s, mf_code code, const char *message);
+MF_API mf_status *mf_status_new(void);
+MF_API void mf_status_delete(mf_status *s);
+MF_API mf_code mf_status_code(const mf_status *s);
+MF_API const char *mf_status_message(const mf_status *s); /* "" when MF_OK */
+MF_API void mf_status_set(mf_status *s, mf_code code, const char *message);
 
 /* ---------------------------------------------------------------- tensors */
 
@@ -78,35 +88,36 @@ void mf_status_set(mf_status *s, mf_code code, const char *message);
 typedef struct mf_tensor mf_tensor;
 
 /* A new tensor that owns zero-filled memory allocated by the library. */
-mf_tensor *mf_tensor_new(mf_dtype dt, int ndim, const int64_t *dims, mf_status *s);
+MF_API mf_tensor *mf_tensor_new(mf_dtype dt, int ndim, const int64_t *dims, mf_status *s);
 
 /* A new tensor that borrows `data` (64-byte alignment is not required).
  * The library never writes to it; `dealloc(data, arg)` runs when the last
  * reference goes (dealloc may be NULL). The memory must stay valid until
  * then: a value fetched from a run (an Identity of a fed tensor, say) may
  * share it. Variables never keep it: assigning one copies. */
-mf_tensor *mf_tensor_new_borrowed(mf_dtype dt, int ndim, const int64_t *dims, void *data,
-                                  void (*dealloc)(void *data, void *arg), void *arg, mf_status *s);
+MF_API mf_tensor *mf_tensor_new_borrowed(mf_dtype dt, int ndim, const int64_t *dims, void *data,
+                                         void (*dealloc)(void *data, void *arg), void *arg,
+                                         mf_status *s);
 
-mf_tensor *mf_tensor_retain(mf_tensor *t); /* another reference; returns t */
-void mf_tensor_delete(mf_tensor *t);       /* drops one reference */
+MF_API mf_tensor *mf_tensor_retain(mf_tensor *t); /* another reference; returns t */
+MF_API void mf_tensor_delete(mf_tensor *t);       /* drops one reference */
 
-mf_dtype mf_tensor_dtype(const mf_tensor *t);
-int mf_tensor_ndim(const mf_tensor *t);
-const int64_t *mf_tensor_dims(const mf_tensor *t);
-int64_t mf_tensor_numel(const mf_tensor *t);
-size_t mf_tensor_nbytes(const mf_tensor *t);
-const void *mf_tensor_data(const mf_tensor *t);
+MF_API mf_dtype mf_tensor_dtype(const mf_tensor *t);
+MF_API int mf_tensor_ndim(const mf_tensor *t);
+MF_API const int64_t *mf_tensor_dims(const mf_tensor *t);
+MF_API int64_t mf_tensor_numel(const mf_tensor *t);
+MF_API size_t mf_tensor_nbytes(const mf_tensor *t);
+MF_API const void *mf_tensor_data(const mf_tensor *t);
 
 /* Writable data: copies the buffer first when anything else shares it
  * (another tensor, a variable, a fetched value), so a write never shows
  * through any other value. NULL with a status on failure. */
-void *mf_tensor_mutable_data(mf_tensor *t, mf_status *s);
+MF_API void *mf_tensor_mutable_data(mf_tensor *t, mf_status *s);
 
 /* Views sharing the buffer: a new shape with the same element count, and the
  * i-th sub-tensor along the first dimension (i counts from 0 here). */
-mf_tensor *mf_tensor_reshape(mf_tensor *t, int ndim, const int64_t *dims, mf_status *s);
-mf_tensor *mf_tensor_subtensor(mf_tensor *t, int64_t i, mf_status *s);
+MF_API mf_tensor *mf_tensor_reshape(mf_tensor *t, int ndim, const int64_t *dims, mf_status *s);
+MF_API mf_tensor *mf_tensor_subtensor(mf_tensor *t, int64_t i, mf_status *s);
 
 /* ---------------------------------------------------------------- graphs */
 
@@ -120,66 +131,66 @@ typedef struct {
   int index; /* from 0 */
 } mf_output;
 
-mf_graph *mf_graph_new(void);
-void mf_graph_delete(mf_graph *g); /* drops the caller's reference */
+MF_API mf_graph *mf_graph_new(void);
+MF_API void mf_graph_delete(mf_graph *g); /* drops the caller's reference */
 
-int mf_graph_num_ops(const mf_graph *g);
-mf_op *mf_graph_op(const mf_graph *g, int i); /* in creation order, from 0 */
-mf_op *mf_graph_op_by_name(const mf_graph *g, const char *name);
+MF_API int mf_graph_num_ops(const mf_graph *g);
+MF_API mf_op *mf_graph_op(const mf_graph *g, int i); /* in creation order, from 0 */
+MF_API mf_op *mf_graph_op_by_name(const mf_graph *g, const char *name);
 
 /* TensorFlow's unique-name rule: `name` itself if unused, else name_1,
  * name_2, ... (case-insensitively unique). Marks the result used. Returns the
  * length written (truncated to size-1), like snprintf. */
-int mf_graph_unique_name(mf_graph *g, const char *name, char *buf, size_t size);
+MF_API int mf_graph_unique_name(mf_graph *g, const char *name, char *buf, size_t size);
 
 /* Graph-level random seed (0 = none). Random ops record seeds at creation. */
-void mf_graph_set_seed(mf_graph *g, int64_t seed);
-int64_t mf_graph_seed(const mf_graph *g);
+MF_API void mf_graph_set_seed(mf_graph *g, int64_t seed);
+MF_API int64_t mf_graph_seed(const mf_graph *g);
 
 /* Building an operation: begin, add inputs and attributes, finish. Finish
  * infers output dtypes and shapes and fails with a message naming the
  * operation on any mismatch. `desc` is consumed by finish either way. */
-mf_op_desc *mf_op_begin(mf_graph *g, const char *type, const char *name);
-void mf_op_add_input(mf_op_desc *d, mf_output in);
-void mf_op_add_control_input(mf_op_desc *d, mf_op *op);
-void mf_op_set_device(mf_op_desc *d, const char *device);
-void mf_op_set_location(mf_op_desc *d, const char *where); /* "file.lua:12" */
-void mf_op_set_attr_int(mf_op_desc *d, const char *name, int64_t v);
-void mf_op_set_attr_float(mf_op_desc *d, const char *name, double v);
-void mf_op_set_attr_bool(mf_op_desc *d, const char *name, int v);
-void mf_op_set_attr_type(mf_op_desc *d, const char *name, mf_dtype v);
-void mf_op_set_attr_string(mf_op_desc *d, const char *name, const char *v);
-void mf_op_set_attr_ints(mf_op_desc *d, const char *name, const int64_t *v, int n);
+MF_API mf_op_desc *mf_op_begin(mf_graph *g, const char *type, const char *name);
+MF_API void mf_op_add_input(mf_op_desc *d, mf_output in);
+MF_API void mf_op_add_control_input(mf_op_desc *d, mf_op *op);
+MF_API void mf_op_set_device(mf_op_desc *d, const char *device);
+MF_API void mf_op_set_location(mf_op_desc *d, const char *where); /* "file.lua:12" */
+MF_API void mf_op_set_attr_int(mf_op_desc *d, const char *name, int64_t v);
+MF_API void mf_op_set_attr_float(mf_op_desc *d, const char *name, double v);
+MF_API void mf_op_set_attr_bool(mf_op_desc *d, const char *name, int v);
+MF_API void mf_op_set_attr_type(mf_op_desc *d, const char *name, mf_dtype v);
+MF_API void mf_op_set_attr_string(mf_op_desc *d, const char *name, const char *v);
+MF_API void mf_op_set_attr_ints(mf_op_desc *d, const char *name, const int64_t *v, int n);
 /* A shape: ndim -1 is an unknown rank; a dimension -1 is unknown. */
-void mf_op_set_attr_shape(mf_op_desc *d, const char *name, const int64_t *dims, int ndim);
-void mf_op_set_attr_tensor(mf_op_desc *d, const char *name, mf_tensor *v); /* retains */
-mf_op *mf_op_finish(mf_op_desc *d, mf_status *s);
+MF_API void mf_op_set_attr_shape(mf_op_desc *d, const char *name, const int64_t *dims, int ndim);
+MF_API void mf_op_set_attr_tensor(mf_op_desc *d, const char *name, mf_tensor *v); /* retains */
+MF_API mf_op *mf_op_finish(mf_op_desc *d, mf_status *s);
 /* Drops a description without adding anything to the graph. */
-void mf_op_abandon(mf_op_desc *d);
+MF_API void mf_op_abandon(mf_op_desc *d);
 
-const char *mf_op_name(const mf_op *op);
-const char *mf_op_type(const mf_op *op);
-const char *mf_op_device(const mf_op *op);
-const char *mf_op_location(const mf_op *op);
-int mf_op_id(const mf_op *op); /* creation index in its graph */
-mf_graph *mf_op_graph(const mf_op *op);
-int mf_op_num_inputs(const mf_op *op);
-mf_output mf_op_input(const mf_op *op, int i);
-int mf_op_num_control_inputs(const mf_op *op);
-mf_op *mf_op_control_input(const mf_op *op, int i);
-int mf_op_num_outputs(const mf_op *op);
-mf_dtype mf_op_output_dtype(const mf_op *op, int i);
-int mf_op_output_ndim(const mf_op *op, int i);            /* -1: unknown rank */
-const int64_t *mf_op_output_dims(const mf_op *op, int i); /* -1: unknown */
+MF_API const char *mf_op_name(const mf_op *op);
+MF_API const char *mf_op_type(const mf_op *op);
+MF_API const char *mf_op_device(const mf_op *op);
+MF_API const char *mf_op_location(const mf_op *op);
+MF_API int mf_op_id(const mf_op *op); /* creation index in its graph */
+MF_API mf_graph *mf_op_graph(const mf_op *op);
+MF_API int mf_op_num_inputs(const mf_op *op);
+MF_API mf_output mf_op_input(const mf_op *op, int i);
+MF_API int mf_op_num_control_inputs(const mf_op *op);
+MF_API mf_op *mf_op_control_input(const mf_op *op, int i);
+MF_API int mf_op_num_outputs(const mf_op *op);
+MF_API mf_dtype mf_op_output_dtype(const mf_op *op, int i);
+MF_API int mf_op_output_ndim(const mf_op *op, int i);            /* -1: unknown rank */
+MF_API const int64_t *mf_op_output_dims(const mf_op *op, int i); /* -1: unknown */
 /* Attribute lookups: 1 if present with that kind. */
-int mf_op_get_attr_int(const mf_op *op, const char *name, int64_t *v);
-int mf_op_get_attr_shape(const mf_op *op, const char *name, const int64_t **dims, int *ndim);
+MF_API int mf_op_get_attr_int(const mf_op *op, const char *name, int64_t *v);
+MF_API int mf_op_get_attr_shape(const mf_op *op, const char *name, const int64_t **dims, int *ndim);
 
 /* The registered op types: 1 if `type` exists; the i-th type name (from 0;
  * NULL past the end); whether a type has a gradient. */
-int mf_op_type_exists(const char *type);
-const char *mf_op_type_name(int i);
-int mf_op_type_has_gradient(const char *type);
+MF_API int mf_op_type_exists(const char *type);
+MF_API const char *mf_op_type_name(int i);
+MF_API int mf_op_type_has_gradient(const char *type);
 
 /* ---------------------------------------------------------------- gradients */
 
@@ -190,8 +201,8 @@ int mf_op_type_has_gradient(const char *type);
  * float). Gradients of broadcasting ops are summed back to each input's
  * run-time shape. A path through an op without a gradient is an error naming
  * that op. */
-void mf_gradients(mf_graph *g, const mf_output *ys, int ny, const mf_output *xs, int nx,
-                  const mf_output *grad_ys, mf_output *dx, mf_status *s);
+MF_API void mf_gradients(mf_graph *g, const mf_output *ys, int ny, const mf_output *xs, int nx,
+                         const mf_output *grad_ys, mf_output *dx, mf_status *s);
 
 /* ---------------------------------------------------------------- sessions */
 
@@ -211,18 +222,18 @@ typedef struct {
   int log_device_placement;
 } mf_session_config;
 
-void mf_session_config_init(mf_session_config *c);
+MF_API void mf_session_config_init(mf_session_config *c);
 
 /* The session keeps a reference to the graph; variables live in the session. */
-mf_session *mf_session_new(mf_graph *g, const mf_session_config *c, mf_status *s);
+MF_API mf_session *mf_session_new(mf_graph *g, const mf_session_config *c, mf_status *s);
 
 /* Runs the smallest subgraph that computes `fetches` and runs `targets`,
  * each operation at most once. Feed values stay with the caller (the session
  * takes its own references); on success fetch_values[i] are new references
  * the caller must mf_tensor_delete. On failure no fetch value is set. */
-void mf_session_run(mf_session *sess, const mf_output *feeds, mf_tensor *const *feed_values,
-                    int nfeeds, const mf_output *fetches, mf_tensor **fetch_values, int nfetches,
-                    mf_op *const *targets, int ntargets, mf_status *s);
+MF_API void mf_session_run(mf_session *sess, const mf_output *feeds, mf_tensor *const *feed_values,
+                           int nfeeds, const mf_output *fetches, mf_tensor **fetch_values,
+                           int nfetches, mf_op *const *targets, int ntargets, mf_status *s);
 
 /* Step statistics: with tracing on, each run records when each operation
  * ran and on which inter-op thread (0 = the calling thread). */
@@ -232,13 +243,13 @@ typedef struct {
   int thread;
 } mf_op_trace;
 
-void mf_session_set_tracing(mf_session *sess, int on);
+MF_API void mf_session_set_tracing(mf_session *sess, int on);
 /* The last run's records, in completion order; valid until the next run. */
-const mf_op_trace *mf_session_trace(const mf_session *sess, int *n);
+MF_API const mf_op_trace *mf_session_trace(const mf_session *sess, int *n);
 
 /* Releases the variables and caches; later runs fail cleanly. */
-void mf_session_close(mf_session *sess);
-void mf_session_delete(mf_session *sess);
+MF_API void mf_session_close(mf_session *sess);
+MF_API void mf_session_delete(mf_session *sess);
 
 /* ---------------------------------------------------------------- checkpoints */
 
@@ -246,20 +257,20 @@ void mf_session_delete(mf_session *sess);
  * safetensors file, tensor i named names[i]. The file is written to a
  * temporary name, flushed, fsynced and renamed, so `path` is either the old
  * file or the complete new one. A checksum goes into the metadata. */
-void mf_checkpoint_save(mf_session *sess, mf_op *const *vars, const char *const *names, int n,
-                        const char *path, mf_status *s);
+MF_API void mf_checkpoint_save(mf_session *sess, mf_op *const *vars, const char *const *names,
+                               int n, const char *path, mf_status *s);
 
 /* Restores variables from a safetensors file written by mf_checkpoint_save
  * (or any safetensors file with those names). Everything is verified first —
  * checksum, presence, dtype and shape of each tensor — and only then are the
  * variables set, so on any error the session keeps its old values. */
-void mf_checkpoint_restore(mf_session *sess, mf_op *const *vars, const char *const *names, int n,
-                           const char *path, mf_status *s);
+MF_API void mf_checkpoint_restore(mf_session *sess, mf_op *const *vars, const char *const *names,
+                                  int n, const char *path, mf_status *s);
 
 /* ---------------------------------------------------------------- devices */
 
 /* Number of CUDA devices usable by this build (0 without CUDA). */
-int mf_gpu_count(void);
+MF_API int mf_gpu_count(void);
 
 /* The devices of this process: 0 is the CPU, then GPUs (and the test
  * device when MOONFLOW_TEST_DEVICE is set). Names are TensorFlow's full
@@ -290,7 +301,7 @@ int mf_op_type_has_kernel(const char *type, const char *backend);
 /* The float32 GEMM kernel this process uses on the CPU: "avx512" or "avx2"
  * (moonflow's own, picked for the CPU; MOONFLOW_GEMM=avx2 or =blas in the
  * environment narrows the choice) or "openblas". A static string. */
-const char *mf_cpu_gemm_kernel(void);
+MF_API const char *mf_cpu_gemm_kernel(void);
 
 #ifdef __cplusplus
 }

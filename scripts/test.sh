@@ -1,9 +1,11 @@
 #!/usr/bin/env bash
-# Installs what is missing, builds, and runs every test:
-#   C tests, busted specs (with the best GEMM kernel for the CPU, the AVX2
-#   one, and OpenBLAS, then with the test device standing in for a GPU),
-#   both again under AddressSanitizer, and the LuaRocks install check.
-#   `scripts/test.sh --quick` skips the last two.
+# Installs what is missing, checks the sources (luacheck; clang-format),
+# builds with warnings as errors, checks the library's exported symbols, and
+# runs every test: C tests, busted specs (with the best GEMM kernel for the
+# CPU, the AVX2 one, and OpenBLAS, then with the test device standing in for
+# a GPU), both again under AddressSanitizer + UBSan, the threaded tests under
+# ThreadSanitizer, and the LuaRocks install check.  `scripts/test.sh --quick`
+# skips the last three.
 set -euo pipefail
 cd "$(dirname "$0")/.."
 quick=0
@@ -12,8 +14,24 @@ quick=0
 scripts/deps.sh
 step() { printf '\n== %s\n' "$*"; }
 
+step "luacheck (lua/, scripts/)"
+luacheck -q --no-color lua scripts
+step "clang-format check (csrc/, include/, lua/core/, tests/c/, gpu/)"
+# Reported, not yet an error: the tree is to be reformatted in one commit;
+# after that, drop the `||` so that a file needing clang-format fails CI.
+scripts/check_format.sh || echo "(not an error until the tree is reformatted)"
+
+# CI builds treat warnings as errors (MF_WERROR); installs do not.
 step "build"
-scripts/build.sh build
+scripts/build.sh build -DMF_WERROR=ON
+step "exported symbols: the mf_ API alone (libmoonflow.so), luaopen_ alone (the Lua module)"
+lib=$(nm -D --defined-only build/libmoonflow.so)
+mod=$(nm -D --defined-only build/lua/moonflow/core.so)
+extra=$(grep -v ' mf_' <<<"$lib"; grep -v ' luaopen_moonflow_core$' <<<"$mod") || true
+if [ -n "$extra" ]; then
+  printf '%s\n' "$extra" "symbols exported beyond the API" >&2
+  exit 1
+fi
 step "C tests"
 ctest --test-dir build --output-on-failure
 step "busted specs"
@@ -30,18 +48,40 @@ step "busted specs with MOONFLOW_TEST_DEVICE=prefer (placement, copies, device c
 
 [ $quick -eq 1 ] && exit 0
 
-step "AddressSanitizer build (CPU only)"
-scripts/build.sh build-asan -DMF_ASAN=ON -DMF_WITH_CUDA=OFF -DCMAKE_BUILD_TYPE=RelWithDebInfo
-step "C tests under AddressSanitizer"
+step "AddressSanitizer + UndefinedBehaviorSanitizer build (CPU only)"
+scripts/build.sh build-asan -DMF_WERROR=ON -DMF_ASAN=ON -DMF_UBSAN=ON -DMF_WITH_CUDA=OFF \
+  -DCMAKE_BUILD_TYPE=RelWithDebInfo
+# Any undefined behaviour aborts (-fno-sanitize-recover), with a stack.
+export UBSAN_OPTIONS=print_stacktrace=1
+step "C tests under AddressSanitizer + UBSan"
 ASAN_OPTIONS=detect_leaks=1 ctest --test-dir build-asan --output-on-failure
-step "busted specs under AddressSanitizer"
-# The interpreter is not instrumented: preload the runtime. Lua's own
-# allocations at exit are not ours to report, so leak checking stays with
-# the C tests.
+step "busted specs under AddressSanitizer + UBSan"
+# The interpreter is not instrumented: preload ASan's runtime (it must come
+# first); the module pulls in UBSan's itself (libubsan is in its NEEDED).
+# Lua's own allocations at exit are not ours to report, so leak checking
+# stays with the C tests.
 ( . scripts/env.sh build-asan
   LD_PRELOAD="$(gcc -print-file-name=libasan.so)" ASAN_OPTIONS=detect_leaks=0 MF_SPEC_ASAN=1 \
     MOONFLOW_TEST_DEVICE=1 \
     busted --lua=lua5.4 tests/spec )
+
+step "ThreadSanitizer build (CPU only)"
+scripts/build.sh build-tsan -DMF_WERROR=ON -DMF_TSAN=ON -DMF_WITH_CUDA=OFF \
+  -DCMAKE_BUILD_TYPE=RelWithDebInfo
+export TSAN_OPTIONS="halt_on_error=1 second_deadlock_stack=1"
+step "threaded C tests under ThreadSanitizer"
+# test_threads: one session run from several threads, the inter-op pool,
+# the intra-op team; test_api: the inter-op pool again. (test_gemm's team
+# checks fork, which TSan refuses once threads exist, and take minutes.)
+ctest --test-dir build-tsan --output-on-failure -R '^test_(threads|api)$'
+step "session and execution specs under ThreadSanitizer"
+# The runtime is preloaded into the uninstrumented interpreter, run directly:
+# `busted --lua=` and the specs that start processes go through /bin/sh,
+# which crashes with libtsan preloaded (as bash does).
+( . scripts/env.sh build-tsan
+  LD_PRELOAD="$(gcc -print-file-name=libtsan.so)" lua5.4 "$(command -v busted)" \
+    --filter-out="exits cleanly" --filter-out="MOONFLOW_GEMM narrows" \
+    tests/spec/execution_spec.lua tests/spec/session_spec.lua )
 
 step "LuaRocks install from a clean tree"
 scripts/check_rock.sh

@@ -59,9 +59,13 @@ void mfi_infer_error(mfi_infer_ctx *c, mf_code code, const char *fmt, ...)
 
 bool mfi_set_outputs(mfi_infer_ctx *c, int n)
 {
-  c->op->nout = n;
-  c->op->out = calloc(n ? n : 1, sizeof(mfi_meta));
-  if (!c->op->out) {
+  if (!c->building) {
+    mfi_infer_error(c, MF_INTERNAL, "a kernel tried to set the op's outputs");
+    return false;
+  }
+  c->building->nout = n;
+  c->building->out = calloc(n ? n : 1, sizeof(mfi_meta));
+  if (!c->building->out) {
     mfi_infer_error(c, MF_RESOURCE_EXHAUSTED, "out of memory");
     return false;
   }

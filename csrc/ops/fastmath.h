@@ -6,9 +6,10 @@
 
 /* The per-row gate loops are built for AVX-512 and AVX2 too, picked at load
  * time (a build for the oldest x86-64 stays portable). Same results either
- * way: no reductions, no FMA contraction. */
+ * way: no reductions, no FMA contraction. Not under ASan or TSan: their
+ * instrumented ifunc resolvers would run before the sanitizer's runtime. */
 #if defined(__x86_64__) && defined(__GNUC__) && !defined(__clang__) &&                             \
-    !defined(__SANITIZE_ADDRESS__)
+    !defined(__SANITIZE_ADDRESS__) && !defined(__SANITIZE_THREAD__)
 #define MF_HOT_LOOP __attribute__((target_clones("avx512f", "avx2", "default")))
 #else
 #define MF_HOT_LOOP

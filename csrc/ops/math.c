@@ -513,8 +513,8 @@ static mf_output scalar_like(mfi_grad_ctx *g, mf_output t, double v)
 
 static void grad_math(mfi_grad_ctx *g)
 {
-  const mf_op *op = g->op;
-  mf_output none = {NULL, 0}, dy = g->dy[0], z = {(mf_op *)op, 0};
+  mf_op *op = g->op;
+  mf_output none = {NULL, 0}, dy = g->dy[0], z = {op, 0};
   mf_output x = op->inputs[0], y = op->nin > 1 ? op->inputs[1] : none, *dx = g->dx;
   switch (opcode(op)) {
   case ADD:

@@ -1,4 +1,6 @@
-/* Matrix products through OpenBLAS, batched over leading dimensions. */
+/* Matrix products, batched over leading dimensions: float32 through
+ * moonflow's own GEMM (sgemm.c) where its kernels run, float64 and the rest
+ * through OpenBLAS (mfi_gemm), integers in a plain loop. */
 #include "../internal.h"
 
 #include <cblas.h>

@@ -428,7 +428,7 @@ static void infer_dropout(mfi_infer_ctx *c)
  * checked and left in params[0] as the bits of a double. */
 static void prepare_dropout(mfi_kctx *k)
 {
-  mfi_infer_ctx c = {(mf_op *)k->op, NULL, k->status};
+  mfi_infer_ctx c = {k->op, NULL, k->status, NULL};
   double p;
   if (k->op->nin == 2) {
     if (k->in[1]->numel != 1) {
@@ -511,14 +511,14 @@ static void grad_relu(mfi_grad_ctx *g)
 /* y = softmax(x): dx = (dy - sum(dy y)) y */
 static void grad_softmax(mfi_grad_ctx *g)
 {
-  mf_output y = {(mf_op *)g->op, 0}, dy = g->dy[0];
+  mf_output y = {g->op, 0}, dy = g->dy[0];
   g->dx[0] = mfi_gb2(g, "Mul", mfi_gb2(g, "Sub", dy, row_sum(g, mfi_gb2(g, "Mul", dy, y))), y);
 }
 
 /* y = log_softmax(x): dx = dy - exp(y) sum(dy) */
 static void grad_log_softmax(mfi_grad_ctx *g)
 {
-  mf_output y = {(mf_op *)g->op, 0}, dy = g->dy[0];
+  mf_output y = {g->op, 0}, dy = g->dy[0];
   g->dx[0] = mfi_gb2(g, "Sub", dy, mfi_gb2(g, "Mul", mfi_gb1(g, "Exp", y), row_sum(g, dy)));
 }
 
@@ -528,7 +528,7 @@ static void grad_log_softmax(mfi_grad_ctx *g)
 static void grad_xent(mfi_grad_ctx *g)
 {
   if (mfi_is_none(g->dy[0])) return;
-  mf_output dloss = expand_last(g, g->dy[0]), backprop = {(mf_op *)g->op, 1};
+  mf_output dloss = expand_last(g, g->dy[0]), backprop = {g->op, 1};
   g->dx[0] = mfi_gb2(g, "Mul", dloss, backprop);
   if (strcmp(g->op->def->type, "SoftmaxCrossEntropyWithLogits") == 0)
     g->dx[1] =
@@ -537,7 +537,7 @@ static void grad_xent(mfi_grad_ctx *g)
 
 static void grad_dropout(mfi_grad_ctx *g)
 {
-  g->dx[0] = mfi_gb2(g, "Mul", g->dy[0], (mf_output){(mf_op *)g->op, 1});
+  g->dx[0] = mfi_gb2(g, "Mul", g->dy[0], (mf_output){g->op, 1});
 }
 
 mfi_opdef mfi_ops_nn[] = {

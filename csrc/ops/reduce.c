@@ -578,7 +578,7 @@ static mf_output expand(mfi_grad_ctx *g, mf_output t)
  * has an empty gradient, not an integer division by zero. */
 static mf_output count_ratio(mfi_grad_ctx *g, mf_dtype dt)
 {
-  mf_output x = g->op->inputs[0], y = {(mf_op *)g->op, 0};
+  mf_output x = g->op->inputs[0], y = {g->op, 0};
   mf_output ny = mfi_gb1(g, "Size", y);
   if (!mfi_ok(g->status)) return ny;
   mf_output one = mfi_gb_scalar(g, mfi_meta_of(ny).dtype, 1);
@@ -590,9 +590,9 @@ static mf_output count_ratio(mfi_grad_ctx *g, mf_dtype dt)
 
 static void grad_reduce(mfi_grad_ctx *g)
 {
-  const mf_op *op = g->op;
+  mf_op *op = g->op;
   const char *type = op->def->type;
-  mf_output x = op->inputs[0], y = {(mf_op *)op, 0}, dy = g->dy[0];
+  mf_output x = op->inputs[0], y = {op, 0}, dy = g->dy[0];
   mf_dtype dt = mfi_meta_of(x).dtype;
   if (strcmp(type, "Sum") == 0) {
     g->dx[0] = expand(g, dy);

@@ -12,9 +12,10 @@
  * Threads: the rows of a batch never interact, so with our own float32
  * GEMM (sgemm.c) each thread of the intra-op team runs the whole time loop,
  * products and gate passes, for its share of the rows, against recurrent
- * weights packed once per op (see run_loop); no step waits for another
- * thread. Without it (float64, OpenBLAS) each step's product is one
- * multithreaded GEMM over all rows.
+ * weights packed once per kernel call (see recw_make, run_loop); no step
+ * waits for another thread. Without it (float64, OpenBLAS), or for a batch
+ * too small to pack for, each step's product is one mfi_gemm over all rows
+ * (multithreaded when large enough).
  *
  * Masking (seq_len) follows dynamic_rnn: past a sequence's end y is zero
  * and the state is carried. A masked row's gates are computed from garbage
@@ -209,7 +210,7 @@ static bool kernel_dims(mfi_kctx *k, const in_spec *spec, int max_gates, seqdims
   int n = k->op->nin;
   mfi_meta in[16];
   for (int i = 0; i < n; i++) in[i] = mfi_tensor_meta(k->in[i]);
-  mfi_infer_ctx c = {(mf_op *)k->op, in, k->status};
+  mfi_infer_ctx c = {k->op, in, k->status, NULL};
   dimset d;
   if (!check_inputs(&c, spec, n, &d, &sd->dt)) return false;
   sd->B = d.v[DB], sd->T = d.v[DT], sd->I = d.v[DI], sd->H = d.v[DH];
@@ -319,11 +320,13 @@ static void final_h(const seqdims *sd, const void *h0, const void *y, void *hT)
 /* ---------------------------------------------------------------- time loops */
 
 /* A recurrent weight matrix as the per-step products use it: op(W) [k, n]
- * (W row-major, transposed when tb). With the AVX-512 kernel it is packed
- * once per run, and each thread of the team runs the whole time loop for
- * its own batch rows: rows of an RNN never mix, so the steps need no
- * synchronisation. Otherwise (float64, no AVX-512, one sequence, or no
- * memory for the packed copy) every step is one mfi_gemm over all rows. */
+ * (W row-major, transposed when tb). For float32 where our own GEMM kernels
+ * run (AVX-512 or AVX2, mfi_sgemm_available) it is packed once per kernel
+ * call, and each thread of the team runs the whole time loop for its own
+ * batch rows: rows of an RNN never mix, so the steps need no
+ * synchronisation. Otherwise (float64, OpenBLAS, fewer than 2 sequences or
+ * 64 rows in all, or no memory for the packed copy) every step is one
+ * mfi_gemm over all rows. */
 typedef struct {
   mf_dtype dt;
   bool tb, packed;
@@ -1498,13 +1501,13 @@ static void cpu_rnn_grad(mfi_kctx *k)
 static void fused_grad(mfi_grad_ctx *g, const char *type, const int *in, int nin, const int *saved,
                        int nsaved, int ndy, int nout)
 {
-  const mf_op *op = g->op;
+  mf_op *op = g->op;
   mf_output dy[3];
   for (int i = 0; i < ndy; i++) dy[i] = mfi_gb_dy(g, i);
   mf_op_desc *d = mfi_gb_begin(g, type);
   if (d) {
     for (int i = 0; i < nin; i++) mf_op_add_input(d, op->inputs[in[i]]);
-    for (int i = 0; i < nsaved; i++) mf_op_add_input(d, (mf_output){(mf_op *)op, saved[i]});
+    for (int i = 0; i < nsaved; i++) mf_op_add_input(d, (mf_output){op, saved[i]});
     for (int i = 0; i < ndy; i++) mf_op_add_input(d, dy[i]);
     if (op->nin == op->def->max_inputs) mf_op_add_input(d, op->inputs[op->nin - 1]);
   }

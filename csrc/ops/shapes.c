@@ -23,7 +23,7 @@ void mfi_input_metas(const mfi_kctx *k, int n, mfi_meta *m)
 /* The op is only read; errors land in the kernel's status. */
 mfi_infer_ctx mfi_prepare_infer_ctx(mfi_kctx *k, const mfi_meta *in)
 {
-  mfi_infer_ctx c = {(mf_op *)k->op, in, k->status};
+  mfi_infer_ctx c = {k->op, in, k->status, NULL};
   return c;
 }
 

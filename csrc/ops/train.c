@@ -139,8 +139,8 @@ static void cpu_apply(mfi_kctx *k)
 {
   const mf_op *op = k->op;
   int nref = op->def->nref;
-  int gi = grad_index(op);
-  const mf_tensor *grad = k->in[gi];
+  int gidx = grad_index(op);
+  const mf_tensor *grad = k->in[gidx];
   mf_tensor *slot[3] = {NULL, NULL, NULL};
   for (int i = 0; i < nref; i++)
     if (!(slot[i] = writable(k, i))) return;

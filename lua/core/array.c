@@ -158,11 +158,15 @@ static int array_new(lua_State *L)
     dt = st.bools ? MF_BOOL : st.floats || !st.ints ? MF_FLOAT32 : MF_INT32;
   mf_status *s = mf_status_new();
   mf_tensor *t = mf_tensor_new(dt, st.ndim, st.dims, s);
-  if (!t) return lmf_error(L, s);
+  void *data = t ? mf_tensor_mutable_data(t, s) : NULL; /* a new tensor: never copies */
+  if (!data) {
+    mf_tensor_delete(t);
+    return lmf_error(L, s);
+  }
   mf_status_delete(s);
   lmf_pusharray(L, t); /* owns t from here, even if fill raises */
   int64_t pos = 0;
-  if (mf_tensor_numel(t) > 0) fill(L, v, 0, &st, dt, (void *)mf_tensor_data(t), &pos);
+  if (mf_tensor_numel(t) > 0) fill(L, v, 0, &st, dt, data, &pos);
   return 1;
 }
 
@@ -174,9 +178,13 @@ static int array_from_bytes(lua_State *L)
   int64_t dims[1] = {(int64_t)n};
   mf_status *s = mf_status_new();
   mf_tensor *t = mf_tensor_new(MF_UINT8, 1, dims, s);
-  if (!t) return lmf_error(L, s);
+  void *data = t ? mf_tensor_mutable_data(t, s) : NULL; /* a new tensor: never copies */
+  if (!data) {
+    mf_tensor_delete(t);
+    return lmf_error(L, s);
+  }
   mf_status_delete(s);
-  memcpy((void *)mf_tensor_data(t), str, n);
+  memcpy(data, str, n);
   lmf_pusharray(L, t);
   return 1;
 }

@@ -46,4 +46,8 @@ void lmf_open_graph(lua_State *L);
 void lmf_open_array(lua_State *L);
 void lmf_open_session(lua_State *L);
 
+/* The module's entry point, its one exported symbol (MF_API: the binding is
+ * built with hidden visibility like the library). */
+MF_API int luaopen_moonflow_core(lua_State *L);
+
 #endif

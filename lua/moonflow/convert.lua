@@ -82,8 +82,8 @@ function M.constant(value, opts)
 end
 
 -- A Tensor from anything tensor-like; `dtype` (if given) is what a Lua
--- value becomes, and what an existing tensor must already be.
-function M.to_tensor(x, dtype, what)
+-- value becomes (a tensor is returned as it is).
+function M.to_tensor(x, dtype)
   if G.is_tensor(x) then
     return x
   end

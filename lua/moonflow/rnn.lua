@@ -66,7 +66,6 @@ return function(tf)
     x = C.to_tensor(x)
     local f = function()
       local v = self:_build(last_dim(x, "rnn cell"), x.dtype)
-      local n = self.num_units
       if self.kind == "lstm" then
         local z = tf.matmul(tf.concat({ x, state.h }, 2), v.kernel) + v.bias
         local parts = tf.split(z, 4, 2)

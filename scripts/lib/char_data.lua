@@ -101,8 +101,8 @@ function M.batcher(ids, batch, seq)
   local n = (#ids - 1) // (batch * seq) * (batch * seq)
   if n == 0 then return nil end
   local L = n // batch
-  local self = { num_batches = L // seq, batch = batch, seq = seq, tokens = n, stream_length = L }
-  function self:get(w)
+  local batcher = { num_batches = L // seq, batch = batch, seq = seq, tokens = n, stream_length = L }
+  function batcher:get(w)
     assert(w >= 1 and w <= self.num_batches, "window out of range")
     local x, y = {}, {}
     for b = 1, batch do
@@ -116,7 +116,7 @@ function M.batcher(ids, batch, seq)
     end
     return x, y
   end
-  return self
+  return batcher
 end
 
 return M

@@ -11,7 +11,7 @@
 #include <stdlib.h>
 #include <string.h>
 
-static int failures, checks;
+static _Atomic int failures, checks; /* checks may run on several threads */
 
 #define CHECK(cond)                                                                                \
   do {                                                                                             \

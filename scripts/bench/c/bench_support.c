@@ -57,6 +57,8 @@ static int l_sgemm(lua_State *L)
   return 1;
 }
 
+int luaopen_moonflow_bench(lua_State *L); /* the module's entry point */
+
 int luaopen_moonflow_bench(lua_State *L)
 {
   static const luaL_Reg fns[] = {{"now", l_now}, {"sgemm_seconds", l_sgemm}, {NULL, NULL}};
