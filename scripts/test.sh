@@ -71,9 +71,10 @@ scripts/build.sh build-tsan -DMF_WERROR=ON -DMF_TSAN=ON -DMF_WITH_CUDA=OFF \
 export TSAN_OPTIONS="halt_on_error=1 second_deadlock_stack=1"
 step "threaded C tests under ThreadSanitizer"
 # test_threads: one session run from several threads, the inter-op pool,
-# the intra-op team; test_api: the inter-op pool again. (test_gemm's team
+# the intra-op team (also across the test device); test_api: the inter-op
+# pool again. (test_gemm's team
 # checks fork, which TSan refuses once threads exist, and take minutes.)
-ctest --test-dir build-tsan --output-on-failure -R '^test_(threads|api)$'
+ctest --test-dir build-tsan --output-on-failure -R '^test_(threads|threads_testdev|api)$'
 step "session and execution specs under ThreadSanitizer"
 # The runtime is preloaded into the uninstrumented interpreter, run directly:
 # `busted --lua=` and the specs that start processes go through /bin/sh,
