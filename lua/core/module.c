@@ -73,23 +73,18 @@ static int op_kernels(lua_State *L)
 
 int luaopen_moonflow_core(lua_State *L)
 {
+  static const luaL_Reg fns[] = {{"version", version},
+                                 {"gpu_count", gpu_count},
+                                 {"cpu_gemm_kernel", cpu_gemm_kernel},
+                                 {"devices", devices},
+                                 {"memory_stats", memory_stats},
+                                 {"allocator_trim", allocator_trim},
+                                 {"op_kernels", op_kernels},
+                                 {NULL, NULL}};
   lua_newtable(L);
   lmf_open_graph(L);
   lmf_open_array(L);
   lmf_open_session(L);
-  lua_pushcfunction(L, version);
-  lua_setfield(L, -2, "version");
-  lua_pushcfunction(L, gpu_count);
-  lua_setfield(L, -2, "gpu_count");
-  lua_pushcfunction(L, cpu_gemm_kernel);
-  lua_setfield(L, -2, "cpu_gemm_kernel");
-  lua_pushcfunction(L, devices);
-  lua_setfield(L, -2, "devices");
-  lua_pushcfunction(L, memory_stats);
-  lua_setfield(L, -2, "memory_stats");
-  lua_pushcfunction(L, allocator_trim);
-  lua_setfield(L, -2, "allocator_trim");
-  lua_pushcfunction(L, op_kernels);
-  lua_setfield(L, -2, "op_kernels");
+  luaL_setfuncs(L, fns, 0);
   return 1;
 }
