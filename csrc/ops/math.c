@@ -174,6 +174,25 @@ typedef struct {
   mfi_kctx *k;
 } bin_ctx;
 
+/* float32 and float64 arithmetic, in double (bin_f): float64 as it is,
+ * float32 rounded once at the end. */
+static bool row_float(void *vc, const int64_t *off, const int64_t *st, int64_t o, int64_t n)
+{
+  bin_ctx *c = vc;
+  int64_t sa = st[0], sb = st[1];
+  if (c->dt == MF_FLOAT32) {
+    const float *a = (const float *)c->a + off[0], *b = (const float *)c->b + off[1];
+    float *y = (float *)c->o + o;
+    for (int64_t i = 0; i < n; i++) y[i] = (float)bin_f(c->op, a[i * sa], b[i * sb]);
+  } else {
+    const double *a = (const double *)c->a + off[0], *b = (const double *)c->b + off[1];
+    double *y = (double *)c->o + o;
+    for (int64_t i = 0; i < n; i++) y[i] = bin_f(c->op, a[i * sa], b[i * sb]);
+  }
+  return true;
+}
+
+/* float32's own loops for the ops in every training step; the rest as above. */
 static bool row_f32(void *vc, const int64_t *off, const int64_t *st, int64_t o, int64_t n)
 {
   bin_ctx *c = vc;
@@ -193,33 +212,7 @@ static bool row_f32(void *vc, const int64_t *off, const int64_t *st, int64_t o, 
   case DIV:
     for (int64_t i = 0; i < n; i++) y[i] = a[i * sa] / b[i * sb];
     break;
-  default:
-    for (int64_t i = 0; i < n; i++) y[i] = (float)bin_f(c->op, a[i * sa], b[i * sb]);
-  }
-  return true;
-}
-
-static bool row_f64(void *vc, const int64_t *off, const int64_t *st, int64_t o, int64_t n)
-{
-  bin_ctx *c = vc;
-  const double *a = (const double *)c->a + off[0], *b = (const double *)c->b + off[1];
-  double *y = (double *)c->o + o;
-  int64_t sa = st[0], sb = st[1];
-  switch (c->op) {
-  case ADD:
-    for (int64_t i = 0; i < n; i++) y[i] = a[i * sa] + b[i * sb];
-    break;
-  case SUB:
-    for (int64_t i = 0; i < n; i++) y[i] = a[i * sa] - b[i * sb];
-    break;
-  case MUL:
-    for (int64_t i = 0; i < n; i++) y[i] = a[i * sa] * b[i * sb];
-    break;
-  case DIV:
-    for (int64_t i = 0; i < n; i++) y[i] = a[i * sa] / b[i * sb];
-    break;
-  default:
-    for (int64_t i = 0; i < n; i++) y[i] = bin_f(c->op, a[i * sa], b[i * sb]);
+  default: return row_float(vc, off, st, o, n);
   }
   return true;
 }
@@ -353,7 +346,7 @@ static void cpu_binary(mfi_kctx *k)
   row_fn row = is_compare(op)     ? row_cmp
                : is_logical(op)   ? row_logic
                : dt == MF_FLOAT32 ? row_f32
-               : dt == MF_FLOAT64 ? row_f64
+               : dt == MF_FLOAT64 ? row_float
                                   : row_int;
   if (!for_each_row(2, k->in, ndim, dims, row, &c)) {
     mf_tensor_delete(k->out[0]);
@@ -362,6 +355,15 @@ static void cpu_binary(mfi_kctx *k)
 }
 
 /* ---------------------------------------------------------------- unary kernels */
+
+/* float32 and float64, in double (as row_float). */
+static void un_float(int op, mf_dtype dt, const void *a, void *y, int64_t n)
+{
+  if (dt == MF_FLOAT32)
+    for (int64_t i = 0; i < n; i++) ((float *)y)[i] = (float)un_f(op, ((const float *)a)[i]);
+  else
+    for (int64_t i = 0; i < n; i++) ((double *)y)[i] = un_f(op, ((const double *)a)[i]);
+}
 
 static void cpu_unary(mfi_kctx *k)
 {
@@ -395,11 +397,10 @@ static void cpu_unary(mfi_kctx *k)
     case TANH:
       for (int64_t i = 0; i < n; i++) yf[i] = tanhf(af[i]);
       break;
-    default:
-      for (int64_t i = 0; i < n; i++) yf[i] = (float)un_f(op, af[i]);
+    default: un_float(op, dt, a, y, n);
     }
   } else if (dt == MF_FLOAT64) {
-    for (int64_t i = 0; i < n; i++) ((double *)y)[i] = un_f(op, ((const double *)a)[i]);
+    un_float(op, dt, a, y, n);
   } else {
     for (int64_t i = 0; i < n; i++) mfi_set_i(dt, y, i, un_i(op, mfi_get_i(dt, a, i)));
   }

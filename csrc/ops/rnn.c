@@ -239,6 +239,15 @@ static bool kernel_dims(mfi_kctx *k, const in_spec *spec, int max_gates, seqdims
 
 static bool masked(const seqdims *sd, int64_t b, int64_t t) { return sd->len && t >= sd->len[b]; }
 
+/* Element i of an array of es-byte elements: how the per-step passes
+ * address the rows they hand to their float32 or float64 row kernels. */
+static void *elem(void *p, int64_t i, size_t es) { return (char *)p + i * (int64_t)es; }
+
+static const void *celem(const void *p, int64_t i, size_t es)
+{
+  return (const char *)p + i * (int64_t)es;
+}
+
 /* Outputs i = 0..n-1 with rank-3 (or lower) shapes rows[i]; all or none. */
 static bool new_outputs(mfi_kctx *k, mf_dtype dt, int n, const int *ndim, const int64_t (*dims)[3])
 {
@@ -418,10 +427,13 @@ static inline double sigm_d(double x) { return 1.0 / (1.0 + exp(-x)); }
 
 /* ---------------------------------------------------------------- LSTM */
 
-/* One step's gates from z (row stride zs), c_{t-1} (cp, row stride H);
- * writes act[b] = (i, j, f, o), c_t, y[b, t] (row stride ys). */
-/* One row's gates: a separate function with restrict pointers, so that it
- * vectorises. */
+/* The per-step passes below are shared by float32 and float64: masking and
+ * row addressing once, then a row kernel per type. float32's row kernels
+ * are separate functions with restrict pointers, so that they vectorise
+ * (exp_f included; MF_HOT_LOOP adds AVX-512 and AVX2 clones); float64's
+ * use libm and are the plain loops. */
+
+/* One row's LSTM gates from z, c_{t-1} (cpr): act = (i, j, f, o), c_t, y. */
 MF_HOT_LOOP static void lstm_row_f32(int64_t H, float fb, const float *restrict zr,
                                      const float *restrict cpr, float *restrict a,
                                      float *restrict cr, float *restrict yr)
@@ -436,43 +448,38 @@ MF_HOT_LOOP static void lstm_row_f32(int64_t H, float fb, const float *restrict 
   }
 }
 
-static void lstm_fwd_f32(const seqdims *sd, int64_t t, float fb, const float *z, int64_t zs,
-                         const float *cp, float *act, float *ct, float *y, int64_t ys)
+static void lstm_row_f64(int64_t H, double fb, const double *zr, const double *cpr, double *a,
+                         double *cr, double *yr)
 {
-  int64_t H = sd->H;
-  for (int64_t b = sd->b0; b < sd->b1; b++) {
-    const float *zr = z + b * zs, *cpr = cp + b * H;
-    float *a = act + b * 4 * H, *cr = ct + b * H, *yr = y + b * ys;
-    if (masked(sd, b, t)) {
-      memset(a, 0, sizeof(float) * 4 * H);
-      memcpy(cr, cpr, sizeof(float) * H);
-      memset(yr, 0, sizeof(float) * H);
-      continue;
-    }
-    lstm_row_f32(H, fb, zr, cpr, a, cr, yr);
+  for (int64_t k = 0; k < H; k++) {
+    double i = sigm_d(zr[k]), j = tanh(zr[H + k]), f = sigm_d(zr[2 * H + k] + fb),
+           o = sigm_d(zr[3 * H + k]);
+    double c = f * cpr[k] + i * j;
+    a[k] = i, a[H + k] = j, a[2 * H + k] = f, a[3 * H + k] = o;
+    cr[k] = c;
+    yr[k] = o * tanh(c);
   }
 }
 
-static void lstm_fwd_f64(const seqdims *sd, int64_t t, double fb, const double *z, int64_t zs,
-                         const double *cp, double *act, double *ct, double *y, int64_t ys)
+/* One step's gates from z (row stride zs), c_{t-1} (cp, row stride H);
+ * writes act[b] = (i, j, f, o), c_t, y[b, t] (row stride ys). A masked row
+ * gets zero act and y and carries c. */
+static void lstm_fwd(const seqdims *sd, int64_t t, double fb, const void *z, int64_t zs,
+                     const void *cp, void *act, void *ct, void *y, int64_t ys)
 {
   int64_t H = sd->H;
+  size_t es = sd->es;
   for (int64_t b = sd->b0; b < sd->b1; b++) {
-    const double *zr = z + b * zs, *cpr = cp + b * H;
-    double *a = act + b * 4 * H, *cr = ct + b * H, *yr = y + b * ys;
+    const void *zr = celem(z, b * zs, es), *cpr = celem(cp, b * H, es);
+    void *a = elem(act, b * 4 * H, es), *cr = elem(ct, b * H, es), *yr = elem(y, b * ys, es);
     if (masked(sd, b, t)) {
-      memset(a, 0, sizeof(double) * 4 * H);
-      memcpy(cr, cpr, sizeof(double) * H);
-      memset(yr, 0, sizeof(double) * H);
-      continue;
-    }
-    for (int64_t k = 0; k < H; k++) {
-      double i = sigm_d(zr[k]), j = tanh(zr[H + k]), f = sigm_d(zr[2 * H + k] + fb),
-             o = sigm_d(zr[3 * H + k]);
-      double c = f * cpr[k] + i * j;
-      a[k] = i, a[H + k] = j, a[2 * H + k] = f, a[3 * H + k] = o;
-      cr[k] = c;
-      yr[k] = o * tanh(c);
+      memset(a, 0, 4 * H * es);
+      memcpy(cr, cpr, H * es);
+      memset(yr, 0, H * es);
+    } else if (sd->dt == MF_FLOAT32) {
+      lstm_row_f32(H, (float)fb, zr, cpr, a, cr, yr);
+    } else {
+      lstm_row_f64(H, fb, zr, cpr, a, cr, yr);
     }
   }
 }
@@ -517,12 +524,7 @@ static void lstm_loop(const seqdims *sd, void *p)
     char *yt = a->y + t * H * es;
     copy_step(sd, t, G, a->z, a->zx);
     rec_gemm(sd, &a->wh, hp, t ? T * H : H, 1, zt, T * G);
-    if (sd->dt == MF_FLOAT32)
-      lstm_fwd_f32(sd, t, (float)a->fb, (const float *)zt, T * G, (const float *)cp, (float *)at,
-                   (float *)ct, (float *)yt, T * H);
-    else
-      lstm_fwd_f64(sd, t, a->fb, (const double *)zt, T * G, (const double *)cp, (double *)at,
-                   (double *)ct, (double *)yt, T * H);
+    lstm_fwd(sd, t, a->fb, zt, T * G, cp, at, ct, yt, T * H);
   }
 }
 
@@ -610,6 +612,8 @@ static void cpu_lstm_proj(mfi_kctx *k)
   mfi_free(z, zbytes);
 }
 
+/* One row's backward step: dz from the running dh, dc, which become the
+ * gradients of h_{t-1} (left 0 for the recurrent GEMM to fill) and c_{t-1}. */
 MF_HOT_LOOP static void lstm_row_bwd_f32(int64_t H, const float *restrict a,
                                          const float *restrict cr, const float *restrict cpr,
                                          const float *restrict dyr, float *restrict dhr,
@@ -628,47 +632,40 @@ MF_HOT_LOOP static void lstm_row_bwd_f32(int64_t H, const float *restrict a,
   }
 }
 
-/* One backward step: dZ rows for step t (row stride zs) from the running
- * dh, dc (updated to the gradients of h_{t-1}, c_{t-1}; dh is left 0 on
- * unmasked rows for the recurrent GEMM to fill). */
-static void lstm_bwd_f32(const seqdims *sd, int64_t t, const float *act, const float *ct,
-                         const float *cp, const float *dy, int64_t ys, float *dh, float *dc,
-                         float *dz, int64_t zs)
+static void lstm_row_bwd_f64(int64_t H, const double *a, const double *cr, const double *cpr,
+                             const double *dyr, double *dhr, double *dcr, double *dzr)
 {
-  int64_t H = sd->H;
-  for (int64_t b = sd->b0; b < sd->b1; b++) {
-    float *dzr = dz + b * zs, *dhr = dh + b * H, *dcr = dc + b * H;
-    if (masked(sd, b, t)) {
-      memset(dzr, 0, sizeof(float) * 4 * H);
-      continue;
-    }
-    lstm_row_bwd_f32(H, act + b * 4 * H, ct + b * H, cp + b * H, dy + b * ys, dhr, dcr, dzr);
+  for (int64_t k = 0; k < H; k++) {
+    double i = a[k], j = a[H + k], f = a[2 * H + k], o = a[3 * H + k];
+    double tc = tanh(cr[k]), dht = dhr[k] + dyr[k];
+    double dct = dcr[k] + dht * o * (1 - tc * tc);
+    dzr[k] = dct * j * i * (1 - i);
+    dzr[H + k] = dct * i * (1 - j * j);
+    dzr[2 * H + k] = dct * cpr[k] * f * (1 - f);
+    dzr[3 * H + k] = dht * tc * o * (1 - o);
+    dcr[k] = dct * f;
+    dhr[k] = 0;
   }
 }
 
-static void lstm_bwd_f64(const seqdims *sd, int64_t t, const double *act, const double *ct,
-                         const double *cp, const double *dy, int64_t ys, double *dh, double *dc,
-                         double *dz, int64_t zs)
+/* One backward step: dZ rows for step t (row stride zs) from the running
+ * dh, dc (updated to the gradients of h_{t-1}, c_{t-1}; dh is left 0 on
+ * unmasked rows for the recurrent GEMM to fill). */
+static void lstm_bwd(const seqdims *sd, int64_t t, const void *act, const void *ct, const void *cp,
+                     const void *dy, int64_t ys, void *dh, void *dc, void *dz, int64_t zs)
 {
   int64_t H = sd->H;
+  size_t es = sd->es;
   for (int64_t b = sd->b0; b < sd->b1; b++) {
-    double *dzr = dz + b * zs, *dhr = dh + b * H, *dcr = dc + b * H;
-    if (masked(sd, b, t)) {
-      memset(dzr, 0, sizeof(double) * 4 * H);
-      continue;
-    }
-    const double *a = act + b * 4 * H, *cr = ct + b * H, *cpr = cp + b * H, *dyr = dy + b * ys;
-    for (int64_t k = 0; k < H; k++) {
-      double i = a[k], j = a[H + k], f = a[2 * H + k], o = a[3 * H + k];
-      double tc = tanh(cr[k]), dht = dhr[k] + dyr[k];
-      double dct = dcr[k] + dht * o * (1 - tc * tc);
-      dzr[k] = dct * j * i * (1 - i);
-      dzr[H + k] = dct * i * (1 - j * j);
-      dzr[2 * H + k] = dct * cpr[k] * f * (1 - f);
-      dzr[3 * H + k] = dht * tc * o * (1 - o);
-      dcr[k] = dct * f;
-      dhr[k] = 0;
-    }
+    const void *a = celem(act, b * 4 * H, es), *cr = celem(ct, b * H, es);
+    const void *cpr = celem(cp, b * H, es), *dyr = celem(dy, b * ys, es);
+    void *dhr = elem(dh, b * H, es), *dcr = elem(dc, b * H, es), *dzr = elem(dz, b * zs, es);
+    if (masked(sd, b, t))
+      memset(dzr, 0, 4 * H * es);
+    else if (sd->dt == MF_FLOAT32)
+      lstm_row_bwd_f32(H, a, cr, cpr, dyr, dhr, dcr, dzr);
+    else
+      lstm_row_bwd_f64(H, a, cr, cpr, dyr, dhr, dcr, dzr);
   }
 }
 
@@ -708,13 +705,7 @@ static void lstm_bptt_loop(const seqdims *sd, void *p)
     const char *at = a->act + t * B * G * es, *ct = a->cs + t * B * H * es;
     const char *cp = t ? a->cs + (t - 1) * B * H * es : a->c0, *dyt = a->dy + t * H * es;
     char *dzt = a->dz + t * G * es;
-    if (sd->dt == MF_FLOAT32)
-      lstm_bwd_f32(sd, t, (const float *)at, (const float *)ct, (const float *)cp,
-                   (const float *)dyt, T * H, (float *)a->dh, (float *)a->dc, (float *)dzt, T * G);
-    else
-      lstm_bwd_f64(sd, t, (const double *)at, (const double *)ct, (const double *)cp,
-                   (const double *)dyt, T * H, (double *)a->dh, (double *)a->dc, (double *)dzt,
-                   T * G);
+    lstm_bwd(sd, t, at, ct, cp, dyt, T * H, a->dh, a->dc, dzt, T * G);
     /* dh_{t-1} = dz_t W_h^T; masked rows have dz = 0 and keep their dh. */
     rec_gemm(sd, &a->whT, dzt, T * G, 1, a->dh, H);
   }
@@ -803,9 +794,8 @@ static void cpu_lstm_proj_grad(mfi_kctx *k)
 
 /* ---------------------------------------------------------------- GRU */
 
-/* Pass 1 of a step: r, u from the gate pre-activations z (row stride zs);
+/* Pass 1 of a step, one row: r, u from the gate pre-activations z;
  * rh = r * h_{t-1}. ws rows are (r, u, c). */
-/* Row functions with restrict pointers vectorise (exp_f included). */
 MF_HOT_LOOP static void gru_gates_row_f32(int64_t H, const float *restrict zr,
                                           const float *restrict hr, float *restrict wr,
                                           float *restrict rr)
@@ -817,6 +807,16 @@ MF_HOT_LOOP static void gru_gates_row_f32(int64_t H, const float *restrict zr,
   }
 }
 
+static void gru_gates_row_f64(int64_t H, const double *zr, const double *hr, double *wr, double *rr)
+{
+  for (int64_t k = 0; k < H; k++) {
+    double r = sigm_d(zr[k]);
+    wr[k] = r, wr[H + k] = sigm_d(zr[H + k]);
+    rr[k] = r * hr[k];
+  }
+}
+
+/* Pass 2, one row: the candidate from its pre-activation zc and the new state. */
 MF_HOT_LOOP static void gru_state_row_f32(int64_t H, const float *restrict zr,
                                           const float *restrict hr, float *restrict wr,
                                           float *restrict yr)
@@ -828,74 +828,50 @@ MF_HOT_LOOP static void gru_state_row_f32(int64_t H, const float *restrict zr,
   }
 }
 
-static void gru_gates_f32(const seqdims *sd, int64_t t, const float *z, int64_t zs, const float *hp,
-                          int64_t hs, float *ws, float *rh)
+static void gru_state_row_f64(int64_t H, const double *zr, const double *hr, double *wr, double *yr)
 {
-  int64_t H = sd->H;
-  for (int64_t b = sd->b0; b < sd->b1; b++) {
-    const float *zr = z + b * zs, *hr = hp + b * hs;
-    float *wr = ws + b * 3 * H, *rr = rh + b * H;
-    if (masked(sd, b, t)) {
-      memset(wr, 0, sizeof(float) * 3 * H);
-      memset(rr, 0, sizeof(float) * H);
-      continue;
-    }
-    gru_gates_row_f32(H, zr, hr, wr, rr);
+  for (int64_t k = 0; k < H; k++) {
+    double c = tanh(zr[k]), u = wr[H + k];
+    wr[2 * H + k] = c;
+    yr[k] = u * hr[k] + (1 - u) * c;
   }
 }
 
-static void gru_gates_f64(const seqdims *sd, int64_t t, const double *z, int64_t zs,
-                          const double *hp, int64_t hs, double *ws, double *rh)
+/* Pass 1 of a step over the rows: z has row stride zs, h_{t-1} hs. */
+static void gru_gates(const seqdims *sd, int64_t t, const void *z, int64_t zs, const void *hp,
+                      int64_t hs, void *ws, void *rh)
 {
   int64_t H = sd->H;
+  size_t es = sd->es;
   for (int64_t b = sd->b0; b < sd->b1; b++) {
-    const double *zr = z + b * zs, *hr = hp + b * hs;
-    double *wr = ws + b * 3 * H, *rr = rh + b * H;
+    const void *zr = celem(z, b * zs, es), *hr = celem(hp, b * hs, es);
+    void *wr = elem(ws, b * 3 * H, es), *rr = elem(rh, b * H, es);
     if (masked(sd, b, t)) {
-      memset(wr, 0, sizeof(double) * 3 * H);
-      memset(rr, 0, sizeof(double) * H);
-      continue;
-    }
-    for (int64_t k = 0; k < H; k++) {
-      double r = sigm_d(zr[k]);
-      wr[k] = r, wr[H + k] = sigm_d(zr[H + k]);
-      rr[k] = r * hr[k];
+      memset(wr, 0, 3 * H * es);
+      memset(rr, 0, H * es);
+    } else if (sd->dt == MF_FLOAT32) {
+      gru_gates_row_f32(H, zr, hr, wr, rr);
+    } else {
+      gru_gates_row_f64(H, zr, hr, wr, rr);
     }
   }
 }
 
-/* Pass 2: the candidate from its pre-activation zc and the new state. */
-static void gru_state_f32(const seqdims *sd, int64_t t, const float *zc, int64_t zs,
-                          const float *hp, int64_t hs, float *ws, float *y, int64_t ys)
+/* Pass 2 of a step over the rows: zc has row stride zs, h_{t-1} hs, y ys. */
+static void gru_state(const seqdims *sd, int64_t t, const void *zc, int64_t zs, const void *hp,
+                      int64_t hs, void *ws, void *y, int64_t ys)
 {
   int64_t H = sd->H;
+  size_t es = sd->es;
   for (int64_t b = sd->b0; b < sd->b1; b++) {
-    float *yr = y + b * ys;
-    if (masked(sd, b, t)) {
-      memset(yr, 0, sizeof(float) * H);
-      continue;
-    }
-    gru_state_row_f32(H, zc + b * zs, hp + b * hs, ws + b * 3 * H, yr);
-  }
-}
-
-static void gru_state_f64(const seqdims *sd, int64_t t, const double *zc, int64_t zs,
-                          const double *hp, int64_t hs, double *ws, double *y, int64_t ys)
-{
-  int64_t H = sd->H;
-  for (int64_t b = sd->b0; b < sd->b1; b++) {
-    double *yr = y + b * ys;
-    if (masked(sd, b, t)) {
-      memset(yr, 0, sizeof(double) * H);
-      continue;
-    }
-    const double *zr = zc + b * zs, *hr = hp + b * hs;
-    double *wr = ws + b * 3 * H;
-    for (int64_t k = 0; k < H; k++) {
-      double c = tanh(zr[k]), u = wr[H + k];
-      wr[2 * H + k] = c;
-      yr[k] = u * hr[k] + (1 - u) * c;
-    }
+    const void *zr = celem(zc, b * zs, es), *hr = celem(hp, b * hs, es);
+    void *wr = elem(ws, b * 3 * H, es), *yr = elem(y, b * ys, es);
+    if (masked(sd, b, t))
+      memset(yr, 0, H * es);
+    else if (sd->dt == MF_FLOAT32)
+      gru_state_row_f32(H, zr, hr, wr, yr);
+    else
+      gru_state_row_f64(H, zr, hr, wr, yr);
   }
 }
 
@@ -939,19 +915,9 @@ static void gru_loop(const seqdims *sd, void *p)
     copy_step(sd, t, G, a->zg, a->zxg);
     copy_step(sd, t, H, a->zc, a->zxc);
     rec_gemm(sd, &a->wg, hp, hs, 1, zgt, T * G);
-    if (sd->dt == MF_FLOAT32)
-      gru_gates_f32(sd, t, (const float *)zgt, T * G, (const float *)hp, hs, (float *)wst,
-                    (float *)rh);
-    else
-      gru_gates_f64(sd, t, (const double *)zgt, T * G, (const double *)hp, hs, (double *)wst,
-                    (double *)rh);
+    gru_gates(sd, t, zgt, T * G, hp, hs, wst, rh);
     rec_gemm(sd, &a->wc, rh, H, 1, zct, T * H);
-    if (sd->dt == MF_FLOAT32)
-      gru_state_f32(sd, t, (const float *)zct, T * H, (const float *)hp, hs, (float *)wst,
-                    (float *)yt, T * H);
-    else
-      gru_state_f64(sd, t, (const double *)zct, T * H, (const double *)hp, hs, (double *)wst,
-                    (double *)yt, T * H);
+    gru_state(sd, t, zct, T * H, hp, hs, wst, yt, T * H);
   }
 }
 
@@ -1040,82 +1006,90 @@ static void cpu_gru_proj(mfi_kctx *k)
   mfi_free(zg, bytes[0]), mfi_free(zc, bytes[1]), mfi_free(rh, bytes[2]);
 }
 
-/* Backward pass 1: dzc and the u part of dzg; dh becomes the direct part
- * u * dh_t of dh_{t-1}. Rows of hp, dy, dzg, dzc have strides T * width. */
-static void gru_bwd1_f32(const seqdims *sd, int64_t t, const float *ws, const float *hp,
-                         const float *dy, float *dh, float *dzg, float *dzc)
+/* Backward pass 1, one row: dzc and the u part of dzg; dh becomes the
+ * direct part u * dh_t of dh_{t-1}. */
+static void gru_bwd1_row_f32(int64_t H, const float *wr, const float *hr, const float *dyr,
+                             float *dhr, float *gr, float *cr)
+{
+  for (int64_t k = 0; k < H; k++) {
+    float u = wr[H + k], c = wr[2 * H + k], dht = dhr[k] + dyr[k];
+    cr[k] = dht * (1 - u) * (1 - c * c);
+    gr[H + k] = dht * (hr[k] - c) * u * (1 - u);
+    dhr[k] = dht * u;
+  }
+}
+
+static void gru_bwd1_row_f64(int64_t H, const double *wr, const double *hr, const double *dyr,
+                             double *dhr, double *gr, double *cr)
+{
+  for (int64_t k = 0; k < H; k++) {
+    double u = wr[H + k], c = wr[2 * H + k], dht = dhr[k] + dyr[k];
+    cr[k] = dht * (1 - u) * (1 - c * c);
+    gr[H + k] = dht * (hr[k] - c) * u * (1 - u);
+    dhr[k] = dht * u;
+  }
+}
+
+/* Pass 2, one row: from drh = d(r * h_{t-1}), the r part of dzg and r * drh
+ * into dh. */
+static void gru_bwd2_row_f32(int64_t H, const float *wr, const float *hr, const float *dr,
+                             float *dhr, float *gr)
+{
+  for (int64_t k = 0; k < H; k++) {
+    float r = wr[k];
+    gr[k] = dr[k] * hr[k] * r * (1 - r);
+    dhr[k] += dr[k] * r;
+  }
+}
+
+static void gru_bwd2_row_f64(int64_t H, const double *wr, const double *hr, const double *dr,
+                             double *dhr, double *gr)
+{
+  for (int64_t k = 0; k < H; k++) {
+    double r = wr[k];
+    gr[k] = dr[k] * hr[k] * r * (1 - r);
+    dhr[k] += dr[k] * r;
+  }
+}
+
+/* Backward pass 1 of a step over the rows. Rows of hp, dy, dzg, dzc have
+ * strides T * width. */
+static void gru_bwd1(const seqdims *sd, int64_t t, const void *ws, const void *hp, const void *dy,
+                     void *dh, void *dzg, void *dzc)
 {
   int64_t H = sd->H, T = sd->T;
+  size_t es = sd->es;
   for (int64_t b = sd->b0; b < sd->b1; b++) {
-    float *gr = dzg + b * T * 2 * H, *cr = dzc + b * T * H;
+    const void *wr = celem(ws, b * 3 * H, es), *hr = celem(hp, b * T * H, es);
+    const void *dyr = celem(dy, b * T * H, es);
+    void *dhr = elem(dh, b * H, es), *gr = elem(dzg, b * T * 2 * H, es);
+    void *cr = elem(dzc, b * T * H, es);
     if (masked(sd, b, t)) {
-      memset(gr, 0, sizeof(float) * 2 * H);
-      memset(cr, 0, sizeof(float) * H);
-      continue;
-    }
-    const float *wr = ws + b * 3 * H, *hr = hp + b * T * H, *dyr = dy + b * T * H;
-    float *dhr = dh + b * H;
-    for (int64_t k = 0; k < H; k++) {
-      float u = wr[H + k], c = wr[2 * H + k], dht = dhr[k] + dyr[k];
-      cr[k] = dht * (1 - u) * (1 - c * c);
-      gr[H + k] = dht * (hr[k] - c) * u * (1 - u);
-      dhr[k] = dht * u;
+      memset(gr, 0, 2 * H * es);
+      memset(cr, 0, H * es);
+    } else if (sd->dt == MF_FLOAT32) {
+      gru_bwd1_row_f32(H, wr, hr, dyr, dhr, gr, cr);
+    } else {
+      gru_bwd1_row_f64(H, wr, hr, dyr, dhr, gr, cr);
     }
   }
 }
 
-static void gru_bwd1_f64(const seqdims *sd, int64_t t, const double *ws, const double *hp,
-                         const double *dy, double *dh, double *dzg, double *dzc)
+/* Backward pass 2 of a step over the rows (masked rows keep their zeros). */
+static void gru_bwd2(const seqdims *sd, int64_t t, const void *ws, const void *hp, const void *drh,
+                     void *dh, void *dzg)
 {
   int64_t H = sd->H, T = sd->T;
-  for (int64_t b = sd->b0; b < sd->b1; b++) {
-    double *gr = dzg + b * T * 2 * H, *cr = dzc + b * T * H;
-    if (masked(sd, b, t)) {
-      memset(gr, 0, sizeof(double) * 2 * H);
-      memset(cr, 0, sizeof(double) * H);
-      continue;
-    }
-    const double *wr = ws + b * 3 * H, *hr = hp + b * T * H, *dyr = dy + b * T * H;
-    double *dhr = dh + b * H;
-    for (int64_t k = 0; k < H; k++) {
-      double u = wr[H + k], c = wr[2 * H + k], dht = dhr[k] + dyr[k];
-      cr[k] = dht * (1 - u) * (1 - c * c);
-      gr[H + k] = dht * (hr[k] - c) * u * (1 - u);
-      dhr[k] = dht * u;
-    }
-  }
-}
-
-/* Pass 2: from drh = d(r * h_{t-1}), the r part of dzg and r * drh into dh. */
-static void gru_bwd2_f32(const seqdims *sd, int64_t t, const float *ws, const float *hp,
-                         const float *drh, float *dh, float *dzg)
-{
-  int64_t H = sd->H, T = sd->T;
+  size_t es = sd->es;
   for (int64_t b = sd->b0; b < sd->b1; b++) {
     if (masked(sd, b, t)) continue;
-    const float *wr = ws + b * 3 * H, *hr = hp + b * T * H, *dr = drh + b * H;
-    float *gr = dzg + b * T * 2 * H, *dhr = dh + b * H;
-    for (int64_t k = 0; k < H; k++) {
-      float r = wr[k];
-      gr[k] = dr[k] * hr[k] * r * (1 - r);
-      dhr[k] += dr[k] * r;
-    }
-  }
-}
-
-static void gru_bwd2_f64(const seqdims *sd, int64_t t, const double *ws, const double *hp,
-                         const double *drh, double *dh, double *dzg)
-{
-  int64_t H = sd->H, T = sd->T;
-  for (int64_t b = sd->b0; b < sd->b1; b++) {
-    if (masked(sd, b, t)) continue;
-    const double *wr = ws + b * 3 * H, *hr = hp + b * T * H, *dr = drh + b * H;
-    double *gr = dzg + b * T * 2 * H, *dhr = dh + b * H;
-    for (int64_t k = 0; k < H; k++) {
-      double r = wr[k];
-      gr[k] = dr[k] * hr[k] * r * (1 - r);
-      dhr[k] += dr[k] * r;
-    }
+    const void *wr = celem(ws, b * 3 * H, es), *hr = celem(hp, b * T * H, es);
+    const void *dr = celem(drh, b * H, es);
+    void *gr = elem(dzg, b * T * 2 * H, es), *dhr = elem(dh, b * H, es);
+    if (sd->dt == MF_FLOAT32)
+      gru_bwd2_row_f32(H, wr, hr, dr, dhr, gr);
+    else
+      gru_bwd2_row_f64(H, wr, hr, dr, dhr, gr);
   }
 }
 
@@ -1182,19 +1156,9 @@ static void gru_bptt_loop(const seqdims *sd, void *p)
     const char *wst = a->ws + t * B * 3 * H * es, *hpt = a->hp + t * H * es;
     const char *dyt = a->dy + t * H * es;
     char *dzgt = a->dzg + t * G * es, *dzct = a->dzc + t * H * es;
-    if (sd->dt == MF_FLOAT32)
-      gru_bwd1_f32(sd, t, (const float *)wst, (const float *)hpt, (const float *)dyt, (float *)dh,
-                   (float *)dzgt, (float *)dzct);
-    else
-      gru_bwd1_f64(sd, t, (const double *)wst, (const double *)hpt, (const double *)dyt,
-                   (double *)dh, (double *)dzgt, (double *)dzct);
+    gru_bwd1(sd, t, wst, hpt, dyt, dh, dzgt, dzct);
     rec_gemm(sd, &a->wcT, dzct, T * H, 0, drh, H);
-    if (sd->dt == MF_FLOAT32)
-      gru_bwd2_f32(sd, t, (const float *)wst, (const float *)hpt, (const float *)drh, (float *)dh,
-                   (float *)dzgt);
-    else
-      gru_bwd2_f64(sd, t, (const double *)wst, (const double *)hpt, (const double *)drh,
-                   (double *)dh, (double *)dzgt);
+    gru_bwd2(sd, t, wst, hpt, drh, dh, dzgt);
     rec_gemm(sd, &a->wgT, dzgt, T * G, 1, dh, H);
   }
 }
@@ -1302,33 +1266,27 @@ static void cpu_gru_proj_grad(mfi_kctx *k)
 
 /* ---------------------------------------------------------------- basic RNN */
 
-/* y[:, t] holds the pre-activation; replace it with tanh (0 when masked). */
 MF_HOT_LOOP static void tanh_row_f32(int64_t n, float *restrict y)
 {
   for (int64_t k = 0; k < n; k++) y[k] = tanh_f(y[k]);
 }
 
-static void rnn_fwd_f32(const seqdims *sd, int64_t t, float *y, int64_t ys)
+static void tanh_row_f64(int64_t n, double *y)
 {
-  for (int64_t b = sd->b0; b < sd->b1; b++) {
-    float *yr = y + b * ys;
-    if (masked(sd, b, t)) {
-      memset(yr, 0, sizeof(float) * sd->H);
-      continue;
-    }
-    tanh_row_f32(sd->H, yr);
-  }
+  for (int64_t k = 0; k < n; k++) y[k] = tanh(y[k]);
 }
 
-static void rnn_fwd_f64(const seqdims *sd, int64_t t, double *y, int64_t ys)
+/* y[:, t] holds the pre-activation; replace it with tanh (0 when masked). */
+static void rnn_fwd(const seqdims *sd, int64_t t, void *y, int64_t ys)
 {
   for (int64_t b = sd->b0; b < sd->b1; b++) {
-    double *yr = y + b * ys;
-    if (masked(sd, b, t)) {
-      memset(yr, 0, sizeof(double) * sd->H);
-      continue;
-    }
-    for (int64_t k = 0; k < sd->H; k++) yr[k] = tanh(yr[k]);
+    void *yr = elem(y, b * ys, sd->es);
+    if (masked(sd, b, t))
+      memset(yr, 0, sd->H * sd->es);
+    else if (sd->dt == MF_FLOAT32)
+      tanh_row_f32(sd->H, yr);
+    else
+      tanh_row_f64(sd->H, yr);
   }
 }
 
@@ -1346,10 +1304,7 @@ static void rnn_loop(const seqdims *sd, void *p)
   for (int64_t t = 0; t < T; t++) {
     char *yt = a->y + t * H * es;
     rec_gemm(sd, &a->wh, t ? yt - H * es : a->h0, t ? T * H : H, 1, yt, T * H);
-    if (sd->dt == MF_FLOAT32)
-      rnn_fwd_f32(sd, t, (float *)yt, T * H);
-    else
-      rnn_fwd_f64(sd, t, (double *)yt, T * H);
+    rnn_fwd(sd, t, yt, T * H);
   }
 }
 
@@ -1386,40 +1341,38 @@ static void cpu_rnn(mfi_kctx *k)
   final_h(&sd, h0, y, mfi_data(k->out[1]));
 }
 
-/* dz = (dh + dy) (1 - y^2); dh left 0 on unmasked rows for the GEMM. */
-static void rnn_bwd_f32(const seqdims *sd, int64_t t, const float *y, const float *dy, float *dh,
-                        float *dz)
+/* dz = (dh + dy) (1 - y^2); dh left 0 for the GEMM. */
+static void rnn_row_bwd_f32(int64_t H, const float *yr, const float *dyr, float *dhr, float *dzr)
 {
-  int64_t H = sd->H, s = sd->T * H;
-  for (int64_t b = sd->b0; b < sd->b1; b++) {
-    float *dzr = dz + b * s, *dhr = dh + b * H;
-    if (masked(sd, b, t)) {
-      memset(dzr, 0, sizeof(float) * H);
-      continue;
-    }
-    const float *yr = y + b * s, *dyr = dy + b * s;
-    for (int64_t k = 0; k < H; k++) {
-      dzr[k] = (dhr[k] + dyr[k]) * (1 - yr[k] * yr[k]);
-      dhr[k] = 0;
-    }
+  for (int64_t k = 0; k < H; k++) {
+    dzr[k] = (dhr[k] + dyr[k]) * (1 - yr[k] * yr[k]);
+    dhr[k] = 0;
   }
 }
 
-static void rnn_bwd_f64(const seqdims *sd, int64_t t, const double *y, const double *dy, double *dh,
-                        double *dz)
+static void rnn_row_bwd_f64(int64_t H, const double *yr, const double *dyr, double *dhr,
+                            double *dzr)
+{
+  for (int64_t k = 0; k < H; k++) {
+    dzr[k] = (dhr[k] + dyr[k]) * (1 - yr[k] * yr[k]);
+    dhr[k] = 0;
+  }
+}
+
+/* One backward step over the rows; rows of y, dy, dz have strides T * H. */
+static void rnn_bwd(const seqdims *sd, int64_t t, const void *y, const void *dy, void *dh, void *dz)
 {
   int64_t H = sd->H, s = sd->T * H;
+  size_t es = sd->es;
   for (int64_t b = sd->b0; b < sd->b1; b++) {
-    double *dzr = dz + b * s, *dhr = dh + b * H;
-    if (masked(sd, b, t)) {
-      memset(dzr, 0, sizeof(double) * H);
-      continue;
-    }
-    const double *yr = y + b * s, *dyr = dy + b * s;
-    for (int64_t k = 0; k < H; k++) {
-      dzr[k] = (dhr[k] + dyr[k]) * (1 - yr[k] * yr[k]);
-      dhr[k] = 0;
-    }
+    const void *yr = celem(y, b * s, es), *dyr = celem(dy, b * s, es);
+    void *dhr = elem(dh, b * H, es), *dzr = elem(dz, b * s, es);
+    if (masked(sd, b, t))
+      memset(dzr, 0, H * es);
+    else if (sd->dt == MF_FLOAT32)
+      rnn_row_bwd_f32(H, yr, dyr, dhr, dzr);
+    else
+      rnn_row_bwd_f64(H, yr, dyr, dhr, dzr);
   }
 }
 
@@ -1436,12 +1389,7 @@ static void rnn_bptt_loop(const seqdims *sd, void *p)
   size_t es = sd->es;
   for (int64_t t = T - 1; t >= 0; t--) {
     size_t o = t * H * es;
-    if (sd->dt == MF_FLOAT32)
-      rnn_bwd_f32(sd, t, (const float *)(a->y + o), (const float *)(a->dy + o), (float *)a->dh,
-                  (float *)(a->dz + o));
-    else
-      rnn_bwd_f64(sd, t, (const double *)(a->y + o), (const double *)(a->dy + o),
-                  (double *)a->dh, (double *)(a->dz + o));
+    rnn_bwd(sd, t, a->y + o, a->dy + o, a->dh, a->dz + o);
     rec_gemm(sd, &a->whT, a->dz + o, T * H, 1, a->dh, H);
   }
 }
