@@ -382,25 +382,41 @@ static void infer_reduce(mfi_infer_ctx *c)
   reduce_shape(c, &c->in[0], &c->op->out[0], mask);
 }
 
-static void reduce_kernel(mfi_kctx *k, int kind)
+/* The op's kind: its row's place in mfi_ops_reduce (Sum, Mean, Max, Min, Prod). */
+static int reduce_kind(const mfi_kctx *k) { return (int)(k->op->def - mfi_ops_reduce); }
+
+/* The output shape, the reduced dimensions (params[d] != 0), and no max,
+ * min or integer mean of an empty set. */
+static void prepare_reduce(mfi_kctx *k)
 {
   const mf_tensor *x = k->in[0];
-  mfi_meta xm = mfi_tensor_meta(x), om;
-  mfi_infer_ctx c = mfi_kernel_infer_ctx(k, &xm);
+  int kind = reduce_kind(k);
+  mfi_meta xm = mfi_tensor_meta(x);
+  mfi_infer_ctx c = mfi_prepare_infer_ctx(k, &xm);
   bool mask[MF_MAX_DIMS];
-  if (!reduce_shape(&c, &xm, &om, mask)) return;
-  int nd = x->ndim;
+  if (!reduce_shape(&c, &xm, &k->shapes[0], mask)) return;
   int64_t red = 1;
-  for (int d = 0; d < nd; d++)
+  for (int d = 0; d < x->ndim; d++) {
+    k->params[d] = mask[d];
     if (mask[d]) red *= x->dims[d];
-  int64_t on = mfi_numel(om.ndim, om.dims);
-  if (red == 0 && on > 0 &&
-      (kind == R_MAX || kind == R_MIN || (kind == R_MEAN && !mfi_is_float(x->dtype)))) {
+  }
+  if (red == 0 && mfi_numel(k->shapes[0].ndim, k->shapes[0].dims) > 0 &&
+      (kind == R_MAX || kind == R_MIN || (kind == R_MEAN && !mfi_is_float(x->dtype))))
     mfi_op_error(k->status, MF_INVALID_ARGUMENT, k->op,
                  "cannot take the %s of an empty set of %s values", kind_names[kind],
                  mf_dtype_name(x->dtype));
-    return;
-  }
+}
+
+static void reduce_kernel(mfi_kctx *k, int kind)
+{
+  const mf_tensor *x = k->in[0];
+  const mfi_meta om = k->shapes[0];
+  bool mask[MF_MAX_DIMS];
+  int nd = x->ndim;
+  int64_t red = 1;
+  for (int d = 0; d < nd; d++)
+    if ((mask[d] = k->params[d] != 0)) red *= x->dims[d];
+  int64_t on = mfi_numel(om.ndim, om.dims);
   if (!mfi_out_new(k, 0, om.dtype, om.ndim, om.dims)) return;
   if (on == 0) return;
   /* Size-1 dims don't matter for the layout; the rest must put the reduced
@@ -486,21 +502,29 @@ static bool better_f(bool is_max, double v, double best)
 
 static bool better_i(bool is_max, int64_t v, int64_t best) { return is_max ? v > best : v < best; }
 
+/* The output shape and the axis (params[0]); no arg of an empty dimension. */
+static void prepare_arg(mfi_kctx *k)
+{
+  const mf_tensor *x = k->in[0];
+  mfi_meta xm = mfi_tensor_meta(x);
+  mfi_infer_ctx c = mfi_prepare_infer_ctx(k, &xm);
+  int a = 0;
+  if (!arg_shape(&c, &xm, &k->shapes[0], &a)) return;
+  k->params[0] = a;
+  int64_t outer = mfi_dims_prod(x->dims, 0, a), inner = mfi_dims_prod(x->dims, a + 1, x->ndim);
+  if (x->dims[a] == 0 && outer * inner > 0)
+    mfi_op_error(k->status, MF_INVALID_ARGUMENT, k->op,
+                 "cannot take the arg%s along dimension %d, which is empty",
+                 strcmp(k->op->def->type, "ArgMax") == 0 ? "max" : "min", a + 1);
+}
+
 static void arg_kernel(mfi_kctx *k, bool is_max)
 {
   const mf_tensor *x = k->in[0];
-  mfi_meta xm = mfi_tensor_meta(x), om;
-  mfi_infer_ctx c = mfi_kernel_infer_ctx(k, &xm);
-  int a;
-  if (!arg_shape(&c, &xm, &om, &a)) return;
+  const mfi_meta om = k->shapes[0];
+  int a = (int)k->params[0];
   int64_t outer = mfi_dims_prod(x->dims, 0, a), dim = x->dims[a],
           inner = mfi_dims_prod(x->dims, a + 1, x->ndim);
-  if (dim == 0 && outer * inner > 0) {
-    mfi_op_error(k->status, MF_INVALID_ARGUMENT, k->op,
-                 "cannot take the arg%s along dimension %d, which is empty", is_max ? "max" : "min",
-                 a + 1);
-    return;
-  }
   if (!mfi_out_new(k, 0, MF_INT64, om.ndim, om.dims)) return;
   int64_t *y = mfi_data(k->out[0]);
   const void *p = mfi_data(x);
@@ -618,12 +642,12 @@ static void grad_reduce(mfi_grad_ctx *g)
 }
 
 mfi_opdef mfi_ops_reduce[] = {
-    {.type = "Sum", .min_inputs = 1, .max_inputs = 1, .infer = infer_reduce, .kernel = {[MFI_DEVICE_CPU] = cpu_sum}, .grad = grad_reduce},
-    {.type = "Mean", .min_inputs = 1, .max_inputs = 1, .infer = infer_reduce, .kernel = {[MFI_DEVICE_CPU] = cpu_mean}, .grad = grad_reduce},
-    {.type = "Max", .min_inputs = 1, .max_inputs = 1, .infer = infer_reduce, .kernel = {[MFI_DEVICE_CPU] = cpu_max}, .grad = grad_reduce},
-    {.type = "Min", .min_inputs = 1, .max_inputs = 1, .infer = infer_reduce, .kernel = {[MFI_DEVICE_CPU] = cpu_min}, .grad = grad_reduce},
-    {.type = "Prod", .min_inputs = 1, .max_inputs = 1, .infer = infer_reduce, .kernel = {[MFI_DEVICE_CPU] = cpu_prod}, .grad = grad_reduce},
-    {.type = "ArgMax", .min_inputs = 1, .max_inputs = 1, .flags = MFI_NO_GRADIENT, .infer = infer_arg, .kernel = {[MFI_DEVICE_CPU] = cpu_argmax}},
-    {.type = "ArgMin", .min_inputs = 1, .max_inputs = 1, .flags = MFI_NO_GRADIENT, .infer = infer_arg, .kernel = {[MFI_DEVICE_CPU] = cpu_argmin}},
+    {.type = "Sum", .min_inputs = 1, .max_inputs = 1, .infer = infer_reduce, .prepare = prepare_reduce, .kernel = {[MFI_DEVICE_CPU] = cpu_sum}, .grad = grad_reduce},
+    {.type = "Mean", .min_inputs = 1, .max_inputs = 1, .infer = infer_reduce, .prepare = prepare_reduce, .kernel = {[MFI_DEVICE_CPU] = cpu_mean}, .grad = grad_reduce},
+    {.type = "Max", .min_inputs = 1, .max_inputs = 1, .infer = infer_reduce, .prepare = prepare_reduce, .kernel = {[MFI_DEVICE_CPU] = cpu_max}, .grad = grad_reduce},
+    {.type = "Min", .min_inputs = 1, .max_inputs = 1, .infer = infer_reduce, .prepare = prepare_reduce, .kernel = {[MFI_DEVICE_CPU] = cpu_min}, .grad = grad_reduce},
+    {.type = "Prod", .min_inputs = 1, .max_inputs = 1, .infer = infer_reduce, .prepare = prepare_reduce, .kernel = {[MFI_DEVICE_CPU] = cpu_prod}, .grad = grad_reduce},
+    {.type = "ArgMax", .min_inputs = 1, .max_inputs = 1, .flags = MFI_NO_GRADIENT, .infer = infer_arg, .prepare = prepare_arg, .kernel = {[MFI_DEVICE_CPU] = cpu_argmax}},
+    {.type = "ArgMin", .min_inputs = 1, .max_inputs = 1, .flags = MFI_NO_GRADIENT, .infer = infer_arg, .prepare = prepare_arg, .kernel = {[MFI_DEVICE_CPU] = cpu_argmin}},
     {0},
 };

@@ -203,38 +203,48 @@ typedef struct {
   const int32_t *len; /* NULL: every sequence is T steps */
 } seqdims;
 
-/* Runs the static checks on the run-time shapes (all known), checks that
- * the sizes fit BLAS's ints and that every length is in 0..T. */
-static bool kernel_dims(mfi_kctx *k, const in_spec *spec, int max_gates, seqdims *sd)
+/* Prepare: runs the static checks on the run-time shapes (all known),
+ * checks that the sizes fit BLAS's ints and that every length (seq_len, in
+ * host memory) is in 0..T, and leaves B, T, I, H in params for the kernel. */
+static void prepare_dims(mfi_kctx *k, const in_spec *spec, int max_gates)
 {
   int n = k->op->nin;
   mfi_meta in[16];
   for (int i = 0; i < n; i++) in[i] = mfi_tensor_meta(k->in[i]);
   mfi_infer_ctx c = {k->op, in, k->status, NULL};
   dimset d;
-  if (!check_inputs(&c, spec, n, &d, &sd->dt)) return false;
-  sd->B = d.v[DB], sd->T = d.v[DT], sd->I = d.v[DI], sd->H = d.v[DH];
-  sd->b0 = 0, sd->b1 = sd->B;
-  sd->es = mf_dtype_size(sd->dt);
-  int64_t wide = max_gates * sd->H > sd->I ? max_gates * sd->H : sd->I;
-  if (sd->B * sd->T > INT_MAX || sd->T * wide > INT_MAX || sd->I + sd->H > INT_MAX) {
+  mf_dtype dt;
+  if (!check_inputs(&c, spec, n, &d, &dt)) return;
+  int64_t B = d.v[DB], T = d.v[DT], I = d.v[DI], H = d.v[DH];
+  int64_t wide = max_gates * H > I ? max_gates * H : I;
+  if (B * T > INT_MAX || T * wide > INT_MAX || I + H > INT_MAX) {
     mfi_op_error(k->status, MF_INVALID_ARGUMENT, k->op,
                  "sizes (batch %lld, steps %lld, input %lld, units %lld) are too large for BLAS",
-                 (long long)sd->B, (long long)sd->T, (long long)sd->I, (long long)sd->H);
-    return false;
+                 (long long)B, (long long)T, (long long)I, (long long)H);
+    return;
   }
-  sd->len = NULL;
   if (spec[n - 1].role == R_SEQ) {
-    sd->len = mfi_data(k->in[n - 1]);
-    for (int64_t b = 0; b < sd->B; b++)
-      if (sd->len[b] < 0 || sd->len[b] > sd->T) {
+    const int32_t *len = mfi_data(k->in[n - 1]);
+    for (int64_t b = 0; b < B; b++)
+      if (len[b] < 0 || len[b] > T) {
         mfi_op_error(k->status, MF_OUT_OF_RANGE, k->op,
                      "seq_len %d (at position %lld) is out of range: lengths are 0..%lld",
-                     (int)sd->len[b], (long long)b + 1, (long long)sd->T);
-        return false;
+                     (int)len[b], (long long)b + 1, (long long)T);
+        return;
       }
   }
-  return true;
+  k->params[0] = B, k->params[1] = T, k->params[2] = I, k->params[3] = H;
+}
+
+/* The kernel's view of what prepare checked. */
+static void seq_dims(const mfi_kctx *k, const in_spec *spec, seqdims *sd)
+{
+  int n = k->op->nin;
+  sd->B = k->params[0], sd->T = k->params[1], sd->I = k->params[2], sd->H = k->params[3];
+  sd->b0 = 0, sd->b1 = sd->B;
+  sd->dt = k->in[0]->dtype;
+  sd->es = mf_dtype_size(sd->dt);
+  sd->len = spec[n - 1].role == R_SEQ ? mfi_data(k->in[n - 1]) : NULL;
 }
 
 static bool masked(const seqdims *sd, int64_t b, int64_t t) { return sd->len && t >= sd->len[b]; }
@@ -564,7 +574,8 @@ static void cpu_lstm(mfi_kctx *k)
   seqdims sd;
   size_t zbytes;
   char *z;
-  if (!kernel_dims(k, lstm_spec, 4, &sd) || !(z = lstm_begin(k, &sd, &zbytes))) return;
+  seq_dims(k, lstm_spec, &sd);
+  if (!(z = lstm_begin(k, &sd, &zbytes))) return;
   int64_t B = sd.B, T = sd.T, I = sd.I, G = 4 * sd.H;
   const char *x = mfi_data(k->in[0]), *w = mfi_data(k->in[3]), *bias = mfi_data(k->in[4]);
   /* z = bias + x W_x for every step at once, rows in (b, t) order. */
@@ -605,7 +616,8 @@ static void cpu_lstm_proj(mfi_kctx *k)
   seqdims sd;
   size_t zbytes;
   char *z;
-  if (!kernel_dims(k, lstm_proj_spec, 4, &sd) || !(z = lstm_begin(k, &sd, &zbytes))) return;
+  seq_dims(k, lstm_proj_spec, &sd);
+  if (!(z = lstm_begin(k, &sd, &zbytes))) return;
   /* the recurrent GEMMs accumulate onto a copy of zx */
   lstm_steps(k, &sd, z, mfi_data(k->in[0]), mfi_data(k->in[1]), mfi_data(k->in[2]),
              mfi_data(k->in[3]));
@@ -722,7 +734,7 @@ static void lstm_bptt(const seqdims *sd, char *dz, char *dh, char *dc, const cha
 static void cpu_lstm_grad(mfi_kctx *k)
 {
   seqdims sd;
-  if (!kernel_dims(k, lstm_grad_spec, 4, &sd)) return;
+  seq_dims(k, lstm_grad_spec, &sd);
   int64_t B = sd.B, T = sd.T, I = sd.I, H = sd.H, G = 4 * H;
   size_t es = sd.es;
   const int nd[5] = {3, 2, 2, 2, 1};
@@ -771,7 +783,7 @@ static void infer_lstm_proj_grad(mfi_infer_ctx *c)
 static void cpu_lstm_proj_grad(mfi_kctx *k)
 {
   seqdims sd;
-  if (!kernel_dims(k, lstm_proj_grad_spec, 4, &sd)) return;
+  seq_dims(k, lstm_proj_grad_spec, &sd);
   int64_t B = sd.B, T = sd.T, H = sd.H, G = 4 * H;
   size_t es = sd.es, hbytes = (size_t)(B * T * H) * es;
   const int nd[4] = {3, 2, 2, 2};
@@ -958,7 +970,8 @@ static void cpu_gru(mfi_kctx *k)
   seqdims sd;
   char *zg, *zc, *rh;
   size_t bytes[3];
-  if (!kernel_dims(k, gru_spec, 3, &sd) || !gru_begin(k, &sd, &zg, &zc, &rh, bytes)) return;
+  seq_dims(k, gru_spec, &sd);
+  if (!gru_begin(k, &sd, &zg, &zc, &rh, bytes)) return;
   int64_t B = sd.B, T = sd.T, I = sd.I, H = sd.H, G = 2 * H;
   size_t es = sd.es;
   const char *x = mfi_data(k->in[0]);
@@ -999,7 +1012,8 @@ static void cpu_gru_proj(mfi_kctx *k)
   seqdims sd;
   char *zg, *zc, *rh;
   size_t bytes[3];
-  if (!kernel_dims(k, gru_proj_spec, 3, &sd) || !gru_begin(k, &sd, &zg, &zc, &rh, bytes)) return;
+  seq_dims(k, gru_proj_spec, &sd);
+  if (!gru_begin(k, &sd, &zg, &zc, &rh, bytes)) return;
   /* the recurrent GEMMs accumulate onto copies of the projections */
   gru_steps(k, &sd, zg, zc, mfi_data(k->in[0]), mfi_data(k->in[1]), rh, mfi_data(k->in[2]),
             mfi_data(k->in[3]), mfi_data(k->in[4]));
@@ -1177,7 +1191,7 @@ static void gru_bptt(const seqdims *sd, char *dzg, char *dzc, char *drh, char *d
 static void cpu_gru_grad(mfi_kctx *k)
 {
   seqdims sd;
-  if (!kernel_dims(k, gru_grad_spec, 3, &sd)) return;
+  seq_dims(k, gru_grad_spec, &sd);
   int64_t B = sd.B, T = sd.T, I = sd.I, H = sd.H, G = 2 * H;
   size_t es = sd.es;
   const int nd[6] = {3, 2, 2, 1, 2, 1};
@@ -1242,7 +1256,7 @@ static void infer_gru_proj_grad(mfi_infer_ctx *c)
 static void cpu_gru_proj_grad(mfi_kctx *k)
 {
   seqdims sd;
-  if (!kernel_dims(k, gru_proj_grad_spec, 3, &sd)) return;
+  seq_dims(k, gru_proj_grad_spec, &sd);
   int64_t B = sd.B, T = sd.T, H = sd.H, G = 2 * H;
   size_t es = sd.es, cbytes = (size_t)(B * T * H) * es, rbytes = (size_t)(B * H) * es;
   const int nd[5] = {3, 3, 2, 2, 2};
@@ -1323,7 +1337,7 @@ static void infer_rnn(mfi_infer_ctx *c)
 static void cpu_rnn(mfi_kctx *k)
 {
   seqdims sd;
-  if (!kernel_dims(k, rnn_spec, 1, &sd)) return;
+  seq_dims(k, rnn_spec, &sd);
   int64_t B = sd.B, T = sd.T, I = sd.I, H = sd.H;
   size_t es = sd.es;
   const int nd[2] = {3, 2};
@@ -1414,7 +1428,7 @@ static void infer_rnn_grad(mfi_infer_ctx *c)
 static void cpu_rnn_grad(mfi_kctx *k)
 {
   seqdims sd;
-  if (!kernel_dims(k, rnn_grad_spec, 1, &sd)) return;
+  seq_dims(k, rnn_grad_spec, &sd);
   int64_t B = sd.B, T = sd.T, I = sd.I, H = sd.H;
   size_t es = sd.es;
   const int nd[4] = {3, 2, 2, 1};
@@ -1494,16 +1508,29 @@ static void grad_rnn(mfi_grad_ctx *g)
   fused_grad(g, "RNNSequenceGrad", in, 3, saved, 1, 2, 4);
 }
 
+/* ---------------------------------------------------------------- prepare hooks and rows */
+
+static void prepare_lstm(mfi_kctx *k) { prepare_dims(k, lstm_spec, 4); }
+static void prepare_lstm_grad(mfi_kctx *k) { prepare_dims(k, lstm_grad_spec, 4); }
+static void prepare_lstm_proj(mfi_kctx *k) { prepare_dims(k, lstm_proj_spec, 4); }
+static void prepare_lstm_proj_grad(mfi_kctx *k) { prepare_dims(k, lstm_proj_grad_spec, 4); }
+static void prepare_gru(mfi_kctx *k) { prepare_dims(k, gru_spec, 3); }
+static void prepare_gru_grad(mfi_kctx *k) { prepare_dims(k, gru_grad_spec, 3); }
+static void prepare_gru_proj(mfi_kctx *k) { prepare_dims(k, gru_proj_spec, 3); }
+static void prepare_gru_proj_grad(mfi_kctx *k) { prepare_dims(k, gru_proj_grad_spec, 3); }
+static void prepare_rnn(mfi_kctx *k) { prepare_dims(k, rnn_spec, 1); }
+static void prepare_rnn_grad(mfi_kctx *k) { prepare_dims(k, rnn_grad_spec, 1); }
+
 mfi_opdef mfi_ops_rnn[] = {
-    {.type = "LSTMSequence", .min_inputs = 5, .max_inputs = 6, .infer = infer_lstm, .kernel = {[MFI_DEVICE_CPU] = cpu_lstm}, .grad = grad_lstm},
-    {.type = "LSTMSequenceGrad", .min_inputs = 10, .max_inputs = 11, .infer = infer_lstm_grad, .kernel = {[MFI_DEVICE_CPU] = cpu_lstm_grad}},
-    {.type = "LSTMSequenceProjected", .min_inputs = 4, .max_inputs = 5, .infer = infer_lstm_proj, .kernel = {[MFI_DEVICE_CPU] = cpu_lstm_proj}, .grad = grad_lstm_proj},
-    {.type = "LSTMSequenceProjectedGrad", .min_inputs = 9, .max_inputs = 10, .infer = infer_lstm_proj_grad, .kernel = {[MFI_DEVICE_CPU] = cpu_lstm_proj_grad}},
-    {.type = "GRUSequence", .min_inputs = 6, .max_inputs = 7, .infer = infer_gru, .kernel = {[MFI_DEVICE_CPU] = cpu_gru}, .grad = grad_gru},
-    {.type = "GRUSequenceGrad", .min_inputs = 8, .max_inputs = 9, .infer = infer_gru_grad, .kernel = {[MFI_DEVICE_CPU] = cpu_gru_grad}},
-    {.type = "GRUSequenceProjected", .min_inputs = 5, .max_inputs = 6, .infer = infer_gru_proj, .kernel = {[MFI_DEVICE_CPU] = cpu_gru_proj}, .grad = grad_gru_proj},
-    {.type = "GRUSequenceProjectedGrad", .min_inputs = 7, .max_inputs = 8, .infer = infer_gru_proj_grad, .kernel = {[MFI_DEVICE_CPU] = cpu_gru_proj_grad}},
-    {.type = "RNNSequence", .min_inputs = 4, .max_inputs = 5, .infer = infer_rnn, .kernel = {[MFI_DEVICE_CPU] = cpu_rnn}, .grad = grad_rnn},
-    {.type = "RNNSequenceGrad", .min_inputs = 6, .max_inputs = 7, .infer = infer_rnn_grad, .kernel = {[MFI_DEVICE_CPU] = cpu_rnn_grad}},
+    {.type = "LSTMSequence", .min_inputs = 5, .max_inputs = 6, .infer = infer_lstm, .prepare = prepare_lstm, .kernel = {[MFI_DEVICE_CPU] = cpu_lstm}, .host_in = 1u << 5, .grad = grad_lstm},
+    {.type = "LSTMSequenceGrad", .min_inputs = 10, .max_inputs = 11, .infer = infer_lstm_grad, .prepare = prepare_lstm_grad, .kernel = {[MFI_DEVICE_CPU] = cpu_lstm_grad}, .host_in = 1u << 10},
+    {.type = "LSTMSequenceProjected", .min_inputs = 4, .max_inputs = 5, .infer = infer_lstm_proj, .prepare = prepare_lstm_proj, .kernel = {[MFI_DEVICE_CPU] = cpu_lstm_proj}, .host_in = 1u << 4, .grad = grad_lstm_proj},
+    {.type = "LSTMSequenceProjectedGrad", .min_inputs = 9, .max_inputs = 10, .infer = infer_lstm_proj_grad, .prepare = prepare_lstm_proj_grad, .kernel = {[MFI_DEVICE_CPU] = cpu_lstm_proj_grad}, .host_in = 1u << 9},
+    {.type = "GRUSequence", .min_inputs = 6, .max_inputs = 7, .infer = infer_gru, .prepare = prepare_gru, .kernel = {[MFI_DEVICE_CPU] = cpu_gru}, .host_in = 1u << 6, .grad = grad_gru},
+    {.type = "GRUSequenceGrad", .min_inputs = 8, .max_inputs = 9, .infer = infer_gru_grad, .prepare = prepare_gru_grad, .kernel = {[MFI_DEVICE_CPU] = cpu_gru_grad}, .host_in = 1u << 8},
+    {.type = "GRUSequenceProjected", .min_inputs = 5, .max_inputs = 6, .infer = infer_gru_proj, .prepare = prepare_gru_proj, .kernel = {[MFI_DEVICE_CPU] = cpu_gru_proj}, .host_in = 1u << 5, .grad = grad_gru_proj},
+    {.type = "GRUSequenceProjectedGrad", .min_inputs = 7, .max_inputs = 8, .infer = infer_gru_proj_grad, .prepare = prepare_gru_proj_grad, .kernel = {[MFI_DEVICE_CPU] = cpu_gru_proj_grad}, .host_in = 1u << 7},
+    {.type = "RNNSequence", .min_inputs = 4, .max_inputs = 5, .infer = infer_rnn, .prepare = prepare_rnn, .kernel = {[MFI_DEVICE_CPU] = cpu_rnn}, .host_in = 1u << 4, .grad = grad_rnn},
+    {.type = "RNNSequenceGrad", .min_inputs = 6, .max_inputs = 7, .infer = infer_rnn_grad, .prepare = prepare_rnn_grad, .kernel = {[MFI_DEVICE_CPU] = cpu_rnn_grad}, .host_in = 1u << 6},
     {0},
 };

@@ -27,11 +27,6 @@ mfi_infer_ctx mfi_prepare_infer_ctx(mfi_kctx *k, const mfi_meta *in)
   return c;
 }
 
-mfi_infer_ctx mfi_kernel_infer_ctx(mfi_kctx *k, const mfi_meta *in)
-{
-  return mfi_prepare_infer_ctx(k, in);
-}
-
 int64_t mfi_dims_prod(const int64_t *dims, int from, int to)
 {
   int64_t n = 1;

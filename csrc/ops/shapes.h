@@ -13,9 +13,6 @@ void mfi_input_metas(const mfi_kctx *k, int n, mfi_meta *m);
  * metadata `in`: the op is only read, and errors land in the kernel's
  * status. Prepare leaves what it works out in k->shapes and k->params. */
 mfi_infer_ctx mfi_prepare_infer_ctx(mfi_kctx *k, const mfi_meta *in);
-/* The same inside a kernel: only reduce.c's kernels still rerun their shape
- * functions; delete this once they have prepare hooks. */
-mfi_infer_ctx mfi_kernel_infer_ctx(mfi_kctx *k, const mfi_meta *in);
 int64_t mfi_dims_prod(const int64_t *dims, int from, int to);
 void mfi_row_strides(int nd, const int64_t *dims, int64_t *st);
 const char *mfi_meta_str(const mfi_meta *m, char *buf, size_t size);
