@@ -120,8 +120,8 @@ bool mfi_register_kernels(mfi_device_type t, const mfi_kernel_reg *regs)
 
 /* ---------------------------------------------------------------- moving values */
 
-bool mfi_device_copy(mfi_device *dst_dev, void *dst, mfi_device *src_dev, const void *src,
-                     size_t n, mf_status *s)
+bool mfi_device_copy(mfi_device *dst_dev, void *dst, mfi_device *src_dev, const void *src, size_t n,
+                     mf_status *s)
 {
   if (n == 0) return true;
   if (src_dev == dst_dev) return src_dev->ops.copy(src_dev, dst, src, n, MFI_D2D, NULL, s);

@@ -98,9 +98,9 @@ bool mfi_register_kernels(mfi_device_type t, const mfi_kernel_reg *regs);
 void mfi_prefer_device_type(mfi_device_type t);
 
 /* Backend entry points, called once from mfi_devices_init. */
-void mfi_cuda_init(void);     /* gpu/ (or nogpu.c: nothing) */
-void mfi_testdev_init(void);  /* device_test.c: only when MOONFLOW_TEST_DEVICE is set */
-void mfi_devices_init(void);  /* idempotent, thread-safe */
+void mfi_cuda_init(void);    /* gpu/ (or nogpu.c: nothing) */
+void mfi_testdev_init(void); /* device_test.c: only when MOONFLOW_TEST_DEVICE is set */
+void mfi_devices_init(void); /* idempotent, thread-safe */
 
 #ifdef __cplusplus
 }

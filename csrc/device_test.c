@@ -35,9 +35,8 @@ static void broken_kernel(mfi_kctx *k)
 /* Families whose CPU kernels serve the test device too. Random ops, sparse
  * updates and the fused RNNs stay on the CPU, so graphs that use them
  * cross devices. */
-static mfi_opdef *const families[] = {mfi_ops_math,  mfi_ops_array, mfi_ops_reduce,
-                                      mfi_ops_state, mfi_ops_train, mfi_ops_matmul,
-                                      mfi_ops_nn,    mfi_ops_grad};
+static mfi_opdef *const families[] = {mfi_ops_math,  mfi_ops_array,  mfi_ops_reduce, mfi_ops_state,
+                                      mfi_ops_train, mfi_ops_matmul, mfi_ops_nn,     mfi_ops_grad};
 
 void mfi_testdev_init(void)
 {

@@ -28,8 +28,8 @@ void *mfi_alloc(size_t nbytes);
 void mfi_free(void *p, size_t nbytes);
 /* n bytes from src (on src_dev) to dst (on dst_dev), through the host
  * between two non-CPU devices; complete when it returns. */
-bool mfi_device_copy(mfi_device *dst_dev, void *dst, mfi_device *src_dev, const void *src,
-                     size_t n, mf_status *s);
+bool mfi_device_copy(mfi_device *dst_dev, void *dst, mfi_device *src_dev, const void *src, size_t n,
+                     mf_status *s);
 
 typedef struct mfi_buffer {
   atomic_int refs;
@@ -175,8 +175,8 @@ typedef struct {
 #define MFI_MAX_SCRATCH 4
 
 typedef struct {
-  mf_tensor **slot;    /* the session's value slot (NULL: uninitialized) */
-  const char *name;    /* the variable's name, for messages */
+  mf_tensor **slot;     /* the session's value slot (NULL: uninitialized) */
+  const char *name;     /* the variable's name, for messages */
   const mfi_meta *decl; /* its declared dtype and shape */
 } mfi_var_ref;
 

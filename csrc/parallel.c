@@ -31,12 +31,12 @@
 static struct {
   pthread_mutex_t mu;
   pthread_cond_t cv;
-  atomic_uint gen;     /* a region's sequence number << 7 | its part count */
-  atomic_int pending;  /* workers' parts still running */
-  atomic_flag busy;    /* a region is running */
-  unsigned base_gen;   /* gen when the newest workers were created */
-  int started;         /* workers created so far */
-  int threads;         /* parts per region, caller included */
+  atomic_uint gen;    /* a region's sequence number << 7 | its part count */
+  atomic_int pending; /* workers' parts still running */
+  atomic_flag busy;   /* a region is running */
+  unsigned base_gen;  /* gen when the newest workers were created */
+  int started;        /* workers created so far */
+  int threads;        /* parts per region, caller included */
   mfi_part_fn fn;
   void *ctx;
 } team = {PTHREAD_MUTEX_INITIALIZER, PTHREAD_COND_INITIALIZER, 0, 0, ATOMIC_FLAG_INIT};
@@ -75,8 +75,8 @@ static void *worker(void *arg)
 static int usable_cpus(void)
 {
   cpu_set_t set;
-  long n = sched_getaffinity(0, sizeof set, &set) == 0 ? CPU_COUNT(&set)
-                                                       : sysconf(_SC_NPROCESSORS_ONLN);
+  long n =
+      sched_getaffinity(0, sizeof set, &set) == 0 ? CPU_COUNT(&set) : sysconf(_SC_NPROCESSORS_ONLN);
   return n < 1 ? 1 : n > MAX_WORKERS + 1 ? MAX_WORKERS + 1 : (int)n;
 }
 
@@ -167,8 +167,10 @@ void mfi_parallel(int nparts, mfi_part_fn fn, void *ctx)
   pthread_mutex_unlock(&team.mu);
   fn(ctx, 0, nparts);
   for (int spins = 0; atomic_load_explicit(&team.pending, memory_order_acquire) > 0; spins++) {
-    if (spins < SPIN) cpu_relax();
-    else sched_yield();
+    if (spins < SPIN)
+      cpu_relax();
+    else
+      sched_yield();
   }
   atomic_flag_clear(&team.busy);
 }

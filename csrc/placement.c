@@ -49,8 +49,9 @@ static bool parse_device(const char *str, const char *p, size_t n, mfi_device_sp
   size_t tn = colon ? (size_t)(colon - p) : n;
   int t = parse_type(p, tn);
   if (t < 0) {
-    snprintf(err, errsize, "device '%s' has an unknown device type '%.*s' (moonflow has CPU, GPU%s)",
-             str, (int)tn, p, mfi_device_find(MFI_DEVICE_TEST, 0) ? ", TEST" : "");
+    snprintf(err, errsize,
+             "device '%s' has an unknown device type '%.*s' (moonflow has CPU, GPU%s)", str,
+             (int)tn, p, mfi_device_find(MFI_DEVICE_TEST, 0) ? ", TEST" : "");
     return false;
   }
   spec->type = t;
@@ -81,8 +82,7 @@ bool mfi_device_spec_parse(const char *str, mfi_device_spec *spec, char *err, si
                (key == 4 && strncmp(p, "task", 4) == 0)) {
       int v = -1;
       if (!colon || !parse_index(colon + 1, n - key - 1, &v) || v != 0) {
-        snprintf(err, errsize, "device '%s': a moonflow session has only %.*s 0", str, (int)key,
-                 p);
+        snprintf(err, errsize, "device '%s': a moonflow session has only %.*s 0", str, (int)key, p);
         return false;
       }
     } else if (key == 6 && strncmp(p, "device", 6) == 0 && colon) {
@@ -104,7 +104,10 @@ static bool preferred_types[MFI_NUM_DEVICE_TYPES];
 
 void mfi_prefer_device_type(mfi_device_type t) { preferred_types[t] = true; }
 
-static bool has_kernel(const mf_op *op, const mfi_device *d) { return op->def->kernel[d->type] != NULL; }
+static bool has_kernel(const mf_op *op, const mfi_device *d)
+{
+  return op->def->kernel[d->type] != NULL;
+}
 
 /* The default device for an op: the first preferred (accelerator) device
  * with a kernel for it, else the CPU. */

@@ -193,8 +193,8 @@ mfi_plan *mfi_plan_build(mf_graph *g, const mf_output *feeds, int nfeeds, const 
       mfi_node *from = f >= 0 ? NULL : &p->nodes[node_of[in.op->id]];
       int slot = from ? from->first_val + in.index : f;
       mfi_device *at = from ? out_device(from, in.index) : mfi_device_cpu();
-      if ((p->in_val[io] = slot_on(&cv, slot, at, in_device(n, i), from ? node_of[in.op->id] : -1,
-                                   &v)) < 0)
+      if ((p->in_val[io] =
+               slot_on(&cv, slot, at, in_device(n, i), from ? node_of[in.op->id] : -1, &v)) < 0)
         goto oom;
       if (from && (!push(&edges_from, node_of[in.op->id]) || !push(&edges_to, node_of[id])))
         goto oom;

@@ -30,11 +30,11 @@ typedef struct mfi_plan {
   int *sig, nsig;
   mfi_node *nodes;
   int nnodes, nvals;
-  int *in_val;    /* per node input: a value slot, or -1 for a variable reference */
-  int *succ;      /* successor node indices */
-  int *uses0;     /* per value slot: consumers + fetches */
-  int *feed_val;  /* per feed: its value slot */
-  int *fetch_val; /* per fetch: its value slot */
+  int *in_val;      /* per node input: a value slot, or -1 for a variable reference */
+  int *succ;        /* successor node indices */
+  int *uses0;       /* per value slot: consumers + fetches */
+  int *feed_val;    /* per feed: its value slot */
+  int *fetch_val;   /* per fetch: its value slot */
   mfi_copy *copies; /* feeds' copies first (nfeed_copies), then by node */
   int ncopies, nfeed_copies;
   mfi_device *devs[8]; /* the non-CPU devices it runs on, to synchronize */

@@ -26,7 +26,7 @@ struct mf_session {
   int nworkers;
   pthread_mutex_t qlock;
   pthread_cond_t qcond; /* new ready work, or a run's end */
-  run_state *cur; /* the run the workers serve, NULL when idle */
+  run_state *cur;       /* the run the workers serve, NULL when idle */
   bool stopping;
   /* step statistics */
   bool tracing;

@@ -22,8 +22,8 @@
 #include <stdlib.h>
 #include <string.h>
 
-#define KC 256    /* depth of one pass over a panel slice */
-#define TPB 10    /* tiles per block of rows (about 60-120 rows of A in L2) */
+#define KC 256 /* depth of one pass over a panel slice */
+#define TPB 10 /* tiles per block of rows (about 60-120 rows of A in L2) */
 
 /* GCC's target pragmas; clang would need per-function attributes. */
 #if defined(__x86_64__) && defined(__GNUC__) && !defined(__clang__)
@@ -36,8 +36,8 @@ enum { SET, ADD, SCALE }; /* C = acc, C += acc, C = beta C + acc */
 
 /* One micro-kernel call: a tile of mr rows (packed, ap[k * mr + i]) times a
  * panel slice (bp[k * nr + j]), of depth kc, into C's first w columns. */
-typedef void (*tile_fn)(int mr, int64_t kc, const float *ap, const float *bp, float *c,
-                        int64_t ldc, int mode, float beta, int w);
+typedef void (*tile_fn)(int mr, int64_t kc, const float *ap, const float *bp, float *c, int64_t ldc,
+                        int mode, float beta, int w);
 
 static struct {
   int mr, nr;
@@ -59,8 +59,10 @@ static void pack_b(bool tb, const float *b, int64_t ldb, int64_t k0, int64_t kc,
     if (!tb && w == nr) { /* constant sizes: copies the compiler inlines */
       const float *src = b + k0 * ldb + j0;
       for (int64_t k = 0; k < kc; k++, src += ldb) {
-        if (nr == 32) memcpy(dst + k * 32, src, 32 * sizeof(float));
-        else memcpy(dst + k * nr, src, nr * sizeof(float));
+        if (nr == 32)
+          memcpy(dst + k * 32, src, 32 * sizeof(float));
+        else
+          memcpy(dst + k * nr, src, nr * sizeof(float));
       }
     } else if (!tb) {
       for (int64_t k = 0; k < kc; k++) {
@@ -72,17 +74,19 @@ static void pack_b(bool tb, const float *b, int64_t ldb, int64_t k0, int64_t kc,
         const float *src = b + (j0 + j) * ldb + k0;
         for (int64_t k = 0; k < kc; k++) dst[k * nr + j] = src[k];
       }
-      for (int64_t k = 0; k < kc && w < nr; k++) memset(dst + k * nr + w, 0, sizeof(float) * (nr - w));
+      for (int64_t k = 0; k < kc && w < nr; k++)
+        memset(dst + k * nr + w, 0, sizeof(float) * (nr - w));
     }
   }
 }
 
 /* Rows r0..r0+mr-1, depth k0..k0+kc-1 of op(A) as dst[k * mr + i]. */
-static void pack_a(bool ta, const float *a, int64_t lda, int64_t r0, int mr, int64_t k0,
-                   int64_t kc, float *dst)
+static void pack_a(bool ta, const float *a, int64_t lda, int64_t r0, int mr, int64_t k0, int64_t kc,
+                   float *dst)
 {
   if (ta) {
-    for (int64_t k = 0; k < kc; k++) memcpy(dst + k * mr, a + (k0 + k) * lda + r0, sizeof(float) * mr);
+    for (int64_t k = 0; k < kc; k++)
+      memcpy(dst + k * mr, a + (k0 + k) * lda + r0, sizeof(float) * mr);
   } else {
     for (int i = 0; i < mr; i++) {
       const float *src = a + (r0 + i) * lda + k0;
@@ -132,14 +136,14 @@ static inline __attribute__((always_inline)) void tile16(const int mr, int64_t k
 }
 
 /* One instance per tile height, so every loop above is unrolled. */
-static void tile_avx512(int mr, int64_t kc, const float *ap, const float *bp, float *c,
-                        int64_t ldc, int mode, float beta, int w)
+static void tile_avx512(int mr, int64_t kc, const float *ap, const float *bp, float *c, int64_t ldc,
+                        int mode, float beta, int w)
 {
   switch (mr) {
 #define CASE(r)                                                                                    \
   case r: tile16(r, kc, ap, bp, c, ldc, mode, beta, w); break;
-    CASE(1) CASE(2) CASE(3) CASE(4) CASE(5) CASE(6) CASE(7) CASE(8) CASE(9) CASE(10) CASE(11)
-    CASE(12)
+    CASE(1)
+    CASE(2) CASE(3) CASE(4) CASE(5) CASE(6) CASE(7) CASE(8) CASE(9) CASE(10) CASE(11) CASE(12)
 #undef CASE
   }
 }
@@ -152,7 +156,8 @@ static void tile_avx512(int mr, int64_t kc, const float *ap, const float *bp, fl
 /* Lanes h*8 .. h*8+7 of a row that are among its first w columns. */
 static inline __attribute__((always_inline)) __m256i lanes(int w, int h)
 {
-  return _mm256_cmpgt_epi32(_mm256_set1_epi32(w - 8 * h), _mm256_setr_epi32(0, 1, 2, 3, 4, 5, 6, 7));
+  return _mm256_cmpgt_epi32(_mm256_set1_epi32(w - 8 * h),
+                            _mm256_setr_epi32(0, 1, 2, 3, 4, 5, 6, 7));
 }
 
 static inline __attribute__((always_inline)) void tile8(const int mr, int64_t kc,

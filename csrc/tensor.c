@@ -302,7 +302,9 @@ void mfi_set_f(mf_dtype dt, void *p, int64_t i, double v)
   case MF_FLOAT32: ((float *)p)[i] = (float)v; break;
   case MF_FLOAT64: ((double *)p)[i] = v; break;
   case MF_INT32: ((int32_t *)p)[i] = (int32_t)to_int(v, INT32_MIN, INT32_MAX); break;
-  case MF_INT64: ((int64_t *)p)[i] = to_int(v, -9.2233720368547758e18, 9.2233720368547758e18); break;
+  case MF_INT64:
+    ((int64_t *)p)[i] = to_int(v, -9.2233720368547758e18, 9.2233720368547758e18);
+    break;
   case MF_BOOL: ((uint8_t *)p)[i] = v != 0; break;
   case MF_UINT8: ((uint8_t *)p)[i] = (uint8_t)to_int(v, 0, 255); break;
   default: break;

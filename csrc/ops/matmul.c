@@ -77,7 +77,8 @@ void mfi_gemm(mf_dtype dt, bool ta, bool tb, int64_t m, int64_t n, int64_t k, co
   if (k == 0) { /* C = beta C; not read when beta is 0 */
     for (int64_t i = 0; i < m; i++) {
       char *row = (char *)c + i * ldc * es;
-      if (beta == 0) memset(row, 0, (size_t)n * es);
+      if (beta == 0)
+        memset(row, 0, (size_t)n * es);
       else if (beta != 1)
         for (int64_t j = 0; j < n; j++) mfi_set_f(dt, row, j, beta * mfi_get_f(dt, row, j));
     }
@@ -92,8 +93,10 @@ void mfi_gemm(mf_dtype dt, bool ta, bool tb, int64_t m, int64_t n, int64_t k, co
     int inc = ta ? (int)lda : 1;
     CBLAS_TRANSPOSE t = tb ? CblasNoTrans : CblasTrans;
     int rows = tb ? (int)n : (int)k, cols = tb ? (int)k : (int)n;
-    if (f) cblas_sgemv(CblasRowMajor, t, rows, cols, 1.0f, b, (int)ldb, a, inc, (float)beta, c, 1);
-    else cblas_dgemv(CblasRowMajor, t, rows, cols, 1.0, b, (int)ldb, a, inc, beta, c, 1);
+    if (f)
+      cblas_sgemv(CblasRowMajor, t, rows, cols, 1.0f, b, (int)ldb, a, inc, (float)beta, c, 1);
+    else
+      cblas_dgemv(CblasRowMajor, t, rows, cols, 1.0, b, (int)ldb, a, inc, beta, c, 1);
     return;
   }
   CBLAS_TRANSPOSE x = ta ? CblasTrans : CblasNoTrans, y = tb ? CblasTrans : CblasNoTrans;
@@ -142,7 +145,8 @@ static void prepare_matmul(mfi_kctx *k)
 static void cpu_matmul(mfi_kctx *k)
 {
   const mf_tensor *a = k->in[0], *b = k->in[1];
-  bool ta = mfi_attr_bool(k->op, "transpose_a", false), tb = mfi_attr_bool(k->op, "transpose_b", false);
+  bool ta = mfi_attr_bool(k->op, "transpose_a", false),
+       tb = mfi_attr_bool(k->op, "transpose_b", false);
   int on = k->shapes[0].ndim;
   const int64_t *od = k->shapes[0].dims;
   if (!mfi_out_new(k, 0, a->dtype, on, od)) return;
@@ -160,8 +164,8 @@ static void cpu_matmul(mfi_kctx *k)
     for (int d = 0; d < on - 2; d++) ao += idx[d] * ast[d] * asz, bo += idx[d] * bst[d] * bsz;
     int64_t co = t * m * n;
     if (mfi_is_float(a->dtype)) {
-      mfi_gemm(a->dtype, ta, tb, m, n, kk, ap + ao * (int64_t)es, ta ? m : kk, bp + bo * (int64_t)es,
-               tb ? kk : n, 0, cp + co * (int64_t)es, n);
+      mfi_gemm(a->dtype, ta, tb, m, n, kk, ap + ao * (int64_t)es, ta ? m : kk,
+               bp + bo * (int64_t)es, tb ? kk : n, 0, cp + co * (int64_t)es, n);
     } else {
       gemm_int(a->dtype, ta, tb, m, n, kk, ap, ao, bp, bo, cp, co);
     }
@@ -203,8 +207,14 @@ static void grad_matmul(mfi_grad_ctx *g)
   g->dx[1] = mfi_gb_reduce_like(g, db, b);
 }
 
-mfi_opdef mfi_ops_matmul[] = {{.type = "MatMul", .min_inputs = 2, .max_inputs = 2, .infer = infer_matmul, .prepare = prepare_matmul, .kernel = {[MFI_DEVICE_CPU] = cpu_matmul}, .grad = grad_matmul},
-                                    {0}};
+mfi_opdef mfi_ops_matmul[] = {{.type = "MatMul",
+                               .min_inputs = 2,
+                               .max_inputs = 2,
+                               .infer = infer_matmul,
+                               .prepare = prepare_matmul,
+                               .kernel = {[MFI_DEVICE_CPU] = cpu_matmul},
+                               .grad = grad_matmul},
+                              {0}};
 
 /* OpenBLAS's own setter; declared here to avoid depending on its header's
  * extensions being visible. */

@@ -75,7 +75,8 @@ static void cpu_orthogonal(mfi_kctx *k)
     return;
   }
   uint32_t wd[4];
-  for (int64_t i = 0; i < n * w; i++) mfi_random_draw(k, i, 0, wd), q[i] = normal(wd); /* row-major n x w */
+  for (int64_t i = 0; i < n * w; i++)
+    mfi_random_draw(k, i, 0, wd), q[i] = normal(wd); /* row-major n x w */
   for (int64_t j = 0; j < w; j++) {
     for (int pass = 0; pass < 2; pass++)
       for (int64_t p = 0; p < j; p++) {
@@ -111,7 +112,8 @@ static void infer_multinomial(mfi_infer_ctx *c)
     return;
   }
   if (n < 0 || (dt != MF_INT32 && dt != MF_INT64)) {
-    mfi_infer_error(c, MF_INVALID_ARGUMENT, "needs num_samples >= 0 and an int32/int64 output_dtype");
+    mfi_infer_error(c, MF_INVALID_ARGUMENT,
+                    "needs num_samples >= 0 and an int32/int64 output_dtype");
     return;
   }
   if (!mfi_set_outputs(c, 1)) return;
@@ -206,13 +208,42 @@ static void infer_random(mfi_infer_ctx *c)
   for (int i = 0; i < shape->i; i++) c->op->out[0].dims[i] = shape->ints[i];
 }
 
-mfi_opdef mfi_ops_random[] = {
-    {.type = "RandomNormal", .min_inputs = 0, .max_inputs = 0, .flags = MFI_RANDOM, .infer = infer_random, .prepare = prepare_random, .kernel = {[MFI_DEVICE_CPU] = cpu_random}},
-    {.type = "RandomUniform", .min_inputs = 0, .max_inputs = 0, .flags = MFI_RANDOM, .infer = infer_random, .prepare = prepare_random, .kernel = {[MFI_DEVICE_CPU] = cpu_random}},
-    {.type = "TruncatedNormal", .min_inputs = 0, .max_inputs = 0, .flags = MFI_RANDOM, .infer = infer_random, .prepare = prepare_random, .kernel = {[MFI_DEVICE_CPU] = cpu_random}},
-    {.type = "RandomOrthogonal", .min_inputs = 0, .max_inputs = 0, .flags = MFI_RANDOM, .infer = infer_random, .prepare = prepare_random, .kernel = {[MFI_DEVICE_CPU] = cpu_orthogonal}},
-    {.type = "Multinomial", .min_inputs = 1, .max_inputs = 1, .flags = MFI_RANDOM | MFI_NO_GRADIENT, .infer = infer_multinomial, .prepare = prepare_multinomial, .kernel = {[MFI_DEVICE_CPU] = cpu_multinomial}},
-    {0}};
+mfi_opdef mfi_ops_random[] = {{.type = "RandomNormal",
+                               .min_inputs = 0,
+                               .max_inputs = 0,
+                               .flags = MFI_RANDOM,
+                               .infer = infer_random,
+                               .prepare = prepare_random,
+                               .kernel = {[MFI_DEVICE_CPU] = cpu_random}},
+                              {.type = "RandomUniform",
+                               .min_inputs = 0,
+                               .max_inputs = 0,
+                               .flags = MFI_RANDOM,
+                               .infer = infer_random,
+                               .prepare = prepare_random,
+                               .kernel = {[MFI_DEVICE_CPU] = cpu_random}},
+                              {.type = "TruncatedNormal",
+                               .min_inputs = 0,
+                               .max_inputs = 0,
+                               .flags = MFI_RANDOM,
+                               .infer = infer_random,
+                               .prepare = prepare_random,
+                               .kernel = {[MFI_DEVICE_CPU] = cpu_random}},
+                              {.type = "RandomOrthogonal",
+                               .min_inputs = 0,
+                               .max_inputs = 0,
+                               .flags = MFI_RANDOM,
+                               .infer = infer_random,
+                               .prepare = prepare_random,
+                               .kernel = {[MFI_DEVICE_CPU] = cpu_orthogonal}},
+                              {.type = "Multinomial",
+                               .min_inputs = 1,
+                               .max_inputs = 1,
+                               .flags = MFI_RANDOM | MFI_NO_GRADIENT,
+                               .infer = infer_multinomial,
+                               .prepare = prepare_multinomial,
+                               .kernel = {[MFI_DEVICE_CPU] = cpu_multinomial}},
+                              {0}};
 
 _Static_assert(sizeof mfi_ops_random / sizeof *mfi_ops_random == NUM_RANDOM_OPS + 1,
                "mfi_ops_random and its enum are out of step");

@@ -546,8 +546,14 @@ static void lstm_steps(mfi_kctx *k, const seqdims *sd, char *z, const char *zx, 
 {
   int64_t B = sd->B, T = sd->T, H = sd->H;
   size_t es = sd->es;
-  lstm_fwd_args a = {z,  mfi_data(k->out[0]), mfi_data(k->out[3]), mfi_data(k->out[4]),
-                     h0, c0, zx, recw_make(sd, false, H, 4 * H, wh),
+  lstm_fwd_args a = {z,
+                     mfi_data(k->out[0]),
+                     mfi_data(k->out[3]),
+                     mfi_data(k->out[4]),
+                     h0,
+                     c0,
+                     zx,
+                     recw_make(sd, false, H, 4 * H, wh),
                      mfi_attr_float(k->op, "forget_bias", 1.0)};
   run_loop(sd, &a.wh, lstm_loop, &a);
   recw_free(&a.wh);
@@ -761,17 +767,16 @@ static void cpu_lstm_grad(mfi_kctx *k)
 /* LSTMSequenceProjectedGrad(h0, c0, recurrent_kernel, y, act, c, dy, dh_T,
  * dc_T[, seq_len]) -> dzx (which is dZ itself), dh0, dc0, drecurrent_kernel. */
 static const in_spec lstm_proj_grad_spec[] = {
-    {"h0", R_BH},       {"c0", R_BH},    {"recurrent_kernel", R_HKERNEL, 4},
-    {"y", R_BTG, 1},    {"act", R_TBG, 4}, {"c", R_TBG, 1},
-    {"dy", R_BTG, 1},   {"dh_T", R_BH},  {"dc_T", R_BH},
+    {"h0", R_BH},      {"c0", R_BH},      {"recurrent_kernel", R_HKERNEL, 4},
+    {"y", R_BTG, 1},   {"act", R_TBG, 4}, {"c", R_TBG, 1},
+    {"dy", R_BTG, 1},  {"dh_T", R_BH},    {"dc_T", R_BH},
     {"seq_len", R_SEQ}};
 
 static void infer_lstm_proj_grad(mfi_infer_ctx *c)
 {
   dimset d;
   mf_dtype dt;
-  if (!check_inputs(c, lstm_proj_grad_spec, c->op->nin, &d, &dt) || !mfi_set_outputs(c, 4))
-    return;
+  if (!check_inputs(c, lstm_proj_grad_spec, c->op->nin, &d, &dt) || !mfi_set_outputs(c, 4)) return;
   int64_t B = d.v[DB], T = d.v[DT], H = d.v[DH];
   mfi_meta *o = c->op->out;
   set_meta(&o[0], dt, 3, B, T, times(4, H));
@@ -940,8 +945,15 @@ static void gru_steps(mfi_kctx *k, const seqdims *sd, char *zg, char *zc, const 
                       const char *zxc, char *rh, const char *h0, const char *wgh, const char *wch)
 {
   int64_t H = sd->H;
-  gru_fwd_args a = {zg,  zc,  rh,  mfi_data(k->out[0]), mfi_data(k->out[2]),
-                    h0,  zxg, zxc, recw_make(sd, false, H, 2 * H, wgh),
+  gru_fwd_args a = {zg,
+                    zc,
+                    rh,
+                    mfi_data(k->out[0]),
+                    mfi_data(k->out[2]),
+                    h0,
+                    zxg,
+                    zxc,
+                    recw_make(sd, false, H, 2 * H, wgh),
                     recw_make(sd, false, H, H, wch)};
   recw_agree(&a.wg, &a.wc);
   run_loop(sd, &a.wg, gru_loop, &a);
@@ -1181,7 +1193,14 @@ static void gru_bptt(const seqdims *sd, char *dzg, char *dzc, char *drh, char *d
                      const char *ws, const char *dy, const char *wgh, const char *wch)
 {
   int64_t H = sd->H;
-  gru_bwd_args a = {dzg, dzc, drh, dh, hp, ws, dy, recw_make(sd, true, 2 * H, H, wgh),
+  gru_bwd_args a = {dzg,
+                    dzc,
+                    drh,
+                    dh,
+                    hp,
+                    ws,
+                    dy,
+                    recw_make(sd, true, 2 * H, H, wgh),
                     recw_make(sd, true, H, H, wch)};
   recw_agree(&a.wgT, &a.wcT);
   run_loop(sd, &a.wgT, gru_bptt_loop, &a);
@@ -1242,8 +1261,7 @@ static void infer_gru_proj_grad(mfi_infer_ctx *c)
 {
   dimset d;
   mf_dtype dt;
-  if (!check_inputs(c, gru_proj_grad_spec, c->op->nin, &d, &dt) || !mfi_set_outputs(c, 5))
-    return;
+  if (!check_inputs(c, gru_proj_grad_spec, c->op->nin, &d, &dt) || !mfi_set_outputs(c, 5)) return;
   int64_t B = d.v[DB], T = d.v[DT], H = d.v[DH];
   mfi_meta *o = c->op->out;
   set_meta(&o[0], dt, 3, B, T, times(2, H));
@@ -1522,15 +1540,80 @@ static void prepare_rnn(mfi_kctx *k) { prepare_dims(k, rnn_spec, 1); }
 static void prepare_rnn_grad(mfi_kctx *k) { prepare_dims(k, rnn_grad_spec, 1); }
 
 mfi_opdef mfi_ops_rnn[] = {
-    {.type = "LSTMSequence", .min_inputs = 5, .max_inputs = 6, .infer = infer_lstm, .prepare = prepare_lstm, .kernel = {[MFI_DEVICE_CPU] = cpu_lstm}, .host_in = 1u << 5, .grad = grad_lstm},
-    {.type = "LSTMSequenceGrad", .min_inputs = 10, .max_inputs = 11, .infer = infer_lstm_grad, .prepare = prepare_lstm_grad, .kernel = {[MFI_DEVICE_CPU] = cpu_lstm_grad}, .host_in = 1u << 10},
-    {.type = "LSTMSequenceProjected", .min_inputs = 4, .max_inputs = 5, .infer = infer_lstm_proj, .prepare = prepare_lstm_proj, .kernel = {[MFI_DEVICE_CPU] = cpu_lstm_proj}, .host_in = 1u << 4, .grad = grad_lstm_proj},
-    {.type = "LSTMSequenceProjectedGrad", .min_inputs = 9, .max_inputs = 10, .infer = infer_lstm_proj_grad, .prepare = prepare_lstm_proj_grad, .kernel = {[MFI_DEVICE_CPU] = cpu_lstm_proj_grad}, .host_in = 1u << 9},
-    {.type = "GRUSequence", .min_inputs = 6, .max_inputs = 7, .infer = infer_gru, .prepare = prepare_gru, .kernel = {[MFI_DEVICE_CPU] = cpu_gru}, .host_in = 1u << 6, .grad = grad_gru},
-    {.type = "GRUSequenceGrad", .min_inputs = 8, .max_inputs = 9, .infer = infer_gru_grad, .prepare = prepare_gru_grad, .kernel = {[MFI_DEVICE_CPU] = cpu_gru_grad}, .host_in = 1u << 8},
-    {.type = "GRUSequenceProjected", .min_inputs = 5, .max_inputs = 6, .infer = infer_gru_proj, .prepare = prepare_gru_proj, .kernel = {[MFI_DEVICE_CPU] = cpu_gru_proj}, .host_in = 1u << 5, .grad = grad_gru_proj},
-    {.type = "GRUSequenceProjectedGrad", .min_inputs = 7, .max_inputs = 8, .infer = infer_gru_proj_grad, .prepare = prepare_gru_proj_grad, .kernel = {[MFI_DEVICE_CPU] = cpu_gru_proj_grad}, .host_in = 1u << 7},
-    {.type = "RNNSequence", .min_inputs = 4, .max_inputs = 5, .infer = infer_rnn, .prepare = prepare_rnn, .kernel = {[MFI_DEVICE_CPU] = cpu_rnn}, .host_in = 1u << 4, .grad = grad_rnn},
-    {.type = "RNNSequenceGrad", .min_inputs = 6, .max_inputs = 7, .infer = infer_rnn_grad, .prepare = prepare_rnn_grad, .kernel = {[MFI_DEVICE_CPU] = cpu_rnn_grad}, .host_in = 1u << 6},
+    {.type = "LSTMSequence",
+     .min_inputs = 5,
+     .max_inputs = 6,
+     .infer = infer_lstm,
+     .prepare = prepare_lstm,
+     .kernel = {[MFI_DEVICE_CPU] = cpu_lstm},
+     .host_in = 1u << 5,
+     .grad = grad_lstm},
+    {.type = "LSTMSequenceGrad",
+     .min_inputs = 10,
+     .max_inputs = 11,
+     .infer = infer_lstm_grad,
+     .prepare = prepare_lstm_grad,
+     .kernel = {[MFI_DEVICE_CPU] = cpu_lstm_grad},
+     .host_in = 1u << 10},
+    {.type = "LSTMSequenceProjected",
+     .min_inputs = 4,
+     .max_inputs = 5,
+     .infer = infer_lstm_proj,
+     .prepare = prepare_lstm_proj,
+     .kernel = {[MFI_DEVICE_CPU] = cpu_lstm_proj},
+     .host_in = 1u << 4,
+     .grad = grad_lstm_proj},
+    {.type = "LSTMSequenceProjectedGrad",
+     .min_inputs = 9,
+     .max_inputs = 10,
+     .infer = infer_lstm_proj_grad,
+     .prepare = prepare_lstm_proj_grad,
+     .kernel = {[MFI_DEVICE_CPU] = cpu_lstm_proj_grad},
+     .host_in = 1u << 9},
+    {.type = "GRUSequence",
+     .min_inputs = 6,
+     .max_inputs = 7,
+     .infer = infer_gru,
+     .prepare = prepare_gru,
+     .kernel = {[MFI_DEVICE_CPU] = cpu_gru},
+     .host_in = 1u << 6,
+     .grad = grad_gru},
+    {.type = "GRUSequenceGrad",
+     .min_inputs = 8,
+     .max_inputs = 9,
+     .infer = infer_gru_grad,
+     .prepare = prepare_gru_grad,
+     .kernel = {[MFI_DEVICE_CPU] = cpu_gru_grad},
+     .host_in = 1u << 8},
+    {.type = "GRUSequenceProjected",
+     .min_inputs = 5,
+     .max_inputs = 6,
+     .infer = infer_gru_proj,
+     .prepare = prepare_gru_proj,
+     .kernel = {[MFI_DEVICE_CPU] = cpu_gru_proj},
+     .host_in = 1u << 5,
+     .grad = grad_gru_proj},
+    {.type = "GRUSequenceProjectedGrad",
+     .min_inputs = 7,
+     .max_inputs = 8,
+     .infer = infer_gru_proj_grad,
+     .prepare = prepare_gru_proj_grad,
+     .kernel = {[MFI_DEVICE_CPU] = cpu_gru_proj_grad},
+     .host_in = 1u << 7},
+    {.type = "RNNSequence",
+     .min_inputs = 4,
+     .max_inputs = 5,
+     .infer = infer_rnn,
+     .prepare = prepare_rnn,
+     .kernel = {[MFI_DEVICE_CPU] = cpu_rnn},
+     .host_in = 1u << 4,
+     .grad = grad_rnn},
+    {.type = "RNNSequenceGrad",
+     .min_inputs = 6,
+     .max_inputs = 7,
+     .infer = infer_rnn_grad,
+     .prepare = prepare_rnn_grad,
+     .kernel = {[MFI_DEVICE_CPU] = cpu_rnn_grad},
+     .host_in = 1u << 6},
     {0},
 };

@@ -33,7 +33,8 @@ static int devices(lua_State *L)
   return 1;
 }
 
-/* memory_stats() -> {[device name] = {bytes_in_use=, peak_bytes_in_use=, bytes_cached=, num_allocs=}} */
+/* memory_stats() -> {[device name] = {bytes_in_use=, peak_bytes_in_use=, bytes_cached=,
+ * num_allocs=}} */
 static int memory_stats(lua_State *L)
 {
   lua_newtable(L);

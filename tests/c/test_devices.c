@@ -122,7 +122,8 @@ static void test_gpu_copies(void)
     mf_tensor *out = NULL;
     mf_session_run(sess, &x, &feed, 1, &y, &out, 1, NULL, 0, s);
     CHECK_OK(s);
-    CHECK(out && mf_tensor_numel(out) == 64 * 32 && memcmp(mf_tensor_data(out), v, 4 * 64 * 32) == 0);
+    CHECK(out && mf_tensor_numel(out) == 64 * 32 &&
+          memcmp(mf_tensor_data(out), v, 4 * 64 * 32) == 0);
     mf_tensor_delete(out);
   }
   mf_device_memory_stats(gpu, &st1);

@@ -28,8 +28,10 @@ static double trial(path via, bool ta, bool tb, int64_t m, int64_t n, int64_t k,
 {
   int64_t lda = (ta ? m : k) + 3, ldb = (tb ? k : n) + 1, ldc = n + 5;
   int64_t ar = ta ? k : m, br = tb ? n : k;
-  float *a = malloc(sizeof(float) * (size_t)(ar * lda)), *b = malloc(sizeof(float) * (size_t)(br * ldb));
-  float *c = malloc(sizeof(float) * (size_t)(m * ldc)), *c0 = malloc(sizeof(float) * (size_t)(m * ldc));
+  float *a = malloc(sizeof(float) * (size_t)(ar * lda)),
+        *b = malloc(sizeof(float) * (size_t)(br * ldb));
+  float *c = malloc(sizeof(float) * (size_t)(m * ldc)),
+        *c0 = malloc(sizeof(float) * (size_t)(m * ldc));
   for (int64_t i = 0; i < ar * lda; i++) a[i] = uniform();
   for (int64_t i = 0; i < br * ldb; i++) b[i] = uniform();
   for (int64_t i = 0; i < m * ldc; i++) c[i] = c0[i] = beta == 0 ? NAN : uniform();
@@ -69,8 +71,10 @@ static void same_bits_for_any_split(void)
   static const int64_t shapes[][3] = {{700, 96, 300}, {40, 700, 300}, {333, 333, 520}};
   for (int s = 0; s < 3; s++) {
     int64_t m = shapes[s][0], n = shapes[s][1], k = shapes[s][2];
-    float *a = malloc(sizeof(float) * (size_t)(m * k)), *b = malloc(sizeof(float) * (size_t)(k * n));
-    float *c1 = malloc(sizeof(float) * (size_t)(m * n)), *c = malloc(sizeof(float) * (size_t)(m * n));
+    float *a = malloc(sizeof(float) * (size_t)(m * k)),
+          *b = malloc(sizeof(float) * (size_t)(k * n));
+    float *c1 = malloc(sizeof(float) * (size_t)(m * n)),
+          *c = malloc(sizeof(float) * (size_t)(m * n));
     for (int64_t i = 0; i < m * k; i++) a[i] = uniform();
     for (int64_t i = 0; i < k * n; i++) b[i] = uniform();
     for (int parts = 1; parts <= 4; parts++) {
