@@ -198,6 +198,7 @@ struct mfi_kctx {
   mfi_meta *shapes;
   int64_t params[2 * MF_MAX_DIMS];
   /* scratch memory from dev, released after the kernel (mfi_scratch) */
+  int nscratch;
   void *scratch[MFI_MAX_SCRATCH];
   size_t scratch_bytes[MFI_MAX_SCRATCH];
   mf_status *status;

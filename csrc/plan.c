@@ -11,7 +11,7 @@ void mfi_plan_delete(mfi_plan *p)
   if (!p) return;
   free(p->sig), free(p->nodes), free(p->in_val), free(p->succ), free(p->uses0);
   free(p->feed_val), free(p->fetch_val), free(p->vals), free(p->uses), free(p->pending);
-  free(p->in_ptrs), free(p->copies), free(p->shapes);
+  free(p->in_ptrs), free(p->copies), free(p->shapes), free(p->ctx);
   free(p);
 }
 
@@ -209,7 +209,9 @@ mfi_plan *mfi_plan_build(mf_graph *g, const mf_output *feeds, int nfeeds, const 
   p->uses = malloc(sizeof(int) * (nvals ? nvals : 1));
   p->vals = calloc(nvals ? nvals : 1, sizeof(mf_tensor *));
   p->shapes = calloc(nvals ? nvals : 1, sizeof(mfi_meta));
-  if (!p->uses0 || !p->uses || !p->vals || !p->shapes || !lay_out_copies(p, &cv)) goto oom;
+  p->ctx = calloc(nn ? nn : 1, sizeof *p->ctx);
+  if (!p->uses0 || !p->uses || !p->vals || !p->shapes || !p->ctx || !lay_out_copies(p, &cv))
+    goto oom;
   for (int i = 0; i < nin; i++)
     if (p->in_val[i] >= 0) p->uses0[p->in_val[i]]++;
   for (int c = 0; c < cv.n; c++) p->uses0[cv.a[c].src]++;
@@ -218,6 +220,24 @@ mfi_plan *mfi_plan_build(mf_graph *g, const mf_output *feeds, int nfeeds, const 
     p->fetch_val[i] =
         f >= 0 ? f : p->nodes[node_of[fetches[i].op->id]].first_val + fetches[i].index;
     p->uses0[p->fetch_val[i]]++;
+  }
+
+  /* Kernel contexts: all but the run's status, counters and variable slots. */
+  for (int k = 0; k < nn; k++) {
+    const mfi_node *n = &p->nodes[k];
+    mfi_kctx *c = &p->ctx[k];
+    c->op = n->op;
+    c->in = p->in_ptrs + n->in_off;
+    c->out = p->vals + n->first_val;
+    c->shapes = p->shapes + n->first_val;
+    c->key = n->key;
+    c->dev = n->dev;
+    c->stream = n->dev->stream;
+    for (int j = 0; j < n->nvar; j++) {
+      const mf_op *var = g->ops[n->var_id[j]];
+      c->vars[j].name = var->name;
+      c->vars[j].decl = &var->out[0];
+    }
   }
 
   /* 4. Operations that touch one variable run in creation order. Since every

@@ -42,6 +42,7 @@ typedef struct mfi_plan {
   /* scratch for one run at a time */
   mf_tensor **vals;
   mfi_meta *shapes; /* per value slot: prepare's output shapes */
+  mfi_kctx *ctx;    /* per node: its kernel context, built with the plan */
   int *uses;
   int *pending;
   mf_tensor **in_ptrs;

@@ -193,28 +193,19 @@ static void run_node(mf_session *sess, mfi_plan *p, int k, mf_status *s)
     int v = p->in_val[n->in_off + i];
     p->in_ptrs[n->in_off + i] = v >= 0 ? p->vals[v] : NULL;
   }
-  mfi_kctx c = {.op = op,
-                .in = p->in_ptrs + n->in_off,
-                .out = p->vals + n->first_val,
-                .key = n->key,
-                .threads = sess->cfg.intra_op_threads,
-                .dev = n->dev,
-                .stream = n->dev->stream,
-                .shapes = p->shapes + n->first_val,
-                .status = s};
-  for (int j = 0; j < n->nvar; j++) {
-    const mf_op *var = sess->graph->ops[n->var_id[j]];
-    c.vars[j] = (mfi_var_ref){&sess->vars[var->id], var->name, &var->out[0]};
-  }
-  if (def->flags & MFI_RANDOM) c.run = sess->runs[op->id]++;
+  mfi_kctx *c = &p->ctx[k]; /* built with the plan */
+  c->status = s;
+  c->threads = sess->cfg.intra_op_threads;
+  c->nscratch = 0;
+  for (int j = 0; j < n->nvar; j++) c->vars[j].slot = &sess->vars[n->var_id[j]];
+  if (def->flags & MFI_RANDOM) c->run = sess->runs[op->id]++;
   struct timespec t0, t1;
   if (sess->tracing) clock_gettime(CLOCK_MONOTONIC, &t0);
-  int outer = mfi_parallel_limit(c.threads);
-  if (def->prepare) def->prepare(&c);
-  if (mfi_ok(s)) n->kernel(&c);
+  int outer = mfi_parallel_limit(c->threads);
+  if (def->prepare) def->prepare(c);
+  if (mfi_ok(s)) n->kernel(c);
   mfi_parallel_limit(outer);
-  for (int i = 0; i < MFI_MAX_SCRATCH && c.scratch[i]; i++)
-    mfi_device_free(n->dev, c.scratch[i], c.scratch_bytes[i]);
+  for (int i = 0; i < c->nscratch; i++) mfi_device_free(n->dev, c->scratch[i], c->scratch_bytes[i]);
   if (sess->tracing) {
     clock_gettime(CLOCK_MONOTONIC, &t1);
     record(sess, op, t0, t1);

@@ -140,15 +140,14 @@ bool mfi_out_new(mfi_kctx *k, int i, mf_dtype dt, int ndim, const int64_t *dims)
 
 void *mfi_scratch(mfi_kctx *k, size_t nbytes)
 {
-  int i = 0;
-  while (i < MFI_MAX_SCRATCH && k->scratch[i]) i++;
+  int i = k->nscratch;
   void *p = i < MFI_MAX_SCRATCH ? mfi_device_alloc(k->dev, nbytes) : NULL;
   if (!p) {
     mfi_op_error(k->status, MF_RESOURCE_EXHAUSTED, k->op,
                  "out of memory allocating %zu bytes of scratch on %s", nbytes, k->dev->name);
     return NULL;
   }
-  k->scratch[i] = p, k->scratch_bytes[i] = nbytes;
+  k->scratch[i] = p, k->scratch_bytes[i] = nbytes, k->nscratch = i + 1;
   return p;
 }
 
