@@ -57,13 +57,20 @@ void *mfi_device_alloc(mfi_device *d, size_t nbytes)
   int c = size_class(nbytes ? nbytes : 1);
   size_t size = block_size(nbytes ? nbytes : 1, c);
   void *p = NULL;
+  bool cached_hit = false;
   pthread_mutex_lock(&d->lock);
   if (CACHING && c <= MAX_CLASS && d->cache[c].n > 0) {
     p = d->cache[c].blocks[--d->cache[c].n];
     account(d, (int64_t)size, -(int64_t)size, false);
+    cached_hit = true;
   }
   pthread_mutex_unlock(&d->lock);
-  if (!p && (p = d->ops.alloc(d, size))) {
+  if (!p && !(p = d->ops.alloc(d, size))) {
+    /* Out of memory: give the cached blocks back and try once more. */
+    mfi_device_trim(d);
+    p = d->ops.alloc(d, size);
+  }
+  if (p && !cached_hit) {
     pthread_mutex_lock(&d->lock);
     account(d, (int64_t)size, 0, true);
     pthread_mutex_unlock(&d->lock);

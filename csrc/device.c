@@ -6,9 +6,7 @@
 #include <stdlib.h>
 #include <string.h>
 
-#define MAX_DEVICES 32
-
-static mfi_device *devices[MAX_DEVICES];
+static mfi_device *devices[MFI_MAX_DEVICES];
 static int ndevices;
 static pthread_once_t once = PTHREAD_ONCE_INIT;
 
@@ -69,7 +67,7 @@ static mfi_device cpu = {.type = MFI_DEVICE_CPU,
 
 bool mfi_device_register(mfi_device *d)
 {
-  if (ndevices == MAX_DEVICES) return false;
+  if (ndevices == MFI_MAX_DEVICES) return false;
   snprintf(d->name, sizeof d->name, "/job:localhost/replica:0/task:0/device:%s:%d",
            mfi_device_type_name(d->type), d->index);
   pthread_mutex_init(&d->lock, NULL);

@@ -49,6 +49,7 @@ typedef struct {
 } mfi_device_ops;
 
 #define MFI_CACHE_CLASSES 31 /* size classes 2^6 .. 2^30 bytes */
+#define MFI_MAX_DEVICES 32
 
 struct mfi_device {
   mfi_device_type type;

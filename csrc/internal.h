@@ -204,6 +204,10 @@ struct mfi_kctx {
   mf_status *status;
 };
 
+/* Bit i of a host_in / host_out mask (ops with any number of inputs have
+ * more than 32). */
+static inline bool mfi_bit(uint32_t mask, int i) { return i < 32 && (mask >> i & 1); }
+
 /* Scratch memory on the kernel's device for the kernel's duration; NULL
  * with the op's out-of-memory error set when it cannot be had. */
 void *mfi_scratch(mfi_kctx *k, size_t nbytes);
@@ -355,8 +359,9 @@ static inline mfi_meta mfi_meta_of(mf_output o) { return o.op->out[o.index]; }
 bool mfi_session_lock(mf_session *sess, mf_status *s);
 void mfi_session_unlock(mf_session *sess);
 mf_tensor **mfi_session_slot(mf_session *sess, const mf_op *var, mf_status *s);
-/* Where an op of the session's graph runs (a variable: where its value lives). */
-mfi_device *mfi_session_device(mf_session *sess, const mf_op *op, mf_status *s);
+/* Where a variable of the session's graph keeps its value (placing it if
+ * no run has yet). */
+mfi_device *mfi_session_device(mf_session *sess, const mf_op *var, mf_status *s);
 
 /* ---------------------------------------------------------------- random */
 

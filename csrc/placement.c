@@ -3,9 +3,9 @@
  * An op's device string is parsed when the op is created. At planning time
  * each op gets a device: variables' reads and updates that of their
  * variable; otherwise the requested device when it exists and has a kernel
- * for the op; otherwise (no request, or soft placement) the preferred device
- * with a kernel — a GPU when there is one, else the CPU. A session keeps the
- * result per op, so a variable never moves once placed. */
+ * for the op (for a variable: for every op that updates it too); otherwise
+ * (no request, or soft placement) the default (default_device). A session
+ * keeps the result per op, so a variable never moves once placed. */
 #include "placement.h"
 
 #include <ctype.h>
@@ -54,11 +54,17 @@ static bool parse_device(const char *str, const char *p, size_t n, mfi_device_sp
              (int)tn, p, mfi_device_find(MFI_DEVICE_TEST, 0) ? ", TEST" : "");
     return false;
   }
+  /* A later part that leaves the index open keeps an earlier one of the same
+   * type, as TF merges nested device scopes ("/gpu:1" then "/device:GPU"). */
+  int index = t == spec->type ? spec->index : -1;
   spec->type = t;
   spec->index = -1;
-  if (!colon || parse_index(colon + 1, n - tn - 1, &spec->index)) return true;
-  snprintf(err, errsize, "'%s' is not a device name (%s)", str, usage);
-  return false;
+  if (colon && !parse_index(colon + 1, n - tn - 1, &spec->index)) {
+    snprintf(err, errsize, "'%s' is not a device name (%s)", str, usage);
+    return false;
+  }
+  if (spec->index < 0) spec->index = index;
+  return true;
 }
 
 bool mfi_device_spec_parse(const char *str, mfi_device_spec *spec, char *err, size_t errsize)
@@ -109,58 +115,130 @@ static bool has_kernel(const mf_op *op, const mfi_device *d)
   return op->def->kernel[d->type] != NULL;
 }
 
-/* The default device for an op: the first preferred (accelerator) device
- * with a kernel for it, else the CPU. */
-static mfi_device *default_device(const mf_op *op)
+static bool matches(mfi_device_spec spec, const mfi_device *d)
 {
+  return (int)d->type == spec.type && (spec.index < 0 || d->index == spec.index);
+}
+
+static bool exists(mfi_device_spec spec)
+{
+  for (int i = 0; i < mfi_device_count(); i++)
+    if (matches(spec, mfi_device_at(i))) return true;
+  return false;
+}
+
+/* The first op that reads or updates `var` (through a variable-reference
+ * input) and has no kernel on d; NULL when the whole group can live there. */
+static const mf_op *group_misfit(const mf_op *var, const mfi_device *d)
+{
+  if (!has_kernel(var, d)) return var;
+  const mf_graph *g = var->graph;
+  for (int id = var->id + 1; id < g->nops; id++) {
+    const mf_op *op = g->ops[id];
+    for (int i = 0; i < op->def->nref; i++)
+      if (op->inputs[i].op == var && !has_kernel(op, d)) return op;
+  }
+  return NULL;
+}
+
+/* Where an op goes when nothing (or nothing possible) was asked: a
+ * variable and the ops that update it, as one group, on the first preferred
+ * device that has kernels for all of them; an op that only passes values on
+ * (Identity, Reshape) with its first input; the rest on the first preferred
+ * device with a kernel; else the CPU. */
+static mfi_device *default_device(mfi_placer *pl, const mf_op *op)
+{
+  bool variable = op->def->flags & MFI_VARIABLE;
+  if ((op->def->flags & MFI_ANY_DEVICE) && !variable) {
+    const mf_op *in = op->nin > 0 ? op->inputs[0].op : NULL;
+    return in && pl->place[in->id] ? pl->place[in->id] : mfi_device_cpu();
+  }
   for (int i = 0; i < mfi_device_count(); i++) {
     mfi_device *d = mfi_device_at(i);
-    if (preferred_types[d->type] && has_kernel(op, d)) return d;
+    if (preferred_types[d->type] && (variable ? !group_misfit(op, d) : has_kernel(op, d))) return d;
   }
   return mfi_device_cpu();
 }
 
-/* A device matching the spec with a kernel for the op, or NULL. */
-static mfi_device *matching(const mf_op *op, mfi_device_spec spec, bool *exists)
-{
-  *exists = false;
-  for (int i = 0; i < mfi_device_count(); i++) {
-    mfi_device *d = mfi_device_at(i);
-    if ((int)d->type != spec.type || (spec.index >= 0 && d->index != spec.index)) continue;
-    *exists = true;
-    if (has_kernel(op, d)) return d;
-  }
-  return NULL;
-}
-
-mfi_device *mfi_place(const mf_op *op, mfi_device *colocate, bool soft, mf_status *s)
+static mfi_device *refuse(const mf_op *op, const mf_op *misfit, mf_status *s)
 {
   char kernels[64];
-  if (colocate) {
-    if (has_kernel(op, colocate)) return colocate;
-    mfi_op_error(s, MF_INVALID_ARGUMENT, op,
-                 "must run where its variable '%s' lives (%s), but %s has no %s kernel there",
-                 op->inputs[0].op->name, colocate->name, op->def->type,
-                 mfi_device_type_kernel_name(colocate->type));
-    return NULL;
-  }
-  if (op->spec.type < 0) return default_device(op);
-  bool exists;
-  mfi_device *d = matching(op, op->spec, &exists);
-  if (d || soft) return d ? d : default_device(op);
-  const char *want = op->device;
-  if (!exists)
+  mfi_device_type t = (mfi_device_type)op->spec.type;
+  if (!exists(op->spec))
     mfi_op_error(s, MF_INVALID_ARGUMENT, op,
                  "cannot assign a device: '%s' was requested, but no such device exists (this "
                  "process has %d device%s; set config.allow_soft_placement to fall back)",
-                 want, mfi_device_count(), mfi_device_count() == 1 ? "" : "s");
-  else
+                 op->device, mfi_device_count(), mfi_device_count() == 1 ? "" : "s");
+  else if (misfit == op)
     mfi_op_error(s, MF_INVALID_ARGUMENT, op,
                  "cannot assign a device: '%s' was requested, but %s has no kernel for %s devices "
                  "(it has: %s; set config.allow_soft_placement to fall back)",
-                 want, op->def->type, mfi_device_type_name((mfi_device_type)op->spec.type),
+                 op->device, op->def->type, mfi_device_type_name(t),
                  mfi_kernel_list(op->def, kernels, sizeof kernels));
+  else
+    mfi_op_error(s, MF_INVALID_ARGUMENT, op,
+                 "cannot assign a device: '%s' was requested, but %s '%s', which updates this "
+                 "variable and must run where it lives, has no kernel for %s devices (set "
+                 "config.allow_soft_placement to fall back)",
+                 op->device, misfit->def->type, misfit->name, mfi_device_type_name(t));
   return NULL;
+}
+
+/* An op that reads or updates variables runs where the first one lives;
+ * the others (an optimizer's slots) must live there too. */
+static mfi_device *place_updater(mfi_placer *pl, const mf_op *op, mf_status *s)
+{
+  mfi_device *home = mfi_place(pl, op->inputs[0].op, s);
+  if (!home) return NULL;
+  for (int i = 1; i < op->def->nref; i++) {
+    mfi_device *d = mfi_place(pl, op->inputs[i].op, s);
+    if (!d) return NULL;
+    if (d != home) {
+      mfi_op_error(s, MF_INVALID_ARGUMENT, op,
+                   "its variables live on different devices: '%s' on %s, '%s' on %s (create an "
+                   "optimizer's slots where their variable lives)",
+                   op->inputs[0].op->name, home->name, op->inputs[i].op->name, d->name);
+      return NULL;
+    }
+  }
+  if (!has_kernel(op, home)) {
+    mfi_op_error(s, MF_INVALID_ARGUMENT, op,
+                 "must run where its variable '%s' lives (%s), but %s has no %s kernel (it was "
+                 "created after the variable was placed)",
+                 op->inputs[0].op->name, home->name, op->def->type,
+                 mfi_device_type_kernel_name(home->type));
+    return NULL;
+  }
+  if (op->spec.type >= 0 && !matches(op->spec, home) && !pl->soft) {
+    mfi_op_error(s, MF_INVALID_ARGUMENT, op,
+                 "'%s' was requested, but it reads or updates variable '%s', which lives on %s "
+                 "(set config.allow_soft_placement to run it there)",
+                 op->device, op->inputs[0].op->name, home->name);
+    return NULL;
+  }
+  return home;
+}
+
+static mfi_device *place_one(mfi_placer *pl, const mf_op *op, mf_status *s)
+{
+  if (op->def->nref > 0) return place_updater(pl, op, s);
+  if (op->spec.type < 0) return default_device(pl, op);
+  bool variable = op->def->flags & MFI_VARIABLE;
+  const mf_op *misfit = op;
+  for (int i = 0; i < mfi_device_count(); i++) {
+    mfi_device *d = mfi_device_at(i);
+    if (!matches(op->spec, d)) continue;
+    if (!(misfit = variable ? group_misfit(op, d) : has_kernel(op, d) ? NULL : op)) return d;
+  }
+  return pl->soft ? default_device(pl, op) : refuse(op, misfit, s);
+}
+
+mfi_device *mfi_place(mfi_placer *pl, const mf_op *op, mf_status *s)
+{
+  if (pl->place[op->id]) return pl->place[op->id];
+  mfi_device *d = place_one(pl, op, s);
+  if (d && pl->log) fprintf(stderr, "%s: (%s): %s\n", op->name, op->def->type, d->name);
+  return pl->place[op->id] = d;
 }
 
 const char *mfi_kernel_list(const mfi_opdef *def, char *buf, size_t size)

@@ -71,12 +71,12 @@ static int slot_on(copy_vec *cv, int src, mfi_device *from, mfi_device *to, int 
 
 static mfi_device *out_device(const mfi_node *n, int i)
 {
-  return n->op->def->host_out >> i & 1 ? mfi_device_cpu() : n->dev;
+  return mfi_bit(n->op->def->host_out, i) ? mfi_device_cpu() : n->dev;
 }
 
 static mfi_device *in_device(const mfi_node *n, int i)
 {
-  return n->op->def->host_in >> i & 1 ? mfi_device_cpu() : n->dev;
+  return mfi_bit(n->op->def->host_in, i) ? mfi_device_cpu() : n->dev;
 }
 
 /* Orders the copies by owner (feeds, then nodes in plan order) into p. */

@@ -37,7 +37,7 @@ typedef struct mfi_plan {
   int *fetch_val;   /* per fetch: its value slot */
   mfi_copy *copies; /* feeds' copies first (nfeed_copies), then by node */
   int ncopies, nfeed_copies;
-  mfi_device *devs[8]; /* the non-CPU devices it runs on, to synchronize */
+  mfi_device *devs[MFI_MAX_DEVICES]; /* the non-CPU devices it runs on, to synchronize */
   int ndevs;
   /* scratch for one run at a time */
   mf_tensor **vals;

@@ -218,7 +218,7 @@ static void run_node(mf_session *sess, mfi_plan *p, int k, mf_status *s)
     }
     /* A kernel may hand out a value it holds elsewhere (a constant, a
      * restored variable): it moves to where the plan expects it. */
-    mfi_device *want = def->host_out >> i & 1 ? mfi_device_cpu() : n->dev;
+    mfi_device *want = mfi_bit(def->host_out, i) ? mfi_device_cpu() : n->dev;
     if ((*o)->buf->dev != want) {
       mf_tensor *moved = mfi_tensor_to(*o, want, s);
       mf_tensor_delete(*o);
@@ -395,13 +395,9 @@ static bool check_args(mf_session *sess, const mf_output *feeds, mf_tensor *cons
 static mfi_device *place_op(void *ctx, const mf_op *op, mf_status *s)
 {
   mf_session *sess = ctx;
-  if (sess->place[op->id]) return sess->place[op->id];
-  mfi_device *colocate = NULL;
-  if (op->def->nref > 0 && !(colocate = place_op(sess, op->inputs[0].op, s))) return NULL;
-  mfi_device *d = mfi_place(op, colocate, sess->cfg.allow_soft_placement, s);
-  if (d && sess->cfg.log_device_placement)
-    fprintf(stderr, "%s: (%s): %s\n", op->name, op->def->type, d->name);
-  return sess->place[op->id] = d;
+  mfi_placer pl = {sess->place, sess->cfg.allow_soft_placement != 0,
+                   sess->cfg.log_device_placement != 0};
+  return mfi_place(&pl, op, s);
 }
 
 static mfi_plan *find_plan(mf_session *sess, const mf_output *feeds, int nfeeds,
@@ -476,9 +472,17 @@ mf_tensor **mfi_session_slot(mf_session *sess, const mf_op *var, mf_status *s)
   return &sess->vars[var->id];
 }
 
-mfi_device *mfi_session_device(mf_session *sess, const mf_op *op, mf_status *s)
+mfi_device *mfi_session_device(mf_session *sess, const mf_op *var, mf_status *s)
 {
-  return grow_slots(sess, s) ? place_op(sess, op, s) : NULL;
+  if (var->graph != sess->graph || !(var->def->flags & MFI_VARIABLE)) {
+    mfi_set(s, MF_INVALID_ARGUMENT, "'%s' is not a variable of this session's graph", var->name);
+    return NULL;
+  }
+  if (!grow_slots(sess, s)) return NULL;
+  pthread_mutex_lock(&sess->graph->lock);
+  mfi_device *d = place_op(sess, var, s);
+  pthread_mutex_unlock(&sess->graph->lock);
+  return d;
 }
 
 void mf_session_run(mf_session *sess, const mf_output *feeds, mf_tensor *const *feed_values,
@@ -507,6 +511,7 @@ void mf_session_run(mf_session *sess, const mf_output *feeds, mf_tensor *const *
       goto release;
     }
   run_copies(p, p->copies, p->nfeed_copies, s);
+  if (!mfi_ok(s)) goto release;
   /* Fetches hold their own use, so they survive until handed out. */
   if (sess->nworkers > 0 && p->nnodes > 1) {
     for (int k = 0; k < p->nnodes; k++) p->pending[k] = p->nodes[k].npred;

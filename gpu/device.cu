@@ -35,8 +35,11 @@ static bool check(cudaError_t e, const char *what, mf_status *s)
   return false;
 }
 
+// The stream to use, with its GPU made current on this thread (inter-op
+// workers run kernels for any device).
 static cudaStream_t stream_of(mfi_device *d, void *stream)
 {
+  cudaSetDevice(((cuda_impl *)d->impl)->ordinal);
   return stream ? (cudaStream_t)stream : ((cuda_impl *)d->impl)->stream;
 }
 
@@ -66,9 +69,7 @@ static bool gpu_copy(mfi_device *d, void *dst, const void *src, size_t n, mfi_co
   static const cudaMemcpyKind kinds[] = {cudaMemcpyHostToDevice, cudaMemcpyDeviceToHost,
                                          cudaMemcpyDeviceToDevice};
   cudaStream_t st = stream_of(d, stream);
-  if (!check(cudaSetDevice(((cuda_impl *)d->impl)->ordinal), "cudaSetDevice", s) ||
-      !check(cudaMemcpyAsync(dst, src, n, kinds[dir], st), "cudaMemcpyAsync", s))
-    return false;
+  if (!check(cudaMemcpyAsync(dst, src, n, kinds[dir], st), "cudaMemcpyAsync", s)) return false;
   // Host memory is the caller's once this returns: wait for copies to and from it.
   return dir == MFI_D2D || check(cudaStreamSynchronize(st), "cudaStreamSynchronize", s);
 }

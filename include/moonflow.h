@@ -276,9 +276,9 @@ MF_API int mf_gpu_count(void);
  * device when MOONFLOW_TEST_DEVICE is set). Names are TensorFlow's full
  * names ("/job:localhost/replica:0/task:0/device:GPU:0"); types "CPU",
  * "GPU", "TEST". NULL past the end. */
-int mf_device_count(void);
-const char *mf_device_name(int i);
-const char *mf_device_type(int i);
+MF_API int mf_device_count(void);
+MF_API const char *mf_device_name(int i);
+MF_API const char *mf_device_type(int i);
 
 typedef struct {
   size_t bytes_in_use;      /* held by live buffers */
@@ -288,15 +288,15 @@ typedef struct {
 } mf_memory_stats;
 
 /* Device i's memory statistics; 0 when there is no device i. */
-int mf_device_memory_stats(int i, mf_memory_stats *out);
+MF_API int mf_device_memory_stats(int i, mf_memory_stats *out);
 /* Gives every device's cached blocks back to the system (also done when
  * the last session is deleted). */
-void mf_allocator_trim(void);
+MF_API void mf_allocator_trim(void);
 
 /* Kernel backends: "cpu", "cuda", "test" for i = 0, 1, ...; NULL past the
  * end. mf_op_type_has_kernel says whether an op type has a kernel for one. */
-const char *mf_kernel_backend_name(int i);
-int mf_op_type_has_kernel(const char *type, const char *backend);
+MF_API const char *mf_kernel_backend_name(int i);
+MF_API int mf_op_type_has_kernel(const char *type, const char *backend);
 
 /* The float32 GEMM kernel this process uses on the CPU: "avx512" or "avx2"
  * (moonflow's own, picked for the CPU; MOONFLOW_GEMM=avx2 or =blas in the

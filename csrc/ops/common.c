@@ -129,7 +129,7 @@ bool mfi_out_new(mfi_kctx *k, int i, mf_dtype dt, int ndim, const int64_t *dims)
 {
   mf_status tmp;
   mfi_clear(&tmp);
-  mfi_device *d = k->op->def->host_out >> i & 1 ? mfi_device_cpu() : k->dev;
+  mfi_device *d = mfi_bit(k->op->def->host_out, i) ? mfi_device_cpu() : k->dev;
   k->out[i] = mfi_tensor_empty_on(d, dt, ndim, dims, &tmp);
   if (!k->out[i]) {
     mfi_op_error(k->status, mf_status_code(&tmp), k->op, "%s", tmp.msg);
@@ -141,7 +141,12 @@ bool mfi_out_new(mfi_kctx *k, int i, mf_dtype dt, int ndim, const int64_t *dims)
 void *mfi_scratch(mfi_kctx *k, size_t nbytes)
 {
   int i = k->nscratch;
-  void *p = i < MFI_MAX_SCRATCH ? mfi_device_alloc(k->dev, nbytes) : NULL;
+  if (i == MFI_MAX_SCRATCH) {
+    mfi_op_error(k->status, MF_INTERNAL, k->op, "asked for more than %d scratch blocks",
+                 MFI_MAX_SCRATCH);
+    return NULL;
+  }
+  void *p = mfi_device_alloc(k->dev, nbytes);
   if (!p) {
     mfi_op_error(k->status, MF_RESOURCE_EXHAUSTED, k->op,
                  "out of memory allocating %zu bytes of scratch on %s", nbytes, k->dev->name);

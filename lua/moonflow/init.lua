@@ -33,7 +33,12 @@ require("moonflow.train")(tf)
 require("moonflow.rnn")(tf)
 require("moonflow.saver")(tf)
 
-tf.test = { is_gpu_available = function() return core.gpu_count() > 0 end }
+tf.test = {
+  is_gpu_available = function()
+    for _, d in ipairs(core.devices()) do if d.device_type == "GPU" then return true end end
+    return false
+  end,
+}
 tf.sysconfig = {
   -- Which float32 GEMM runs on the CPU: "avx512", "avx2" (moonflow's own) or "openblas".
   cpu_gemm_kernel = function() return core.cpu_gemm_kernel() end,

@@ -27,6 +27,17 @@ return function(tf)
   for fname, op_type in pairs(binaries) do tf[fname] = binary(op_type) end
   tf.subtract, tf.multiply, tf.floormod = tf.sub, tf.mul, tf.mod
 
+  -- tf.add_n(inputs, name): the element-wise sum of a list of tensors of
+  -- one dtype and shape.
+  function tf.add_n(inputs, name)
+    if type(inputs) ~= "table" or #inputs == 0 then
+      G.raise("tf.add_n: expected a non-empty list of tensors")
+    end
+    local ts = {}
+    for i, x in ipairs(inputs) do ts[i] = C.to_tensor(x) end
+    return out(G.make_op("AddN", ts, nil, { name = name }))
+  end
+
   -- True division, as Lua's `/` and TensorFlow's truediv: integers become
   -- float64 first (int32 / int32 -> float64), floats divide as they are.
   function tf.truediv(x, y, name)

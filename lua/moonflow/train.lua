@@ -63,10 +63,17 @@ return function(tf)
     if s then return s end
     local g = var.graph
     local name = core.graph_unique_name(g._g, var.op.name .. "/" .. self._name)
+    -- Created where the variable lives (its device, not the caller's scope),
+    -- since the update reads both there.
+    local device = var.op.device ~= "" and var.op.device or nil
     s = g:as_default(function()
       return tf.control_dependencies(nil, function()
-        return tf.Variable(function() return tf.fill(var.shape, init_value + 0.0, { dtype = var.dtype }) end,
-                           { name = name, _absolute = true, dtype = var.dtype, trainable = false })
+        return tf.device(nil, function()
+          return tf.device(device, function()
+            return tf.Variable(function() return tf.fill(var.shape, init_value + 0.0, { dtype = var.dtype }) end,
+                               { name = name, _absolute = true, dtype = var.dtype, trainable = false })
+          end)
+        end)
       end)
     end)
     self._slots[var][key] = s

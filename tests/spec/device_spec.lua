@@ -74,6 +74,9 @@ describe("tf.device", function()
     assert.are.equal("/device:GPU:1", a.op.device)
     assert.are.equal("/device:CPU:0", b.op.device)
     assert.are.equal("", c.op.device)
+    -- an inner scope that leaves the index open keeps the outer one
+    local d = tf.device("/gpu:1", function() return tf.device("/device:GPU", function() return tf.constant(4) end) end)
+    assert.are.equal("/device:GPU:1", d.op.device)
   end)
 
   it("refuses a malformed or foreign device name when the op is created, naming the op and line", function()
@@ -278,6 +281,42 @@ describe("the test device", function()
     local cpu, test = train(nil), train(TEST)
     for i = 1, 20 do assert.are.equal(cpu[i], test[i], "step " .. i) end
     assert.is_true(cpu[20] < cpu[1])
+  end)
+
+  with_test_device("creates an optimizer's slots where the variable lives, whatever the scope", function()
+    local w = tf.device(TEST, function() return tf.Variable({ 1.0, -2.0 }, "w") end)
+    local step = tf.device("/cpu:0", function()
+      return tf.train.MomentumOptimizer(0.5, 0.9):minimize(tf.reduce_sum(tf.square(w)))
+    end)
+    local opt_slot = tf.get_default_graph():get_operation_by_name("w/Momentum")
+    assert.are.equal("/device:TEST:0", opt_slot.device)
+    local sess = tf.Session { config = { allow_soft_placement = true } }
+    sess:run(tf.global_variables_initializer())
+    sess:run(step)
+    -- accum = grad = 2w; w <- w - 0.5 * accum = w - w = 0
+    assert.are.same({ 0, 0 }, sess:run(w):totable())
+  end)
+
+  with_test_device("refuses an update asked for elsewhere than its variable, unless placement is soft", function()
+    local w = tf.device(TEST, function() return tf.Variable({ 1.0, 2.0 }, "w") end)
+    local grow = tf.device("/cpu:0", function() return w:assign_add({ 1.0, 1.0 }) end)
+    local strict = tf.Session()
+    strict:run(w.initializer)
+    local err = errmsg(function() strict:run(grow) end)
+    assert.truthy(err:find("lives on /job:localhost/replica:0/task:0/device:TEST:0", 1, true), err)
+    local soft = tf.Session { config = { allow_soft_placement = true } }
+    soft:run(w.initializer)
+    assert.are.same({ 2, 3 }, soft:run(grow):totable())
+  end)
+
+  with_test_device("adds up more inputs than a host-memory mask has bits", function()
+    local xs, want = {}, 0
+    for i = 1, 40 do
+      xs[i] = tf.constant({ i, 2 * i })
+      want = want + i
+    end
+    local sum = tf.device(TEST, function() return tf.add_n(xs) end)
+    assert.are.same({ want, 2 * want }, tf.Session():run(sum):totable())
   end)
 
   with_test_device("counts its own memory", function()
