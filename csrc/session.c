@@ -225,7 +225,7 @@ static void run_node(mf_session *sess, mfi_plan *p, int k, mf_status *s)
       *o = moved;
     }
   }
-  if (mfi_ok(s)) run_copies(p, p->copies + n->copy_off, n->ncopy, s);
+  if (n->ncopy > 0 && mfi_ok(s)) run_copies(p, p->copies + n->copy_off, n->ncopy, s);
   /* Release what nobody reads any more: unused outputs now, inputs at their last use. */
   for (int i = 0; i < op->nout; i++) {
     int v = n->first_val + i;
