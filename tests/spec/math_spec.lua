@@ -97,6 +97,19 @@ describe("math: add, sub, mul", function()
     local x = tf.constant({ 2147483647, -2147483648 })
     O.check(run(tf.add(x, 1)), { -2147483648, -2147483647 }, { 2 }, { dtype = "int32" })
   end)
+
+  it("tf.add_n sums a list of tensors element-wise, and refuses mixed dtypes or an empty list", function()
+    local a, b, c = values("float64", -10, 10), values("float64", -10, 10), values("float64", -10, 10)
+    local want = {}
+    for i = 1, #a do want[i] = a[i] + b[i] + c[i] end
+    local f64 = { dtype = "float64" }
+    O.check(run(tf.add_n({ tf.constant(a, f64), tf.constant(b, f64), tf.constant(c, f64) })), want, { #a },
+      { dtype = "float64" })
+    local ok, err = pcall(tf.add_n, { tf.constant({ 1 }), tf.constant({ 1.5 }) })
+    assert.is_false(ok)
+    assert.truthy(tostring(err):find("AddN", 1, true), tostring(err))
+    assert.is_false((pcall(tf.add_n, {})))
+  end)
 end)
 
 describe("math: div and mod", function()
