@@ -127,37 +127,84 @@ static bool exists(mfi_device_spec spec)
   return false;
 }
 
-/* The first op that reads or updates `var` (through a variable-reference
- * input) and has no kernel on d; NULL when the whole group can live there. */
-static const mf_op *group_misfit(const mf_op *var, const mfi_device *d)
+/* A variable's group: the variables that must live together because one
+ * op updates them together (a variable and its optimizer slots), and the
+ * ops that read or update any of them through reference inputs. */
+typedef struct {
+  const mf_op **vars;
+  int n, cap;
+} var_set;
+
+static bool var_set_add(var_set *vs, const mf_op *v)
 {
-  if (!has_kernel(var, d)) return var;
+  for (int i = 0; i < vs->n; i++)
+    if (vs->vars[i] == v) return true;
+  if (vs->n == vs->cap) {
+    int cap = vs->cap ? 2 * vs->cap : 8;
+    const mf_op **p = realloc(vs->vars, sizeof *p * (size_t)cap);
+    if (!p) return false;
+    vs->vars = p, vs->cap = cap;
+  }
+  vs->vars[vs->n++] = v;
+  return true;
+}
+
+static bool refers_to(const mf_op *op, const var_set *vs)
+{
+  for (int i = 0; i < op->def->nref; i++)
+    for (int j = 0; j < vs->n; j++)
+      if (op->inputs[i].op == vs->vars[j]) return true;
+  return false;
+}
+
+/* Collects var's group (false when out of memory). */
+static bool group_of(const mf_op *var, var_set *vs)
+{
+  if (!var_set_add(vs, var)) return false;
   const mf_graph *g = var->graph;
-  for (int id = var->id + 1; id < g->nops; id++) {
+  for (int grew = 1; grew;) {
+    grew = 0;
+    for (int id = 0; id < g->nops; id++) {
+      const mf_op *op = g->ops[id];
+      if (op->def->nref < 2 || !refers_to(op, vs)) continue;
+      for (int i = 0; i < op->def->nref; i++) {
+        int before = vs->n;
+        if (!var_set_add(vs, op->inputs[i].op)) return false;
+        grew |= vs->n > before;
+      }
+    }
+  }
+  return true;
+}
+
+/* The first op of the group with no kernel on d; NULL when the whole group
+ * can live there. `*uses` says whether an op that computes (not one that
+ * only passes references on) reads or updates the group there: only then
+ * is an accelerator worth its copies. */
+static const mf_op *group_misfit(const var_set *vs, const mfi_device *d, bool *uses)
+{
+  *uses = false;
+  for (int j = 0; j < vs->n; j++)
+    if (!has_kernel(vs->vars[j], d)) return vs->vars[j];
+  const mf_graph *g = vs->vars[0]->graph;
+  for (int id = 0; id < g->nops; id++) {
     const mf_op *op = g->ops[id];
-    for (int i = 0; i < op->def->nref; i++)
-      if (op->inputs[i].op == var && !has_kernel(op, d)) return op;
+    bool touches = refers_to(op, vs);
+    for (int i = op->def->nref; !touches && i < op->nin; i++)
+      for (int j = 0; !touches && j < vs->n; j++) touches = op->inputs[i].op == vs->vars[j];
+    if (!touches) continue;
+    if (op->def->nref > 0 && !has_kernel(op, d)) return op;
+    if (!(op->def->flags & MFI_ANY_DEVICE) && has_kernel(op, d)) *uses = true;
   }
   return NULL;
 }
 
-/* Where an op goes when nothing (or nothing possible) was asked: a
- * variable and the ops that update it, as one group, on the first preferred
- * device that has kernels for all of them; an op that only passes values on
- * (Identity, Reshape) with its first input; the rest on the first preferred
- * device with a kernel; else the CPU. */
-static mfi_device *default_device(mfi_placer *pl, const mf_op *op)
+/* The device of output `o`: its producer's, or the host's for a host-memory
+ * output; NULL when the producer is not placed (it is fed). */
+static mfi_device *output_device(const mfi_placer *pl, mf_output o)
 {
-  bool variable = op->def->flags & MFI_VARIABLE;
-  if ((op->def->flags & MFI_ANY_DEVICE) && !variable) {
-    const mf_op *in = op->nin > 0 ? op->inputs[0].op : NULL;
-    return in && pl->place[in->id] ? pl->place[in->id] : mfi_device_cpu();
-  }
-  for (int i = 0; i < mfi_device_count(); i++) {
-    mfi_device *d = mfi_device_at(i);
-    if (preferred_types[d->type] && (variable ? !group_misfit(op, d) : has_kernel(op, d))) return d;
-  }
-  return mfi_device_cpu();
+  if (mfi_bit(o.op->def->host_out, o.index)) return mfi_device_cpu();
+  return pl->place[o.op->id];
 }
 
 static mfi_device *refuse(const mf_op *op, const mf_op *misfit, mf_status *s)
@@ -184,12 +231,76 @@ static mfi_device *refuse(const mf_op *op, const mf_op *misfit, mf_status *s)
   return NULL;
 }
 
+/* Where a variable's group goes: where a member already lives; else, with
+ * a request, the first matching device that fits the group; else the first
+ * preferred device that fits it and computes on it; else the CPU. */
+static mfi_device *place_variable(mfi_placer *pl, const mf_op *var, mf_status *s)
+{
+  var_set vs = {0};
+  mfi_device *d = NULL;
+  const mf_op *misfit = var;
+  bool uses;
+  if (!group_of(var, &vs)) {
+    mfi_op_error(s, MF_RESOURCE_EXHAUSTED, var, "out of memory placing it");
+    goto out;
+  }
+  for (int j = 0; j < vs.n && !d; j++) d = pl->place[vs.vars[j]->id];
+  if (d) goto out; /* joins its group, checked where they are used together */
+  for (int i = 0; var->spec.type >= 0 && i < mfi_device_count() && !d; i++) {
+    mfi_device *c = mfi_device_at(i);
+    if (matches(var->spec, c) && !(misfit = group_misfit(&vs, c, &uses))) d = c;
+  }
+  if (var->spec.type >= 0 && !d && !pl->soft) {
+    refuse(var, misfit, s);
+    goto out;
+  }
+  for (int i = 0; i < mfi_device_count() && !d; i++) {
+    mfi_device *c = mfi_device_at(i);
+    if (preferred_types[c->type] && !group_misfit(&vs, c, &uses) && uses) d = c;
+  }
+  if (!d) d = mfi_device_cpu();
+  /* The whole group goes there now, so it is worked out once. */
+  for (int j = 0; j < vs.n; j++)
+    if (!pl->place[vs.vars[j]->id] && vs.vars[j] != var) {
+      pl->place[vs.vars[j]->id] = d;
+      if (pl->log)
+        fprintf(stderr, "%s: (%s): %s\n", vs.vars[j]->name, vs.vars[j]->def->type, d->name);
+    }
+out:
+  free(vs.vars);
+  return d;
+}
+
+/* Where an op goes when nothing (or nothing possible) was asked: an op that
+ * only passes values on (Identity, Reshape) with its first input's value;
+ * the rest on the first preferred device with a kernel; else the CPU. */
+static mfi_device *default_device(mfi_placer *pl, const mf_op *op)
+{
+  if (op->def->flags & MFI_ANY_DEVICE) {
+    mfi_device *d = op->nin > 0 ? output_device(pl, op->inputs[0]) : NULL;
+    return d ? d : mfi_device_cpu();
+  }
+  for (int i = 0; i < mfi_device_count(); i++) {
+    mfi_device *d = mfi_device_at(i);
+    if (preferred_types[d->type] && has_kernel(op, d)) return d;
+  }
+  return mfi_device_cpu();
+}
+
 /* An op that reads or updates variables runs where the first one lives;
  * the others (an optimizer's slots) must live there too. */
 static mfi_device *place_updater(mfi_placer *pl, const mf_op *op, mf_status *s)
 {
   mfi_device *home = mfi_place(pl, op->inputs[0].op, s);
   if (!home) return NULL;
+  if (!has_kernel(op, home)) {
+    mfi_op_error(s, MF_INVALID_ARGUMENT, op,
+                 "must run where its variable '%s' lives (%s), but %s has no %s kernel (it was "
+                 "created after the variable was placed)",
+                 op->inputs[0].op->name, home->name, op->def->type,
+                 mfi_device_type_kernel_name(home->type));
+    return NULL;
+  }
   for (int i = 1; i < op->def->nref; i++) {
     mfi_device *d = mfi_place(pl, op->inputs[i].op, s);
     if (!d) return NULL;
@@ -201,15 +312,10 @@ static mfi_device *place_updater(mfi_placer *pl, const mf_op *op, mf_status *s)
       return NULL;
     }
   }
-  if (!has_kernel(op, home)) {
-    mfi_op_error(s, MF_INVALID_ARGUMENT, op,
-                 "must run where its variable '%s' lives (%s), but %s has no %s kernel (it was "
-                 "created after the variable was placed)",
-                 op->inputs[0].op->name, home->name, op->def->type,
-                 mfi_device_type_kernel_name(home->type));
-    return NULL;
-  }
-  if (op->spec.type >= 0 && !matches(op->spec, home) && !pl->soft) {
+  /* Reads and assignments go with the variable silently (TF colocates
+   * them); an update that computes must not be moved without consent. */
+  if (op->spec.type >= 0 && !matches(op->spec, home) && !pl->soft &&
+      !(op->def->flags & MFI_ANY_DEVICE)) {
     mfi_op_error(s, MF_INVALID_ARGUMENT, op,
                  "'%s' was requested, but it reads or updates variable '%s', which lives on %s "
                  "(set config.allow_soft_placement to run it there)",
@@ -222,15 +328,13 @@ static mfi_device *place_updater(mfi_placer *pl, const mf_op *op, mf_status *s)
 static mfi_device *place_one(mfi_placer *pl, const mf_op *op, mf_status *s)
 {
   if (op->def->nref > 0) return place_updater(pl, op, s);
+  if (op->def->flags & MFI_VARIABLE) return place_variable(pl, op, s);
   if (op->spec.type < 0) return default_device(pl, op);
-  bool variable = op->def->flags & MFI_VARIABLE;
-  const mf_op *misfit = op;
   for (int i = 0; i < mfi_device_count(); i++) {
     mfi_device *d = mfi_device_at(i);
-    if (!matches(op->spec, d)) continue;
-    if (!(misfit = variable ? group_misfit(op, d) : has_kernel(op, d) ? NULL : op)) return d;
+    if (matches(op->spec, d) && has_kernel(op, d)) return d;
   }
-  return pl->soft ? default_device(pl, op) : refuse(op, misfit, s);
+  return pl->soft ? default_device(pl, op) : refuse(op, op, s);
 }
 
 mfi_device *mfi_place(mfi_placer *pl, const mf_op *op, mf_status *s)

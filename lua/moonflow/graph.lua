@@ -227,6 +227,15 @@ function M.device(dev, fn)
                 function() table.remove(g._device_stack) end, fn)
 end
 
+-- tf.colocate_with(x, fn): ops created inside go where x's op was asked to
+-- go, whatever the surrounding device scopes (TF's colocate_with): an
+-- optimizer's slots and updates, and reads of a variable.
+function M.colocate_with(x, fn)
+  local op = x.op or x
+  local dev = op.device ~= "" and op.device or nil
+  return M.device(nil, function() return M.device(dev, fn) end)
+end
+
 -- tf.control_dependencies(ops, fn): ops (Operations or Tensors) run before
 -- anything created inside. nil clears the outer dependencies, as TF does.
 function M.control_dependencies(ops, fn)
@@ -277,7 +286,9 @@ function M.make_op(op_type, inputs, attrs, opts)
   if g == dg and #g._control_stack > 0 and op_type ~= "ReadVariable" then
     for i, t in ipairs(inputs) do
       if t.op.type == "VariableV2" and not (op_type:match("^Assign") and i == 1) and not op_type:match("Apply") then
-        inputs[i] = M.make_op("ReadVariable", { t }, nil, { name = "read" }).outputs[1]
+        inputs[i] = M.colocate_with(t, function()
+          return M.make_op("ReadVariable", { t }, nil, { name = "read" }).outputs[1]
+        end)
       end
     end
   end

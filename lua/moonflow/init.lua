@@ -14,6 +14,7 @@ tf.get_default_graph = G.get_default_graph
 tf.reset_default_graph = G.reset_default_graph
 tf.name_scope = G.name_scope
 tf.device = G.device
+tf.colocate_with = G.colocate_with
 tf.control_dependencies = G.control_dependencies
 tf.is_tensor = G.is_tensor
 tf.Tensor, tf.Operation = G.Tensor, G.Operation

@@ -33,8 +33,16 @@ return function(tf)
     if type(inputs) ~= "table" or #inputs == 0 then
       G.raise("tf.add_n: expected a non-empty list of tensors")
     end
+    -- Lua numbers and tables take the dtype of the first tensor given.
+    local dtype
+    for i = 1, #inputs do
+      if G.is_tensor(inputs[i]) then dtype = inputs[i].dtype; break end
+    end
     local ts = {}
-    for i, x in ipairs(inputs) do ts[i] = C.to_tensor(x) end
+    for i = 1, #inputs do
+      if inputs[i] == nil then G.raise("tf.add_n: input %d is nil", i) end
+      ts[i] = G.is_tensor(inputs[i]) and inputs[i] or C.to_tensor(inputs[i], dtype)
+    end
     return out(G.make_op("AddN", ts, nil, { name = name }))
   end
 

@@ -63,16 +63,13 @@ return function(tf)
     if s then return s end
     local g = var.graph
     local name = core.graph_unique_name(g._g, var.op.name .. "/" .. self._name)
-    -- Created where the variable lives (its device, not the caller's scope),
+    -- Created where the variable lives (not in the caller's device scope),
     -- since the update reads both there.
-    local device = var.op.device ~= "" and var.op.device or nil
     s = g:as_default(function()
       return tf.control_dependencies(nil, function()
-        return tf.device(nil, function()
-          return tf.device(device, function()
-            return tf.Variable(function() return tf.fill(var.shape, init_value + 0.0, { dtype = var.dtype }) end,
-                               { name = name, _absolute = true, dtype = var.dtype, trainable = false })
-          end)
+        return tf.colocate_with(var, function()
+          return tf.Variable(function() return tf.fill(var.shape, init_value + 0.0, { dtype = var.dtype }) end,
+                             { name = name, _absolute = true, dtype = var.dtype, trainable = false })
         end)
       end)
     end)
@@ -228,18 +225,20 @@ return function(tf)
       local name = opts.name or self._name
       return tf.name_scope(name, function()
         local updates = {}
-        for i, gv in ipairs(todo) do updates[i] = apply_one(self, gv[1], gv[2]) end
+        for i, gv in ipairs(todo) do -- each update runs where its variable lives
+          updates[i] = tf.colocate_with(gv[2], function() return apply_one(self, gv[1], gv[2]) end)
+        end
         local finish = updates
         if self._kind == "adam" then
           finish = tf.control_dependencies(updates, function()
-            return { self._beta1_power:assign(self._beta1_power * (self._hyper.beta1 + 0.0)).op,
-                     self._beta2_power:assign(self._beta2_power * (self._hyper.beta2 + 0.0)).op }
+            local function decay(p, b) return tf.colocate_with(p, function() return p:assign(p * b).op end) end
+            return { decay(self._beta1_power, self._hyper.beta1 + 0.0), decay(self._beta2_power, self._hyper.beta2 + 0.0) }
           end)
           for _, u in ipairs(updates) do finish[#finish + 1] = u end
         end
         if opts.global_step then
           return tf.control_dependencies(finish, function()
-            return opts.global_step:assign_add(1).op
+            return tf.colocate_with(opts.global_step, function() return opts.global_step:assign_add(1).op end)
           end)
         end
         return tf.group(finish, "update")

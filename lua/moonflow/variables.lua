@@ -21,8 +21,10 @@ return function(tf)
   function Variable:assign(value, name) return update(self, "Assign", value, name) end
   function Variable:assign_add(value, name) return update(self, "AssignAdd", value, name) end
   function Variable:assign_sub(value, name) return update(self, "AssignSub", value, name) end
-  function Variable:read_value(name)
-    return G.make_op("ReadVariable", { self._tensor }, nil, { name = name or "read" }).outputs[1]
+  function Variable:read_value(name) -- where the variable lives, as TF's reads are
+    return G.colocate_with(self._tensor, function()
+      return G.make_op("ReadVariable", { self._tensor }, nil, { name = name or "read" }).outputs[1]
+    end)
   end
   function Variable:value() return self._tensor end
   function Variable:initialized_value()

@@ -290,7 +290,7 @@ describe("the test device", function()
     end)
     local opt_slot = tf.get_default_graph():get_operation_by_name("w/Momentum")
     assert.are.equal("/device:TEST:0", opt_slot.device)
-    local sess = tf.Session { config = { allow_soft_placement = true } }
+    local sess = tf.Session() -- no soft placement needed: updates go where their variable lives
     sess:run(tf.global_variables_initializer())
     sess:run(step)
     -- accum = grad = 2w; w <- w - 0.5 * accum = w - w = 0
@@ -307,6 +307,34 @@ describe("the test device", function()
     local soft = tf.Session { config = { allow_soft_placement = true } }
     soft:run(w.initializer)
     assert.are.same({ 2, 3 }, soft:run(grow):totable())
+  end)
+
+  with_test_device("reads a variable where it lives, whatever the scope", function()
+    local w = tf.device(TEST, function() return tf.Variable({ 1.0, 2.0 }, "w") end)
+    local grow = w:assign_add({ 1.0, 1.0 })
+    local after = tf.device("/cpu:0", function()
+      return tf.control_dependencies({ grow }, function() return w * 10 end) -- reads w after grow
+    end)
+    local sess = tf.Session()
+    sess:run(w.initializer)
+    assert.are.same({ 20, 30 }, sess:run(after):totable())
+    assert.are.same({ 2, 3 }, sess:run(tf.device("/cpu:0", function() return w:read_value() end)):totable())
+  end)
+
+  with_test_device("as the default device, takes variables that something computes with there", function()
+    local out, ok = lua_child("MOONFLOW_TEST_DEVICE=prefer", [[
+      local tf = require("moonflow")
+      local used = tf.Variable({{1.0, 2.0}}, "used")
+      local kept = tf.Variable({1.0, 2.0}, "kept")
+      local y = tf.matmul(used, used, {transpose_b = true})
+      local z = tf.identity(kept)
+      local sess = tf.Session{config = {log_device_placement = true}}
+      sess:run(tf.global_variables_initializer())
+      sess:run({y, z})
+    ]])
+    assert.is_true(ok, out)
+    assert.truthy(out:find("used: (VariableV2): /job:localhost/replica:0/task:0/device:TEST:0", 1, true), out)
+    assert.truthy(out:find("kept: (VariableV2): /job:localhost/replica:0/task:0/device:CPU:0", 1, true), out)
   end)
 
   with_test_device("adds up more inputs than a host-memory mask has bits", function()
