@@ -204,10 +204,6 @@ struct mfi_kctx {
   mf_status *status;
 };
 
-/* Bit i of a host_in / host_out mask (ops with any number of inputs have
- * more than 32). */
-static inline bool mfi_bit(uint32_t mask, int i) { return i < 32 && (mask >> i & 1); }
-
 /* Scratch memory on the kernel's device for the kernel's duration; NULL
  * with the op's out-of-memory error set when it cannot be had. */
 void *mfi_scratch(mfi_kctx *k, size_t nbytes);
@@ -250,6 +246,21 @@ typedef struct mfi_opdef {
    * lies on a gradient path. */
   void (*grad)(mfi_grad_ctx *g);
 } mfi_opdef;
+
+/* Bit i of a host_in / host_out mask (ops with any number of inputs have
+ * more than 32). */
+static inline bool mfi_bit(uint32_t mask, int i) { return i < 32 && (mask >> i & 1); }
+
+/* Where input / output i of an op of this row running on `dev` lives: the
+ * host's memory for host-memory ones, else the op's device. */
+static inline mfi_device *mfi_in_device(const mfi_opdef *def, int i, mfi_device *dev)
+{
+  return mfi_bit(def->host_in, i) ? mfi_device_cpu() : dev;
+}
+static inline mfi_device *mfi_out_device(const mfi_opdef *def, int i, mfi_device *dev)
+{
+  return mfi_bit(def->host_out, i) ? mfi_device_cpu() : dev;
+}
 
 const mfi_opdef *mfi_opdef_find(const char *type);
 /* The same row, writable: only for registering kernels at start-up. */

@@ -203,8 +203,8 @@ static const mf_op *group_misfit(const var_set *vs, const mfi_device *d, bool *u
  * output; NULL when the producer is not placed (it is fed). */
 static mfi_device *output_device(const mfi_placer *pl, mf_output o)
 {
-  if (mfi_bit(o.op->def->host_out, o.index)) return mfi_device_cpu();
-  return pl->place[o.op->id];
+  mfi_device *d = pl->place[o.op->id];
+  return d ? mfi_out_device(o.op->def, o.index, d) : NULL;
 }
 
 static mfi_device *refuse(const mf_op *op, const mf_op *misfit, mf_status *s)

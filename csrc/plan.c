@@ -69,16 +69,6 @@ static int slot_on(copy_vec *cv, int src, mfi_device *from, mfi_device *to, int 
   return (*nvals)++;
 }
 
-static mfi_device *out_device(const mfi_node *n, int i)
-{
-  return mfi_bit(n->op->def->host_out, i) ? mfi_device_cpu() : n->dev;
-}
-
-static mfi_device *in_device(const mfi_node *n, int i)
-{
-  return mfi_bit(n->op->def->host_in, i) ? mfi_device_cpu() : n->dev;
-}
-
 /* Orders the copies by owner (feeds, then nodes in plan order) into p. */
 static bool lay_out_copies(mfi_plan *p, const copy_vec *cv)
 {
@@ -100,7 +90,7 @@ static bool lay_out_copies(mfi_plan *p, const copy_vec *cv)
 
 mfi_plan *mfi_plan_build(mf_graph *g, const mf_output *feeds, int nfeeds, const mf_output *fetches,
                          int nfetches, mf_op *const *targets, int ntargets, uint64_t nondet_key,
-                         mfi_place_fn place, void *place_ctx, mf_status *s)
+                         mfi_placer *placer, mf_status *s)
 {
   int nops = g->nops;
   mfi_plan *p = calloc(1, sizeof *p);
@@ -161,7 +151,7 @@ mfi_plan *mfi_plan_build(mf_graph *g, const mf_output *feeds, int nfeeds, const 
     if (node_of[id] < 0) continue;
     mfi_node *n = &p->nodes[k++];
     n->op = g->ops[id];
-    if (!(n->dev = place(place_ctx, n->op, s))) goto fail;
+    if (!(n->dev = mfi_place(placer, n->op, s))) goto fail;
     n->kernel = n->op->def->kernel[n->dev->type];
     bool seen = n->dev == mfi_device_cpu();
     for (int j = 0; j < p->ndevs; j++) seen = seen || p->devs[j] == n->dev;
@@ -192,9 +182,9 @@ mfi_plan *mfi_plan_build(mf_graph *g, const mf_output *feeds, int nfeeds, const 
       int f = fed(feeds, nfeeds, in.op, in.index);
       mfi_node *from = f >= 0 ? NULL : &p->nodes[node_of[in.op->id]];
       int slot = from ? from->first_val + in.index : f;
-      mfi_device *at = from ? out_device(from, in.index) : mfi_device_cpu();
-      if ((p->in_val[io] =
-               slot_on(&cv, slot, at, in_device(n, i), from ? node_of[in.op->id] : -1, &v)) < 0)
+      mfi_device *at = from ? mfi_out_device(in.op->def, in.index, from->dev) : mfi_device_cpu();
+      mfi_device *want = mfi_in_device(op->def, i, n->dev);
+      if ((p->in_val[io] = slot_on(&cv, slot, at, want, from ? node_of[in.op->id] : -1, &v)) < 0)
         goto oom;
       if (from && (!push(&edges_from, node_of[in.op->id]) || !push(&edges_to, node_of[id])))
         goto oom;

@@ -2,7 +2,7 @@
 #ifndef MOONFLOW_PLAN_H
 #define MOONFLOW_PLAN_H
 
-#include "internal.h"
+#include "placement.h"
 
 typedef struct {
   mf_op *op;
@@ -48,9 +48,6 @@ typedef struct mfi_plan {
   mf_tensor **in_ptrs;
 } mfi_plan;
 
-/* Where an op runs (the session's placement, cached there per op). */
-typedef mfi_device *(*mfi_place_fn)(void *ctx, const mf_op *op, mf_status *s);
-
 /* Builds a plan; NULL + status (naming the op) when a needed placeholder is
  * unfed, an op cannot be placed, or an argument is invalid. Random-op keys
  * come from `nondet_key` when the op has no seeds. Values cross devices
@@ -59,7 +56,7 @@ typedef mfi_device *(*mfi_place_fn)(void *ctx, const mf_op *op, mf_status *s);
  * (host_in, host_out) count as the CPU's. */
 mfi_plan *mfi_plan_build(mf_graph *g, const mf_output *feeds, int nfeeds, const mf_output *fetches,
                          int nfetches, mf_op *const *targets, int ntargets, uint64_t nondet_key,
-                         mfi_place_fn place, void *place_ctx, mf_status *s);
+                         mfi_placer *placer, mf_status *s);
 void mfi_plan_delete(mfi_plan *p);
 
 #endif

@@ -1,6 +1,5 @@
 /* Sessions: variable values, random counters, the plan cache, and the
  * executor that runs a plan inline or on an inter-op thread pool. */
-#include "placement.h"
 #include "plan.h"
 
 #include <stdio.h>
@@ -218,7 +217,7 @@ static void run_node(mf_session *sess, mfi_plan *p, int k, mf_status *s)
     }
     /* A kernel may hand out a value it holds elsewhere (a constant, a
      * restored variable): it moves to where the plan expects it. */
-    mfi_device *want = mfi_bit(def->host_out, i) ? mfi_device_cpu() : n->dev;
+    mfi_device *want = mfi_out_device(def, i, n->dev);
     if ((*o)->buf->dev != want) {
       mf_tensor *moved = mfi_tensor_to(*o, want, s);
       mf_tensor_delete(*o);
@@ -390,14 +389,12 @@ static bool check_args(mf_session *sess, const mf_output *feeds, mf_tensor *cons
 
 /* ---------------------------------------------------------------- placement */
 
-/* An op's device, placed on first need and kept: a variable never moves,
- * and what reads or updates it runs where it lives. */
-static mfi_device *place_op(void *ctx, const mf_op *op, mf_status *s)
+/* The session's placement: ops are placed on first need and kept, so a
+ * variable never moves. */
+static mfi_placer placer(mf_session *sess)
 {
-  mf_session *sess = ctx;
-  mfi_placer pl = {sess->place, sess->cfg.allow_soft_placement != 0,
-                   sess->cfg.log_device_placement != 0};
-  return mfi_place(&pl, op, s);
+  return (mfi_placer){sess->place, sess->cfg.allow_soft_placement != 0,
+                      sess->cfg.log_device_placement != 0};
 }
 
 static mfi_plan *find_plan(mf_session *sess, const mf_output *feeds, int nfeeds,
@@ -417,8 +414,9 @@ static mfi_plan *find_plan(mf_session *sess, const mf_output *feeds, int nfeeds,
       return p;
     }
   pthread_mutex_lock(&sess->graph->lock); /* planning reads the op table, which may be growing */
+  mfi_placer pl = placer(sess);
   mfi_plan *p = mfi_plan_build(sess->graph, feeds, nfeeds, fetches, nfetches, targets, ntargets,
-                               sess->nondet_key, place_op, sess, s);
+                               sess->nondet_key, &pl, s);
   pthread_mutex_unlock(&sess->graph->lock);
   if (!p) {
     free(sig);
@@ -462,25 +460,27 @@ bool mfi_session_lock(mf_session *sess, mf_status *s)
 
 void mfi_session_unlock(mf_session *sess) { pthread_mutex_unlock(&sess->lock); }
 
-mf_tensor **mfi_session_slot(mf_session *sess, const mf_op *var, mf_status *s)
+/* var is a variable of the session's graph, and the slots cover it. */
+static bool check_var(mf_session *sess, const mf_op *var, mf_status *s)
 {
   if (var->graph != sess->graph || !(var->def->flags & MFI_VARIABLE)) {
     mfi_set(s, MF_INVALID_ARGUMENT, "'%s' is not a variable of this session's graph", var->name);
-    return NULL;
+    return false;
   }
-  if (!grow_slots(sess, s)) return NULL;
-  return &sess->vars[var->id];
+  return grow_slots(sess, s);
+}
+
+mf_tensor **mfi_session_slot(mf_session *sess, const mf_op *var, mf_status *s)
+{
+  return check_var(sess, var, s) ? &sess->vars[var->id] : NULL;
 }
 
 mfi_device *mfi_session_device(mf_session *sess, const mf_op *var, mf_status *s)
 {
-  if (var->graph != sess->graph || !(var->def->flags & MFI_VARIABLE)) {
-    mfi_set(s, MF_INVALID_ARGUMENT, "'%s' is not a variable of this session's graph", var->name);
-    return NULL;
-  }
-  if (!grow_slots(sess, s)) return NULL;
+  if (!check_var(sess, var, s)) return NULL;
   pthread_mutex_lock(&sess->graph->lock);
-  mfi_device *d = place_op(sess, var, s);
+  mfi_placer pl = placer(sess);
+  mfi_device *d = mfi_place(&pl, var, s);
   pthread_mutex_unlock(&sess->graph->lock);
   return d;
 }

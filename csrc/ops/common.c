@@ -129,8 +129,7 @@ bool mfi_out_new(mfi_kctx *k, int i, mf_dtype dt, int ndim, const int64_t *dims)
 {
   mf_status tmp;
   mfi_clear(&tmp);
-  mfi_device *d = mfi_bit(k->op->def->host_out, i) ? mfi_device_cpu() : k->dev;
-  k->out[i] = mfi_tensor_empty_on(d, dt, ndim, dims, &tmp);
+  k->out[i] = mfi_tensor_empty_on(mfi_out_device(k->op->def, i, k->dev), dt, ndim, dims, &tmp);
   if (!k->out[i]) {
     mfi_op_error(k->status, mf_status_code(&tmp), k->op, "%s", tmp.msg);
     return false;

@@ -14,13 +14,10 @@ static double normal(const uint32_t w[4])
   return sqrt(-2.0 * log(u1)) * cos(2.0 * M_PI * u2);
 }
 
-/* The shape attribute's, known when the op was made. */
-static void prepare_random(mfi_kctx *k) { k->shapes[0] = k->op->out[0]; }
-
 static void cpu_random(mfi_kctx *k)
 {
   const mf_op *op = k->op;
-  const mfi_meta *m = &k->shapes[0];
+  const mfi_meta *m = &op->out[0]; /* fully known: the shape is an attribute */
   int kind = (int)(op->def - mfi_ops_random);
   if (!mfi_out_new(k, 0, m->dtype, m->ndim, m->dims)) return;
   mf_tensor *y = k->out[0];
@@ -63,7 +60,7 @@ static void cpu_random(mfi_kctx *k)
  * when the flattened shape is wide; times the gain. */
 static void cpu_orthogonal(mfi_kctx *k)
 {
-  const mfi_meta *m = &k->shapes[0];
+  const mfi_meta *m = &k->op->out[0]; /* fully known: the shape is an attribute */
   if (!mfi_out_new(k, 0, m->dtype, m->ndim, m->dims)) return;
   int64_t cols = m->dims[m->ndim - 1], rows = k->out[0]->numel / (cols ? cols : 1);
   int64_t n = rows > cols ? rows : cols, w = rows > cols ? cols : rows;
@@ -213,28 +210,24 @@ mfi_opdef mfi_ops_random[] = {{.type = "RandomNormal",
                                .max_inputs = 0,
                                .flags = MFI_RANDOM,
                                .infer = infer_random,
-                               .prepare = prepare_random,
                                .kernel = {[MFI_DEVICE_CPU] = cpu_random}},
                               {.type = "RandomUniform",
                                .min_inputs = 0,
                                .max_inputs = 0,
                                .flags = MFI_RANDOM,
                                .infer = infer_random,
-                               .prepare = prepare_random,
                                .kernel = {[MFI_DEVICE_CPU] = cpu_random}},
                               {.type = "TruncatedNormal",
                                .min_inputs = 0,
                                .max_inputs = 0,
                                .flags = MFI_RANDOM,
                                .infer = infer_random,
-                               .prepare = prepare_random,
                                .kernel = {[MFI_DEVICE_CPU] = cpu_random}},
                               {.type = "RandomOrthogonal",
                                .min_inputs = 0,
                                .max_inputs = 0,
                                .flags = MFI_RANDOM,
                                .infer = infer_random,
-                               .prepare = prepare_random,
                                .kernel = {[MFI_DEVICE_CPU] = cpu_orthogonal}},
                               {.type = "Multinomial",
                                .min_inputs = 1,

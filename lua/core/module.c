@@ -7,12 +7,6 @@ static int version(lua_State *L)
   return 1;
 }
 
-static int gpu_count(lua_State *L)
-{
-  lua_pushinteger(L, mf_gpu_count());
-  return 1;
-}
-
 static int cpu_gemm_kernel(lua_State *L)
 {
   lua_pushstring(L, mf_cpu_gemm_kernel());
@@ -75,7 +69,6 @@ static int op_kernels(lua_State *L)
 int luaopen_moonflow_core(lua_State *L)
 {
   static const luaL_Reg fns[] = {{"version", version},
-                                 {"gpu_count", gpu_count},
                                  {"cpu_gemm_kernel", cpu_gemm_kernel},
                                  {"devices", devices},
                                  {"memory_stats", memory_stats},
