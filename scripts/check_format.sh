@@ -12,7 +12,7 @@ while IFS= read -r -d '' f; do
     printf '%4d  %s\n' "$n" "$f"
     bad=$((bad + 1))
   fi
-done < <(find csrc include lua/core tests/c gpu -type f \
+done < <(find csrc include lua/core tests/c tests/fuzz gpu -type f \
            \( -name '*.c' -o -name '*.h' -o -name '*.cu' -o -name '*.cuh' \) -print0 | sort -z)
 if [ $bad -gt 0 ]; then
   echo "$bad files need clang-format ($(clang-format --version | head -1))" >&2

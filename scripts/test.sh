@@ -4,8 +4,8 @@
 # runs every test: C tests, busted specs (with the best GEMM kernel for the
 # CPU, the AVX2 one, and OpenBLAS, then with the test device standing in for
 # a GPU), both again under AddressSanitizer + UBSan, the threaded tests under
-# ThreadSanitizer, and the LuaRocks install check.  `scripts/test.sh --quick`
-# skips the last three.
+# ThreadSanitizer, the fuzzers (bounded), and the LuaRocks install check.
+# `scripts/test.sh --quick` skips the last four.
 set -euo pipefail
 cd "$(dirname "$0")/.."
 quick=0
@@ -81,6 +81,9 @@ step "session and execution specs under ThreadSanitizer"
   LD_PRELOAD="$(gcc -print-file-name=libtsan.so)" lua5.4 "$(command -v busted)" \
     --filter-out="exits cleanly" --filter-out="MOONFLOW_GEMM narrows" \
     tests/spec/execution_spec.lua tests/spec/session_spec.lua )
+
+step "fuzzers: device names and checkpoint files, 20 s each from the seed corpora"
+scripts/fuzz.sh 20
 
 step "LuaRocks install from a clean tree"
 scripts/check_rock.sh

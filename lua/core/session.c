@@ -134,7 +134,7 @@ static int checkpoint_args(lua_State *L, mf_op ***ops, const char ***names)
     luaL_error(L, "checkpoint: %d variables but %d names", n, (int)luaL_len(L, 3));
   char *mem = lua_newuserdatauv(L, (sizeof(mf_op *) + sizeof(char *)) * (size_t)n + 1, 0);
   *ops = (mf_op **)mem;
-  *names = (const char **)(*ops + n);
+  *names = (const char **)(void *)(mem + sizeof(mf_op *) * (size_t)n);
   for (int k = 0; k < n; k++) {
     lua_geti(L, 2, k + 1);
     (*ops)[k] = lmf_checkop(L, -1);

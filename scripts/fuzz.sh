@@ -1,0 +1,25 @@
+#!/usr/bin/env bash
+# Builds the libFuzzer targets (clang, ASan + UBSan) and runs each over its
+# seed corpus in tests/fuzz/corpus for a bounded time (default 20 s each,
+# `scripts/fuzz.sh SECONDS` to change). New inputs go to a temporary
+# directory that is removed afterwards; a crash leaves its input in build-fuzz/.
+set -euo pipefail
+cd "$(dirname "$0")/.."
+seconds="${1:-20}"
+CC=clang scripts/build.sh build-fuzz -DMF_FUZZ=ON -DMF_WERROR=ON -DMF_WITH_CUDA=OFF \
+  -DMF_BUILD_TESTS=OFF -DCMAKE_BUILD_TYPE=RelWithDebInfo
+work="$(mktemp -d)"
+trap 'rm -rf "$work"' EXIT
+for target in build-fuzz/fuzz_*; do
+  name="$(basename "$target")"
+  corpus="tests/fuzz/corpus/${name#fuzz_}"
+  mkdir -p "$work/$name"
+  echo "fuzzing $name for ${seconds}s from $corpus"
+  if ! "$target" -max_total_time="$seconds" -rss_limit_mb=2048 -max_len=4096 \
+      -artifact_prefix="build-fuzz/$name-" "$work/$name" "$corpus" >"$work/$name.log" 2>&1; then
+    tail -40 "$work/$name.log" >&2
+    echo "$name found a crash (its input is in build-fuzz/)" >&2
+    exit 1
+  fi
+  grep -E '^Done [0-9]+ runs' "$work/$name.log"
+done
