@@ -544,6 +544,24 @@ cases.PlaceholderWithDefault = {
 -- In `rest`, "slot" and "slot+" (positive) are a slot's initial value,
 -- "grad" the gradient, and a spec a scalar hyperparameter.
 local LR = { lo = 0.01, hi = 0.5 }
+-- The build of an update op with n inputs: the first 1 + nslots become the
+-- variable and its slots, the rest are passed as they are; it fetches the
+-- op's output and every variable's value after the update.
+local function update_build(op_type, n, nslots, attrs)
+  return function(...)
+    local args = { ... }
+    local vars, ins = {}, {}
+    for i = 1, 1 + nslots do vars[i] = tf.Variable(args[i]); ins[i] = vars[i]:value() end
+    table.move(args, 2 + nslots, n, #ins + 1, ins)
+    local upd = G.make_op(op_type, ins, attrs)
+    return after(upd, function()
+      local outs = { upd.outputs[1] }
+      for _, v in ipairs(vars) do outs[#outs + 1] = v:read_value() end
+      return outs
+    end)
+  end
+end
+
 local function apply(op_type, nslots, rest, attrs)
   local function inputs(shape)
     local ins = { { shape } }
@@ -556,18 +574,7 @@ local function apply(op_type, nslots, rest, attrs)
   end
   return {
     inputs = inputs({ 3, 4 }),
-    build = function(...)
-      local args = { ... }
-      local vars, ins = {}, {}
-      for i = 1, 1 + nslots do vars[i] = tf.Variable(args[i]); ins[i] = vars[i]:value() end
-      table.move(args, 2 + nslots, 1 + #rest, #ins + 1, ins)
-      local upd = G.make_op(op_type, ins, attrs)
-      return after(upd, function()
-        local outs = { upd.outputs[1] }
-        for _, v in ipairs(vars) do outs[#outs + 1] = v:read_value() end
-        return outs
-      end)
-    end,
+    build = update_build(op_type, 1 + #rest, nslots, attrs),
     variants = { { inputs = inputs({ 0, 3 }) }, { inputs = inputs({ 1031 }) } },
   }
 end
@@ -597,18 +604,7 @@ local function sparse_apply(op_type, nslots, hypers)
   past_the_end[#past_the_end][2] = IDS(6, 6)
   return {
     inputs = inputs(5, 4),
-    build = function(...)
-      local args = { ... }
-      local vars, ins = {}, {}
-      for i = 1, 1 + nslots do vars[i] = tf.Variable(args[i]); ins[i] = vars[i]:value() end
-      for i = 2 + nslots, 3 + nslots + #hypers do ins[#ins + 1] = args[i] end
-      local upd = G.make_op(op_type, ins)
-      return after(upd, function()
-        local outs = { upd.outputs[1] }
-        for _, v in ipairs(vars) do outs[#outs + 1] = v:read_value() end
-        return outs
-      end)
-    end,
+    build = update_build(op_type, 3 + nslots + #hypers, nslots),
     variants = { { inputs = inputs(4, 0) }, { inputs = inputs(50, 70) }, { inputs = past_the_end, refuses = true } },
   }
 end
