@@ -103,6 +103,12 @@ void mfi_cuda_init(void);    /* gpu/ (or nogpu.c: nothing) */
 void mfi_testdev_init(void); /* device_test.c: only when MOONFLOW_TEST_DEVICE is set */
 void mfi_devices_init(void); /* idempotent, thread-safe */
 
+/* The CUDA kernels (gpu/dispatch.cu) for devices of type t: the nvcc build's
+ * (CUDA builds only) and the same source compiled for the host (every build;
+ * the test device's). False when a table names an unknown op type. */
+bool mfi_cuda_register_kernels(mfi_device_type t);
+bool mfi_cuda_emu_register_kernels(mfi_device_type t);
+
 #ifdef __cplusplus
 }
 #endif

@@ -1,13 +1,15 @@
 /* The test device: a second, CPU-backed device that lets CI exercise
- * placement, copies at device boundaries and fetches without a GPU.
+ * placement, copies at device boundaries, fetches and the CUDA kernels'
+ * source without a GPU: its kernels are the gpu/ sources compiled for the host
+ * (gpu/kernel.h), so an op runs here exactly the code a GPU runs.
  *
  * MOONFLOW_TEST_DEVICE=1 registers it as /device:TEST:0 (ops go there when
  * asked with tf.device); =prefer also makes it the default device for ops
  * with a kernel there, as a GPU would be. Its memory is its own caching
  * allocator's, and every block is filled with 0xFF (float NaN, integer -1)
  * when handed out and when freed, so a kernel that reads memory it did not
- * write, or a value used after its buffer went back, shows up as NaN. Only
- * some op families have kernels here (the CPU's), so graphs mix devices. */
+ * write, or a value used after its buffer went back, shows up as NaN. Ops
+ * without a CUDA kernel run on the CPU, so graphs mix devices. */
 #include "placement.h"
 
 #include <stdlib.h>
@@ -32,20 +34,12 @@ static void broken_kernel(mfi_kctx *k)
   mfi_set_f(t->dtype, mfi_data(t), 0, mfi_get_f(t->dtype, mfi_data(t), 0) + 1);
 }
 
-/* Families whose CPU kernels serve the test device too. Random ops, sparse
- * updates and the fused RNNs stay on the CPU, so graphs that use them
- * cross devices. */
-static mfi_opdef *const families[] = {mfi_ops_math,  mfi_ops_array,  mfi_ops_reduce, mfi_ops_state,
-                                      mfi_ops_train, mfi_ops_matmul, mfi_ops_nn,     mfi_ops_grad};
-
 void mfi_testdev_init(void)
 {
   test_device = (mfi_device){.type = MFI_DEVICE_TEST, .host_data = true, .poison = true};
   test_device.ops = mfi_device_cpu()->ops;
   if (!mfi_device_register(&test_device)) return;
-  for (size_t f = 0; f < sizeof families / sizeof *families; f++)
-    for (mfi_opdef *d = families[f]; d->type; d++)
-      d->kernel[MFI_DEVICE_TEST] = d->kernel[MFI_DEVICE_CPU];
+  mfi_cuda_emu_register_kernels(MFI_DEVICE_TEST);
   const char *broken = getenv("MOONFLOW_TEST_DEVICE_BROKEN");
   mfi_opdef *d = broken ? mfi_opdef_lookup(broken) : NULL;
   if (d) d->kernel[MFI_DEVICE_TEST] = broken_kernel;

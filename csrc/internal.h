@@ -6,8 +6,19 @@
 #include "moonflow.h"
 
 #include <pthread.h>
-#include <stdatomic.h>
 #include <stdbool.h>
+
+/* The CUDA kernels (gpu/, C++) include this header too. They never touch
+ * reference counts, so C++ sees a plain int of the same size and alignment. */
+#ifdef __cplusplus
+typedef int mfi_refcount;
+extern "C" {
+#else
+#include <stdatomic.h>
+typedef atomic_int mfi_refcount;
+_Static_assert(sizeof(atomic_int) == sizeof(int) && _Alignof(atomic_int) == _Alignof(int),
+               "atomic_int is laid out as int");
+#endif
 
 /* ---------------------------------------------------------------- status */
 
@@ -32,7 +43,7 @@ bool mfi_device_copy(mfi_device *dst_dev, void *dst, mfi_device *src_dev, const 
                      mf_status *s);
 
 typedef struct mfi_buffer {
-  atomic_int refs;
+  mfi_refcount refs;
   size_t nbytes;
   void *data;
   void (*dealloc)(void *data, void *arg); /* borrowed memory; NULL: ours */
@@ -42,7 +53,7 @@ typedef struct mfi_buffer {
 } mfi_buffer;
 
 struct mf_tensor {
-  atomic_int refs;
+  mfi_refcount refs;
   mf_dtype dtype;
   int ndim;
   int64_t dims[MF_MAX_DIMS];
@@ -132,7 +143,7 @@ struct mf_op {
 };
 
 struct mf_graph {
-  atomic_int refs;
+  mfi_refcount refs;
   pthread_mutex_t lock; /* guards growth against sessions planning */
   mf_op **ops;
   int nops, cap;
@@ -190,6 +201,7 @@ struct mfi_kctx {
   uint64_t key; /* random ops: Philox key */
   uint64_t run; /* random ops: how many times this op ran before */
   int threads;  /* intra-op threads */
+  bool allow_tf32; /* GPU float32 products may use TF32 (session config allow_tf32) */
   mfi_device *dev;
   void *stream; /* the device's stream for this run (NULL on the CPU) */
   /* What prepare worked out for the kernel, so that kernels never re-run
@@ -437,4 +449,7 @@ void mfi_packed_b_free(mfi_packed_b *pb);
 void mfi_sgemm_packed(bool ta, int64_t m, const float *a, int64_t lda, const mfi_packed_b *pb,
                       float beta, float *c, int64_t ldc);
 
+#ifdef __cplusplus
+}
+#endif
 #endif

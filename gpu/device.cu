@@ -10,7 +10,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 
-#include "../csrc/device.h"
+#include "cuda.h"
 
 #define MAX_GPUS 16
 
@@ -84,6 +84,31 @@ static bool gpu_sync(mfi_device *d, void *stream, mf_status *s)
   return check(cudaStreamSynchronize(stream_of(d, stream)), "cudaStreamSynchronize", s);
 }
 
+// One cuBLAS handle per GPU and host thread (a handle must not be shared by
+// threads that bind it to different streams); made on first use and kept
+// for the thread's life.
+cublasHandle_t mf_cuda_blas(mfi_kctx *k)
+{
+  static thread_local cublasHandle_t handles[MAX_GPUS];
+  cuda_impl *impl = (cuda_impl *)k->dev->impl;
+  cublasHandle_t &h = handles[impl->ordinal];
+  cublasStatus_t st = CUBLAS_STATUS_SUCCESS;
+  cudaSetDevice(impl->ordinal);
+  if (!h) st = cublasCreate(&h);
+  if (st == CUBLAS_STATUS_SUCCESS) st = cublasSetStream(h, (cudaStream_t)k->stream);
+  // TF32 is off unless the session allows it (config.allow_tf32).
+  if (st == CUBLAS_STATUS_SUCCESS)
+    st = cublasSetMathMode(h, k->allow_tf32 ? CUBLAS_TF32_TENSOR_OP_MATH : CUBLAS_DEFAULT_MATH);
+  if (st == CUBLAS_STATUS_SUCCESS) return h;
+  if (h && st != CUBLAS_STATUS_SUCCESS) {
+    cublasDestroy(h);
+    h = NULL;
+  }
+  mfi_op_error(k->status, st == CUBLAS_STATUS_ALLOC_FAILED ? MF_RESOURCE_EXHAUSTED : MF_INTERNAL,
+               k->op, "cuBLAS could not start on %s: %s", k->dev->name, cublasGetStatusString(st));
+  return NULL;
+}
+
 extern "C" MF_API int mf_gpu_count(void)
 {
   int n = 0;
@@ -119,5 +144,8 @@ extern "C" void mfi_cuda_init(void)
     d->impl = &impls[i];
     mfi_device_register(d);
   }
+  // The kernels are registered even without a GPU, so that a CUDA build
+  // reports (tf.sysconfig.op_kernels) and CI checks what it covers.
+  mfi_cuda_register_kernels(MFI_DEVICE_CUDA);
   if (n > 0) mfi_prefer_device_type(MFI_DEVICE_CUDA);
 }
