@@ -38,8 +38,8 @@
 #define MF_GLOBAL static __global__
 #define MF_DEVICE static __device__ __forceinline__
 #define MF_HD __host__ __device__ inline
-#define MF_FOR(i, n)                                                                                \
-  for (int64_t i = (int64_t)blockIdx.x * blockDim.x + threadIdx.x, i##_n_ = (n); i < i##_n_;     \
+#define MF_FOR(i, n)                                                                               \
+  for (int64_t i = (int64_t)blockIdx.x * blockDim.x + threadIdx.x, i##_n_ = (n); i < i##_n_;       \
        i += (int64_t)blockDim.x * gridDim.x)
 #define MF_LAUNCH(kern, n, stream)                                                                 \
   kern<<<MF_CUDA_NS::blocks(n), MF_CUDA_NS::kThreads, 0, (cudaStream_t)(stream)>>>

@@ -58,8 +58,8 @@ bool gemm(mfi_kctx *k, mf_dtype dt, bool ta, bool tb, int64_t m, int64_t n, int6
   if (batch == 1)
     return blas_ok(k, cublasDgemm(h, ob, oa, N, M, K, &one, (const double *)b, (int)ldb,
                                   (const double *)a, (int)lda, &beta, (double *)c, (int)ldc));
-  return blas_ok(k, cublasDgemmStridedBatched(h, ob, oa, N, M, K, &one, (const double *)b,
-                                              (int)ldb, sb, (const double *)a, (int)lda, sa, &beta,
+  return blas_ok(k, cublasDgemmStridedBatched(h, ob, oa, N, M, K, &one, (const double *)b, (int)ldb,
+                                              sb, (const double *)a, (int)lda, sa, &beta,
                                               (double *)c, (int)ldc, sc, (int)batch));
 }
 #endif
@@ -118,7 +118,8 @@ static void k_matmul(mfi_kctx *k)
   if (mfi_is_float(a->dtype)) {
     // Offsets that step evenly (a plain batch, or one operand shared) make
     // one strided-batched call; other broadcasts one call per matrix.
-    int64_t sa = batch > 1 ? offs[1] - offs[0] : 0, sb = batch > 1 ? offs[batch + 1] - offs[batch] : 0;
+    int64_t sa = batch > 1 ? offs[1] - offs[0] : 0,
+            sb = batch > 1 ? offs[batch + 1] - offs[batch] : 0;
     bool even = true;
     for (int64_t t = 1; t < batch && even; t++)
       even = offs[t] - offs[t - 1] == sa && offs[batch + t] - offs[batch + t - 1] == sb;
