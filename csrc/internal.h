@@ -198,9 +198,9 @@ struct mfi_kctx {
   /* Variables: VariableV2 gets its own in vars[0]; an op whose first
    * def->nref inputs name variables gets theirs in vars[i]. */
   mfi_var_ref vars[MFI_MAX_REFS];
-  uint64_t key; /* random ops: Philox key */
-  uint64_t run; /* random ops: how many times this op ran before */
-  int threads;  /* intra-op threads */
+  uint64_t key;    /* random ops: Philox key */
+  uint64_t run;    /* random ops: how many times this op ran before */
+  int threads;     /* intra-op threads */
   bool allow_tf32; /* GPU float32 products may use TF32 (session config allow_tf32) */
   mfi_device *dev;
   void *stream; /* the device's stream for this run (NULL on the CPU) */
