@@ -49,6 +49,7 @@ void mf_session_config_init(mf_session_config *c)
   c->intra_op_threads = 0;
   c->allow_soft_placement = 0;
   c->log_device_placement = 0;
+  c->allow_tf32 = 0;
 }
 
 static atomic_int live_sessions;
@@ -195,6 +196,7 @@ static void run_node(mf_session *sess, mfi_plan *p, int k, mf_status *s)
   mfi_kctx *c = &p->ctx[k]; /* built with the plan */
   c->status = s;
   c->threads = sess->cfg.intra_op_threads;
+  c->allow_tf32 = sess->cfg.allow_tf32 != 0;
   c->nscratch = 0;
   for (int j = 0; j < n->nvar; j++) c->vars[j].slot = &sess->vars[n->var_id[j]];
   if (def->flags & MFI_RANDOM) c->run = sess->runs[op->id]++;

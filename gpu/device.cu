@@ -1,22 +1,33 @@
 // The CUDA devices: one moonflow device per visible GPU, registered with
-// the core's device layer at start-up. Memory comes from cudaMalloc under
-// the core's caching allocator (csrc/alloc.c), so a steady training loop
-// does no cudaMalloc; each device has one non-blocking stream that kernels,
-// copies and fills are ordered on. Kernels join this directory one .cu per
-// op family, each with a table of {op type, kernel} that the dispatch
-// registers through mfi_register_kernels(MFI_DEVICE_CUDA, table).
+// the core's device layer at start-up.
+//  - Memory comes from cudaMalloc under the core's caching allocator
+//    (csrc/alloc.c), so a steady training loop does no cudaMalloc.
+//  - Each device has one non-blocking stream that kernels, copies and fills
+//    are ordered on; waits are for that stream or for one event, never for
+//    the whole device.
+//  - Copies between the host and a GPU go through a pinned staging buffer per
+//    device, in chunks, so they run at full speed from any host memory.
+// The kernels are in the other gpu/*.cu files; dispatch.cu registers them.
 #include <cuda_runtime.h>
 
+#include <pthread.h>
 #include <stdio.h>
 #include <stdlib.h>
+#include <string.h>
 
+#include "../include/moonflow_cuda.h"
 #include "cuda.h"
 
 #define MAX_GPUS 16
+#define STAGE_BYTES ((size_t)4 << 20) /* per half of the double buffer */
 
 struct cuda_impl {
   int ordinal;
   cudaStream_t stream;
+  // Pinned staging: two halves, each with the event of its last copy.
+  pthread_mutex_t stage_lock;
+  char *stage;
+  cudaEvent_t done[2];
 };
 
 static mfi_device gpus[MAX_GPUS];
@@ -63,15 +74,52 @@ static void gpu_free(mfi_device *d, void *p, size_t n)
   cudaFree(p);
 }
 
+// Host memory through the pinned halves in turn: the host fills (or
+// drains) one half while the other's copy runs. Each wait is for one
+// half's event. The caller holds the staging lock.
+static bool staged_copy(cuda_impl *im, cudaStream_t st, char *dst, const char *src, size_t n,
+                        bool to_device, mf_status *s)
+{
+  for (size_t off = 0, i = 0; off < n; off += STAGE_BYTES, i ^= 1) {
+    size_t len = n - off < STAGE_BYTES ? n - off : STAGE_BYTES;
+    char *half = im->stage + i * STAGE_BYTES;
+    if (!check(cudaEventSynchronize(im->done[i]), "cudaEventSynchronize", s)) return false;
+    if (to_device) {
+      memcpy(half, src + off, len);
+      if (!check(cudaMemcpyAsync(dst + off, half, len, cudaMemcpyHostToDevice, st),
+                 "cudaMemcpyAsync", s))
+        return false;
+    } else if (!check(cudaMemcpyAsync(half, src + off, len, cudaMemcpyDeviceToHost, st),
+                      "cudaMemcpyAsync", s)) {
+      return false;
+    }
+    if (!check(cudaEventRecord(im->done[i], st), "cudaEventRecord", s)) return false;
+    if (!to_device) {
+      if (!check(cudaEventSynchronize(im->done[i]), "cudaEventSynchronize", s)) return false;
+      memcpy(dst + off, half, len);
+    }
+  }
+  // The source of a host-to-device copy is the caller's again once its
+  // bytes are in the staging buffer; the buffer waits on its events.
+  return true;
+}
+
 static bool gpu_copy(mfi_device *d, void *dst, const void *src, size_t n, mfi_copy_dir dir,
                      void *stream, mf_status *s)
 {
-  static const cudaMemcpyKind kinds[] = {cudaMemcpyHostToDevice, cudaMemcpyDeviceToHost,
-                                         cudaMemcpyDeviceToDevice};
+  cuda_impl *im = (cuda_impl *)d->impl;
   cudaStream_t st = stream_of(d, stream);
-  if (!check(cudaMemcpyAsync(dst, src, n, kinds[dir], st), "cudaMemcpyAsync", s)) return false;
-  // Host memory is the caller's once this returns: wait for copies to and from it.
-  return dir == MFI_D2D || check(cudaStreamSynchronize(st), "cudaStreamSynchronize", s);
+  if (dir == MFI_D2D)
+    return check(cudaMemcpyAsync(dst, src, n, cudaMemcpyDeviceToDevice, st), "cudaMemcpyAsync", s);
+  if (!im->stage) { // no pinned memory could be had: a plain copy, then wait for it
+    cudaMemcpyKind kind = dir == MFI_H2D ? cudaMemcpyHostToDevice : cudaMemcpyDeviceToHost;
+    return check(cudaMemcpyAsync(dst, src, n, kind, st), "cudaMemcpyAsync", s) &&
+           check(cudaStreamSynchronize(st), "cudaStreamSynchronize", s);
+  }
+  pthread_mutex_lock(&im->stage_lock);
+  bool ok = staged_copy(im, st, (char *)dst, (const char *)src, n, dir == MFI_H2D, s);
+  pthread_mutex_unlock(&im->stage_lock);
+  return ok;
 }
 
 static bool gpu_fill(mfi_device *d, void *dst, int byte, size_t n, void *stream, mf_status *s)
@@ -120,16 +168,55 @@ extern "C" MF_API int mf_gpu_count(void)
   return n < MAX_GPUS ? n : MAX_GPUS;
 }
 
+extern "C" MF_API int mf_cuda_built(void) { return 1; }
+
+extern "C" MF_API int mf_cuda_device_count(void) { return mf_gpu_count(); }
+
+extern "C" MF_API void mf_cuda_device_info_get(int i, mf_cuda_device_info *info, mf_status *s)
+{
+  cudaDeviceProp p;
+  if (!info || i < 0 || i >= mf_gpu_count()) {
+    if (s) mf_status_set(s, MF_NOT_FOUND, "no GPU with that index");
+    return;
+  }
+  if (!check(cudaGetDeviceProperties(&p, i), "cudaGetDeviceProperties", s)) return;
+  memset(info, 0, sizeof *info);
+  snprintf(info->name, sizeof info->name, "%s", p.name);
+  snprintf(info->device_name, sizeof info->device_name, "/device:GPU:%d", i);
+  info->major = p.major, info->minor = p.minor;
+  info->multiprocessors = p.multiProcessorCount;
+  info->total_memory = p.totalGlobalMem;
+  size_t free_b = 0, total_b = 0;
+  if (cudaSetDevice(i) == cudaSuccess && cudaMemGetInfo(&free_b, &total_b) == cudaSuccess)
+    info->free_memory = free_b;
+  cudaGetLastError();
+}
+
+// A device's stream, events and pinned staging; false (the GPU unused) when
+// the stream or events cannot be made. Without pinned memory copies still work.
+static bool impl_init(cuda_impl *im, int i)
+{
+  im->ordinal = i;
+  pthread_mutex_init(&im->stage_lock, NULL);
+  if (cudaSetDevice(i) != cudaSuccess ||
+      cudaStreamCreateWithFlags(&im->stream, cudaStreamNonBlocking) != cudaSuccess ||
+      cudaEventCreateWithFlags(&im->done[0], cudaEventDisableTiming) != cudaSuccess ||
+      cudaEventCreateWithFlags(&im->done[1], cudaEventDisableTiming) != cudaSuccess) {
+    cudaGetLastError();
+    return false;
+  }
+  if (cudaHostAlloc((void **)&im->stage, 2 * STAGE_BYTES, cudaHostAllocPortable) != cudaSuccess) {
+    cudaGetLastError();
+    im->stage = NULL;
+  }
+  return true;
+}
+
 extern "C" void mfi_cuda_init(void)
 {
   int n = mf_gpu_count();
   for (int i = 0; i < n; i++) {
-    impls[i].ordinal = i;
-    if (cudaSetDevice(i) != cudaSuccess ||
-        cudaStreamCreateWithFlags(&impls[i].stream, cudaStreamNonBlocking) != cudaSuccess) {
-      cudaGetLastError();
-      continue;
-    }
+    if (!impl_init(&impls[i], i)) continue;
     mfi_device *d = &gpus[i];
     d->type = MFI_DEVICE_CUDA;
     d->index = i;

@@ -220,6 +220,10 @@ typedef struct {
   int allow_soft_placement;
   /* Print each op's device to stderr when it is first placed. */
   int log_device_placement;
+  /* float32 products on GPUs may use TF32 tensor cores (10-bit mantissas;
+   * about 1e-3 relative error). Off by default: results then match the
+   * CPU's to float32 rounding. */
+  int allow_tf32;
 } mf_session_config;
 
 MF_API void mf_session_config_init(mf_session_config *c);

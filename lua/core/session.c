@@ -11,7 +11,7 @@ static mf_session *check_session(lua_State *L, int i)
 }
 
 /* session_new(graph, inter_op_threads, intra_op_threads, allow_soft_placement,
- *             log_device_placement) */
+ *             log_device_placement, allow_tf32) */
 static int session_new(lua_State *L)
 {
   mf_graph *g = lmf_checkgraph(L, 1);
@@ -21,6 +21,7 @@ static int session_new(lua_State *L)
   c.intra_op_threads = (int)luaL_optinteger(L, 3, 0);
   c.allow_soft_placement = lua_toboolean(L, 4);
   c.log_device_placement = lua_toboolean(L, 5);
+  c.allow_tf32 = lua_toboolean(L, 6);
   lmf_session *u = lua_newuserdatauv(L, sizeof *u, 0);
   u->s = NULL;
   luaL_setmetatable(L, LMF_SESSION);

@@ -13,7 +13,7 @@ return function(tf)
   function tf.get_default_session() return default_sessions[#default_sessions] end
 
   -- tf.Session() / tf.Session{target, graph, config = {inter_op_threads, intra_op_threads,
-  -- allow_soft_placement, log_device_placement}}
+  -- allow_soft_placement, log_device_placement, allow_tf32}}
   function tf.Session(opts)
     opts = C.opts(opts, "tf.Session", "target graph config")
     local target = opts.target or ""
@@ -25,7 +25,7 @@ return function(tf)
     -- TensorFlow's ConfigProto names are accepted too.
     local cfg = C.opts(opts.config, "tf.Session config", "inter_op_threads intra_op_threads "
                        .. "inter_op_parallelism_threads intra_op_parallelism_threads "
-                       .. "allow_soft_placement log_device_placement")
+                       .. "allow_soft_placement log_device_placement allow_tf32")
     local inter = cfg.inter_op_threads or cfg.inter_op_parallelism_threads or 1
     local intra = cfg.intra_op_threads or cfg.intra_op_parallelism_threads or 0
     for what, n in pairs({ inter_op_threads = inter, intra_op_threads = intra }) do
@@ -33,13 +33,13 @@ return function(tf)
         G.raise("tf.Session: config.%s must be an integer >= %d", what, what == "inter_op_threads" and 1 or 0)
       end
     end
-    for _, what in ipairs({ "allow_soft_placement", "log_device_placement" }) do
+    for _, what in ipairs({ "allow_soft_placement", "log_device_placement", "allow_tf32" }) do
       if cfg[what] ~= nil and type(cfg[what]) ~= "boolean" then
         G.raise("tf.Session: config.%s must be a boolean", what)
       end
     end
     local ok, ud = pcall(core.session_new, g._g, inter, intra, cfg.allow_soft_placement,
-                         cfg.log_device_placement)
+                         cfg.log_device_placement, cfg.allow_tf32)
     if not ok then G.raise("tf.Session: %s", ud) end
     return setmetatable({ _ud = ud, graph = g, _closed = false, _sigs = {} }, Session)
   end

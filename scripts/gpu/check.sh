@@ -1,41 +1,105 @@
 #!/usr/bin/env bash
-# The GPU check, one command on a machine with an NVIDIA GPU:
+# The GPU check: everything needed to check the CUDA backend on a borrowed
+# GPU machine, in one command that fits a 10-minute run.
 #
-#   scripts/gpu/check.sh --fetch   # here, with network: the Debian packages the
-#                                  # GPU machine lacks (OpenBLAS, Lua headers) into .gpu-debs/
-#   scripts/gpu/check.sh           # there: unpack them, build with CUDA, run the C tests
+#   scripts/gpu/check.sh --fetch   # here, with network: the Debian packages the GPU
+#                                  # machine lacks (Lua 5.4, busted and its modules,
+#                                  # OpenBLAS, lua-cjson/argparse for the benchmark) and
+#                                  # the corpus, into .gpu-debs/ (ignored; carry it)
+#   scripts/gpu/check.sh           # there: unpack them, build for sm_90, then run
 #
-# The GPU machine has CUDA and cmake but no Lua, no OpenBLAS and no network,
-# so the packages travel with the tree (.gpu-debs/ is ignored by git; carry
-# it). The C tests then run with the GPU present: test_devices places ops on
-# /gpu:0, copies values there and back and checks that a steady loop does no
-# cudaMalloc. Prints the device, every test's result and a JSON summary line.
-set -euo pipefail
+# The steps, each bounded in time, each a JSON line in $OUT/gpu-check.json
+# (./gpu-results/ when OUT is unset) with its log beside it:
+#   ctest          the C tests (test_devices places ops on /gpu:0 and checks a
+#                  steady loop does no cudaMalloc)
+#   busted         the whole spec suite, with the GPU as the default device
+#   conformance    every op type with a CUDA kernel against the CPU (outputs and
+#                  gradients, fresh random inputs)
+#   memcheck       compute-sanitizer --tool memcheck over a representative subset
+#   bench_b/c      char-RNN config b (LSTM 2x512, embed 128, batch 50, seq 50) and
+#                  config c (LSTM 2x1024, batch 128, seq 100), moonflow then PyTorch
+#                  with cuDNN on the same GPU, plus sampling chars/s
+# Exit status: 0 when every step passed.
+set -uo pipefail
 cd "$(dirname "$0")/../.."
 debs=.gpu-debs
 if [ "${1:-}" = "--fetch" ]; then
-  mkdir -p "$debs"
-  (cd "$debs" && apt-get download libopenblas0-pthread libopenblas-pthread-dev libopenblas-dev \
-     libopenblas0 liblua5.4-dev liblua5.4-0 libgfortran5)
-  ls -l "$debs"
+  set -e
+  rm -rf "$debs" && mkdir -p "$debs"
+  (cd "$debs" && apt-get download lua5.4 liblua5.4-0 liblua5.4-dev lua-busted lua-cliargs \
+     lua-dkjson lua-filesystem lua-luassert lua-mediator lua-penlight lua-say lua-system \
+     lua-term lua-cjson lua-argparse libopenblas0-pthread libopenblas-pthread-dev \
+     libopenblas-dev libopenblas0 libgfortran5)
+  cp ../shared/data/tinyshakespeare.txt "$debs/"
+  du -sh "$debs"
   exit 0
 fi
+[ -d "$debs" ] || { echo "check.sh: $debs is missing: run scripts/gpu/check.sh --fetch here first" >&2; exit 2; }
+out="${OUT:-$PWD/gpu-results}"
+mkdir -p "$out"
+json="$out/gpu-check.json"
+: >"$json"
+t_all=$(date +%s)
+
+# ---------------------------------------------------------------- environment
 root="$PWD/.gpu-root"
 rm -rf "$root" && mkdir -p "$root"
 for d in "$debs"/*.deb; do dpkg-deb -x "$d" "$root"; done
 arch="$(gcc -print-multiarch 2>/dev/null || echo x86_64-linux-gnu)"
-blas_lib="$(find "$root" -name 'libopenblas.so*' | head -1)"
-ln -sf "$(basename "$blas_lib")" "$(dirname "$blas_lib")/libopenblas.so"
+blas_lib="$(find "$root" -name 'libopenblas.so.0' | head -1)"
+ln -sf "$(basename "$(readlink -f "$blas_lib")")" "$(dirname "$blas_lib")/libopenblas.so"
+export PATH="$root/usr/bin:$PATH"
 export LD_LIBRARY_PATH="$(dirname "$blas_lib"):$root/usr/lib/$arch:${LD_LIBRARY_PATH:-}"
-nvidia-smi --query-gpu=name,memory.total,driver_version --format=csv,noheader || true
-start=$(date +%s)
-cmake -S . -B build-gpu -DCMAKE_BUILD_TYPE=Release -DMF_WITH_CUDA=ON \
-  -DCBLAS_INCLUDE_DIR="$root/usr/include/$arch/openblas-pthread" \
-  -DOPENBLAS_LIBRARY="$(dirname "$blas_lib")/libopenblas.so" \
-  -DLUA_INCLUDE_DIR="$root/usr/include/lua5.4" >/dev/null
-cmake --build build-gpu -j"$(nproc)" 2>&1 | grep -iE "error|warning" || true
-status=0
-ctest --test-dir build-gpu --output-on-failure || status=$?
-printf '{"check":"gpu","gpus":%s,"ctest_status":%d,"seconds":%d}\n' \
-  "$(nvidia-smi -L 2>/dev/null | wc -l)" "$status" "$(( $(date +%s) - start ))"
-exit $status
+lua_share="$root/usr/share/lua/5.4"
+export LUA_PATH="$PWD/lua/?.lua;$PWD/lua/?/init.lua;$lua_share/?.lua;$lua_share/?/init.lua"
+export LUA_CPATH="$PWD/build-gpu/lua/?.so;$root/usr/lib/$arch/lua/5.4/?.so"
+corpus="$debs/tinyshakespeare.txt"
+gpu="$(nvidia-smi --query-gpu=name,memory.total,driver_version --format=csv,noheader 2>/dev/null | head -1)"
+echo "GPU: ${gpu:-none}"
+
+# step NAME SECONDS COMMAND...: runs it with a time limit, its output in
+# $out/NAME.log, and appends a JSON line with its status, time and last line.
+failed=0
+step() {
+  local name="$1" limit="$2"
+  shift 2
+  local t0 rc last
+  t0=$(date +%s)
+  echo "== $name"
+  timeout --kill-after=10 "$limit" "$@" >"$out/$name.log" 2>&1
+  rc=$?
+  last="$(grep -v '^\s*$' "$out/$name.log" | tail -1 | tr -d '"\\' | cut -c1-300)"
+  printf '{"step":"%s","status":%d,"seconds":%d,"last":"%s"}\n' "$name" "$rc" \
+    "$(($(date +%s) - t0))" "$last" | tee -a "$json"
+  [ "$rc" -eq 0 ] || failed=1
+}
+
+build() {
+  cmake -S . -B build-gpu -DCMAKE_BUILD_TYPE=Release -DMF_WITH_CUDA=ON -DMF_WERROR=ON \
+    -DCMAKE_CUDA_ARCHITECTURES=90 \
+    -DCBLAS_INCLUDE_DIR="$root/usr/include/$arch/openblas-pthread" \
+    -DOPENBLAS_LIBRARY="$(dirname "$blas_lib")/libopenblas.so" \
+    -DLUA_INCLUDE_DIR="$root/usr/include/lua5.4" && cmake --build build-gpu -j"$(nproc)"
+}
+step build 300 build
+[ "$failed" -eq 0 ] || { echo "build failed: $out/build.log" >&2; exit 1; }
+
+step ctest 120 ctest --test-dir build-gpu --output-on-failure
+step busted 240 lua5.4 "$root/usr/bin/busted" --lua="$root/usr/bin/lua5.4" -o plainTerminal tests/spec
+step conformance 120 lua5.4 tests/spec/support/conformance_check.lua
+# memcheck slows every launch by orders of magnitude: a subset, one of each family.
+step memcheck 150 compute-sanitizer --tool memcheck --error-exitcode 9 --print-limit 20 \
+  lua5.4 tests/spec/support/conformance_check.lua Add Sum Softmax SparseSoftmaxCrossEntropyWithLogits \
+  MatMul GatherV2 GatherGrad ConcatV2 RandomNormal ApplyAdam LSTMSequence LSTMSequenceGrad
+
+bench() {
+  lua5.4 scripts/bench/char_rnn.lua --input "$corpus" --steps 20 --warmup 3 --sample 500 "$@" &&
+    python3 scripts/bench/torch_charrnn_cuda.py --input "$corpus" --steps 20 --warmup 3 --sample 500 "$@"
+}
+step bench_b 120 bench --embed 128 --hidden 512 --batch 50 --seq 50
+step bench_c 150 bench --embed 128 --hidden 1024 --batch 128 --seq 100
+for b in bench_b bench_c; do grep '^{' "$out/$b.log" >>"$json" || true; done
+
+printf '{"check":"gpu","gpu":"%s","failed":%d,"seconds":%d}\n' "$gpu" "$failed" \
+  "$(($(date +%s) - t_all))" | tee -a "$json"
+exit "$failed"
