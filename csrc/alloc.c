@@ -6,7 +6,13 @@
  * memory and its footprint stays flat (no cudaMalloc in a steady loop on a
  * GPU). The lists live beside the blocks, never inside them, so the same
  * code serves memory the host cannot touch. Blocks above 1 GiB are not
- * cached; mfi_device_trim gives the cached ones back. */
+ * cached; mfi_device_trim gives the cached ones back.
+ *
+ * On devices with streams (GPUs: one per session) a block freed during a
+ * run may still be read by that run's queued work. It is cached with the
+ * run's stream: work on the same stream is ordered after the free, so a
+ * run on that stream takes it back at once; any other caller first waits
+ * for that stream. */
 #include "internal.h"
 
 #include <stdlib.h>
@@ -52,6 +58,26 @@ static void poison(mfi_device *d, void *p, size_t size)
   if (d->poison) d->ops.fill(d, p, POISON, size, NULL, NULL);
 }
 
+/* A cached block of class c for a caller on `stream`: the newest one freed
+ * on that stream or on none, else the newest at all, once its stream is
+ * idle. Called with the lock held. */
+static void *take_cached(mfi_device *d, int c, void *stream)
+{
+  int n = d->cache[c].n, i = n - 1;
+  while (i >= 0 && d->cache[c].streams[i] && d->cache[c].streams[i] != stream) i--;
+  if (i < 0) {
+    i = n - 1;
+    /* Waited for under the lock, so the stream cannot be retired meanwhile
+     * (rare: two sessions sharing a device and a size class). */
+    if (!d->ops.synchronize(d, d->cache[c].streams[i], NULL)) return NULL;
+  }
+  void *p = d->cache[c].blocks[i];
+  d->cache[c].blocks[i] = d->cache[c].blocks[n - 1];
+  d->cache[c].streams[i] = d->cache[c].streams[n - 1];
+  d->cache[c].n = n - 1;
+  return p;
+}
+
 void *mfi_device_alloc(mfi_device *d, size_t nbytes)
 {
   int c = size_class(nbytes ? nbytes : 1);
@@ -59,8 +85,8 @@ void *mfi_device_alloc(mfi_device *d, size_t nbytes)
   void *p = NULL;
   bool cached_hit = false;
   pthread_mutex_lock(&d->lock);
-  if (CACHING && c <= MAX_CLASS && d->cache[c].n > 0) {
-    p = d->cache[c].blocks[--d->cache[c].n];
+  if (CACHING && c <= MAX_CLASS && d->cache[c].n > 0 &&
+      (p = take_cached(d, c, mfi_run_stream(d)))) {
     account(d, (int64_t)size, -(int64_t)size, false);
     cached_hit = true;
   }
@@ -90,9 +116,12 @@ void mfi_device_free(mfi_device *d, void *p, size_t nbytes)
     if (d->cache[c].n == d->cache[c].cap) {
       int cap = d->cache[c].cap ? 2 * d->cache[c].cap : 16;
       void **b = realloc(d->cache[c].blocks, sizeof *b * (size_t)cap);
-      if (b) d->cache[c].blocks = b, d->cache[c].cap = cap;
+      if (b) d->cache[c].blocks = b;
+      void **st = b ? realloc(d->cache[c].streams, sizeof *st * (size_t)cap) : NULL;
+      if (st) d->cache[c].streams = st, d->cache[c].cap = cap;
     }
     if (d->cache[c].n < d->cache[c].cap) {
+      d->cache[c].streams[d->cache[c].n] = mfi_run_stream(d);
       d->cache[c].blocks[d->cache[c].n++] = p;
       account(d, -(int64_t)size, (int64_t)size, false);
       p = NULL;
@@ -108,10 +137,19 @@ void mfi_device_trim(mfi_device *d)
   pthread_mutex_lock(&d->lock);
   for (int c = MIN_CLASS; c <= MAX_CLASS; c++) {
     for (int i = 0; i < d->cache[c].n; i++) d->ops.free(d, d->cache[c].blocks[i], (size_t)1 << c);
-    free(d->cache[c].blocks);
-    d->cache[c].blocks = NULL, d->cache[c].n = d->cache[c].cap = 0;
+    free(d->cache[c].blocks), free(d->cache[c].streams);
+    d->cache[c].blocks = d->cache[c].streams = NULL, d->cache[c].n = d->cache[c].cap = 0;
   }
   d->stats.bytes_cached = 0;
+  pthread_mutex_unlock(&d->lock);
+}
+
+void mfi_device_forget_stream(mfi_device *d, void *stream)
+{
+  pthread_mutex_lock(&d->lock);
+  for (int c = MIN_CLASS; c <= MAX_CLASS; c++)
+    for (int i = 0; i < d->cache[c].n; i++)
+      if (d->cache[c].streams[i] == stream) d->cache[c].streams[i] = NULL;
   pthread_mutex_unlock(&d->lock);
 }
 

@@ -71,9 +71,15 @@ bool mfi_device_register(mfi_device *d)
   snprintf(d->name, sizeof d->name, "/job:localhost/replica:0/task:0/device:%s:%d",
            mfi_device_type_name(d->type), d->index);
   pthread_mutex_init(&d->lock, NULL);
+  d->id = ndevices;
   devices[ndevices++] = d;
   return true;
 }
+
+static _Thread_local void *const *run_streams;
+
+void mfi_set_run_streams(void *const *streams) { run_streams = streams; }
+void *mfi_run_stream(const mfi_device *d) { return run_streams ? run_streams[d->id] : NULL; }
 
 static void init(void)
 {

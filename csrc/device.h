@@ -37,8 +37,9 @@ typedef enum { MFI_H2D, MFI_D2H, MFI_D2D } mfi_copy_dir;
 typedef struct mfi_device mfi_device;
 
 /* What a backend supplies. Raw allocation sits under the device's cache;
- * copies and fills are ordered on `stream` (NULL: the device's default),
- * and a copy into host memory is complete when it returns. */
+ * copies and fills are ordered on `stream` (NULL: the stream of the run
+ * this thread serves, mfi_run_stream, else the device's default), and a
+ * copy into host memory is complete when it returns. */
 typedef struct {
   void *(*alloc)(mfi_device *d, size_t nbytes); /* NULL when out of memory */
   void (*free)(mfi_device *d, void *p, size_t nbytes);
@@ -46,6 +47,10 @@ typedef struct {
                void *stream, mf_status *s);
   bool (*fill)(mfi_device *d, void *dst, int byte, size_t nbytes, void *stream, mf_status *s);
   bool (*synchronize)(mfi_device *d, void *stream, mf_status *s);
+  /* Optional (NULL on devices without streams): a new stream for a
+   * session's work, and its end (after its work is done). */
+  void *(*stream_new)(mfi_device *d, mf_status *s);
+  void (*stream_free)(mfi_device *d, void *stream);
 } mfi_device_ops;
 
 #define MFI_CACHE_CLASSES 31 /* size classes 2^6 .. 2^30 bytes */
@@ -54,6 +59,7 @@ typedef struct {
 struct mfi_device {
   mfi_device_type type;
   int index;      /* among devices of its type */
+  int id;         /* in the registry (mfi_device_at) */
   char name[96];  /* "/job:localhost/replica:0/task:0/device:CPU:0" */
   bool host_data; /* the host can read and write its memory directly */
   bool poison;    /* fill fresh and freed blocks with 0xFF (NaN, -1) */
@@ -65,6 +71,7 @@ struct mfi_device {
   pthread_mutex_t lock;
   struct {
     void **blocks;
+    void **streams; /* per block: the stream of the run that freed it, or NULL */
     int n, cap;
   } cache[MFI_CACHE_CLASSES];
   mf_memory_stats stats;
@@ -78,10 +85,20 @@ mfi_device *mfi_device_cpu(void);
 mfi_device *mfi_device_find(mfi_device_type t, int index);
 bool mfi_device_register(mfi_device *d);
 
-/* The caching allocator over a device's raw memory (alloc.c). */
+/* The caching allocator over a device's raw memory (alloc.c). A block
+ * freed during a run remembers that run's stream: a run on the same stream
+ * reuses it at once (its work is ordered after the free), another waits
+ * for that stream first. */
 void *mfi_device_alloc(mfi_device *d, size_t nbytes);
 void mfi_device_free(mfi_device *d, void *p, size_t nbytes);
 void mfi_device_trim(mfi_device *d);
+/* Forgets `stream` in the cache (its work is done and it is going away). */
+void mfi_device_forget_stream(mfi_device *d, void *stream);
+
+/* Streams of the run this thread serves, indexed by device id (NULL
+ * outside runs): set by the session for its calling thread and workers. */
+void mfi_set_run_streams(void *const *streams);
+void *mfi_run_stream(const mfi_device *d);
 
 /* Kernels for non-CPU devices are registered by op type name. */
 typedef struct mfi_kctx mfi_kctx;

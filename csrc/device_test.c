@@ -34,10 +34,29 @@ static void broken_kernel(mfi_kctx *k)
   mfi_set_f(t->dtype, mfi_data(t), 0, mfi_get_f(t->dtype, mfi_data(t), 0) + 1);
 }
 
+/* Streams as a GPU has them, one per session, so that CI runs the sessions'
+ * and the allocator's stream bookkeeping; work here is synchronous, so a
+ * stream is only a token. */
+static void *test_stream_new(mfi_device *d, mf_status *s)
+{
+  (void)d;
+  void *st = malloc(1);
+  if (!st) mfi_set(s, MF_RESOURCE_EXHAUSTED, "out of memory making a stream");
+  return st;
+}
+
+static void test_stream_free(mfi_device *d, void *stream)
+{
+  (void)d;
+  free(stream);
+}
+
 void mfi_testdev_init(void)
 {
   test_device = (mfi_device){.type = MFI_DEVICE_TEST, .host_data = true, .poison = true};
   test_device.ops = mfi_device_cpu()->ops;
+  test_device.ops.stream_new = test_stream_new;
+  test_device.ops.stream_free = test_stream_free;
   if (!mfi_device_register(&test_device)) return;
   mfi_cuda_emu_register_kernels(MFI_DEVICE_TEST);
   const char *broken = getenv("MOONFLOW_TEST_DEVICE_BROKEN");

@@ -20,6 +20,9 @@ struct mf_session {
   int nslots;
   uint64_t nondet_key;
   mfi_plan *plans;
+  /* By device id: this session's stream on devices that have streams
+   * (made when a plan first uses the device), else NULL. */
+  void *streams[MFI_MAX_DEVICES];
   /* inter-op workers */
   pthread_t *workers;
   int nworkers;
@@ -102,6 +105,37 @@ mf_session *mf_session_new(mf_graph *g, const mf_session_config *c, mf_status *s
   return sess;
 }
 
+/* Ends the session's streams once their work is done. */
+static void release_streams(mf_session *sess)
+{
+  for (int i = 0; i < MFI_MAX_DEVICES; i++) {
+    if (!sess->streams[i]) continue;
+    mfi_device *d = mfi_device_at(i);
+    d->ops.synchronize(d, sess->streams[i], NULL);
+    mfi_device_forget_stream(d, sess->streams[i]);
+    d->ops.stream_free(d, sess->streams[i]);
+    sess->streams[i] = NULL;
+  }
+}
+
+/* The session's stream on each device of a plan, made on first use. */
+static bool ensure_streams(mf_session *sess, const mfi_plan *p, mf_status *s)
+{
+  for (int i = 0; i < p->ndevs; i++) {
+    mfi_device *d = p->devs[i];
+    if (d->ops.stream_new && !sess->streams[d->id] &&
+        !(sess->streams[d->id] = d->ops.stream_new(d, s)))
+      return false;
+  }
+  return true;
+}
+
+/* Where a run's work on d is ordered. */
+static void *stream_on(const mf_session *sess, const mfi_device *d)
+{
+  return sess->streams[d->id] ? sess->streams[d->id] : d->stream;
+}
+
 static void release_state(mf_session *sess)
 {
   for (int i = 0; i < sess->nslots; i++) mf_tensor_delete(sess->vars[i]);
@@ -113,6 +147,7 @@ static void release_state(mf_session *sess)
     sess->plans = p->next;
     mfi_plan_delete(p);
   }
+  release_streams(sess);
 }
 
 void mf_session_close(mf_session *sess)
@@ -197,6 +232,7 @@ static void run_node(mf_session *sess, mfi_plan *p, int k, mf_status *s)
   c->status = s;
   c->threads = sess->cfg.intra_op_threads;
   c->allow_tf32 = sess->cfg.allow_tf32 != 0;
+  c->stream = stream_on(sess, n->dev);
   c->nscratch = 0;
   for (int j = 0; j < n->nvar; j++) c->vars[j].slot = &sess->vars[n->var_id[j]];
   if (def->flags & MFI_RANDOM) c->run = sess->runs[op->id]++;
@@ -273,6 +309,7 @@ static void *worker_main(void *arg)
   free(arg);
   mf_session *sess = wa.sess;
   worker_index = wa.index;
+  mfi_set_run_streams(sess->streams); /* it only ever serves this session's runs */
   pthread_mutex_lock(&sess->qlock);
   for (;;) {
     while (!sess->stopping &&
@@ -501,7 +538,9 @@ void mf_session_run(mf_session *sess, const mf_output *feeds, mf_tensor *const *
       !grow_slots(sess, s))
     goto out;
   mfi_plan *p = find_plan(sess, feeds, nfeeds, fetches, nfetches, targets, ntargets, s);
-  if (!p) goto out;
+  if (!p || !ensure_streams(sess, p, s)) goto out;
+  /* Copies and allocations on this thread follow the run's streams. */
+  mfi_set_run_streams(sess->streams);
 
   memcpy(p->uses, p->uses0, sizeof(int) * p->nvals);
   sess->ntrace = 0;
@@ -524,7 +563,8 @@ void mf_session_run(mf_session *sess, const mf_output *feeds, mf_tensor *const *
   for (int i = 0; i < p->ndevs; i++) {
     mf_status tmp;
     mfi_clear(&tmp);
-    if (!p->devs[i]->ops.synchronize(p->devs[i], p->devs[i]->stream, &tmp) && mfi_ok(s)) *s = tmp;
+    if (!p->devs[i]->ops.synchronize(p->devs[i], stream_on(sess, p->devs[i]), &tmp) && mfi_ok(s))
+      *s = tmp;
   }
   /* Each fetch gets its own tensor object, in host memory. */
   for (int i = 0; mfi_ok(s) && i < nfetches; i++) {
@@ -535,5 +575,6 @@ void mf_session_run(mf_session *sess, const mf_output *feeds, mf_tensor *const *
 release:
   for (int v = 0; v < p->nvals; v++) mf_tensor_delete(p->vals[v]), p->vals[v] = NULL;
 out:
+  mfi_set_run_streams(NULL);
   pthread_mutex_unlock(&sess->lock);
 }

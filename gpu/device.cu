@@ -2,9 +2,10 @@
 // the core's device layer at start-up.
 //  - Memory comes from cudaMalloc under the core's caching allocator
 //    (csrc/alloc.c), so a steady training loop does no cudaMalloc.
-//  - Each device has one non-blocking stream that kernels, copies and fills
-//    are ordered on; waits are for that stream or for one event, never for
-//    the whole device.
+//  - Each session has its own non-blocking stream per GPU that its kernels,
+//    copies and fills are ordered on (the device's own stream serves work
+//    outside runs); waits are for one stream or one event, never for the
+//    whole device.
 //  - Copies between the host and a GPU go through a pinned staging buffer per
 //    device, in chunks, so they run at full speed from any host memory.
 // The kernels are in the other gpu/*.cu files; dispatch.cu registers them.
@@ -46,11 +47,13 @@ static bool check(cudaError_t e, const char *what, mf_status *s)
   return false;
 }
 
-// The stream to use, with its GPU made current on this thread (inter-op
-// workers run kernels for any device).
+// The stream to use — the one asked for, else the session stream of the
+// run this thread serves, else the device's own — with its GPU made
+// current on this thread (inter-op workers run kernels for any device).
 static cudaStream_t stream_of(mfi_device *d, void *stream)
 {
   cudaSetDevice(((cuda_impl *)d->impl)->ordinal);
+  if (!stream) stream = mfi_run_stream(d);
   return stream ? (cudaStream_t)stream : ((cuda_impl *)d->impl)->stream;
 }
 
@@ -99,9 +102,14 @@ static bool staged_copy(cuda_impl *im, cudaStream_t st, char *dst, const char *s
       memcpy(dst + off, half, len);
     }
   }
-  // The source of a host-to-device copy is the caller's again once its
-  // bytes are in the staging buffer; the buffer waits on its events.
   return true;
+}
+
+// Waits for both halves' last copies.
+static bool stage_idle(cuda_impl *im, mf_status *s)
+{
+  return check(cudaEventSynchronize(im->done[0]), "cudaEventSynchronize", s) &&
+         check(cudaEventSynchronize(im->done[1]), "cudaEventSynchronize", s);
 }
 
 static bool gpu_copy(mfi_device *d, void *dst, const void *src, size_t n, mfi_copy_dir dir,
@@ -118,8 +126,28 @@ static bool gpu_copy(mfi_device *d, void *dst, const void *src, size_t n, mfi_co
   }
   pthread_mutex_lock(&im->stage_lock);
   bool ok = staged_copy(im, st, (char *)dst, (const char *)src, n, dir == MFI_H2D, s);
+  // The source of a copy to the device is the caller's again once it is in
+  // the staging buffer. The copy itself is ordered before the run's later
+  // work on the same stream; a copy from outside a run (restoring a
+  // checkpoint) is waited for, since the next run uses another stream.
+  if (ok && dir == MFI_H2D && st != (cudaStream_t)mfi_run_stream(d)) ok = stage_idle(im, s);
   pthread_mutex_unlock(&im->stage_lock);
   return ok;
+}
+
+static void *gpu_stream_new(mfi_device *d, mf_status *s)
+{
+  cudaStream_t st = NULL;
+  cudaSetDevice(((cuda_impl *)d->impl)->ordinal);
+  if (!check(cudaStreamCreateWithFlags(&st, cudaStreamNonBlocking), "cudaStreamCreate", s))
+    return NULL;
+  return st;
+}
+
+static void gpu_stream_free(mfi_device *d, void *stream)
+{
+  cudaSetDevice(((cuda_impl *)d->impl)->ordinal);
+  cudaStreamDestroy((cudaStream_t)stream);
 }
 
 static bool gpu_fill(mfi_device *d, void *dst, int byte, size_t n, void *stream, mf_status *s)
@@ -227,6 +255,8 @@ extern "C" void mfi_cuda_init(void)
     d->ops.copy = gpu_copy;
     d->ops.fill = gpu_fill;
     d->ops.synchronize = gpu_sync;
+    d->ops.stream_new = gpu_stream_new;
+    d->ops.stream_free = gpu_stream_free;
     d->stream = impls[i].stream;
     d->impl = &impls[i];
     mfi_device_register(d);

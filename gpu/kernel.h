@@ -74,7 +74,8 @@ inline bool launched(mfi_kctx *k)
 }
 
 // Calls f(T()) with T the C++ type of dtype dt: float, double, int32_t,
-// int64_t, bool (one byte, as the core stores it). f(...) is called once.
+// int64_t, bool (one byte, as the core stores it), uint8_t. f(...) is
+// called once.
 template <class F> inline void with_type(mf_dtype dt, F f)
 {
   switch (dt) {
@@ -83,6 +84,7 @@ template <class F> inline void with_type(mf_dtype dt, F f)
   case MF_INT32: f(int32_t()); break;
   case MF_INT64: f(int64_t()); break;
   case MF_BOOL: f(bool()); break;
+  case MF_UINT8: f(uint8_t()); break;
   default: break;
   }
 }

@@ -199,6 +199,15 @@ static void infer_random(mfi_infer_ctx *c)
     mfi_infer_error(c, MF_INVALID_ARGUMENT, "needs minval < maxval");
     return;
   }
+  /* Integer draws take whole bounds, as TensorFlow's do (a range truncated
+   * to nothing would divide by zero). */
+  if (kind == UNIFORM && !mfi_is_float(dt) &&
+      (lo != floor(lo) || hi != floor(hi) || fabs(lo) > 0x1p62 || fabs(hi) > 0x1p62)) {
+    mfi_infer_error(c, MF_INVALID_ARGUMENT,
+                    "%s draws need whole minval and maxval (within +-2^62), got %g and %g",
+                    mf_dtype_name(dt), lo, hi);
+    return;
+  }
   if (!mfi_set_outputs(c, 1)) return;
   c->op->out[0].dtype = dt;
   c->op->out[0].ndim = (int)shape->i;
