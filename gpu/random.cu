@@ -1,8 +1,339 @@
-// Philox random streams, the same numbers as the CPU's.
+// Random ops (csrc/ops/random.c) and Dropout (csrc/ops/nn.c): Philox
+// streams keyed as the CPU keys them (csrc/random.c), so a device draws the
+// same numbers: element i of a run takes Philox's block at counter
+// (i, attempt, run) under the op's key, and each work item transforms its
+// own block with the CPU's arithmetic, in double where the CPU's is.
 #include "kernel.h"
+
+#include <string.h>
 
 namespace MF_CUDA_NS {
 
-extern const mfi_kernel_reg random_kernels[] = {{NULL, NULL}};
+// ---------------------------------------------------------------- the stream
+
+// Philox4x32-10, as mfi_philox.
+MF_HD void philox(uint64_t key, const uint32_t ctr[4], uint32_t out[4])
+{
+  uint32_t k0 = (uint32_t)key, k1 = (uint32_t)(key >> 32);
+  uint32_t c0 = ctr[0], c1 = ctr[1], c2 = ctr[2], c3 = ctr[3];
+  for (int r = 0; r < 10; r++) {
+    uint64_t p0 = (uint64_t)0xD2511F53u * c0, p1 = (uint64_t)0xCD9E8D57u * c2;
+    uint32_t n0 = (uint32_t)(p1 >> 32) ^ c1 ^ k0, n2 = (uint32_t)(p0 >> 32) ^ c3 ^ k1;
+    c0 = n0, c1 = (uint32_t)p1, c2 = n2, c3 = (uint32_t)p0;
+    k0 += 0x9E3779B9u, k1 += 0xBB67AE85u;
+  }
+  out[0] = c0, out[1] = c1, out[2] = c2, out[3] = c3;
+}
+
+// The op's key and run (kctx's key and run, passed by value to kernels).
+struct Stream {
+  uint64_t key, run;
+};
+
+inline Stream stream_of(const mfi_kctx *k) { return Stream{k->key, k->run}; }
+
+// Element i's block for its attempt-th draw, as mfi_random_draw.
+MF_HD void draw(Stream s, int64_t i, uint32_t attempt, uint32_t out[4])
+{
+  uint32_t ctr[4] = {(uint32_t)i, (uint32_t)((uint64_t)i >> 32) ^ (attempt << 20), (uint32_t)s.run,
+                     (uint32_t)(s.run >> 32)};
+  philox(s.key, ctr, out);
+}
+
+// A uniform in [0, 1) with 53 random bits, as mfi_random_unit.
+MF_HD double unit(uint32_t hi, uint32_t lo)
+{
+  return (double)(((uint64_t)hi << 21) ^ (lo >> 11)) * 0x1p-53;
+}
+
+// Box-Muller from one block, as random.c's normal().
+MF_HD double box_muller(const uint32_t w[4])
+{
+  const double pi = 3.14159265358979323846;
+  double u1 = 1.0 - unit(w[0], w[1]), u2 = unit(w[2], w[3]);
+  return sqrt(-2.0 * log(u1)) * cos(2.0 * pi * u2);
+}
+
+// Element i's standard normal; truncated ones redraw beyond two standard
+// deviations, with the next attempt's block, as TensorFlow does.
+MF_HD double normal_at(Stream s, int64_t i, bool truncated)
+{
+  uint32_t w[4], attempt = 0;
+  draw(s, i, attempt, w);
+  double z = box_muller(w);
+  while (truncated && fabs(z) > 2.0) {
+    draw(s, i, ++attempt, w);
+    z = box_muller(w);
+  }
+  return z;
+}
+
+// ---------------------------------------------------------------- RandomNormal, TruncatedNormal,
+// RandomUniform
+
+template <class T>
+MF_GLOBAL void normal_kernel(T *y, Stream s, double mean, double sd, bool truncated, int64_t n)
+{
+  MF_FOR(i, n) y[i] = (T)(mean + sd * normal_at(s, i, truncated));
+}
+
+// float32 values that round up to maxval become minval, as on the CPU.
+template <class T>
+MF_GLOBAL void uniform_kernel(T *y, Stream s, double lo, double hi, bool f32, int64_t n)
+{
+  MF_FOR(i, n)
+  {
+    uint32_t w[4];
+    draw(s, i, 0, w);
+    double v = lo + (hi - lo) * unit(w[0], w[1]);
+    if (f32 && (float)v >= (float)hi) v = lo;
+    y[i] = (T)v;
+  }
+}
+
+template <class T>
+MF_GLOBAL void uniform_int_kernel(T *y, Stream s, int64_t lo, uint64_t range, int64_t n)
+{
+  MF_FOR(i, n)
+  {
+    uint32_t w[4];
+    draw(s, i, 0, w);
+    y[i] = (T)(lo + (int64_t)((((uint64_t)w[0] << 32) | w[1]) % range));
+  }
+}
+
+// The output is the static shape (an attribute).
+static bool random_out(mfi_kctx *k)
+{
+  const mfi_meta *m = &k->op->out[0];
+  return mfi_out_new(k, 0, m->dtype, m->ndim, m->dims);
+}
+
+static void normal(mfi_kctx *k, bool truncated)
+{
+  if (!random_out(k)) return;
+  mf_tensor *y = k->out[0];
+  double mean = mfi_attr_float(k->op, "mean", 0), sd = mfi_attr_float(k->op, "stddev", 1);
+  if (y->numel == 0) return;
+  with_float(y->dtype, [&](auto z) {
+    using T = decltype(z);
+    MF_LAUNCH(normal_kernel<T>, y->numel, k->stream)
+    (data<T>(y), stream_of(k), mean, sd, truncated, y->numel);
+  });
+  launched(k);
+}
+
+static void k_normal(mfi_kctx *k) { normal(k, false); }
+static void k_truncated(mfi_kctx *k) { normal(k, true); }
+
+static void k_uniform(mfi_kctx *k)
+{
+  if (!random_out(k)) return;
+  mf_tensor *y = k->out[0];
+  double lo = mfi_attr_float(k->op, "minval", 0), hi = mfi_attr_float(k->op, "maxval", 1);
+  int64_t n = y->numel;
+  if (n == 0) return;
+  if (!mfi_is_float(y->dtype)) {
+    // Integers: minval + 64 random bits modulo the range, from the
+    // attributes truncated as the CPU truncates them.
+    uint64_t range = (uint64_t)((int64_t)hi - (int64_t)lo);
+    with_type(y->dtype, [&](auto z) {
+      using T = decltype(z);
+      MF_LAUNCH(uniform_int_kernel<T>, n, k->stream)
+      (data<T>(y), stream_of(k), (int64_t)lo, range, n);
+    });
+  } else {
+    with_float(y->dtype, [&](auto z) {
+      using T = decltype(z);
+      MF_LAUNCH(uniform_kernel<T>, n, k->stream)
+      (data<T>(y), stream_of(k), lo, hi, y->dtype == MF_FLOAT32, n);
+    });
+  }
+  launched(k);
+}
+
+// ---------------------------------------------------------------- RandomOrthogonal
+
+// q[i]: element i's standard normal, in double.
+MF_GLOBAL void gauss_kernel(double *q, Stream s, int64_t n)
+{
+  MF_FOR(i, n) q[i] = normal_at(s, i, false);
+}
+
+// y[r, c] = gain q[r, c] (tall or square) or gain q[c, r] (wide), from the
+// orthonormal columns q [n, w].
+template <class T>
+MF_GLOBAL void orthogonal_out_kernel(T *y, const double *q, double gain, int64_t rows, int64_t cols,
+                                     int64_t w)
+{
+  MF_FOR(i, rows * cols)
+  {
+    int64_t r = i / cols, c = i % cols;
+    y[i] = (T)(gain * (rows >= cols ? q[r * w + c] : q[c * w + r]));
+  }
+}
+
+// The CPU's Gram-Schmidt with re-orthogonalisation over the columns of the
+// row-major n x w matrix q, on the host: a serial chain of w^2 dependent
+// passes, and the CPU's own order of operations gives its very result.
+static void gram_schmidt(double *q, int64_t n, int64_t w)
+{
+  for (int64_t j = 0; j < w; j++) {
+    for (int pass = 0; pass < 2; pass++)
+      for (int64_t p = 0; p < j; p++) {
+        double dot = 0;
+        for (int64_t i = 0; i < n; i++) dot += q[i * w + p] * q[i * w + j];
+        for (int64_t i = 0; i < n; i++) q[i * w + j] -= dot * q[i * w + p];
+      }
+    double norm = 0;
+    for (int64_t i = 0; i < n; i++) norm += q[i * w + j] * q[i * w + j];
+    norm = sqrt(norm);
+    for (int64_t i = 0; i < n; i++) q[i * w + j] = norm > 0 ? q[i * w + j] / norm : 0;
+  }
+}
+
+// Q of the QR decomposition of an n x w Gaussian matrix (n >= w), drawn on
+// the device, orthonormalised on the host, written out on the device;
+// transposed when the flattened shape is wide; times the gain.
+static void k_orthogonal(mfi_kctx *k)
+{
+  if (!random_out(k)) return;
+  mf_tensor *y = k->out[0];
+  int64_t cols = y->dims[y->ndim - 1], rows = y->numel / (cols ? cols : 1);
+  int64_t n = rows > cols ? rows : cols, w = rows > cols ? cols : rows;
+  if (n * w == 0) return;
+  size_t bytes = sizeof(double) * (size_t)(n * w);
+  double *dq = (double *)mfi_scratch(k, bytes), *q = dq ? (double *)mfi_alloc(bytes) : NULL;
+  if (!q) {
+    if (dq) mfi_op_error(k->status, MF_RESOURCE_EXHAUSTED, k->op, "out of host memory");
+    mf_tensor_delete(y), k->out[0] = NULL;
+    return;
+  }
+  MF_LAUNCH(gauss_kernel, n * w, k->stream)(dq, stream_of(k), n * w);
+  bool ok = launched(k) && to_host(k, q, dq, bytes);
+  if (ok) {
+    gram_schmidt(q, n, w);
+    ok = from_host(k, dq, q, bytes);
+  }
+  if (ok) {
+    double gain = mfi_attr_float(k->op, "gain", 1.0);
+    with_float(y->dtype, [&](auto z) {
+      using T = decltype(z);
+      MF_LAUNCH(orthogonal_out_kernel<T>, rows * cols, k->stream)
+      (data<T>(y), dq, gain, rows, cols, w);
+    });
+    launched(k);
+  }
+  mfi_free(q, bytes);
+}
+
+// ---------------------------------------------------------------- Multinomial
+
+// One work item per row b of the logits [B, C]: the unnormalised
+// probabilities p = exp(logits - max) and their total, in double, summed in
+// the CPU's order.
+template <class T>
+MF_GLOBAL void multinomial_row_kernel(const T *l, double *p, double *total, int64_t C, int64_t B)
+{
+  MF_FOR(b, B)
+  {
+    double m = -INFINITY, t = 0;
+    for (int64_t j = 0; j < C; j++) m = fmax(m, (double)l[b * C + j]);
+    for (int64_t j = 0; j < C; j++) t += p[b * C + j] = exp((double)l[b * C + j] - m);
+    total[b] = t;
+  }
+}
+
+// One work item per sample s of row b (element b * n + s): one uniform,
+// scaled by the row's total, inverted by walking the cumulative sum; the
+// class id is 1-based.
+template <class T>
+MF_GLOBAL void multinomial_sample_kernel(T *y, const double *p, const double *total, Stream st,
+                                         int64_t C, int64_t n, int64_t total_samples)
+{
+  MF_FOR(i, total_samples)
+  {
+    int64_t b = i / n;
+    uint32_t w[4];
+    draw(st, i, 0, w);
+    double u = unit(w[0], w[1]) * total[b], acc = 0;
+    const double *pb = p + b * C;
+    int64_t j = 0;
+    while (j < C - 1 && (acc += pb[j]) <= u) j++;
+    y[i] = (T)(j + 1);
+  }
+}
+
+// Prepare left the output [batch, num_samples] in shapes[0] and checked
+// that there is a class.
+static void k_multinomial(mfi_kctx *k)
+{
+  const mf_tensor *l = k->in[0];
+  const mfi_meta *om = &k->shapes[0];
+  int64_t B = om->dims[0], C = l->dims[1], n = om->dims[1];
+  if (!mfi_out_new(k, 0, om->dtype, 2, om->dims) || B * n == 0) return;
+  double *p = (double *)mfi_scratch(k, sizeof(double) * (size_t)(B * C + B));
+  if (!p) {
+    mf_tensor_delete(k->out[0]), k->out[0] = NULL;
+    return;
+  }
+  double *total = p + B * C;
+  with_float(l->dtype, [&](auto z) {
+    using T = decltype(z);
+    MF_LAUNCH(multinomial_row_kernel<T>, B, k->stream)(data<T>(l), p, total, C, B);
+  });
+  with_type(om->dtype, [&](auto z) {
+    using T = decltype(z);
+    MF_LAUNCH(multinomial_sample_kernel<T>, B * n, k->stream)
+    (data<T>(k->out[0]), p, total, stream_of(k), C, n, B * n);
+  });
+  launched(k);
+}
+
+// ---------------------------------------------------------------- Dropout
+
+// mask = scale where the element's uniform falls below keep_prob, else 0;
+// y = x mask, in T as on the CPU.
+template <class T>
+MF_GLOBAL void dropout_kernel(const T *x, T *y, T *mask, Stream s, double keep, T scale, int64_t n)
+{
+  MF_FOR(i, n)
+  {
+    uint32_t w[4];
+    draw(s, i, 0, w);
+    mask[i] = unit(w[0], w[1]) < keep ? scale : (T)0;
+    y[i] = x[i] * mask[i];
+  }
+}
+
+// Prepare left keep_prob (attribute or host-memory input, checked) in
+// params[0] as the bits of a double.
+static void k_dropout(mfi_kctx *k)
+{
+  const mf_tensor *x = k->in[0];
+  double keep;
+  memcpy(&keep, &k->params[0], sizeof keep);
+  if (!out_like(k, 0, x)) return;
+  if (!out_like(k, 1, x)) {
+    mf_tensor_delete(k->out[0]), k->out[0] = NULL;
+    return;
+  }
+  int64_t n = x->numel;
+  if (n == 0) return;
+  with_float(x->dtype, [&](auto z) {
+    using T = decltype(z);
+    MF_LAUNCH(dropout_kernel<T>, n, k->stream)
+    (data<T>(x), data<T>(k->out[0]), data<T>(k->out[1]), stream_of(k), keep, (T)(1.0 / keep), n);
+  });
+  launched(k);
+}
+
+extern const mfi_kernel_reg random_kernels[] = {{"RandomNormal", k_normal},
+                                                {"RandomUniform", k_uniform},
+                                                {"TruncatedNormal", k_truncated},
+                                                {"RandomOrthogonal", k_orthogonal},
+                                                {"Multinomial", k_multinomial},
+                                                {"Dropout", k_dropout},
+                                                {NULL, NULL}};
 
 } // namespace MF_CUDA_NS

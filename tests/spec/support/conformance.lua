@@ -637,11 +637,14 @@ local function orthogonal(shape, gain)
 end
 cases.RandomOrthogonal = {
   inputs = {}, build = orthogonal({ 4, 4 }),
-  variants = { { inputs = {}, build = orthogonal({ 3, 5 }, 2) }, { inputs = {}, build = orthogonal({ 2, 3, 4 }) } },
+  variants = { { inputs = {}, build = orthogonal({ 3, 5 }, 2) }, { inputs = {}, build = orthogonal({ 2, 3, 4 }) },
+               { inputs = {}, build = orthogonal({ 24, 40 }, 0.5) } },
 }
 cases.Multinomial = {
   inputs = { { { 3, 5 } } }, build = function(logits, c) return tf.multinomial(logits, 7, { seed = c.seed }) end,
-  variants = { { inputs = { { { 0, 5 } } } } },
+  variants = { { inputs = { { { 0, 5 } } } },
+               { inputs = { { { 37, 11 }, { lo = -4, hi = 4 } } },
+                 build = function(logits, c) return tf.multinomial(logits, 9, { seed = c.seed, output_dtype = "int32" }) end } },
 }
 
 -- ---- fused recurrent sequences: all outputs (y and the final states)
