@@ -7,6 +7,7 @@
 #include <lua.h>
 
 #include "moonflow.h"
+#include "moonflow_cuda.h"
 
 #define LMF_GRAPH "moonflow.Graph"
 #define LMF_OP "moonflow.Operation"

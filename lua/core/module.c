@@ -13,6 +13,12 @@ static int cpu_gemm_kernel(lua_State *L)
   return 1;
 }
 
+static int cuda_built(lua_State *L)
+{
+  lua_pushboolean(L, mf_cuda_built());
+  return 1;
+}
+
 /* devices() -> {{name=, device_type=}, ...} */
 static int devices(lua_State *L)
 {
@@ -70,6 +76,7 @@ int luaopen_moonflow_core(lua_State *L)
 {
   static const luaL_Reg fns[] = {{"version", version},
                                  {"cpu_gemm_kernel", cpu_gemm_kernel},
+                                 {"cuda_built", cuda_built},
                                  {"devices", devices},
                                  {"memory_stats", memory_stats},
                                  {"allocator_trim", allocator_trim},

@@ -39,6 +39,8 @@ tf.test = {
     for _, d in ipairs(core.devices()) do if d.device_type == "GPU" then return true end end
     return false
   end,
+  -- As TensorFlow's: the build has the CUDA backend (a GPU may still be absent).
+  is_built_with_cuda = function() return core.cuda_built() end,
 }
 tf.sysconfig = {
   -- Which float32 GEMM runs on the CPU: "avx512", "avx2" (moonflow's own) or "openblas".
@@ -49,6 +51,8 @@ tf.sysconfig = {
   allocator_trim = function() core.allocator_trim() end,
   -- Per op type, the kernel backends that run it: {MatMul = {"cpu", "cuda"}, ...}.
   op_kernels = function() return core.op_kernels() end,
+  -- Whether this build has the CUDA backend (tf.test.is_gpu_available: a GPU too).
+  cuda_built = function() return core.cuda_built() end,
 }
 
 return tf

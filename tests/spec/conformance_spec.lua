@@ -16,6 +16,10 @@ local C = dofile("tests/spec/support/conformance.lua")
 
 local kernels = C.kernels()
 local devices = C.devices()
+local function devices_of_type(t)
+  for _, d in ipairs(devices) do if d.device_type == t then return true end end
+  return false
+end
 local has_gradient = core.op_types()
 
 local function sorted_keys(t)
@@ -63,6 +67,23 @@ describe("device conformance", function()
         if C.cases[op_type] then unknown[#unknown + 1] = op_type .. " (both built and skipped)" end
       end
       assert.are.same({}, unknown)
+    end)
+
+    -- The CUDA backend has a kernel for every op type the CPU has, except
+    -- those that exist only for the host (C.host_only, which the README
+    -- lists). The test device runs the same kernel source, so a build
+    -- without nvcc checks the coverage too.
+    it("has a CUDA kernel for every op type with a CPU kernel, on every build", function()
+      local missing = {}
+      for _, op_type in ipairs(sorted_keys(kernels)) do
+        local b = kernels[op_type]
+        if b.cpu and not C.host_only[op_type] then
+          if devices_of_type("TEST") and not b.test then missing[#missing + 1] = op_type .. " (test)" end
+          if tf.sysconfig.cuda_built() and not b.cuda then missing[#missing + 1] = op_type .. " (cuda)" end
+        end
+      end
+      assert.are.same({}, missing)
+      for op_type in pairs(C.host_only) do assert(kernels[op_type], op_type .. " is not an op type") end
     end)
 
     it("skips only gradient ops that comparing their forward op's gradient runs on each backend", function()

@@ -53,6 +53,11 @@ function M.kernels()
   return out
 end
 
+-- Op types that exist only for the host (printing, summaries, file I/O,
+-- Lua functions): no CUDA kernel is expected. None so far; the README's
+-- GPU section lists them as they come.
+M.host_only = {}
+
 -- ---------------------------------------------------------------- random inputs
 
 -- An input is {shape, spec}. A spec fixes the dtype (`dtype`; otherwise the
