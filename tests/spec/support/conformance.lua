@@ -655,6 +655,7 @@ cases.Multinomial = {
 -- ---- fused recurrent sequences: all outputs (y and the final states)
 
 local K = { lo = -0.8, hi = 0.8 }
+local KL = { lo = -0.3, hi = 0.3 } -- the large variants' weights (13-20 steps, CPU paths for many rows)
 local function seq_op(op_type, attrs)
   return function(...)
     local ins = { ... }
@@ -668,30 +669,38 @@ cases.LSTMSequence = {
   build = seq_op("LSTMSequence", { "forget_bias", "float", 1.0 }),
   variants = { { inputs = { { { 3, 4, 2 } }, { { 3, 3 } }, { { 3, 3 } }, { { 5, 12 }, K }, { { 12 } },
                             { { 3 }, IDS(4, 0) } },
-                 build = seq_op("LSTMSequence", { "forget_bias", "float", 0.5 }) } },
+                 build = seq_op("LSTMSequence", { "forget_bias", "float", 0.5 }) },
+               { inputs = { { { 6, 15, 5 } }, { { 6, 20 } }, { { 6, 20 } }, { { 25, 80 }, KL }, { { 80 } },
+                            { { 6 }, IDS(15, 0) } } } },
 }
 cases.LSTMSequenceProjected = {
   inputs = { { { 2, 3, 8 } }, { { 2, 2 } }, { { 2, 2 } }, { { 2, 8 }, K } },
   build = seq_op("LSTMSequenceProjected", { "forget_bias", "float", 1.0 }),
   variants = { { inputs = { { { 3, 4, 8 } }, { { 3, 2 } }, { { 3, 2 } }, { { 2, 8 }, K }, { { 3 }, IDS(4, 0) } },
-                 build = seq_op("LSTMSequenceProjected") } },
+                 build = seq_op("LSTMSequenceProjected") },
+               { inputs = { { { 6, 15, 80 } }, { { 6, 20 } }, { { 6, 20 } }, { { 20, 80 }, KL }, { { 6 }, IDS(15, 0) } } } },
 }
 cases.GRUSequence = {
   inputs = { { { 2, 3, 2 } }, { { 2, 3 } }, { { 5, 6 }, K }, { { 6 } }, { { 5, 3 }, K }, { { 3 } } },
   build = seq_op("GRUSequence"),
   variants = { { inputs = { { { 2, 3, 2 } }, { { 2, 3 } }, { { 5, 6 }, K }, { { 6 } }, { { 5, 3 }, K }, { { 3 } },
-                            { { 2 }, IDS(3, 0) } } } },
+                            { { 2 }, IDS(3, 0) } } },
+               { inputs = { { { 6, 15, 5 } }, { { 6, 20 } }, { { 25, 40 }, KL }, { { 40 } }, { { 25, 20 }, KL }, { { 20 } },
+                            { { 6 }, IDS(15, 0) } } } },
 }
 cases.GRUSequenceProjected = {
   inputs = { { { 2, 3, 4 } }, { { 2, 3, 2 } }, { { 2, 2 } }, { { 2, 4 }, K }, { { 2, 2 }, K } },
   build = seq_op("GRUSequenceProjected"),
   variants = { { inputs = { { { 3, 3, 4 } }, { { 3, 3, 2 } }, { { 3, 2 } }, { { 2, 4 }, K }, { { 2, 2 }, K },
-                            { { 3 }, IDS(3, 0) } } } },
+                            { { 3 }, IDS(3, 0) } } },
+               { inputs = { { { 6, 15, 40 } }, { { 6, 15, 20 } }, { { 6, 20 } }, { { 20, 40 }, KL }, { { 20, 20 }, KL },
+                            { { 6 }, IDS(15, 0) } } } },
 }
 cases.RNNSequence = {
   inputs = { { { 2, 4, 2 } }, { { 2, 3 } }, { { 5, 3 }, K }, { { 3 } } },
   build = seq_op("RNNSequence"),
-  variants = { { inputs = { { { 2, 4, 2 } }, { { 2, 3 } }, { { 5, 3 }, K }, { { 3 } }, { { 2 }, IDS(4, 0) } } } },
+  variants = { { inputs = { { { 2, 4, 2 } }, { { 2, 3 } }, { { 5, 3 }, K }, { { 3 } }, { { 2 }, IDS(4, 0) } } },
+               { inputs = { { { 6, 15, 5 } }, { { 6, 20 } }, { { 25, 20 }, KL }, { { 20 } }, { { 6 }, IDS(15, 0) } } } },
 }
 
 -- ---------------------------------------------------------------- what is not built here
