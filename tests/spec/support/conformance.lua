@@ -279,6 +279,7 @@ cases.Transpose = {
     { inputs = { { { 3, 5 } } }, build = function(x) return tf.transpose(x) end },
     { inputs = { { { 2, 3, 4, 5 } } }, build = function(x) return tf.transpose(x, { 2, 4, 1, 3 }) end },
     { inputs = { { { 0, 3 } } }, build = function(x) return tf.transpose(x) end },
+    { inputs = { { { 2, 3 } } }, build = function(x) return tf.transpose(x, { 1, 2 }) end }, -- the input itself
   },
 }
 cases.Reshape = {
@@ -354,6 +355,7 @@ cases.Tile = {
   variants = {
     { inputs = { { { 2, 1, 3 } } }, build = function(x) return tf.tile(x, { 1, 4, 2 }) end },
     { inputs = { { { 2, 3 } } }, build = function(x) return tf.tile(x, { 0, 2 }) end },
+    { inputs = { { { 3, 2 } } }, build = function(x) return tf.tile(x, { 1, 1 }) end }, -- TileGrad's view of dy
   },
 }
 -- Ids count from 1; the second variant gathers along axis 2 with a matrix of ids.
@@ -364,6 +366,7 @@ cases.GatherV2 = {
     { inputs = { { { 3, 4 } }, { { 2, 3 }, IDS(4) } },
       build = function(p, ids) return tf.gather(p, ids, { axis = 2 }) end },
     { inputs = { { { 3, 4 } }, { { 0 }, IDS(3) } } },
+    { inputs = { { { 4, 2 } }, { { 6 }, { dtype = "int64", ids = 4 } } } },
     { inputs = { { { 3, 4 } }, { { 2 }, IDS(0, 0) } }, refuses = true }, -- id 0
     { inputs = { { { 3, 4 } }, { { 2 }, IDS(4, 4) } }, refuses = true }, -- past the end
   },
@@ -378,6 +381,7 @@ cases.OneHot = {
       end },
     { inputs = { { { 0 }, IDS(4) } } },
   },
+  dtypes = { "float32", "float64", "int32", "bool" }, -- 4-, 8- and 1-byte values
 }
 
 -- ---- values made from nothing
@@ -620,7 +624,8 @@ cases.SparseApplyAdam = sparse_apply("SparseApplyAdam", 2, { { lo = 0.1, hi = 0.
 cases.DedupRows = {
   inputs = { { { 6, 3 } }, { { 6 }, IDS(3) } },
   build = function(r, ids) return G.make_op("DedupRows", { r, ids }).outputs end,
-  variants = { { inputs = { { { 2, 3, 4 } }, { { 2, 3 }, IDS(4) } } }, { inputs = { { { 0, 3 } }, { { 0 }, IDS(3) } } } },
+  variants = { { inputs = { { { 2, 3, 4 } }, { { 2, 3 }, IDS(4) } } }, { inputs = { { { 0, 3 } }, { { 0 }, IDS(3) } } },
+               { inputs = { { { 7, 2 } }, { { 7 }, { dtype = "int64", ids = 3 } } } } },
 }
 
 -- ---- random ops: each copy has the same seed, so the same numbers
