@@ -6,27 +6,6 @@ namespace MF_CUDA_NS {
 
 // ---------------------------------------------------------------- helpers
 
-// Data movement sees only element bytes: one unsigned type per size (bool
-// and uint8 1, float32 and int32 4, float64 and int64 8).
-template <class F> inline void with_bytes(mf_dtype dt, F f)
-{
-  switch (mf_dtype_size(dt)) {
-  case 1: f(uint8_t()); break;
-  case 4: f(uint32_t()); break;
-  case 8: f(uint64_t()); break;
-  default: break;
-  }
-}
-
-// with_type, and uint8, which the gradient ops' sums accept too.
-template <class F> inline void with_number(mf_dtype dt, F f)
-{
-  if (dt == MF_UINT8)
-    f(uint8_t());
-  else
-    with_type(dt, f);
-}
-
 static int64_t dims_prod(const int64_t *dims, int from, int to)
 {
   int64_t n = 1;
@@ -402,7 +381,7 @@ static void k_tile_grad(mfi_kctx *k)
   s.tiles = 1;
   row_strides(dy->ndim, dy->dims, s.dyst);
   for (int d = 0; d < x->ndim; d++) s.xdims[d] = x->dims[d], s.mult[d] = m[d], s.tiles *= m[d];
-  with_number(dy->dtype, [&](auto z) {
+  with_type(dy->dtype, [&](auto z) {
     using T = decltype(z);
     MF_LAUNCH(tile_grad_kernel<T>, y->numel, k->stream)(data<T>(y), data<T>(dy), s, y->numel);
   });

@@ -11,27 +11,6 @@ namespace MF_CUDA_NS {
 
 // ---------------------------------------------------------------- helpers
 
-// Data movement sees only element bytes: one unsigned type per size (bool
-// and uint8 1, float32 and int32 4, float64 and int64 8).
-template <class F> inline void with_bytes(mf_dtype dt, F f)
-{
-  switch (mf_dtype_size(dt)) {
-  case 1: f(uint8_t()); break;
-  case 4: f(uint32_t()); break;
-  case 8: f(uint64_t()); break;
-  default: break;
-  }
-}
-
-// with_type, and uint8, which GatherGrad's sums accept too.
-template <class F> inline void with_number(mf_dtype dt, F f)
-{
-  if (dt == MF_UINT8)
-    f(uint8_t());
-  else
-    with_type(dt, f);
-}
-
 // Ids are int32 or int64 (inference checked).
 template <class F> inline void with_index(mf_dtype dt, F f)
 {
@@ -187,7 +166,7 @@ static bool group_sum(mfi_kctx *k, mf_tensor *y, const mf_tensor *x, const Group
 {
   int64_t total = outer * g.u * inner;
   if (total == 0) return true;
-  with_number(y->dtype, [&](auto z) {
+  with_type(y->dtype, [&](auto z) {
     using T = decltype(z);
     MF_LAUNCH(group_sum_kernel<T>, total, k->stream)
     (data<T>(y), data<T>(x), g, by_id, dim, inner, total);

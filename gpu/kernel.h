@@ -89,6 +89,18 @@ template <class F> inline void with_type(mf_dtype dt, F f)
   }
 }
 
+// Data movement sees only element bytes: one unsigned type per size (bool
+// and uint8 1, float32 and int32 4, float64 and int64 8).
+template <class F> inline void with_bytes(mf_dtype dt, F f)
+{
+  switch (mf_dtype_size(dt)) {
+  case 1: f(uint8_t()); break;
+  case 4: f(uint32_t()); break;
+  case 8: f(uint64_t()); break;
+  default: break;
+  }
+}
+
 // The same for the float dtypes only; false (f not called) for the others.
 template <class F> inline bool with_float(mf_dtype dt, F f)
 {
