@@ -423,6 +423,10 @@ local function reduction(fn, spec, dtypes, empty_ok)
       { inputs = { { { 3, 0 }, spec } }, build = r(1) },
       { inputs = { { { 37, 65 }, spec } }, build = r(2) },
       { inputs = { { { 37, 65 }, spec } }, build = r(1) },
+      -- Few outputs of long folds: the chunked two-pass path, along the
+      -- last axis and over two separated axes.
+      { inputs = { { { 3, 2500 }, spec } }, build = r(2) },
+      { inputs = { { { 30, 3, 45 }, spec } }, build = r({ 1, 3 }, true) },
     },
   }
   -- Reducing an empty axis: sum 0, mean NaN, product 1; max and min refuse.
@@ -442,6 +446,9 @@ local function arg_reduction(fn)
       { inputs = { { { 2, 3, 4 }, DISTINCT } }, build = function(x) return fn(x, 1) end },
       { inputs = { { { 0, 3 }, DISTINCT } }, build = function(x) return fn(x, 2) end },
       { inputs = { { { 19, 67 }, DISTINCT } }, build = function(x) return fn(x, -1) end },
+      -- Long folds in chunks (integers have ties across chunks: the first wins).
+      { inputs = { { { 2, 3000 }, DISTINCT } }, build = function(x) return fn(x, 2) end },
+      { inputs = { { { 2100, 3 }, DISTINCT } }, build = function(x) return fn(x, 1) end },
       { inputs = { { { 3, 0 } } }, build = function(x) return fn(x, 2) end, refuses = true }, -- an empty axis
     },
   }
