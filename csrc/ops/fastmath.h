@@ -39,7 +39,7 @@ static inline float exp_f(float x)
   p = p * r + 1.6666665459e-1f;
   p = p * r + 5.0000001201e-1f;
   p = p * r * r + r + 1.0f;
-  sc.i = (n + 127) << 23;
+  sc.i = (int32_t)((uint32_t)(n + 127) << 23); /* unsigned: NaN gives any n */
   return p * sc.f;
 }
 
