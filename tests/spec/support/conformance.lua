@@ -253,6 +253,63 @@ cases.AddN = {
                { inputs = { { { 1031 } }, { { 1031 } }, { { 1031 } } } } },
 }
 
+-- Element-wise edges: integers across their whole range (wrapping
+-- arithmetic, int64, uint8), NaNs (Maximum / Minimum / Sign / Cast keep the
+-- CPU's rules; log of a negative makes them on the device), float to
+-- integer casts out of range (saturated), and AddN past 32 inputs.
+local FLOATS = { "float32", "float64" }
+local WIDE = { int32 = { lo = -2e9, hi = 2e9 }, int64 = { lo = -4e18, hi = 4e18 }, uint8 = { lo = 0, hi = 255 } }
+local function wide(dt, extra)
+  local spec = { dtype = dt }
+  for k, v in pairs(WIDE[dt]) do spec[k] = v end
+  for k, v in pairs(extra or {}) do spec[k] = v end
+  return spec
+end
+for _, name in ipairs({ "Add", "Sub", "Mul", "Div", "FloorMod", "Maximum", "Minimum", "Equal", "Less", "GreaterEqual" }) do
+  local divides = name == "Div" or name == "FloorMod"
+  for _, dt in ipairs({ "int32", "int64", "uint8" }) do
+    local b = wide(dt, divides and { gap = 1 } or nil)
+    table.insert(cases[name].variants, { inputs = { { { 19, 67 }, wide(dt) }, { { 67 }, b } }, dtypes = { dt } })
+  end
+  if divides then -- small divisors, -1 among them
+    table.insert(cases[name].variants,
+                 { inputs = { { { 4, 9 }, wide("int64") }, { { 9 }, { dtype = "int64", lo = -2, hi = 2, gap = 1 } } },
+                   dtypes = { "int64" } })
+  end
+end
+for _, dt in ipairs({ "int64", "uint8" }) do
+  table.insert(cases.Pow.variants, { inputs = { { { 5, 8 }, { dtype = dt, lo = 0, hi = 7 } },
+                                                { { 8 }, { dtype = dt, lo = 0, hi = 40 } } }, -- powers that wrap
+                                     dtypes = { dt } })
+end
+for _, name in ipairs({ "Abs", "Neg", "Sign", "Square", "Round", "Floor" }) do
+  for _, dt in ipairs({ "int32", "int64", "uint8" }) do
+    table.insert(cases[name].variants, { inputs = { { { 7, 9 }, wide(dt) } }, dtypes = { dt } })
+  end
+end
+for _, name in ipairs({ "Maximum", "Minimum" }) do
+  local fn = name == "Maximum" and tf.maximum or tf.minimum
+  table.insert(cases[name].variants, { inputs = { { { 3, 5 }, { lo = -1, hi = 1 } }, { { 3, 5 } } },
+                                       build = function(a, b) return { fn(tf.log(a), b), fn(b, tf.log(a)) } end,
+                                       dtypes = FLOATS })
+end
+table.insert(cases.Sign.variants, { inputs = { { { 3, 5 }, { lo = -1, hi = 1 } } },
+                                    build = function(x) return tf.sign(tf.log(x)) end, dtypes = FLOATS })
+local to_all = cast_to({ "float32", "float64", "int32", "int64", "bool" })
+table.insert(cases.Cast.variants, { inputs = { { { 3, 5 }, { lo = -1, hi = 1 } } },
+                                    build = function(x) return to_all(tf.log(x)) end, dtypes = FLOATS })
+table.insert(cases.Cast.variants, { inputs = { { { 4, 6 }, { lo = -2e19, hi = 2e19 } } }, build = to_all, dtypes = FLOATS })
+table.insert(cases.Cast.variants, { inputs = { { { 4, 6 }, wide("int64") } }, build = to_all, dtypes = { "int64" } })
+for _, dt in ipairs({ "int32", "int64" }) do
+  table.insert(cases.AddN.variants, { inputs = { { { 5, 7 }, wide(dt) }, { { 5, 7 }, wide(dt) }, { { 5, 7 }, wide(dt) } },
+                                      dtypes = { dt } })
+end
+local MANY = {}
+for i = 1, 40 do MANY[i] = { { 5, 7 } } end
+table.insert(cases.AddN.variants, { inputs = MANY, dtypes = { "float32", "int64" }, build = function(...)
+  return out1(G.make_op("AddN", table.move({ ... }, 1, #MANY, 1, {})))
+end })
+
 -- ---- matrix product
 
 local function matmul(ta, tb) return function(a, b) return tf.matmul(a, b, { transpose_a = ta, transpose_b = tb }) end end
