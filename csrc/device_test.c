@@ -62,6 +62,10 @@ void mfi_testdev_init(void)
   const char *broken = getenv("MOONFLOW_TEST_DEVICE_BROKEN");
   mfi_opdef *d = broken ? mfi_opdef_lookup(broken) : NULL;
   if (d) d->kernel[MFI_DEVICE_TEST] = broken_kernel;
+  /* MOONFLOW_TEST_DEVICE_WITHOUT=<op type> leaves that op type without a
+   * kernel here, so a spec can show placement refusing it. */
+  const char *without = getenv("MOONFLOW_TEST_DEVICE_WITHOUT");
+  if ((d = without ? mfi_opdef_lookup(without) : NULL)) d->kernel[MFI_DEVICE_TEST] = NULL;
   if (strcmp(getenv("MOONFLOW_TEST_DEVICE"), "prefer") == 0)
     mfi_prefer_device_type(MFI_DEVICE_TEST);
 }

@@ -40,7 +40,8 @@ template <mf_dtype D> struct Tag {
   using T = typename Dt<D>::T;
 };
 
-// Calls f(Tag<dt>()) for any dtype (with_type lacks uint8).
+// Calls f(Tag<dt>()) for any dtype: like with_type, but the tag keeps the
+// dtype, which tells bool (stored as uint8_t) from uint8.
 template <class F> static void with_dtype(mf_dtype dt, F f)
 {
   switch (dt) {
