@@ -62,6 +62,14 @@ step "busted specs under AddressSanitizer + UBSan"
   LD_PRELOAD="$(gcc -print-file-name=libasan.so)" ASAN_OPTIONS=detect_leaks=0 MF_SPEC_ASAN=1 \
     MOONFLOW_TEST_DEVICE=1 \
     busted --lua=lua5.4 tests/spec )
+# Again with the test device as the default: the CUDA kernels' source (its
+# kernels) runs every spec under the sanitizers, so an index past a buffer
+# in a GPU kernel is a report here.
+step "busted specs under AddressSanitizer + UBSan, CUDA kernels' host build as default"
+( . scripts/env.sh build-asan
+  LD_PRELOAD="$(gcc -print-file-name=libasan.so)" ASAN_OPTIONS=detect_leaks=0 MF_SPEC_ASAN=1 \
+    MOONFLOW_TEST_DEVICE=prefer \
+    busted --lua=lua5.4 tests/spec )
 
 step "ThreadSanitizer build (CPU only)"
 scripts/build.sh build-tsan -DMF_WERROR=ON -DMF_TSAN=ON -DMF_WITH_CUDA=OFF \

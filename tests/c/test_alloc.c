@@ -98,6 +98,8 @@ int main(void)
   CHECK(((y == q && z == r) || (y == r && z == q)) && syncs[1] == 1);
   mfi_device_free(&fake, y, 1024);
   mfi_device_free(&fake, z, 1024);
+#else
+  (void)run_b;
 #endif
   mfi_set_run_streams(NULL);
   mfi_device_trim(&fake);
