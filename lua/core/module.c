@@ -74,14 +74,11 @@ static int op_kernels(lua_State *L)
 
 int luaopen_moonflow_core(lua_State *L)
 {
-  static const luaL_Reg fns[] = {{"version", version},
-                                 {"cpu_gemm_kernel", cpu_gemm_kernel},
-                                 {"cuda_built", cuda_built},
-                                 {"devices", devices},
-                                 {"memory_stats", memory_stats},
-                                 {"allocator_trim", allocator_trim},
-                                 {"op_kernels", op_kernels},
-                                 {NULL, NULL}};
+  static const luaL_Reg fns[] = {
+      {"version", version},           {"cpu_gemm_kernel", cpu_gemm_kernel},
+      {"cuda_built", cuda_built},     {"devices", devices},
+      {"memory_stats", memory_stats}, {"allocator_trim", allocator_trim},
+      {"op_kernels", op_kernels},     {NULL, NULL}};
   lua_newtable(L);
   lmf_open_graph(L);
   lmf_open_array(L);
