@@ -51,6 +51,9 @@ typedef struct {
    * session's work, and its end (after its work is done). */
   void *(*stream_new)(mfi_device *d, mf_status *s);
   void (*stream_free)(mfi_device *d, void *stream);
+  /* Optional: makes d current on the calling thread before a kernel runs
+   * there (CUDA launches go to the thread's current GPU). */
+  void (*bind)(mfi_device *d);
 } mfi_device_ops;
 
 #define MFI_CACHE_CLASSES 31 /* size classes 2^6 .. 2^30 bytes */

@@ -239,6 +239,7 @@ static void run_node(mf_session *sess, mfi_plan *p, int k, mf_status *s)
   struct timespec t0, t1;
   if (sess->tracing) clock_gettime(CLOCK_MONOTONIC, &t0);
   int outer = mfi_parallel_limit(c->threads);
+  if (n->dev->ops.bind) n->dev->ops.bind(n->dev);
   if (def->prepare) def->prepare(c);
   if (mfi_ok(s)) n->kernel(c);
   mfi_parallel_limit(outer);

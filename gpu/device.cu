@@ -72,10 +72,13 @@ static void gpu_free(mfi_device *d, void *p, size_t n)
 {
   (void)n;
   cudaSetDevice(((cuda_impl *)d->impl)->ordinal);
-  // The block may still be in use by work queued on the stream.
-  cudaStreamSynchronize(((cuda_impl *)d->impl)->stream);
+  // Work queued on the freeing run's stream may still use the block;
+  // cudaFree then waits for the rest of the device itself.
+  cudaStreamSynchronize(stream_of(d, NULL));
   cudaFree(p);
 }
+
+static void gpu_bind(mfi_device *d) { cudaSetDevice(((cuda_impl *)d->impl)->ordinal); }
 
 // Host memory through the pinned halves in turn: the host fills (or
 // drains) one half while the other's copy runs. Each wait is for one
@@ -161,13 +164,35 @@ static bool gpu_sync(mfi_device *d, void *stream, mf_status *s)
 }
 
 // One cuBLAS handle per GPU and host thread (a handle must not be shared by
-// threads that bind it to different streams); made on first use and kept
-// for the thread's life.
+// threads that bind it to different streams), made on first use and
+// destroyed when the thread ends (inter-op workers end with their session).
+struct blas_handles {
+  cublasHandle_t h[MAX_GPUS];
+};
+static pthread_key_t blas_key;
+static pthread_once_t blas_once = PTHREAD_ONCE_INIT;
+
+static void blas_handles_free(void *p)
+{
+  blas_handles *b = (blas_handles *)p;
+  for (int i = 0; i < MAX_GPUS; i++)
+    if (b->h[i]) cudaSetDevice(i), cublasDestroy(b->h[i]);
+  free(b);
+}
+
+static void blas_key_make(void) { pthread_key_create(&blas_key, blas_handles_free); }
+
 cublasHandle_t mf_cuda_blas(mfi_kctx *k)
 {
-  static thread_local cublasHandle_t handles[MAX_GPUS];
+  pthread_once(&blas_once, blas_key_make);
+  blas_handles *b = (blas_handles *)pthread_getspecific(blas_key);
+  if (!b && (!(b = (blas_handles *)calloc(1, sizeof *b)) || pthread_setspecific(blas_key, b))) {
+    free(b);
+    mfi_op_error(k->status, MF_RESOURCE_EXHAUSTED, k->op, "out of memory for a cuBLAS handle");
+    return NULL;
+  }
   cuda_impl *impl = (cuda_impl *)k->dev->impl;
-  cublasHandle_t &h = handles[impl->ordinal];
+  cublasHandle_t &h = b->h[impl->ordinal];
   cublasStatus_t st = CUBLAS_STATUS_SUCCESS;
   cudaSetDevice(impl->ordinal);
   if (!h) st = cublasCreate(&h);
@@ -215,8 +240,11 @@ extern "C" MF_API void mf_cuda_device_info_get(int i, mf_cuda_device_info *info,
   info->multiprocessors = p.multiProcessorCount;
   info->total_memory = p.totalGlobalMem;
   size_t free_b = 0, total_b = 0;
+  int current = 0;
+  cudaGetDevice(&current); // the caller's current GPU stays current
   if (cudaSetDevice(i) == cudaSuccess && cudaMemGetInfo(&free_b, &total_b) == cudaSuccess)
     info->free_memory = free_b;
+  cudaSetDevice(current);
   cudaGetLastError();
 }
 
@@ -257,6 +285,7 @@ extern "C" void mfi_cuda_init(void)
     d->ops.synchronize = gpu_sync;
     d->ops.stream_new = gpu_stream_new;
     d->ops.stream_free = gpu_stream_free;
+    d->ops.bind = gpu_bind;
     d->stream = impls[i].stream;
     d->impl = &impls[i];
     mfi_device_register(d);

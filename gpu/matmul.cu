@@ -30,6 +30,19 @@ static bool blas_ok(mfi_kctx *k, cublasStatus_t st)
   return false;
 }
 
+// C = beta C over `batch` matrices: the product with an empty inner
+// dimension (cuBLAS refuses its zero leading dimensions).
+template <class F>
+MF_GLOBAL void scale_kernel(F *c, double beta, int64_t m, int64_t n, int64_t ldc, int64_t sc,
+                            int64_t total)
+{
+  MF_FOR(i, total)
+  {
+    F *p = c + i / (m * n) * sc + i % (m * n) / n * ldc + i % n;
+    *p = beta == 0 ? F(0) : (F)(beta * *p);
+  }
+}
+
 // Row-major C = op(A) op(B) is column-major C^T = op(B)^T op(A)^T: cuBLAS
 // gets B first, with the dimensions swapped.
 bool gemm(mfi_kctx *k, mf_dtype dt, bool ta, bool tb, int64_t m, int64_t n, int64_t kk,
@@ -37,8 +50,19 @@ bool gemm(mfi_kctx *k, mf_dtype dt, bool ta, bool tb, int64_t m, int64_t n, int6
           double beta, void *c, int64_t ldc, int64_t sc, int64_t batch)
 {
   if (m == 0 || n == 0 || batch == 0) return true;
-  if (m > INT32_MAX || n > INT32_MAX || kk > INT32_MAX) {
-    mfi_op_error(k->status, MF_INVALID_ARGUMENT, k->op, "matrix dimensions beyond cuBLAS's int");
+  if (kk == 0) {
+    if (beta != 1)
+      with_float(dt, [&](auto z) {
+        using F = decltype(z);
+        MF_LAUNCH(scale_kernel<F>, batch * m * n, k->stream)
+        ((F *)c, beta, m, n, ldc, sc, batch * m * n);
+      });
+    return launched(k);
+  }
+  if (m > INT32_MAX || n > INT32_MAX || kk > INT32_MAX || lda > INT32_MAX || ldb > INT32_MAX ||
+      ldc > INT32_MAX || batch > INT32_MAX) {
+    mfi_op_error(k->status, MF_INVALID_ARGUMENT, k->op,
+                 "matrix dimensions beyond cuBLAS's 32-bit sizes");
     return false;
   }
   cublasHandle_t h = mf_cuda_blas(k);
