@@ -4,6 +4,7 @@
 
 #include "device.h"
 #include "moonflow.h"
+#include "philox.h"
 
 #include <pthread.h>
 #include <stdbool.h>
@@ -220,6 +221,11 @@ struct mfi_kctx {
  * with the op's out-of-memory error set when it cannot be had. */
 void *mfi_scratch(mfi_kctx *k, size_t nbytes);
 
+/* Variable (or slot) i's value, to update in place: copied first when a
+ * reader still holds the buffer; NULL with the op's error when it is
+ * uninitialized or the copy fails. */
+mf_tensor *mfi_var_writable(mfi_kctx *k, int i);
+
 enum {
   MFI_VARIABLE = 1 << 1, /* owns a variable slot */
   MFI_RANDOM = 1 << 2,
@@ -388,16 +394,12 @@ mfi_device *mfi_session_device(mf_session *sess, const mf_op *var, mf_status *s)
 
 /* ---------------------------------------------------------------- random */
 
-/* Philox4x32-10: four 32-bit outputs for a 128-bit counter and 64-bit key. */
-void mfi_philox(uint64_t key, const uint32_t ctr[4], uint32_t out[4]);
+/* Philox, mfi_random_unit and mfi_random_normal live in philox.h, which
+ * the GPU's kernels share. */
 uint64_t mfi_seed_key(int64_t seed, int64_t seed2);
 
-/* The random ops' stream: element i of a kernel's run (and the attempt-th
- * redraw) takes Philox's block at counter (i, attempt, run), so values never
- * depend on scheduling. mfi_random_unit makes a uniform in [0, 1) with 53
- * random bits from two words. */
+/* Element i's block in a random kernel's run (its attempt-th redraw). */
 void mfi_random_draw(const mfi_kctx *k, int64_t i, uint32_t attempt, uint32_t out[4]);
-double mfi_random_unit(uint32_t hi, uint32_t lo);
 
 /* ---------------------------------------------------------------- threads */
 

@@ -307,29 +307,6 @@ static void k_dedup(mfi_kctx *k)
 
 // ---------------------------------------------------------------- sparse updates
 
-// The variable (or slot) value to update in place: copied first when a
-// reader still holds the buffer (as train.c's writable).
-static mf_tensor *writable(mfi_kctx *k, int i)
-{
-  mf_tensor *cur = *k->vars[i].slot;
-  if (!cur) {
-    mfi_op_error(k->status, MF_FAILED_PRECONDITION, k->op,
-                 "attempting to use uninitialized value %s (run the initializers first)",
-                 k->vars[i].name);
-    return NULL;
-  }
-  if (mfi_tensor_exclusive(cur)) return cur;
-  mf_status tmp;
-  mfi_clear(&tmp);
-  mf_tensor *copy = mfi_tensor_copy(cur, &tmp);
-  if (!copy) {
-    mfi_op_error(k->status, tmp.code, k->op, "%s", tmp.msg);
-    return NULL;
-  }
-  mf_tensor_delete(cur);
-  return *k->vars[i].slot = copy;
-}
-
 // The arithmetic is the CPU's: double, rounded to T at every store. The
 // hyperparameters are device scalars, read by every work item.
 
@@ -397,7 +374,7 @@ MF_GLOBAL void adam_apply_kernel(T *v, const T *m, const T *s, AdamIn<T> h, int6
 // var; lr, rows, ids (host memory).
 static void k_sparse_sgd(mfi_kctx *k)
 {
-  mf_tensor *var = writable(k, 0);
+  mf_tensor *var = mfi_var_writable(k, 0);
   if (!var) return;
   const mf_tensor *vals = k->in[2], *ids = k->in[3];
   int64_t rows = var->dims[0], width = rows ? var->numel / rows : 0;
@@ -422,7 +399,7 @@ static void k_sparse_adam(mfi_kctx *k)
 {
   mf_tensor *slot[3];
   for (int i = 0; i < 3; i++)
-    if (!(slot[i] = writable(k, i))) return;
+    if (!(slot[i] = mfi_var_writable(k, i))) return;
   const mf_tensor *vals = k->in[9], *ids = k->in[10];
   int64_t rows = slot[0]->dims[0], width = rows ? slot[0]->numel / rows : 0;
   int64_t total = slot[0]->numel;

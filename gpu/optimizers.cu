@@ -76,23 +76,6 @@ template <class T> MF_GLOBAL void adam_kernel(T *x, T *m, T *s, const T *g, Scal
   }
 }
 
-// Variable slot i's value, to update in place: copied first when a reader
-// still holds the buffer (prepare saw it initialized).
-static mf_tensor *writable(mfi_kctx *k, int i)
-{
-  mf_tensor *cur = *k->vars[i].slot;
-  if (mfi_tensor_exclusive(cur)) return cur;
-  mf_status tmp;
-  mfi_clear(&tmp);
-  mf_tensor *copy = mfi_tensor_copy(cur, &tmp);
-  if (!copy) {
-    mfi_op_error(k->status, tmp.code, k->op, "%s", tmp.msg);
-    return NULL;
-  }
-  mf_tensor_delete(cur);
-  return *k->vars[i].slot = copy;
-}
-
 enum { SGD, MOMENTUM, ADAGRAD, RMSPROP, ADAM };
 
 // Where each op's gradient and scalar hyperparameters sit among its inputs
@@ -135,7 +118,7 @@ static void apply(mfi_kctx *k, int kind)
 {
   mf_tensor *slot[3] = {NULL, NULL, NULL};
   for (int i = 0; i < k->op->def->nref; i++)
-    if (!(slot[i] = writable(k, i))) return;
+    if (!(slot[i] = mfi_var_writable(k, i))) return;
   int64_t n = k->in[apply_inputs[kind].grad]->numel;
   if (n > 0) {
     with_float(slot[0]->dtype, [&](auto z) { launch_apply<decltype(z)>(k, kind, slot, n); });
@@ -208,7 +191,7 @@ static void assign_update(mfi_kctx *k, bool sub)
 {
   const mf_tensor *v = k->in[1];
   if (!assign_checks(k, v, *k->vars[0].slot)) return;
-  mf_tensor *cur = writable(k, 0);
+  mf_tensor *cur = mfi_var_writable(k, 0);
   if (!cur) return;
   int64_t n = cur->numel;
   if (n > 0) {

@@ -1,6 +1,6 @@
-// Random ops (csrc/ops/random.c) and Dropout (csrc/ops/nn.c): Philox
-// streams keyed as the CPU keys them (csrc/random.c), so a device draws the
-// same numbers: element i of a run takes Philox's block at counter
+// Random ops (csrc/ops/random.c) and Dropout (csrc/ops/nn.c): the CPU's
+// Philox streams (csrc/philox.h, compiled for the device too), so a device
+// draws the same numbers: element i of a run takes Philox's block at counter
 // (i, attempt, run) under the op's key, and each work item transforms its
 // own block with the CPU's arithmetic, in double where the CPU's is.
 #include "kernel.h"
@@ -11,20 +11,6 @@ namespace MF_CUDA_NS {
 
 // ---------------------------------------------------------------- the stream
 
-// Philox4x32-10, as mfi_philox.
-MF_HD void philox(uint64_t key, const uint32_t ctr[4], uint32_t out[4])
-{
-  uint32_t k0 = (uint32_t)key, k1 = (uint32_t)(key >> 32);
-  uint32_t c0 = ctr[0], c1 = ctr[1], c2 = ctr[2], c3 = ctr[3];
-  for (int r = 0; r < 10; r++) {
-    uint64_t p0 = (uint64_t)0xD2511F53u * c0, p1 = (uint64_t)0xCD9E8D57u * c2;
-    uint32_t n0 = (uint32_t)(p1 >> 32) ^ c1 ^ k0, n2 = (uint32_t)(p0 >> 32) ^ c3 ^ k1;
-    c0 = n0, c1 = (uint32_t)p1, c2 = n2, c3 = (uint32_t)p0;
-    k0 += 0x9E3779B9u, k1 += 0xBB67AE85u;
-  }
-  out[0] = c0, out[1] = c1, out[2] = c2, out[3] = c3;
-}
-
 // The op's key and run (kctx's key and run, passed by value to kernels).
 struct Stream {
   uint64_t key, run;
@@ -32,26 +18,10 @@ struct Stream {
 
 inline Stream stream_of(const mfi_kctx *k) { return Stream{k->key, k->run}; }
 
-// Element i's block for its attempt-th draw, as mfi_random_draw.
+// Element i's block for its attempt-th draw (philox.h, as the CPU's).
 MF_HD void draw(Stream s, int64_t i, uint32_t attempt, uint32_t out[4])
 {
-  uint32_t ctr[4] = {(uint32_t)i, (uint32_t)((uint64_t)i >> 32) ^ (attempt << 20), (uint32_t)s.run,
-                     (uint32_t)(s.run >> 32)};
-  philox(s.key, ctr, out);
-}
-
-// A uniform in [0, 1) with 53 random bits, as mfi_random_unit.
-MF_HD double unit(uint32_t hi, uint32_t lo)
-{
-  return (double)(((uint64_t)hi << 21) ^ (lo >> 11)) * 0x1p-53;
-}
-
-// Box-Muller from one block, as random.c's normal().
-MF_HD double box_muller(const uint32_t w[4])
-{
-  const double pi = 3.14159265358979323846;
-  double u1 = 1.0 - unit(w[0], w[1]), u2 = unit(w[2], w[3]);
-  return sqrt(-2.0 * log(u1)) * cos(2.0 * pi * u2);
+  mfi_philox_draw(s.key, s.run, i, attempt, out);
 }
 
 // Element i's standard normal; truncated ones redraw beyond two standard
@@ -60,10 +30,10 @@ MF_HD double normal_at(Stream s, int64_t i, bool truncated)
 {
   uint32_t w[4], attempt = 0;
   draw(s, i, attempt, w);
-  double z = box_muller(w);
+  double z = mfi_random_normal(w);
   while (truncated && fabs(z) > 2.0) {
     draw(s, i, ++attempt, w);
-    z = box_muller(w);
+    z = mfi_random_normal(w);
   }
   return z;
 }
@@ -85,7 +55,7 @@ MF_GLOBAL void uniform_kernel(T *y, Stream s, double lo, double hi, bool f32, in
   {
     uint32_t w[4];
     draw(s, i, 0, w);
-    double v = lo + (hi - lo) * unit(w[0], w[1]);
+    double v = lo + (hi - lo) * mfi_random_unit(w[0], w[1]);
     if (f32 && (float)v >= (float)hi) v = lo;
     y[i] = (T)v;
   }
@@ -256,7 +226,7 @@ MF_GLOBAL void multinomial_sample_kernel(T *y, const double *p, const double *to
     int64_t b = i / n;
     uint32_t w[4];
     draw(st, i, 0, w);
-    double u = unit(w[0], w[1]) * total[b], acc = 0;
+    double u = mfi_random_unit(w[0], w[1]) * total[b], acc = 0;
     const double *pb = p + b * C;
     int64_t j = 0;
     while (j < C - 1 && (acc += pb[j]) <= u) j++;
@@ -301,7 +271,7 @@ MF_GLOBAL void dropout_kernel(const T *x, T *y, T *mask, Stream s, double keep, 
   {
     uint32_t w[4];
     draw(s, i, 0, w);
-    mask[i] = unit(w[0], w[1]) < keep ? scale : (T)0;
+    mask[i] = mfi_random_unit(w[0], w[1]) < keep ? scale : (T)0;
     y[i] = x[i] * mask[i];
   }
 }

@@ -6,7 +6,7 @@
 set -euo pipefail
 cd "$(dirname "$0")/.."
 seconds="${1:-20}"
-CC=clang scripts/build.sh build-fuzz -DMF_FUZZ=ON -DMF_WERROR=ON -DMF_WITH_CUDA=OFF \
+CC=clang CXX=clang++ scripts/build.sh build-fuzz -DMF_FUZZ=ON -DMF_WERROR=ON -DMF_WITH_CUDA=OFF \
   -DMF_BUILD_TESTS=OFF -DCMAKE_BUILD_TYPE=RelWithDebInfo
 work="$(mktemp -d)"
 trap 'rm -rf "$work"' EXIT

@@ -137,6 +137,27 @@ bool mfi_out_new(mfi_kctx *k, int i, mf_dtype dt, int ndim, const int64_t *dims)
   return true;
 }
 
+mf_tensor *mfi_var_writable(mfi_kctx *k, int i)
+{
+  mf_tensor *cur = *k->vars[i].slot;
+  if (!cur) {
+    mfi_op_error(k->status, MF_FAILED_PRECONDITION, k->op,
+                 "attempting to use uninitialized value %s (run the initializers first)",
+                 k->vars[i].name);
+    return NULL;
+  }
+  if (mfi_tensor_exclusive(cur)) return cur;
+  mf_status tmp;
+  mfi_clear(&tmp);
+  mf_tensor *copy = mfi_tensor_copy(cur, &tmp);
+  if (!copy) {
+    mfi_op_error(k->status, tmp.code, k->op, "%s", tmp.msg);
+    return NULL;
+  }
+  mf_tensor_delete(cur);
+  return *k->vars[i].slot = copy;
+}
+
 void *mfi_scratch(mfi_kctx *k, size_t nbytes)
 {
   int i = k->nscratch;

@@ -8,12 +8,6 @@
 
 enum { NORMAL, UNIFORM, TRUNCATED, ORTHOGONAL, MULTINOMIAL, NUM_RANDOM_OPS };
 
-static double normal(const uint32_t w[4])
-{
-  double u1 = 1.0 - mfi_random_unit(w[0], w[1]), u2 = mfi_random_unit(w[2], w[3]);
-  return sqrt(-2.0 * log(u1)) * cos(2.0 * M_PI * u2);
-}
-
 static void cpu_random(mfi_kctx *k)
 {
   const mf_op *op = k->op;
@@ -45,10 +39,10 @@ static void cpu_random(mfi_kctx *k)
   for (int64_t i = 0; i < y->numel; i++) {
     uint32_t attempt = 0;
     mfi_random_draw(k, i, attempt, w);
-    double z = normal(w);
+    double z = mfi_random_normal(w);
     while (kind == TRUNCATED && fabs(z) > 2.0) { /* redraw, as TensorFlow does */
       mfi_random_draw(k, i, ++attempt, w);
-      z = normal(w);
+      z = mfi_random_normal(w);
     }
     mfi_set_f(m->dtype, p, i, mean + sd * z);
   }
@@ -73,7 +67,7 @@ static void cpu_orthogonal(mfi_kctx *k)
   }
   uint32_t wd[4];
   for (int64_t i = 0; i < n * w; i++)
-    mfi_random_draw(k, i, 0, wd), q[i] = normal(wd); /* row-major n x w */
+    mfi_random_draw(k, i, 0, wd), q[i] = mfi_random_normal(wd); /* row-major n x w */
   for (int64_t j = 0; j < w; j++) {
     for (int pass = 0; pass < 2; pass++)
       for (int64_t p = 0; p < j; p++) {

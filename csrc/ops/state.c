@@ -241,17 +241,7 @@ static void assign_update(mfi_kctx *k, bool sub)
                    "the update's shape does not match the variable's value");
     return;
   }
-  if (!mfi_tensor_exclusive(cur)) {
-    mf_status tmp;
-    mfi_clear(&tmp);
-    mf_tensor *copy = mfi_tensor_copy(cur, &tmp);
-    if (!copy) {
-      mfi_op_error(k->status, tmp.code, k->op, "%s", tmp.msg);
-      return;
-    }
-    mf_tensor_delete(cur);
-    *k->vars[0].slot = cur = copy;
-  }
+  if (!(cur = mfi_var_writable(k, 0))) return;
   void *p = mfi_data(cur);
   const void *q = mfi_data(v);
   int64_t n = cur->numel;

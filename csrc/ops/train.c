@@ -60,29 +60,6 @@ static void infer_apply(mfi_infer_ctx *c)
   if (mfi_set_outputs(c, 1)) c->op->out[0] = *var;
 }
 
-/* The variable (or slot) value to update in place: copied first when a
- * reader still holds the buffer. */
-static mf_tensor *writable(mfi_kctx *k, int i)
-{
-  mf_tensor *cur = *k->vars[i].slot;
-  if (!cur) {
-    mfi_op_error(k->status, MF_FAILED_PRECONDITION, k->op,
-                 "attempting to use uninitialized value %s (run the initializers first)",
-                 k->vars[i].name);
-    return NULL;
-  }
-  if (mfi_tensor_exclusive(cur)) return cur;
-  mf_status tmp;
-  mfi_clear(&tmp);
-  mf_tensor *copy = mfi_tensor_copy(cur, &tmp);
-  if (!copy) {
-    mfi_op_error(k->status, tmp.code, k->op, "%s", tmp.msg);
-    return NULL;
-  }
-  mf_tensor_delete(cur);
-  return *k->vars[i].slot = copy;
-}
-
 static double scalar(const mfi_kctx *k, int i)
 {
   const mf_tensor *t = k->in[i];
@@ -143,7 +120,7 @@ static void cpu_apply(mfi_kctx *k)
   const mf_tensor *grad = k->in[gidx];
   mf_tensor *slot[3] = {NULL, NULL, NULL};
   for (int i = 0; i < nref; i++)
-    if (!(slot[i] = writable(k, i))) return;
+    if (!(slot[i] = mfi_var_writable(k, i))) return;
   bool f = slot[0]->dtype == MF_FLOAT32;
   void *v = mfi_data(slot[0]), *a = nref > 1 ? mfi_data(slot[1]) : NULL;
   void *b = nref > 2 ? mfi_data(slot[2]) : NULL;
@@ -294,7 +271,7 @@ static void cpu_sparse_apply(mfi_kctx *k)
   const mf_tensor *vals = k->in[gi], *ids = k->in[gi + 1];
   mf_tensor *slot[3] = {NULL, NULL, NULL};
   for (int i = 0; i < nref; i++)
-    if (!(slot[i] = writable(k, i))) return;
+    if (!(slot[i] = mfi_var_writable(k, i))) return;
   const mf_tensor *var = slot[0];
   int64_t rows = var->dims[0], width = rows ? var->numel / rows : 0, n = ids->numel;
   bool f = var->dtype == MF_FLOAT32;
