@@ -29,7 +29,7 @@ if [ "${1:-}" = "--fetch" ]; then
   (cd "$debs" && apt-get download lua5.4 liblua5.4-0 liblua5.4-dev lua-busted lua-cliargs \
      lua-dkjson lua-filesystem lua-luassert lua-mediator lua-penlight lua-say lua-system \
      lua-term lua-cjson lua-argparse libopenblas0-pthread libopenblas-pthread-dev \
-     libopenblas-dev libopenblas0 libgfortran5)
+     libopenblas-dev libopenblas0 libgfortran5 libquadmath0 libreadline8)
   cp ../shared/data/tinyshakespeare.txt "$debs/"
   du -sh "$debs"
   exit 0
@@ -49,7 +49,7 @@ arch="$(gcc -print-multiarch 2>/dev/null || echo x86_64-linux-gnu)"
 blas_lib="$(find "$root" -name 'libopenblas.so.0' | head -1)"
 ln -sf "$(basename "$(readlink -f "$blas_lib")")" "$(dirname "$blas_lib")/libopenblas.so"
 export PATH="$root/usr/bin:$PATH"
-export LD_LIBRARY_PATH="$(dirname "$blas_lib"):$root/usr/lib/$arch:${LD_LIBRARY_PATH:-}"
+export LD_LIBRARY_PATH="$(dirname "$blas_lib"):$root/usr/lib/$arch:$root/lib/$arch:${LD_LIBRARY_PATH:-}"
 lua_share="$root/usr/share/lua/5.4"
 export LUA_PATH="$PWD/lua/?.lua;$PWD/lua/?/init.lua;$lua_share/?.lua;$lua_share/?/init.lua"
 export LUA_CPATH="$PWD/build-gpu/lua/?.so;$root/usr/lib/$arch/lua/5.4/?.so"
