@@ -133,6 +133,21 @@ describe("tf.device", function()
   it("refuses non-boolean placement options", function()
     local err = errmsg(function() tf.Session { config = { allow_soft_placement = 1 } } end)
     assert.truthy(err:find("allow_soft_placement must be a boolean", 1, true), err)
+    err = errmsg(function() tf.Session { config = { allow_tf32 = "yes" } } end)
+    assert.truthy(err:find("allow_tf32 must be a boolean", 1, true), err)
+  end)
+
+  -- TF32 changes GPU float32 products only (10-bit mantissas); elsewhere
+  -- the numbers are the same.
+  it("takes allow_tf32, off by default", function()
+    local x = tf.constant(random_matrix(4, 3, 11))
+    local y = tf.matmul(x, x, { transpose_b = true })
+    local plain = tf.Session():run(y):totable()
+    local tf32 = tf.Session { config = { allow_tf32 = true } }:run(y):totable()
+    local tol = tf.test.is_gpu_available() and 1e-2 or 0
+    for i = 1, 4 do
+      for j = 1, 4 do assert(math.abs(plain[i][j] - tf32[i][j]) <= tol * math.max(1, math.abs(plain[i][j]))) end
+    end
   end)
 end)
 
