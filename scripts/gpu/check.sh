@@ -66,9 +66,12 @@ step() {
   local t0 rc last
   t0=$(date +%s)
   echo "== $name"
-  timeout --kill-after=10 "$limit" "$@" >"$out/$name.log" 2>&1
+  # through bash, so that the functions below (exported) can be steps too
+  timeout --kill-after=10 "$limit" bash -c '"$@"' step "$@" >"$out/$name.log" 2>&1
   rc=$?
-  last="$(grep -v '^\s*$' "$out/$name.log" | tail -1 | tr -d '"\\' | cut -c1-300)"
+  # the summary line where the tool prints one (busted, ctest, conformance), else the last
+  last="$( (grep -E 'successes /|tests passed|comparisons,' "$out/$name.log" ||
+            grep -v '^\s*$' "$out/$name.log") | tail -1 | tr -d '"\\' | cut -c1-300)"
   printf '{"step":"%s","status":%d,"seconds":%d,"last":"%s"}\n' "$name" "$rc" \
     "$(($(date +%s) - t0))" "$last" | tee -a "$json"
   [ "$rc" -eq 0 ] || failed=1
@@ -81,6 +84,8 @@ build() {
     -DOPENBLAS_LIBRARY="$(dirname "$blas_lib")/libopenblas.so" \
     -DLUA_INCLUDE_DIR="$root/usr/include/lua5.4" && cmake --build build-gpu -j"$(nproc)"
 }
+export root arch blas_lib corpus
+export -f build
 step build 300 build
 [ "$failed" -eq 0 ] || { echo "build failed: $out/build.log" >&2; exit 1; }
 
@@ -96,6 +101,7 @@ bench() {
   lua5.4 scripts/bench/char_rnn.lua --input "$corpus" --steps 20 --warmup 3 --sample 500 "$@" &&
     python3 scripts/bench/torch_charrnn_cuda.py --input "$corpus" --steps 20 --warmup 3 --sample 500 "$@"
 }
+export -f bench
 step bench_b 120 bench --embed 128 --hidden 512 --batch 50 --seq 50
 step bench_c 150 bench --embed 128 --hidden 1024 --batch 128 --seq 100
 for b in bench_b bench_c; do grep '^{' "$out/$b.log" >>"$json" || true; done
