@@ -398,6 +398,11 @@ mfi_device *mfi_session_device(mf_session *sess, const mf_op *var, mf_status *s)
  * the GPU's kernels share. */
 uint64_t mfi_seed_key(int64_t seed, int64_t seed2);
 
+/* The columns of the row-major n x w matrix q (n >= w) made orthonormal in
+ * place: Gram-Schmidt with re-orthogonalisation, on the host (RandomOrthogonal
+ * on every device, so all give the same matrix). */
+void mfi_gram_schmidt(double *q, int64_t n, int64_t w);
+
 /* Element i's block in a random kernel's run (its attempt-th redraw). */
 void mfi_random_draw(const mfi_kctx *k, int64_t i, uint32_t attempt, uint32_t out[4]);
 

@@ -143,25 +143,6 @@ MF_GLOBAL void orthogonal_out_kernel(T *y, const double *q, double gain, int64_t
   }
 }
 
-// The CPU's Gram-Schmidt with re-orthogonalisation over the columns of the
-// row-major n x w matrix q, on the host: a serial chain of w^2 dependent
-// passes, and the CPU's own order of operations gives its very result.
-static void gram_schmidt(double *q, int64_t n, int64_t w)
-{
-  for (int64_t j = 0; j < w; j++) {
-    for (int pass = 0; pass < 2; pass++)
-      for (int64_t p = 0; p < j; p++) {
-        double dot = 0;
-        for (int64_t i = 0; i < n; i++) dot += q[i * w + p] * q[i * w + j];
-        for (int64_t i = 0; i < n; i++) q[i * w + j] -= dot * q[i * w + p];
-      }
-    double norm = 0;
-    for (int64_t i = 0; i < n; i++) norm += q[i * w + j] * q[i * w + j];
-    norm = sqrt(norm);
-    for (int64_t i = 0; i < n; i++) q[i * w + j] = norm > 0 ? q[i * w + j] / norm : 0;
-  }
-}
-
 // Q of the QR decomposition of an n x w Gaussian matrix (n >= w), drawn on
 // the device, orthonormalised on the host, written out on the device;
 // transposed when the flattened shape is wide; times the gain.
@@ -182,7 +163,7 @@ static void k_orthogonal(mfi_kctx *k)
   MF_LAUNCH(gauss_kernel, n * w, k->stream)(dq, stream_of(k), n * w);
   bool ok = launched(k) && to_host(k, q, dq, bytes);
   if (ok) {
-    gram_schmidt(q, n, w);
+    mfi_gram_schmidt(q, n, w);
     ok = from_host(k, dq, q, bytes);
   }
   if (ok) {

@@ -48,6 +48,22 @@ static void cpu_random(mfi_kctx *k)
   }
 }
 
+void mfi_gram_schmidt(double *q, int64_t n, int64_t w)
+{
+  for (int64_t j = 0; j < w; j++) {
+    for (int pass = 0; pass < 2; pass++)
+      for (int64_t p = 0; p < j; p++) {
+        double dot = 0;
+        for (int64_t i = 0; i < n; i++) dot += q[i * w + p] * q[i * w + j];
+        for (int64_t i = 0; i < n; i++) q[i * w + j] -= dot * q[i * w + p];
+      }
+    double norm = 0;
+    for (int64_t i = 0; i < n; i++) norm += q[i * w + j] * q[i * w + j];
+    norm = sqrt(norm);
+    for (int64_t i = 0; i < n; i++) q[i * w + j] = norm > 0 ? q[i * w + j] / norm : 0;
+  }
+}
+
 /* A random orthogonal matrix: Q of the QR decomposition (with a positive
  * diagonal in R, as TensorFlow's sign correction gives) of an n x m Gaussian
  * matrix, n >= m, by Gram-Schmidt with re-orthogonalisation; transposed
@@ -68,18 +84,7 @@ static void cpu_orthogonal(mfi_kctx *k)
   uint32_t wd[4];
   for (int64_t i = 0; i < n * w; i++)
     mfi_random_draw(k, i, 0, wd), q[i] = mfi_random_normal(wd); /* row-major n x w */
-  for (int64_t j = 0; j < w; j++) {
-    for (int pass = 0; pass < 2; pass++)
-      for (int64_t p = 0; p < j; p++) {
-        double dot = 0;
-        for (int64_t i = 0; i < n; i++) dot += q[i * w + p] * q[i * w + j];
-        for (int64_t i = 0; i < n; i++) q[i * w + j] -= dot * q[i * w + p];
-      }
-    double norm = 0;
-    for (int64_t i = 0; i < n; i++) norm += q[i * w + j] * q[i * w + j];
-    norm = sqrt(norm);
-    for (int64_t i = 0; i < n; i++) q[i * w + j] = norm > 0 ? q[i * w + j] / norm : 0;
-  }
+  mfi_gram_schmidt(q, n, w);
   void *y = mfi_data(k->out[0]);
   for (int64_t r = 0; r < rows; r++)
     for (int64_t c = 0; c < cols; c++)
