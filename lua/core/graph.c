@@ -14,12 +14,18 @@ int lmf_error(lua_State *L, mf_status *s)
 mf_graph *lmf_checkgraph(lua_State *L, int i)
 {
   lmf_graph *g = luaL_checkudata(L, i, LMF_GRAPH);
+  if (!g->g) luaL_error(L, "attempted to use a finalized Graph (its __gc has run)");
   return g->g;
 }
 
+/* An Operation is valid while its Graph (the user value) is: a finalized
+ * Graph may have freed its ops. */
 mf_op *lmf_checkop(lua_State *L, int i)
 {
   lmf_op *o = luaL_checkudata(L, i, LMF_OP);
+  lmf_graph *g = lua_getiuservalue(L, i, 1) == LUA_TUSERDATA ? lua_touserdata(L, -1) : NULL;
+  lua_pop(L, 1);
+  if (!g || !g->g) luaL_error(L, "attempted to use an Operation of a finalized Graph");
   return o->op;
 }
 
@@ -124,10 +130,22 @@ static int graph_seed(lua_State *L)
 static void set_attr(lua_State *L, mf_op_desc *d, const char *name, const char *kind, int v)
 {
   int64_t ints[64];
-  if (strcmp(kind, "int") == 0)
-    mf_op_set_attr_int(d, name, luaL_checkinteger(L, v));
-  else if (strcmp(kind, "float") == 0)
-    mf_op_set_attr_float(d, name, luaL_checknumber(L, v));
+  int isnum;
+  if (strcmp(kind, "int") == 0) {
+    lua_Integer x = lua_tointegerx(L, v, &isnum);
+    if (!isnum)
+      luaL_error(L, "attribute '%s' must be an integer, got %s", name,
+                 lua_type(L, v) == LUA_TNUMBER ? lua_tostring(L, v) : luaL_typename(L, v));
+    mf_op_set_attr_int(d, name, x);
+  } else if (strcmp(kind, "float") == 0) {
+    lua_Number x = lua_tonumberx(L, v, &isnum);
+    if (!isnum || lua_type(L, v) != LUA_TNUMBER)
+      luaL_error(L, "attribute '%s' must be a number, got %s", name, luaL_typename(L, v));
+    mf_op_set_attr_float(d, name, x);
+  } else if (strcmp(kind, "string") == 0 && lua_type(L, v) != LUA_TSTRING)
+    luaL_error(L, "attribute '%s' must be a string, got %s", name, luaL_typename(L, v));
+  else if (strcmp(kind, "tensor") == 0 && !luaL_testudata(L, v, LMF_ARRAY))
+    luaL_error(L, "attribute '%s' must be an Array, got %s", name, luaL_typename(L, v));
   else if (strcmp(kind, "bool") == 0)
     mf_op_set_attr_bool(d, name, lua_toboolean(L, v));
   else if (strcmp(kind, "type") == 0)

@@ -11,7 +11,10 @@ return function(tf)
     C.check_dtype(dtype, "tf.array")
     return C.to_array(value, dtype, "tf.array")
   end
-  tf.array_from_bytes = core.array_from_bytes
+  function tf.array_from_bytes(s)
+    if type(s) ~= "string" then error("tf.array_from_bytes: expected a string, got " .. type(s), 2) end
+    return core.array_from_bytes(s)
+  end
   tf.is_array = C.is_array
 
   local function fmt_number(x, dtype)

@@ -12,6 +12,9 @@ return function(tf)
     return string.format("IndexedSlices(values=%s, indices=%s)", tostring(s.values), tostring(s.indices))
   end
   function tf.IndexedSlices(values, indices, dense_shape)
+    if not G.is_tensor(values) or not G.is_tensor(indices) then
+      G.raise("tf.IndexedSlices: values and indices must be Tensors, got %s and %s", type(values), type(indices))
+    end
     return setmetatable({ values = values, indices = indices, dense_shape = dense_shape,
                           dtype = values.dtype }, IndexedSlices)
   end
@@ -57,6 +60,7 @@ return function(tf)
       end
       gf = flat(conv, "grad_y", true, #ylist)
     end
+    if not g then G.raise("tf.gradients: ys and xs are empty (no tensor to differentiate)") end
     local ok, res = pcall(core.gradients, g._g, yf, xf, gf)
     if not ok then G.raise("tf.gradients: %s", res) end
     local out = { n = #xlist }

@@ -72,7 +72,10 @@ end
 
 -- Runs fn() with the top of `list` set to `value`, or returns a to-be-closed
 -- handle that pops it.
-local function scoped(push, pop, fn)
+local function scoped(push, pop, fn, what)
+  if fn ~= nil and type(fn) ~= "function" then
+    M.raise("%s: the body must be a function (or nil for the <close> form), got %s", what or "scope", type(fn))
+  end
   push()
   if fn then
     local res = table.pack(pcall(fn))
@@ -86,7 +89,7 @@ M.scoped = scoped
 
 function Graph:as_default(fn)
   return scoped(function() stack[#stack + 1] = self end,
-                function() table.remove(stack) end, fn)
+                function() table.remove(stack) end, fn, "graph:as_default")
 end
 
 function Graph:get_operations()
@@ -97,6 +100,7 @@ function Graph:get_operations()
 end
 
 function Graph:get_operation_by_name(name)
+  if type(name) ~= "string" then M.raise("graph:get_operation_by_name: name must be a string, got %s", type(name)) end
   local id = core.graph_op_id_by_name(self._g, name)
   if not id then M.raise("the graph has no operation named '%s'", tostring(name)) end
   return self:_op(id)
@@ -113,11 +117,13 @@ end
 
 -- TensorFlow's unique_name: under the current name scope, with _1, _2 ...
 function Graph:unique_name(name)
+  if type(name) ~= "string" then M.raise("graph:unique_name: name must be a string, got %s", type(name)) end
   if self._name_stack ~= "" then name = self._name_stack .. "/" .. name end
   return core.graph_unique_name(self._g, name)
 end
 
 function Graph:add_to_collection(name, value)
+  if name == nil then M.raise("graph:add_to_collection: needs a collection name") end
   local c = self._collections[name] or {}
   self._collections[name] = c
   c[#c + 1] = value
@@ -204,7 +210,7 @@ function M.name_scope(name, fn)
   else
     new = g:unique_name(name)
   end
-  return scoped(function() g._name_stack = new end, function() g._name_stack = old end, fn)
+  return scoped(function() g._name_stack = new end, function() g._name_stack = old end, fn, "tf.name_scope")
 end
 
 -- tf.device(name, fn): ops created inside ask for that device. Nested
@@ -224,13 +230,16 @@ function M.device(dev, fn)
     merged = outer
   end
   return scoped(function() g._device_stack[#g._device_stack + 1] = merged end,
-                function() table.remove(g._device_stack) end, fn)
+                function() table.remove(g._device_stack) end, fn, "tf.device")
 end
 
 -- tf.colocate_with(x, fn): ops created inside go where x's op was asked to
 -- go, whatever the surrounding device scopes (TF's colocate_with): an
 -- optimizer's slots and updates, and reads of a variable.
 function M.colocate_with(x, fn)
+  if not M.is_tensor(x) and not M.is_operation(x) then
+    M.raise("tf.colocate_with: expected a Tensor, Variable or Operation, got %s", type(x))
+  end
   local op = x.op or x
   local dev = op.device ~= "" and op.device or nil
   return M.device(nil, function() return M.device(dev, fn) end)
@@ -259,7 +268,7 @@ function M.control_dependencies(ops, fn)
       s[#s + 1] = list
       g._control_stack = s
     end
-  end, function() g._control_stack = saved end, fn)
+  end, function() g._control_stack = saved end, fn, "tf.control_dependencies")
 end
 
 -- ---------------------------------------------------------------- make_op
@@ -270,6 +279,9 @@ end
 -- user's file:line in any error.
 function M.make_op(op_type, inputs, attrs, opts)
   opts = opts or {}
+  if opts.name ~= nil and type(opts.name) ~= "string" then
+    M.raise("%s: name must be a string, got %s", op_type, type(opts.name))
+  end
   local g
   for i, t in ipairs(inputs) do
     if not M.is_tensor(t) then M.raise("%s: input %d is not a Tensor", op_type, i) end
@@ -312,6 +324,25 @@ function M.make_op(op_type, inputs, attrs, opts)
   local ok, ud = pcall(core.op_new, g._g, op_type, name, flat, ctrl, attrs or {}, device, M.location())
   if not ok then error(ud, user_level()) end
   return g:_op(core.graph_num_ops(g._g), ud)
+end
+
+-- Wraps each method of class table `cls` so a call on something else (a dot
+-- for a colon, nil, another object) is an error naming the method.
+local guarded = setmetatable({}, { __mode = "k" })
+function M.guard_methods(cls, label, is_self, kind)
+  for k, f in pairs(cls) do
+    if type(k) == "string" and k:sub(1, 1) ~= "_" and type(f) == "function" and not guarded[f] then
+      local w = function(self, ...)
+        if not is_self(self) then
+          M.raise("%s:%s: call it as %s:%s(...) (with a colon) on a %s, got %s", label, k, label, k,
+                  kind or label, type(self))
+        end
+        return f(self, ...)
+      end
+      guarded[w] = true
+      cls[k] = w
+    end
+  end
 end
 
 base_graph = M.new_graph()

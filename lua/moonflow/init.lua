@@ -55,4 +55,12 @@ tf.sysconfig = {
   cuda_built = function() return core.cuda_built() end,
 }
 
+-- Methods called on the wrong thing are errors naming the method.
+G.guard_methods(G.Graph, "Graph", function(x) return getmetatable(x) == G.Graph end)
+G.guard_methods(G.Operation, "Operation", G.is_operation)
+G.guard_methods(G.Tensor, "Tensor", G.is_tensor)
+G.guard_methods(tf.Session_mt, "sess", function(x) return getmetatable(x) == tf.Session_mt end, "tf.Session")
+G.guard_methods(tf.Variable_mt, "Variable", function(x) return getmetatable(x) == tf.Variable_mt end)
+G.guard_methods(tf.train.Saver_mt, "Saver", function(x) return getmetatable(x) == tf.train.Saver_mt end)
+
 return tf

@@ -18,6 +18,11 @@ return function(tf)
   local Cell = {}
   Cell.__index = Cell
   Cell.__call = function(cell, x, state, scope) return cell:call(x, state, scope) end
+  local Multi, Dropout -- below
+  local function is_cell(x)
+    local mt = getmetatable(x)
+    return mt ~= nil and (mt == Cell or mt == Multi or mt == Dropout)
+  end
 
   local function new_cell(kind, default_name, fields)
     fields.kind = kind
@@ -64,6 +69,13 @@ return function(tf)
   -- One step: output, new_state.
   function Cell:call(x, state, scope)
     x = C.to_tensor(x)
+    if self.kind == "lstm" then
+      if type(state) ~= "table" or not G.is_tensor(state.c) or not G.is_tensor(state.h) then
+        G.raise("LSTMCell: state must be an LSTMStateTuple {c = Tensor, h = Tensor}, got %s", type(state))
+      end
+    elseif not G.is_tensor(state) then
+      G.raise("%s cell: state must be a Tensor, got %s", self.kind, type(state))
+    end
     local f = function()
       local v = self:_build(last_dim(x, "rnn cell"), x.dtype)
       if self.kind == "lstm" then
@@ -124,12 +136,15 @@ return function(tf)
   end
 
   -- A stack of cells; its state is the list of its cells' states.
-  local Multi = setmetatable({}, { __index = Cell })
+  Multi = setmetatable({}, { __index = Cell })
   Multi.__index = Multi
   Multi.__call = Cell.__call
 
   function rnn_cell.MultiRNNCell(cells)
     if type(cells) ~= "table" or #cells == 0 then G.raise("MultiRNNCell: needs a list of cells") end
+    for i, c in ipairs(cells) do
+      if not is_cell(c) then G.raise("MultiRNNCell: cells[%d] is not an RNN cell", i) end
+    end
     local sizes = {}
     for i, c in ipairs(cells) do sizes[i] = c.state_size end
     return setmetatable({ kind = "multi", cells = cells, state_size = sizes,
@@ -137,6 +152,9 @@ return function(tf)
   end
 
   function Multi:call(x, state, scope)
+    if type(state) ~= "table" or G.is_tensor(state) or #state ~= #self.cells then
+      G.raise("MultiRNNCell: state must be a list of %d cell states, got %s", #self.cells, type(state))
+    end
     local f = function()
       return tf.variable_scope(self.scope_name, function()
         local new = {}
@@ -157,12 +175,13 @@ return function(tf)
   end
 
   -- Dropout on a cell's inputs and/or outputs.
-  local Dropout = setmetatable({}, { __index = Cell })
+  Dropout = setmetatable({}, { __index = Cell })
   Dropout.__index = Dropout
   Dropout.__call = Cell.__call
 
   function rnn_cell.DropoutWrapper(cell, opts)
     opts = C.opts(opts, "DropoutWrapper", "input_keep_prob output_keep_prob seed")
+    if not is_cell(cell) then G.raise("DropoutWrapper: cell must be an RNN cell, got %s", type(cell)) end
     return setmetatable({ kind = "dropout", cell = cell, input_keep_prob = opts.input_keep_prob or 1.0,
       output_keep_prob = opts.output_keep_prob or 1.0, seed = opts.seed, state_size = cell.state_size,
       output_size = cell.output_size, scope_name = cell.scope_name }, Dropout)
@@ -188,6 +207,10 @@ return function(tf)
   function nn.static_rnn(cell, inputs, opts)
     opts = C.opts(opts, "tf.nn.static_rnn", "initial_state dtype sequence_length scope")
     if type(inputs) ~= "table" or #inputs == 0 then G.raise("tf.nn.static_rnn: needs a list of inputs") end
+    if not is_cell(cell) then G.raise("tf.nn.static_rnn: cell must be an RNN cell, got %s", type(cell)) end
+    for i, x in ipairs(inputs) do
+      if not G.is_tensor(x) then G.raise("tf.nn.static_rnn: inputs[%d] is not a Tensor", i) end
+    end
     local state = opts.initial_state
     if not state then
       local b = inputs[1].shape and inputs[1].shape[1]
@@ -373,4 +396,9 @@ return function(tf)
     g._embedding_lookups[out.op] = { params = params._tensor or params, ids = out.op.inputs[2] }
     return out
   end
+
+  -- Cell methods called on something else are errors naming them.
+  G.guard_methods(Cell, "RNNCell", is_cell)
+  G.guard_methods(Multi, "MultiRNNCell", function(x) return getmetatable(x) == Multi end)
+  G.guard_methods(Dropout, "DropoutWrapper", function(x) return getmetatable(x) == Dropout end)
 end

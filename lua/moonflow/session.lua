@@ -79,7 +79,7 @@ return function(tf)
 
   function Session:as_default(fn)
     return G.scoped(function() default_sessions[#default_sessions + 1] = self end,
-                    function() table.remove(default_sessions) end, fn)
+                    function() table.remove(default_sessions) end, fn, "sess:as_default")
   end
 
   -- ---------------------------------------------------------------- fetch structures
@@ -172,6 +172,9 @@ return function(tf)
 
   local function session_for(sess, what)
     sess = sess or tf.get_default_session()
+    if sess and getmetatable(sess) ~= Session then
+      G.raise("%s: sess must be a tf.Session, got %s", what, type(sess))
+    end
     if not sess then
       G.raise("%s: no default session (pass one, or use tf.InteractiveSession / sess:as_default)", what)
     end

@@ -10,12 +10,18 @@ return function(tf)
 
   -- ---------------------------------------------------------------- global step
 
+  local function check_graph(g, what)
+    if g ~= nil and getmetatable(g) ~= G.Graph then G.raise("%s: graph must be a tf.Graph, got %s", what, type(g)) end
+  end
+
   function train.get_global_step(g)
+    check_graph(g, "tf.train.get_global_step")
     local c = (g or G.get_default_graph()):get_collection("global_step")
     return c[1]
   end
 
   function train.get_or_create_global_step(g)
+    check_graph(g, "tf.train.get_or_create_global_step")
     g = g or G.get_default_graph()
     local step = train.get_global_step(g)
     if step then return step end
@@ -30,6 +36,17 @@ return function(tf)
   -- lr * decay_rate ^ (global_step / decay_steps), floored exponent when staircase.
   function train.exponential_decay(lr, global_step, decay_steps, decay_rate, opts)
     opts = C.opts(opts, "tf.train.exponential_decay", "name staircase")
+    for _, a in ipairs({ { "learning_rate", lr }, { "decay_rate", decay_rate } }) do
+      if type(a[2]) ~= "number" then
+        G.raise("tf.train.exponential_decay: %s must be a number, got %s", a[1], type(a[2]))
+      end
+    end
+    if type(decay_steps) ~= "number" or decay_steps <= 0 then
+      G.raise("tf.train.exponential_decay: decay_steps must be a positive number, got %s", tostring(decay_steps))
+    end
+    if not G.is_tensor(global_step) then
+      G.raise("tf.train.exponential_decay: global_step must be a Tensor or Variable, got %s", type(global_step))
+    end
     return tf.name_scope(opts.name or "ExponentialDecay", function()
       local p = tf.cast(global_step, "float32") / (decay_steps + 0.0)
       if opts.staircase then p = tf.floor(p) end
@@ -106,6 +123,14 @@ return function(tf)
     if not G.is_tensor(loss) then G.raise("%s: compute_gradients needs a loss tensor", self._name) end
     local g = loss.graph
     var_list = var_list or g:get_collection("trainable_variables")
+    if type(var_list) ~= "table" or G.is_tensor(var_list) then
+      G.raise("%s: compute_gradients: var_list must be a list of Variables, got %s", self._name, type(var_list))
+    end
+    for i, v in ipairs(var_list) do
+      if getmetatable(v) ~= tf.Variable_mt then
+        G.raise("%s: compute_gradients: var_list[%d] is not a Variable", self._name, i)
+      end
+    end
     if #var_list == 0 then G.raise("%s: no variables to optimize", self._name) end
     -- Differentiate with respect to the lookups' outputs for embedding-only variables.
     local xs, sparse = {}, {}
@@ -194,7 +219,14 @@ return function(tf)
   function Optimizer:apply_gradients(grads_and_vars, opts)
     opts = C.opts(opts, self._name .. ":apply_gradients", "name global_step")
     local todo = {}
+    if type(grads_and_vars) ~= "table" then
+      G.raise("%s: apply_gradients: grads_and_vars must be a list of {gradient, variable}, got %s",
+              self._name, type(grads_and_vars))
+    end
     for i, gv in ipairs(grads_and_vars) do
+      if type(gv) ~= "table" or G.is_tensor(gv) then
+        G.raise("%s: apply_gradients: element %d must be a {gradient, variable} pair", self._name, i)
+      end
       local grad, var = gv[1], gv[2]
       if getmetatable(var) ~= tf.Variable_mt then
         G.raise("%s: apply_gradients: element %d's second entry is not a Variable", self._name, i)
@@ -253,6 +285,9 @@ return function(tf)
                                 { global_step = opts.global_step, name = opts.name })
   end
 
+  -- Optimizer methods called on something else are errors naming them.
+  G.guard_methods(Optimizer, "Optimizer", function(x) return getmetatable(x) == Optimizer end)
+
   local function check_lr(lr, what)
     if type(lr) ~= "number" and not G.is_tensor(lr) then G.raise("%s: needs a learning rate", what) end
     return lr
@@ -306,6 +341,9 @@ return function(tf)
   end
 
   function tf.global_norm(list, name)
+    if type(list) ~= "table" or G.is_tensor(list) then
+      G.raise("tf.global_norm: t_list must be a list of tensors, got %s", type(list))
+    end
     return tf.name_scope(name or "global_norm", function()
       local total
       for i = 1, list.n or #list do
@@ -324,6 +362,9 @@ return function(tf)
   -- Returns the list scaled by clip_norm / max(global_norm, clip_norm) (nils
   -- kept), and the global norm.
   function tf.clip_by_global_norm(list, clip_norm, use_norm, name)
+    if type(list) ~= "table" or G.is_tensor(list) then
+      G.raise("tf.clip_by_global_norm: t_list must be a list of tensors, got %s", type(list))
+    end
     local n = list.n or #list
     return tf.name_scope(name or "clip_by_global_norm", function()
       local norm = use_norm or tf.global_norm(list)

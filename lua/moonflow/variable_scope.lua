@@ -121,6 +121,16 @@ return function(tf)
     end
     opts = C.opts(opts, "tf.get_variable", "initializer dtype trainable")
     if type(name) ~= "string" then G.raise("tf.get_variable: needs a name") end
+    if shape ~= nil then
+      if type(shape) ~= "table" or G.is_tensor(shape) then
+        G.raise("tf.get_variable: shape must be a list of dimensions, got %s", type(shape))
+      end
+      for i, d in ipairs(shape) do
+        if math.type(d) ~= "integer" or d < 0 then
+          G.raise("tf.get_variable: shape[%d] must be an integer >= 0, got %s", i, tostring(d))
+        end
+      end
+    end
     local g = G.get_default_graph()
     local scope = current(g)
     local full = scope.name == "" and name or scope.name .. "/" .. name

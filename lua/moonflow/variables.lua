@@ -76,8 +76,14 @@ return function(tf)
   function tf.trainable_variables() return G.get_default_graph():get_collection("trainable_variables") end
 
   function tf.variables_initializer(vars, name)
+    if type(vars) ~= "table" or G.is_tensor(vars) then
+      G.raise("tf.variables_initializer: var_list must be a list of Variables, got %s", type(vars))
+    end
     local inits = {}
-    for i, v in ipairs(vars) do inits[i] = v.initializer end
+    for i, v in ipairs(vars) do
+      if getmetatable(v) ~= Variable then G.raise("tf.variables_initializer: var_list[%d] is not a Variable", i) end
+      inits[i] = v.initializer
+    end
     return G.make_op("NoOp", {}, nil, { name = name or "init", control_inputs = inits })
   end
   function tf.global_variables_initializer() return tf.variables_initializer(tf.global_variables()) end
