@@ -183,8 +183,11 @@ static void k_orthogonal(mfi_kctx *k)
 // One work item per row b of the logits [B, C]: the unnormalised
 // probabilities p = exp(logits - max) and their total, in double, summed in
 // the CPU's order.
+// A row whose total is below exp(0) = 1 (NaN: a NaN or +inf logit, or all
+// -inf) has no distribution: it raises the flag `bad`, read back by the host.
 template <class T>
-MF_GLOBAL void multinomial_row_kernel(const T *l, double *p, double *total, int64_t C, int64_t B)
+MF_GLOBAL void multinomial_row_kernel(const T *l, double *p, double *total, uint8_t *bad, int64_t C,
+                                      int64_t B)
 {
   MF_FOR(b, B)
   {
@@ -192,8 +195,11 @@ MF_GLOBAL void multinomial_row_kernel(const T *l, double *p, double *total, int6
     for (int64_t j = 0; j < C; j++) m = fmax(m, (double)l[b * C + j]);
     for (int64_t j = 0; j < C; j++) t += p[b * C + j] = exp((double)l[b * C + j] - m);
     total[b] = t;
+    if (!(t >= 1.0)) bad[0] = 1;
   }
 }
+
+MF_GLOBAL void multinomial_clear_flag(uint8_t *f) { MF_FOR(i, 1) f[i] = 0; }
 
 // One work item per sample s of row b (element b * n + s): one uniform,
 // scaled by the row's total, inverted by walking the cumulative sum; the
@@ -223,16 +229,26 @@ static void k_multinomial(mfi_kctx *k)
   const mfi_meta *om = &k->shapes[0];
   int64_t B = om->dims[0], C = l->dims[1], n = om->dims[1];
   if (!mfi_out_new(k, 0, om->dtype, 2, om->dims) || B * n == 0) return;
-  double *p = (double *)mfi_scratch(k, sizeof(double) * (size_t)(B * C + B));
+  double *p = (double *)mfi_scratch(k, sizeof(double) * (size_t)(B * C + B + 1));
   if (!p) {
     mf_tensor_delete(k->out[0]), k->out[0] = NULL;
     return;
   }
   double *total = p + B * C;
+  uint8_t *dbad = (uint8_t *)(total + B), bad = 0;
+  MF_LAUNCH(multinomial_clear_flag, 1, k->stream)(dbad);
   with_float(l->dtype, [&](auto z) {
     using T = decltype(z);
-    MF_LAUNCH(multinomial_row_kernel<T>, B, k->stream)(data<T>(l), p, total, C, B);
+    MF_LAUNCH(multinomial_row_kernel<T>, B, k->stream)(data<T>(l), p, total, dbad, C, B);
   });
+  if (!launched(k) || !to_host(k, &bad, dbad, 1) || bad) {
+    if (bad)
+      mfi_op_error(k->status, MF_INVALID_ARGUMENT, k->op,
+                   "logits have a row with a NaN or +inf value (or all -inf): no distribution to "
+                   "sample from");
+    mf_tensor_delete(k->out[0]), k->out[0] = NULL;
+    return;
+  }
   with_type(om->dtype, [&](auto z) {
     using T = decltype(z);
     MF_LAUNCH(multinomial_sample_kernel<T>, B * n, k->stream)

@@ -149,6 +149,17 @@ static void cpu_multinomial(mfi_kctx *k)
     double m = -INFINITY, total = 0;
     for (int64_t j = 0; j < C; j++) m = fmax(m, mfi_get_f(l->dtype, lv, b * C + j));
     for (int64_t j = 0; j < C; j++) total += p[j] = exp(mfi_get_f(l->dtype, lv, b * C + j) - m);
+    /* The largest term is exp(0) = 1: a smaller (or NaN) total means a NaN
+     * or +inf logit, or a row of -inf: no distribution to draw from. */
+    if (!(total >= 1.0)) {
+      mfi_op_error(k->status, MF_INVALID_ARGUMENT, k->op,
+                   "logits row %lld has a NaN or +inf value (or is all -inf): no distribution to "
+                   "sample from",
+                   (long long)b);
+      free(p);
+      mf_tensor_delete(k->out[0]), k->out[0] = NULL;
+      return;
+    }
     for (int64_t s = 0; s < n; s++) {
       mfi_random_draw(k, b * n + s, 0, w);
       double u = mfi_random_unit(w[0], w[1]) * total, acc = 0;

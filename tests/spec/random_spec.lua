@@ -354,3 +354,31 @@ describe("tf.multinomial", function()
     assert.are_not.same(a1, a2)
   end)
 end)
+
+describe("tf.multinomial with logits that are no distribution", function()
+  before_each(function() tf.reset_default_graph() end)
+
+  local function sample(row)
+    local logits = tf.placeholder("float32", { 2, 3 })
+    local m = tf.multinomial(logits, 4, { seed = 1 })
+    local sess = tf.Session()
+    local ok, res = pcall(function() return sess:run(m, { [logits] = { { 0.0, 0.0, 0.0 }, row } }) end)
+    sess:close()
+    return ok, res
+  end
+
+  it("refuses a NaN or +inf logit, and a row of -inf (it used to return class 1)", function()
+    for _, row in ipairs({ { 0.0, 0 / 0, 1.0 }, { 0.0, math.huge, 1.0 }, { -math.huge, -math.huge, -math.huge } }) do
+      local ok, err = sample(row)
+      assert.is_false(ok)
+      assert.matches("Multinomial", tostring(err))
+      assert.matches("NaN or %+inf", tostring(err))
+    end
+  end)
+
+  it("still samples a row with some -inf logits (a masked class)", function()
+    local ok, res = sample({ -math.huge, 0.0, -math.huge })
+    assert.is_true(ok, tostring(res))
+    for s = 1, 4 do assert.are.equal(2, res[2][s]) end
+  end)
+end)
