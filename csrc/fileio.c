@@ -2,12 +2,42 @@
  * declared in fileio.h. */
 #include "fileio.h"
 
+#include <dirent.h>
 #include <errno.h>
 #include <fcntl.h>
+#include <limits.h>
+#include <pthread.h>
+#include <signal.h>
 #include <stdlib.h>
 #include <string.h>
 #include <sys/stat.h>
+#include <time.h>
 #include <unistd.h>
+
+/* ---------------------------------------------------------------- this process's first write
+ *
+ * Temporary files are named "<path>.tmp.<pid>". A file with this process's
+ * pid can be one it is writing now (another thread) or one left by an
+ * earlier process that had the same pid (pids are reused; a restarted
+ * container often gets the same one). They are told apart by time: this
+ * process takes the time once, before its first temporary file, and any
+ * file of its pid modified strictly earlier is an earlier process's. The
+ * coarse clock is the one the kernel stamps files with, so a file this
+ * process writes afterwards is never older than the mark. */
+
+static pthread_once_t mark_once = PTHREAD_ONCE_INIT;
+static struct timespec mark;
+
+static void take_mark(void)
+{
+#ifdef CLOCK_REALTIME_COARSE
+  if (clock_gettime(CLOCK_REALTIME_COARSE, &mark) == 0) return;
+#endif
+  clock_gettime(CLOCK_REALTIME, &mark);
+  mark.tv_sec -= 1; /* a finer clock than the files': keep a margin */
+}
+
+static void take_mark_once(void) { pthread_once(&mark_once, take_mark); }
 
 unsigned char *mfi_read_file(const char *path, const char *what, size_t *size, mf_status *s)
 {
@@ -81,6 +111,7 @@ bool mfi_write_file_atomic(const char *path, const char *what, bool (*fill)(FILE
     mfi_set(s, MF_RESOURCE_EXHAUSTED, "out of memory saving %s '%s'", what, path);
     return false;
   }
+  take_mark_once();
   snprintf(tmp, tlen, "%s.tmp.%ld", path, (long)getpid());
   FILE *f = fopen(tmp, "wb");
   if (!f) {
@@ -105,4 +136,76 @@ bool mfi_write_file_atomic(const char *path, const char *what, bool (*fill)(FILE
   }
   free(tmp);
   return ok;
+}
+
+/* ---------------------------------------------------------------- stale temporary files */
+
+/* The pid of a temporary file's name "<base>...tmp.<pid>", or 0 if the
+ * name is not one (or the pid is out of range). */
+static long temp_pid(const char *name, const char *base)
+{
+  size_t blen = strlen(base);
+  if (strncmp(name, base, blen) != 0) return 0;
+  const char *t = NULL;
+  for (const char *p = strstr(name + blen, ".tmp."); p; p = strstr(p + 1, ".tmp.")) t = p;
+  if (!t || t[5] == '\0') return 0;
+  long pid = 0;
+  for (const char *d = t + 5; *d; d++) {
+    if (*d < '0' || *d > '9') return 0;
+    pid = pid * 10 + (*d - '0');
+    if (pid > INT_MAX) return 0;
+  }
+  return pid;
+}
+
+/* Whether the process that wrote a temporary file of pid `pid`, modified
+ * at mtime, can still be writing it: another pid that exists (kill(pid, 0)
+ * succeeds or is refused with EPERM; an unreaped zombie counts as alive),
+ * or this process's pid and modified after this process's mark. */
+static bool writer_alive(long pid, const struct timespec *mtime)
+{
+  if ((pid_t)pid == getpid())
+    return mtime->tv_sec > mark.tv_sec ||
+           (mtime->tv_sec == mark.tv_sec && mtime->tv_nsec >= mark.tv_nsec);
+  return kill((pid_t)pid, 0) == 0 || errno != ESRCH;
+}
+
+int mfi_remove_stale_temps(const char *prefix, mf_status *s)
+{
+  take_mark_once();
+  const char *slash = strrchr(prefix, '/');
+  const char *base = slash ? slash + 1 : prefix;
+  char *dir = slash ? strndup(prefix, slash == prefix ? 1 : (size_t)(slash - prefix)) : strdup(".");
+  size_t cap = strlen(prefix) + 300;
+  char *path = malloc(cap);
+  if (!dir || !path) {
+    free(dir);
+    free(path);
+    mfi_set(s, MF_RESOURCE_EXHAUSTED, "out of memory removing temporary files of '%s'", prefix);
+    return -1;
+  }
+  DIR *d = opendir(dir);
+  if (!d) {
+    int e = errno;
+    mfi_set(s, e == ENOENT ? MF_NOT_FOUND : MF_INVALID_ARGUMENT,
+            "cannot remove temporary files of '%s': cannot read directory '%s': %s", prefix, dir,
+            strerror(e));
+    free(dir);
+    free(path);
+    return -1;
+  }
+  int removed = 0;
+  for (struct dirent *de; (de = readdir(d));) {
+    long pid = temp_pid(de->d_name, base);
+    if (pid <= 0) continue;
+    snprintf(path, cap, "%s/%s", dir, de->d_name);
+    struct stat st;
+    if (lstat(path, &st) != 0 || !S_ISREG(st.st_mode)) continue;
+    if (writer_alive(pid, &st.st_mtim)) continue;
+    if (unlink(path) == 0) removed++; /* gone already (another cleaner) is fine */
+  }
+  closedir(d);
+  free(dir);
+  free(path);
+  return removed;
 }
