@@ -11,33 +11,26 @@
 #include <stdlib.h>
 #include <string.h>
 #include <sys/stat.h>
-#include <time.h>
 #include <unistd.h>
 
-/* ---------------------------------------------------------------- this process's first write
+/* ---------------------------------------------------------------- this process's writes
  *
  * Temporary files are named "<path>.tmp.<pid>". A file with this process's
- * pid can be one it is writing now (another thread) or one left by an
- * earlier process that had the same pid (pids are reused; a restarted
- * container often gets the same one). They are told apart by time: this
- * process takes the time once, before its first temporary file, and any
- * file of its pid modified strictly earlier is an earlier process's. The
- * coarse clock is the one the kernel stamps files with, so a file this
- * process writes afterwards is never older than the mark. */
+ * pid is one of its own writes in progress (another thread) or one left by
+ * an earlier process that had the same pid (pids are reused; a restarted
+ * container often gets the same one). Writes count themselves in `writing`
+ * while their temporary file exists; with none in progress, a file of this
+ * pid is an earlier process's. */
 
-static pthread_once_t mark_once = PTHREAD_ONCE_INIT;
-static struct timespec mark;
+static pthread_mutex_t writing_lock = PTHREAD_MUTEX_INITIALIZER;
+static long writing;
 
-static void take_mark(void)
+static void count_write(int d)
 {
-#ifdef CLOCK_REALTIME_COARSE
-  if (clock_gettime(CLOCK_REALTIME_COARSE, &mark) == 0) return;
-#endif
-  clock_gettime(CLOCK_REALTIME, &mark);
-  mark.tv_sec -= 1; /* a finer clock than the files': keep a margin */
+  pthread_mutex_lock(&writing_lock);
+  writing += d;
+  pthread_mutex_unlock(&writing_lock);
 }
-
-static void take_mark_once(void) { pthread_once(&mark_once, take_mark); }
 
 unsigned char *mfi_read_file(const char *path, const char *what, size_t *size, mf_status *s)
 {
@@ -111,11 +104,12 @@ bool mfi_write_file_atomic(const char *path, const char *what, bool (*fill)(FILE
     mfi_set(s, MF_RESOURCE_EXHAUSTED, "out of memory saving %s '%s'", what, path);
     return false;
   }
-  take_mark_once();
   snprintf(tmp, tlen, "%s.tmp.%ld", path, (long)getpid());
+  count_write(1); /* before the file exists */
   FILE *f = fopen(tmp, "wb");
   if (!f) {
     int e = errno;
+    count_write(-1);
     mfi_set(s, e == ENOENT ? MF_NOT_FOUND : MF_INVALID_ARGUMENT,
             "cannot save %s '%s': cannot create '%s': %s", what, path, tmp, strerror(e));
     free(tmp);
@@ -134,6 +128,7 @@ bool mfi_write_file_atomic(const char *path, const char *what, bool (*fill)(FILE
   } else {
     sync_dir(path);
   }
+  count_write(-1); /* the file is renamed or removed */
   free(tmp);
   return ok;
 }
@@ -158,21 +153,24 @@ static long temp_pid(const char *name, const char *base)
   return pid;
 }
 
-/* Whether the process that wrote a temporary file of pid `pid`, modified
- * at mtime, can still be writing it: another pid that exists (kill(pid, 0)
- * succeeds or is refused with EPERM; an unreaped zombie counts as alive),
- * or this process's pid and modified after this process's mark. */
-static bool writer_alive(long pid, const struct timespec *mtime)
+/* Whether a temporary file of pid `pid` at path is stale (no live writer can
+ * own it): another pid that names no process (kill(pid, 0) fails with ESRCH;
+ * a pid refused with EPERM exists, and an unreaped zombie counts as alive),
+ * or this process's pid while none of its writes is in progress. Then it is
+ * removed, under the lock for this process's own files, so that a write
+ * cannot start in between. Returns whether it was removed. */
+static bool remove_if_stale(long pid, const char *path)
 {
-  if ((pid_t)pid == getpid())
-    return mtime->tv_sec > mark.tv_sec ||
-           (mtime->tv_sec == mark.tv_sec && mtime->tv_nsec >= mark.tv_nsec);
-  return kill((pid_t)pid, 0) == 0 || errno != ESRCH;
+  if ((pid_t)pid != getpid())
+    return !(kill((pid_t)pid, 0) == 0 || errno != ESRCH) && unlink(path) == 0;
+  pthread_mutex_lock(&writing_lock);
+  bool removed = writing == 0 && unlink(path) == 0;
+  pthread_mutex_unlock(&writing_lock);
+  return removed;
 }
 
 int mfi_remove_stale_temps(const char *prefix, mf_status *s)
 {
-  take_mark_once();
   const char *slash = strrchr(prefix, '/');
   const char *base = slash ? slash + 1 : prefix;
   char *dir = slash ? strndup(prefix, slash == prefix ? 1 : (size_t)(slash - prefix)) : strdup(".");
@@ -201,8 +199,7 @@ int mfi_remove_stale_temps(const char *prefix, mf_status *s)
     snprintf(path, cap, "%s/%s", dir, de->d_name);
     struct stat st;
     if (lstat(path, &st) != 0 || !S_ISREG(st.st_mode)) continue;
-    if (writer_alive(pid, &st.st_mtim)) continue;
-    if (unlink(path) == 0) removed++; /* gone already (another cleaner) is fine */
+    if (remove_if_stale(pid, path)) removed++; /* gone already (another cleaner) is fine */
   }
   closedir(d);
   free(dir);

@@ -279,10 +279,10 @@ MF_API void mf_checkpoint_write_file(const char *path, const void *data, size_t 
 
 /* Removes the temporary files "<prefix>*.tmp.<pid>" in prefix's directory
  * that a save killed mid-write left behind, only those no live writer can
- * own: the pid names no process, or names this process and the file is
- * older than this process's first save (an earlier process had the pid).
- * Files of other live pids (a concurrent save) are kept. Returns how many
- * were removed, or -1 with status if the directory cannot be read. */
+ * own: the pid names no process, or names this process while none of its
+ * saves is in progress (an earlier process had the pid). Files of other
+ * live pids (a concurrent save) are kept. Returns how many were removed,
+ * or -1 with status if the directory cannot be read. */
 MF_API int mf_checkpoint_remove_stale_temps(const char *prefix, mf_status *s);
 
 /* ---------------------------------------------------------------- devices */

@@ -3,13 +3,12 @@
  * the session keeping its values, files from other writers, and a loop of
  * truncations and byte flips that must each load or fail cleanly (run it
  * under AddressSanitizer). */
+#include "../../csrc/fileio.h"
 #include "check.h"
 
 #include <dirent.h>
-#include <fcntl.h>
 #include <sys/stat.h>
 #include <sys/wait.h>
-#include <time.h>
 #include <unistd.h>
 
 /* ---------------------------------------------------------------- fixture */
@@ -535,20 +534,38 @@ static void plant(const char *name)
   if (f) fclose(f);
 }
 
+/* A write in progress: its own temporary file is kept by a cleanup. */
+static bool fill_and_clean(FILE *f, void *ctx)
+{
+  (void)f;
+  mf_status *s = ctx;
+  char own[40];
+  snprintf(own, sizeof own, "model-6.tmp.%ld", (long)getpid());
+  CHECK(mfi_remove_stale_temps(in_dir("model"), s) == 0);
+  CHECK(access(in_dir(own), F_OK) == 0);
+  return fputs("x", f) >= 0;
+}
+
 static void test_stale_temps(void)
 {
   mf_status *s = mf_status_new();
+  /* this process writing: its own temporary files are not stale */
+  CHECK(mfi_write_file_atomic(in_dir("model-6"), "test file", fill_and_clean, s, s));
+  CHECK_OK(s);
+  CHECK(unlink(in_dir("model-6")) == 0);
+
   pid_t dead = fork(); /* a pid that names no process once reaped */
   if (dead == 0) _exit(0);
   CHECK(dead > 0);
   waitpid(dead, NULL, 0);
   char name[10][40];
-  snprintf(name[0], sizeof name[0], "model-3.tmp.%ld", (long)dead);      /* removed */
-  snprintf(name[1], sizeof name[1], "model.tmp.%ld", (long)dead);        /* removed */
-  snprintf(name[2], sizeof name[2], "model-4.tmp.%ld", (long)getpid());  /* ours, old: removed */
-  snprintf(name[3], sizeof name[3], "other-3.tmp.%ld", (long)dead);      /* another prefix */
+  snprintf(name[0], sizeof name[0], "model-3.tmp.%ld", (long)dead); /* removed */
+  snprintf(name[1], sizeof name[1], "model.tmp.%ld", (long)dead);   /* removed */
+  snprintf(name[2], sizeof name[2], "model-4.tmp.%ld",
+           (long)getpid());                                         /* ours, no write: removed */
+  snprintf(name[3], sizeof name[3], "other-3.tmp.%ld", (long)dead); /* another prefix */
   snprintf(name[4], sizeof name[4], "model-5.tmp.%ld", (long)getppid()); /* a live writer */
-  snprintf(name[5], sizeof name[5], "model-6.tmp.%ld", (long)getpid());  /* ours, being written */
+  snprintf(name[5], sizeof name[5], "model-6.tmp.1");                    /* init: alive */
   snprintf(name[6], sizeof name[6], "model-7.tmp.12x");                  /* not a temporary file */
   snprintf(name[7], sizeof name[7], "model-8.tmp.");
   snprintf(name[8], sizeof name[8], "model-9.tmp.0");
@@ -557,10 +574,6 @@ static void test_stale_temps(void)
   char subdir[40];
   snprintf(subdir, sizeof subdir, "model-11.tmp.%ld", (long)dead); /* not a regular file */
   CHECK(mkdir(in_dir(subdir), 0700) == 0);
-  /* name[2]: written an hour ago, before this process's first save, so by an
-   * earlier process that had this pid */
-  struct timespec old[2] = {{time(NULL) - 3600, 0}, {time(NULL) - 3600, 0}};
-  CHECK(utimensat(AT_FDCWD, in_dir(name[2]), old, 0) == 0);
 
   CHECK(mf_checkpoint_remove_stale_temps(in_dir("model"), s) == 3);
   CHECK_OK(s);
