@@ -76,6 +76,43 @@ out:
   free(items);
 }
 
+/* ---------------------------------------------------------------- the index file, temporary files
+ */
+
+struct bytes {
+  const void *data;
+  size_t size;
+};
+
+static bool fill_bytes(FILE *f, void *ctx)
+{
+  const struct bytes *b = ctx;
+  return mfi_fwrite_all(f, b->data, b->size);
+}
+
+void mf_checkpoint_write_file(const char *path, const void *data, size_t size, mf_status *s)
+{
+  mfi_clear(s);
+  if (!path || !*path || (size > 0 && !data)) {
+    mfi_set(s, MF_INVALID_ARGUMENT, "mf_checkpoint_write_file: needs a path and %s",
+            "size bytes of data");
+    return;
+  }
+  struct bytes b = {data, size};
+  mfi_write_file_atomic(path, "checkpoint index", fill_bytes, &b, s);
+}
+
+int mf_checkpoint_remove_stale_temps(const char *prefix, mf_status *s)
+{
+  mfi_clear(s);
+  if (!prefix || !*prefix || prefix[strlen(prefix) - 1] == '/') {
+    mfi_set(s, MF_INVALID_ARGUMENT, "mf_checkpoint_remove_stale_temps: prefix must name %s",
+            "files (\"dir/model\")");
+    return -1;
+  }
+  return mfi_remove_stale_temps(prefix, s);
+}
+
 /* ---------------------------------------------------------------- restore */
 
 /* Checks a tensor against a variable's declared dtype and shape. */

@@ -271,6 +271,20 @@ MF_API void mf_checkpoint_save(mf_session *sess, mf_op *const *vars, const char 
 MF_API void mf_checkpoint_restore(mf_session *sess, mf_op *const *vars, const char *const *names,
                                   int n, const char *path, mf_status *s);
 
+/* Writes `size` bytes to the file at path as checkpoints are written (a
+ * temporary file "<path>.tmp.<pid>", flushed, fsynced, renamed over path):
+ * path is either the old file or the complete new one. For the index file
+ * ("checkpoint") beside the checkpoints. */
+MF_API void mf_checkpoint_write_file(const char *path, const void *data, size_t size, mf_status *s);
+
+/* Removes the temporary files "<prefix>*.tmp.<pid>" in prefix's directory
+ * that a save killed mid-write left behind, only those no live writer can
+ * own: the pid names no process, or names this process while none of its
+ * saves is in progress (an earlier process had the pid). Files of other
+ * live pids (a concurrent save) are kept. Returns how many were removed,
+ * or -1 with status if the directory cannot be read. */
+MF_API int mf_checkpoint_remove_stale_temps(const char *prefix, mf_status *s);
+
 /* ---------------------------------------------------------------- devices */
 
 /* Number of CUDA devices usable by this build (0 without CUDA). */

@@ -168,6 +168,33 @@ static int checkpoint(lua_State *L, void (*fn)(mf_session *, mf_op *const *, con
 static int checkpoint_save(lua_State *L) { return checkpoint(L, mf_checkpoint_save); }
 static int checkpoint_restore(lua_State *L) { return checkpoint(L, mf_checkpoint_restore); }
 
+/* checkpoint_write_file(path, bytes): atomically, as checkpoints are */
+static int checkpoint_write_file(lua_State *L)
+{
+  const char *path = luaL_checkstring(L, 1);
+  size_t n;
+  const char *data = luaL_checklstring(L, 2, &n);
+  mf_status *s = mf_status_new();
+  if (!s) return luaL_error(L, "out of memory");
+  mf_checkpoint_write_file(path, data, n, s);
+  if (mf_status_code(s) != MF_OK) return lmf_error(L, s);
+  mf_status_delete(s);
+  return 0;
+}
+
+/* checkpoint_remove_stale_temps(prefix) -> number removed */
+static int checkpoint_remove_stale_temps(lua_State *L)
+{
+  const char *prefix = luaL_checkstring(L, 1);
+  mf_status *s = mf_status_new();
+  if (!s) return luaL_error(L, "out of memory");
+  int n = mf_checkpoint_remove_stale_temps(prefix, s);
+  if (mf_status_code(s) != MF_OK) return lmf_error(L, s);
+  mf_status_delete(s);
+  lua_pushinteger(L, n);
+  return 1;
+}
+
 void lmf_open_session(lua_State *L)
 {
   static const luaL_Reg mt[] = {{"__gc", session_gc}, {"__close", session_gc}, {NULL, NULL}};
@@ -181,6 +208,8 @@ void lmf_open_session(lua_State *L)
                                  {"session_trace", session_trace},
                                  {"checkpoint_save", checkpoint_save},
                                  {"checkpoint_restore", checkpoint_restore},
+                                 {"checkpoint_write_file", checkpoint_write_file},
+                                 {"checkpoint_remove_stale_temps", checkpoint_remove_stale_temps},
                                  {NULL, NULL}};
   luaL_setfuncs(L, fns, 0);
 }

@@ -80,7 +80,8 @@ return function(tf)
     return latest, all
   end
 
-  -- Writes the index atomically: a temporary file renamed over the old one.
+  -- Writes the index atomically, as checkpoints are written (the C core's
+  -- temporary file "checkpoint.tmp.<pid>", fsync, rename).
   local function write_index(dir, latest, all)
     local function rel(p)
       local d, base = split_path(p)
@@ -88,22 +89,8 @@ return function(tf)
     end
     local lines = { "model_checkpoint_path: " .. quote(rel(latest)) }
     for _, p in ipairs(all) do lines[#lines + 1] = "all_model_checkpoint_paths: " .. quote(rel(p)) end
-    local path = join(dir, INDEX)
-    -- unique among live savers of this process (no pid in plain Lua)
-    local tmp = string.format("%s.tmp.%s%d", path, tostring(lines):match("0x(%x+)") or "", os.time())
-    local f, err = io.open(tmp, "w")
-    if not f then G.raise("saver:save: cannot write the checkpoint index: %s", err) end
-    local ok, werr = f:write(table.concat(lines, "\n"), "\n")
-    local cok, cerr = f:close()
-    if not ok or not cok then
-      os.remove(tmp)
-      G.raise("saver:save: cannot write the checkpoint index '%s': %s", tmp, werr or cerr)
-    end
-    local rok, rerr = os.rename(tmp, path)
-    if not rok then
-      os.remove(tmp)
-      G.raise("saver:save: cannot write the checkpoint index '%s': %s", path, rerr)
-    end
+    local ok, err = pcall(core.checkpoint_write_file, join(dir, INDEX), table.concat(lines, "\n") .. "\n")
+    if not ok then G.raise("saver:save: cannot write the checkpoint index: %s", err) end
   end
 
   local function exists(path)
@@ -136,6 +123,15 @@ return function(tf)
   -- tf.train.Saver(var_list, {max_to_keep = 5}): var_list is nil (all global
   -- variables), a list of Variables (saved under their op names, "w" for
   -- "w:0"), or a table name -> Variable. max_to_keep 0 keeps every file.
+  --
+  -- Across restarts (TF's recover_last_checkpoints): the first save under a
+  -- prefix "dir/model" takes the older checkpoints of that prefix ("dir/model"
+  -- and "dir/model-<step>") that dir's "checkpoint" index lists in
+  -- all_model_checkpoint_paths and that still exist, oldest first, before the
+  -- ones this saver wrote; max_to_keep then counts them too, so a restarted
+  -- job prunes what the previous run left. Other prefixes' entries are never
+  -- taken. Calling saver:recover_last_checkpoints or set_last_checkpoints
+  -- replaces this (the list is then exactly what was given).
   function tf.train.Saver(var_list, opts)
     opts = C.opts(opts, "tf.train.Saver", "max_to_keep")
     local max_to_keep = opts.max_to_keep
@@ -164,7 +160,8 @@ return function(tf)
       for _, k in ipairs(keys) do add(k, var_list[k]) end
     end
     if #ops == 0 then G.raise("tf.train.Saver: no variables to save") end
-    return setmetatable({ _ops = ops, _names = names, _last = {}, max_to_keep = max_to_keep }, Saver)
+    return setmetatable({ _ops = ops, _names = names, _last = {}, _recovered = {}, max_to_keep = max_to_keep },
+                        Saver)
   end
 
   local function check_session(sess, what)
@@ -188,10 +185,45 @@ return function(tf)
     return n
   end
 
+  -- Whether p is a checkpoint of the save prefix: "<prefix>" or "<prefix>-<step>".
+  local function of_prefix(p, prefix)
+    if p == prefix then return true end
+    return p:sub(1, #prefix + 1) == prefix .. "-" and p:sub(#prefix + 2):match("^%-?%d+$") ~= nil
+  end
+
+  -- The first save under a prefix: the index's older checkpoints of it go
+  -- before this saver's own (see tf.train.Saver).
+  local function recover_from_index(self, prefix, dir)
+    if self._recovered[prefix] then return end
+    self._recovered[prefix] = true
+    local _, all = read_index(dir)
+    if not all then return end
+    local _, base = split_path(prefix)
+    local head = prefix:sub(1, #prefix - #base) -- the directory as the user wrote it
+    local have, found = {}, {}
+    for _, p in ipairs(self._last) do have[p] = true end
+    for _, e in ipairs(all) do
+      local p = e:find("/", 1, true) and e or head .. e
+      if not have[p] and of_prefix(p, prefix) and exists(p) then
+        found[#found + 1], have[p] = p, true
+      end
+    end
+    self._last = table.move(self._last, 1, #self._last, #found + 1, found)
+  end
+
   -- saver:save(sess, path, global_step) or saver:save(sess, path,
   -- {global_step = ...}): writes "<path>-<step>" (or "<path>"), records it in
   -- the directory's "checkpoint" index, deletes checkpoints beyond
-  -- max_to_keep (oldest first), and returns the path written.
+  -- max_to_keep (oldest first, counting those of earlier runs the index
+  -- lists), removes the temporary files of saves under this prefix killed
+  -- mid-write (see mf_checkpoint_remove_stale_temps: only those of dead
+  -- processes), and returns the path written.
+  --
+  -- Crash safety: the checkpoint and the index are each written to a
+  -- temporary file and renamed, so the index's latest checkpoint is always
+  -- complete. Checkpoints to prune stay listed in the index until they are
+  -- deleted (the index is written twice then), so a save killed at any point
+  -- leaves no old checkpoint that a restarted saver does not prune.
   function Saver:save(sess, path, opts)
     check_session(sess, "saver:save")
     if type(path) ~= "string" or path == "" then G.raise("saver:save: expected a path") end
@@ -201,13 +233,21 @@ return function(tf)
     if step ~= nil then file = path .. "-" .. step_number(sess, step) end
     local ok, err = pcall(core.checkpoint_save, sess._ud, uds(self), self._names, file)
     if not ok then G.raise("saver:save: %s", err) end
+    local dir = split_path(file)
+    recover_from_index(self, path, dir)
     local last = self._last
     for i = #last, 1, -1 do if last[i] == file then table.remove(last, i) end end
     last[#last + 1] = file
-    while self.max_to_keep > 0 and #last > self.max_to_keep do
-      os.remove(table.remove(last, 1)) -- already gone is fine
+    local pruned = {}
+    while self.max_to_keep > 0 and #last > self.max_to_keep do pruned[#pruned + 1] = table.remove(last, 1) end
+    if #pruned > 0 then
+      write_index(dir, file, table.move(last, 1, #last, #pruned + 1, table.move(pruned, 1, #pruned, 1, {})))
+      for _, p in ipairs(pruned) do os.remove(p) end -- already gone is fine
     end
-    write_index(split_path(file), file, last)
+    write_index(dir, file, last)
+    -- best effort: the save itself succeeded
+    pcall(core.checkpoint_remove_stale_temps, path)
+    pcall(core.checkpoint_remove_stale_temps, join(dir, INDEX))
     return file
   end
 
@@ -222,4 +262,36 @@ return function(tf)
 
   -- The checkpoints this saver keeps, oldest first.
   function Saver:last_checkpoints() return table.move(self._last, 1, #self._last, 1, {}) end
+
+  local function path_list(paths, what)
+    if type(paths) ~= "table" then G.raise("%s: checkpoint_paths must be a list of paths", what) end
+    local out = {}
+    for i, p in ipairs(paths) do
+      if type(p) ~= "string" or p == "" then
+        G.raise("%s: checkpoint_paths[%d] must be a path (a non-empty string)", what, i)
+      end
+      out[i] = p
+    end
+    return out
+  end
+
+  -- saver:set_last_checkpoints(paths): the checkpoints this saver keeps
+  -- (and prunes beyond max_to_keep), oldest first, exactly as given.
+  function Saver:set_last_checkpoints(paths)
+    if getmetatable(self) ~= Saver then G.raise("saver:set_last_checkpoints: expected a tf.train.Saver") end
+    self._last = path_list(paths, "saver:set_last_checkpoints")
+    self._recovered = setmetatable({}, { __index = function() return true end })
+  end
+
+  -- saver:recover_last_checkpoints(paths), after a crash (TF's): as
+  -- set_last_checkpoints with the paths that exist, typically the index's
+  -- all_model_checkpoint_paths.
+  function Saver:recover_last_checkpoints(paths)
+    if getmetatable(self) ~= Saver then G.raise("saver:recover_last_checkpoints: expected a tf.train.Saver") end
+    local kept = {}
+    for _, p in ipairs(path_list(paths, "saver:recover_last_checkpoints")) do
+      if exists(p) then kept[#kept + 1] = p end
+    end
+    self:set_last_checkpoints(kept)
+  end
 end

@@ -3,9 +3,12 @@
  * the session keeping its values, files from other writers, and a loop of
  * truncations and byte flips that must each load or fail cleanly (run it
  * under AddressSanitizer). */
+#include "../../csrc/fileio.h"
 #include "check.h"
 
 #include <dirent.h>
+#include <sys/stat.h>
+#include <sys/wait.h>
 #include <unistd.h>
 
 /* ---------------------------------------------------------------- fixture */
@@ -521,6 +524,91 @@ static void test_fuzz(void)
   mf_status_delete(s);
 }
 
+/* ---------------------------------------------------------------- stale temporary files, the index
+ */
+
+static void plant(const char *name)
+{
+  FILE *f = fopen(in_dir(name), "wb");
+  CHECK(f != NULL);
+  if (f) fclose(f);
+}
+
+/* A write in progress: its own temporary file is kept by a cleanup. */
+static bool fill_and_clean(FILE *f, void *ctx)
+{
+  (void)f;
+  mf_status *s = ctx;
+  char own[40];
+  snprintf(own, sizeof own, "model-6.tmp.%ld", (long)getpid());
+  CHECK(mfi_remove_stale_temps(in_dir("model"), s) == 0);
+  CHECK(access(in_dir(own), F_OK) == 0);
+  return fputs("x", f) >= 0;
+}
+
+static void test_stale_temps(void)
+{
+  mf_status *s = mf_status_new();
+  /* this process writing: its own temporary files are not stale */
+  CHECK(mfi_write_file_atomic(in_dir("model-6"), "test file", fill_and_clean, s, s));
+  CHECK_OK(s);
+  CHECK(unlink(in_dir("model-6")) == 0);
+
+  pid_t dead = fork(); /* a pid that names no process once reaped */
+  if (dead == 0) _exit(0);
+  CHECK(dead > 0);
+  waitpid(dead, NULL, 0);
+  char name[10][40];
+  snprintf(name[0], sizeof name[0], "model-3.tmp.%ld", (long)dead); /* removed */
+  snprintf(name[1], sizeof name[1], "model.tmp.%ld", (long)dead);   /* removed */
+  snprintf(name[2], sizeof name[2], "model-4.tmp.%ld",
+           (long)getpid());                                         /* ours, no write: removed */
+  snprintf(name[3], sizeof name[3], "other-3.tmp.%ld", (long)dead); /* another prefix */
+  snprintf(name[4], sizeof name[4], "model-5.tmp.%ld", (long)getppid()); /* a live writer */
+  snprintf(name[5], sizeof name[5], "model-6.tmp.1");                    /* init: alive */
+  snprintf(name[6], sizeof name[6], "model-7.tmp.12x");                  /* not a temporary file */
+  snprintf(name[7], sizeof name[7], "model-8.tmp.");
+  snprintf(name[8], sizeof name[8], "model-9.tmp.0");
+  snprintf(name[9], sizeof name[9], "model-10.tmp.99999999999999999999");
+  for (int i = 0; i < 10; i++) plant(name[i]);
+  char subdir[40];
+  snprintf(subdir, sizeof subdir, "model-11.tmp.%ld", (long)dead); /* not a regular file */
+  CHECK(mkdir(in_dir(subdir), 0700) == 0);
+
+  CHECK(mf_checkpoint_remove_stale_temps(in_dir("model"), s) == 3);
+  CHECK_OK(s);
+  for (int i = 0; i < 10; i++) CHECK((access(in_dir(name[i]), F_OK) == 0) == (i >= 3));
+  CHECK(access(in_dir(subdir), F_OK) == 0);
+  CHECK(mf_checkpoint_remove_stale_temps(in_dir("model"), s) == 0);
+  CHECK(mf_checkpoint_remove_stale_temps(in_dir("other-3"), s) == 1);
+  CHECK(access(in_dir(name[3]), F_OK) != 0);
+
+  CHECK(mf_checkpoint_remove_stale_temps(NULL, s) == -1);
+  CHECK_ERR(s, MF_INVALID_ARGUMENT, "mf_checkpoint_remove_stale_temps");
+  CHECK(mf_checkpoint_remove_stale_temps(in_dir(""), s) == -1);
+  CHECK_ERR(s, MF_INVALID_ARGUMENT, "prefix");
+  CHECK(mf_checkpoint_remove_stale_temps(in_dir("nowhere/model"), s) == -1);
+  CHECK_ERR(s, MF_NOT_FOUND, "nowhere");
+
+  /* the index file: written whole, atomically, no temporary file left */
+  const char text[] = "model_checkpoint_path: \"model-3\"\n";
+  mf_checkpoint_write_file(in_dir("checkpoint"), text, sizeof text - 1, s);
+  CHECK_OK(s);
+  size_t n = 0;
+  unsigned char *got = read_bytes(in_dir("checkpoint"), &n);
+  CHECK(got && n == sizeof text - 1 && !memcmp(got, text, n));
+  free(got);
+  mf_checkpoint_write_file(NULL, text, 1, s);
+  CHECK_ERR(s, MF_INVALID_ARGUMENT, "mf_checkpoint_write_file");
+  mf_checkpoint_write_file(in_dir("nowhere/checkpoint"), text, 1, s);
+  CHECK_ERR(s, MF_NOT_FOUND, "nowhere");
+
+  for (int i = 0; i < 10; i++) unlink(in_dir(name[i]));
+  unlink(in_dir("checkpoint"));
+  rmdir(in_dir(subdir));
+  mf_status_delete(s);
+}
+
 int main(void)
 {
   snprintf(dir, sizeof dir, "/tmp/mf-ckpt-XXXXXX");
@@ -532,6 +620,7 @@ int main(void)
   test_errors();
   test_foreign_file();
   test_fuzz();
+  test_stale_temps();
   CHECK(tmp_files() == 0);
   remove_all();
   return check_report("test_checkpoint");

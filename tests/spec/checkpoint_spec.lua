@@ -276,6 +276,80 @@ describe("checkpoint files and the index", function()
     assert.are.equal(dir .. "/m-14", tf.train.latest_checkpoint(dir))
   end)
 
+  it("prunes across restarts: a new Saver counts the index's checkpoints of its prefix", function()
+    build(random_values())
+    local sess <close> = tf.Session()
+    sess:run(tf.global_variables_initializer())
+    local first = tf.train.Saver(nil, { max_to_keep = 3 })
+    for step = 1, 3 do first:save(sess, dir .. "/model", step) end
+    tf.train.Saver():save(sess, dir .. "/best", 1) -- another prefix: never taken
+    for step = 4, 5 do first:save(sess, dir .. "/model", step) end
+    assert.are.same({ "best-1", "checkpoint", "model-3", "model-4", "model-5" }, list_dir(dir))
+    -- a restart: a new saver (as in a new process) prunes what the first one left
+    local second = tf.train.Saver(nil, { max_to_keep = 3 })
+    second:save(sess, dir .. "/model", 6)
+    assert.are.same({ "best-1", "checkpoint", "model-4", "model-5", "model-6" }, list_dir(dir))
+    assert.are.same({ dir .. "/model-4", dir .. "/model-5", dir .. "/model-6" }, second:last_checkpoints())
+    assert.are.equal('model_checkpoint_path: "model-6"\n' ..
+                     'all_model_checkpoint_paths: "model-4"\n' ..
+                     'all_model_checkpoint_paths: "model-5"\n' ..
+                     'all_model_checkpoint_paths: "model-6"\n', read(dir .. "/checkpoint"))
+    -- a restart that saves a step again (resumed from model-5): it moves to the end
+    local third = tf.train.Saver(nil, { max_to_keep = 2 })
+    third:save(sess, dir .. "/model", 5)
+    assert.are.same({ "best-1", "checkpoint", "model-5", "model-6" }, list_dir(dir))
+    assert.are.same({ dir .. "/model-6", dir .. "/model-5" }, third:last_checkpoints())
+    assert.are.equal(dir .. "/model-5", tf.train.latest_checkpoint(dir))
+    -- listed but already deleted (a save killed while pruning): skipped
+    os.remove(dir .. "/model-6")
+    local fourth = tf.train.Saver(nil, { max_to_keep = 2 })
+    fourth:save(sess, dir .. "/model", 7)
+    assert.are.same({ dir .. "/model-5", dir .. "/model-7" }, fourth:last_checkpoints())
+  end)
+
+  it("recover_last_checkpoints and set_last_checkpoints set the list (TF's)", function()
+    build(random_values())
+    local sess <close> = tf.Session()
+    sess:run(tf.global_variables_initializer())
+    local saver = tf.train.Saver(nil, { max_to_keep = 2 })
+    for step = 1, 2 do saver:save(sess, dir .. "/model", step) end
+    local other = tf.train.Saver(nil, { max_to_keep = 2 })
+    other:recover_last_checkpoints({ dir .. "/model-1", dir .. "/gone", dir .. "/model-2" })
+    assert.are.same({ dir .. "/model-1", dir .. "/model-2" }, other:last_checkpoints())
+    other:save(sess, dir .. "/model", 3)
+    assert.are.same({ "checkpoint", "model-2", "model-3" }, list_dir(dir))
+    -- an explicit list replaces the index's: model-2 is left alone
+    local keep = tf.train.Saver(nil, { max_to_keep = 1 })
+    keep:set_last_checkpoints({})
+    keep:save(sess, dir .. "/model", 4)
+    assert.are.same({ "checkpoint", "model-2", "model-3", "model-4" }, list_dir(dir))
+    fails_with("saver:recover_last_checkpoints: checkpoint_paths must be a list",
+               function() other:recover_last_checkpoints("model-1") end)
+    fails_with("saver:set_last_checkpoints: checkpoint_paths[2] must be a path",
+               function() other:set_last_checkpoints({ "a", 2 }) end)
+  end)
+
+  it("removes the temporary files of saves killed mid-write, only those of dead processes", function()
+    build(random_values())
+    local sess <close> = tf.Session()
+    sess:run(tf.global_variables_initializer())
+    local function sh(cmd)
+      local p = assert(io.popen(cmd))
+      local out = p:read("a")
+      p:close()
+      return assert(tonumber(out))
+    end
+    local dead = sh("sh -c 'echo $$'") -- a shell that has exited: its pid names no process
+    local own = sh("echo $PPID") -- this process, which is not saving now
+    for _, name in ipairs({ "model-3.tmp." .. dead, "checkpoint.tmp." .. dead, "model-4.tmp." .. own,
+                            "model-6.tmp.1", "other-1.tmp." .. dead }) do
+      write(dir .. "/" .. name, "partial")
+    end
+    tf.train.Saver():save(sess, dir .. "/model", 5)
+    -- pid 1 is alive (a concurrent writer, for all we know); other prefixes are not ours
+    assert.are.same({ "checkpoint", "model-5", "model-6.tmp.1", "other-1.tmp." .. dead }, list_dir(dir))
+  end)
+
   it("writes atomically: no temporary files are left, and a failed write leaves nothing", function()
     build(random_values())
     local sess <close> = tf.Session()
