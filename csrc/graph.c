@@ -260,10 +260,13 @@ static void replace_str(mf_op_desc *d, char **field, const char *v)
   *field = c;
 }
 
-void mf_op_set_device(mf_op_desc *d, const char *device) { replace_str(d, &d->op.device, device); }
+void mf_op_set_device(mf_op_desc *d, const char *device)
+{
+  if (d) replace_str(d, &d->op.device, device);
+}
 void mf_op_set_location(mf_op_desc *d, const char *where)
 {
-  replace_str(d, &d->op.location, where);
+  if (d) replace_str(d, &d->op.location, where);
 }
 
 /* A fresh attribute slot named `name` (replacing an earlier one). */

@@ -210,7 +210,7 @@ int mf_session_trace(mf_session *sess, mf_op_trace *buf, int cap)
   if (!sess || cap < 0 || (cap > 0 && !buf)) return -1;
   pthread_mutex_lock(&sess->qlock);
   int n = sess->nlast;
-  if (cap > 0) memcpy(buf, sess->last, sizeof *buf * (size_t)(n < cap ? n : cap));
+  if (cap > 0 && n > 0) memcpy(buf, sess->last, sizeof *buf * (size_t)(n < cap ? n : cap));
   pthread_mutex_unlock(&sess->qlock);
   return n;
 }

@@ -315,7 +315,7 @@ mf_tensor *mf_tensor_subtensor(mf_tensor *t, int64_t i, mf_status *s)
   }
   if (t->ndim == 0 || i < 0 || i >= t->dims[0]) {
     mfi_set(s, MF_OUT_OF_RANGE, "index %lld is out of range for a value with first dimension %lld",
-            (long long)i + 1, (long long)(t->ndim ? t->dims[0] : 0));
+            (long long)(i < INT64_MAX ? i + 1 : i), (long long)(t->ndim ? t->dims[0] : 0));
     return NULL;
   }
   int64_t inner = t->dims[0] ? t->numel / t->dims[0] : 0;
