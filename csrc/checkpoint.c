@@ -20,6 +20,8 @@ static int cmp_item(const void *a, const void *b)
 void mf_checkpoint_save(mf_session *sess, mf_op *const *vars, const char *const *names, int n,
                         const char *path, mf_status *s)
 {
+  mf_status local;
+  if (!s) s = &local;
   mfi_clear(s);
   if (!sess || !path || !*path || n < 0 || (n > 0 && (!vars || !names))) {
     mfi_set(s, MF_INVALID_ARGUMENT, "mf_checkpoint_save: needs a session, a path and %s",
@@ -150,6 +152,8 @@ static bool check_entry(const char *path, const mfi_st_entry *e, const mf_op *va
 void mf_checkpoint_restore(mf_session *sess, mf_op *const *vars, const char *const *names, int n,
                            const char *path, mf_status *s)
 {
+  mf_status local;
+  if (!s) s = &local;
   mfi_clear(s);
   if (!sess || !path || !*path || n < 0 || (n > 0 && (!vars || !names))) {
     mfi_set(s, MF_INVALID_ARGUMENT, "mf_checkpoint_restore: needs a session, a path and %s",

@@ -164,7 +164,7 @@ const char *mf_device_type(int i)
 int mf_device_memory_stats(int i, mf_memory_stats *out)
 {
   mfi_device *d = mfi_device_at(i);
-  if (!d) return 0;
+  if (!d || !out) return 0;
   pthread_mutex_lock(&d->lock);
   *out = d->stats;
   pthread_mutex_unlock(&d->lock);
@@ -184,7 +184,7 @@ const char *mf_kernel_backend_name(int i)
 
 int mf_op_type_has_kernel(const char *type, const char *backend)
 {
-  const mfi_opdef *d = mfi_opdef_find(type);
+  const mfi_opdef *d = backend ? mfi_opdef_find(type) : NULL;
   for (int t = 0; d && t < MFI_NUM_DEVICE_TYPES; t++)
     if (strcmp(backend, mfi_device_type_kernel_name((mfi_device_type)t)) == 0)
       return d->kernel[t] != NULL;

@@ -34,8 +34,12 @@ static void count_write(int d)
 
 unsigned char *mfi_read_file(const char *path, const char *what, size_t *size, mf_status *s)
 {
-  FILE *f = fopen(path, "rb");
-  if (!f) {
+  *size = 0;
+  /* O_NONBLOCK: opening a FIFO for reading would wait for a writer for
+   * ever. The descriptor's own fstat then refuses anything but a regular
+   * file (no window between a stat and the open), and reads block again. */
+  int fd = open(path, O_RDONLY | O_NONBLOCK | O_CLOEXEC | O_NOCTTY);
+  if (fd < 0) {
     int e = errno;
     if (e == ENOENT)
       mfi_set(s, MF_NOT_FOUND, "%s '%s' not found (%s)", what, path, strerror(e));
@@ -44,9 +48,16 @@ unsigned char *mfi_read_file(const char *path, const char *what, size_t *size, m
     return NULL;
   }
   struct stat st;
-  if (fstat(fileno(f), &st) != 0 || !S_ISREG(st.st_mode)) {
+  if (fstat(fd, &st) != 0 || !S_ISREG(st.st_mode)) {
     mfi_set(s, MF_INVALID_ARGUMENT, "%s '%s' is not a regular file", what, path);
-    fclose(f);
+    close(fd);
+    return NULL;
+  }
+  int fl = fcntl(fd, F_GETFL);
+  FILE *f = fl >= 0 && fcntl(fd, F_SETFL, fl & ~O_NONBLOCK) == 0 ? fdopen(fd, "rb") : NULL;
+  if (!f) {
+    mfi_set(s, MF_INVALID_ARGUMENT, "cannot open %s '%s': %s", what, path, strerror(errno));
+    close(fd);
     return NULL;
   }
   size_t cap = st.st_size > 0 ? (size_t)st.st_size + 1 : 4096, n = 0;

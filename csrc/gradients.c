@@ -151,7 +151,20 @@ static bool valid_output(const mf_graph *g, mf_output o)
 void mf_gradients(mf_graph *graph, const mf_output *ys, int ny, const mf_output *xs, int nx,
                   const mf_output *grad_ys, mf_output *dx, mf_status *s)
 {
+  mf_status local;
+  if (!s) s = &local;
   mfi_clear(s);
+  const char *bad = !graph          ? "graph is NULL"
+                    : ny < 0        ? "ny is negative"
+                    : nx < 0        ? "nx is negative"
+                    : ny > 0 && !ys ? "ys is NULL"
+                    : nx > 0 && !xs ? "xs is NULL"
+                    : nx > 0 && !dx ? "dx is NULL"
+                                    : NULL;
+  if (bad) {
+    mfi_set(s, MF_INVALID_ARGUMENT, "mf_gradients: %s", bad);
+    return;
+  }
   for (int i = 0; i < nx; i++) dx[i] = (mf_output){NULL, 0};
   for (int i = 0; i < ny; i++)
     if (!valid_output(graph, ys[i])) {

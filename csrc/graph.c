@@ -12,7 +12,14 @@ struct mf_op_desc {
   char type[64]; /* as requested, for the error when it is unknown */
   int incap, ctrlcap, attrcap;
   bool oom;
+  char bad[160]; /* the first bad argument to a builder call, reported by finish */
 };
+
+/* Keeps the first bad argument; finish fails with it. */
+static void refuse(mf_op_desc *d, const char *fn, const char *what)
+{
+  if (d && !d->bad[0]) snprintf(d->bad, sizeof d->bad, "%s: %s", fn, what);
+}
 
 mf_graph *mf_graph_new(void)
 {
@@ -61,16 +68,22 @@ void mf_graph_delete(mf_graph *g)
   free(g);
 }
 
-int mf_graph_num_ops(const mf_graph *g) { return g->nops; }
-mf_op *mf_graph_op(const mf_graph *g, int i) { return i >= 0 && i < g->nops ? g->ops[i] : NULL; }
-void mf_graph_set_seed(mf_graph *g, int64_t seed) { g->seed = seed; }
-int64_t mf_graph_seed(const mf_graph *g) { return g->seed; }
+int mf_graph_num_ops(const mf_graph *g) { return g ? g->nops : 0; }
+mf_op *mf_graph_op(const mf_graph *g, int i)
+{
+  return g && i >= 0 && i < g->nops ? g->ops[i] : NULL;
+}
+void mf_graph_set_seed(mf_graph *g, int64_t seed)
+{
+  if (g) g->seed = seed;
+}
+int64_t mf_graph_seed(const mf_graph *g) { return g ? g->seed : 0; }
 
 static uint64_t hash_str(const char *s);
 
 mf_op *mf_graph_op_by_name(const mf_graph *g, const char *name)
 {
-  if (!g->bycap) return NULL;
+  if (!g || !name || !g->bycap) return NULL;
   int mask = g->bycap - 1;
   for (int i = (int)(hash_str(name) & (uint64_t)mask); g->byname[i]; i = (i + 1) & mask) {
     mf_op *op = g->ops[g->byname[i] - 1];
@@ -159,6 +172,8 @@ static void lower(char *s)
  * uses get _1, _2, ... skipping any that are taken. */
 int mf_graph_unique_name(mf_graph *g, const char *name, char *buf, size_t size)
 {
+  if (buf && size > 0) buf[0] = 0;
+  if (!g || !name || (!buf && size > 0)) return -1;
   size_t n = strlen(name);
   char *key = malloc(n + 32), *cand = malloc(n + 32);
   if (!key || !cand) {
@@ -196,7 +211,9 @@ mf_op_desc *mf_op_begin(mf_graph *g, const char *type, const char *name)
   d->op.device = strdup("");
   d->op.location = strdup("");
   if (!d->op.name || !d->op.device || !d->op.location) d->oom = true;
-  snprintf(d->type, sizeof d->type, "%s", type);
+  snprintf(d->type, sizeof d->type, "%s", type ? type : "");
+  if (!g) refuse(d, "mf_op_begin", "graph is NULL");
+  if (!type) refuse(d, "mf_op_begin", "type is NULL");
   return d;
 }
 
@@ -233,7 +250,7 @@ void mf_op_add_control_input(mf_op_desc *d, mf_op *op)
 
 static void replace_str(mf_op_desc *d, char **field, const char *v)
 {
-  if (!d) return;
+  if (!d || d->oom) return;
   char *c = strdup(v ? v : "");
   if (!c) {
     d->oom = true;
@@ -243,16 +260,23 @@ static void replace_str(mf_op_desc *d, char **field, const char *v)
   *field = c;
 }
 
-void mf_op_set_device(mf_op_desc *d, const char *device) { replace_str(d, &d->op.device, device); }
+void mf_op_set_device(mf_op_desc *d, const char *device)
+{
+  if (d) replace_str(d, &d->op.device, device);
+}
 void mf_op_set_location(mf_op_desc *d, const char *where)
 {
-  replace_str(d, &d->op.location, where);
+  if (d) replace_str(d, &d->op.location, where);
 }
 
 /* A fresh attribute slot named `name` (replacing an earlier one). */
 static mfi_attr *new_attr(mf_op_desc *d, const char *name, mfi_attr_kind kind)
 {
   if (!d || d->oom) return NULL;
+  if (!name) {
+    refuse(d, "mf_op_set_attr", "attribute name is NULL");
+    return NULL;
+  }
   for (int i = 0; i < d->op.nattr; i++)
     if (strcmp(d->op.attrs[i].name, name) == 0) {
       mfi_attr *a = &d->op.attrs[i];
@@ -299,12 +323,25 @@ void mf_op_set_attr_type(mf_op_desc *d, const char *name, mf_dtype v)
 }
 void mf_op_set_attr_string(mf_op_desc *d, const char *name, const char *v)
 {
+  if (!v) {
+    refuse(d, "mf_op_set_attr_string", "value is NULL");
+    return;
+  }
   mfi_attr *a = new_attr(d, name, MFI_A_STRING);
   if (a && !(a->s = strdup(v))) d->oom = true;
 }
 
 static void set_ints(mf_op_desc *d, const char *name, mfi_attr_kind kind, const int64_t *v, int n)
 {
+  const char *fn = kind == MFI_A_SHAPE ? "mf_op_set_attr_shape" : "mf_op_set_attr_ints";
+  const char *bad = n < (kind == MFI_A_SHAPE ? -1 : 0)
+                        ? (kind == MFI_A_SHAPE ? "ndim is below -1" : "n is negative")
+                    : n > 0 && !v ? "the values are NULL"
+                                  : NULL;
+  if (bad) {
+    refuse(d, fn, bad);
+    return;
+  }
   mfi_attr *a = new_attr(d, name, kind);
   if (!a) return;
   a->i = n;
@@ -327,6 +364,10 @@ void mf_op_set_attr_shape(mf_op_desc *d, const char *name, const int64_t *dims, 
 }
 void mf_op_set_attr_tensor(mf_op_desc *d, const char *name, mf_tensor *v)
 {
+  if (!v) {
+    refuse(d, "mf_op_set_attr_tensor", "value is NULL");
+    return;
+  }
   mfi_attr *a = new_attr(d, name, MFI_A_TENSOR);
   if (a && v && !(a->t = mfi_tensor_view(v))) d->oom = true;
 }
@@ -410,6 +451,8 @@ void mf_op_abandon(mf_op_desc *d)
 
 mf_op *mf_op_finish(mf_op_desc *d, mf_status *s)
 {
+  mf_status local;
+  if (!s) s = &local;
   mfi_clear(s);
   if (!d) {
     mfi_set(s, MF_RESOURCE_EXHAUSTED, "out of memory building an operation");
@@ -418,12 +461,22 @@ mf_op *mf_op_finish(mf_op_desc *d, mf_status *s)
   mf_op *op = &d->op;
   mf_graph *g = op->graph;
   mfi_meta *in = NULL;
+  if (d->bad[0]) {
+    mfi_set(s, MF_INVALID_ARGUMENT, "%s (building operation '%.200s')", d->bad, op->name);
+    goto fail;
+  }
   if (d->oom) {
     mfi_set(s, MF_RESOURCE_EXHAUSTED, "out of memory building operation '%s'", op->name);
     goto fail;
   }
   if (!op->def) {
     mfi_set(s, MF_NOT_FOUND, "unknown operation type '%s' for '%s'", d->type, op->name);
+    goto fail;
+  }
+  if (strlen(op->name) > MF_MAX_NAME) {
+    mfi_set(s, MF_INVALID_ARGUMENT,
+            "operation name '%.40s...' is %zu bytes long; names are at most %d bytes", op->name,
+            strlen(op->name), MF_MAX_NAME);
     goto fail;
   }
   if (!valid_name(op->name)) {
@@ -471,6 +524,14 @@ mf_op *mf_op_finish(mf_op_desc *d, mf_status *s)
   free(in);
   in = NULL;
   if (!mfi_ok(s)) goto fail;
+  for (int i = 0; i < op->nout; i++)
+    if (op->out[i].ndim > 0 && mfi_shape_overflows(op->out[i].ndim, op->out[i].dims)) {
+      char sh[256];
+      mfi_shape_str(op->out[i].ndim, op->out[i].dims, sh, sizeof sh);
+      mfi_op_error(s, MF_INVALID_ARGUMENT, op,
+                   "output %d has shape %s, whose element count overflows int64", i, sh);
+      goto fail;
+    }
 
   pthread_mutex_lock(&g->lock);
   int cap = g->cap;
@@ -511,23 +572,48 @@ fail:
 
 /* ---------------------------------------------------------------- op queries */
 
-const char *mf_op_name(const mf_op *op) { return op->name; }
-const char *mf_op_type(const mf_op *op) { return op->def->type; }
-const char *mf_op_device(const mf_op *op) { return op->device; }
-const char *mf_op_location(const mf_op *op) { return op->location; }
-int mf_op_id(const mf_op *op) { return op->id; }
-mf_graph *mf_op_graph(const mf_op *op) { return op->graph; }
-int mf_op_num_inputs(const mf_op *op) { return op->nin; }
-mf_output mf_op_input(const mf_op *op, int i) { return op->inputs[i]; }
-int mf_op_num_control_inputs(const mf_op *op) { return op->nctrl; }
-mf_op *mf_op_control_input(const mf_op *op, int i) { return op->ctrl[i]; }
-int mf_op_num_outputs(const mf_op *op) { return op->nout; }
-mf_dtype mf_op_output_dtype(const mf_op *op, int i) { return op->out[i].dtype; }
-int mf_op_output_ndim(const mf_op *op, int i) { return op->out[i].ndim; }
-const int64_t *mf_op_output_dims(const mf_op *op, int i) { return op->out[i].dims; }
+/* A NULL op or an index out of range gives the documented failure value
+ * (NULL, -1, 0, {NULL, 0}, MF_NUM_DTYPES), never a read past an array. */
+const char *mf_op_name(const mf_op *op) { return op ? op->name : NULL; }
+const char *mf_op_type(const mf_op *op) { return op ? op->def->type : NULL; }
+const char *mf_op_device(const mf_op *op) { return op ? op->device : NULL; }
+const char *mf_op_location(const mf_op *op) { return op ? op->location : NULL; }
+int mf_op_id(const mf_op *op) { return op ? op->id : -1; }
+mf_graph *mf_op_graph(const mf_op *op) { return op ? op->graph : NULL; }
+int mf_op_num_inputs(const mf_op *op) { return op ? op->nin : 0; }
+mf_output mf_op_input(const mf_op *op, int i)
+{
+  return op && i >= 0 && i < op->nin ? op->inputs[i] : (mf_output){NULL, 0};
+}
+int mf_op_num_control_inputs(const mf_op *op) { return op ? op->nctrl : 0; }
+mf_op *mf_op_control_input(const mf_op *op, int i)
+{
+  return op && i >= 0 && i < op->nctrl ? op->ctrl[i] : NULL;
+}
+int mf_op_num_outputs(const mf_op *op) { return op ? op->nout : 0; }
+static const mfi_meta *output_meta(const mf_op *op, int i)
+{
+  return op && i >= 0 && i < op->nout ? &op->out[i] : NULL;
+}
+mf_dtype mf_op_output_dtype(const mf_op *op, int i)
+{
+  const mfi_meta *m = output_meta(op, i);
+  return m ? m->dtype : MF_NUM_DTYPES;
+}
+int mf_op_output_ndim(const mf_op *op, int i)
+{
+  const mfi_meta *m = output_meta(op, i);
+  return m ? m->ndim : -1;
+}
+const int64_t *mf_op_output_dims(const mf_op *op, int i)
+{
+  const mfi_meta *m = output_meta(op, i);
+  return m ? m->dims : NULL;
+}
 
 int mf_op_get_attr_int(const mf_op *op, const char *name, int64_t *v)
 {
+  if (!op || !name || !v) return 0;
   const mfi_attr *a = mfi_attr_find(op, name);
   if (!a || (a->kind != MFI_A_INT && a->kind != MFI_A_BOOL && a->kind != MFI_A_TYPE)) return 0;
   *v = a->i;
@@ -536,6 +622,7 @@ int mf_op_get_attr_int(const mf_op *op, const char *name, int64_t *v)
 
 int mf_op_get_attr_shape(const mf_op *op, const char *name, const int64_t **dims, int *ndim)
 {
+  if (!op || !name || !dims || !ndim) return 0;
   const mfi_attr *a = mfi_attr_find(op, name);
   if (!a || (a->kind != MFI_A_SHAPE && a->kind != MFI_A_INTS)) return 0;
   *dims = a->ints;

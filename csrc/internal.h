@@ -79,7 +79,11 @@ mf_tensor *mfi_tensor_to(mf_tensor *t, mfi_device *d, mf_status *s);
 /* A new tensor object sharing t's buffer, so each holder has its own header
  * and copy-on-write decisions see every holder. NULL when out of memory. */
 mf_tensor *mfi_tensor_view(mf_tensor *t);
+/* The product of the dims: 0 with any zero dim, -1 when it overflows. */
 int64_t mfi_numel(int ndim, const int64_t *dims);
+/* True when a shape's known non-zero dimensions multiply past int64: no
+ * tensor can have it. */
+bool mfi_shape_overflows(int ndim, const int64_t *dims);
 /* Element access through double / int64 for dtype-generic code paths. */
 double mfi_get_f(mf_dtype dt, const void *p, int64_t i);
 int64_t mfi_get_i(mf_dtype dt, const void *p, int64_t i);
@@ -429,6 +433,8 @@ void mfi_parallel(int nparts, mfi_part_fn fn, void *ctx);
  * here (mfi_parallel_limit returns the previous one; 0 = none). */
 int mfi_parallel_threads(void);
 int mfi_parallel_limit(int n);
+/* The CPUs this process may run on (affinity, cpusets), capped at the team's maximum. */
+int mfi_usable_cpus(void);
 void mfi_parallel_set_threads(int n);
 
 /* float32 GEMM with our own kernels (sgemm.c), row-major like mfi_gemm.

@@ -72,7 +72,7 @@ static void *worker(void *arg)
 
 /* The CPUs this process may run on (taskset, cgroup cpusets), not all the
  * machine has: more workers than that would only spin against each other. */
-static int usable_cpus(void)
+int mfi_usable_cpus(void)
 {
   cpu_set_t set;
   long n =
@@ -102,7 +102,7 @@ int mfi_parallel_threads(void)
 {
   int n = __atomic_load_n(&team.threads, __ATOMIC_RELAXED);
   if (n < 1) {
-    n = usable_cpus();
+    n = mfi_usable_cpus();
     __atomic_store_n(&team.threads, n, __ATOMIC_RELAXED);
   }
   return limit > 0 && limit < n ? limit : n;

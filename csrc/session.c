@@ -30,10 +30,12 @@ struct mf_session {
   pthread_cond_t qcond; /* new ready work, or a run's end */
   run_state *cur;       /* the run the workers serve, NULL when idle */
   bool stopping;
-  /* step statistics */
-  bool tracing;
-  mf_op_trace *trace;
-  int ntrace, trace_cap;
+  /* Step statistics, under qlock: the records of the run in progress
+   * (trace) and of the last one finished (last), swapped when a run ends,
+   * so a reader never sees a buffer that record() may move. */
+  atomic_bool tracing;
+  mf_op_trace *trace, *last;
+  int ntrace, trace_cap, nlast, last_cap;
 };
 
 static _Thread_local int worker_index; /* 0 on the calling thread */
@@ -48,6 +50,7 @@ struct run_state {
 
 void mf_session_config_init(mf_session_config *c)
 {
+  if (!c) return;
   c->inter_op_threads = 1;
   c->intra_op_threads = 0;
   c->allow_soft_placement = 0;
@@ -66,7 +69,13 @@ static void *worker_main(void *arg);
 
 mf_session *mf_session_new(mf_graph *g, const mf_session_config *c, mf_status *s)
 {
+  mf_status local;
+  if (!s) s = &local;
   mfi_clear(s);
+  if (!g) {
+    mfi_set(s, MF_INVALID_ARGUMENT, "mf_session_new: graph is NULL");
+    return NULL;
+  }
   mf_session *sess = calloc(1, sizeof *sess);
   if (!sess) {
     mfi_set(s, MF_RESOURCE_EXHAUSTED, "out of memory creating a session");
@@ -78,6 +87,10 @@ mf_session *mf_session_new(mf_graph *g, const mf_session_config *c, mf_status *s
     mf_session_config_init(&sess->cfg);
   if (sess->cfg.inter_op_threads < 1) sess->cfg.inter_op_threads = 1;
   if (sess->cfg.inter_op_threads > 64) sess->cfg.inter_op_threads = 64;
+  /* At most one per usable CPU, as documented: OpenBLAS would start them all. */
+  int cpus = mfi_usable_cpus();
+  if (sess->cfg.intra_op_threads < 0) sess->cfg.intra_op_threads = 0;
+  if (sess->cfg.intra_op_threads > cpus) sess->cfg.intra_op_threads = cpus;
   sess->graph = mfi_graph_retain(g);
   atomic_fetch_add(&live_sessions, 1);
   pthread_mutex_init(&sess->lock, NULL);
@@ -139,8 +152,12 @@ static void *stream_on(const mf_session *sess, const mfi_device *d)
 static void release_state(mf_session *sess)
 {
   for (int i = 0; i < sess->nslots; i++) mf_tensor_delete(sess->vars[i]);
-  free(sess->vars), free(sess->runs), free(sess->place), free(sess->trace);
-  sess->trace = NULL, sess->ntrace = sess->trace_cap = 0;
+  free(sess->vars), free(sess->runs), free(sess->place);
+  pthread_mutex_lock(&sess->qlock); /* a trace reader may be copying */
+  free(sess->trace), free(sess->last);
+  sess->trace = sess->last = NULL;
+  sess->ntrace = sess->trace_cap = sess->nlast = sess->last_cap = 0;
+  pthread_mutex_unlock(&sess->qlock);
   sess->vars = NULL, sess->runs = NULL, sess->place = NULL, sess->nslots = 0;
   while (sess->plans) {
     mfi_plan *p = sess->plans;
@@ -183,12 +200,30 @@ void mf_session_delete(mf_session *sess)
 
 /* ---------------------------------------------------------------- step statistics */
 
-void mf_session_set_tracing(mf_session *sess, int on) { sess->tracing = on != 0; }
-
-const mf_op_trace *mf_session_trace(const mf_session *sess, int *n)
+void mf_session_set_tracing(mf_session *sess, int on)
 {
-  *n = sess->ntrace;
-  return sess->trace;
+  if (sess) atomic_store(&sess->tracing, on != 0);
+}
+
+int mf_session_trace(mf_session *sess, mf_op_trace *buf, int cap)
+{
+  if (!sess || cap < 0 || (cap > 0 && !buf)) return -1;
+  pthread_mutex_lock(&sess->qlock);
+  int n = sess->nlast;
+  if (cap > 0 && n > 0) memcpy(buf, sess->last, sizeof *buf * (size_t)(n < cap ? n : cap));
+  pthread_mutex_unlock(&sess->qlock);
+  return n;
+}
+
+/* The run in progress becomes the last finished one. */
+static void finish_trace(mf_session *sess)
+{
+  pthread_mutex_lock(&sess->qlock);
+  mf_op_trace *t = sess->last;
+  int cap = sess->last_cap;
+  sess->last = sess->trace, sess->last_cap = sess->trace_cap, sess->nlast = sess->ntrace;
+  sess->trace = t, sess->trace_cap = cap, sess->ntrace = 0;
+  pthread_mutex_unlock(&sess->qlock);
 }
 
 static void record(mf_session *sess, const mf_op *op, struct timespec t0, struct timespec t1)
@@ -237,14 +272,15 @@ static void run_node(mf_session *sess, mfi_plan *p, int k, mf_status *s)
   for (int j = 0; j < n->nvar; j++) c->vars[j].slot = &sess->vars[n->var_id[j]];
   if (def->flags & MFI_RANDOM) c->run = sess->runs[op->id]++;
   struct timespec t0, t1;
-  if (sess->tracing) clock_gettime(CLOCK_MONOTONIC, &t0);
+  bool tracing = atomic_load(&sess->tracing); /* read once: another thread may toggle it */
+  if (tracing) clock_gettime(CLOCK_MONOTONIC, &t0);
   int outer = mfi_parallel_limit(c->threads);
   if (n->dev->ops.bind) n->dev->ops.bind(n->dev);
   if (def->prepare) def->prepare(c);
   if (mfi_ok(s)) n->kernel(c);
   mfi_parallel_limit(outer);
   for (int i = 0; i < c->nscratch; i++) mfi_device_free(n->dev, c->scratch[i], c->scratch_bytes[i]);
-  if (sess->tracing) {
+  if (tracing) {
     clock_gettime(CLOCK_MONOTONIC, &t1);
     record(sess, op, t0, t1);
   }
@@ -529,7 +565,23 @@ void mf_session_run(mf_session *sess, const mf_output *feeds, mf_tensor *const *
                     int nfeeds, const mf_output *fetches, mf_tensor **fetch_values, int nfetches,
                     mf_op *const *targets, int ntargets, mf_status *s)
 {
+  mf_status local;
+  if (!s) s = &local;
   mfi_clear(s);
+  const char *bad = !sess                           ? "sess is NULL"
+                    : nfeeds < 0                    ? "nfeeds is negative"
+                    : nfetches < 0                  ? "nfetches is negative"
+                    : ntargets < 0                  ? "ntargets is negative"
+                    : nfeeds > 0 && !feeds          ? "feeds is NULL"
+                    : nfeeds > 0 && !feed_values    ? "feed_values is NULL"
+                    : nfetches > 0 && !fetches      ? "fetches is NULL"
+                    : nfetches > 0 && !fetch_values ? "fetch_values is NULL"
+                    : ntargets > 0 && !targets      ? "targets is NULL"
+                                                    : NULL;
+  if (bad) {
+    mfi_set(s, MF_INVALID_ARGUMENT, "mf_session_run: %s", bad);
+    return;
+  }
   pthread_mutex_lock(&sess->lock);
   if (sess->closed) {
     mfi_set(s, MF_FAILED_PRECONDITION, "attempted to use a closed session");
@@ -544,7 +596,9 @@ void mf_session_run(mf_session *sess, const mf_output *feeds, mf_tensor *const *
   mfi_set_run_streams(sess->streams);
 
   memcpy(p->uses, p->uses0, sizeof(int) * p->nvals);
+  pthread_mutex_lock(&sess->qlock);
   sess->ntrace = 0;
+  pthread_mutex_unlock(&sess->qlock);
   /* Feeds enter as views too: a variable assigned from a feed must not share
    * the caller's tensor object. */
   for (int f = 0; f < nfeeds; f++)
@@ -575,6 +629,7 @@ void mf_session_run(mf_session *sess, const mf_output *feeds, mf_tensor *const *
   }
 release:
   for (int v = 0; v < p->nvals; v++) mf_tensor_delete(p->vals[v]), p->vals[v] = NULL;
+  finish_trace(sess);
 out:
   mfi_set_run_streams(NULL);
   pthread_mutex_unlock(&sess->lock);

@@ -15,13 +15,18 @@ mf_status *mf_status_new(void)
 }
 
 void mf_status_delete(mf_status *s) { free(s); }
-mf_code mf_status_code(const mf_status *s) { return s->code; }
-const char *mf_status_message(const mf_status *s) { return s->msg; }
+/* A NULL status reads as a failure that says so, never as success. */
+mf_code mf_status_code(const mf_status *s) { return s ? s->code : MF_INVALID_ARGUMENT; }
+const char *mf_status_message(const mf_status *s)
+{
+  return s ? s->msg : "mf_status_message: status is NULL";
+}
 
 void mf_status_set(mf_status *s, mf_code code, const char *message)
 {
+  if (!s) return;
   s->code = code;
-  snprintf(s->msg, sizeof s->msg, "%s", code == MF_OK ? "" : message);
+  snprintf(s->msg, sizeof s->msg, "%s", code == MF_OK || !message ? "" : message);
 }
 
 void mfi_set(mf_status *s, mf_code code, const char *fmt, ...)

@@ -18,6 +18,7 @@ size_t mf_dtype_size(mf_dtype dt) { return (unsigned)dt < MF_NUM_DTYPES ? dtype_
 
 int mf_dtype_from_name(const char *name, mf_dtype *dt)
 {
+  if (!name || !dt) return 0;
   for (int i = 0; i < MF_NUM_DTYPES; i++)
     if (strcmp(name, dtype_names[i]) == 0) return *dt = (mf_dtype)i, 1;
   return 0;
@@ -25,9 +26,32 @@ int mf_dtype_from_name(const char *name, mf_dtype *dt)
 
 int64_t mfi_numel(int ndim, const int64_t *dims)
 {
+  for (int i = 0; i < ndim; i++)
+    if (dims[i] == 0) return 0;
   int64_t n = 1;
-  for (int i = 0; i < ndim; i++) n *= dims[i];
+  for (int i = 0; i < ndim; i++)
+    if (__builtin_mul_overflow(n, dims[i], &n)) return -1;
   return n;
+}
+
+/* The product of a shape's non-zero dimensions, or -1 when it overflows an
+ * int64 (as TensorFlow, a zero dimension does not excuse the others). A
+ * tensor's shape passes this, so every partial product of its dimensions
+ * that kernels compute fits. */
+static int64_t nonzero_product(int ndim, const int64_t *dims)
+{
+  int64_t n = 1;
+  for (int i = 0; i < ndim; i++)
+    if (dims[i] != 0 && __builtin_mul_overflow(n, dims[i], &n)) return -1;
+  return n;
+}
+
+bool mfi_shape_overflows(int ndim, const int64_t *dims)
+{
+  int64_t n = 1;
+  for (int i = 0; i < ndim; i++) /* unknown (-1) and zero dims multiply nothing */
+    if (dims[i] > 0 && __builtin_mul_overflow(n, dims[i], &n)) return true;
+  return false;
 }
 
 int mfi_shape_str(int ndim, const int64_t *dims, char *buf, size_t size)
@@ -50,6 +74,10 @@ static bool check_shape(mf_dtype dt, int ndim, const int64_t *dims, mf_status *s
     mfi_set(s, MF_INVALID_ARGUMENT, "rank %d is outside 0..%d", ndim, MF_MAX_DIMS);
     return false;
   }
+  if (ndim > 0 && !dims) {
+    mfi_set(s, MF_INVALID_ARGUMENT, "dims is NULL for a shape of rank %d", ndim);
+    return false;
+  }
   double total = 1;
   for (int i = 0; i < ndim; i++) {
     if (dims[i] < 0) {
@@ -58,6 +86,13 @@ static bool check_shape(mf_dtype dt, int ndim, const int64_t *dims, mf_status *s
       return false;
     }
     total *= (double)dims[i];
+  }
+  if (nonzero_product(ndim, dims) < 0) {
+    char sh[256];
+    mfi_shape_str(ndim, dims, sh, sizeof sh);
+    mfi_set(s, MF_INVALID_ARGUMENT,
+            "shape %s has too many elements (the product of its dimensions overflows int64)", sh);
+    return false;
   }
   if (total * (double)dtype_sizes[dt] > 1e15) {
     mfi_set(s, MF_RESOURCE_EXHAUSTED, "a value of %.0f elements is too large", total);
@@ -118,6 +153,8 @@ mf_tensor *mfi_tensor_empty(mf_dtype dt, int ndim, const int64_t *dims, mf_statu
 
 mf_tensor *mf_tensor_new(mf_dtype dt, int ndim, const int64_t *dims, mf_status *s)
 {
+  mf_status local;
+  if (!s) s = &local;
   mfi_clear(s);
   mf_tensor *t = mfi_tensor_empty(dt, ndim, dims, s);
   if (t) memset(t->buf->data, 0, t->buf->nbytes);
@@ -127,9 +164,17 @@ mf_tensor *mf_tensor_new(mf_dtype dt, int ndim, const int64_t *dims, mf_status *
 mf_tensor *mf_tensor_new_borrowed(mf_dtype dt, int ndim, const int64_t *dims, void *data,
                                   void (*dealloc)(void *, void *), void *arg, mf_status *s)
 {
+  mf_status local;
+  if (!s) s = &local;
   mfi_clear(s);
   mf_tensor *t = tensor_header(dt, ndim, dims, s);
   if (!t) return NULL;
+  if (!data && t->buf->nbytes > 0) {
+    mfi_set(s, MF_INVALID_ARGUMENT, "mf_tensor_new_borrowed: data is NULL for %zu bytes",
+            t->buf->nbytes);
+    free(t->buf), free(t);
+    return NULL;
+  }
   t->buf->data = data;
   t->buf->dealloc = dealloc;
   t->buf->arg = arg;
@@ -161,12 +206,16 @@ void mf_tensor_delete(mf_tensor *t)
   free(t);
 }
 
-mf_dtype mf_tensor_dtype(const mf_tensor *t) { return t->dtype; }
-int mf_tensor_ndim(const mf_tensor *t) { return t->ndim; }
-const int64_t *mf_tensor_dims(const mf_tensor *t) { return t->dims; }
-int64_t mf_tensor_numel(const mf_tensor *t) { return t->numel; }
-size_t mf_tensor_nbytes(const mf_tensor *t) { return (size_t)t->numel * dtype_sizes[t->dtype]; }
-const void *mf_tensor_data(const mf_tensor *t) { return mfi_data(t); }
+/* A NULL tensor: no dtype, rank -1, no dims, no elements, no data. */
+mf_dtype mf_tensor_dtype(const mf_tensor *t) { return t ? t->dtype : MF_NUM_DTYPES; }
+int mf_tensor_ndim(const mf_tensor *t) { return t ? t->ndim : -1; }
+const int64_t *mf_tensor_dims(const mf_tensor *t) { return t ? t->dims : NULL; }
+int64_t mf_tensor_numel(const mf_tensor *t) { return t ? t->numel : 0; }
+size_t mf_tensor_nbytes(const mf_tensor *t)
+{
+  return t ? (size_t)t->numel * dtype_sizes[t->dtype] : 0;
+}
+const void *mf_tensor_data(const mf_tensor *t) { return t ? mfi_data(t) : NULL; }
 
 bool mfi_tensor_exclusive(const mf_tensor *t)
 {
@@ -195,7 +244,13 @@ mf_tensor *mfi_tensor_to(mf_tensor *t, mfi_device *d, mf_status *s)
 
 void *mf_tensor_mutable_data(mf_tensor *t, mf_status *s)
 {
+  mf_status local;
+  if (!s) s = &local;
   mfi_clear(s);
+  if (!t) {
+    mfi_set(s, MF_INVALID_ARGUMENT, "mf_tensor_mutable_data: tensor is NULL");
+    return NULL;
+  }
   /* The library hands every holder its own tensor object (views share the
    * buffer), so the buffer's count tells whether another value shares it. */
   if (atomic_load(&t->buf->refs) == 1 && !t->buf->borrowed && t->offset == 0) return mfi_data(t);
@@ -229,7 +284,13 @@ mf_tensor *mfi_tensor_view(mf_tensor *t) { return view(t, t->ndim, t->dims, t->o
 
 mf_tensor *mf_tensor_reshape(mf_tensor *t, int ndim, const int64_t *dims, mf_status *s)
 {
+  mf_status local;
+  if (!s) s = &local;
   mfi_clear(s);
+  if (!t) {
+    mfi_set(s, MF_INVALID_ARGUMENT, "mf_tensor_reshape: tensor is NULL");
+    return NULL;
+  }
   if (!check_shape(t->dtype, ndim, dims, s)) return NULL;
   if (mfi_numel(ndim, dims) != t->numel) {
     char a[128], b[128];
@@ -245,10 +306,16 @@ mf_tensor *mf_tensor_reshape(mf_tensor *t, int ndim, const int64_t *dims, mf_sta
 
 mf_tensor *mf_tensor_subtensor(mf_tensor *t, int64_t i, mf_status *s)
 {
+  mf_status local;
+  if (!s) s = &local;
   mfi_clear(s);
+  if (!t) {
+    mfi_set(s, MF_INVALID_ARGUMENT, "mf_tensor_subtensor: tensor is NULL");
+    return NULL;
+  }
   if (t->ndim == 0 || i < 0 || i >= t->dims[0]) {
     mfi_set(s, MF_OUT_OF_RANGE, "index %lld is out of range for a value with first dimension %lld",
-            (long long)i + 1, (long long)(t->ndim ? t->dims[0] : 0));
+            (long long)(i < INT64_MAX ? i + 1 : i), (long long)(t->ndim ? t->dims[0] : 0));
     return NULL;
   }
   int64_t inner = t->dims[0] ? t->numel / t->dims[0] : 0;

@@ -228,7 +228,12 @@ extern "C" MF_API int mf_cuda_device_count(void) { return mf_gpu_count(); }
 extern "C" MF_API void mf_cuda_device_info_get(int i, mf_cuda_device_info *info, mf_status *s)
 {
   cudaDeviceProp p;
-  if (!info || i < 0 || i >= mf_gpu_count()) {
+  if (s) mf_status_set(s, MF_OK, "");
+  if (!info) {
+    if (s) mf_status_set(s, MF_INVALID_ARGUMENT, "mf_cuda_device_info_get: info is NULL");
+    return;
+  }
+  if (i < 0 || i >= mf_gpu_count()) {
     if (s) mf_status_set(s, MF_NOT_FOUND, "no GPU with that index");
     return;
   }

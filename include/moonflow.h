@@ -11,6 +11,12 @@
  *     cleared (code MF_OK), on failure it holds a code and a message that
  *     names the operation involved. The library never exits or aborts on
  *     user input.
+ *   - No argument crashes the library: a NULL handle or pointer, a negative
+ *     count, an index out of range is an MF_INVALID_ARGUMENT status naming
+ *     the function and the parameter, or, for functions without a status,
+ *     the failure value their comment gives (NULL, 0, -1). A NULL status is
+ *     allowed too (the error is then not reported). tests/c/test_abuse.c
+ *     holds every function to this.
  *   - Axes, slice starts and index-valued tensor contents (gather ids,
  *     one_hot ids, argmax results) count from 1, as in Lua; negative axes
  *     count from the end (-1 is the last). Raw buffers are C memory.
@@ -76,6 +82,7 @@ typedef struct mf_status mf_status;
 
 MF_API mf_status *mf_status_new(void);
 MF_API void mf_status_delete(mf_status *s);
+/* A NULL status reads as MF_INVALID_ARGUMENT with a message saying so. */
 MF_API mf_code mf_status_code(const mf_status *s);
 MF_API const char *mf_status_message(const mf_status *s); /* "" when MF_OK */
 MF_API void mf_status_set(mf_status *s, mf_code code, const char *message);
@@ -102,6 +109,9 @@ MF_API mf_tensor *mf_tensor_new_borrowed(mf_dtype dt, int ndim, const int64_t *d
 MF_API mf_tensor *mf_tensor_retain(mf_tensor *t); /* another reference; returns t */
 MF_API void mf_tensor_delete(mf_tensor *t);       /* drops one reference */
 
+/* For a NULL tensor: MF_NUM_DTYPES, rank -1, NULL dims, 0 elements and
+ * bytes, NULL data. A shape whose non-zero dimensions multiply past int64
+ * is refused where a tensor is made. */
 MF_API mf_dtype mf_tensor_dtype(const mf_tensor *t);
 MF_API int mf_tensor_ndim(const mf_tensor *t);
 MF_API const int64_t *mf_tensor_dims(const mf_tensor *t);
@@ -131,25 +141,35 @@ typedef struct {
   int index; /* from 0 */
 } mf_output;
 
+/* Operation names are at most this many bytes (C strings: no NUL inside). */
+#define MF_MAX_NAME 1023
+
 MF_API mf_graph *mf_graph_new(void);
 MF_API void mf_graph_delete(mf_graph *g); /* drops the caller's reference */
 
-MF_API int mf_graph_num_ops(const mf_graph *g);
-MF_API mf_op *mf_graph_op(const mf_graph *g, int i); /* in creation order, from 0 */
-MF_API mf_op *mf_graph_op_by_name(const mf_graph *g, const char *name);
+MF_API int mf_graph_num_ops(const mf_graph *g); /* 0 for NULL */
+/* In creation order, from 0; NULL past the end or for a NULL graph. */
+MF_API mf_op *mf_graph_op(const mf_graph *g, int i);
+MF_API mf_op *mf_graph_op_by_name(const mf_graph *g, const char *name); /* NULL: none */
 
 /* TensorFlow's unique-name rule: `name` itself if unused, else name_1,
  * name_2, ... (case-insensitively unique). Marks the result used. Returns the
- * length written (truncated to size-1), like snprintf. */
+ * length of the name (what was written is truncated to size-1), like
+ * snprintf: a result >= size means buf was too small. -1 for a NULL graph
+ * or name, or a NULL buf with size > 0. */
 MF_API int mf_graph_unique_name(mf_graph *g, const char *name, char *buf, size_t size);
 
-/* Graph-level random seed (0 = none). Random ops record seeds at creation. */
+/* Graph-level random seed (0 = none; also for a NULL graph). Random ops
+ * record seeds at creation. */
 MF_API void mf_graph_set_seed(mf_graph *g, int64_t seed);
 MF_API int64_t mf_graph_seed(const mf_graph *g);
 
 /* Building an operation: begin, add inputs and attributes, finish. Finish
  * infers output dtypes and shapes and fails with a message naming the
- * operation on any mismatch. `desc` is consumed by finish either way. */
+ * operation on any mismatch. `desc` is consumed by finish either way. A bad
+ * argument to any builder call (a NULL graph, type, attribute name or
+ * value, a negative count) is remembered in the description and reported
+ * by finish; a NULL description is ignored by every builder call. */
 MF_API mf_op_desc *mf_op_begin(mf_graph *g, const char *type, const char *name);
 MF_API void mf_op_add_input(mf_op_desc *d, mf_output in);
 MF_API void mf_op_add_control_input(mf_op_desc *d, mf_op *op);
@@ -168,6 +188,9 @@ MF_API mf_op *mf_op_finish(mf_op_desc *d, mf_status *s);
 /* Drops a description without adding anything to the graph. */
 MF_API void mf_op_abandon(mf_op_desc *d);
 
+/* Queries: for a NULL op, NULL strings and graph, id -1, counts 0; an input
+ * or output index out of range gives {NULL, 0}, NULL, MF_NUM_DTYPES, ndim -1
+ * and NULL dims. */
 MF_API const char *mf_op_name(const mf_op *op);
 MF_API const char *mf_op_type(const mf_op *op);
 MF_API const char *mf_op_device(const mf_op *op);
@@ -182,12 +205,12 @@ MF_API int mf_op_num_outputs(const mf_op *op);
 MF_API mf_dtype mf_op_output_dtype(const mf_op *op, int i);
 MF_API int mf_op_output_ndim(const mf_op *op, int i);            /* -1: unknown rank */
 MF_API const int64_t *mf_op_output_dims(const mf_op *op, int i); /* -1: unknown */
-/* Attribute lookups: 1 if present with that kind. */
+/* Attribute lookups: 1 if present with that kind (0 for NULL arguments). */
 MF_API int mf_op_get_attr_int(const mf_op *op, const char *name, int64_t *v);
 MF_API int mf_op_get_attr_shape(const mf_op *op, const char *name, const int64_t **dims, int *ndim);
 
 /* The registered op types: 1 if `type` exists; the i-th type name (from 0;
- * NULL past the end); whether a type has a gradient. */
+ * NULL past the end); whether a type has a gradient. NULL type: 0. */
 MF_API int mf_op_type_exists(const char *type);
 MF_API const char *mf_op_type_name(int i);
 MF_API int mf_op_type_has_gradient(const char *type);
@@ -209,9 +232,10 @@ MF_API void mf_gradients(mf_graph *g, const mf_output *ys, int ny, const mf_outp
 typedef struct mf_session mf_session;
 
 typedef struct {
-  int inter_op_threads; /* independent operations in parallel; 1 = inline */
+  int inter_op_threads; /* independent operations in parallel; 1 = inline; at most 64 */
   /* Threads inside one kernel (float32 GEMMs, RNN time loops) of this
-   * session, at most one per usable CPU; 0 = one per usable CPU. A value
+   * session, at most one per usable CPU (larger values are clamped to
+   * that); 0 = one per usable CPU. A value
    * > 0 also sets OpenBLAS's own thread count (float64 GEMMs, float32 ones
    * where moonflow's kernels do not run), which is process-wide. */
   int intra_op_threads;
@@ -226,7 +250,7 @@ typedef struct {
   int allow_tf32;
 } mf_session_config;
 
-MF_API void mf_session_config_init(mf_session_config *c);
+MF_API void mf_session_config_init(mf_session_config *c); /* NULL: nothing */
 
 /* The session keeps a reference to the graph; variables live in the session. */
 MF_API mf_session *mf_session_new(mf_graph *g, const mf_session_config *c, mf_status *s);
@@ -234,7 +258,9 @@ MF_API mf_session *mf_session_new(mf_graph *g, const mf_session_config *c, mf_st
 /* Runs the smallest subgraph that computes `fetches` and runs `targets`,
  * each operation at most once. Feed values stay with the caller (the session
  * takes its own references); on success fetch_values[i] are new references
- * the caller must mf_tensor_delete. On failure no fetch value is set. */
+ * the caller must mf_tensor_delete. On failure no fetch value is set. A
+ * negative count, or a NULL array with a positive count, is refused. Runs
+ * from several threads are serialized. */
 MF_API void mf_session_run(mf_session *sess, const mf_output *feeds, mf_tensor *const *feed_values,
                            int nfeeds, const mf_output *fetches, mf_tensor **fetch_values,
                            int nfetches, mf_op *const *targets, int ntargets, mf_status *s);
@@ -247,9 +273,14 @@ typedef struct {
   int thread;
 } mf_op_trace;
 
+/* Either may be called from any thread, during runs too; a run that is
+ * under way when tracing changes may keep some of its records. */
 MF_API void mf_session_set_tracing(mf_session *sess, int on);
-/* The last run's records, in completion order; valid until the next run. */
-MF_API const mf_op_trace *mf_session_trace(const mf_session *sess, int *n);
+/* Copies the records of the last finished run, in completion order, into
+ * buf (at most cap of them); returns how many that run made (call with
+ * cap 0 for the count). The copy is the caller's: later runs never touch
+ * it. -1 for a NULL session, a negative cap or a NULL buf with cap > 0. */
+MF_API int mf_session_trace(mf_session *sess, mf_op_trace *buf, int cap);
 
 /* Releases the variables and caches; later runs fail cleanly. */
 MF_API void mf_session_close(mf_session *sess);
@@ -305,14 +336,15 @@ typedef struct {
   uint64_t num_allocs;      /* blocks asked of the system (cache misses) */
 } mf_memory_stats;
 
-/* Device i's memory statistics; 0 when there is no device i. */
+/* Device i's memory statistics; 0 when there is no device i (or out is NULL). */
 MF_API int mf_device_memory_stats(int i, mf_memory_stats *out);
 /* Gives every device's cached blocks back to the system (also done when
  * the last session is deleted). */
 MF_API void mf_allocator_trim(void);
 
 /* Kernel backends: "cpu", "cuda", "test" for i = 0, 1, ...; NULL past the
- * end. mf_op_type_has_kernel says whether an op type has a kernel for one. */
+ * end. mf_op_type_has_kernel says whether an op type has a kernel for one
+ * (0 for NULL arguments). */
 MF_API const char *mf_kernel_backend_name(int i);
 MF_API int mf_op_type_has_kernel(const char *type, const char *backend);
 

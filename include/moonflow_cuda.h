@@ -32,7 +32,8 @@ typedef struct {
   char device_name[96]; /* moonflow's name for it: "/device:GPU:0" */
 } mf_cuda_device_info;
 
-/* What GPU `i` is; MF_NOT_FOUND when there is no such GPU. */
+/* What GPU `i` is; MF_NOT_FOUND when there is no such GPU (always, without
+ * CUDA), MF_INVALID_ARGUMENT for a NULL info. */
 MF_API void mf_cuda_device_info_get(int i, mf_cuda_device_info *info, mf_status *s);
 
 #ifdef __cplusplus

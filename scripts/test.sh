@@ -78,9 +78,10 @@ export TSAN_OPTIONS="halt_on_error=1 second_deadlock_stack=1"
 step "threaded C tests under ThreadSanitizer"
 # test_threads: one session run from several threads, the inter-op pool,
 # the intra-op team (also across the test device); test_api: the inter-op
-# pool again. (test_gemm's team
+# pool again; test_tracing: tracing toggled and read during runs from 4
+# threads. (test_gemm's team
 # checks fork, which TSan refuses once threads exist, and take minutes.)
-ctest --test-dir build-tsan --output-on-failure -R '^test_(threads|threads_testdev|api)$'
+ctest --test-dir build-tsan --output-on-failure -R '^test_(threads|threads_testdev|api|tracing)$'
 step "session and execution specs under ThreadSanitizer"
 # The runtime is preloaded into the uninstrumented interpreter, run directly:
 # `busted --lua=` and the specs that start processes go through /bin/sh,

@@ -29,12 +29,14 @@ void mfi_registry_fill_any_device(void)
 /* Rows are complete once the backends have registered their kernels. */
 const mfi_opdef *mfi_opdef_find(const char *type)
 {
+  if (!type) return NULL;
   mfi_devices_init();
   return mfi_opdef_lookup(type);
 }
 
 const char *mf_op_type_name(int i)
 {
+  if (i < 0) return NULL;
   for (size_t f = 0; f < sizeof families / sizeof *families; f++)
     for (const mfi_opdef *d = families[f]; d->type; d++)
       if (i-- == 0) return d->type;

@@ -218,7 +218,7 @@ static int array_index(lua_State *L)
     lmf_pusharray(L, sub);
     return 1;
   }
-  const char *key = luaL_checkstring(L, 2);
+  const char *key = lmf_checkstring(L, 2);
   if (strcmp(key, "dtype") == 0) {
     lua_pushstring(L, mf_dtype_name(mf_tensor_dtype(t)));
     return 1;

@@ -29,10 +29,18 @@ mf_op *lmf_checkop(lua_State *L, int i)
   return o->op;
 }
 
+const char *lmf_checkstring(lua_State *L, int i)
+{
+  size_t len;
+  const char *s = luaL_checklstring(L, i, &len);
+  if (strlen(s) != len) luaL_argerror(L, i, "string contains a NUL byte");
+  return s;
+}
+
 mf_dtype lmf_checkdtype(lua_State *L, int i)
 {
   mf_dtype dt;
-  const char *name = luaL_checkstring(L, i);
+  const char *name = lmf_checkstring(L, i);
   if (!mf_dtype_from_name(name, &dt)) luaL_error(L, "unknown dtype '%s'", name);
   return dt;
 }
@@ -40,8 +48,9 @@ mf_dtype lmf_checkdtype(lua_State *L, int i)
 int lmf_checkshape(lua_State *L, int i, int64_t *dims, int allow_unknown)
 {
   luaL_checktype(L, i, LUA_TTABLE);
-  int n = (int)luaL_len(L, i);
-  if (n > MF_MAX_DIMS) luaL_error(L, "rank %d exceeds the maximum of %d", n, MF_MAX_DIMS);
+  lua_Integer len = luaL_len(L, i);
+  if (len < 0 || len > MF_MAX_DIMS) luaL_error(L, "rank %I is outside 0..%d", len, MF_MAX_DIMS);
+  int n = (int)len;
   for (int k = 0; k < n; k++) {
     lua_geti(L, i, k + 1);
     int isint;
@@ -99,7 +108,7 @@ static int graph_op(lua_State *L)
 
 static int graph_op_id_by_name(lua_State *L)
 {
-  mf_op *op = mf_graph_op_by_name(lmf_checkgraph(L, 1), luaL_checkstring(L, 2));
+  mf_op *op = mf_graph_op_by_name(lmf_checkgraph(L, 1), lmf_checkstring(L, 2));
   if (!op) return 0;
   lua_pushinteger(L, mf_op_id(op) + 1);
   return 1;
@@ -107,8 +116,14 @@ static int graph_op_id_by_name(lua_State *L)
 
 static int graph_unique_name(lua_State *L)
 {
-  char buf[1024];
-  mf_graph_unique_name(lmf_checkgraph(L, 1), luaL_checkstring(L, 2), buf, sizeof buf);
+  char buf[MF_MAX_NAME + 1];
+  mf_graph *g = lmf_checkgraph(L, 1);
+  const char *name = lmf_checkstring(L, 2);
+  if (strlen(name) > MF_MAX_NAME)
+    return luaL_error(L, "name '%s...' is %d bytes long; names are at most %d bytes",
+                      lua_pushlstring(L, name, 40), (int)strlen(name), MF_MAX_NAME);
+  if (mf_graph_unique_name(g, name, buf, sizeof buf) > MF_MAX_NAME)
+    return luaL_error(L, "the unique name for '%s' is longer than %d bytes", name, MF_MAX_NAME);
   lua_pushstring(L, buf);
   return 1;
 }
@@ -151,7 +166,7 @@ static void set_attr(lua_State *L, mf_op_desc *d, const char *name, const char *
   else if (strcmp(kind, "type") == 0)
     mf_op_set_attr_type(d, name, lmf_checkdtype(L, v));
   else if (strcmp(kind, "string") == 0)
-    mf_op_set_attr_string(d, name, luaL_checkstring(L, v));
+    mf_op_set_attr_string(d, name, lmf_checkstring(L, v));
   else if (strcmp(kind, "tensor") == 0)
     mf_op_set_attr_tensor(d, name, lmf_checkarray(L, v));
   else if (strcmp(kind, "shape") == 0 && lua_isnil(L, v))
@@ -202,18 +217,18 @@ static int build(lua_State *L)
     lua_geti(L, 6, k);
     lua_geti(L, 6, k + 1);
     lua_geti(L, 6, k + 2);
-    set_attr(L, d, luaL_checkstring(L, -3), luaL_checkstring(L, -2), lua_gettop(L));
+    set_attr(L, d, lmf_checkstring(L, -3), lmf_checkstring(L, -2), lua_gettop(L));
     lua_pop(L, 3);
   }
-  if (!lua_isnil(L, 7)) mf_op_set_device(d, luaL_checkstring(L, 7));
-  if (!lua_isnil(L, 8)) mf_op_set_location(d, luaL_checkstring(L, 8));
+  if (!lua_isnil(L, 7)) mf_op_set_device(d, lmf_checkstring(L, 7));
+  if (!lua_isnil(L, 8)) mf_op_set_location(d, lmf_checkstring(L, 8));
   return 0;
 }
 
 static int op_new(lua_State *L)
 {
   mf_graph *g = lmf_checkgraph(L, 1);
-  const char *type = luaL_checkstring(L, 2), *name = luaL_checkstring(L, 3);
+  const char *type = lmf_checkstring(L, 2), *name = lmf_checkstring(L, 3);
   luaL_checktype(L, 4, LUA_TTABLE);
   luaL_checktype(L, 5, LUA_TTABLE);
   luaL_checktype(L, 6, LUA_TTABLE);
@@ -287,7 +302,9 @@ static int op_info(lua_State *L)
 static mf_output *read_pairs(lua_State *L, int i, int *n)
 {
   luaL_checktype(L, i, LUA_TTABLE);
-  *n = (int)luaL_len(L, i) / 2;
+  lua_Integer len = luaL_len(L, i);
+  if (len < 0 || len > (1 << 24)) luaL_argerror(L, i, "length out of range");
+  *n = (int)len / 2;
   mf_output *o = lua_newuserdatauv(L, sizeof *o * (size_t)(*n ? *n : 1), 0);
   for (int k = 0; k < *n; k++) {
     lua_geti(L, i, 2 * k + 1);
@@ -331,7 +348,7 @@ static int gradients(lua_State *L)
 
 static int op_type_exists(lua_State *L)
 {
-  lua_pushboolean(L, mf_op_type_exists(luaL_checkstring(L, 1)));
+  lua_pushboolean(L, mf_op_type_exists(lmf_checkstring(L, 1)));
   return 1;
 }
 

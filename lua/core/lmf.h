@@ -39,6 +39,8 @@ mf_tensor *lmf_checkarray(lua_State *L, int i);
 void lmf_pushop(lua_State *L, mf_op *op, int g);
 /* Pushes an Array that takes over the reference `t`. */
 void lmf_pusharray(lua_State *L, mf_tensor *t);
+/* luaL_checkstring that refuses a NUL byte inside (C would cut the string there). */
+const char *lmf_checkstring(lua_State *L, int i);
 mf_dtype lmf_checkdtype(lua_State *L, int i);
 /* A Lua sequence of dims at index i into dims; returns the rank. */
 int lmf_checkshape(lua_State *L, int i, int64_t *dims, int allow_unknown);

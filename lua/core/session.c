@@ -1,5 +1,6 @@
 /* Sessions for Lua: create, run with flat feed/fetch lists, close. */
 #include <stdlib.h>
+#include <string.h>
 
 #include "lmf.h"
 
@@ -39,10 +40,20 @@ static int session_gc(lua_State *L)
   return 0;
 }
 
+/* The length of the table argument at index i, as a count for the C API: a
+ * negative or huge __len is an argument error, never an array size. */
+static int count_arg(lua_State *L, int i, const char *fn)
+{
+  lua_Integer n = luaL_len(L, i);
+  if (n < 0 || n > (1 << 24))
+    luaL_error(L, "%s: argument #%d has length %I (must be 0..%d)", fn, i, n, 1 << 24);
+  return (int)n;
+}
+
 /* Reads {op1, i1, op2, i2, ...} at index t into outs; returns the count. */
 static int read_outputs(lua_State *L, int t, mf_output *outs, int max)
 {
-  int n = (int)luaL_len(L, t) / 2;
+  int n = count_arg(L, t, "session_run") / 2;
   if (n > max) luaL_error(L, "too many tensors");
   for (int k = 0; k < n; k++) {
     lua_geti(L, t, 2 * k + 1);
@@ -60,7 +71,8 @@ static int session_run(lua_State *L)
 {
   mf_session *sess = check_session(L, 1);
   for (int i = 2; i <= 5; i++) luaL_checktype(L, i, LUA_TTABLE);
-  int nf = (int)luaL_len(L, 2) / 2, nx = (int)luaL_len(L, 4) / 2, nt = (int)luaL_len(L, 5);
+  int nf = count_arg(L, 2, "session_run") / 2, nx = count_arg(L, 4, "session_run") / 2,
+      nt = count_arg(L, 5, "session_run");
   /* One block for all the argument arrays; a userdata so a Lua error frees it. */
   size_t bytes = sizeof(mf_output) * (size_t)(nf + nx) + sizeof(mf_tensor *) * (size_t)(nf + nx) +
                  sizeof(mf_op *) * (size_t)nt + 1;
@@ -109,8 +121,17 @@ static int session_set_tracing(lua_State *L)
 /* session_trace(sess) -> {{name, type, start_ns, end_ns, thread}, ...} */
 static int session_trace(lua_State *L)
 {
-  int n;
-  const mf_op_trace *t = mf_session_trace(check_session(L, 1), &n);
+  mf_session *sess = check_session(L, 1);
+  /* A copy (userdata, freed by Lua on any error); another thread's run may
+   * replace the records between the count and the copy: ask again. */
+  int n = mf_session_trace(sess, NULL, 0), cap;
+  mf_op_trace *t;
+  do {
+    cap = n > 0 ? n : 1;
+    t = lua_newuserdatauv(L, sizeof *t * (size_t)cap, 0);
+    n = mf_session_trace(sess, t, cap);
+    if (n > cap) lua_pop(L, 1);
+  } while (n > cap);
   lua_createtable(L, n, 0);
   for (int i = 0; i < n; i++) {
     lua_createtable(L, 0, 5);
@@ -130,7 +151,7 @@ static int checkpoint_args(lua_State *L, mf_op ***ops, const char ***names)
 {
   luaL_checktype(L, 2, LUA_TTABLE);
   luaL_checktype(L, 3, LUA_TTABLE);
-  int n = (int)luaL_len(L, 2);
+  int n = count_arg(L, 2, "checkpoint");
   if (luaL_len(L, 3) != n)
     luaL_error(L, "checkpoint: %d variables but %d names", n, (int)luaL_len(L, 3));
   char *mem = lua_newuserdatauv(L, (sizeof(mf_op *) + sizeof(char *)) * (size_t)n + 1, 0);
@@ -142,7 +163,9 @@ static int checkpoint_args(lua_State *L, mf_op ***ops, const char ***names)
     lua_pop(L, 1);
     if (lua_geti(L, 3, k + 1) != LUA_TSTRING)
       luaL_error(L, "checkpoint: name %d is not a string", k + 1);
-    (*names)[k] = lua_tostring(L, -1); /* stays alive in the table */
+    size_t len;
+    (*names)[k] = lua_tolstring(L, -1, &len); /* stays alive in the table */
+    if (strlen((*names)[k]) != len) luaL_error(L, "checkpoint: name %d contains a NUL byte", k + 1);
     lua_pop(L, 1);
   }
   return n;
@@ -153,7 +176,7 @@ static int checkpoint(lua_State *L, void (*fn)(mf_session *, mf_op *const *, con
                                                int, const char *, mf_status *))
 {
   mf_session *sess = check_session(L, 1);
-  const char *path = luaL_checkstring(L, 4);
+  const char *path = lmf_checkstring(L, 4);
   mf_op **ops;
   const char **names;
   int n = checkpoint_args(L, &ops, &names);

@@ -150,8 +150,9 @@ static void test_run(void)
   out = NULL;
   mf_session_run(sess, &x, &xt, 1, &rowsum, &out, 1, NULL, 0, s);
   CHECK_OK(s);
-  int ntr = 0;
-  const mf_op_trace *tr = mf_session_trace(sess, &ntr);
+  mf_op_trace tr[16];
+  int ntr = mf_session_trace(sess, tr, 16);
+  CHECK(ntr > 0 && ntr <= 16);
   int saw_mm = 0, saw_rowsum = 0, saw_mmt = 0;
   for (int i = 0; i < ntr; i++) {
     saw_mm |= tr[i].op == mm.op;
