@@ -94,6 +94,8 @@ static bool fill_bytes(FILE *f, void *ctx)
 
 void mf_checkpoint_write_file(const char *path, const void *data, size_t size, mf_status *s)
 {
+  mf_status local;
+  if (!s) s = &local;
   mfi_clear(s);
   if (!path || !*path || (size > 0 && !data)) {
     mfi_set(s, MF_INVALID_ARGUMENT, "mf_checkpoint_write_file: needs a path and %s",
@@ -106,6 +108,8 @@ void mf_checkpoint_write_file(const char *path, const void *data, size_t size, m
 
 int mf_checkpoint_remove_stale_temps(const char *prefix, mf_status *s)
 {
+  mf_status local;
+  if (!s) s = &local;
   mfi_clear(s);
   if (!prefix || !*prefix || prefix[strlen(prefix) - 1] == '/') {
     mfi_set(s, MF_INVALID_ARGUMENT, "mf_checkpoint_remove_stale_temps: prefix must name %s",

@@ -366,6 +366,17 @@ static void abuse_sessions(mf_status *s)
   CHECK(mf_session_trace(sess, tr, -1) == -1);
   CHECK(mf_session_trace(sess, NULL, 0) >= 0);
 
+  /* Checkpoint files: the index writer and the stale-temp sweep */
+  mf_checkpoint_write_file(NULL, "x", 1, s);
+  CHECK_ERR(s, MF_INVALID_ARGUMENT, "mf_checkpoint_write_file");
+  mf_checkpoint_write_file("/tmp/mf_abuse_index", NULL, 4, s);
+  CHECK_ERR(s, MF_INVALID_ARGUMENT, "mf_checkpoint_write_file");
+  mf_checkpoint_write_file(NULL, NULL, 0, NULL);
+  CHECK(mf_checkpoint_remove_stale_temps(NULL, s) == -1);
+  CHECK_ERR(s, MF_INVALID_ARGUMENT, "mf_checkpoint_remove_stale_temps");
+  CHECK(mf_checkpoint_remove_stale_temps("/tmp/", s) == -1);
+  CHECK(mf_checkpoint_remove_stale_temps(NULL, NULL) == -1);
+
   /* Checkpoints */
   const char *names[1] = {"v"}, *nullname[1] = {NULL};
   mf_op *vars[1] = {v}, *nullvar[1] = {NULL}, *notvar[1] = {y.op};
