@@ -13,3 +13,17 @@ describe("moonflow.core (fuzz_lua_api findings)", function()
     end
   end)
 end)
+
+describe("ops (UBSan float-cast-overflow findings)", function()
+  local tf = require("moonflow")
+
+  it("tf.range with more elements than int64 holds is refused by name", function()
+    -- the count (1e300) was converted to int64 unchecked: undefined, and
+    -- INT64_MIN on x86 (a negative dimension)
+    for _, a in ipairs({ { 0, 1e300 }, { -1e300, 1e300 }, { 0, 1e19 }, { 0, 10, 1e-300 } }) do
+      local ok, err = pcall(tf.range, a[1], a[2], a[3])
+      assert.is_false(ok)
+      assert.matches("Range .*cannot make that range", err)
+    end
+  end)
+end)
