@@ -24,7 +24,8 @@ for target in build-fuzz/fuzz_*; do
     echo "$name found a crash (its input is in build-fuzz/)" >&2
     exit 1
   fi
-  # inputs run, and the coverage reached (edges, features) at the end
+  # inputs run, and the coverage reached at the end (cov: edges, ft: features)
   grep -E '^Done [0-9]+ runs' "$work/$name.log"
-  grep -E '^#[0-9]+ +DONE ' "$work/$name.log" | sed -E 's/.*(cov: [0-9]+ ft: [0-9]+).*(exec\/s: [0-9]+).*/  \1 \2/'
+  { grep -aE '^#[0-9]+.* cov: ' "$work/$name.log" || true; } | tail -1 |
+    sed -E 's/.*(cov: [0-9]+ ft: [0-9]+).*/  \1/'
 done

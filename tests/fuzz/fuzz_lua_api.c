@@ -16,6 +16,7 @@
 #include <lua.h>
 #include <math.h>
 #include <stdint.h>
+#include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 #include <sys/stat.h>
@@ -115,8 +116,11 @@ static const char *const words[] = {
     /* names and locations */
     "x", "a/b", "a_1", "Variable", "init", "x.lua:12"};
 #define NWORDS (sizeof words / sizeof words[0])
+#define FIRST_DEVICE 52 /* words[FIRST_DEVICE...]: the devices */
+#define NDEVICES 8
 
 static int num_op_types;
+static int trace; /* MF_FUZZ_TRACE=1: each call and its answer on stderr */
 
 /* ---------------------------------------------------------------- Lua heap */
 
@@ -173,6 +177,7 @@ static int odd_index(lua_State *L)
 enum { FNS = 1, POOL = 2, MOD = 3 };
 
 static void push_pool(lua_State *L, input *in);
+static void push_typed(lua_State *L, input *in, char kind);
 
 static void push_value(lua_State *L, input *in, int depth);
 
@@ -345,7 +350,8 @@ static void push_value(lua_State *L, input *in, int depth)
  * get past the first check and reach the next: g graph, o operation, s
  * session, a Array, i integer, n number, b boolean, w word, p {x, i, ...}
  * pairs, l list of operations, v list of Arrays, m list of names, t
- * attribute triples, x nested values, d dtype, f checkpoint path, k shape. */
+ * attribute triples, x nested values, d dtype, f checkpoint path, k shape,
+ * y op type, e device or nil, c thread count. */
 static const struct {
   const char *name, *args;
 } sigs[] = {{"graph_new", ""},
@@ -355,13 +361,13 @@ static const struct {
             {"graph_unique_name", "gw"},
             {"graph_set_seed", "gi"},
             {"graph_seed", "g"},
-            {"op_new", "gwwpltww"},
+            {"op_new", "gywpltee"},
             {"op_info", "o"},
             {"op_type_exists", "w"},
             {"gradients", "gppp"},
             {"array", "xd"},
             {"array_from_bytes", "w"},
-            {"session_new", "giibbb"},
+            {"session_new", "gccbbb"},
             {"session_run", "spvpl"},
             {"session_close", "s"},
             {"session_set_tracing", "sb"},
@@ -424,7 +430,8 @@ static void push_pairs_typed(lua_State *L, input *in)
   for (int k = 0; k < n; k++) {
     push_pool_typed(L, in, "moonflow.Operation");
     lua_rawseti(L, -2, 2 * k + 1);
-    lua_pushinteger(L, (lua_Integer)(next(in) % 4) - (next(in) == 0xff));
+    unsigned b = next(in); /* mostly output 0 */
+    lua_pushinteger(L, b < 160 ? 0 : (lua_Integer)(b % 4) - (b == 0xff));
     lua_rawseti(L, -2, 2 * k + 2);
   }
 }
@@ -437,6 +444,14 @@ static void push_typed(lua_State *L, input *in, char kind)
   case 's': push_pool_typed(L, in, "moonflow.Session"); break;
   case 'a': push_pool_typed(L, in, "moonflow.Array"); break;
   case 'i': push_int(L, in); break;
+  case 'c': { /* a thread count: mostly small (each session starts its threads) */
+    unsigned d = next(in);
+    if (d >= 0xf8)
+      push_int(L, in);
+    else
+      lua_pushinteger(L, d % 4);
+    break;
+  }
   case 'n': lua_pushnumber(L, float_at(next(in))); break;
   case 'b': lua_pushboolean(L, next(in) & 1); break;
   case 'w': push_word(L, in); break;
@@ -452,7 +467,81 @@ static void push_typed(lua_State *L, input *in, char kind)
     }
     break;
   }
-  case 't': push_attrs(L, in, 1); break;
+  case 't': { /* attributes the ops read, each with a value of its kind */
+    static const char *const attrs[][2] = {{"dtype", "type"},
+                                           {"value", "tensor"},
+                                           {"shape", "shape"},
+                                           {"T", "type"},
+                                           {"DstT", "type"},
+                                           {"output_dtype", "type"},
+                                           {"axis", "int"},
+                                           {"perm", "ints"},
+                                           {"multiples", "ints"},
+                                           {"begin", "ints"},
+                                           {"size", "ints"},
+                                           {"keep_dims", "bool"},
+                                           {"transpose_a", "bool"},
+                                           {"transpose_b", "bool"},
+                                           {"validate_shape", "bool"},
+                                           {"use_nesterov", "bool"},
+                                           {"seed", "int"},
+                                           {"seed2", "int"},
+                                           {"depth", "int"},
+                                           {"num_split", "int"},
+                                           {"num_samples", "int"},
+                                           {"N", "int"},
+                                           {"num", "int"},
+                                           {"mean", "float"},
+                                           {"stddev", "float"},
+                                           {"minval", "float"},
+                                           {"maxval", "float"},
+                                           {"start", "float"},
+                                           {"limit", "float"},
+                                           {"delta", "float"},
+                                           {"on_value", "float"},
+                                           {"off_value", "float"},
+                                           {"keep_prob", "float"},
+                                           {"forget_bias", "float"},
+                                           {"gain", "float"},
+                                           {"min", "float"},
+                                           {"max", "float"},
+                                           {"act", "string"},
+                                           {"shape", "ints"}};
+    int n = (int)(next(in) % 4);
+    lua_createtable(L, 3 * n, 0);
+    for (int e = 0; e < n; e++) {
+      unsigned a = next(in) % (sizeof attrs / sizeof attrs[0]);
+      lua_pushstring(L, attrs[a][0]);
+      lua_rawseti(L, -2, 3 * e + 1);
+      lua_pushstring(L, attrs[a][1]);
+      lua_rawseti(L, -2, 3 * e + 2);
+      const char *k = attrs[a][1];
+      char c = !strcmp(k, "type")     ? 'd'
+               : !strcmp(k, "tensor") ? 'a'
+               : !strcmp(k, "int")    ? 'i'
+               : !strcmp(k, "float")  ? 'n'
+               : !strcmp(k, "bool")   ? 'b'
+               : !strcmp(k, "string") ? 'w'
+                                      : 'k';
+      if (c == 'n' && (next(in) & 1))
+        push_int(L, in); /* ordinary values, mostly */
+      else
+        push_typed(L, in, c);
+      lua_rawseti(L, -2, 3 * e + 3);
+    }
+    break;
+  }
+  case 'y': /* an op type */
+    lua_pushstring(L, mf_op_type_name((int)(next(in) % (unsigned)num_op_types)));
+    break;
+  case 'e': { /* mostly no device, else one of the device names */
+    unsigned d = next(in);
+    if (d < 192)
+      lua_pushnil(L);
+    else
+      lua_pushstring(L, words[FIRST_DEVICE + d % NDEVICES]);
+    break;
+  }
   case 'k': { /* a shape: small dims, sometimes -1 or huge */
     int n = (int)(next(in) % 5);
     lua_createtable(L, n, 0);
@@ -557,12 +646,23 @@ static int run_program(lua_State *L)
   collect(L, MOD);
   lua_Integer nfns = luaL_len(L, FNS);
   if (nfns == 0) abort();
-  for (lua_Integer f = 1; f <= nfns; f++) /* the pool starts with a graph */
-    if (!strcmp(fn_names[f], "graph_new")) {
-      lua_geti(L, FNS, f);
-      lua_call(L, 0, 1);
-      lua_rawseti(L, POOL, 1);
-    }
+  /* the pool starts with a graph, Arrays, and operations to take as inputs */
+  luaL_loadstring(L, "local c = ...\n"
+                     "local g = c.graph_new()\n"
+                     "local a, b, t = c.array({1.5, -2, 3}), c.array({{1, 2}, {3, 4}}, 'int32'), "
+                     "c.array(true)\n"
+                     "local function const(name, v)\n"
+                     "  return c.op_new(g, 'Const', name, {}, {}, {'value', 'tensor', v, 'dtype', "
+                     "'type', v.dtype})\n"
+                     "end\n"
+                     "return g, a, b, t, const('a', a), const('b', b), const('t', t),\n"
+                     "  c.op_new(g, 'Placeholder', 'p', {}, {}, {'dtype', 'type', 'float32', "
+                     "'shape', 'shape', {-1, 3}}),\n"
+                     "  c.op_new(g, 'VariableV2', 'v', {}, {}, {'dtype', 'type', 'float32', "
+                     "'shape', 'shape', {3}})");
+  lua_pushvalue(L, MOD);
+  lua_call(L, 1, 9);
+  for (int i = 9; i >= 1; i--) lua_rawseti(L, POOL, i);
 
   for (int call = 0; call < MAX_CALLS && in->n > 0; call++) {
     lua_settop(L, MOD);
@@ -595,7 +695,11 @@ static int run_program(lua_State *L)
         lua_replace(L, base + 4);
       }
     }
-    if (lua_pcall(L, argc, 2, 0) == LUA_OK) keep_results(L, base);
+    int bad = lua_pcall(L, argc, 2, 0);
+    if (trace)
+      fprintf(stderr, "%s(%d args): %s\n", fn_names[f], argc,
+              bad ? lua_tostring(L, -1) ? lua_tostring(L, -1) : "(error)" : "ok");
+    if (!bad) keep_results(L, base);
   }
   return 0;
 }
@@ -604,6 +708,7 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
 {
   if (!num_op_types) {
     while (mf_op_type_name(num_op_types)) num_op_types++;
+    trace = getenv("MF_FUZZ_TRACE") != NULL;
     const char *dir = access("/dev/shm", W_OK) == 0 ? "/dev/shm" : "/tmp";
     snprintf(ckpt_path, sizeof ckpt_path, "%s/mf_fuzz_lua.%ld", dir, (long)getpid());
     mkdir(ckpt_path, 0700);
