@@ -91,8 +91,8 @@ step "session and execution specs under ThreadSanitizer"
     --filter-out="exits cleanly" --filter-out="MOONFLOW_GEMM narrows" \
     tests/spec/execution_spec.lua tests/spec/session_spec.lua )
 
-step "fuzzers: device names and checkpoint files, 20 s each from the seed corpora"
-scripts/fuzz.sh 20
+step "fuzzers: device names, checkpoint files and restore, the Lua argument layer; 60 s each"
+scripts/fuzz.sh 60
 
 step "LuaRocks install from a clean tree"
 scripts/check_rock.sh

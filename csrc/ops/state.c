@@ -312,10 +312,13 @@ static void cpu_like(mfi_kctx *k)
     fill(k->out[0], strcmp(k->op->def->type, "OnesLike") == 0 ? 1 : 0);
 }
 
+/* The element count, saturated at 2^62 (refused by the caller): a count
+ * beyond int64_t (0 to 1e300) is undefined to convert in C. */
 static int64_t range_count(double start, double limit, double delta)
 {
   double n = ceil((limit - start) / delta);
-  return n > 0 ? (int64_t)n : 0;
+  if (!(n > 0)) return 0;
+  return n >= 0x1p62 ? (int64_t)1 << 62 : (int64_t)n;
 }
 
 static void infer_range(mfi_infer_ctx *c)

@@ -100,7 +100,9 @@ static int graph_num_ops(lua_State *L)
 /* graph_op(g, i): the i-th operation (1-based), or nil. */
 static int graph_op(lua_State *L)
 {
-  mf_op *op = mf_graph_op(lmf_checkgraph(L, 1), (int)luaL_checkinteger(L, 2) - 1);
+  mf_graph *g = lmf_checkgraph(L, 1);
+  lua_Integer i = luaL_checkinteger(L, 2); /* any integer: out of range is nil */
+  mf_op *op = i >= 1 && i <= mf_graph_num_ops(g) ? mf_graph_op(g, (int)(i - 1)) : NULL;
   if (!op) return 0;
   lmf_pushop(L, op, 1);
   return 1;

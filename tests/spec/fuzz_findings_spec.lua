@@ -1,0 +1,29 @@
+-- Regressions for what the fuzzers in tests/fuzz found in moonflow.core
+-- (the crash inputs are in tests/fuzz/corpus/lua_api).
+local core = require("moonflow.core")
+
+describe("moonflow.core (fuzz_lua_api findings)", function()
+  it("graph_op answers nil for any integer out of range, never another op", function()
+    local g = core.graph_new()
+    core.op_new(g, "NoOp", "first", {}, {}, {})
+    assert.equal("first", core.op_info(core.graph_op(g, 1)).name)
+    -- 2^32 + 1 was truncated to 1, and math.mininteger overflowed (UBSan)
+    for _, i in ipairs({ 0, -1, 2, (1 << 32) + 1, 1 << 32, math.mininteger, math.maxinteger }) do
+      assert.is_nil(core.graph_op(g, i), tostring(i))
+    end
+  end)
+end)
+
+describe("ops (UBSan float-cast-overflow findings)", function()
+  local tf = require("moonflow")
+
+  it("tf.range with more elements than int64 holds is refused by name", function()
+    -- the count (1e300) was converted to int64 unchecked: undefined, and
+    -- INT64_MIN on x86 (a negative dimension)
+    for _, a in ipairs({ { 0, 1e300 }, { -1e300, 1e300 }, { 0, 1e19 }, { 0, 10, 1e-300 } }) do
+      local ok, err = pcall(tf.range, a[1], a[2], a[3])
+      assert.is_false(ok)
+      assert.matches("Range .*cannot make that range", err)
+    end
+  end)
+end)
