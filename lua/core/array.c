@@ -87,7 +87,9 @@ typedef struct {
 } scan_state;
 
 /* Checks that the nested table at index v is rectangular with the shape
- * found along its first elements, and notes the kinds of its leaves. */
+ * found along its first elements, and notes the kinds of its leaves. Tables
+ * are read raw: values are data, and a __len or __index that lies (2^62
+ * elements, always answering) must not make moonflow read for ever. */
 static void scan(lua_State *L, int v, int depth, scan_state *st)
 {
   if (depth == st->ndim) {
@@ -105,12 +107,12 @@ static void scan(lua_State *L, int v, int depth, scan_state *st)
   if (lua_type(L, v) != LUA_TTABLE)
     luaL_error(L, "ragged nested table: expected a table at depth %d, got %s", depth + 1,
                luaL_typename(L, v));
-  if ((int64_t)luaL_len(L, v) != st->dims[depth])
+  if ((int64_t)lua_rawlen(L, v) != st->dims[depth])
     luaL_error(L, "ragged nested table: lengths %d and %d at depth %d", (int)st->dims[depth],
-               (int)luaL_len(L, v), depth + 1);
+               (int)lua_rawlen(L, v), depth + 1);
   luaL_checkstack(L, 4, "nested table");
   for (int64_t k = 1; k <= st->dims[depth]; k++) {
-    lua_geti(L, v, k);
+    lua_rawgeti(L, v, k);
     scan(L, lua_gettop(L), depth + 1, st);
     lua_pop(L, 1);
   }
@@ -124,7 +126,7 @@ static void fill(lua_State *L, int v, int depth, const scan_state *st, mf_dtype 
     return;
   }
   for (int64_t k = 1; k <= st->dims[depth]; k++) {
-    lua_geti(L, v, k);
+    lua_rawgeti(L, v, k);
     fill(L, lua_gettop(L), depth + 1, st, dt, p, pos);
     lua_pop(L, 1);
   }
@@ -142,9 +144,9 @@ static int array_new(lua_State *L)
   lua_pushvalue(L, 1);
   while (lua_type(L, -1) == LUA_TTABLE) {
     if (st.ndim == MF_MAX_DIMS) return luaL_error(L, "nested table deeper than %d", MF_MAX_DIMS);
-    st.dims[st.ndim++] = (int64_t)luaL_len(L, -1);
+    st.dims[st.ndim++] = (int64_t)lua_rawlen(L, -1);
     if (st.dims[st.ndim - 1] == 0) break;
-    lua_geti(L, -1, 1);
+    lua_rawgeti(L, -1, 1);
     lua_remove(L, -2);
   }
   lua_pop(L, 1);

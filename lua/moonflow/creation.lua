@@ -75,6 +75,11 @@ return function(tf)
   -- TensorFlow's get_seed: the graph seed and the op seed (the op count when
   -- only the graph seed is set); (0, 0) means a fresh random stream.
   local function seeds(op_seed)
+    if op_seed ~= nil and math.type(op_seed) ~= "integer" and
+        not (math.type(op_seed) == "float" and op_seed == math.floor(op_seed) and math.abs(op_seed) < 2^63) then
+      G.raise("seed must be an integer, got %s", tostring(op_seed))
+    end
+    op_seed = op_seed and math.tointeger(op_seed)
     local g = G.get_default_graph()
     local s1, s2
     if g._seed ~= nil then

@@ -27,3 +27,23 @@ describe("ops (UBSan float-cast-overflow findings)", function()
     end
   end)
 end)
+
+describe("tables from Lua (fuzz findings)", function()
+  local tf = require("moonflow")
+
+  it("reads value tables raw: a lying __len or __index cannot make it read for ever", function()
+    local liar = setmetatable({}, { __len = function() return 1 << 62 end, __index = function() return 1 end })
+    local t = tf.constant(liar)
+    assert.are.same({ 0 }, t.shape)
+    local nested = { setmetatable({ 1, 2 }, { __len = function() return 7 end }), { 3, 4 } }
+    assert.are.same({ { 1, 2 }, { 3, 4 } }, tf.Session():run(tf.constant(nested)):totable())
+  end)
+
+  it("refuses a seed that is not an integer, naming it", function()
+    for _, seed in ipairs({ 1e300, 2 ^ 70, 0.5, 0 / 0 }) do
+      local ok, err = pcall(tf.random_normal, { 3 }, { seed = seed })
+      assert.is_false(ok)
+      assert.matches("seed must be an integer", err)
+    end
+  end)
+end)
