@@ -66,6 +66,9 @@ describe("checkpoints under kill -9", function()
       local out, loaded = P.sh(CHILD .. "'" .. dir .. "' check")
       assert(loaded, why("the latest checkpoint does not load after kill " .. kills .. ": " .. out))
       local step = tonumber(out:match("^(%d+)\n$"))
+      -- Killed before its first save (a slow start on a loaded machine): nothing yet, which is
+      -- right only while no save has ever completed.
+      if not step and last_step == 0 and out:match("^none\n?$") then step = 0 end
       assert(step and step >= last_step, why("no consistent latest checkpoint after kill " .. kills .. ": " .. out))
 
       -- the next successful save (a restarted saver) prunes and cleans up
