@@ -8,6 +8,7 @@
 # leaves its input in build-fuzz/.
 set -euo pipefail
 cd "$(dirname "$0")/.."
+root="$PWD"
 seconds="${1:-20}"
 CC=clang CXX=clang++ scripts/build.sh build-fuzz -DMF_FUZZ=ON -DMF_WERROR=ON -DMF_WITH_CUDA=OFF \
   -DMF_BUILD_TESTS=OFF -DCMAKE_BUILD_TYPE=RelWithDebInfo
@@ -18,8 +19,11 @@ for target in build-fuzz/fuzz_*; do
   corpus="tests/fuzz/corpus/${name#fuzz_}"
   mkdir -p "$work/$name"
   echo "fuzzing $name for ${seconds}s from $corpus"
-  if ! "$target" -max_total_time="$seconds" -timeout=25 -rss_limit_mb=2048 -max_len=4096 \
-      -artifact_prefix="build-fuzz/$name-" "$work/$name" "$corpus" >"$work/$name.log" 2>&1; then
+  # run from a scratch directory, so that nothing a target writes lands in the tree
+  mkdir -p "$work/cwd-$name"
+  if ! (cd "$work/cwd-$name" && "$root/$target" -max_total_time="$seconds" -timeout=25 -rss_limit_mb=2048 \
+          -max_len=4096 -artifact_prefix="$root/build-fuzz/$name-" "$work/$name" "$root/$corpus") \
+        >"$work/$name.log" 2>&1; then
     tail -40 "$work/$name.log" >&2
     echo "$name found a crash (its input is in build-fuzz/)" >&2
     exit 1

@@ -374,6 +374,8 @@ static const struct {
             {"session_trace", "s"},
             {"checkpoint_save", "slmf"},
             {"checkpoint_restore", "slmf"},
+            {"checkpoint_write_file", "fw"},
+            {"checkpoint_remove_stale_temps", "f"},
             {"__index", "aw"},
             {"__newindex", "ain"},
             {"__len", "a"},
@@ -683,18 +685,17 @@ static int run_program(lua_State *L)
         else
           push_typed(L, in, sig[k]);
       }
-      if (argc >= 4 && sig[3] == 'f') { /* the path stays this process's */
-        lua_pushstring(L, ckpt_path);
-        lua_replace(L, base + 4);
-      }
     } else {
       argc = (int)(a % 9);
       for (int k = 0; k < argc; k++) push_value(L, in, 0);
-      if (sig && sig[0] == 's' && argc >= 4 && strchr(sig, 'f')) {
-        lua_pushstring(L, ckpt_path);
-        lua_replace(L, base + 4);
-      }
     }
+    /* Paths always stay this process's: whatever the bytes say, a path
+     * parameter ('f') is the checkpoint path. */
+    for (int k = 0; sig && k < argc && sig[k]; k++)
+      if (sig[k] == 'f') {
+        lua_pushstring(L, ckpt_path);
+        lua_replace(L, base + 1 + k);
+      }
     int bad = lua_pcall(L, argc, 2, 0);
     if (trace)
       fprintf(stderr, "%s(%d args): %s\n", fn_names[f], argc,
