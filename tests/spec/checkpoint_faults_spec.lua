@@ -8,25 +8,10 @@ local P = dofile("tests/spec/support/process.lua")
 local KILLS, BUDGET, KEEP = 30, 20, 3
 local CHILD = "lua5.4 tests/spec/support/checkpoint_child.lua "
 
-local function list_dir(dir)
-  local p = assert(io.popen("ls -1A '" .. dir .. "'"))
-  local names = {}
-  for name in p:lines() do names[#names + 1] = name end
-  p:close()
-  table.sort(names)
-  return names
-end
-
 local function touch(path)
   local f = assert(io.open(path, "wb"))
   f:write("partial")
   f:close()
-end
-
-local function exists(path)
-  local f = io.open(path, "rb")
-  if f then f:close() end
-  return f ~= nil
 end
 
 describe("checkpoints under kill -9", function()
@@ -38,7 +23,7 @@ describe("checkpoints under kill -9", function()
     assert(os.execute("mkdir -p '" .. dir .. "'"))
     finally(function() os.execute("rm -rf '" .. dir .. "'") end)
     local function why(what) return string.format("%s (seed %d, dir %s: %s)", what, seed, dir,
-                                                  table.concat(list_dir(dir), " ")) end
+                                                  table.concat(P.list_dir(dir), " ")) end
 
     -- A dead process's pid (a shell that has exited and been reaped) and a live one (ours:
     -- the shell's parent), for planted temporary files.
@@ -58,7 +43,7 @@ describe("checkpoints under kill -9", function()
                                        CHILD, dir, delay))
       assert.is_false(ok, why("the saver was not killed"))
       kills = kills + 1
-      for _, name in ipairs(list_dir(dir)) do
+      for _, name in ipairs(P.list_dir(dir)) do
         if name:find(".tmp.", 1, true) and dir .. "/" .. name ~= live_tmp then torn_seen = torn_seen + 1 end
       end
 
@@ -76,7 +61,7 @@ describe("checkpoints under kill -9", function()
       assert(saved, why("the save after kill " .. kills .. " failed: " .. sout))
       last_step = step + 1
       local ckpts = {}
-      for _, name in ipairs(list_dir(dir)) do
+      for _, name in ipairs(P.list_dir(dir)) do
         if name:match("^model%-%d+$") then ckpts[#ckpts + 1] = name end
         if name:find(".tmp.", 1, true) then
           assert.are.equal(live_tmp, dir .. "/" .. name, why("a temporary file remains after a save"))
@@ -87,7 +72,7 @@ describe("checkpoints under kill -9", function()
       assert.are.equal(last_step .. "\n", out2, why("the new save is not the latest"))
     end
     assert(kills >= 10, why("only " .. kills .. " kills in the time budget"))
-    assert(exists(live_tmp), why("a live process's temporary file was removed"))
+    assert(P.exists(live_tmp), why("a live process's temporary file was removed"))
     print(string.format("\n  checkpoint faults: %d kills, %d torn temporary files seen, last step %d, %ds",
                         kills, torn_seen, last_step, os.time() - start))
   end)

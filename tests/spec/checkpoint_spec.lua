@@ -23,12 +23,6 @@ local function write(path, bytes)
   f:close()
 end
 
-local function exists(path)
-  local f = io.open(path, "rb")
-  if f then f:close() end
-  return f ~= nil
-end
-
 local function new_dir()
   local d = os.tmpname()
   os.remove(d)
@@ -38,14 +32,7 @@ end
 
 local function remove_dir(d) os.execute("rm -rf '" .. d .. "'") end
 
-local function list_dir(d)
-  local names = {}
-  local p = io.popen("ls -A '" .. d .. "'")
-  for line in p:lines() do names[#names + 1] = line end
-  p:close()
-  table.sort(names)
-  return names
-end
+local list_dir = dofile("tests/spec/support/process.lua").list_dir
 
 -- The flat values of a fetched Array.
 local function flat(a)

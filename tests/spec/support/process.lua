@@ -10,4 +10,21 @@ function M.sh(cmd)
   return out, ok == true and how == "exit" and code == 0, how, code
 end
 
+-- The names in directory d (hidden ones too), sorted.
+function M.list_dir(d)
+  local names = {}
+  local p = assert(io.popen("ls -A '" .. d .. "'"))
+  for line in p:lines() do names[#names + 1] = line end
+  p:close()
+  table.sort(names)
+  return names
+end
+
+-- Whether a file can be opened for reading.
+function M.exists(path)
+  local f = io.open(path, "rb")
+  if f then f:close() end
+  return f ~= nil
+end
+
 return M
