@@ -9,7 +9,7 @@ trap 'rm -rf "$work"' EXIT
 # (no build directories).
 mkdir "$work/clone"
 (cd "$src" && git ls-files --cached --others --exclude-standard -z |
-   xargs -0 -r cp --parents -t "$work/clone")
+   xargs -0 -r cp --parents -t "$work/clone" --)
 tree="$work/tree"
 (cd "$work/clone" && luarocks --lua-version=5.4 make --tree="$tree" rockspec/moonflow-scm-1.rockspec >/dev/null)
 cd "$work"
