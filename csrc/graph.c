@@ -64,6 +64,7 @@ void mf_graph_delete(mf_graph *g)
   free(g->ops);
   for (int i = 0; i < g->ncap; i++) free(g->nkeys[i]);
   free(g->nkeys), free(g->ncount), free(g->byname);
+  mfi_graph_free_functions(g);
   pthread_mutex_destroy(&g->lock);
   free(g);
 }

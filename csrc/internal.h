@@ -147,6 +147,15 @@ struct mf_op {
   mfi_attr *attrs;
 };
 
+/* A graph function (mf_graph_add_function): arguments, results, targets. */
+typedef struct {
+  char *name;
+  int nargs, nres, ntargets;
+  mf_op **args;
+  mf_output *res;
+  mf_op **targets;
+} mfi_function;
+
 struct mf_graph {
   mfi_refcount refs;
   pthread_mutex_t lock; /* guards growth against sessions planning */
@@ -160,9 +169,14 @@ struct mf_graph {
   /* operations by exact name: open-addressing hash of op ids + 1 (0: empty) */
   int *byname;
   int bycap;
+  mfi_function **funcs; /* under lock; each stays where it is */
+  int nfuncs, fcap;
 };
 
 mf_graph *mfi_graph_retain(mf_graph *g);
+/* The function of that name, or NULL. */
+const mfi_function *mfi_graph_function(mf_graph *g, const char *name);
+void mfi_graph_free_functions(mf_graph *g);
 
 /* "Add 'scope/add' (created at x.lua:3)" */
 int mfi_op_label(const mf_op *op, char *buf, size_t size);
@@ -219,7 +233,25 @@ struct mfi_kctx {
   void *scratch[MFI_MAX_SCRATCH];
   size_t scratch_bytes[MFI_MAX_SCRATCH];
   mf_status *status;
+  /* How many consumers (and fetches) each output has in this run's plan:
+   * an output nobody reads may be left out (a While's history). */
+  const int *out_uses;
+  /* Control flow (MFI_CONTROL ops): the session, and this node's plans for
+   * the functions it calls (mfi_call). */
+  mf_session *sess;
+  struct mfi_plan **calls;
 };
+
+/* Functions a control-flow op calls, each through its own cached plan. */
+#define MFI_MAX_CALLS 2
+
+/* Calls function f for the control-flow op of k (its `which`-th function):
+ * feeds args (one per argument, checked against the argument's dtype and
+ * shape), runs serially on the calling thread, and gives results (new
+ * references, wherever they were computed). false with k's status set
+ * (an error inside names the op that failed). */
+bool mfi_call(mfi_kctx *k, int which, const mfi_function *f, mf_tensor *const *args,
+              mf_tensor **results);
 
 /* Scratch memory on the kernel's device for the kernel's duration; NULL
  * with the op's out-of-memory error set when it cannot be had. */
@@ -239,6 +271,10 @@ enum {
    * metadata on), so it serves every device: Identity, Reshape, reading a
    * variable. */
   MFI_ANY_DEVICE = 1 << 5,
+  /* Control flow (If, While): the kernel calls graph functions (mfi_call);
+   * its outputs stay where the functions computed them. Implies
+   * MFI_ANY_DEVICE. */
+  MFI_CONTROL = 1 << 6,
 };
 
 typedef struct mfi_grad_ctx mfi_grad_ctx;
@@ -303,6 +339,7 @@ extern mfi_opdef mfi_ops_nn[];
 extern mfi_opdef mfi_ops_train[];
 extern mfi_opdef mfi_ops_sparse[];
 extern mfi_opdef mfi_ops_rnn[];
+extern mfi_opdef mfi_ops_control[];
 
 /* Shared inference helpers. */
 void mfi_infer_error(mfi_infer_ctx *c, mf_code code, const char *fmt, ...)

@@ -9,6 +9,8 @@
 void mfi_plan_delete(mfi_plan *p)
 {
   if (!p) return;
+  for (int k = 0; p->nodes && k < p->nnodes; k++)
+    for (int c = 0; c < MFI_MAX_CALLS; c++) mfi_plan_delete(p->nodes[k].calls[c]);
   free(p->sig), free(p->nodes), free(p->in_val), free(p->succ), free(p->uses0);
   free(p->feed_val), free(p->fetch_val), free(p->vals), free(p->uses), free(p->pending);
   free(p->in_ptrs), free(p->copies), free(p->shapes), free(p->ctx);
@@ -49,8 +51,9 @@ typedef struct {
   int n, cap;
 } copy_vec;
 
-/* The slot holding value `src` (located on `from`) on device `to`: src
- * itself, or the destination of a copy, made on first need. */
+/* The slot holding value `src` (located on `from`, NULL: not known until
+ * it runs) on device `to`: src itself, or the destination of a copy, made
+ * on first need. */
 static int slot_on(copy_vec *cv, int src, mfi_device *from, mfi_device *to, int owner, int *nvals)
 {
   if (from == to) return src;
@@ -90,7 +93,7 @@ static bool lay_out_copies(mfi_plan *p, const copy_vec *cv)
 
 mfi_plan *mfi_plan_build(mf_graph *g, const mf_output *feeds, int nfeeds, const mf_output *fetches,
                          int nfetches, mf_op *const *targets, int ntargets, uint64_t nondet_key,
-                         mfi_placer *placer, mf_status *s)
+                         mfi_placer *placer, bool feeds_anywhere, mf_status *s)
 {
   int nops = g->nops;
   mfi_plan *p = calloc(1, sizeof *p);
@@ -182,7 +185,11 @@ mfi_plan *mfi_plan_build(mf_graph *g, const mf_output *feeds, int nfeeds, const 
       int f = fed(feeds, nfeeds, in.op, in.index);
       mfi_node *from = f >= 0 ? NULL : &p->nodes[node_of[in.op->id]];
       int slot = from ? from->first_val + in.index : f;
-      mfi_device *at = from ? mfi_out_device(in.op->def, in.index, from->dev) : mfi_device_cpu();
+      mfi_device *at =
+          !from ? (feeds_anywhere ? NULL : mfi_device_cpu())
+          : (in.op->def->flags & MFI_CONTROL) && !mfi_bit(in.op->def->host_out, in.index)
+              ? NULL
+              : mfi_out_device(in.op->def, in.index, from->dev);
       mfi_device *want = mfi_in_device(op->def, i, n->dev);
       if ((p->in_val[io] = slot_on(&cv, slot, at, want, from ? node_of[in.op->id] : -1, &v)) < 0)
         goto oom;
@@ -214,12 +221,14 @@ mfi_plan *mfi_plan_build(mf_graph *g, const mf_output *feeds, int nfeeds, const 
 
   /* Kernel contexts: all but the run's status, counters and variable slots. */
   for (int k = 0; k < nn; k++) {
-    const mfi_node *n = &p->nodes[k];
+    mfi_node *n = &p->nodes[k];
     mfi_kctx *c = &p->ctx[k];
     c->op = n->op;
     c->in = p->in_ptrs + n->in_off;
     c->out = p->vals + n->first_val;
     c->shapes = p->shapes + n->first_val;
+    c->out_uses = p->uses0 + n->first_val;
+    c->calls = n->calls;
     c->key = n->key;
     c->dev = n->dev;
     c->stream = n->dev->stream;
@@ -241,6 +250,21 @@ mfi_plan *mfi_plan_build(mf_graph *g, const mf_output *feeds, int nfeeds, const 
         goto oom;
       last_touch[var] = k;
     }
+  /* Control-flow ops may touch any variable (and random streams) inside
+   * their functions: they run in creation order with each other and with
+   * every op that touches a variable. */
+  for (int k = 0, last_control = -1, since = 0; k < nn; k++) {
+    bool control = (p->nodes[k].op->def->flags & MFI_CONTROL) != 0;
+    if (!control && p->nodes[k].nvar == 0) continue;
+    if (last_control >= 0 && (!push(&edges_from, last_control) || !push(&edges_to, k))) goto oom;
+    if (!control) {
+      stack[since++] = k; /* the stack is free again: touching ops since the last control op */
+      continue;
+    }
+    for (int i = 0; i < since; i++)
+      if (!push(&edges_from, stack[i]) || !push(&edges_to, k)) goto oom;
+    since = 0, last_control = k;
+  }
 
   /* 5. Successor lists in CSR form (duplicates are harmless: counted both ways). */
   int ne = edges_from.n;

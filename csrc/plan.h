@@ -10,12 +10,13 @@ typedef struct {
   int in_off;    /* this node's inputs in plan->in_val */
   int npred;     /* predecessors in the plan (data, control, variable order) */
   int succ_off, nsucc;
-  int nvar;                 /* variables it touches */
-  int var_id[MFI_MAX_REFS]; /* their op ids */
-  uint64_t key;             /* random ops: Philox key */
-  mfi_device *dev;          /* where it runs */
-  mfi_kernel kernel;        /* its kernel there */
-  int copy_off, ncopy;      /* copies of its outputs to other devices, run after it */
+  int nvar;                              /* variables it touches */
+  int var_id[MFI_MAX_REFS];              /* their op ids */
+  uint64_t key;                          /* random ops: Philox key */
+  mfi_device *dev;                       /* where it runs */
+  mfi_kernel kernel;                     /* its kernel there */
+  int copy_off, ncopy;                   /* copies of its outputs to other devices, run after it */
+  struct mfi_plan *calls[MFI_MAX_CALLS]; /* control flow: plans of the functions it calls */
 } mfi_node;
 
 /* A value moved to another device: slot src on its device -> slot dst on dev. */
@@ -53,10 +54,13 @@ typedef struct mfi_plan {
  * come from `nondet_key` when the op has no seeds. Values cross devices
  * through copies: feeds (host memory) to their consumers' devices, outputs
  * to consumers elsewhere; host-memory inputs and outputs of a row
- * (host_in, host_out) count as the CPU's. */
+ * (host_in, host_out) count as the CPU's. Feeds are in host memory,
+ * except with feeds_anywhere (a function's arguments), when they may be on
+ * any device; so may the outputs of control-flow ops: their consumers get
+ * them through copies that are plain references when nothing moves. */
 mfi_plan *mfi_plan_build(mf_graph *g, const mf_output *feeds, int nfeeds, const mf_output *fetches,
                          int nfetches, mf_op *const *targets, int ntargets, uint64_t nondet_key,
-                         mfi_placer *placer, mf_status *s);
+                         mfi_placer *placer, bool feeds_anywhere, mf_status *s);
 void mfi_plan_delete(mfi_plan *p);
 
 #endif

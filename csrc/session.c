@@ -265,6 +265,7 @@ static void run_node(mf_session *sess, mfi_plan *p, int k, mf_status *s)
   }
   mfi_kctx *c = &p->ctx[k]; /* built with the plan */
   c->status = s;
+  c->sess = sess;
   c->threads = sess->cfg.intra_op_threads;
   c->allow_tf32 = sess->cfg.allow_tf32 != 0;
   c->stream = stream_on(sess, n->dev);
@@ -293,7 +294,8 @@ static void run_node(mf_session *sess, mfi_plan *p, int k, mf_status *s)
     /* A kernel may hand out a value it holds elsewhere (a constant, a
      * restored variable): it moves to where the plan expects it. */
     mfi_device *want = mfi_out_device(def, i, n->dev);
-    if ((*o)->buf->dev != want) {
+    bool stays = (def->flags & MFI_CONTROL) && !mfi_bit(def->host_out, i); /* see plan.h */
+    if (!stays && (*o)->buf->dev != want) {
       mf_tensor *moved = mfi_tensor_to(*o, want, s);
       mf_tensor_delete(*o);
       *o = moved;
@@ -381,6 +383,77 @@ static void execute_parallel(mf_session *sess, mfi_plan *p, mf_status *s)
   sess->cur = NULL;
   pthread_mutex_unlock(&sess->qlock);
   free(r.queue);
+}
+
+/* ---------------------------------------------------------------- function calls */
+
+static mfi_placer placer(mf_session *sess);
+
+/* A value fed to a function's argument fits its declared dtype and shape
+ * (for a loop variable: its shape invariant). */
+static bool check_arg(const mfi_kctx *k, const mfi_function *f, int i, const mf_tensor *t)
+{
+  const mfi_meta *m = &f->args[i]->out[0];
+  bool ok = t->dtype == m->dtype && (m->ndim < 0 || m->ndim == t->ndim);
+  for (int d = 0; ok && m->ndim >= 0 && d < m->ndim; d++)
+    ok = m->dims[d] < 0 || m->dims[d] == t->dims[d];
+  if (ok) return true;
+  char a[128], b[128];
+  mfi_shape_str(t->ndim, t->dims, a, sizeof a);
+  mfi_shape_str(m->ndim, m->dims, b, sizeof b);
+  mfi_op_error(k->status, MF_INVALID_ARGUMENT, k->op,
+               "argument %d of '%s' ('%s') got a %s value of shape %s, but it is declared %s "
+               "of shape %s (a loop variable that changes shape needs a shape invariant)",
+               i + 1, f->name, f->args[i]->name, mf_dtype_name(t->dtype), a,
+               mf_dtype_name(m->dtype), b);
+  return false;
+}
+
+bool mfi_call(mfi_kctx *k, int which, const mfi_function *f, mf_tensor *const *args,
+              mf_tensor **results)
+{
+  mf_session *sess = k->sess;
+  mf_status *s = k->status;
+  for (int i = 0; i < f->nres; i++) results[i] = NULL;
+  if (which < 0 || which >= MFI_MAX_CALLS || !sess) {
+    mfi_op_error(s, MF_INTERNAL, k->op, "cannot call function '%s' here", f->name);
+    return false;
+  }
+  for (int i = 0; i < f->nargs; i++)
+    if (!check_arg(k, f, i, args[i])) return false;
+  mfi_plan *p = k->calls[which];
+  if (!p) {
+    mf_output *feeds = malloc(sizeof *feeds * (f->nargs ? f->nargs : 1));
+    if (!feeds) {
+      mfi_set(s, MF_RESOURCE_EXHAUSTED, "out of memory calling '%s'", f->name);
+      return false;
+    }
+    for (int i = 0; i < f->nargs; i++) feeds[i] = (mf_output){f->args[i], 0};
+    pthread_mutex_lock(&sess->graph->lock);
+    mfi_placer pl = placer(sess);
+    p = mfi_plan_build(sess->graph, feeds, f->nargs, f->res, f->nres, f->targets, f->ntargets,
+                       sess->nondet_key, &pl, true, s);
+    pthread_mutex_unlock(&sess->graph->lock);
+    free(feeds);
+    if (!p) return false;
+    k->calls[which] = p;
+  }
+  if (!ensure_streams(sess, p, s)) return false;
+  memcpy(p->uses, p->uses0, sizeof(int) * p->nvals);
+  for (int i = 0; i < f->nargs; i++)
+    if (!(p->vals[p->feed_val[i]] = mfi_tensor_view(args[i]))) {
+      mfi_set(s, MF_RESOURCE_EXHAUSTED, "out of memory calling '%s'", f->name);
+      goto release;
+    }
+  run_copies(p, p->copies, p->nfeed_copies, s);
+  for (int n = 0; n < p->nnodes && mfi_ok(s); n++) run_node(sess, p, n, s);
+  for (int i = 0; mfi_ok(s) && i < f->nres; i++)
+    results[i] = mf_tensor_retain(p->vals[p->fetch_val[i]]);
+release:
+  for (int v = 0; v < p->nvals; v++) mf_tensor_delete(p->vals[v]), p->vals[v] = NULL;
+  if (mfi_ok(s)) return true;
+  for (int i = 0; i < f->nres; i++) mf_tensor_delete(results[i]), results[i] = NULL;
+  return false;
 }
 
 /* ---------------------------------------------------------------- run */
@@ -492,7 +565,7 @@ static mfi_plan *find_plan(mf_session *sess, const mf_output *feeds, int nfeeds,
   pthread_mutex_lock(&sess->graph->lock); /* planning reads the op table, which may be growing */
   mfi_placer pl = placer(sess);
   mfi_plan *p = mfi_plan_build(sess->graph, feeds, nfeeds, fetches, nfetches, targets, ntargets,
-                               sess->nondet_key, &pl, s);
+                               sess->nondet_key, &pl, false, s);
   pthread_mutex_unlock(&sess->graph->lock);
   if (!p) {
     free(sig);

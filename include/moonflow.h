@@ -164,6 +164,22 @@ MF_API int mf_graph_unique_name(mf_graph *g, const char *name, char *buf, size_t
 MF_API void mf_graph_set_seed(mf_graph *g, int64_t seed);
 MF_API int64_t mf_graph_seed(const mf_graph *g);
 
+/* Functions: the branches of If and the condition and body of While (and
+ * their gradients). A function is a slice of the graph's own operations:
+ * its arguments are Placeholder operations of the graph (distinct, each
+ * output 0), its results are outputs computed from them, and its targets
+ * (may be none) are operations that must run when it is called. A call
+ * feeds the arguments and runs what the results and targets need, as a
+ * session run would: operations reachable from the results that are not
+ * behind an argument run at each call (constants, variable reads).
+ * Gradients flow only through the arguments. Names are unique per graph
+ * (as TensorFlow's function library): 1 on success, else 0 and a status. */
+MF_API int mf_graph_add_function(mf_graph *g, const char *name, int nargs, mf_op *const *args,
+                                 int nresults, const mf_output *results, int ntargets,
+                                 mf_op *const *targets, mf_status *s);
+/* 1 when the graph has a function of that name. */
+MF_API int mf_graph_has_function(mf_graph *g, const char *name);
+
 /* Building an operation: begin, add inputs and attributes, finish. Finish
  * infers output dtypes and shapes and fails with a message naming the
  * operation on any mismatch. `desc` is consumed by finish either way. A bad
@@ -214,6 +230,10 @@ MF_API int mf_op_get_attr_shape(const mf_op *op, const char *name, const int64_t
 MF_API int mf_op_type_exists(const char *type);
 MF_API const char *mf_op_type_name(int i);
 MF_API int mf_op_type_has_gradient(const char *type);
+/* How many leading inputs of the type name variables (VariableV2 outputs
+ * that the op reads or updates in place, not values): Assign's first,
+ * ApplyAdam's three. 0 for NULL or an unknown type. */
+MF_API int mf_op_type_num_ref_inputs(const char *type);
 
 /* ---------------------------------------------------------------- gradients */
 

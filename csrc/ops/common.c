@@ -6,9 +6,9 @@
 #include <stdlib.h>
 #include <string.h>
 
-static mfi_opdef *const families[] = {mfi_ops_math,   mfi_ops_array,  mfi_ops_reduce, mfi_ops_state,
-                                      mfi_ops_matmul, mfi_ops_random, mfi_ops_train,  mfi_ops_grad,
-                                      mfi_ops_nn,     mfi_ops_sparse, mfi_ops_rnn};
+static mfi_opdef *const families[] = {
+    mfi_ops_math,  mfi_ops_array, mfi_ops_reduce, mfi_ops_state,  mfi_ops_matmul, mfi_ops_random,
+    mfi_ops_train, mfi_ops_grad,  mfi_ops_nn,     mfi_ops_sparse, mfi_ops_rnn,    mfi_ops_control};
 
 mfi_opdef *mfi_opdef_lookup(const char *type)
 {
@@ -47,6 +47,12 @@ int mf_op_type_has_gradient(const char *type)
 {
   const mfi_opdef *d = mfi_opdef_find(type);
   return d && d->grad != NULL;
+}
+
+int mf_op_type_num_ref_inputs(const char *type)
+{
+  const mfi_opdef *d = mfi_opdef_find(type);
+  return d ? d->nref : 0;
 }
 
 void mfi_infer_error(mfi_infer_ctx *c, mf_code code, const char *fmt, ...)

@@ -354,6 +354,42 @@ static int op_type_exists(lua_State *L)
   return 1;
 }
 
+static int op_type_nref(lua_State *L)
+{
+  lua_pushinteger(L, mf_op_type_num_ref_inputs(lmf_checkstring(L, 1)));
+  return 1;
+}
+
+/* graph_add_function(g, name, args {op, ...}, results {op, index, ...}, targets {op, ...}) */
+static int graph_add_function(lua_State *L)
+{
+  mf_graph *g = lmf_checkgraph(L, 1);
+  const char *name = lmf_checkstring(L, 2);
+  int nres;
+  mf_op **lists[2];
+  int counts[2];
+  for (int l = 0; l < 2; l++) {
+    int idx = l ? 5 : 3;
+    luaL_checktype(L, idx, LUA_TTABLE);
+    lua_Integer len = luaL_len(L, idx);
+    if (len < 0 || len > (1 << 24)) luaL_argerror(L, idx, "length out of range");
+    counts[l] = (int)len;
+    lists[l] = lua_newuserdatauv(L, sizeof(mf_op *) * (size_t)(len ? len : 1), 0);
+    for (int k = 0; k < counts[l]; k++) {
+      lua_geti(L, idx, k + 1);
+      lists[l][k] = lmf_checkop(L, -1);
+      lua_pop(L, 1);
+    }
+  }
+  mf_output *res = read_pairs(L, 4, &nres);
+  mf_status *s = mf_status_new();
+  if (!s) return luaL_error(L, "out of memory");
+  if (!mf_graph_add_function(g, name, counts[0], lists[0], nres, res, counts[1], lists[1], s))
+    return lmf_error(L, s);
+  mf_status_delete(s);
+  return 0;
+}
+
 /* op_types() -> {type = has_gradient, ...} for every registered op type */
 static int op_types(lua_State *L)
 {
@@ -386,6 +422,8 @@ void lmf_open_graph(lua_State *L)
                                  {"op_type_exists", op_type_exists},
                                  {"gradients", gradients},
                                  {"op_types", op_types},
+                                 {"op_type_nref", op_type_nref},
+                                 {"graph_add_function", graph_add_function},
                                  {NULL, NULL}};
   luaL_setfuncs(L, fns, 0);
 }

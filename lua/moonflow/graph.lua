@@ -304,6 +304,9 @@ function M.make_op(op_type, inputs, attrs, opts)
       end
     end
   end
+  -- Inside a function being built (tf.cond, tf.while_loop), outer tensors
+  -- come in through the function's arguments.
+  if g._body then g._body:rewrite_inputs(op_type, inputs) end
   local flat = {}
   for i, t in ipairs(inputs) do flat[2 * i - 1], flat[2 * i] = t.op._ud, t.value_index end
   local ctrl, seen = {}, {}

@@ -31,6 +31,7 @@ require("moonflow.gradients")(tf)
 require("moonflow.nn")(tf)
 require("moonflow.variable_scope")(tf)
 require("moonflow.train")(tf)
+require("moonflow.control_flow")(tf)
 require("moonflow.rnn")(tf)
 require("moonflow.saver")(tf)
 

@@ -136,6 +136,28 @@ static void abuse_graphs(mf_status *s)
   CHECK(strlen(buf) == sizeof buf - 1);
   mf_graph_set_seed(NULL, 3);
   CHECK(mf_graph_seed(NULL) == 0);
+  /* Functions: arguments must be this graph's Placeholders. */
+  CHECK(!mf_graph_add_function(NULL, "f", 0, NULL, 0, NULL, 0, NULL, s));
+  CHECK_ERR(s, MF_INVALID_ARGUMENT, "graph is NULL");
+  CHECK(!mf_graph_add_function(g, NULL, 0, NULL, 0, NULL, 0, NULL, s));
+  CHECK(!mf_graph_add_function(g, "f", -1, NULL, 0, NULL, 0, NULL, s));
+  CHECK_ERR(s, MF_INVALID_ARGUMENT, "nargs is negative");
+  CHECK(!mf_graph_add_function(g, "f", 1, NULL, 0, NULL, 0, NULL, s));
+  CHECK(!mf_graph_add_function(g, "f", 0, NULL, 1, NULL, 0, NULL, s));
+  CHECK(!mf_graph_add_function(g, "f", 0, NULL, 0, NULL, -2, NULL, s));
+  mf_op *not_placeholder = y.op;
+  CHECK(!mf_graph_add_function(g, "f", 1, &not_placeholder, 0, NULL, 0, NULL, s));
+  CHECK_ERR(s, MF_INVALID_ARGUMENT, "argument 1 is not a Placeholder");
+  mf_output bad_res = {y.op, 7};
+  CHECK(!mf_graph_add_function(g, "f", 0, NULL, 1, &bad_res, 0, NULL, s));
+  CHECK_ERR(s, MF_INVALID_ARGUMENT, "result 1 is not an output");
+  mf_op *null_op = NULL;
+  CHECK(!mf_graph_add_function(g, "f", 0, NULL, 0, NULL, 1, &null_op, s));
+  CHECK(mf_graph_add_function(g, "f", 0, NULL, 1, &y, 0, NULL, s));
+  CHECK(!mf_graph_add_function(g, "f", 0, NULL, 1, &y, 0, NULL, s));
+  CHECK_ERR(s, MF_INVALID_ARGUMENT, "already has a function named 'f'");
+  CHECK(mf_graph_has_function(g, "f") && !mf_graph_has_function(g, "g") &&
+        !mf_graph_has_function(NULL, "f") && !mf_graph_has_function(g, NULL));
 
   /* Builders: a bad argument fails the finish, naming the function. */
   mf_op_desc *d = mf_op_begin(NULL, "Add", "z");
@@ -264,6 +286,8 @@ static void abuse_graphs(mf_status *s)
   CHECK(mf_op_type_exists(NULL) == 0);
   CHECK(mf_op_type_name(-1) == NULL && mf_op_type_name(INT32_MAX) == NULL);
   CHECK(mf_op_type_has_gradient(NULL) == 0);
+  CHECK(mf_op_type_num_ref_inputs(NULL) == 0);
+  CHECK(mf_op_type_num_ref_inputs("NoSuchOp") == 0);
 
   /* Gradients */
   mf_output dx;
