@@ -87,7 +87,9 @@ return function(tf)
     return a
   end
 
-  function Body:is_outer(t) return t.graph == self.g and t.op.id < self.first end
+  function Body:is_outer(t)
+    return t.graph == self.g and (t.op.id < self.first or (self.g._lifted ~= nil and self.g._lifted[t.op.id] == true))
+  end
 
   -- Called by make_op for every op created while this function is built:
   -- data inputs from outside become captures (variable references, the
@@ -638,6 +640,14 @@ return function(tf)
     return accumulate("tf.foldr", fn, elems, initializer, opts, false, true)
   end
 
-  tf._loop = loop -- for dynamic_rnn over a custom cell
+  -- For dynamic_rnn over a custom cell: loop(what, vars, slices, cond_fn, body_fn).
+  tf._loop = function(what, vars, slices, cond_fn, body_fn)
+    local g = vars[1].graph
+    return g:as_default(function()
+      return tf.name_scope("while", function()
+        return loop(g, what, vars, specs_for(vars, nil, what), slices, cond_fn, body_fn, true)
+      end)
+    end)
+  end
   tf.nest = { flatten = function(x) return flatten(x) end, pack_sequence_as = function(s, f) return pack(s, f) end }
 end

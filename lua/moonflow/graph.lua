@@ -271,6 +271,23 @@ function M.control_dependencies(ops, fn)
   end, function() g._control_stack = saved end, fn, "tf.control_dependencies")
 end
 
+-- G.init_scope(g, fn): runs fn outside any function being built (TF's
+-- init_scope): variables made in a branch or a loop body live in the
+-- graph itself, and the function reads them through captures.
+function M.init_scope(g, fn)
+  local body = g._body
+  if not body then return fn() end
+  local ctrl = g._control_stack
+  g._body, g._control_stack = nil, {}
+  local first = core.graph_num_ops(g._g) + 1
+  local res = table.pack(pcall(fn))
+  g._body, g._control_stack = body, ctrl
+  g._lifted = g._lifted or {}
+  for id = first, core.graph_num_ops(g._g) do g._lifted[id] = true end
+  if not res[1] then error(res[2], 0) end
+  return table.unpack(res, 2, res.n)
+end
+
 -- ---------------------------------------------------------------- make_op
 
 -- Creates an operation. inputs: Tensors (already converted); attrs: a flat

@@ -330,36 +330,36 @@ return function(tf)
     return fused_layer(cell, x, state, seq_len)
   end
 
-  -- Composed fallback: unroll the (statically known) time dimension.
-  local function run_composed(cell, x, state, seq_len)
-    local T = x.shape and x.shape[2]
-    if not T or T < 0 then
-      G.raise("tf.nn.dynamic_rnn: a custom cell needs a statically known number of time steps")
-    end
-    local steps = tf.unstack(x, 2)
-    local outputs = {}
-    local function mask(t, new, old)
-      -- past a sequence's end: zero output, state unchanged
-      if type(new) == "table" and not G.is_tensor(new) then
-        local r = {}
-        for key, v in pairs(new) do r[key] = mask(t, v, old[key]) end
-        return r
-      end
-      return tf.where(tf.greater(seq_len, t - 1), new, old)
-    end
-    if seq_len then
-      seq_len = tf.expand_dims(seq_len, 2)                       -- [B, 1] for broadcasting over units
-    end
-    for t = 1, T do
-      local out, new = cell(steps[t], state)
-      if seq_len then
-        outputs[t] = mask(t, out, tf.zeros_like(out))
-        state = mask(t, new, state)
-      else
-        outputs[t], state = out, new
-      end
-    end
-    return tf.stack(outputs, 2), state
+  -- Any other cell: a while loop over the time steps (their number known
+  -- only when it runs), the cell built once as the loop's body.
+  local function run_loop(cell, x, state, seq_len)
+    local xs = tf.transpose(x, { 2, 1, 3 })                      -- [T, B, F]: a row per step
+    local flat = tf.nest.flatten(state)
+    local vars = { C.constant(0, { dtype = "int32", name = "time" }) }
+    for i, s in ipairs(flat) do vars[i + 1] = C.to_tensor(s) end
+    local T = xs.shape[1] >= 0 and xs.shape[1] or tf.gather(tf.shape(xs), 1)
+    local lens = seq_len and tf.expand_dims(seq_len, 2)           -- [B, 1] for broadcasting over units
+    local finals, outs = tf._loop("tf.nn.dynamic_rnn", vars, { xs },
+      function(args) return tf.less(args[1], T) end,
+      function(args, rows)
+        local t = args[1]
+        local old = tf.nest.pack_sequence_as(state, table.move(args, 2, #args, 1, {}))
+        local out, new = cell(rows[1], old)
+        local new_flat, old_flat = tf.nest.flatten(new), tf.nest.flatten(old)
+        if #new_flat ~= #old_flat then
+          G.raise("tf.nn.dynamic_rnn: the cell returned a state of %d tensors for one of %d", #new_flat, #old_flat)
+        end
+        if lens then -- past a sequence's end: zero output, state unchanged
+          local live = tf.greater(lens, t)
+          out = tf.where(live, out, tf.zeros_like(out))
+          for i = 1, #new_flat do new_flat[i] = tf.where(live, new_flat[i], old_flat[i]) end
+        end
+        local nextv = { t + 1 }
+        for i, v in ipairs(new_flat) do nextv[i + 1] = v end
+        return nextv, { out }
+      end)
+    local final = tf.nest.pack_sequence_as(state, table.move(finals, 2, #finals, 1, {}))
+    return tf.transpose(outs[1], { 2, 1, 3 }), final
   end
 
   -- tf.nn.dynamic_rnn(cell, inputs, {initial_state, sequence_length, time_major, dtype, scope})
@@ -376,7 +376,7 @@ return function(tf)
       if fusable(cell) and opts.fused ~= false then
         y, final = run_fused(cell, x, state, seq_len)
       else
-        y, final = run_composed(cell, x, state, seq_len)
+        y, final = run_loop(cell, x, state, seq_len)
       end
       if opts.time_major then y = tf.transpose(y, { 2, 1, 3 }) end
       return y, final

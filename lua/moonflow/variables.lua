@@ -39,7 +39,7 @@ return function(tf)
     local g = G.is_tensor(initial_value) and initial_value.graph or G.get_default_graph()
     -- opts._absolute: the name is a full scoped name (tf.get_variable's), used as is.
     local scope_name = opts._absolute and opts.name .. "/" or opts.name or "Variable"
-    return g:as_default(function()
+    return G.init_scope(g, function() return g:as_default(function()
       return tf.name_scope(scope_name, function()
         local scope = g._name_stack
         local init
@@ -68,7 +68,7 @@ return function(tf)
         if v.trainable then g:add_to_collection("trainable_variables", v) end
         return v
       end)
-    end)
+    end) end)
   end
 
   function tf.global_variables() return G.get_default_graph():get_collection("variables") end
