@@ -352,6 +352,32 @@ local cases = {
   -- Each run draws a new mask: every evaluation uses a fresh session (same first mask).
   Dropout = { inputs = { { { 4, 5 } } }, build = function(a) return tf.nn.dropout(a, 0.6, { seed = 3 }) end,
               fresh = true },
+  -- Control flow: both branches taken (sum(b) is within (-6, 6)), captures of
+  -- both inputs, a cond inside a cond and a loop inside a cond.
+  If = { inputs = { { { "B", 3 }, {}, true }, { { 3 } } }, build = function(a, b)
+    local s = tf.reduce_sum(b)
+    local y1 = tf.cond(tf.greater(s, -100), function()
+      return tf.cond(tf.less(s, 100), function() return tf.sin(a) * b end, function() return a end)
+    end, function() return a * 3 end)
+    local y2 = tf.cond(tf.less(s, -100), function() return tf.exp(a) end, function()
+      local _, h = table.unpack(tf.while_loop(function(i) return tf.less(i, 2) end,
+        function(i, h) return i + 1, tf.tanh(h * b) end, { 0, a }))
+      return h
+    end)
+    return y1 + y2
+  end },
+  -- Loops: a run-time trip count from a tensor, a nested loop, map_fn and scan.
+  While = { inputs = { { { "B", 3 }, {}, true }, { { 3 } } }, build = function(a, b)
+    local n = tf.add(tf.cast(tf.greater(tf.reduce_sum(b), 100), "int32"), 3) -- 3, known only when it runs
+    local r = tf.while_loop(function(i) return tf.less(i, n) end, function(i, h)
+      local inner = tf.while_loop(function(j) return tf.less(j, 2) end,
+        function(j, u) return j + 1, tf.sin(u) + b end, { 0, h })
+      return i + 1, tf.tanh(inner[2] * b + a)
+    end, { 0, a })
+    local m = tf.map_fn(function(row) return row * b end, a)
+    local s = tf.scan(function(acc, row) return acc * tf.cos(row) + b end, a, tf.zeros_like(b))
+    return r[2] + m + s
+  end },
 }
 
 -- ---------------------------------------------------------------- specs
