@@ -434,6 +434,7 @@ mfi_opdef mfi_ops_state[] = {{.type = "Const",
                              {.type = "Fill",
                               .min_inputs = 0,
                               .max_inputs = 1,
+                              .flags = MFI_NO_GRADIENT, /* the shape input is integral */
                               .infer = infer_fill,
                               .prepare = prepare_fill,
                               .kernel = {[MFI_DEVICE_CPU] = cpu_fill},
