@@ -7,6 +7,8 @@ local C = require("moonflow.convert")
 
 local M = {}
 
+local MAX_DIMS = 8 -- MF_MAX_DIMS
+
 local TensorShape = {}
 M.TensorShape = TensorShape
 
@@ -26,13 +28,15 @@ local function dims_of(v, what)
     G.raise("%s: expected a list of dimensions (integers, -1 for unknown), got %s", what,
             G.is_tensor(v) and "a Tensor" or type(v))
   end
-  local n = 0
+  local n, count = 0, 0
   for k in pairs(v) do
     if math.type(k) ~= "integer" or k < 1 then
       G.raise("%s: expected a list of dimensions, got a table with key '%s'", what, tostring(k))
     end
-    n = math.max(n, k)
+    n, count = math.max(n, k), count + 1
   end
+  if n > MAX_DIMS then G.raise("%s: %d dimensions (at most %d)", what, n, MAX_DIMS) end
+  if count < n then G.raise("%s: dimension %d is nil (use -1 for an unknown dimension)", what, #v + 1) end
   local dims = {}
   for i = 1, n do
     local d = v[i]
@@ -50,7 +54,9 @@ end
 
 function M.new(dims, what) return new(dims_of(dims, what or "tf.TensorShape")) end
 
-local methods = {}
+-- Methods live on the metatable (guarded against a call with a dot at
+-- the end of this file); __index serves them, the fields and the dims.
+local methods = TensorShape
 
 -- The dims as a Lua list, -1 for unknown (TF's None); an error for an
 -- unknown rank, as TF's as_list.
@@ -111,8 +117,8 @@ function methods.is_compatible_with(s, other)
 end
 
 function methods.with_rank(s, rank)
-  if math.type(rank) ~= "integer" or rank < 0 then
-    G.raise("TensorShape:with_rank: rank must be an integer >= 0, got %s", tostring(rank))
+  if math.type(rank) ~= "integer" or rank < 0 or rank > MAX_DIMS then
+    G.raise("TensorShape:with_rank: rank must be an integer from 0 to %d, got %s", MAX_DIMS, tostring(rank))
   end
   local want = {}
   for i = 1, rank do want[i] = -1 end
@@ -131,11 +137,7 @@ function TensorShape.__index(s, k)
     if i < 1 or i > n then G.raise("TensorShape: index %d is out of range for rank %d", k, n) end
     return s._dims[i]
   end
-  local m = methods[k]
-  if m then return m end
-  if type(k) == "string" and k:sub(1, 1) ~= "_" then
-    G.raise("TensorShape: no field or method '%s'", k)
-  end
+  if type(k) == "string" and k:sub(1, 1) ~= "_" then return rawget(TensorShape, k) end
   return nil
 end
 
@@ -234,5 +236,7 @@ function M.install(tf)
     t.shape = m
   end
 end
+
+G.guard_methods(TensorShape, "TensorShape", is_shape)
 
 return M
