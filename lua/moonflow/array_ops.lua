@@ -182,6 +182,7 @@ return function(tf)
   function tf.placeholder(dtype, shape, name)
     C.check_dtype(dtype, "tf.placeholder")
     if dtype == nil then G.raise("tf.placeholder: needs a dtype") end
+    if TS.is_shape(shape) then shape = shape.dims end -- x:get_shape(); nil: unknown rank
     local attrs = { "dtype", "type", dtype }
     if shape ~= nil then
       attrs[4], attrs[5], attrs[6] = "shape", "shape", ints(shape, "tf.placeholder")
@@ -191,6 +192,7 @@ return function(tf)
 
   function tf.placeholder_with_default(value, shape, name)
     value = C.to_tensor(value)
+    if TS.is_shape(shape) then shape = shape.dims end
     local attrs = shape and { "shape", "shape", ints(shape, "tf.placeholder_with_default") } or nil
     return out(G.make_op("PlaceholderWithDefault", { value }, attrs, { name = name }))
   end
