@@ -46,6 +46,18 @@ return function(tf)
     return G.name_scope(name or "BroadcastTo", function()
       local list, t = TS.shape_arg(shape, "tf.broadcast_to")
       local target = t or list
+      local xs = x.shape
+      if list and xs then -- TF's rule: each dim of x is 1 or the target's, aligned from the right
+        local bad = #xs > #list
+        for i = 1, math.min(#xs, #list) do
+          local d, want = xs[#xs - i + 1], list[#list - i + 1]
+          if d >= 0 and d ~= 1 and d ~= want then bad = true end
+        end
+        if bad then
+          G.raise("tf.broadcast_to: cannot broadcast a {%s} value to {%s}", table.concat(xs, ", "),
+                  table.concat(list, ", "))
+        end
+      end
       local filled
       if x.dtype == "bool" then
         filled = tf.logical_or(x, tf.fill(target, false))

@@ -164,7 +164,10 @@ describe("tf.broadcast_to", function()
   end)
 
   it("refuses shapes x cannot broadcast to, statically and at run time", function()
-    assert.has_error(function() tf.broadcast_to(tf.constant({ 1.0, 2.0, 3.0 }), { 2, 2 }) end)
+    assert.has_error(function() tf.broadcast_to(tf.constant({ 1.0, 2.0, 3.0 }), { 2, 2 }) end,
+                     "tf.broadcast_to: cannot broadcast a {3} value to {2, 2}")
+    assert.has_error(function() tf.broadcast_to(tf.constant({ 1.0, 2.0, 3.0 }), { 1 }) end)
+    assert.has_error(function() tf.broadcast_to(tf.zeros({ 2, 3 }), { 3 }) end)
     local s = tf.placeholder("int32", { 1 })
     local err = run_err(tf.broadcast_to(tf.constant({ 1.0, 2.0, 3.0 }), s), { [s] = tf.array({ 1 }, "int32") })
     assert.matches("BroadcastTo", err)
