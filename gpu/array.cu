@@ -54,7 +54,7 @@ static void fill(mfi_kctx *k, mf_tensor *t, double v)
 
 static void k_fill(mfi_kctx *k)
 {
-  const mfi_meta *m = &k->op->out[0];
+  const mfi_meta *m = &k->shapes[0]; // prepare: the attribute's or the shape input's
   if (mfi_out_new(k, 0, m->dtype, m->ndim, m->dims))
     fill(k, k->out[0], mfi_attr_float(k->op, "value", 0));
 }

@@ -72,10 +72,11 @@ MF_GLOBAL void uniform_int_kernel(T *y, Stream s, int64_t lo, uint64_t range, in
   }
 }
 
-// The output is the static shape (an attribute).
+// The output has the shape prepare worked out (the attribute's or the
+// shape input's).
 static bool random_out(mfi_kctx *k)
 {
-  const mfi_meta *m = &k->op->out[0];
+  const mfi_meta *m = &k->shapes[0];
   return mfi_out_new(k, 0, m->dtype, m->ndim, m->dims);
 }
 

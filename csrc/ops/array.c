@@ -124,43 +124,50 @@ static void cpu_transpose(mfi_kctx *k)
 
 /* ---------------------------------------------------------------- Reshape */
 
-static bool reshape_shape(mfi_infer_ctx *c, const mfi_meta *x, mfi_meta *out)
+/* The shape: the attribute, or input 1 (in host memory) in the run-time
+ * form; k NULL at inference, where a computed shape gives -1 dims (or the
+ * ones constant folding finds). */
+static bool reshape_shape(mfi_infer_ctx *c, const mfi_kctx *k, const mfi_meta *x, mfi_meta *out)
 {
-  const int64_t *s = NULL;
-  int n = 0, has = mfi_check_ints(c, "shape", &s, &n);
+  mfi_ints s;
+  int has = mfi_ints_arg(c, k, "shape", 1, false, &s);
   if (has <= 0) {
     if (has == 0) mfi_infer_error(c, MF_INVALID_ARGUMENT, "needs a 'shape' attribute");
     return false;
   }
-  if (n > MF_MAX_DIMS) {
-    mfi_infer_error(c, MF_INVALID_ARGUMENT, "shape has rank %d (at most %d)", n, MF_MAX_DIMS);
-    return false;
+  if (s.n < 0) {
+    unknown_rank(out, x->dtype);
+    return true;
   }
+  int n = s.n;
   out->dtype = x->dtype;
   out->ndim = n;
   int at = -1;
+  bool unknown = false;
   int64_t known = 1;
   for (int i = 0; i < n; i++) {
-    out->dims[i] = s[i];
-    if (s[i] == -1) {
+    int64_t d = s.v[i];
+    out->dims[i] = d == MFI_UNKNOWN ? -1 : d;
+    if (d == MFI_UNKNOWN) {
+      unknown = true;
+    } else if (d == -1) {
       if (at >= 0) {
         mfi_infer_error(c, MF_INVALID_ARGUMENT, "shape has more than one -1");
         return false;
       }
       at = i;
-    } else if (s[i] < 0) {
-      mfi_infer_error(c, MF_INVALID_ARGUMENT, "dimension %d of shape is %lld", i + 1,
-                      (long long)s[i]);
+    } else if (d < 0) {
+      mfi_infer_error(c, MF_INVALID_ARGUMENT, "dimension %d of shape is %lld", i + 1, (long long)d);
       return false;
-    } else if (s[i] > 0 && known > INT64_MAX / s[i]) {
+    } else if (d > 0 && known > INT64_MAX / d) {
       mfi_infer_error(c, MF_INVALID_ARGUMENT, "shape has too many elements");
       return false;
     } else {
-      known *= s[i];
+      known *= d;
     }
   }
   int64_t numel = mfi_known_numel(x);
-  if (numel < 0) return true; /* checked again at run time */
+  if (numel < 0 || unknown) return true; /* checked again at run time */
   char a[128], b[128];
   if (at >= 0) {
     if (known == 0 || numel % known != 0) {
@@ -184,14 +191,14 @@ static bool reshape_shape(mfi_infer_ctx *c, const mfi_meta *x, mfi_meta *out)
 static void infer_reshape(mfi_infer_ctx *c)
 {
   if (!mfi_set_outputs(c, 1)) return;
-  reshape_shape(c, &c->in[0], &c->op->out[0]);
+  reshape_shape(c, NULL, &c->in[0], &c->op->out[0]);
 }
 
 static void prepare_reshape(mfi_kctx *k)
 {
   mfi_meta xm = mfi_tensor_meta(k->in[0]);
   mfi_infer_ctx c = mfi_prepare_infer_ctx(k, &xm);
-  reshape_shape(&c, &xm, &k->shapes[0]);
+  reshape_shape(&c, k, &xm, &k->shapes[0]);
 }
 
 /* Reshape, ExpandDims, Squeeze: a view of the input with the shape prepare
@@ -567,7 +574,7 @@ static void infer_slice(mfi_infer_ctx *c)
 {
   int64_t start[MF_MAX_DIMS];
   if (!mfi_set_outputs(c, 1)) return;
-  mfi_slice_shape(c, &c->in[0], &c->op->out[0], start);
+  mfi_slice_shape(c, NULL, 1, &c->in[0], &c->op->out[0], start);
 }
 
 /* params[i]: the 0-based start along dimension i. */
@@ -575,7 +582,7 @@ static void prepare_slice(mfi_kctx *k)
 {
   mfi_meta xm = mfi_tensor_meta(k->in[0]);
   mfi_infer_ctx c = mfi_prepare_infer_ctx(k, &xm);
-  mfi_slice_shape(&c, &xm, &k->shapes[0], k->params);
+  mfi_slice_shape(&c, k, 1, &xm, &k->shapes[0], k->params);
 }
 
 static void cpu_slice(mfi_kctx *k)
@@ -638,24 +645,30 @@ static void cpu_gather(mfi_kctx *k)
 
 /* ---------------------------------------------------------------- OneHot */
 
-static bool onehot_shape(mfi_infer_ctx *c, const mfi_meta *ids, mfi_meta *out, int *pos,
-                         int64_t *depth)
+/* depth: the attribute, or the scalar input 1 (host memory); -1 at
+ * inference when it is computed. */
+static bool onehot_shape(mfi_infer_ctx *c, const mfi_kctx *k, const mfi_meta *ids, mfi_meta *out,
+                         int *pos, int64_t *depth)
 {
   int64_t ax;
   mf_dtype dt;
   double on, off; /* read by the kernel */
-  if (!mfi_check_int(c, "depth", true, 0, depth) || !mfi_check_int(c, "axis", false, -1, &ax) ||
+  mfi_ints d;
+  int has = mfi_ints_arg(c, k, "depth", 1, true, &d);
+  if (has == 0) mfi_infer_error(c, MF_INVALID_ARGUMENT, "needs an integer attribute 'depth'");
+  if (has <= 0 || !mfi_check_int(c, "axis", false, -1, &ax) ||
       !mfi_check_type(c, "dtype", false, MF_FLOAT32, &dt) ||
       !mfi_check_float(c, "on_value", false, 1, &on) ||
       !mfi_check_float(c, "off_value", false, 0, &off))
     return false;
+  *depth = d.n == 1 && d.v[0] != MFI_UNKNOWN ? d.v[0] : -1;
   if (!mfi_is_index_dtype(ids->dtype)) {
     mfi_infer_error(c, MF_INVALID_ARGUMENT, "ids must be int32 or int64, got %s",
                     mf_dtype_name(ids->dtype));
     return false;
   }
-  if (*depth < 0) {
-    mfi_infer_error(c, MF_INVALID_ARGUMENT, "depth is %lld (must be >= 0)", (long long)*depth);
+  if (d.n == 1 && d.v[0] != MFI_UNKNOWN && d.v[0] < 0) {
+    mfi_infer_error(c, MF_INVALID_ARGUMENT, "depth is %lld (must be >= 0)", (long long)d.v[0]);
     return false;
   }
   if (ids->ndim < 0) {
@@ -666,7 +679,7 @@ static bool onehot_shape(mfi_infer_ctx *c, const mfi_meta *ids, mfi_meta *out, i
   if (p < 0) return false;
   out->dtype = dt;
   out->ndim = ids->ndim + 1;
-  for (int d = 0, j = 0; d < out->ndim; d++) out->dims[d] = d == p ? *depth : ids->dims[j++];
+  for (int i = 0, j = 0; i < out->ndim; i++) out->dims[i] = i == p ? *depth : ids->dims[j++];
   *pos = p;
   return true;
 }
@@ -676,7 +689,7 @@ static void infer_onehot(mfi_infer_ctx *c)
   int p;
   int64_t depth;
   if (!mfi_set_outputs(c, 1)) return;
-  onehot_shape(c, &c->in[0], &c->op->out[0], &p, &depth);
+  onehot_shape(c, NULL, &c->in[0], &c->op->out[0], &p, &depth);
 }
 
 /* params[0]: the new axis's position; params[1]: the depth. */
@@ -686,7 +699,7 @@ static void prepare_onehot(mfi_kctx *k)
   mfi_infer_ctx c = mfi_prepare_infer_ctx(k, &im);
   int p = 0;
   int64_t depth = 0;
-  onehot_shape(&c, &im, &k->shapes[0], &p, &depth);
+  onehot_shape(&c, k, &im, &k->shapes[0], &p, &depth);
   k->params[0] = p, k->params[1] = depth;
 }
 
@@ -803,9 +816,9 @@ static void prepare_squeeze(mfi_kctx *k)
 
 static void infer_tile(mfi_infer_ctx *c)
 {
-  const int64_t *m;
+  int64_t m[MF_MAX_DIMS];
   if (!mfi_set_outputs(c, 1)) return;
-  mfi_tile_shape(c, &c->in[0], &c->op->out[0], &m);
+  mfi_tile_shape(c, NULL, 1, &c->in[0], &c->op->out[0], m);
 }
 
 /* params[i]: the multiple for dimension i. */
@@ -813,9 +826,7 @@ static void prepare_tile(mfi_kctx *k)
 {
   mfi_meta xm = mfi_tensor_meta(k->in[0]);
   mfi_infer_ctx c = mfi_prepare_infer_ctx(k, &xm);
-  const int64_t *m;
-  if (!mfi_tile_shape(&c, &xm, &k->shapes[0], &m)) return;
-  for (int i = 0; i < xm.ndim; i++) k->params[i] = m[i];
+  mfi_tile_shape(&c, k, 1, &xm, &k->shapes[0], k->params);
 }
 
 static void cpu_tile(mfi_kctx *k)
@@ -976,11 +987,15 @@ static void grad_join(mfi_grad_ctx *g)
   g->dx[0] = mfi_gb_finish(g, d, 0);
 }
 
+/* SliceGrad(dy, x) with the slice's begin and size: attributes, or its
+ * run-time inputs passed on. */
 static void grad_slice(mfi_grad_ctx *g)
 {
   static const char *const attrs[] = {"begin", "size", NULL};
-  mf_output in[2] = {g->dy[0], g->op->inputs[0]};
-  g->dx[0] = mfi_gb_finish(g, grad_op(g, "SliceGrad", 2, in, attrs), 0);
+  const mf_op *op = g->op;
+  mf_output in[4] = {g->dy[0], op->inputs[0]};
+  for (int i = 1; i < op->nin; i++) in[i + 1] = op->inputs[i];
+  g->dx[0] = mfi_gb_finish(g, grad_op(g, "SliceGrad", op->nin + 1, in, attrs), 0);
 }
 
 static void grad_gather(mfi_grad_ctx *g)
@@ -993,8 +1008,9 @@ static void grad_gather(mfi_grad_ctx *g)
 static void grad_tile(mfi_grad_ctx *g)
 {
   static const char *const attrs[] = {"multiples", NULL};
-  mf_output in[2] = {g->dy[0], g->op->inputs[0]};
-  g->dx[0] = mfi_gb_finish(g, grad_op(g, "TileGrad", 2, in, attrs), 0);
+  const mf_op *op = g->op;
+  mf_output in[3] = {g->dy[0], op->inputs[0], op->nin > 1 ? op->inputs[1] : op->inputs[0]};
+  g->dx[0] = mfi_gb_finish(g, grad_op(g, "TileGrad", op->nin + 1, in, attrs), 0);
 }
 
 mfi_opdef mfi_ops_array[] = {
@@ -1020,11 +1036,12 @@ mfi_opdef mfi_ops_array[] = {
      .grad = grad_transpose},
     {.type = "Reshape",
      .min_inputs = 1,
-     .max_inputs = 1,
+     .max_inputs = 2,
      .flags = MFI_ANY_DEVICE,
      .infer = infer_reshape,
      .prepare = prepare_reshape,
      .kernel = {[MFI_DEVICE_CPU] = cpu_view},
+     .host_in = 1u << 1,
      .grad = grad_reshape_like},
     {.type = "ConcatV2",
      .min_inputs = 1,
@@ -1056,10 +1073,11 @@ mfi_opdef mfi_ops_array[] = {
      .grad = grad_join},
     {.type = "Slice",
      .min_inputs = 1,
-     .max_inputs = 1,
+     .max_inputs = 3,
      .infer = infer_slice,
      .prepare = prepare_slice,
      .kernel = {[MFI_DEVICE_CPU] = cpu_slice},
+     .host_in = 1u << 1 | 1u << 2,
      .grad = grad_slice},
     {.type = "GatherV2",
      .min_inputs = 2,
@@ -1071,11 +1089,12 @@ mfi_opdef mfi_ops_array[] = {
      .grad = grad_gather},
     {.type = "OneHot",
      .min_inputs = 1,
-     .max_inputs = 1,
+     .max_inputs = 2,
      .flags = MFI_NO_GRADIENT,
      .infer = infer_onehot,
      .prepare = prepare_onehot,
-     .kernel = {[MFI_DEVICE_CPU] = cpu_onehot}},
+     .kernel = {[MFI_DEVICE_CPU] = cpu_onehot},
+     .host_in = 1u << 1},
     {.type = "ExpandDims",
      .min_inputs = 1,
      .max_inputs = 1,
@@ -1094,10 +1113,11 @@ mfi_opdef mfi_ops_array[] = {
      .grad = grad_reshape_like},
     {.type = "Tile",
      .min_inputs = 1,
-     .max_inputs = 1,
+     .max_inputs = 2,
      .infer = infer_tile,
      .prepare = prepare_tile,
      .kernel = {[MFI_DEVICE_CPU] = cpu_tile},
+     .host_in = 1u << 1,
      .grad = grad_tile},
     {.type = "Shape",
      .min_inputs = 1,

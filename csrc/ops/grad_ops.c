@@ -666,13 +666,13 @@ static void cpu_split_like(mfi_kctx *k)
 /* ---------------------------------------------------------------- SliceGrad */
 
 /* The output has x's shape; dy must have the slice's. */
-static bool slice_grad_shape(mfi_infer_ctx *c, const mfi_meta *dy, const mfi_meta *x, mfi_meta *out,
-                             int64_t *start)
+static bool slice_grad_shape(mfi_infer_ctx *c, const mfi_kctx *k, const mfi_meta *dy,
+                             const mfi_meta *x, mfi_meta *out, int64_t *start)
 {
   mfi_meta sl;
   *out = *x;
   out->dtype = dy->dtype;
-  if (!mfi_slice_shape(c, x, &sl, start)) return false;
+  if (!mfi_slice_shape(c, k, 2, x, &sl, start)) return false;
   if (!compatible(dy, &sl)) {
     char a[128], b[128];
     mfi_infer_error(c, MF_INVALID_ARGUMENT, "the gradient has shape %s but the slice has shape %s",
@@ -690,7 +690,7 @@ static void infer_slice_grad(mfi_infer_ctx *c)
 {
   int64_t start[MF_MAX_DIMS];
   if (!mfi_set_outputs(c, 1)) return;
-  slice_grad_shape(c, &c->in[0], &c->in[1], &c->op->out[0], start);
+  slice_grad_shape(c, NULL, &c->in[0], &c->in[1], &c->op->out[0], start);
 }
 
 /* params[i]: the slice's 0-based start along dimension i. */
@@ -699,7 +699,7 @@ static void prepare_slice_grad(mfi_kctx *k)
   mfi_meta in[2];
   mfi_input_metas(k, 2, in);
   mfi_infer_ctx c = mfi_prepare_infer_ctx(k, in);
-  slice_grad_shape(&c, &in[0], &in[1], &k->shapes[0], k->params);
+  slice_grad_shape(&c, k, &in[0], &in[1], &k->shapes[0], k->params);
 }
 
 static void cpu_slice_grad(mfi_kctx *k)
@@ -792,12 +792,12 @@ static void cpu_gather_grad(mfi_kctx *k)
 /* ---------------------------------------------------------------- TileGrad */
 
 /* The output has x's shape; dy must have x's tiled by 'multiples'. */
-static bool tile_grad_shape(mfi_infer_ctx *c, const mfi_meta *dy, const mfi_meta *x, mfi_meta *out,
-                            const int64_t **mult)
+static bool tile_grad_shape(mfi_infer_ctx *c, const mfi_kctx *k, const mfi_meta *dy,
+                            const mfi_meta *x, mfi_meta *out, int64_t *mult)
 {
   if (!numeric(c, dy->dtype, "the gradient")) return false;
   mfi_meta tiled;
-  if (!mfi_tile_shape(c, x, &tiled, mult)) return false;
+  if (!mfi_tile_shape(c, k, 2, x, &tiled, mult)) return false;
   tiled.dtype = dy->dtype;
   if (!compatible(dy, &tiled)) {
     char a[128], b[128];
@@ -816,9 +816,9 @@ static bool tile_grad_shape(mfi_infer_ctx *c, const mfi_meta *dy, const mfi_meta
 
 static void infer_tile_grad(mfi_infer_ctx *c)
 {
-  const int64_t *m;
+  int64_t m[MF_MAX_DIMS];
   if (!mfi_set_outputs(c, 1)) return;
-  tile_grad_shape(c, &c->in[0], &c->in[1], &c->op->out[0], &m);
+  tile_grad_shape(c, NULL, &c->in[0], &c->in[1], &c->op->out[0], m);
 }
 
 /* params[i]: the multiple for dimension i. */
@@ -827,9 +827,7 @@ static void prepare_tile_grad(mfi_kctx *k)
   mfi_meta in[2];
   mfi_input_metas(k, 2, in);
   mfi_infer_ctx c = mfi_prepare_infer_ctx(k, in);
-  const int64_t *m;
-  if (!tile_grad_shape(&c, &in[0], &in[1], &k->shapes[0], &m)) return;
-  for (int i = 0; i < in[1].ndim; i++) k->params[i] = m[i];
+  tile_grad_shape(&c, k, &in[0], &in[1], &k->shapes[0], k->params);
 }
 
 static void cpu_tile_grad(mfi_kctx *k)
@@ -900,10 +898,11 @@ mfi_opdef mfi_ops_grad[] = {
      .kernel = {[MFI_DEVICE_CPU] = cpu_split_like}},
     {.type = "SliceGrad",
      .min_inputs = 2,
-     .max_inputs = 2,
+     .max_inputs = 4,
      .infer = infer_slice_grad,
      .prepare = prepare_slice_grad,
-     .kernel = {[MFI_DEVICE_CPU] = cpu_slice_grad}},
+     .kernel = {[MFI_DEVICE_CPU] = cpu_slice_grad},
+     .host_in = 1u << 2 | 1u << 3},
     {.type = "GatherGrad",
      .min_inputs = 3,
      .max_inputs = 3,
@@ -913,9 +912,10 @@ mfi_opdef mfi_ops_grad[] = {
      .host_in = 1u << 1},
     {.type = "TileGrad",
      .min_inputs = 2,
-     .max_inputs = 2,
+     .max_inputs = 3,
      .infer = infer_tile_grad,
      .prepare = prepare_tile_grad,
-     .kernel = {[MFI_DEVICE_CPU] = cpu_tile_grad}},
+     .kernel = {[MFI_DEVICE_CPU] = cpu_tile_grad},
+     .host_in = 1u << 2},
     {0},
 };

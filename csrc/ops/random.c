@@ -1,7 +1,7 @@
 /* Random ops. Element i of a run draws from Philox with counter
  * (i, attempt, run): the same seeds give the same values in every fresh
  * session, whatever the thread count. */
-#include "../internal.h"
+#include "shapes.h"
 
 #include <math.h>
 #include <stdlib.h>
@@ -11,7 +11,7 @@ enum { NORMAL, UNIFORM, TRUNCATED, ORTHOGONAL, MULTINOMIAL, NUM_RANDOM_OPS };
 static void cpu_random(mfi_kctx *k)
 {
   const mf_op *op = k->op;
-  const mfi_meta *m = &op->out[0]; /* fully known: the shape is an attribute */
+  const mfi_meta *m = &k->shapes[0]; /* prepare's: the attribute or the shape input */
   int kind = (int)(op->def - mfi_ops_random);
   if (!mfi_out_new(k, 0, m->dtype, m->ndim, m->dims)) return;
   mf_tensor *y = k->out[0];
@@ -70,7 +70,7 @@ void mfi_gram_schmidt(double *q, int64_t n, int64_t w)
  * when the flattened shape is wide; times the gain. */
 static void cpu_orthogonal(mfi_kctx *k)
 {
-  const mfi_meta *m = &k->op->out[0]; /* fully known: the shape is an attribute */
+  const mfi_meta *m = &k->shapes[0]; /* prepare's: the attribute or the shape input */
   if (!mfi_out_new(k, 0, m->dtype, m->ndim, m->dims)) return;
   int64_t cols = m->dims[m->ndim - 1], rows = k->out[0]->numel / (cols ? cols : 1);
   int64_t n = rows > cols ? rows : cols, w = rows > cols ? cols : rows;
@@ -185,19 +185,26 @@ static void infer_random(mfi_infer_ctx *c)
       !mfi_check_float(c, "gain", false, 1.0, &gain))
     return;
   int kind = (int)(op->def - mfi_ops_random);
-  if (!shape || (shape->kind != MFI_A_SHAPE && shape->kind != MFI_A_INTS) || shape->i < 0 ||
-      shape->i > MF_MAX_DIMS) {
+  mfi_ints sh;
+  if (op->nin > 0) { /* the run-time form: the shape is input 0, in host memory */
+    if (mfi_shape_arg(c, NULL, "shape", 0, false, &sh) <= 0) return;
+  } else if (!shape || (shape->kind != MFI_A_SHAPE && shape->kind != MFI_A_INTS) || shape->i < 0 ||
+             shape->i > MF_MAX_DIMS) {
     mfi_infer_error(c, MF_INVALID_ARGUMENT, "needs a fully known shape");
     return;
-  }
-  for (int i = 0; i < shape->i; i++)
-    if (shape->ints[i] < 0) {
-      mfi_infer_error(c, MF_INVALID_ARGUMENT, "dimension %d of the shape is %lld", i + 1,
-                      (long long)shape->ints[i]);
-      return;
+  } else {
+    sh.n = (int)shape->i;
+    for (int i = 0; i < sh.n; i++) {
+      if (shape->ints[i] < 0) {
+        mfi_infer_error(c, MF_INVALID_ARGUMENT, "dimension %d of the shape is %lld", i + 1,
+                        (long long)shape->ints[i]);
+        return;
+      }
+      sh.v[i] = shape->ints[i];
     }
+  }
   bool intok = kind == UNIFORM && (dt == MF_INT32 || dt == MF_INT64);
-  if (kind == ORTHOGONAL && shape->i < 2) {
+  if (kind == ORTHOGONAL && sh.n >= 0 && sh.n < 2) {
     mfi_infer_error(c, MF_INVALID_ARGUMENT, "an orthogonal matrix needs a shape of rank 2 or more");
     return;
   }
@@ -219,34 +226,58 @@ static void infer_random(mfi_infer_ctx *c)
     return;
   }
   if (!mfi_set_outputs(c, 1)) return;
-  c->op->out[0].dtype = dt;
-  c->op->out[0].ndim = (int)shape->i;
-  for (int i = 0; i < shape->i; i++) c->op->out[0].dims[i] = shape->ints[i];
+  mfi_meta_from_ints(&sh, dt, &c->op->out[0]);
+}
+
+/* shapes[0]: the static shape, or the one input 0 holds. */
+static void prepare_random(mfi_kctx *k)
+{
+  if (k->op->nin == 0) {
+    k->shapes[0] = k->op->out[0];
+    return;
+  }
+  mfi_infer_ctx c = mfi_prepare_infer_ctx(k, NULL);
+  mfi_ints s;
+  if (mfi_shape_arg(&c, k, "shape", 0, false, &s) <= 0) return;
+  if (k->op->def == &mfi_ops_random[ORTHOGONAL] && s.n < 2) {
+    mfi_op_error(k->status, MF_INVALID_ARGUMENT, k->op,
+                 "an orthogonal matrix needs a shape of rank 2 or more");
+    return;
+  }
+  mfi_meta_from_ints(&s, k->op->out[0].dtype, &k->shapes[0]);
 }
 
 mfi_opdef mfi_ops_random[] = {{.type = "RandomNormal",
                                .min_inputs = 0,
-                               .max_inputs = 0,
-                               .flags = MFI_RANDOM,
+                               .max_inputs = 1,
+                               .flags = MFI_RANDOM | MFI_NO_GRADIENT,
                                .infer = infer_random,
+                               .prepare = prepare_random,
+                               .host_in = 1u << 0,
                                .kernel = {[MFI_DEVICE_CPU] = cpu_random}},
                               {.type = "RandomUniform",
                                .min_inputs = 0,
-                               .max_inputs = 0,
-                               .flags = MFI_RANDOM,
+                               .max_inputs = 1,
+                               .flags = MFI_RANDOM | MFI_NO_GRADIENT,
                                .infer = infer_random,
+                               .prepare = prepare_random,
+                               .host_in = 1u << 0,
                                .kernel = {[MFI_DEVICE_CPU] = cpu_random}},
                               {.type = "TruncatedNormal",
                                .min_inputs = 0,
-                               .max_inputs = 0,
-                               .flags = MFI_RANDOM,
+                               .max_inputs = 1,
+                               .flags = MFI_RANDOM | MFI_NO_GRADIENT,
                                .infer = infer_random,
+                               .prepare = prepare_random,
+                               .host_in = 1u << 0,
                                .kernel = {[MFI_DEVICE_CPU] = cpu_random}},
                               {.type = "RandomOrthogonal",
                                .min_inputs = 0,
-                               .max_inputs = 0,
-                               .flags = MFI_RANDOM,
+                               .max_inputs = 1,
+                               .flags = MFI_RANDOM | MFI_NO_GRADIENT,
                                .infer = infer_random,
+                               .prepare = prepare_random,
+                               .host_in = 1u << 0,
                                .kernel = {[MFI_DEVICE_CPU] = cpu_orthogonal}},
                               {.type = "Multinomial",
                                .min_inputs = 1,

@@ -140,57 +140,218 @@ void mfi_strided_copy(char *dst, const char *src, size_t es, int nd, const int64
   }
 }
 
-/* start[i] is the 0-based start along dimension i. */
-bool mfi_slice_shape(mfi_infer_ctx *c, const mfi_meta *x, mfi_meta *out, int64_t *start)
+/* ---------------------------------------------------------------- integer-list arguments */
+
+enum { FOLD_DEPTH = 16 }; /* how far back constant folding looks */
+
+static void fold(mf_output t, mfi_ints *out, int depth);
+
+/* Folds input i of op as a scalar: its value or MFI_UNKNOWN. */
+static int64_t fold_scalar(const mf_op *op, int i, int depth)
 {
-  const int64_t *b = NULL, *s = NULL;
-  int nb = 0, ns = 0;
-  int hb = mfi_check_ints(c, "begin", &b, &nb);
+  mfi_ints s;
+  fold(op->inputs[i], &s, depth + 1);
+  return s.n == 1 ? s.v[0] : MFI_UNKNOWN;
+}
+
+/* What is known before running of the int32/int64 scalar or vector `t`:
+ * its length (-1 unknown) and each value (MFI_UNKNOWN where unknown), by a
+ * few constant-folding rules over the ops that build shapes. */
+static void fold(mf_output t, mfi_ints *out, int depth)
+{
+  const mf_op *op = t.op;
+  const mfi_meta *m = &op->out[t.index];
+  int64_t len = m->ndim == 0 ? 1 : m->ndim == 1 ? m->dims[0] : -1;
+  out->n = len < 0 || len > INT32_MAX ? -1 : (int)len;
+  if (out->n < 0 || out->n > MF_MAX_DIMS) return;
+  for (int i = 0; i < out->n; i++) out->v[i] = MFI_UNKNOWN;
+  if (depth > FOLD_DEPTH || !mfi_is_index_dtype(m->dtype)) return;
+  const char *type = op->def->type;
+  if (strcmp(type, "Const") == 0) {
+    const mfi_attr *a = mfi_attr_find(op, "value");
+    if (!a || a->kind != MFI_A_TENSOR || !a->t || a->t->numel != out->n) return;
+    for (int i = 0; i < out->n; i++) out->v[i] = mfi_get_i(a->t->dtype, mfi_data(a->t), i);
+  } else if (strcmp(type, "Shape") == 0) {
+    const mfi_meta *x = &op->inputs[0].op->out[op->inputs[0].index];
+    if (x->ndim != out->n) return;
+    for (int i = 0; i < out->n; i++) out->v[i] = x->dims[i] >= 0 ? x->dims[i] : MFI_UNKNOWN;
+  } else if (strcmp(type, "Identity") == 0 || strcmp(type, "Cast") == 0) {
+    mfi_ints in;
+    fold(op->inputs[0], &in, depth + 1);
+    if (in.n == out->n) *out = in;
+  } else if (strcmp(type, "Pack") == 0) { /* of scalars */
+    if (op->nin != out->n) return;
+    for (int i = 0; i < op->nin; i++) out->v[i] = fold_scalar(op, i, depth);
+  } else if (strcmp(type, "ConcatV2") == 0) {
+    int at = 0;
+    for (int i = 0; i < op->nin; i++) {
+      mfi_ints in;
+      fold(op->inputs[i], &in, depth + 1);
+      if (in.n < 0 || at + in.n > out->n) return;
+      for (int j = 0; j < in.n; j++) out->v[at + j] = in.v[j];
+      at += in.n;
+    }
+  } else if (strcmp(type, "GatherV2") == 0) { /* a vector's entries, 1-based ids */
+    mfi_ints p, ids;
+    fold(op->inputs[0], &p, depth + 1);
+    fold(op->inputs[1], &ids, depth + 1);
+    if (p.n < 0 || p.n > MF_MAX_DIMS || ids.n != out->n) return;
+    for (int i = 0; i < out->n; i++)
+      if (ids.v[i] >= 1 && ids.v[i] <= p.n) out->v[i] = p.v[ids.v[i] - 1];
+  } else if (strcmp(type, "Slice") == 0 && op->nin == 1) { /* of a vector */
+    int nb = 0;
+    const int64_t *b = mfi_attr_ints(op, "begin", &nb);
+    mfi_ints p;
+    fold(op->inputs[0], &p, depth + 1);
+    if (!b || nb != 1 || p.n < 0 || p.n > MF_MAX_DIMS || b[0] < 1 || b[0] - 1 + out->n > p.n)
+      return;
+    for (int i = 0; i < out->n; i++) out->v[i] = p.v[b[0] - 1 + i];
+  }
+}
+
+int mfi_ints_arg(mfi_infer_ctx *c, const mfi_kctx *k, const char *name, int idx, bool scalar,
+                 mfi_ints *out)
+{
+  const mf_op *op = c->op;
+  out->n = -1;
+  if (idx < op->nin) {
+    mfi_meta m = k ? mfi_tensor_meta(k->in[idx]) : c->in[idx];
+    if (!mfi_is_index_dtype(m.dtype)) {
+      mfi_infer_error(c, MF_INVALID_ARGUMENT, "%s must be int32 or int64, got %s", name,
+                      mf_dtype_name(m.dtype));
+      return -1;
+    }
+    if (m.ndim >= 0 && m.ndim != (scalar ? 0 : 1)) {
+      mfi_infer_error(c, MF_INVALID_ARGUMENT, "%s must be a %s, got a value of rank %d", name,
+                      scalar ? "scalar" : "vector", m.ndim);
+      return -1;
+    }
+    int64_t n = scalar ? 1 : m.ndim == 1 ? m.dims[0] : -1;
+    if (n > MF_MAX_DIMS) {
+      mfi_infer_error(c, MF_INVALID_ARGUMENT, "%s has %lld entries (at most %d)", name,
+                      (long long)n, MF_MAX_DIMS);
+      return -1;
+    }
+    if (!k) {
+      fold(op->inputs[idx], out, 0);
+      return 1;
+    }
+    const mf_tensor *t = k->in[idx];
+    out->n = (int)n;
+    for (int i = 0; i < out->n; i++) out->v[i] = mfi_get_i(t->dtype, mfi_data(t), i);
+    return 1;
+  }
+  if (!mfi_attr_find(op, name)) return 0;
+  if (scalar) {
+    out->n = 1;
+    return mfi_check_int(c, name, true, 0, &out->v[0]) ? 1 : -1;
+  }
+  const int64_t *v = NULL;
+  int n = 0, has = mfi_check_ints(c, name, &v, &n);
+  if (has <= 0) return has;
+  if (n > MF_MAX_DIMS) {
+    mfi_infer_error(c, MF_INVALID_ARGUMENT, "%s has %d entries (at most %d)", name, n, MF_MAX_DIMS);
+    return -1;
+  }
+  out->n = n;
+  for (int i = 0; i < n; i++) out->v[i] = v[i];
+  return 1;
+}
+
+int mfi_shape_arg(mfi_infer_ctx *c, const mfi_kctx *k, const char *name, int idx, bool allow_minus1,
+                  mfi_ints *out)
+{
+  int has = mfi_ints_arg(c, k, name, idx, false, out);
+  if (has <= 0) return has;
+  int64_t known = 1;
+  for (int i = 0; i < out->n; i++) {
+    int64_t d = out->v[i];
+    if (d == MFI_UNKNOWN || (allow_minus1 && d == -1)) continue;
+    if (d < 0) {
+      mfi_infer_error(c, MF_INVALID_ARGUMENT, "dimension %d of the %s is %lld (must be >= 0)",
+                      i + 1, name, (long long)d);
+      return -1;
+    }
+    if (d > 0 && known > INT64_MAX / d) {
+      mfi_infer_error(c, MF_INVALID_ARGUMENT, "the %s has too many elements", name);
+      return -1;
+    }
+    known *= d;
+  }
+  return 1;
+}
+
+void mfi_meta_from_ints(const mfi_ints *s, mf_dtype dt, mfi_meta *out)
+{
+  out->dtype = dt;
+  out->ndim = s->n;
+  for (int i = 0; i < s->n; i++) out->dims[i] = s->v[i] == MFI_UNKNOWN ? -1 : s->v[i];
+}
+
+/* ---------------------------------------------------------------- Slice, Tile */
+
+/* start[i] is the 0-based start along dimension i. */
+bool mfi_slice_shape(mfi_infer_ctx *c, const mfi_kctx *k, int first, const mfi_meta *x,
+                     mfi_meta *out, int64_t *start)
+{
+  mfi_ints b, s;
+  int hb = mfi_ints_arg(c, k, "begin", first, false, &b);
   if (hb < 0) return false;
   if (hb == 0) {
     mfi_infer_error(c, MF_INVALID_ARGUMENT, "needs a 'begin' attribute");
     return false;
   }
-  int hs = mfi_check_ints(c, "size", &s, &ns);
+  int hs = mfi_ints_arg(c, k, "size", first + 1, false, &s);
   if (hs < 0) return false;
-  if (hs && ns != nb) {
-    mfi_infer_error(c, MF_INVALID_ARGUMENT, "begin has %d entries but size has %d", nb, ns);
+  int nb = b.n >= 0 ? b.n : hs && s.n >= 0 ? s.n : x->ndim;
+  if (hs && b.n >= 0 && s.n >= 0 && s.n != b.n) {
+    mfi_infer_error(c, MF_INVALID_ARGUMENT, "begin has %d entries but size has %d", b.n, s.n);
     return false;
   }
-  if (x->ndim >= 0 && nb != x->ndim) {
-    mfi_infer_error(c, MF_INVALID_ARGUMENT, "begin has %d entries for an input of rank %d", nb,
-                    x->ndim);
-    return false;
-  }
-  if (nb > MF_MAX_DIMS) {
-    mfi_infer_error(c, MF_INVALID_ARGUMENT, "begin has %d entries (at most %d)", nb, MF_MAX_DIMS);
+  if (x->ndim >= 0 && nb >= 0 && nb != x->ndim) {
+    mfi_infer_error(c, MF_INVALID_ARGUMENT, "%s has %d entries for an input of rank %d",
+                    b.n == nb ? "begin" : "size", nb, x->ndim);
     return false;
   }
   out->dtype = x->dtype;
   out->ndim = nb;
   for (int i = 0; i < nb; i++) {
-    int64_t st = b[i] - 1, sz = hs ? s[i] : -1, dim = x->ndim >= 0 ? x->dims[i] : -1;
-    if (b[i] < 1) {
+    int64_t bi = b.n == nb ? b.v[i] : MFI_UNKNOWN;
+    int64_t sz = !hs ? -1 : s.n == nb ? s.v[i] : MFI_UNKNOWN;
+    int64_t dim = x->ndim >= 0 ? x->dims[i] : -1;
+    int64_t st = bi == MFI_UNKNOWN ? MFI_UNKNOWN : bi - 1;
+    if (bi != MFI_UNKNOWN && bi < 1) {
       mfi_infer_error(c, MF_INVALID_ARGUMENT, "begin %lld along dimension %d must be >= 1",
-                      (long long)b[i], i + 1);
+                      (long long)bi, i + 1);
       return false;
     }
-    if (sz < -1) {
+    if (sz != MFI_UNKNOWN && sz < -1) {
       mfi_infer_error(c, MF_INVALID_ARGUMENT,
                       "size %lld along dimension %d must be >= 0 (or -1 for the rest)",
                       (long long)sz, i + 1);
       return false;
     }
-    if (dim >= 0 && (st > dim || (sz >= 0 && sz > dim - st))) {
+    if (dim >= 0 && st != MFI_UNKNOWN &&
+        (st > dim || (sz != MFI_UNKNOWN && sz >= 0 && sz > dim - st))) {
       char sh[128];
       mfi_infer_error(c, MF_INVALID_ARGUMENT,
                       "slice begin %lld size %lld is out of bounds for dimension %d of the "
                       "input %s",
-                      (long long)b[i], (long long)sz, i + 1, mfi_meta_str(x, sh, sizeof sh));
+                      (long long)bi, (long long)sz, i + 1, mfi_meta_str(x, sh, sizeof sh));
+      return false;
+    }
+    if (dim >= 0 && sz != MFI_UNKNOWN && sz > dim) {
+      char sh[128];
+      mfi_infer_error(c, MF_INVALID_ARGUMENT,
+                      "slice size %lld is out of bounds for dimension %d of the input %s",
+                      (long long)sz, i + 1, mfi_meta_str(x, sh, sizeof sh));
       return false;
     }
     start[i] = st;
-    out->dims[i] = sz >= 0 ? sz : dim >= 0 ? dim - st : -1;
+    out->dims[i] = sz == MFI_UNKNOWN               ? -1
+                   : sz >= 0                       ? sz
+                   : dim >= 0 && st != MFI_UNKNOWN ? dim - st
+                                                   : -1;
   }
   return true;
 }
@@ -233,41 +394,38 @@ bool mfi_gather_shape(mfi_infer_ctx *c, const mfi_meta *p, const mfi_meta *ids, 
   return true;
 }
 
-/* Tile's output shape from its "multiples" attribute. */
-bool mfi_tile_shape(mfi_infer_ctx *c, const mfi_meta *x, mfi_meta *out, const int64_t **mult)
+/* Tile's output shape from its multiples (attribute or input idx). */
+bool mfi_tile_shape(mfi_infer_ctx *c, const mfi_kctx *k, int idx, const mfi_meta *x, mfi_meta *out,
+                    int64_t *mult)
 {
-  const int64_t *m = NULL;
-  int n = 0, has = mfi_check_ints(c, "multiples", &m, &n);
+  mfi_ints m;
+  int has = mfi_ints_arg(c, k, "multiples", idx, false, &m);
   if (has <= 0) {
     if (has == 0) mfi_infer_error(c, MF_INVALID_ARGUMENT, "needs a 'multiples' attribute");
     return false;
   }
+  int n = m.n >= 0 ? m.n : x->ndim;
   if (x->ndim >= 0 && n != x->ndim) {
     mfi_infer_error(c, MF_INVALID_ARGUMENT, "multiples has %d entries for an input of rank %d", n,
                     x->ndim);
     return false;
   }
-  if (n > MF_MAX_DIMS) {
-    mfi_infer_error(c, MF_INVALID_ARGUMENT, "multiples has %d entries (at most %d)", n,
-                    MF_MAX_DIMS);
-    return false;
-  }
   out->dtype = x->dtype;
   out->ndim = n;
   for (int i = 0; i < n; i++) {
-    int64_t dim = x->ndim >= 0 ? x->dims[i] : -1;
-    if (m[i] < 0) {
+    int64_t dim = x->ndim >= 0 ? x->dims[i] : -1, mi = m.n == n ? m.v[i] : MFI_UNKNOWN;
+    if (mi != MFI_UNKNOWN && mi < 0) {
       mfi_infer_error(c, MF_INVALID_ARGUMENT, "multiple %lld for dimension %d must be >= 0",
-                      (long long)m[i], i + 1);
+                      (long long)mi, i + 1);
       return false;
     }
-    if (dim > 0 && m[i] > INT64_MAX / dim) {
+    if (mi != MFI_UNKNOWN && dim > 0 && mi > INT64_MAX / dim) {
       mfi_infer_error(c, MF_INVALID_ARGUMENT, "tiling dimension %d gives too many elements", i + 1);
       return false;
     }
-    out->dims[i] = m[i] == 0 ? 0 : dim < 0 ? -1 : dim * m[i];
+    out->dims[i] = mi == 0 || dim == 0 ? 0 : dim < 0 || mi == MFI_UNKNOWN ? -1 : dim * mi;
+    mult[i] = mi;
   }
-  *mult = m;
   return true;
 }
 

@@ -30,15 +30,51 @@ bool mfi_outs_new(mfi_kctx *k, int n);
  * element strides: transpose and slice are both this. */
 void mfi_strided_copy(char *dst, const char *src, size_t es, int nd, const int64_t *dims,
                       const int64_t *st);
-/* Slice's output shape from its begin/size attributes; start[i] is the
- * 0-based start along dimension i. */
-bool mfi_slice_shape(mfi_infer_ctx *c, const mfi_meta *x, mfi_meta *out, int64_t *start);
+/* ---------------------------------------------------------------- integer-list arguments */
+
+/* An unknown value in an mfi_ints. */
+#define MFI_UNKNOWN INT64_MIN
+
+/* An integer list that an op takes as an attribute (a constant) or as a
+ * host-memory input (its run-time form, e.g. a shape computed from
+ * tf.shape): n entries (-1 when even the length is unknown), each a value or
+ * MFI_UNKNOWN. */
+typedef struct {
+  int n;
+  int64_t v[MF_MAX_DIMS];
+} mfi_ints;
+
+/* Argument `name`: input `idx` when the op has that input, else the
+ * attribute of that name. With k NULL (inference) an input is folded to
+ * what is known statically (a Const, the static dims of a Shape, a Pack or
+ * ConcatV2 of those, ...); in a prepare hook (k set) it is read from the
+ * input's value, all known. The input must be an int32/int64 vector
+ * (scalar when `scalar`) of at most MF_MAX_DIMS entries. 1 found, 0 absent,
+ * -1 after reporting an error. */
+int mfi_ints_arg(mfi_infer_ctx *c, const mfi_kctx *k, const char *name, int idx, bool scalar,
+                 mfi_ints *out);
+/* The same for a rank-1 input holding a shape: negative entries (except
+ * where allow_minus1 lets -1 through) are errors naming the dimension. */
+int mfi_shape_arg(mfi_infer_ctx *c, const mfi_kctx *k, const char *name, int idx, bool allow_minus1,
+                  mfi_ints *out);
+/* out = the static shape (dtype dt) an mfi_ints shape describes. */
+void mfi_meta_from_ints(const mfi_ints *s, mf_dtype dt, mfi_meta *out);
+
+/* Slice's output shape from begin and size (attributes, or inputs 1 and 2
+ * of the Slice in `c`, or inputs first, first + 1 of SliceGrad); start[i]
+ * is the 0-based start along dimension i (MFI_UNKNOWN at inference when
+ * begin is computed). */
+bool mfi_slice_shape(mfi_infer_ctx *c, const mfi_kctx *k, int first, const mfi_meta *x,
+                     mfi_meta *out, int64_t *start);
 
 /* GatherV2's output shape and 0-based axis (GatherGrad shares it). */
 bool mfi_gather_shape(mfi_infer_ctx *c, const mfi_meta *p, const mfi_meta *ids, mfi_meta *out,
                       int *axis);
 
-bool mfi_tile_shape(mfi_infer_ctx *c, const mfi_meta *x, mfi_meta *out, const int64_t **mult);
+/* Tile's output shape from "multiples" (the attribute or input `idx`);
+ * mult gets the multiples. */
+bool mfi_tile_shape(mfi_infer_ctx *c, const mfi_kctx *k, int idx, const mfi_meta *x, mfi_meta *out,
+                    int64_t *mult);
 
 /* Every 1-based id within 1..dim (dimension `axis`, 0-based, of the params);
  * false with an MF_OUT_OF_RANGE error naming the first bad one. For prepare

@@ -1,6 +1,6 @@
 /* Sources and state: constants, placeholders, variables and their updates,
  * filled values, ranges, and the no-op used for grouping. */
-#include "../internal.h"
+#include "shapes.h"
 
 #include <math.h>
 #include <string.h>
@@ -277,8 +277,27 @@ static void infer_fill(mfi_infer_ctx *c)
   mf_dtype dt = dtype_attr(c, MF_FLOAT32);
   double value; /* read by the kernel */
   if (dt == MF_NUM_DTYPES || !mfi_check_float(c, "value", false, 0, &value)) return;
+  if (c->op->nin > 0) { /* the run-time form: the shape is input 0, in host memory */
+    mfi_ints s;
+    if (mfi_shape_arg(c, NULL, "shape", 0, false, &s) > 0 && mfi_set_outputs(c, 1))
+      mfi_meta_from_ints(&s, dt, &c->op->out[0]);
+    return;
+  }
   const mfi_attr *shape = shape_attr(c, true);
   if (shape) set_meta_from_shape(c, dt, shape);
+}
+
+/* shapes[0]: the static shape, or the one input 0 holds. */
+static void prepare_fill(mfi_kctx *k)
+{
+  if (k->op->nin == 0) {
+    k->shapes[0] = k->op->out[0];
+    return;
+  }
+  mfi_infer_ctx c = mfi_prepare_infer_ctx(k, NULL);
+  mfi_ints s;
+  if (mfi_shape_arg(&c, k, "shape", 0, false, &s) > 0)
+    mfi_meta_from_ints(&s, k->op->out[0].dtype, &k->shapes[0]);
 }
 
 static void fill(mf_tensor *t, double v)
@@ -295,7 +314,7 @@ static void fill(mf_tensor *t, double v)
 
 static void cpu_fill(mfi_kctx *k)
 {
-  const mfi_meta *m = &k->op->out[0];
+  const mfi_meta *m = &k->shapes[0];
   if (mfi_out_new(k, 0, m->dtype, m->ndim, m->dims))
     fill(k->out[0], mfi_attr_float(k->op, "value", 0));
 }
@@ -414,9 +433,12 @@ mfi_opdef mfi_ops_state[] = {{.type = "Const",
                               .kernel = {[MFI_DEVICE_CPU] = cpu_assign_sub}},
                              {.type = "Fill",
                               .min_inputs = 0,
-                              .max_inputs = 0,
+                              .max_inputs = 1,
+                              .flags = MFI_NO_GRADIENT, /* the shape input is integral */
                               .infer = infer_fill,
-                              .kernel = {[MFI_DEVICE_CPU] = cpu_fill}},
+                              .prepare = prepare_fill,
+                              .kernel = {[MFI_DEVICE_CPU] = cpu_fill},
+                              .host_in = 1u << 0},
                              {.type = "ZerosLike",
                               .min_inputs = 1,
                               .max_inputs = 1,

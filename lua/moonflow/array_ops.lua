@@ -2,6 +2,7 @@
 -- gather, one_hot, ... Axes, starts and ids count from 1.
 local G = require("moonflow.graph")
 local C = require("moonflow.convert")
+local TS = require("moonflow.tensor_shape")
 
 return function(tf)
   local function out(op) return op.outputs[1] end
@@ -28,8 +29,43 @@ return function(tf)
   end
 
   function tf.reshape(x, shape, name)
-    return out(G.make_op("Reshape", { C.to_tensor(x) }, { "shape", "ints", ints(shape, "tf.reshape") },
-                         { name = name }))
+    local list, t = TS.shape_arg(shape, "tf.reshape", "shape", true)
+    if t then return out(G.make_op("Reshape", { C.to_tensor(x), t }, nil, { name = name })) end
+    return out(G.make_op("Reshape", { C.to_tensor(x) }, { "shape", "ints", list }, { name = name }))
+  end
+
+  -- tf.broadcast_to(x, shape): x broadcast (NumPy rules) to exactly `shape`
+  -- (a list or an int32/int64 tensor). Composed: x + zeros(shape), then
+  -- reshaped to `shape`, which refuses an x that broadcasting would grow
+  -- past it; the gradient sums back to x's shape.
+  function tf.broadcast_to(x, shape, name)
+    if name ~= nil and type(name) ~= "string" then
+      G.raise("tf.broadcast_to: name must be a string, got %s", type(name))
+    end
+    x = C.to_tensor(x)
+    return G.name_scope(name or "BroadcastTo", function()
+      local list, t = TS.shape_arg(shape, "tf.broadcast_to")
+      local target = t or list
+      local xs = x.shape
+      if list and xs then -- TF's rule: each dim of x is 1 or the target's, aligned from the right
+        local bad = #xs > #list
+        for i = 1, math.min(#xs, #list) do
+          local d, want = xs[#xs - i + 1], list[#list - i + 1]
+          if d >= 0 and d ~= 1 and d ~= want then bad = true end
+        end
+        if bad then
+          G.raise("tf.broadcast_to: cannot broadcast a {%s} value to {%s}", table.concat(xs, ", "),
+                  table.concat(list, ", "))
+        end
+      end
+      local filled
+      if x.dtype == "bool" then
+        filled = tf.logical_or(x, tf.fill(target, false))
+      else
+        filled = tf.add(x, tf.zeros(target, x.dtype))
+      end
+      return tf.reshape(filled, target)
+    end)
   end
 
   function tf.concat(values, axis, name)
@@ -69,9 +105,18 @@ return function(tf)
                      { name = name or "split" }).outputs
   end
 
+  -- begin (1-based) and size: lists, or int32/int64 tensors (then both
+  -- go in as run-time inputs).
   function tf.slice(x, begin, size, name)
-    return out(G.make_op("Slice", { C.to_tensor(x) }, {
-      "begin", "ints", ints(begin, "tf.slice"), "size", "ints", ints(size, "tf.slice") }, { name = name }))
+    x = C.to_tensor(x)
+    local bl, bt = TS.shape_arg(begin, "tf.slice", "begin", true)
+    local sl, st = TS.shape_arg(size, "tf.slice", "size", true)
+    if bt or st then
+      bt = bt or C.to_tensor(bl, st.dtype)
+      st = st or C.to_tensor(sl, bt.dtype)
+      return out(G.make_op("Slice", { x, bt, st }, nil, { name = name }))
+    end
+    return out(G.make_op("Slice", { x }, { "begin", "ints", bl, "size", "ints", sl }, { name = name }))
   end
 
   function tf.gather(params, ids, opts)
@@ -85,11 +130,21 @@ return function(tf)
   function tf.one_hot(ids, depth, opts)
     opts = C.opts(opts, "tf.one_hot", "name dtype on_value off_value axis")
     C.check_dtype(opts.dtype, "tf.one_hot")
-    return out(G.make_op("OneHot", { C.to_tensor(ids, "int32") }, {
-      "depth", "int", int(depth, "tf.one_hot"), "on_value", "float", opts.on_value or 1,
+    local inputs, attrs = { C.to_tensor(ids, "int32") }, {}
+    if G.is_tensor(depth) then -- a run-time depth: a scalar int32/int64 input
+      if depth.dtype ~= "int32" and depth.dtype ~= "int64" then
+        G.raise("tf.one_hot: depth must be an int32 or int64 tensor, got %s", depth.dtype)
+      end
+      inputs[2] = depth
+    else
+      attrs = { "depth", "int", int(depth, "tf.one_hot") }
+    end
+    for _, v in ipairs({
+      "on_value", "float", opts.on_value or 1,
       "off_value", "float", opts.off_value or 0, "dtype", "type", opts.dtype or "float32",
       "axis", "int", int(opts.axis or -1, "tf.one_hot"),
-    }, { name = opts.name }))
+    }) do attrs[#attrs + 1] = v end
+    return out(G.make_op("OneHot", inputs, attrs, { name = opts.name }))
   end
 
   function tf.expand_dims(x, axis, name)
@@ -107,9 +162,12 @@ return function(tf)
   end
 
   function tf.tile(x, multiples, name)
-    return out(G.make_op("Tile", { C.to_tensor(x) }, { "multiples", "ints", ints(multiples, "tf.tile") },
-                         { name = name }))
+    local list, t = TS.shape_arg(multiples, "tf.tile", "multiples", true)
+    if t then return out(G.make_op("Tile", { C.to_tensor(x), t }, nil, { name = name })) end
+    return out(G.make_op("Tile", { C.to_tensor(x) }, { "multiples", "ints", list }, { name = name }))
   end
+
+  TS.install(tf)
 
   function tf.shape(x, name) return out(G.make_op("Shape", { C.to_tensor(x) }, nil, { name = name })) end
   function tf.size(x, name) return out(G.make_op("Size", { C.to_tensor(x) }, nil, { name = name })) end
@@ -136,6 +194,7 @@ return function(tf)
   function tf.placeholder(dtype, shape, name)
     C.check_dtype(dtype, "tf.placeholder")
     if dtype == nil then G.raise("tf.placeholder: needs a dtype") end
+    if TS.is_shape(shape) then shape = shape.dims end -- x:get_shape(); nil: unknown rank
     local attrs = { "dtype", "type", dtype }
     if shape ~= nil then
       attrs[4], attrs[5], attrs[6] = "shape", "shape", ints(shape, "tf.placeholder")
@@ -145,6 +204,7 @@ return function(tf)
 
   function tf.placeholder_with_default(value, shape, name)
     value = C.to_tensor(value)
+    if TS.is_shape(shape) then shape = shape.dims end
     local attrs = shape and { "shape", "shape", ints(shape, "tf.placeholder_with_default") } or nil
     return out(G.make_op("PlaceholderWithDefault", { value }, attrs, { name = name }))
   end

@@ -2,13 +2,26 @@
 local G = require("moonflow.graph")
 local C = require("moonflow.convert")
 local core = require("moonflow.core")
+local TS = require("moonflow.tensor_shape")
 
 local INT32_MAX = 0x7fffffff
 local function int32_ok(v) return math.type(v) ~= "integer" or (v >= -INT32_MAX - 1 and v <= INT32_MAX) end
 
 return function(tf)
   local function out(op) return op.outputs[1] end
+  -- The shape as an attribute list, or nil and an int32/int64 tensor (the
+  -- run-time form: tf.shape(x), or a list mixing integers and tensors).
   local function shape_of(shape, what)
+    if G.is_tensor(shape) or C.is_array(shape) or TS.is_shape(shape) then
+      local list, t = TS.shape_arg(shape, what)
+      if t then return nil, t end
+      shape = list
+    end
+    if type(shape) == "table" then
+      for _, d in ipairs(shape) do
+        if G.is_tensor(d) then return TS.shape_arg(shape, what) end
+      end
+    end
     if type(shape) ~= "table" or G.is_tensor(shape) then
       G.raise("%s: the shape must be a list of integers", what)
     end
@@ -22,8 +35,10 @@ return function(tf)
 
   local function fill(shape, value, dtype, name, what)
     C.check_dtype(dtype, what)
-    return out(G.make_op("Fill", {}, { "shape", "shape", shape_of(shape, what), "value", "float", value,
-                                        "dtype", "type", dtype }, { name = name or what:match("tf%.(%w+)") }))
+    local list, t = shape_of(shape, what)
+    local attrs = { "value", "float", value, "dtype", "type", dtype }
+    if list then attrs[7], attrs[8], attrs[9] = "shape", "shape", list end
+    return out(G.make_op("Fill", { t }, attrs, { name = name or what:match("tf%.(%w+)") }))
   end
 
   function tf.zeros(shape, dtype, name) return fill(shape, 0, dtype or "float32", name, "tf.zeros") end
@@ -100,8 +115,9 @@ return function(tf)
       opts = C.opts(opts, what, "name dtype seed mean stddev minval maxval")
       local dtype = C.check_dtype(opts.dtype, what) or "float32"
       local s1, s2 = seeds(opts.seed)
-      local attrs = { "shape", "shape", shape_of(shape, what), "dtype", "type", dtype,
-                      "seed", "int", s1, "seed2", "int", s2 }
+      local list, t = shape_of(shape, what)
+      local attrs = { "dtype", "type", dtype, "seed", "int", s1, "seed2", "int", s2 }
+      if list then attrs[10], attrs[11], attrs[12] = "shape", "shape", list end
       for name, default in pairs(params) do
         local v = opts[name] or default
         if type(v) ~= "number" then G.raise("%s: %s must be a number", what, name) end
@@ -110,7 +126,7 @@ return function(tf)
       if op_type == "RandomUniform" and dtype:match("int") and opts.maxval == nil then
         G.raise("%s: integer dtypes need an explicit maxval", what)
       end
-      return out(G.make_op(op_type, {}, attrs, { name = opts.name or (what:gsub("^tf%.", "")) }))
+      return out(G.make_op(op_type, { t }, attrs, { name = opts.name or (what:gsub("^tf%.", "")) }))
     end
   end
   -- tf.multinomial(logits, num_samples, {seed, output_dtype}): class ids

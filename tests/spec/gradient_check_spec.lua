@@ -217,7 +217,9 @@ local cases = {
              } },
   Identity = { inputs = { { { 3 } } }, build = tf.identity },
   Transpose = { inputs = { { { "B", 3, 4 }, {}, true } }, build = function(a) return tf.transpose(a, { 3, 1, 2 }) end },
-  Reshape = { inputs = { { { 2, 6 }, {}, { -1, 6 } } }, build = function(a) return tf.reshape(a, { 3, -1 }) end },
+  Reshape = { inputs = { { { 2, 6 }, {}, { -1, 6 } } }, build = function(a) return tf.reshape(a, { 3, -1 }) end,
+    variants = { { inputs = { { { "B", 6 }, {}, true } }, -- a run-time shape from tf.shape
+                   build = function(a) return tf.reshape(a, tf.stack({ tf.gather(tf.shape(a), 1), 3, 2 })) end } } },
   ConcatV2 = { inputs = { { { "B", 3 } }, { { "B", 2 } } }, build = function(a, b) return tf.concat({ a, b }, 2) end },
   Pack = { inputs = { { { 3 } }, { { 3 } } }, build = function(a, b) return tf.stack({ a, b }, 2) end },
   Unpack = { inputs = { { { 3, 2 } } }, build = function(a)
@@ -228,12 +230,23 @@ local cases = {
     local parts = tf.split(a, 2, 2)
     return parts[1] * parts[2]
   end },
-  Slice = { inputs = { { { 3, 4 } } }, build = function(a) return tf.slice(a, { 2, 2 }, { 2, -1 }) end },
+  Slice = { inputs = { { { 3, 4 } } }, build = function(a) return tf.slice(a, { 2, 2 }, { 2, -1 }) end,
+    variants = { { inputs = { { { "B", 4 }, {}, true } }, -- run-time begin and size
+                   build = function(a)
+                     return tf.slice(a, tf.constant({ 1, 2 }), tf.stack({ tf.gather(tf.shape(a), 1), 2 }))
+                   end } } },
   GatherV2 = { inputs = { { { 4, 3 } } }, build = function(a) return tf.gather(a, { 2, 4, 2 }) end,
                variants = { { inputs = { { { 3, 4 } } }, build = function(a) return tf.gather(a, { { 1, 3 }, { 3, 3 } }, { axis = 2 }) end } } },
   ExpandDims = { inputs = { { { 3 } } }, build = function(a) return tf.expand_dims(a, 1) end },
   Squeeze = { inputs = { { { 3, 1 } } }, build = function(a) return tf.squeeze(a) end },
-  Tile = { inputs = { { { "B", 3 } } }, build = function(a) return tf.tile(a, { 2, 3 }) end },
+  Tile = { inputs = { { { "B", 3 } } }, build = function(a) return tf.tile(a, { 2, 3 }) end,
+    variants = { { inputs = { { { "B", 3 }, {}, true } }, -- run-time multiples
+                   build = function(a) return tf.tile(a, tf.stack({ 2, tf.gather(tf.shape(a), 1) })) end } } },
+  -- Not an op type: tf.broadcast_to is composed (Add, Fill, Reshape); its gradient is checked here.
+  BroadcastTo = { inputs = { { { 3 } } }, build = function(a) return tf.broadcast_to(a, { 2, 3 }) end,
+    variants = { { inputs = { { { "B", 1, 3 }, {}, true } },
+                   build = function(a) return tf.broadcast_to(a, tf.stack({ tf.gather(tf.shape(a), 1), 4, 3 })) end },
+                 { inputs = { { { 2, 1 } } }, build = function(a) return tf.broadcast_to(a, tf.constant({ 3, 2, 5 })) end } } },
   Sum = { inputs = { { { "B", 4 }, {}, true } }, build = function(a) return tf.reduce_sum(a, 2) end,
           variants = { { inputs = { { { 2, 3, 2 }, {}, { -1, 3, 2 } } }, build = function(a) return tf.reduce_sum(a, { 1, 3 }, { keep_dims = true }) end },
                        { inputs = { { { 2, 3 } } }, build = function(a) return tf.reduce_sum(a) end } } },

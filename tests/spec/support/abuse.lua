@@ -173,6 +173,8 @@ end
 methods_of("Graph", function() return tf.Graph() end)
 methods_of("Tensor", good_tensor, good_tensor)
 methods_of("Operation", function() return good_tensor().op end)
+methods_of("TensorShape", function() return tf.TensorShape({ 2, -1 }) end,
+           function() return tf.TensorShape({ -1, 3 }) end)
 methods_of("Variable", function() return tf.Variable({ 1.0, 2.0 }, { name = "v" }) end, good_tensor)
 methods_of("Session", function()
   local s = tf.Session(); good_tensor(); return s

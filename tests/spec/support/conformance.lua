@@ -347,6 +347,9 @@ cases.Reshape = {
     { inputs = { { { 2, 3, 4 } } }, build = function(x) return tf.reshape(x, { -1 }) end },
     { inputs = { { { 0, 3 } } }, build = function(x) return tf.reshape(x, { 3, 0 }) end },
     { inputs = { { {} } }, build = function(x) return tf.reshape(x, { 1, 1 }) end },
+    -- run-time shapes: a host-memory shape input computed on the device
+    { inputs = { { { 2, 6 } } }, build = function(x) return tf.reshape(x, tf.stack({ tf.gather(tf.shape(x), 2), -1 })) end },
+    { inputs = { { { 2, 3, 4 } } }, build = function(x) return tf.reshape(x, tf.constant({ 4, 6 }, { dtype = "int64" })) end },
   },
 }
 cases.ExpandDims = {
@@ -405,6 +408,8 @@ cases.Slice = {
   variants = {
     { inputs = { { { 2, 3, 4 } } }, build = function(x) return tf.slice(x, { 1, 2, 1 }, { -1, 1, 3 }) end },
     { inputs = { { { 3, 4 } } }, build = function(x) return tf.slice(x, { 2, 1 }, { 0, 4 }) end },
+    { inputs = { { { 3, 4 } } }, -- begin and size as run-time inputs
+      build = function(x) return tf.slice(x, tf.constant({ 2, 2 }), tf.stack({ 1, tf.gather(tf.shape(x), 2) - 1 })) end },
   },
 }
 cases.Tile = {
@@ -414,6 +419,7 @@ cases.Tile = {
     { inputs = { { { 2, 1, 3 } } }, build = function(x) return tf.tile(x, { 1, 4, 2 }) end },
     { inputs = { { { 2, 3 } } }, build = function(x) return tf.tile(x, { 0, 2 }) end },
     { inputs = { { { 3, 2 } } }, build = function(x) return tf.tile(x, { 1, 1 }) end }, -- TileGrad's view of dy
+    { inputs = { { { 2, 3 } } }, build = function(x) return tf.tile(x, tf.shape(x)) end }, -- run-time multiples
   },
 }
 -- Ids count from 1; the second variant gathers along axis 2 with a matrix of ids.
@@ -438,6 +444,8 @@ cases.OneHot = {
         return tf.one_hot(ids, 3, { dtype = c.dtype, axis = 1, on_value = 2.5, off_value = -1 })
       end },
     { inputs = { { { 0 }, IDS(4) } } },
+    { inputs = { { { 2, 3 }, IDS(4) } }, -- a run-time depth
+      build = function(ids, c) return tf.one_hot(ids, tf.size(ids) - 2, { dtype = c.dtype }) end },
   },
   dtypes = { "float32", "float64", "int32", "bool" }, -- 4-, 8- and 1-byte values
 }
@@ -455,7 +463,9 @@ local function fill(shape)
 end
 cases.Fill = {
   inputs = { { {} } }, build = fill({ 3, 4 }), dtypes = { "float32", "float64", "int32" },
-  variants = { { inputs = { { {} } }, build = fill({ 0, 3 }) }, { inputs = { { {} } }, build = fill({ 1031 }) } },
+  variants = { { inputs = { { {} } }, build = fill({ 0, 3 }) }, { inputs = { { {} } }, build = fill({ 1031 }) },
+               { inputs = { { { 2, 5 } } }, -- a run-time shape, x's
+                 build = function(x, c) return tf.fill(tf.shape(x), c.array(1):flat(1), { dtype = c.dtype }) end } },
 }
 -- start, a length and a step, drawn as inputs (the op takes them as attributes).
 cases.Range = {
@@ -700,8 +710,13 @@ local function random(fn, opts)
   local function r(shape)
     return function(c) return fn(shape, { dtype = c.dtype, seed = c.seed, minval = opts.minval, maxval = opts.maxval }) end
   end
+  -- a run-time shape: x's, from a placeholder the op never reads otherwise
+  local function rt(x, c)
+    return fn(tf.shape(x), { dtype = c.dtype, seed = c.seed, minval = opts.minval, maxval = opts.maxval })
+  end
   return { inputs = {}, build = r({ 3, 4 }), variants = { { inputs = {}, build = r({ 0, 3 }) },
-                                                          { inputs = {}, build = r({ 1031 }) } } }
+                                                          { inputs = {}, build = r({ 1031 }) },
+                                                          { inputs = { { { 5, 7 } } }, build = rt } } }
 end
 cases.RandomNormal = random(tf.random_normal)
 cases.TruncatedNormal = random(tf.truncated_normal)
@@ -713,7 +728,12 @@ end
 cases.RandomOrthogonal = {
   inputs = {}, build = orthogonal({ 4, 4 }),
   variants = { { inputs = {}, build = orthogonal({ 3, 5 }, 2) }, { inputs = {}, build = orthogonal({ 2, 3, 4 }) },
-               { inputs = {}, build = orthogonal({ 24, 40 }, 0.5) } },
+               { inputs = {}, build = orthogonal({ 24, 40 }, 0.5) },
+               { inputs = { { { 3, 5 } } }, build = function(x, c) -- a run-time shape, x's
+                 local s1, s2 = tf._seeds(c.seed)
+                 return G.make_op("RandomOrthogonal", { tf.shape(x) }, { "dtype", "type", c.dtype, "seed", "int", s1,
+                   "seed2", "int", s2 }, { name = "orthogonal" }).outputs[1]
+               end } },
 }
 cases.Multinomial = {
   inputs = { { { 3, 5 } } }, build = function(logits, c) return tf.multinomial(logits, 7, { seed = c.seed }) end,
