@@ -149,6 +149,14 @@ static mf_tensor *stack(mfi_kctx *k, mf_tensor **v, int64_t n, const mfi_meta *l
   return t;
 }
 
+/* The meta of one row of m (m without its first dimension). */
+static mfi_meta row_meta(const mfi_meta *m)
+{
+  mfi_meta r = *m;
+  if (r.ndim > 0) r.ndim--, memmove(r.dims, r.dims + 1, sizeof(int64_t) * (size_t)r.ndim);
+  return r;
+}
+
 /* A growable list of tensor references. */
 typedef struct {
   mf_tensor **v;
@@ -384,10 +392,7 @@ static void infer_while(mfi_infer_ctx *c)
       mfi_infer_error(c, MF_INVALID_ARGUMENT, "sliced input %d is a scalar", j + 1);
       return;
     }
-    if (row.ndim > 0) {
-      row.ndim--;
-      memmove(row.dims, row.dims + 1, sizeof(int64_t) * row.ndim);
-    }
+    row = row_meta(&row);
     if (!check_feed(c, body, n + j, &row, "a row of sliced input", j + 1)) return;
   }
   for (int i = 0; i < n; i++) {
@@ -486,17 +491,15 @@ static void cpu_while(mfi_kctx *k)
   if (!(k->out[0] = mfi_tensor_empty(MF_INT32, 0, NULL, k->status))) goto done;
   *(int32_t *)mfi_data(k->out[0]) = trips;
   for (int i = 0; i < z.n; i++) k->out[1 + i] = args[i], args[i] = NULL;
-  for (int j = 0; j < z.m; j++)
-    if (!(k->out[1 + z.n + j] =
-              stack(k, outs[j].v, outs[j].n, &op->out[1 + z.n + j], "output", j + 1)))
-      goto done;
+  for (int j = 0; j < z.m; j++) {
+    mfi_meta elem = row_meta(&op->out[1 + z.n + j]);
+    if (!(k->out[1 + z.n + j] = stack(k, outs[j].v, outs[j].n, &elem, "output", j + 1))) goto done;
+  }
   for (int i = 0; i < z.n; i++) {
     int o = 1 + z.n + z.m + i;
     const mfi_meta *h = &op->out[o];
     if (k->out_uses[o] > 0) {
-      mfi_meta elem = *h;
-      if (elem.ndim > 0)
-        elem.ndim--, memmove(elem.dims, elem.dims + 1, sizeof(int64_t) * elem.ndim);
+      mfi_meta elem = row_meta(h);
       k->out[o] = stack(k, hist[i].v, hist[i].n, &elem, "loop variable", i + 1);
     } else {
       k->out[o] = mfi_tensor_empty(h->dtype, 1, (const int64_t[]){0}, k->status); /* unread */
@@ -705,8 +708,7 @@ static void cpu_while_grad(mfi_kctx *k)
   for (int i = 0; i < z.nv; i++) k->out[i] = dv[i], dv[i] = NULL;
   for (int j = 0; j < z.ns; j++) {
     const mf_tensor *in = k->in[1 + z.n + z.dslice[j]];
-    mfi_meta elem = k->op->out[z.nv + j];
-    if (elem.ndim > 0) elem.ndim--, memmove(elem.dims, elem.dims + 1, sizeof(int64_t) * elem.ndim);
+    mfi_meta elem = row_meta(&k->op->out[z.nv + j]);
     mf_tensor *st = stack(k, rows[j].v, trips, &elem, "sliced input", (int)z.dslice[j] + 1);
     if (!st) goto done;
     if (st->ndim == in->ndim && st->dims[0] == in->dims[0]) {

@@ -557,6 +557,7 @@ return function(tf)
     return g:as_default(function()
       return tf.name_scope(opts.name or (keep_all and "scan" or (from_end and "foldr" or "foldl")), function()
         local reverse = from_end or opts.reverse
+        local nrows = flat[1].shape and flat[1].shape[1]
         if reverse then
           for i, e in ipairs(flat) do
             if not (e.shape and e.shape[1] >= 0) then
@@ -611,7 +612,7 @@ return function(tf)
         if reverse and not from_end then
           for i = 1, nacc do
             local e = outs[i]
-            local m = e.shape and e.shape[1]
+            local m = nrows
             if m and m > 0 then
               local ids = {}
               for r = 1, m do ids[r] = m - r + 1 end
