@@ -133,7 +133,7 @@ end
 -- An options table: a plain table whose keys are all strings (an empty one
 -- where the parameter at its position takes no table).
 local function is_options(v, p)
-  if not plain(v) then return false end
+  if not plain(v) or math.type(rawget(v, "n")) == "integer" then return false end
   local k = next(v)
   if k == nil then return p == nil or not (p.type == "tensor" or p.type == "tensors" or p.type == "ints"
     or p.type == "axes" or p.type == "shape" or p.type == "table" or p.type == "tensor_or_list" or p.type == "any") end

@@ -23,6 +23,7 @@ tf.convert_to_tensor = function(x, dtype) return C.to_tensor(x, dtype) end
 
 require("moonflow.math")(tf)
 require("moonflow.array_ops")(tf)
+require("moonflow.indexing")(tf)
 require("moonflow.creation")(tf)
 require("moonflow.variables")(tf)
 require("moonflow.session")(tf)

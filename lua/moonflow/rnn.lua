@@ -336,7 +336,7 @@ return function(tf)
     if not T or T < 0 then
       G.raise("tf.nn.dynamic_rnn: a custom cell needs a statically known number of time steps")
     end
-    local steps = tf.unstack(x, 2)
+    local steps = tf.unstack(x, { axis = 2 })
     local outputs = {}
     local function mask(t, new, old)
       -- past a sequence's end: zero output, state unchanged

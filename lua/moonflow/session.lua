@@ -118,10 +118,18 @@ return function(tf)
     if type(fetches) ~= "table" then
       G.raise("sess:run: cannot fetch a %s (fetch Tensors, Operations, names, or tables of them)", type(fetches))
     end
+    if tf.is_indexed_slices(fetches) then -- a sparse gradient: its values and ids
+      fetches = { values = fetches.values, indices = fetches.indices }
+    end
     local parts = {}
-    for k, v in pairs(fetches) do parts[k] = flatten(self, v, tensors, targets, slot_of) end
+    for k, v in pairs(fetches) do
+      -- a list's `n` (tf.gradients, table.pack) is its length, not a fetch
+      if not (k == "n" and math.type(v) == "integer") then
+        parts[k] = flatten(self, v, tensors, targets, slot_of)
+      end
+    end
     return function(vals)
-      local r = {}
+      local r = { n = fetches.n }
       for k, f in pairs(parts) do r[k] = f(vals) end
       return r
     end
