@@ -64,4 +64,7 @@ G.guard_methods(tf.Session_mt, "sess", function(x) return getmetatable(x) == tf.
 G.guard_methods(tf.Variable_mt, "Variable", function(x) return getmetatable(x) == tf.Variable_mt end)
 G.guard_methods(tf.train.Saver_mt, "Saver", function(x) return getmetatable(x) == tf.train.Saver_mt end)
 
+-- docs/API.md entries for the functions not declared with args.def (after the guards wrap the methods).
+require("moonflow.api_docs")(tf)
+
 return tf

@@ -21,10 +21,10 @@ return function(tf)
 
   local binaries = {
     { "add", "Add", "x + y, element-wise with broadcasting." },
-    { "sub", "Sub", "x - y, element-wise with broadcasting (also tf.subtract).", "tf.subtract" },
-    { "mul", "Mul", "x * y, element-wise with broadcasting (also tf.multiply).", "tf.multiply" },
+    { "sub", "Sub", "x - y, element-wise with broadcasting.", "tf.subtract" },
+    { "mul", "Mul", "x * y, element-wise with broadcasting.", "tf.multiply" },
     { "div", "Div", "x / y in x's dtype: integer division truncates, as TF 1.x's tf.div." },
-    { "mod", "FloorMod", "Floor modulo, like Lua's % (also tf.floormod).", "tf.floormod" },
+    { "mod", "FloorMod", "Floor modulo, like Lua's %.", "tf.floormod" },
     { "pow", "Pow", "x ^ y, element-wise." },
     { "maximum", "Maximum", "The larger of x and y, element-wise." },
     { "minimum", "Minimum", "The smaller of x and y, element-wise." },
@@ -64,7 +64,7 @@ return function(tf)
   -- True division, as Lua's `/` and TensorFlow's truediv: integers become
   -- float64 first (int32 / int32 -> float64), floats divide as they are.
   tf.truediv = A.def("tf.truediv", "x:tensor, y:tensor, name:string=nil",
-                     "x / y as Lua's /: integers become float64 first (also tf.divide).", function(a)
+                     "x / y as Lua's /: integers become float64 first.", function(a)
     local x, y, name = a.x, a.y, a.name
     x, y = C.pair(x, y)
     if not x.dtype:match("^float") then
@@ -86,9 +86,9 @@ return function(tf)
   end)
 
   local unaries = {
-    { "abs", "Abs", "|x|, element-wise." }, { "neg", "Neg", "-x (also tf.negative).", "tf.negative" },
+    { "abs", "Abs", "|x|, element-wise." }, { "neg", "Neg", "-x.", "tf.negative" },
     { "sign", "Sign", "-1, 0 or 1 by the sign of x." },
-    { "inv", "Reciprocal", "1 / x (also tf.reciprocal).", "tf.reciprocal" },
+    { "inv", "Reciprocal", "1 / x.", "tf.reciprocal" },
     { "square", "Square", "x * x." }, { "round", "Round", "Rounds half to even." },
     { "sqrt", "Sqrt", "Square root." }, { "exp", "Exp", "e^x." }, { "log", "Log", "Natural logarithm." },
     { "cos", "Cos", "Cosine." }, { "sin", "Sin", "Sine." }, { "tanh", "Tanh", "Hyperbolic tangent." },
