@@ -59,16 +59,6 @@ return function(tf)
   d(tf.get_variable_scope, "tf.get_variable_scope", "", "The current variable scope.")
   d(tf.get_variable, "tf.get_variable", "name, [shape], [{initializer, dtype, trainable}]",
     "The variable of that name in the current scope, created or reused.")
-  d(tf.zeros_initializer, "tf.zeros_initializer", "", "An initializer of zeros.")
-  d(tf.ones_initializer, "tf.ones_initializer", "", "An initializer of ones.")
-  d(tf.constant_initializer, "tf.constant_initializer", "value", "An initializer filling with value (or a table's values).")
-  d(tf.random_normal_initializer, "tf.random_normal_initializer", "{mean = 0, stddev = 1, seed}", "A normal initializer.")
-  d(tf.random_uniform_initializer, "tf.random_uniform_initializer", "{minval = 0, maxval = 1, seed}", "A uniform initializer.")
-  d(tf.truncated_normal_initializer, "tf.truncated_normal_initializer", "{mean = 0, stddev = 1, seed}",
-    "A truncated normal initializer.")
-  d(tf.glorot_uniform_initializer, "tf.glorot_uniform_initializer", "{seed}", "Glorot (Xavier) uniform initializer.")
-  d(tf.glorot_normal_initializer, "tf.glorot_normal_initializer", "{seed}", "Glorot (Xavier) normal initializer.")
-  d(tf.orthogonal_initializer, "tf.orthogonal_initializer", "{gain = 1, seed}", "An orthogonal-matrix initializer.")
   d(tf.layers.dense, "tf.layers.dense", "inputs, units, [{activation, use_bias, kernel_initializer, bias_initializer, "
     .. "name, reuse, trainable}]", "A fully connected layer: activation(inputs W + b).")
   -- gradients and training
