@@ -57,10 +57,6 @@ return function(tf)
   d(tf.variable_scope, "tf.variable_scope", "name_or_scope, [{reuse, initializer}], [fn]",
     "A scope for tf.get_variable names and reuse (fn, or until the handle is closed).")
   d(tf.get_variable_scope, "tf.get_variable_scope", "", "The current variable scope.")
-  d(tf.get_variable, "tf.get_variable", "name, [shape], [{initializer, dtype, trainable}]",
-    "The variable of that name in the current scope, created or reused.")
-  d(tf.layers.dense, "tf.layers.dense", "inputs, units, [{activation, use_bias, kernel_initializer, bias_initializer, "
-    .. "name, reuse, trainable}]", "A fully connected layer: activation(inputs W + b).")
   -- gradients and training
   d(tf.gradients, "tf.gradients", "ys, xs, [grad_ys]",
     "The gradients of sum(ys) with respect to each of xs (nil where unconnected; the list's n is #xs).")
@@ -72,15 +68,6 @@ return function(tf)
   d(tf.clip_by_global_norm, "tf.clip_by_global_norm", "t_list, clip_norm, [use_norm], [name]",
     "The tensors scaled so their global norm is at most clip_norm; returns the list and the norm.")
   local tr = tf.train
-  d(tr.GradientDescentOptimizer, "tf.train.GradientDescentOptimizer", "learning_rate, [{name}]",
-    "Plain gradient descent (opt:minimize, compute_gradients, apply_gradients).")
-  d(tr.MomentumOptimizer, "tf.train.MomentumOptimizer", "learning_rate, momentum, [{use_nesterov, name}]",
-    "Gradient descent with momentum.")
-  d(tr.AdagradOptimizer, "tf.train.AdagradOptimizer", "learning_rate, [{initial_accumulator_value = 0.1, name}]", "Adagrad.")
-  d(tr.RMSPropOptimizer, "tf.train.RMSPropOptimizer", "learning_rate, [{decay = 0.9, momentum = 0, epsilon = 1e-10, name}]",
-    "RMSProp.")
-  d(tr.AdamOptimizer, "tf.train.AdamOptimizer", "learning_rate = 0.001, [{beta1 = 0.9, beta2 = 0.999, epsilon = 1e-8, name}]",
-    "Adam.")
   d(tr.exponential_decay, "tf.train.exponential_decay", "learning_rate, global_step, decay_steps, decay_rate, [{staircase, name}]",
     "learning_rate * decay_rate ^ (global_step / decay_steps).")
   d(tr.get_global_step, "tf.train.get_global_step", "[graph]", "The global step variable, or nil.")

@@ -74,6 +74,9 @@ local TYPES = {
   axes = { function(v) return int_value(v) and { int_value(v) } or int_list(v) end,
            "an integer or a list of integers" },
   number = { function(v) if type(v) == "number" and v == v then return v end end, "a number" },
+  -- a number or a (scalar) Tensor, as learning rates
+  scalar = { function(v) if (type(v) == "number" and v == v) or G.is_tensor(v) then return v end end,
+             "a number or a scalar Tensor" },
   bool = { function(v) if type(v) == "boolean" then return v end end, "a boolean" },
   string = { function(v) if type(v) == "string" then return v end end, "a string" },
   dtype = { function(v) if DTYPES[v] then return v end end,

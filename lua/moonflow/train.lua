@@ -3,6 +3,7 @@
 local core = require("moonflow.core")
 local G = require("moonflow.graph")
 local C = require("moonflow.convert")
+local A = require("moonflow.args")
 
 return function(tf)
   tf.train = tf.train or {}
@@ -293,35 +294,42 @@ return function(tf)
     return lr
   end
 
-  function train.GradientDescentOptimizer(lr, opts)
-    opts = C.opts(opts, "tf.train.GradientDescentOptimizer", "name")
-    return new_optimizer("sgd", opts.name or "GradientDescent", { learning_rate = check_lr(lr, "GradientDescentOptimizer") })
-  end
+  -- The constructors take TF 1.x's positional parameters; use_locking is
+  -- accepted and has no effect (updates within a run are ordered).
+  train.GradientDescentOptimizer = A.def("tf.train.GradientDescentOptimizer",
+    "learning_rate:scalar, use_locking:bool=false, name:string=\"GradientDescent\"",
+    "Plain gradient descent (opt:minimize, compute_gradients, apply_gradients).", function(a)
+    return new_optimizer("sgd", a.name, { learning_rate = check_lr(a.learning_rate, "GradientDescentOptimizer") })
+  end)
 
-  function train.MomentumOptimizer(lr, momentum, opts)
-    opts = C.opts(opts, "tf.train.MomentumOptimizer", "name use_nesterov")
-    if type(momentum) ~= "number" and not G.is_tensor(momentum) then G.raise("tf.train.MomentumOptimizer: needs a momentum") end
-    return new_optimizer("momentum", opts.name or "Momentum",
-      { learning_rate = check_lr(lr, "MomentumOptimizer"), momentum = momentum, use_nesterov = opts.use_nesterov })
-  end
+  train.MomentumOptimizer = A.def("tf.train.MomentumOptimizer",
+    "learning_rate:scalar, momentum:scalar, use_locking:bool=false, name:string=\"Momentum\", use_nesterov:bool=false",
+    "Gradient descent with momentum (Nesterov's with use_nesterov).", function(a)
+    return new_optimizer("momentum", a.name, { learning_rate = check_lr(a.learning_rate, "MomentumOptimizer"),
+      momentum = a.momentum, use_nesterov = a.use_nesterov })
+  end)
 
-  function train.AdagradOptimizer(lr, opts)
-    opts = C.opts(opts, "tf.train.AdagradOptimizer", "name initial_accumulator_value")
-    return new_optimizer("adagrad", opts.name or "Adagrad",
-      { learning_rate = check_lr(lr, "AdagradOptimizer"), initial_accumulator_value = opts.initial_accumulator_value or 0.1 })
-  end
+  train.AdagradOptimizer = A.def("tf.train.AdagradOptimizer",
+    "learning_rate:scalar, initial_accumulator_value:number=0.1, use_locking:bool=false, name:string=\"Adagrad\"",
+    "Adagrad.", function(a)
+    return new_optimizer("adagrad", a.name, { learning_rate = check_lr(a.learning_rate, "AdagradOptimizer"),
+      initial_accumulator_value = a.initial_accumulator_value })
+  end)
 
-  function train.RMSPropOptimizer(lr, opts)
-    opts = C.opts(opts, "tf.train.RMSPropOptimizer", "name decay momentum epsilon")
-    return new_optimizer("rmsprop", opts.name or "RMSProp", { learning_rate = check_lr(lr, "RMSPropOptimizer"),
-      decay = opts.decay or 0.9, momentum = opts.momentum or 0.0, epsilon = opts.epsilon or 1e-10 })
-  end
+  train.RMSPropOptimizer = A.def("tf.train.RMSPropOptimizer",
+    "learning_rate:scalar, decay:scalar=0.9, momentum:scalar=0.0, epsilon:scalar=1e-10, use_locking:bool=false, "
+    .. "centered:bool=false, name:string=\"RMSProp\"", "RMSProp (centered = true is not supported).", function(a)
+    if a.centered then G.raise("tf.train.RMSPropOptimizer: centered = true is not supported") end
+    return new_optimizer("rmsprop", a.name, { learning_rate = check_lr(a.learning_rate, "RMSPropOptimizer"),
+      decay = a.decay, momentum = a.momentum, epsilon = a.epsilon })
+  end)
 
-  function train.AdamOptimizer(lr, opts)
-    opts = C.opts(opts, "tf.train.AdamOptimizer", "name beta1 beta2 epsilon")
-    return new_optimizer("adam", opts.name or "Adam", { learning_rate = check_lr(lr or 0.001, "AdamOptimizer"),
-      beta1 = opts.beta1 or 0.9, beta2 = opts.beta2 or 0.999, epsilon = opts.epsilon or 1e-8 })
-  end
+  train.AdamOptimizer = A.def("tf.train.AdamOptimizer",
+    "learning_rate:scalar=0.001, beta1:scalar=0.9, beta2:scalar=0.999, epsilon:scalar=1e-8, use_locking:bool=false, "
+    .. "name:string=\"Adam\"", "Adam.", function(a)
+    return new_optimizer("adam", a.name, { learning_rate = check_lr(a.learning_rate, "AdamOptimizer"),
+      beta1 = a.beta1, beta2 = a.beta2, epsilon = a.epsilon })
+  end)
 
   -- ---------------------------------------------------------------- clipping
 

@@ -130,13 +130,13 @@ return function(tf)
     return G.scoped(push, pop, fn)
   end
 
-  -- tf.get_variable(name, shape, {initializer, dtype, trainable})
-  function tf.get_variable(name, shape, opts)
-    if type(shape) == "table" and not shape[1] and next(shape) and opts == nil and not G.is_tensor(shape) then
-      opts, shape = shape, nil -- get_variable(name, {initializer = ...})
-    end
-    opts = C.opts(opts, "tf.get_variable", "initializer dtype trainable")
-    if type(name) ~= "string" then G.raise("tf.get_variable: needs a name") end
+  -- tf.get_variable(name, shape, dtype, initializer, regularizer, trainable)
+  -- as TF 1.x's, options by name in a trailing table.
+  tf.get_variable = A.def("tf.get_variable",
+    "name:string, shape:any=nil, dtype:dtype=nil, initializer:any=nil, regularizer:any=nil, trainable:bool=nil",
+    "The variable of that name in the current variable scope, created or reused.", function(opts)
+    local name, shape = opts.name, opts.shape
+    if opts.regularizer ~= nil then G.raise("tf.get_variable: regularizer is not supported") end
     if shape ~= nil then
       if type(shape) ~= "table" or G.is_tensor(shape) then
         G.raise("tf.get_variable: shape must be a list of dimensions, got %s", type(shape))
@@ -187,16 +187,25 @@ return function(tf)
     local v = tf.Variable(value, { name = full, _absolute = true, dtype = dtype, trainable = opts.trainable })
     g._var_store[full] = v
     return v
-  end
+  end)
 
   -- ---------------------------------------------------------------- layers
 
   tf.layers = tf.layers or {}
 
-  -- tf.layers.dense(x, units, {activation, use_bias, name, kernel_initializer, bias_initializer})
-  function tf.layers.dense(x, units, opts)
-    opts = C.opts(opts, "tf.layers.dense", "name activation use_bias kernel_initializer bias_initializer reuse trainable")
-    x = C.to_tensor(x)
+  -- tf.layers.dense(inputs, units, activation, use_bias, kernel_initializer,
+  -- bias_initializer, ..., trainable, name, reuse) as TF 1.x's.
+  tf.layers.dense = A.def("tf.layers.dense",
+    "inputs:tensor, units:any, activation:function=nil, use_bias:bool=true, kernel_initializer:any=nil, "
+    .. "bias_initializer:any=nil, kernel_regularizer:any=nil, bias_regularizer:any=nil, "
+    .. "activity_regularizer:any=nil, kernel_constraint:any=nil, bias_constraint:any=nil, trainable:bool=true, "
+    .. "name:string=nil, reuse:any=nil",
+    "A fully connected layer: activation(inputs kernel + bias) over the last axis.", function(opts)
+    local x, units = C.to_tensor(opts.inputs), opts.units
+    for _, k in ipairs({ "kernel_regularizer", "bias_regularizer", "activity_regularizer", "kernel_constraint",
+                         "bias_constraint" }) do
+      if opts[k] ~= nil then G.raise("tf.layers.dense: %s is not supported", k) end
+    end
     if math.type(units) ~= "integer" or units < 1 then G.raise("tf.layers.dense: units must be a positive integer") end
     if not x.shape or x.shape[#x.shape] == nil or x.shape[#x.shape] < 0 then
       G.raise("tf.layers.dense: the last dimension of the input must be known")
@@ -228,5 +237,5 @@ return function(tf)
       if opts.activation then y = opts.activation(y) end
       return y
     end)
-  end
+  end)
 end

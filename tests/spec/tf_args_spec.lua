@@ -149,6 +149,50 @@ describe("TF 1.x argument order", function()
   end)
 end)
 
+describe("TF 1.x argument order in layers, initializers and optimizers", function()
+  before_each(function() tf.reset_default_graph() end)
+
+  it("tf.layers.dense(inputs, units, activation) and tf.get_variable(name, shape, dtype, initializer)", function()
+    local v = rand_matrix(2, 3)
+    local x = tf.constant(v)
+    local y = tf.layers.dense(x, 4, tf.nn.relu, false, tf.constant_initializer(0.5))
+    local sess <close> = tf.Session()
+    sess:run(tf.global_variables_initializer())
+    local got = sess:run(y):totable()
+    for i = 1, 2 do
+      local s = 0.5 * (v[i][1] + v[i][2] + v[i][3])
+      for j = 1, 4 do assert.is_near(math.max(s, 0), got[i][j], 1e-5) end
+    end
+    assert.are.equal(1, #tf.trainable_variables())
+    local w = tf.get_variable("w", { 2 }, "float64", tf.ones_initializer())
+    assert.are.equal("float64", w.dtype)
+    local e = err_of(tf.layers.dense, x, 4, { activaton = tf.nn.relu })
+    assert.is_truthy(e:find("unknown option 'activaton'", 1, true), e)
+    e = err_of(tf.get_variable, "u", { 2 }, "float16")
+    assert.is_truthy(e:find("tf.get_variable: dtype", 1, true), e)
+  end)
+
+  it("initializers and optimizers take TF's positional parameters", function()
+    local mean, sd = N.rand_list(1, 1, 2)[1], 0.001
+    local init = tf.random_normal_initializer(mean, sd, 5)
+    local vals = run(init({ 50 }, "float32")):totable()
+    for _, x in ipairs(vals) do assert.is_near(mean, x, 0.01) end
+    local lim = run(tf.random_uniform_initializer(-1, -0.5)({ 20 }, "float32")):totable()
+    for _, x in ipairs(lim) do assert.is_true(x >= -1 and x < -0.5) end
+    assert.is_truthy(err_of(tf.random_normal_initializer, { stdev = 1 }):find("unknown option 'stdev'", 1, true))
+    local w = tf.Variable({ 1.0, 2.0 })
+    local loss = tf.reduce_sum(tf.square(w))
+    local step = tf.train.MomentumOptimizer(0.1, 0.9, false, "M", true):minimize(loss)
+    local adam = tf.train.AdamOptimizer(0.01, 0.8):minimize(loss)
+    local sess <close> = tf.Session()
+    sess:run(tf.global_variables_initializer())
+    sess:run({ step, adam })
+    assert.is_truthy(sess:run(w):totable()[1] < 1.0)
+    assert.is_truthy(err_of(tf.train.AdamOptimizer, 0.01, { beta_1 = 0.8 }):find("unknown option 'beta_1'", 1, true))
+    assert.is_truthy(err_of(tf.train.GradientDescentOptimizer, "0.1"):find("learning_rate must be", 1, true))
+  end)
+end)
+
 describe("lists moonflow returns go where lists go", function()
   before_each(function() tf.reset_default_graph() end)
 
