@@ -26,8 +26,6 @@ return function(tf)
     .. "end exclusive; {} all; \"...\"; tf.newaxis).")
   d(tf.Operation.run, "tf.Operation.run", "op, [feeds], [sess]", "op:run(): runs op in sess or the default session.")
   -- sessions
-  d(tf.Session, "tf.Session", "{target, graph, config}", "A session that runs a graph (config: threads, placement).")
-  d(tf.InteractiveSession, "tf.InteractiveSession", "{target, graph, config}", "A session that becomes the default one.")
   d(tf.get_default_session, "tf.get_default_session", "", "The innermost default session, or nil.")
   d(S.run, "tf.Session_mt.run", "sess, fetches, [feeds]",
     "sess:run(): the values of fetches (any nesting of tensors, ops, names and lists), feeds keyed by tensor or name.")
@@ -58,18 +56,9 @@ return function(tf)
     "A scope for tf.get_variable names and reuse (fn, or until the handle is closed).")
   d(tf.get_variable_scope, "tf.get_variable_scope", "", "The current variable scope.")
   -- gradients and training
-  d(tf.gradients, "tf.gradients", "ys, xs, [grad_ys]",
-    "The gradients of sum(ys) with respect to each of xs (nil where unconnected; the list's n is #xs).")
   d(tf.IndexedSlices, "tf.IndexedSlices", "values, indices, [dense_shape]", "A sparse gradient: rows at 1-based indices.")
   d(tf.is_indexed_slices, "tf.is_indexed_slices", "x", "Whether x is an IndexedSlices.")
-  d(tf.clip_by_value, "tf.clip_by_value", "t, clip_value_min, clip_value_max, [name]", "t clamped to [min, max].")
-  d(tf.clip_by_norm, "tf.clip_by_norm", "t, clip_norm, [axes], [name]", "t scaled so its L2 norm is at most clip_norm.")
-  d(tf.global_norm, "tf.global_norm", "t_list, [name]", "The L2 norm of all the tensors together.")
-  d(tf.clip_by_global_norm, "tf.clip_by_global_norm", "t_list, clip_norm, [use_norm], [name]",
-    "The tensors scaled so their global norm is at most clip_norm; returns the list and the norm.")
   local tr = tf.train
-  d(tr.exponential_decay, "tf.train.exponential_decay", "learning_rate, global_step, decay_steps, decay_rate, [{staircase, name}]",
-    "learning_rate * decay_rate ^ (global_step / decay_steps).")
   d(tr.get_global_step, "tf.train.get_global_step", "[graph]", "The global step variable, or nil.")
   d(tr.get_or_create_global_step, "tf.train.get_or_create_global_step", "[graph]", "The global step variable, created if needed.")
   if tr.create_global_step then
@@ -96,7 +85,6 @@ return function(tf)
     "The cell unrolled over a list of [batch, features] inputs; returns outputs and the final state.")
   d(tf.nn.dynamic_rnn, "tf.nn.dynamic_rnn", "cell, inputs, [{initial_state, dtype, sequence_length, time_major, scope}]",
     "The cell run over [batch, time, features] inputs; returns outputs and the final state.")
-  d(tf.nn.embedding_lookup, "tf.nn.embedding_lookup", "params, ids, [{name}]", "The rows of params at 1-based ids.")
   -- build and devices
   d(tf.test.is_gpu_available, "tf.test.is_gpu_available", "", "Whether a GPU can be used.")
   d(tf.test.is_built_with_cuda, "tf.test.is_built_with_cuda", "", "Whether this build has the CUDA backend.")

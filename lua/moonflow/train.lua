@@ -35,8 +35,10 @@ return function(tf)
   train.create_global_step = train.get_or_create_global_step
 
   -- lr * decay_rate ^ (global_step / decay_steps), floored exponent when staircase.
-  function train.exponential_decay(lr, global_step, decay_steps, decay_rate, opts)
-    opts = C.opts(opts, "tf.train.exponential_decay", "name staircase")
+  train.exponential_decay = A.def("tf.train.exponential_decay",
+    "learning_rate:number, global_step:tensor, decay_steps:number, decay_rate:number, staircase:bool=false, name:string=nil",
+    "learning_rate * decay_rate ^ (global_step / decay_steps), the exponent floored when staircase.", function(opts)
+    local lr, global_step, decay_steps, decay_rate = opts.learning_rate, opts.global_step, opts.decay_steps, opts.decay_rate
     for _, a in ipairs({ { "learning_rate", lr }, { "decay_rate", decay_rate } }) do
       if type(a[2]) ~= "number" then
         G.raise("tf.train.exponential_decay: %s must be a number, got %s", a[1], type(a[2]))
@@ -53,7 +55,7 @@ return function(tf)
       if opts.staircase then p = tf.floor(p) end
       return tf.pow(C.to_tensor(decay_rate + 0.0, "float32"), p) * (lr + 0.0)
     end)
-  end
+  end)
 
   -- ---------------------------------------------------------------- optimizers
 
@@ -333,25 +335,26 @@ return function(tf)
 
   -- ---------------------------------------------------------------- clipping
 
-  function tf.clip_by_value(t, lo, hi, name)
-    t = C.to_tensor(t)
-    return tf.name_scope(name or "clip_by_value", function() return tf.maximum(tf.minimum(t, hi), lo) end)
-  end
+  tf.clip_by_value = A.def("tf.clip_by_value",
+    "t:tensor, clip_value_min:tensor, clip_value_max:tensor, name:string=nil", "t clamped to [min, max].", function(a)
+    local t, lo, hi = C.to_tensor(a.t), a.clip_value_min, a.clip_value_max
+    return tf.name_scope(a.name or "clip_by_value", function() return tf.maximum(tf.minimum(t, hi), lo) end)
+  end)
 
   -- t * clip_norm / max(||t||, clip_norm), the norm over `axes` (all by default).
-  function tf.clip_by_norm(t, clip_norm, axes, name)
-    t = C.to_tensor(t)
+  tf.clip_by_norm = A.def("tf.clip_by_norm", "t:tensor, clip_norm:tensor, axes:axes=nil, name:string=nil",
+    "t scaled so its L2 norm (over axes, or all) is at most clip_norm.", function(a)
+    local t, clip_norm, axes, name = C.to_tensor(a.t), a.clip_norm, a.axes, a.name
     return tf.name_scope(name or "clip_by_norm", function()
       local norm = tf.sqrt(tf.reduce_sum(tf.square(t), axes, { keep_dims = true }))
       local c = C.to_tensor(clip_norm, t.dtype)
       return t * c / tf.maximum(norm, c)
     end)
-  end
+  end)
 
-  function tf.global_norm(list, name)
-    if type(list) ~= "table" or G.is_tensor(list) then
-      G.raise("tf.global_norm: t_list must be a list of tensors, got %s", type(list))
-    end
+  tf.global_norm = A.def("tf.global_norm", "t_list:tensors, name:string=nil",
+    "sqrt of the sum of the squares of all the tensors (nils skipped).", function(a)
+    local list, name = a.t_list, a.name
     return tf.name_scope(name or "global_norm", function()
       local total
       for i = 1, list.n or #list do
@@ -365,14 +368,15 @@ return function(tf)
       if not total then G.raise("tf.global_norm: no tensors") end
       return tf.sqrt(total)
     end)
-  end
+  end)
 
   -- Returns the list scaled by clip_norm / max(global_norm, clip_norm) (nils
   -- kept), and the global norm.
-  function tf.clip_by_global_norm(list, clip_norm, use_norm, name)
-    if type(list) ~= "table" or G.is_tensor(list) then
-      G.raise("tf.clip_by_global_norm: t_list must be a list of tensors, got %s", type(list))
-    end
+  tf.clip_by_global_norm = A.def("tf.clip_by_global_norm",
+    "t_list:tensors, clip_norm:tensor, use_norm:tensor=nil, name:string=nil",
+    "The tensors scaled so their global norm is at most clip_norm; returns the list and the global norm.", function(a)
+    local list, clip_norm, use_norm, name = a.t_list, a.clip_norm, a.use_norm, a.name
+    if use_norm ~= nil then use_norm = C.to_tensor(use_norm) end
     local n = list.n or #list
     return tf.name_scope(name or "clip_by_global_norm", function()
       local norm = use_norm or tf.global_norm(list)
@@ -392,5 +396,5 @@ return function(tf)
       end
       return out, norm
     end)
-  end
+  end)
 end
