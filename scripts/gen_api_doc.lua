@@ -57,6 +57,10 @@ local function render()
     "with its default, `(or a)` an alias accepted in the options table, and",
     "`{...}` parameters taken from the options table only.",
     "",
+    "Indexing a Tensor: `x[i]` is TF's `x[i]`, the i-th slice along the first",
+    "axis (1-based, negative from the end); ranges are `x:slice(...)` and",
+    "`tf.strided_slice` (1-based begin, exclusive end, as `tf.range`).",
+    "",
   }
   local section
   for _, e in ipairs(order) do
