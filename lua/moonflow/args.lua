@@ -232,7 +232,6 @@ function A.render(e)
     local s = p.name
     if #p.aliases > 0 then s = s .. " (or " .. table.concat(p.aliases, ", ") .. ")" end
     if p.optional and p.default_text ~= "nil" then s = s .. " = " .. p.default_text end
-    if not p.optional then s = s .. "" end
     if p.kwonly then kw[#kw + 1] = s else pos[#pos + 1] = p.optional and "[" .. s .. "]" or s end
   end
   local out = e.path .. "(" .. table.concat(pos, ", ")
