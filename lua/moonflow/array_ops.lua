@@ -3,6 +3,7 @@
 local G = require("moonflow.graph")
 local C = require("moonflow.convert")
 local TS = require("moonflow.tensor_shape")
+local A = require("moonflow.args")
 
 return function(tf)
   local function out(op) return op.outputs[1] end
@@ -18,31 +19,34 @@ return function(tf)
     return v
   end
 
-  function tf.identity(x, name) return out(G.make_op("Identity", { C.to_tensor(x) }, nil, { name = name })) end
-  function tf.stop_gradient(x, name)
-    return out(G.make_op("StopGradient", { C.to_tensor(x) }, nil, { name = name }))
-  end
+  tf.identity = A.def("tf.identity", "input:tensor, name:string=nil", "The same value (a new op).", function(a)
+    return out(G.make_op("Identity", { C.to_tensor(a.input) }, nil, { name = a.name }))
+  end)
+  tf.stop_gradient = A.def("tf.stop_gradient", "input:tensor, name:string=nil",
+                           "The same value, with no gradient flowing back through it.", function(a)
+    return out(G.make_op("StopGradient", { C.to_tensor(a.input) }, nil, { name = a.name }))
+  end)
 
-  function tf.transpose(x, perm, name)
-    local attrs = perm and { "perm", "ints", ints(perm, "tf.transpose") } or nil
-    return out(G.make_op("Transpose", { C.to_tensor(x) }, attrs, { name = name }))
-  end
+  tf.transpose = A.def("tf.transpose", "a:tensor, perm:ints=nil, name:string=nil, conjugate:bool=false",
+                       "Permutes the dimensions (1-based perm; reversed when nil).", function(a)
+    local attrs = a.perm and { "perm", "ints", a.perm } or nil
+    return out(G.make_op("Transpose", { C.to_tensor(a.a) }, attrs, { name = a.name }))
+  end)
 
-  function tf.reshape(x, shape, name)
-    local list, t = TS.shape_arg(shape, "tf.reshape", "shape", true)
-    if t then return out(G.make_op("Reshape", { C.to_tensor(x), t }, nil, { name = name })) end
-    return out(G.make_op("Reshape", { C.to_tensor(x) }, { "shape", "ints", list }, { name = name }))
-  end
+  tf.reshape = A.def("tf.reshape", "tensor:tensor, shape:shape, name:string=nil",
+                     "The same values in a new shape (one dimension may be -1; a shape tensor works).", function(a)
+    local list, t = TS.shape_arg(a.shape, "tf.reshape", "shape", true)
+    if t then return out(G.make_op("Reshape", { C.to_tensor(a.tensor), t }, nil, { name = a.name })) end
+    return out(G.make_op("Reshape", { C.to_tensor(a.tensor) }, { "shape", "ints", list }, { name = a.name }))
+  end)
 
   -- tf.broadcast_to(x, shape): x broadcast (NumPy rules) to exactly `shape`
   -- (a list or an int32/int64 tensor). Composed: x + zeros(shape), then
   -- reshaped to `shape`, which refuses an x that broadcasting would grow
   -- past it; the gradient sums back to x's shape.
-  function tf.broadcast_to(x, shape, name)
-    if name ~= nil and type(name) ~= "string" then
-      G.raise("tf.broadcast_to: name must be a string, got %s", type(name))
-    end
-    x = C.to_tensor(x)
+  tf.broadcast_to = A.def("tf.broadcast_to", "input:tensor, shape:shape, name:string=nil",
+                          "input broadcast (NumPy rules) to exactly shape.", function(a)
+    local x, shape, name = C.to_tensor(a.input), a.shape, a.name
     return G.name_scope(name or "BroadcastTo", function()
       local list, t = TS.shape_arg(shape, "tf.broadcast_to")
       local target = t or list
@@ -66,27 +70,34 @@ return function(tf)
       end
       return tf.reshape(filled, target)
     end)
-  end
+  end)
 
-  function tf.concat(values, axis, name)
-    return out(G.make_op("ConcatV2", C.list(values, "tf.concat"), { "axis", "int", int(axis, "tf.concat") },
-                         { name = name or "concat" }))
-  end
+  tf.concat = A.def("tf.concat", "values:tensors, axis:int, name:string=nil",
+                    "The tensors joined along an existing axis.", function(a)
+    return out(G.make_op("ConcatV2", C.list(a.values, "tf.concat"), { "axis", "int", a.axis },
+                         { name = a.name or "concat" }))
+  end)
 
-  function tf.stack(values, axis, name)
-    return out(G.make_op("Pack", C.list(values, "tf.stack"), { "axis", "int", int(axis or 1, "tf.stack") },
-                         { name = name or "stack" }))
-  end
+  tf.stack = A.def("tf.stack", "values:tensors, axis:int=1, name:string=nil",
+                   "The tensors (of one shape) stacked along a new axis.", function(a)
+    return out(G.make_op("Pack", C.list(a.values, "tf.stack"), { "axis", "int", a.axis },
+                         { name = a.name or "stack" }))
+  end)
 
-  function tf.unstack(x, axis, name)
-    return G.make_op("Unpack", { C.to_tensor(x) }, { "axis", "int", int(axis or 1, "tf.unstack") },
-                     { name = name or "unstack" }).outputs
-  end
+  tf.unstack = A.def("tf.unstack", "value:tensor, num:int=nil, axis:int=1, name:string=nil",
+                     "A list of the slices along axis (num, if given, must match its size).", function(a)
+    local x = C.to_tensor(a.value)
+    local parts = G.make_op("Unpack", { x }, { "axis", "int", a.axis }, { name = a.name or "unstack" }).outputs
+    if a.num ~= nil and a.num ~= #parts then
+      G.raise("tf.unstack: num is %d but dimension %d has size %d", a.num, a.axis, #parts)
+    end
+    return parts
+  end)
 
   -- tf.split(x, n, axis): n equal parts, or a list of sizes.
-  function tf.split(x, n, axis, name)
-    x = C.to_tensor(x)
-    axis = int(axis or 1, "tf.split")
+  tf.split = A.def("tf.split", "value:tensor, num_or_size_splits:any, axis:int=1, num:int=nil, name:string=nil",
+                   "n equal parts along axis, or parts of the listed sizes.", function(a)
+    local x, n, axis, name = C.to_tensor(a.value), a.num_or_size_splits, a.axis, a.name
     if type(n) == "table" then
       local rank = x.shape and #x.shape
       if not rank then G.raise("tf.split: sizes need a tensor of known rank") end
@@ -101,36 +112,39 @@ return function(tf)
       end
       return parts
     end
-    return G.make_op("Split", { x }, { "num_split", "int", int(n, "tf.split"), "axis", "int", axis },
-                     { name = name or "split" }).outputs
-  end
+    local parts = G.make_op("Split", { x }, { "num_split", "int", int(n, "tf.split"), "axis", "int", axis },
+                            { name = name or "split" }).outputs
+    if a.num ~= nil and a.num ~= #parts then G.raise("tf.split: num is %d but there are %d parts", a.num, #parts) end
+    return parts
+  end)
 
   -- begin (1-based) and size: lists, or int32/int64 tensors (then both
   -- go in as run-time inputs).
-  function tf.slice(x, begin, size, name)
-    x = C.to_tensor(x)
-    local bl, bt = TS.shape_arg(begin, "tf.slice", "begin", true)
-    local sl, st = TS.shape_arg(size, "tf.slice", "size", true)
+  tf.slice = A.def("tf.slice", "input_:tensor, begin:shape, size:shape, name:string=nil",
+                   "The block starting at 1-based begin of the given size (-1: the rest).", function(a)
+    local x, name = C.to_tensor(a.input_), a.name
+    local bl, bt = TS.shape_arg(a.begin, "tf.slice", "begin", true)
+    local sl, st = TS.shape_arg(a.size, "tf.slice", "size", true)
     if bt or st then
       bt = bt or C.to_tensor(bl, st.dtype)
       st = st or C.to_tensor(sl, bt.dtype)
       return out(G.make_op("Slice", { x, bt, st }, nil, { name = name }))
     end
     return out(G.make_op("Slice", { x }, { "begin", "ints", bl, "size", "ints", sl }, { name = name }))
-  end
+  end)
 
-  function tf.gather(params, ids, opts)
-    opts = C.opts(opts, "tf.gather", "name axis")
-    params = C.to_tensor(params)
-    ids = C.to_tensor(ids, "int32")
-    return out(G.make_op("GatherV2", { params, ids }, { "axis", "int", int(opts.axis or 1, "tf.gather") },
-                         { name = opts.name }))
-  end
+  tf.gather = A.def("tf.gather", "params:tensor, indices:tensor, validate_indices:any=nil, name:string=nil, axis:int=1",
+                    "The slices of params at the 1-based indices along axis.", function(a)
+    local params = C.to_tensor(a.params)
+    local ids = C.to_tensor(a.indices, "int32")
+    return out(G.make_op("GatherV2", { params, ids }, { "axis", "int", a.axis }, { name = a.name }))
+  end)
 
-  function tf.one_hot(ids, depth, opts)
-    opts = C.opts(opts, "tf.one_hot", "name dtype on_value off_value axis")
-    C.check_dtype(opts.dtype, "tf.one_hot")
-    local inputs, attrs = { C.to_tensor(ids, "int32") }, {}
+  tf.one_hot = A.def("tf.one_hot", "indices:tensor, depth:any, on_value:number=1, off_value:number=0, "
+                     .. "axis:int=-1, dtype:dtype=\"float32\", name:string=nil",
+                     "on_value at each 1-based index (0 or out of range: none), off_value elsewhere.", function(a)
+    local inputs, attrs = { C.to_tensor(a.indices, "int32") }, {}
+    local depth = a.depth
     if G.is_tensor(depth) then -- a run-time depth: a scalar int32/int64 input
       if depth.dtype ~= "int32" and depth.dtype ~= "int64" then
         G.raise("tf.one_hot: depth must be an int32 or int64 tensor, got %s", depth.dtype)
@@ -139,38 +153,46 @@ return function(tf)
     else
       attrs = { "depth", "int", int(depth, "tf.one_hot") }
     end
-    for _, v in ipairs({
-      "on_value", "float", opts.on_value or 1,
-      "off_value", "float", opts.off_value or 0, "dtype", "type", opts.dtype or "float32",
-      "axis", "int", int(opts.axis or -1, "tf.one_hot"),
-    }) do attrs[#attrs + 1] = v end
-    return out(G.make_op("OneHot", inputs, attrs, { name = opts.name }))
-  end
+    for _, v in ipairs({ "on_value", "float", a.on_value, "off_value", "float", a.off_value,
+                         "dtype", "type", a.dtype, "axis", "int", a.axis }) do attrs[#attrs + 1] = v end
+    return out(G.make_op("OneHot", inputs, attrs, { name = a.name }))
+  end)
 
-  function tf.expand_dims(x, axis, name)
-    return out(G.make_op("ExpandDims", { C.to_tensor(x) }, { "axis", "int", int(axis, "tf.expand_dims") },
-                         { name = name }))
-  end
+  tf.expand_dims = A.def("tf.expand_dims", "input:tensor, axis/dim:int, name:string=nil",
+                         "Inserts a dimension of size 1 at axis (1-based; -1 appends).", function(a)
+    return out(G.make_op("ExpandDims", { C.to_tensor(a.input) }, { "axis", "int", a.axis }, { name = a.name }))
+  end)
 
-  function tf.squeeze(x, axis, name)
-    local attrs
-    if axis ~= nil then
-      if type(axis) == "number" then axis = { axis } end
-      attrs = { "axis", "ints", ints(axis, "tf.squeeze") }
-    end
-    return out(G.make_op("Squeeze", { C.to_tensor(x) }, attrs, { name = name }))
-  end
+  tf.squeeze = A.def("tf.squeeze", "input:tensor, axis/squeeze_dims:axes=nil, name:string=nil",
+                     "Removes dimensions of size 1 (those listed, or all).", function(a)
+    local attrs = a.axis and { "axis", "ints", a.axis } or nil
+    return out(G.make_op("Squeeze", { C.to_tensor(a.input) }, attrs, { name = a.name }))
+  end)
 
-  function tf.tile(x, multiples, name)
-    local list, t = TS.shape_arg(multiples, "tf.tile", "multiples", true)
-    if t then return out(G.make_op("Tile", { C.to_tensor(x), t }, nil, { name = name })) end
-    return out(G.make_op("Tile", { C.to_tensor(x) }, { "multiples", "ints", list }, { name = name }))
-  end
+  tf.tile = A.def("tf.tile", "input:tensor, multiples:shape, name:string=nil",
+                  "The tensor repeated multiples[d] times along each dimension d.", function(a)
+    local list, t = TS.shape_arg(a.multiples, "tf.tile", "multiples", true)
+    if t then return out(G.make_op("Tile", { C.to_tensor(a.input), t }, nil, { name = a.name })) end
+    return out(G.make_op("Tile", { C.to_tensor(a.input) }, { "multiples", "ints", list }, { name = a.name }))
+  end)
 
   TS.install(tf)
 
-  function tf.shape(x, name) return out(G.make_op("Shape", { C.to_tensor(x) }, nil, { name = name })) end
-  function tf.size(x, name) return out(G.make_op("Size", { C.to_tensor(x) }, nil, { name = name })) end
+  local function out_type(r, t)
+    if t ~= nil and t ~= "int32" then
+      if t ~= "int64" then G.raise("%s: out_type must be int32 or int64, got %s", r.op.type, t) end
+      return tf.cast(r, t)
+    end
+    return r
+  end
+  tf.shape = A.def("tf.shape", "input:tensor, name:string=nil, out_type:dtype=nil",
+                   "The shape of input as a 1-D int32 tensor (known when run).", function(a)
+    return out_type(out(G.make_op("Shape", { C.to_tensor(a.input) }, nil, { name = a.name })), a.out_type)
+  end)
+  tf.size = A.def("tf.size", "input:tensor, name:string=nil, out_type:dtype=nil",
+                  "The number of elements of input (an int32 scalar).", function(a)
+    return out_type(out(G.make_op("Size", { C.to_tensor(a.input) }, nil, { name = a.name })), a.out_type)
+  end)
 
   -- tf.group(op1, op2, ...) or tf.group({ops}, {name}): a NoOp that runs them all.
   function tf.group(...)
@@ -189,23 +211,28 @@ return function(tf)
     end
     return G.make_op("NoOp", {}, nil, { name = name or "group_deps", control_inputs = ctrl })
   end
-  tf.no_op = function(name) return G.make_op("NoOp", {}, nil, { name = name or "NoOp" }) end
+  A.doc(tf.group, "tf.group", "inputs..., [{name}] | ({inputs}, [name])",
+        "An Operation that runs all the given ops (or tensors' ops).")
+  tf.no_op = A.def("tf.no_op", "name:string=nil", "An Operation that does nothing.", function(a)
+    return G.make_op("NoOp", {}, nil, { name = a.name or "NoOp" })
+  end)
 
-  function tf.placeholder(dtype, shape, name)
-    C.check_dtype(dtype, "tf.placeholder")
-    if dtype == nil then G.raise("tf.placeholder: needs a dtype") end
+  tf.placeholder = A.def("tf.placeholder", "dtype:dtype, shape:shape=nil, name:string=nil",
+                         "A tensor fed at run time (-1: a dimension of any size).", function(a)
+    local dtype, shape, name = a.dtype, a.shape, a.name
     if TS.is_shape(shape) then shape = shape.dims end -- x:get_shape(); nil: unknown rank
     local attrs = { "dtype", "type", dtype }
     if shape ~= nil then
       attrs[4], attrs[5], attrs[6] = "shape", "shape", ints(shape, "tf.placeholder")
     end
     return out(G.make_op("Placeholder", {}, attrs, { name = name or "Placeholder" }))
-  end
+  end)
 
-  function tf.placeholder_with_default(value, shape, name)
-    value = C.to_tensor(value)
+  tf.placeholder_with_default = A.def("tf.placeholder_with_default", "input:tensor, shape:shape=nil, name:string=nil",
+                                      "input, unless a value is fed for it.", function(a)
+    local value, shape, name = C.to_tensor(a.input), a.shape, a.name
     if TS.is_shape(shape) then shape = shape.dims end
     local attrs = shape and { "shape", "shape", ints(shape, "tf.placeholder_with_default") } or nil
     return out(G.make_op("PlaceholderWithDefault", { value }, attrs, { name = name }))
-  end
+  end)
 end

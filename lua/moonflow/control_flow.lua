@@ -128,7 +128,7 @@ return function(tf)
   -- made constants of `dtypes[i]` when given; Operations become targets.
   local function results_of(body, flat, what, dtypes)
     local res, targets = {}, {}
-    for i, v in ipairs(flat) do
+    for _, v in ipairs(flat) do
       if G.is_operation(v) then
         if v.id < body.first then
           G.raise("%s: returns operation '%s', which was created outside the function; create it inside",
@@ -207,9 +207,9 @@ return function(tf)
   -- branches return the same structure of tensors (or Operations to run).
   function tf.cond(pred, true_fn, false_fn, opts)
     if type(true_fn) == "table" and false_fn == nil and opts == nil and not getmetatable(true_fn) then
-      opts, true_fn = true_fn, nil -- tf.cond(pred, {true_fn = ..., false_fn = ...})
-      true_fn, false_fn = opts.true_fn, opts.false_fn
-      opts.true_fn, opts.false_fn = nil, nil
+      local kw = true_fn -- tf.cond(pred, {true_fn = ..., false_fn = ..., name = ...})
+      true_fn, false_fn, opts = kw.true_fn, kw.false_fn, {}
+      for k, v in pairs(kw) do if k ~= "true_fn" and k ~= "false_fn" then opts[k] = v end end
     end
     opts = C.opts(opts, "tf.cond", "name strict")
     callable(true_fn, "tf.cond", "true_fn")

@@ -1,6 +1,7 @@
 -- Values made from nothing: zeros, ones, fill, range and the random ops.
 local G = require("moonflow.graph")
 local C = require("moonflow.convert")
+local A = require("moonflow.args")
 local core = require("moonflow.core")
 local TS = require("moonflow.tensor_shape")
 
@@ -41,12 +42,15 @@ return function(tf)
     return out(G.make_op("Fill", { t }, attrs, { name = name or what:match("tf%.(%w+)") }))
   end
 
-  function tf.zeros(shape, dtype, name) return fill(shape, 0, dtype or "float32", name, "tf.zeros") end
-  function tf.ones(shape, dtype, name) return fill(shape, 1, dtype or "float32", name, "tf.ones") end
-  -- tf.fill(shape, value [, name or {name, dtype}]): the dtype follows the
+  tf.zeros = A.def("tf.zeros", "shape:shape, dtype:dtype=\"float32\", name:string=nil", "A tensor of zeros.",
+                   function(a) return fill(a.shape, 0, a.dtype, a.name, "tf.zeros") end)
+  tf.ones = A.def("tf.ones", "shape:shape, dtype:dtype=\"float32\", name:string=nil", "A tensor of ones.",
+                  function(a) return fill(a.shape, 1, a.dtype, a.name, "tf.ones") end)
+  -- tf.fill(dims, value [, name or {name, dtype}]): the dtype follows the
   -- Lua value (integer -> int32, float -> float32) unless given.
-  function tf.fill(shape, value, opts)
-    opts = C.opts(opts, "tf.fill", "name dtype")
+  tf.fill = A.def("tf.fill", "dims:shape, value:any, name:string=nil, *, dtype:dtype=nil",
+                  "A tensor of shape dims filled with value (dtype from the Lua value unless given).", function(a)
+    local shape, value, opts = a.dims, a.value, a
     local name = opts.name
     if type(value) ~= "number" and type(value) ~= "boolean" then
       G.raise("tf.fill: the value must be a number")
@@ -56,19 +60,23 @@ return function(tf)
     if dtype == "int32" and not int32_ok(value) then G.raise("tf.fill: %d is out of range for int32", value) end
     if type(value) == "boolean" then value = value and 1 or 0 end
     return fill(shape, value, dtype, name or "Fill", "tf.fill")
+  end)
+  local function like(fname, op_type, what)
+    tf[fname] = A.def("tf." .. fname, "tensor:tensor, dtype:dtype=nil, name:string=nil, optimize:bool=true",
+                      "A tensor of " .. what .. " with the shape (and dtype, unless given) of tensor.", function(a)
+      local r = out(G.make_op(op_type, { C.to_tensor(a.tensor) }, nil, { name = a.name }))
+      if a.dtype and a.dtype ~= r.dtype then r = tf.cast(r, a.dtype) end
+      return r
+    end)
   end
-  function tf.zeros_like(x, name) return out(G.make_op("ZerosLike", { C.to_tensor(x) }, nil, { name = name })) end
-  function tf.ones_like(x, name) return out(G.make_op("OnesLike", { C.to_tensor(x) }, nil, { name = name })) end
+  like("zeros_like", "ZerosLike", "zeros")
+  like("ones_like", "OnesLike", "ones")
 
   -- tf.range(limit) or tf.range(start, limit [, delta]), half-open like TensorFlow.
-  function tf.range(start, limit, delta, opts)
-    if type(delta) == "table" or type(delta) == "string" then opts, delta = delta, nil end
-    opts = C.opts(opts, "tf.range", "name dtype")
+  tf.range = A.def("tf.range", "start:number, limit:number=nil, delta:number=1, dtype:dtype=nil, name:string=nil",
+                   "start, start + delta, ... up to but not including limit (range(n): 0 .. n-1).", function(a)
+    local start, limit, delta, opts = a.start, a.limit, a.delta, a
     if limit == nil then start, limit = 0, start end
-    delta = delta or 1
-    for _, v in ipairs({ start, limit, delta }) do
-      if type(v) ~= "number" then G.raise("tf.range: start, limit and delta must be numbers") end
-    end
     local all_int = math.type(start) == "integer" and math.type(limit) == "integer" and math.type(delta) == "integer"
     local dtype = C.check_dtype(opts.dtype, "tf.range") or (all_int and "int32" or "float32")
     if dtype == "int32" and not (int32_ok(start) and int32_ok(limit) and int32_ok(delta)) then
@@ -77,15 +85,14 @@ return function(tf)
     return out(G.make_op("Range", {}, { "start", "float", start, "limit", "float", limit,
                                         "delta", "float", delta, "dtype", "type", dtype },
                          { name = opts.name or "range" }))
-  end
+  end)
 
   -- ---------------------------------------------------------------- random
   local DEFAULT_GRAPH_SEED = 87654321
 
-  function tf.set_random_seed(seed)
-    if math.type(seed) ~= "integer" then G.raise("tf.set_random_seed: the seed must be an integer") end
-    G.get_default_graph()._seed = seed
-  end
+  tf.set_random_seed = A.def("tf.set_random_seed", "seed:int", "Sets the default graph's random seed.", function(a)
+    G.get_default_graph()._seed = a.seed
+  end)
 
   -- TensorFlow's get_seed: the graph seed and the op seed (the op count when
   -- only the graph seed is set); (0, 0) means a fresh random stream.
@@ -110,9 +117,13 @@ return function(tf)
 
   tf._seeds = seeds -- for other random ops (dropout, initializers)
 
-  local function random(op_type, what, params)
-    return function(shape, opts)
-      opts = C.opts(opts, what, "name dtype seed mean stddev minval maxval")
+  local function random(op_type, what, params, line)
+    local p1, p2 = "minval", "maxval"
+    if params.stddev then p1, p2 = "mean", "stddev" end
+    local sig = string.format("shape:shape, %s:number=%s, %s:number=%s, dtype:dtype=\"float32\", seed:int=nil, name:string=nil",
+                              p1, params[p1], p2, p2 == "maxval" and "nil" or params[p2])
+    return A.def(what, sig, line, function(opts)
+      local shape = opts.shape
       local dtype = C.check_dtype(opts.dtype, what) or "float32"
       local s1, s2 = seeds(opts.seed)
       local list, t = shape_of(shape, what)
@@ -127,23 +138,27 @@ return function(tf)
         G.raise("%s: integer dtypes need an explicit maxval", what)
       end
       return out(G.make_op(op_type, { t }, attrs, { name = opts.name or (what:gsub("^tf%.", "")) }))
-    end
+    end)
   end
   -- tf.multinomial(logits, num_samples, {seed, output_dtype}): class ids
   -- (from 1) drawn from softmax(logits) for each row of logits [batch, classes].
-  function tf.multinomial(logits, num_samples, opts)
-    opts = C.opts(opts, "tf.multinomial", "name seed output_dtype")
-    logits = C.to_tensor(logits)
+  tf.multinomial = A.def("tf.multinomial", "logits:tensor, num_samples:any, seed:int=nil, name:string=nil, "
+                         .. "output_dtype:dtype=nil",
+                         "num_samples 1-based class ids per row drawn from softmax(logits).", function(opts)
+    local logits, num_samples = C.to_tensor(opts.logits), opts.num_samples
     if math.type(num_samples) ~= "integer" then G.raise("tf.multinomial: num_samples must be an integer") end
     local dtype = C.check_dtype(opts.output_dtype, "tf.multinomial") or "int64"
     local s1, s2 = seeds(opts.seed)
     return out(G.make_op("Multinomial", { logits }, { "num_samples", "int", num_samples, "seed", "int", s1,
       "seed2", "int", s2, "output_dtype", "type", dtype }, { name = opts.name or "multinomial" }))
-  end
+  end)
   tf.random = tf.random or {}
   tf.random.categorical = tf.multinomial
 
-  tf.random_normal = random("RandomNormal", "tf.random_normal", { mean = 0.0, stddev = 1.0 })
-  tf.random_uniform = random("RandomUniform", "tf.random_uniform", { minval = 0.0, maxval = 1.0 })
-  tf.truncated_normal = random("TruncatedNormal", "tf.truncated_normal", { mean = 0.0, stddev = 1.0 })
+  tf.random_normal = random("RandomNormal", "tf.random_normal", { mean = 0.0, stddev = 1.0 },
+                            "Normally distributed values.")
+  tf.random_uniform = random("RandomUniform", "tf.random_uniform", { minval = 0.0, maxval = 1.0 },
+                             "Uniform values in [minval, maxval) (maxval 1 for floats; needed for integers).")
+  tf.truncated_normal = random("TruncatedNormal", "tf.truncated_normal", { mean = 0.0, stddev = 1.0 },
+                               "Normal values, redrawn when more than 2 stddev from the mean.")
 end

@@ -2,6 +2,7 @@
 local core = require("moonflow.core")
 local G = require("moonflow.graph")
 local C = require("moonflow.convert")
+local A = require("moonflow.args")
 
 return function(tf)
   -- A sparse gradient: `values` rows [U, ...] of a variable of `dense_shape`
@@ -30,7 +31,15 @@ return function(tf)
   -- tf.gradients(ys, xs, grad_ys): a list with, for each x, the gradient of
   -- sum(ys) with respect to it, or nil where ys do not depend on it (the
   -- list's `n` field holds #xs, since nils leave holes).
-  function tf.gradients(ys, xs, grad_ys)
+  tf.gradients = A.def("tf.gradients", "ys:tensor_or_list, xs:tensor_or_list, grad_ys:any=nil, name:string=nil, "
+    .. "colocate_gradients_with_ops:bool=false, gate_gradients:bool=false, aggregation_method:any=nil, "
+    .. "stop_gradients:any=nil",
+    "For each of xs, the gradient of sum(ys) with respect to it (nil where unconnected; the list's n is #xs).",
+    function(a)
+    local ys, xs, grad_ys = a.ys, a.xs, a.grad_ys
+    if a.stop_gradients ~= nil or a.aggregation_method ~= nil then
+      G.raise("tf.gradients: %s is not supported", a.stop_gradients ~= nil and "stop_gradients" or "aggregation_method")
+    end
     local ylist = tensor_list(ys, "tf.gradients")
     local xlist = tensor_list(xs, "tf.gradients")
     local g
@@ -72,5 +81,5 @@ return function(tf)
       end
     end
     return out
-  end
+  end)
 end

@@ -7,7 +7,12 @@ local M = {}
 
 local Graph, Operation, Tensor = {}, {}, {}
 Graph.__index = Graph
-Tensor.__index = Tensor
+-- t.name, t:eval() ...; t[i] is TF's x[i] (M.getitem, from indexing.lua).
+Tensor.__index = function(t, k)
+  local m = Tensor[k]
+  if m ~= nil or type(k) ~= "number" then return m end
+  return M.getitem(t, k)
+end
 M.Graph, M.Operation, M.Tensor = Graph, Operation, Tensor
 
 -- ---------------------------------------------------------------- where the user is

@@ -23,6 +23,7 @@ tf.convert_to_tensor = function(x, dtype) return C.to_tensor(x, dtype) end
 
 require("moonflow.math")(tf)
 require("moonflow.array_ops")(tf)
+require("moonflow.indexing")(tf)
 require("moonflow.creation")(tf)
 require("moonflow.variables")(tf)
 require("moonflow.session")(tf)
@@ -63,5 +64,8 @@ G.guard_methods(G.Tensor, "Tensor", G.is_tensor)
 G.guard_methods(tf.Session_mt, "sess", function(x) return getmetatable(x) == tf.Session_mt end, "tf.Session")
 G.guard_methods(tf.Variable_mt, "Variable", function(x) return getmetatable(x) == tf.Variable_mt end)
 G.guard_methods(tf.train.Saver_mt, "Saver", function(x) return getmetatable(x) == tf.train.Saver_mt end)
+
+-- docs/API.md entries for the functions not declared with args.def (after the guards wrap the methods).
+require("moonflow.api_docs")(tf)
 
 return tf

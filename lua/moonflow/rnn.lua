@@ -5,6 +5,7 @@
 local core = require("moonflow.core")
 local G = require("moonflow.graph")
 local C = require("moonflow.convert")
+local A = require("moonflow.args")
 
 return function(tf)
   local nn = tf.nn
@@ -388,14 +389,18 @@ return function(tf)
   -- Rows of params for 1-based ids. The lookup is remembered so that an
   -- optimizer can give params a sparse gradient (the rows it touched) rather
   -- than a dense vocabulary-sized one.
-  function nn.embedding_lookup(params, ids, opts)
-    opts = C.opts(opts, "tf.nn.embedding_lookup", "name")
+  nn.embedding_lookup = A.def("tf.nn.embedding_lookup",
+    "params:tensor, ids:tensor, partition_strategy:string=\"mod\", name:string=nil, validate_indices:bool=true, "
+    .. "max_norm:any=nil", "The rows of params at the 1-based ids (a sparse gradient for params).", function(opts)
+    local params, ids = opts.params, opts.ids
+    if opts.max_norm ~= nil then G.raise("tf.nn.embedding_lookup: max_norm is not supported") end
+    if not G.is_tensor(params) then params = C.to_tensor(params) end
     local out = tf.gather(params, ids, { name = opts.name or "embedding_lookup" })
     local g = out.graph
     g._embedding_lookups = g._embedding_lookups or {}
     g._embedding_lookups[out.op] = { params = params._tensor or params, ids = out.op.inputs[2] }
     return out
-  end
+  end)
 
   -- Cell methods called on something else are errors naming them.
   G.guard_methods(Cell, "RNNCell", is_cell)

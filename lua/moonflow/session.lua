@@ -3,6 +3,7 @@
 local core = require("moonflow.core")
 local G = require("moonflow.graph")
 local C = require("moonflow.convert")
+local A = require("moonflow.args")
 
 return function(tf)
   local Session = {}
@@ -14,8 +15,8 @@ return function(tf)
 
   -- tf.Session() / tf.Session{target, graph, config = {inter_op_threads, intra_op_threads,
   -- allow_soft_placement, log_device_placement, allow_tf32}}
-  function tf.Session(opts)
-    opts = C.opts(opts, "tf.Session", "target graph config")
+  tf.Session = A.def("tf.Session", "target:string=\"\", graph:any=nil, config:table=nil",
+    "A session that runs a graph (config: inter_op_threads, intra_op_threads, placement).", function(opts)
     local target = opts.target or ""
     if target ~= "" and target ~= "local" then
       G.raise("tf.Session: target '%s' is not supported (only the local in-process target \"\")", target)
@@ -42,7 +43,7 @@ return function(tf)
                          cfg.log_device_placement, cfg.allow_tf32)
     if not ok then G.raise("tf.Session: %s", ud) end
     return setmetatable({ _ud = ud, graph = g, _closed = false, _sigs = {} }, Session)
-  end
+  end)
 
   function Session:close()
     if not self._closed then
@@ -118,10 +119,18 @@ return function(tf)
     if type(fetches) ~= "table" then
       G.raise("sess:run: cannot fetch a %s (fetch Tensors, Operations, names, or tables of them)", type(fetches))
     end
+    if tf.is_indexed_slices(fetches) then -- a sparse gradient: its values and ids
+      fetches = { values = fetches.values, indices = fetches.indices }
+    end
     local parts = {}
-    for k, v in pairs(fetches) do parts[k] = flatten(self, v, tensors, targets, slot_of) end
+    for k, v in pairs(fetches) do
+      -- a list's `n` (tf.gradients, table.pack) is its length, not a fetch
+      if not (k == "n" and math.type(v) == "integer") then
+        parts[k] = flatten(self, v, tensors, targets, slot_of)
+      end
+    end
     return function(vals)
-      local r = {}
+      local r = { n = fetches.n }
       for k, f in pairs(parts) do r[k] = f(vals) end
       return r
     end
@@ -164,11 +173,12 @@ return function(tf)
 
   -- ---------------------------------------------------------------- interactive use
 
-  function tf.InteractiveSession(opts)
-    local s = tf.Session(opts)
+  tf.InteractiveSession = A.def("tf.InteractiveSession", "target:string=\"\", graph:any=nil, config:table=nil",
+    "A session that becomes the default one (t:eval(), op:run()).", function(opts)
+    local s = tf.Session(opts.target, opts.graph, opts.config)
     default_sessions[#default_sessions + 1] = s
     return s
-  end
+  end)
 
   local function session_for(sess, what)
     sess = sess or tf.get_default_session()

@@ -3,6 +3,7 @@
 local core = require("moonflow.core")
 local G = require("moonflow.graph")
 local C = require("moonflow.convert")
+local A = require("moonflow.args")
 
 return function(tf)
   tf.train = tf.train or {}
@@ -34,8 +35,10 @@ return function(tf)
   train.create_global_step = train.get_or_create_global_step
 
   -- lr * decay_rate ^ (global_step / decay_steps), floored exponent when staircase.
-  function train.exponential_decay(lr, global_step, decay_steps, decay_rate, opts)
-    opts = C.opts(opts, "tf.train.exponential_decay", "name staircase")
+  train.exponential_decay = A.def("tf.train.exponential_decay",
+    "learning_rate:number, global_step:tensor, decay_steps:number, decay_rate:number, staircase:bool=false, name:string=nil",
+    "learning_rate * decay_rate ^ (global_step / decay_steps), the exponent floored when staircase.", function(opts)
+    local lr, global_step, decay_steps, decay_rate = opts.learning_rate, opts.global_step, opts.decay_steps, opts.decay_rate
     for _, a in ipairs({ { "learning_rate", lr }, { "decay_rate", decay_rate } }) do
       if type(a[2]) ~= "number" then
         G.raise("tf.train.exponential_decay: %s must be a number, got %s", a[1], type(a[2]))
@@ -52,7 +55,7 @@ return function(tf)
       if opts.staircase then p = tf.floor(p) end
       return tf.pow(C.to_tensor(decay_rate + 0.0, "float32"), p) * (lr + 0.0)
     end)
-  end
+  end)
 
   -- ---------------------------------------------------------------- optimizers
 
@@ -293,57 +296,65 @@ return function(tf)
     return lr
   end
 
-  function train.GradientDescentOptimizer(lr, opts)
-    opts = C.opts(opts, "tf.train.GradientDescentOptimizer", "name")
-    return new_optimizer("sgd", opts.name or "GradientDescent", { learning_rate = check_lr(lr, "GradientDescentOptimizer") })
-  end
+  -- The constructors take TF 1.x's positional parameters; use_locking is
+  -- accepted and has no effect (updates within a run are ordered).
+  train.GradientDescentOptimizer = A.def("tf.train.GradientDescentOptimizer",
+    "learning_rate:scalar, use_locking:bool=false, name:string=\"GradientDescent\"",
+    "Plain gradient descent (opt:minimize, compute_gradients, apply_gradients).", function(a)
+    return new_optimizer("sgd", a.name, { learning_rate = check_lr(a.learning_rate, "GradientDescentOptimizer") })
+  end)
 
-  function train.MomentumOptimizer(lr, momentum, opts)
-    opts = C.opts(opts, "tf.train.MomentumOptimizer", "name use_nesterov")
-    if type(momentum) ~= "number" and not G.is_tensor(momentum) then G.raise("tf.train.MomentumOptimizer: needs a momentum") end
-    return new_optimizer("momentum", opts.name or "Momentum",
-      { learning_rate = check_lr(lr, "MomentumOptimizer"), momentum = momentum, use_nesterov = opts.use_nesterov })
-  end
+  train.MomentumOptimizer = A.def("tf.train.MomentumOptimizer",
+    "learning_rate:scalar, momentum:scalar, use_locking:bool=false, name:string=\"Momentum\", use_nesterov:bool=false",
+    "Gradient descent with momentum (Nesterov's with use_nesterov).", function(a)
+    return new_optimizer("momentum", a.name, { learning_rate = check_lr(a.learning_rate, "MomentumOptimizer"),
+      momentum = a.momentum, use_nesterov = a.use_nesterov })
+  end)
 
-  function train.AdagradOptimizer(lr, opts)
-    opts = C.opts(opts, "tf.train.AdagradOptimizer", "name initial_accumulator_value")
-    return new_optimizer("adagrad", opts.name or "Adagrad",
-      { learning_rate = check_lr(lr, "AdagradOptimizer"), initial_accumulator_value = opts.initial_accumulator_value or 0.1 })
-  end
+  train.AdagradOptimizer = A.def("tf.train.AdagradOptimizer",
+    "learning_rate:scalar, initial_accumulator_value:number=0.1, use_locking:bool=false, name:string=\"Adagrad\"",
+    "Adagrad.", function(a)
+    return new_optimizer("adagrad", a.name, { learning_rate = check_lr(a.learning_rate, "AdagradOptimizer"),
+      initial_accumulator_value = a.initial_accumulator_value })
+  end)
 
-  function train.RMSPropOptimizer(lr, opts)
-    opts = C.opts(opts, "tf.train.RMSPropOptimizer", "name decay momentum epsilon")
-    return new_optimizer("rmsprop", opts.name or "RMSProp", { learning_rate = check_lr(lr, "RMSPropOptimizer"),
-      decay = opts.decay or 0.9, momentum = opts.momentum or 0.0, epsilon = opts.epsilon or 1e-10 })
-  end
+  train.RMSPropOptimizer = A.def("tf.train.RMSPropOptimizer",
+    "learning_rate:scalar, decay:scalar=0.9, momentum:scalar=0.0, epsilon:scalar=1e-10, use_locking:bool=false, "
+    .. "centered:bool=false, name:string=\"RMSProp\"", "RMSProp (centered = true is not supported).", function(a)
+    if a.centered then G.raise("tf.train.RMSPropOptimizer: centered = true is not supported") end
+    return new_optimizer("rmsprop", a.name, { learning_rate = check_lr(a.learning_rate, "RMSPropOptimizer"),
+      decay = a.decay, momentum = a.momentum, epsilon = a.epsilon })
+  end)
 
-  function train.AdamOptimizer(lr, opts)
-    opts = C.opts(opts, "tf.train.AdamOptimizer", "name beta1 beta2 epsilon")
-    return new_optimizer("adam", opts.name or "Adam", { learning_rate = check_lr(lr or 0.001, "AdamOptimizer"),
-      beta1 = opts.beta1 or 0.9, beta2 = opts.beta2 or 0.999, epsilon = opts.epsilon or 1e-8 })
-  end
+  train.AdamOptimizer = A.def("tf.train.AdamOptimizer",
+    "learning_rate:scalar=0.001, beta1:scalar=0.9, beta2:scalar=0.999, epsilon:scalar=1e-8, use_locking:bool=false, "
+    .. "name:string=\"Adam\"", "Adam.", function(a)
+    return new_optimizer("adam", a.name, { learning_rate = check_lr(a.learning_rate, "AdamOptimizer"),
+      beta1 = a.beta1, beta2 = a.beta2, epsilon = a.epsilon })
+  end)
 
   -- ---------------------------------------------------------------- clipping
 
-  function tf.clip_by_value(t, lo, hi, name)
-    t = C.to_tensor(t)
-    return tf.name_scope(name or "clip_by_value", function() return tf.maximum(tf.minimum(t, hi), lo) end)
-  end
+  tf.clip_by_value = A.def("tf.clip_by_value",
+    "t:tensor, clip_value_min:tensor, clip_value_max:tensor, name:string=nil", "t clamped to [min, max].", function(a)
+    local t, lo, hi = C.to_tensor(a.t), a.clip_value_min, a.clip_value_max
+    return tf.name_scope(a.name or "clip_by_value", function() return tf.maximum(tf.minimum(t, hi), lo) end)
+  end)
 
   -- t * clip_norm / max(||t||, clip_norm), the norm over `axes` (all by default).
-  function tf.clip_by_norm(t, clip_norm, axes, name)
-    t = C.to_tensor(t)
+  tf.clip_by_norm = A.def("tf.clip_by_norm", "t:tensor, clip_norm:tensor, axes:axes=nil, name:string=nil",
+    "t scaled so its L2 norm (over axes, or all) is at most clip_norm.", function(a)
+    local t, clip_norm, axes, name = C.to_tensor(a.t), a.clip_norm, a.axes, a.name
     return tf.name_scope(name or "clip_by_norm", function()
       local norm = tf.sqrt(tf.reduce_sum(tf.square(t), axes, { keep_dims = true }))
       local c = C.to_tensor(clip_norm, t.dtype)
       return t * c / tf.maximum(norm, c)
     end)
-  end
+  end)
 
-  function tf.global_norm(list, name)
-    if type(list) ~= "table" or G.is_tensor(list) then
-      G.raise("tf.global_norm: t_list must be a list of tensors, got %s", type(list))
-    end
+  tf.global_norm = A.def("tf.global_norm", "t_list:tensors, name:string=nil",
+    "sqrt of the sum of the squares of all the tensors (nils skipped).", function(a)
+    local list, name = a.t_list, a.name
     return tf.name_scope(name or "global_norm", function()
       local total
       for i = 1, list.n or #list do
@@ -357,14 +368,15 @@ return function(tf)
       if not total then G.raise("tf.global_norm: no tensors") end
       return tf.sqrt(total)
     end)
-  end
+  end)
 
   -- Returns the list scaled by clip_norm / max(global_norm, clip_norm) (nils
   -- kept), and the global norm.
-  function tf.clip_by_global_norm(list, clip_norm, use_norm, name)
-    if type(list) ~= "table" or G.is_tensor(list) then
-      G.raise("tf.clip_by_global_norm: t_list must be a list of tensors, got %s", type(list))
-    end
+  tf.clip_by_global_norm = A.def("tf.clip_by_global_norm",
+    "t_list:tensors, clip_norm:tensor, use_norm:tensor=nil, name:string=nil",
+    "The tensors scaled so their global norm is at most clip_norm; returns the list and the global norm.", function(a)
+    local list, clip_norm, use_norm, name = a.t_list, a.clip_norm, a.use_norm, a.name
+    if use_norm ~= nil then use_norm = C.to_tensor(use_norm) end
     local n = list.n or #list
     return tf.name_scope(name or "clip_by_global_norm", function()
       local norm = use_norm or tf.global_norm(list)
@@ -384,5 +396,5 @@ return function(tf)
       end
       return out, norm
     end)
-  end
+  end)
 end

@@ -1,6 +1,7 @@
 -- tf.variable_scope, tf.get_variable, initializers and tf.layers.dense.
 local G = require("moonflow.graph")
 local C = require("moonflow.convert")
+local A = require("moonflow.args")
 
 return function(tf)
   tf.AUTO_REUSE = "auto_reuse"
@@ -10,39 +11,51 @@ return function(tf)
 
   local function seed_of(o) return o and o.seed end
 
-  function tf.zeros_initializer() return function(shape, dtype) return tf.zeros(shape, dtype) end end
-  function tf.ones_initializer() return function(shape, dtype) return tf.ones(shape, dtype) end end
+  -- TF 1.x's initializer signatures; each returns function(shape, dtype).
+  local initializer = A.def
 
-  function tf.constant_initializer(value)
-    value = value or 0
+  tf.zeros_initializer = initializer("tf.zeros_initializer", "dtype:dtype=nil", "An initializer of zeros.", function(o)
+    return function(shape, dtype) return tf.zeros(shape, dtype or o.dtype) end
+  end)
+  tf.ones_initializer = initializer("tf.ones_initializer", "dtype:dtype=nil", "An initializer of ones.", function(o)
+    return function(shape, dtype) return tf.ones(shape, dtype or o.dtype) end
+  end)
+
+  tf.constant_initializer = initializer("tf.constant_initializer", "value:tensor=0, dtype:dtype=nil, verify_shape:bool=false",
+                                 "An initializer filling with value (a number, or a table of the variable's shape).",
+                                 function(o)
+    local value = o.value
     return function(shape, dtype)
+      dtype = dtype or o.dtype
       if type(value) == "number" then
-        return tf.fill(shape, dtype:match("^float") and value + 0.0 or value, { dtype = dtype })
+        return tf.fill(shape, dtype and dtype:match("^float") and value + 0.0 or value, { dtype = dtype })
       end
       return tf.constant(value, { dtype = dtype, shape = shape })
     end
-  end
+  end)
 
-  function tf.random_normal_initializer(o)
-    o = o or {}
+  tf.random_normal_initializer = initializer("tf.random_normal_initializer",
+    "mean:number=0.0, stddev:number=1.0, seed:int=nil, dtype:dtype=nil", "A normal initializer.", function(o)
     return function(shape, dtype)
-      return tf.random_normal(shape, { mean = o.mean or 0.0, stddev = o.stddev or 1.0, dtype = dtype, seed = seed_of(o) })
+      return tf.random_normal(shape, { mean = o.mean, stddev = o.stddev, dtype = dtype or o.dtype, seed = seed_of(o) })
     end
-  end
+  end)
 
-  function tf.random_uniform_initializer(o)
-    o = o or {}
+  tf.random_uniform_initializer = initializer("tf.random_uniform_initializer",
+    "minval:number=0.0, maxval:number=1.0, seed:int=nil, dtype:dtype=nil", "A uniform initializer on [minval, maxval).",
+    function(o)
     return function(shape, dtype)
-      return tf.random_uniform(shape, { minval = o.minval or 0.0, maxval = o.maxval or 1.0, dtype = dtype, seed = seed_of(o) })
+      return tf.random_uniform(shape, { minval = o.minval, maxval = o.maxval, dtype = dtype or o.dtype, seed = seed_of(o) })
     end
-  end
+  end)
 
-  function tf.truncated_normal_initializer(o)
-    o = o or {}
+  tf.truncated_normal_initializer = initializer("tf.truncated_normal_initializer",
+    "mean:number=0.0, stddev:number=1.0, seed:int=nil, dtype:dtype=nil",
+    "A normal initializer redrawing values beyond 2 stddev.", function(o)
     return function(shape, dtype)
-      return tf.truncated_normal(shape, { mean = o.mean or 0.0, stddev = o.stddev or 1.0, dtype = dtype, seed = seed_of(o) })
+      return tf.truncated_normal(shape, { mean = o.mean, stddev = o.stddev, dtype = dtype or o.dtype, seed = seed_of(o) })
     end
-  end
+  end)
 
   -- TensorFlow's fan computation: the last two dims, times the receptive field.
   local function fans(shape)
@@ -53,33 +66,36 @@ return function(tf)
     return shape[#shape - 1] * rf, shape[#shape] * rf
   end
 
-  function tf.glorot_uniform_initializer(o)
-    o = o or {}
+  tf.glorot_uniform_initializer = initializer("tf.glorot_uniform_initializer", "seed:int=nil, dtype:dtype=nil",
+    "Glorot (Xavier) uniform: limit sqrt(6 / (fan_in + fan_out)).", function(o)
     return function(shape, dtype)
+      dtype = dtype or o.dtype
       local fan_in, fan_out = fans(shape)
       local limit = math.sqrt(6.0 / math.max(1, fan_in + fan_out))
       return tf.random_uniform(shape, { minval = -limit, maxval = limit, dtype = dtype, seed = seed_of(o) })
     end
-  end
-  tf.glorot_normal_initializer = function(o)
-    o = o or {}
+  end)
+  tf.glorot_normal_initializer = initializer("tf.glorot_normal_initializer", "seed:int=nil, dtype:dtype=nil",
+    "Glorot (Xavier) normal: truncated, stddev sqrt(2 / (fan_in + fan_out)).", function(o)
     return function(shape, dtype)
+      dtype = dtype or o.dtype
       local fan_in, fan_out = fans(shape)
       local sd = math.sqrt(2.0 / math.max(1, fan_in + fan_out)) / 0.87962566103423978
       return tf.truncated_normal(shape, { stddev = sd, dtype = dtype, seed = seed_of(o) })
     end
-  end
+  end)
 
   -- A random orthogonal matrix (QR of a Gaussian one, rows reshaped to `shape`), times gain.
-  function tf.orthogonal_initializer(o)
-    o = o or {}
+  tf.orthogonal_initializer = initializer("tf.orthogonal_initializer", "gain:number=1.0, seed:int=nil, dtype:dtype=nil",
+    "A random orthogonal matrix (rows reshaped to the shape) times gain.", function(o)
     return function(shape, dtype)
+      dtype = dtype or o.dtype
       if #shape < 2 then G.raise("tf.orthogonal_initializer: needs a shape of rank 2 or more") end
       local s1, s2 = tf._seeds(seed_of(o))
       return G.make_op("RandomOrthogonal", {}, { "shape", "shape", shape, "dtype", "type", dtype or "float32",
-        "seed", "int", s1, "seed2", "int", s2, "gain", "float", o.gain or 1.0 }, { name = "orthogonal" }).outputs[1]
+        "seed", "int", s1, "seed2", "int", s2, "gain", "float", o.gain }, { name = "orthogonal" }).outputs[1]
     end
-  end
+  end)
 
   -- ---------------------------------------------------------------- scopes
 
@@ -114,13 +130,13 @@ return function(tf)
     return G.scoped(push, pop, fn)
   end
 
-  -- tf.get_variable(name, shape, {initializer, dtype, trainable})
-  function tf.get_variable(name, shape, opts)
-    if type(shape) == "table" and not shape[1] and next(shape) and opts == nil and not G.is_tensor(shape) then
-      opts, shape = shape, nil -- get_variable(name, {initializer = ...})
-    end
-    opts = C.opts(opts, "tf.get_variable", "initializer dtype trainable")
-    if type(name) ~= "string" then G.raise("tf.get_variable: needs a name") end
+  -- tf.get_variable(name, shape, dtype, initializer, regularizer, trainable)
+  -- as TF 1.x's, options by name in a trailing table.
+  tf.get_variable = A.def("tf.get_variable",
+    "name:string, shape:any=nil, dtype:dtype=nil, initializer:any=nil, regularizer:any=nil, trainable:bool=nil",
+    "The variable of that name in the current variable scope, created or reused.", function(opts)
+    local name, shape = opts.name, opts.shape
+    if opts.regularizer ~= nil then G.raise("tf.get_variable: regularizer is not supported") end
     if shape ~= nil then
       if type(shape) ~= "table" or G.is_tensor(shape) then
         G.raise("tf.get_variable: shape must be a list of dimensions, got %s", type(shape))
@@ -171,16 +187,25 @@ return function(tf)
     local v = tf.Variable(value, { name = full, _absolute = true, dtype = dtype, trainable = opts.trainable })
     g._var_store[full] = v
     return v
-  end
+  end)
 
   -- ---------------------------------------------------------------- layers
 
   tf.layers = tf.layers or {}
 
-  -- tf.layers.dense(x, units, {activation, use_bias, name, kernel_initializer, bias_initializer})
-  function tf.layers.dense(x, units, opts)
-    opts = C.opts(opts, "tf.layers.dense", "name activation use_bias kernel_initializer bias_initializer reuse trainable")
-    x = C.to_tensor(x)
+  -- tf.layers.dense(inputs, units, activation, use_bias, kernel_initializer,
+  -- bias_initializer, ..., trainable, name, reuse) as TF 1.x's.
+  tf.layers.dense = A.def("tf.layers.dense",
+    "inputs:tensor, units:any, activation:function=nil, use_bias:bool=true, kernel_initializer:any=nil, "
+    .. "bias_initializer:any=nil, kernel_regularizer:any=nil, bias_regularizer:any=nil, "
+    .. "activity_regularizer:any=nil, kernel_constraint:any=nil, bias_constraint:any=nil, trainable:bool=true, "
+    .. "name:string=nil, reuse:any=nil",
+    "A fully connected layer: activation(inputs kernel + bias) over the last axis.", function(opts)
+    local x, units = C.to_tensor(opts.inputs), opts.units
+    for _, k in ipairs({ "kernel_regularizer", "bias_regularizer", "activity_regularizer", "kernel_constraint",
+                         "bias_constraint" }) do
+      if opts[k] ~= nil then G.raise("tf.layers.dense: %s is not supported", k) end
+    end
     if math.type(units) ~= "integer" or units < 1 then G.raise("tf.layers.dense: units must be a positive integer") end
     if not x.shape or x.shape[#x.shape] == nil or x.shape[#x.shape] < 0 then
       G.raise("tf.layers.dense: the last dimension of the input must be known")
@@ -212,5 +237,5 @@ return function(tf)
       if opts.activation then y = opts.activation(y) end
       return y
     end)
-  end
+  end)
 end

@@ -8,7 +8,10 @@ return function(tf)
   -- turn in the run), so it can be used wherever a tensor can.
   local Variable = { __tensor = true }
   for k, v in pairs(G.Tensor) do if k:sub(1, 2) == "__" and k ~= "__index" then Variable[k] = v end end
-  Variable.__index = function(_, k) return Variable[k] or G.Tensor[k] end
+  Variable.__index = function(v, k)
+    if type(k) == "number" then return G.getitem(v, k) end -- v[i], as a tensor's
+    return Variable[k] or G.Tensor[k]
+  end
   Variable.__tostring = function(v)
     return string.format("Variable '%s' shape=%s dtype=%s", v.name, tostring(v._tensor):match("shape=(%b{})") or "?", v.dtype)
   end

@@ -260,7 +260,7 @@ describe("array ops: concat, stack, unstack, split", function()
     assert.are.equal(2, #rows)
     O.check(run(rows[1]), { v[1], v[2], v[3] }, { 3 }, { dtype = "int32" })
     O.check(run(rows[2]), { v[4], v[5], v[6] }, { 3 }, { dtype = "int32" })
-    local cols = tf.unstack(x, 2)
+    local cols = tf.unstack(x, { axis = 2 })
     assert.are.equal(3, #cols)
     for c = 1, 3 do O.check(run(cols[c]), { v[c], v[3 + c] }, { 2 }, { dtype = "int32" }) end
   end)

@@ -223,7 +223,7 @@ local cases = {
   ConcatV2 = { inputs = { { { "B", 3 } }, { { "B", 2 } } }, build = function(a, b) return tf.concat({ a, b }, 2) end },
   Pack = { inputs = { { { 3 } }, { { 3 } } }, build = function(a, b) return tf.stack({ a, b }, 2) end },
   Unpack = { inputs = { { { 3, 2 } } }, build = function(a)
-    local parts = tf.unstack(a, 2)
+    local parts = tf.unstack(a, { axis = 2 })
     return parts[1] * 2 + parts[2] * parts[2]
   end },
   Split = { inputs = { { { 2, 4 } } }, build = function(a)

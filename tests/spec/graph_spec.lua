@@ -394,7 +394,7 @@ describe("Operation", function()
     local a = tf.constant(1)
     assert.are.equal(1, #a.op.outputs)
     assert.are.equal(a, a.op.outputs[1])
-    assert.are.equal(3, #tf.unstack(tf.ones({ 3, 2 }), 1)[1].op.outputs)
+    assert.are.equal(3, #tf.unstack(tf.ones({ 3, 2 }), { axis = 1 })[1].op.outputs)
   end)
 
   it("lists its .control_inputs", function()

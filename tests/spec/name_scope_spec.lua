@@ -56,7 +56,7 @@ describe("unique operation names", function()
   it("names an operation's tensors 'op:index'", function()
     local c = tf.constant(1, "seven")
     assert.are.equal("seven:0", c.name)
-    local parts = tf.unstack(tf.ones({ 3 }), 1)
+    local parts = tf.unstack(tf.ones({ 3 }), { axis = 1 })
     assert.are.same({ "unstack:0", "unstack:1", "unstack:2" },
                     { parts[1].name, parts[2].name, parts[3].name })
   end)

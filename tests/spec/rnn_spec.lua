@@ -199,7 +199,7 @@ describe("rnn cells", function()
     g:as_default(function()
       local x = tf.placeholder("float64", { 2, 3, 2 })
       local cell = tf.nn.rnn_cell.GRUCell(3)
-      local ys, s1 = tf.nn.static_rnn(cell, tf.unstack(x, 2))
+      local ys, s1 = tf.nn.static_rnn(cell, tf.unstack(x, { axis = 2 }))
       local nvars = #tf.trainable_variables()
       local y2, s2 = tf.nn.dynamic_rnn(cell, x) -- the cell keeps its variables
       assert.are.equal(4, nvars)

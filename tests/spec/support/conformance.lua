@@ -387,11 +387,11 @@ cases.Pack = {
   },
 }
 cases.Unpack = {
-  inputs = { { { 3, 2 } } }, build = function(x) return tf.unstack(x, 2) end,
+  inputs = { { { 3, 2 } } }, build = function(x) return tf.unstack(x, { axis = 2 }) end,
   dtypes = { "float32", "float64", "int32" },
   variants = {
-    { inputs = { { { 2, 3, 4 } } }, build = function(x) return tf.unstack(x, 1) end },
-    { inputs = { { { 2, 0, 3 } } }, build = function(x) return tf.unstack(x, 1) end },
+    { inputs = { { { 2, 3, 4 } } }, build = function(x) return tf.unstack(x, { axis = 1 }) end },
+    { inputs = { { { 2, 0, 3 } } }, build = function(x) return tf.unstack(x, { axis = 1 }) end },
   },
 }
 cases.Split = {
