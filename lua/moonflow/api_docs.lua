@@ -24,6 +24,11 @@ return function(tf)
   d(tf.Tensor.slice, "tf.Tensor.slice", "x, spec...",
     "x:slice(2, {1, 3}, {}): Python's x[1, 0:2, :] (an integer drops the dimension; {b, e[, s]} a range, "
     .. "end exclusive; {} all; \"...\"; tf.newaxis).")
+  d(tf.TensorShape, "tf.TensorShape", "dims",
+    "A static shape (nil dims: unknown rank; -1 or nil entries: unknown dims) with as_list, ndims, merge_with, ...")
+  d(tf.Tensor.get_shape, "tf.Tensor.get_shape", "t", "t's static shape as a TensorShape.")
+  d(tf.Tensor.set_shape, "tf.Tensor.set_shape", "t, shape",
+    "Merges shape into t's static shape (Lua side only); an incompatible one is an error.")
   d(tf.Operation.run, "tf.Operation.run", "op, [feeds], [sess]", "op:run(): runs op in sess or the default session.")
   -- sessions
   d(tf.get_default_session, "tf.get_default_session", "", "The innermost default session, or nil.")

@@ -14,6 +14,7 @@
 local core = require("moonflow.core")
 local G = require("moonflow.graph")
 local C = require("moonflow.convert")
+local A = require("moonflow.args")
 
 -- ---------------------------------------------------------------- nested structures
 
@@ -650,5 +651,35 @@ return function(tf)
       end)
     end)
   end
-  tf.nest = { flatten = function(x) return flatten(x) end, pack_sequence_as = function(s, f) return pack(s, f) end }
+  -- tf.nest (TF's tf.contrib.framework.nest): sequences in order, other
+  -- tables by sorted keys.
+  tf.nest = {}
+  tf.nest.flatten = A.def("tf.nest.flatten", "structure:any",
+                          "The leaves (tensors, values) of a nested table, in order.", function(a)
+    return flatten(a.structure)
+  end)
+  tf.nest.pack_sequence_as = A.def("tf.nest.pack_sequence_as", "structure:any, flat_sequence:table",
+                                   "A flat list packed into the structure's shape.", function(a)
+    local n, have = #flatten(a.structure), #a.flat_sequence
+    if n ~= have then
+      G.raise("tf.nest.pack_sequence_as: the structure has %d leaves, flat_sequence %d", n, have)
+    end
+    return pack(a.structure, a.flat_sequence)
+  end)
+  A.doc(tf.cond, "tf.cond", "pred, true_fn, false_fn, {strict, name}",
+        "Runs one of two functions (each built once as a subgraph) as the bool scalar pred says.")
+  A.doc(tf.case, "tf.case", "pred_fn_pairs, default, {exclusive, strict, name}",
+        "Runs the fn of the first {pred, fn} pair whose pred holds, else default.")
+  A.doc(tf.while_loop, "tf.while_loop",
+        "cond, body, loop_vars, {shape_invariants, parallel_iterations, back_prop, swap_memory, "
+        .. "maximum_iterations, return_same_structure, name}",
+        "Repeats body on the loop variables while cond holds; differentiable (back_prop).")
+  A.doc(tf.map_fn, "tf.map_fn", "fn, elems, {dtype, parallel_iterations, back_prop, swap_memory, infer_shape, name}",
+        "fn applied to each row of elems (a tensor or a structure), results stacked.")
+  A.doc(tf.scan, "tf.scan", "fn, elems, initializer, {parallel_iterations, back_prop, swap_memory, infer_shape, reverse, name}",
+        "Every accumulator of acc = fn(acc, row) over the rows, stacked.")
+  A.doc(tf.foldl, "tf.foldl", "fn, elems, initializer, {parallel_iterations, back_prop, swap_memory, name}",
+        "The last accumulator of acc = fn(acc, row) from the first row to the last.")
+  A.doc(tf.foldr, "tf.foldr", "fn, elems, initializer, {parallel_iterations, back_prop, swap_memory, name}",
+        "The last accumulator of acc = fn(acc, row) from the last row to the first.")
 end

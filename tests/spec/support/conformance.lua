@@ -253,6 +253,28 @@ cases.AddN = {
                { inputs = { { { 1031 } }, { { 1031 } }, { { 1031 } } } } },
 }
 
+-- Control flow: the predicate, the branches and the loop bodies are built
+-- under the device scope, so the functions' ops run there, the predicate
+-- and the condition cross to the host, and gradients run WhileGrad there.
+cases.If = {
+  inputs = { { { 3, 4 } }, { { 4 } } },
+  build = function(x, y)
+    local s = tf.reduce_sum(y)
+    return { tf.cond(tf.greater(s, -100), function() return tf.tanh(x) * y end, function() return x end),
+             tf.cond(tf.less(s, -100), function() return x end, function() return tf.exp(x) - y end) }
+  end,
+  dtypes = FLOATS,
+}
+cases.While = {
+  inputs = { { { 3, 4 } }, { { 4 } } },
+  build = function(x, y)
+    local r = tf.while_loop(function(i) return tf.less(i, 3) end,
+                            function(i, h) return i + 1, tf.sin(h) * y + x end, { 0, x })
+    return { r[2], tf.map_fn(function(row) return row * y end, x) }
+  end,
+  dtypes = FLOATS,
+}
+
 -- Element-wise edges: integers across their whole range (wrapping
 -- arithmetic, int64, uint8), NaNs (Maximum / Minimum / Sign / Cast keep the
 -- CPU's rules; the square root of a negative makes them on the device:
@@ -815,6 +837,7 @@ M.skip = {
   GRUSequenceGrad = { via = "GRUSequence" },
   GRUSequenceProjectedGrad = { via = "GRUSequenceProjected" },
   RNNSequenceGrad = { via = "RNNSequence" },
+  WhileGrad = { via = "While" },
 }
 
 -- ---------------------------------------------------------------- one trial
