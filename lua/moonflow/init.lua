@@ -33,6 +33,7 @@ require("moonflow.variable_scope")(tf)
 require("moonflow.train")(tf)
 require("moonflow.rnn")(tf)
 require("moonflow.saver")(tf)
+require("moonflow.debugging")(tf)
 
 tf.test = {
   is_gpu_available = function()
