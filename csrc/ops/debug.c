@@ -65,24 +65,30 @@ static void put_value(mfi_strbuf *b, const mf_tensor *t, int64_t i, bool v2)
   }
 }
 
-/* TF 1.x's Tensor::SummarizeValue: elements in order, inner dimensions in
- * brackets, the outermost without; "..." once `limit` elements are out. */
+/* TF 1.x's Tensor::SummarizeValue: the first `limit` elements in order,
+ * inner dimensions in brackets (none between them), the outermost without;
+ * "..." where a row or a vector is cut. */
 static void summarize_v1(mfi_strbuf *b, const mf_tensor *t, int dim, int64_t *at, int64_t limit)
 {
   int64_t n = t->dims[dim];
-  for (int64_t i = 0; i < n; i++) {
-    if (*at >= limit) {
-      mfi_sb_str(b, "...");
-      return;
-    }
-    if (i > 0) mfi_sb_str(b, " ");
-    if (dim == t->ndim - 1) {
+  if (*at >= limit) return;
+  if (dim == t->ndim - 1) {
+    for (int64_t i = 0; i < n; i++) {
+      if (*at >= limit) {
+        mfi_sb_str(b, "...");
+        return;
+      }
+      if (i > 0) mfi_sb_str(b, " ");
       put_value(b, t, (*at)++, false);
-    } else {
-      mfi_sb_str(b, "[");
-      summarize_v1(b, t, dim + 1, at, limit);
-      mfi_sb_str(b, "]");
     }
+    if (dim == 0 && *at < t->numel) mfi_sb_str(b, "...");
+    return;
+  }
+  for (int64_t i = 0; i < n; i++) {
+    bool open = *at < limit;
+    if (open) mfi_sb_str(b, "[");
+    summarize_v1(b, t, dim + 1, at, limit);
+    if (open) mfi_sb_str(b, "]");
   }
 }
 
