@@ -297,12 +297,12 @@ MF_API void mf_session_delete(mf_session *sess);
  * hook (a C program) gets an error naming the op when such an op runs. */
 typedef struct {
   const mf_op *op;
-  int64_t func;          /* the op's "func" attribute */
-  const char *text;      /* Print: the text to deliver; NULL for LuaFunc */
-  int nin;               /* LuaFunc: its inputs, in host memory, borrowed */
+  int64_t func;     /* the op's "func" attribute */
+  const char *text; /* Print: the text to deliver; NULL for LuaFunc */
+  int nin;          /* LuaFunc: its inputs, in host memory, borrowed */
   mf_tensor *const *in;
-  int nout;              /* LuaFunc: outputs of these dtypes to set (new */
-  const mf_dtype *tout;  /*   references the core takes over) */
+  int nout;             /* LuaFunc: outputs of these dtypes to set (new */
+  const mf_dtype *tout; /*   references the core takes over) */
   mf_tensor **out;
 } mf_host_call;
 

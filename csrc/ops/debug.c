@@ -60,7 +60,9 @@ static void put_value(mfi_strbuf *b, const mf_tensor *t, int64_t i, bool v2)
   switch (t->dtype) {
   case MF_FLOAT32:
   case MF_FLOAT64: mfi_sb_fmt(b, "%.6g", mfi_get_f(t->dtype, p, i)); break;
-  case MF_BOOL: mfi_sb_str(b, mfi_get_i(t->dtype, p, i) ? (v2 ? "True" : "1") : (v2 ? "False" : "0")); break;
+  case MF_BOOL:
+    mfi_sb_str(b, mfi_get_i(t->dtype, p, i) ? (v2 ? "True" : "1") : (v2 ? "False" : "0"));
+    break;
   default: mfi_sb_fmt(b, "%lld", (long long)mfi_get_i(t->dtype, p, i)); break;
   }
 }
@@ -193,8 +195,8 @@ static bool check_template(mfi_infer_ctx *c, int ndata)
       if (s[1] == 'v' || s[1] == '%') s++;
     }
   if (n != ndata) {
-    mfi_infer_error(c, MF_INVALID_ARGUMENT, "its template shows %d values but it has %d data inputs",
-                    n, ndata);
+    mfi_infer_error(c, MF_INVALID_ARGUMENT,
+                    "its template shows %d values but it has %d data inputs", n, ndata);
     return false;
   }
   int64_t v;
@@ -341,7 +343,8 @@ static void infer_is_initialized(mfi_infer_ctx *c)
 
 static void cpu_is_initialized(mfi_kctx *k)
 {
-  if (mfi_out_new(k, 0, MF_BOOL, 0, NULL)) *(uint8_t *)mfi_data(k->out[0]) = *k->vars[0].slot != NULL;
+  if (mfi_out_new(k, 0, MF_BOOL, 0, NULL))
+    *(uint8_t *)mfi_data(k->out[0]) = *k->vars[0].slot != NULL;
 }
 
 /* ---------------------------------------------------------------- LuaFunc */
@@ -403,8 +406,8 @@ static void cpu_lua_func(mfi_kctx *k)
   for (int i = 0; i < n; i++) {
     const mf_tensor *t = k->out[i];
     if (!t || t->dtype != dt[i] || mfi_tensor_device(t) != mfi_device_cpu()) {
-      mfi_op_error(k->status, MF_INTERNAL, k->op, "the host callback gave no %s value for output %d",
-                   mf_dtype_name(dt[i]), i + 1);
+      mfi_op_error(k->status, MF_INTERNAL, k->op,
+                   "the host callback gave no %s value for output %d", mf_dtype_name(dt[i]), i + 1);
       for (int j = 0; j < n; j++) mf_tensor_delete(k->out[j]), k->out[j] = NULL;
       return;
     }
@@ -415,52 +418,51 @@ static void cpu_lua_func(mfi_kctx *k)
 
 #define ALL_HOST 0xffffffffu
 
-mfi_opdef mfi_ops_debug[] = {
-    {.type = "CheckNumerics",
-     .min_inputs = 1,
-     .max_inputs = 1,
-     .infer = infer_check_numerics,
-     .kernel = {[MFI_DEVICE_CPU] = cpu_check_numerics},
-     .grad = grad_identity},
-    {.type = "Assert",
-     .min_inputs = 1,
-     .max_inputs = 32,
-     .flags = MFI_ANY_DEVICE | MFI_NO_GRADIENT,
-     .infer = infer_assert,
-     .kernel = {[MFI_DEVICE_CPU] = cpu_assert},
-     .host_in = ALL_HOST},
-    /* MFI_RANDOM for k->run only: how many times the op ran in this
-     * session, which first_n needs; Print draws no random numbers. */
-    {.type = "Print",
-     .min_inputs = 1,
-     .max_inputs = 32,
-     .flags = MFI_ANY_DEVICE | MFI_RANDOM,
-     .infer = infer_print,
-     .kernel = {[MFI_DEVICE_CPU] = cpu_print},
-     .host_in = ALL_HOST & ~1u,
-     .grad = grad_identity},
-    {.type = "PrintV2",
-     .min_inputs = 0,
-     .max_inputs = 32,
-     .flags = MFI_ANY_DEVICE | MFI_RANDOM | MFI_NO_GRADIENT,
-     .infer = infer_print_v2,
-     .kernel = {[MFI_DEVICE_CPU] = cpu_print_v2},
-     .host_in = ALL_HOST},
-    {.type = "IsVariableInitialized",
-     .min_inputs = 1,
-     .max_inputs = 1,
-     .flags = MFI_ANY_DEVICE | MFI_NO_GRADIENT,
-     .nref = 1,
-     .infer = infer_is_initialized,
-     .kernel = {[MFI_DEVICE_CPU] = cpu_is_initialized},
-     .host_out = ALL_HOST},
-    /* No gradient, as TF's py_func: an error on a gradient path. */
-    {.type = "LuaFunc",
-     .min_inputs = 0,
-     .max_inputs = 32,
-     .flags = MFI_ANY_DEVICE,
-     .infer = infer_lua_func,
-     .kernel = {[MFI_DEVICE_CPU] = cpu_lua_func},
-     .host_in = ALL_HOST,
-     .host_out = ALL_HOST},
-    {0}};
+mfi_opdef mfi_ops_debug[] = {{.type = "CheckNumerics",
+                              .min_inputs = 1,
+                              .max_inputs = 1,
+                              .infer = infer_check_numerics,
+                              .kernel = {[MFI_DEVICE_CPU] = cpu_check_numerics},
+                              .grad = grad_identity},
+                             {.type = "Assert",
+                              .min_inputs = 1,
+                              .max_inputs = 32,
+                              .flags = MFI_ANY_DEVICE | MFI_NO_GRADIENT,
+                              .infer = infer_assert,
+                              .kernel = {[MFI_DEVICE_CPU] = cpu_assert},
+                              .host_in = ALL_HOST},
+                             /* MFI_RANDOM for k->run only: how many times the op ran in this
+                              * session, which first_n needs; Print draws no random numbers. */
+                             {.type = "Print",
+                              .min_inputs = 1,
+                              .max_inputs = 32,
+                              .flags = MFI_ANY_DEVICE | MFI_RANDOM,
+                              .infer = infer_print,
+                              .kernel = {[MFI_DEVICE_CPU] = cpu_print},
+                              .host_in = ALL_HOST & ~1u,
+                              .grad = grad_identity},
+                             {.type = "PrintV2",
+                              .min_inputs = 0,
+                              .max_inputs = 32,
+                              .flags = MFI_ANY_DEVICE | MFI_RANDOM | MFI_NO_GRADIENT,
+                              .infer = infer_print_v2,
+                              .kernel = {[MFI_DEVICE_CPU] = cpu_print_v2},
+                              .host_in = ALL_HOST},
+                             {.type = "IsVariableInitialized",
+                              .min_inputs = 1,
+                              .max_inputs = 1,
+                              .flags = MFI_ANY_DEVICE | MFI_NO_GRADIENT,
+                              .nref = 1,
+                              .infer = infer_is_initialized,
+                              .kernel = {[MFI_DEVICE_CPU] = cpu_is_initialized},
+                              .host_out = ALL_HOST},
+                             /* No gradient, as TF's py_func: an error on a gradient path. */
+                             {.type = "LuaFunc",
+                              .min_inputs = 0,
+                              .max_inputs = 32,
+                              .flags = MFI_ANY_DEVICE,
+                              .infer = infer_lua_func,
+                              .kernel = {[MFI_DEVICE_CPU] = cpu_lua_func},
+                              .host_in = ALL_HOST,
+                              .host_out = ALL_HOST},
+                             {0}};

@@ -435,7 +435,8 @@ static void c_hook(void *ctx, mf_host_call *call, mf_status *s)
   }
   if (mode == 2) return; /* sets no output */
   CHECK(call->nin == 1 && call->nout == 1 && call->tout[0] == MF_FLOAT32 && call->func == 7);
-  mf_tensor *t = mf_tensor_new(MF_FLOAT32, mf_tensor_ndim(call->in[0]), mf_tensor_dims(call->in[0]), s);
+  mf_tensor *t =
+      mf_tensor_new(MF_FLOAT32, mf_tensor_ndim(call->in[0]), mf_tensor_dims(call->in[0]), s);
   if (!t) return;
   float *d = mf_tensor_mutable_data(t, s);
   for (int64_t i = 0; i < mf_tensor_numel(t); i++) d[i] = 2 * fdata(call->in[0])[i];
@@ -477,7 +478,8 @@ static void abuse_host_calls(mf_status *s)
   mf_session *sess = mf_session_new(g, NULL, s);
   mf_tensor *out = NULL;
   mf_session_run(sess, NULL, NULL, 0, &f, &out, 1, NULL, 0, s);
-  CHECK_ERR(s, MF_FAILED_PRECONDITION, "LuaFunc 'f' (created at model.lua:4): it runs a Lua function");
+  CHECK_ERR(s, MF_FAILED_PRECONDITION,
+            "LuaFunc 'f' (created at model.lua:4): it runs a Lua function");
   CHECK_ERR(s, MF_FAILED_PRECONDITION, "no host callback");
   mf_session_run(sess, NULL, NULL, 0, NULL, NULL, 0, &p, 1, s);
   CHECK_ERR(s, MF_FAILED_PRECONDITION, "PrintV2 'p'");
