@@ -290,3 +290,49 @@ describe("tf.check_numerics", function()
     has(err, "h:0 : Tensor had NaN values")
   end)
 end)
+
+-- With MOONFLOW_TEST_DEVICE=1 (scripts/test.sh runs the suite so once), the
+-- device kernels: CheckNumerics scans where its input lives; the host ops
+-- take their data through host memory.
+describe("debugging ops on the test device", function()
+  local has_test = false
+  do
+    local sess <close> = tf.Session{ graph = tf.Graph() }
+    for _, d in ipairs(sess:list_devices()) do if d.device_type == "TEST" then has_test = true end end
+  end
+  if not has_test then
+    pending("needs MOONFLOW_TEST_DEVICE=1")
+    return
+  end
+  before_each(function() tf.reset_default_graph() end)
+
+  it("finds a NaN or an Inf there, and passes finite values on", function()
+    local x = tf.placeholder("float64", { -1 })
+    local y = tf.device("/device:TEST:0", function() return tf.check_numerics(tf.sqrt(x), "on device") end)
+    local sess = tf.Session()
+    local v = rand(5000, 0.1, 4)
+    local got = sess:run(y, { [x] = v }):totable()
+    for i = 1, #v, 997 do assert.is_true(math.abs(got[i] - math.sqrt(v[i])) < 1e-12) end
+    v[4321] = -1
+    has(run_error(y, { [x] = v }, sess), "on device : Tensor had NaN values")
+    v[4321], v[17] = 1, math.huge
+    has(run_error(y, { [x] = v }, sess), "on device : Tensor had Inf values")
+  end)
+
+  it("runs Lua functions, prints and assertions on values that live there", function()
+    local lines = {}
+    local x = tf.placeholder("float32", { 3 })
+    local y, p, a
+    tf.device("/device:TEST:0", function()
+      local d = x * 2
+      y = tf.lua_func(function(arr) return arr end, { d }, "float32")
+      p = tf.print(d, { output_stream = function(s) lines[#lines + 1] = s end })
+      a = tf.debugging.assert_positive(d)
+    end)
+    local sess = tf.Session()
+    local r = sess:run({ y, p, a }, { [x] = { 1, 2, 3 } })
+    assert.are.same({ 2, 4, 6 }, r[1]:totable())
+    assert.are.same({ "[2 4 6]" }, lines)
+    has(run_error(a, { [x] = { 1, -2, 3 } }, sess), "[2 -4 6]")
+  end)
+end)
