@@ -340,6 +340,11 @@ extern mfi_opdef mfi_ops_train[];
 extern mfi_opdef mfi_ops_sparse[];
 extern mfi_opdef mfi_ops_rnn[];
 extern mfi_opdef mfi_ops_control[];
+extern mfi_opdef mfi_ops_debug[];
+
+/* CheckNumerics's end on every backend (ops/debug.c): the op's error for
+ * what the scan found (bit 0: a NaN, bit 1: an Inf), else the input passed on. */
+void mfi_check_numerics_done(mfi_kctx *k, int found);
 
 /* Shared inference helpers. */
 void mfi_infer_error(mfi_infer_ctx *c, mf_code code, const char *fmt, ...)

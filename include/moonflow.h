@@ -306,6 +306,31 @@ MF_API int mf_session_trace(mf_session *sess, mf_op_trace *buf, int cap);
 MF_API void mf_session_close(mf_session *sess);
 MF_API void mf_session_delete(mf_session *sess);
 
+/* ---------------------------------------------------------------- host callbacks */
+
+/* Ops that run code of the program hosting the library: LuaFunc (a function
+ * of the host language, named by the op's integer attribute "func") and
+ * Print with the stream "callback" (the text it formats goes to the host,
+ * "func" naming the receiver). The core calls one process-wide hook for
+ * them, from whichever thread runs the kernel, and may call it from several
+ * threads at once (the hook serializes what needs it). A host that sets no
+ * hook (a C program) gets an error naming the op when such an op runs. */
+typedef struct {
+  const mf_op *op;
+  int64_t func;     /* the op's "func" attribute */
+  const char *text; /* Print: the text to deliver; NULL for LuaFunc */
+  int nin;          /* LuaFunc: its inputs, in host memory, borrowed */
+  mf_tensor *const *in;
+  int nout;             /* LuaFunc: outputs of these dtypes to set (new */
+  const mf_dtype *tout; /*   references the core takes over) */
+  mf_tensor **out;
+} mf_host_call;
+
+/* Sets the status to fail the op (the core adds the op's name). */
+typedef void (*mf_host_fn)(void *ctx, mf_host_call *call, mf_status *s);
+/* Installs the hook (NULL removes it); returns the previous one. */
+MF_API mf_host_fn mf_set_host_callback(mf_host_fn fn, void *ctx);
+
 /* ---------------------------------------------------------------- checkpoints */
 
 /* Saves the values of variables (VariableV2 ops) in a session to a

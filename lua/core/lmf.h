@@ -48,6 +48,14 @@ int lmf_checkshape(lua_State *L, int i, int64_t *dims, int allow_unknown);
 void lmf_open_graph(lua_State *L);
 void lmf_open_array(lua_State *L);
 void lmf_open_session(lua_State *L);
+void lmf_open_hostcall(lua_State *L);
+
+/* Host callbacks (hostcall.c): a run registers its state for Lua function
+ * ops (enter: 0 when too many states run at once); in_callback is true on
+ * a thread that is running such a function. */
+int lmf_host_enter(lua_State *L);
+void lmf_host_leave(lua_State *L);
+int lmf_host_in_callback(void);
 
 /* The module's entry point, its one exported symbol (MF_API: the binding is
  * built with hidden visibility like the library). */

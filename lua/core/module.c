@@ -83,6 +83,7 @@ int luaopen_moonflow_core(lua_State *L)
   lmf_open_graph(L);
   lmf_open_array(L);
   lmf_open_session(L);
+  lmf_open_hostcall(L);
   luaL_setfuncs(L, fns, 0);
   return 1;
 }

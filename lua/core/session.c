@@ -69,6 +69,10 @@ static int read_outputs(lua_State *L, int t, mf_output *outs, int max)
  *             fetches {op, i, ...}, targets {op, ...}) -> {Array, ...} */
 static int session_run(lua_State *L)
 {
+  if (lmf_host_in_callback())
+    return luaL_error(L, "sess:run: called from a Lua function that a running graph called "
+                         "(tf.lua_func, tf.print's output_stream): a graph cannot run sessions "
+                         "from inside itself");
   mf_session *sess = check_session(L, 1);
   for (int i = 2; i <= 5; i++) luaL_checktype(L, i, LUA_TTABLE);
   int nf = count_arg(L, 2, "session_run") / 2, nx = count_arg(L, 4, "session_run") / 2,
@@ -94,7 +98,12 @@ static int session_run(lua_State *L)
   }
   mf_status *s = mf_status_new();
   if (!s) return luaL_error(L, "out of memory");
+  if (!lmf_host_enter(L)) {
+    mf_status_delete(s);
+    return luaL_error(L, "sess:run: too many Lua states are running sessions at once");
+  }
   mf_session_run(sess, feeds, vals, nf, fetches, outs, nx, targets, nt, s);
+  lmf_host_leave(L);
   if (mf_status_code(s) != MF_OK) return lmf_error(L, s);
   mf_status_delete(s);
   lua_createtable(L, nx, 0);

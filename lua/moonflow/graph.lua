@@ -134,8 +134,66 @@ function Graph:add_to_collection(name, value)
   c[#c + 1] = value
 end
 
-function Graph:get_collection(name)
-  return table.move(self._collections[name] or {}, 1, #(self._collections[name] or {}), 1, {})
+-- TF's scope filter: a Python regex matched at the start of each item's
+-- name (items without a name are left out). Translated to a Lua pattern:
+-- '.', '*', '+', '?', '[...]', '^', '$' and '\\' escapes carry over;
+-- groups and alternation are refused.
+local function scope_pattern(scope)
+  local out, i = { "^" }, 1
+  while i <= #scope do
+    local c = scope:sub(i, i)
+    if c == "\\" and i < #scope then
+      local n = scope:sub(i + 1, i + 1)
+      local class = ({ d = "%d", w = "[%w_]", s = "%s", D = "%D", W = "[^%w_]", S = "%S" })[n]
+      if n:match("%w") and not class then M.raise("get_collection: scope '%s': \\%s is not supported", scope, n) end
+      out[#out + 1] = class or "%" .. n
+      i = i + 2
+    elseif c == "(" or c == ")" or c == "|" or c == "{" then
+      M.raise("get_collection: scope '%s': groups, alternation and counted repeats are not supported "
+              .. "(plain prefixes, '.', '*', '+', '?' and [...] are)", scope)
+    elseif c == "[" then
+      local j = scope:find("]", i + 2, true)
+      if not j then M.raise("get_collection: scope '%s': unclosed [", scope) end
+      out[#out + 1] = scope:sub(i, j):gsub("%%", "%%%%")
+      i = j + 1
+    elseif c == "^" and i == 1 then
+      i = i + 1
+    elseif c == "." or c == "*" or c == "+" or c == "?" or (c == "$" and i == #scope) then
+      out[#out + 1] = c == "*" and "*" or c == "+" and "+" or c == "?" and "?" or c
+      i = i + 1
+    else
+      out[#out + 1] = c:match("%w") and c or "%" .. c
+      i = i + 1
+    end
+  end
+  return table.concat(out)
+end
+
+-- The collection's items (a copy); with `scope`, only those whose name
+-- matches it at the start.
+function Graph:get_collection(name, scope)
+  local c = self._collections[name] or {}
+  if scope ~= nil and type(scope) ~= "string" then
+    M.raise("get_collection: scope must be a string, got %s", type(scope))
+  end
+  if scope == nil or scope == "" then return table.move(c, 1, #c, 1, {}) end
+  local pat, out = scope_pattern(scope), {}
+  for _, v in ipairs(c) do
+    local n = type(v) == "table" and rawget(v, "name") or (type(v) == "table" and v.name)
+    if type(n) == "string" and n:find(pat) then out[#out + 1] = v end
+  end
+  return out
+end
+
+-- The collection's list itself (created if absent): changes to it change the collection.
+function Graph:get_collection_ref(name)
+  if name == nil then M.raise("get_collection_ref: needs a collection name") end
+  local c = self._collections[name]
+  if not c then
+    c = {}
+    self._collections[name] = c
+  end
+  return c
 end
 
 Graph.__tostring = function(g) return string.format("Graph(%d ops)", core.graph_num_ops(g._g)) end
@@ -319,7 +377,8 @@ function M.make_op(op_type, inputs, attrs, opts)
   -- dependencies (as TF 1.x's reference reads are): a read op carrying them.
   if g == dg and #g._control_stack > 0 and op_type ~= "ReadVariable" then
     for i, t in ipairs(inputs) do
-      if t.op.type == "VariableV2" and not (op_type:match("^Assign") and i == 1) and not op_type:match("Apply") then
+      if t.op.type == "VariableV2" and not (op_type:match("^Assign") and i == 1) and not op_type:match("Apply")
+         and op_type ~= "IsVariableInitialized" then
         inputs[i] = M.colocate_with(t, function()
           return M.make_op("ReadVariable", { t }, nil, { name = "read" }).outputs[1]
         end)

@@ -114,6 +114,9 @@ return function(tf)
         tensors[slot] = e
         slot_of[e] = slot
       end
+      -- a fetchable that turns its value into a Lua one (tf.report_uninitialized_variables)
+      local convert = type(fetches) == "table" and rawget(fetches, "_fetch_value")
+      if convert then return function(vals) return convert(vals[slot]) end end
       return function(vals) return vals[slot] end
     end
     if type(fetches) ~= "table" then
@@ -142,7 +145,8 @@ return function(tf)
     if fetches == nil then G.raise("sess:run: needs fetches") end
     local fetch_flat, targets, rebuild = {}, {}, nil
     local single = element(self, fetches)
-    if single and G.is_tensor(single) and single.graph == self.graph then
+    if single and G.is_tensor(single) and single.graph == self.graph
+       and not (type(fetches) == "table" and rawget(fetches, "_fetch_value")) then
       fetch_flat[1], fetch_flat[2] = single.op._ud, single.value_index
     else
       local tensors = {}

@@ -36,8 +36,21 @@ return function(tf)
 
   -- tf.Variable(initial_value, {name, trainable, dtype, validate_shape})
   tf.Variable = function(initial_value, opts)
-    opts = C.opts(opts, "tf.Variable", "name dtype trainable validate_shape _absolute")
+    opts = C.opts(opts, "tf.Variable", "name dtype trainable validate_shape collections _absolute")
     C.check_dtype(opts.dtype, "tf.Variable")
+    if opts.trainable ~= nil and type(opts.trainable) ~= "boolean" then
+      G.raise("tf.Variable: trainable must be a boolean, got %s", type(opts.trainable))
+    end
+    -- TF: the given collections (default: the global variables), and the
+    -- trainable ones too when trainable.
+    local collections = opts.collections or { "variables" }
+    if type(collections) == "string" then collections = { collections } end
+    if type(collections) ~= "table" or G.is_tensor(collections) then
+      G.raise("tf.Variable: collections must be a list of collection names, got %s", type(collections))
+    end
+    for i, c in ipairs(collections) do
+      if type(c) ~= "string" then G.raise("tf.Variable: collections[%d] must be a string, got %s", i, type(c)) end
+    end
     if initial_value == nil then G.raise("tf.Variable: needs an initial value") end
     local g = G.is_tensor(initial_value) and initial_value.graph or G.get_default_graph()
     -- opts._absolute: the name is a full scoped name (tf.get_variable's), used as is.
@@ -67,16 +80,19 @@ return function(tf)
         v.location = op.location
         v.initializer = G.make_op("Assign", { t, init }, { "validate_shape", "bool", opts.validate_shape ~= false },
                                   { name = "Assign" })
-        g:add_to_collection("variables", v)
-        if v.trainable then g:add_to_collection("trainable_variables", v) end
+        local seen = {}
+        for _, c in ipairs(collections) do
+          if not seen[c] then seen[c] = true; g:add_to_collection(c, v) end
+        end
+        if v.trainable and not seen.trainable_variables then g:add_to_collection("trainable_variables", v) end
         return v
       end)
     end) end)
   end
 
-  function tf.global_variables() return G.get_default_graph():get_collection("variables") end
+  function tf.global_variables(scope) return G.get_default_graph():get_collection("variables", scope) end
   tf.all_variables = tf.global_variables
-  function tf.trainable_variables() return G.get_default_graph():get_collection("trainable_variables") end
+  function tf.trainable_variables(scope) return G.get_default_graph():get_collection("trainable_variables", scope) end
 
   function tf.variables_initializer(vars, name)
     if type(vars) ~= "table" or G.is_tensor(vars) then

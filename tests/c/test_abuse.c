@@ -441,6 +441,91 @@ static void abuse_sessions(mf_status *s)
   mf_graph_delete(g);
 }
 
+/* Host callbacks: without a hook (a C host), LuaFunc and Print's callback
+ * stream fail naming the op; a C hook serves them; a hook's error, or an
+ * output it leaves unset, becomes the op's error. */
+static char printed[256];
+
+static void c_hook(void *ctx, mf_host_call *call, mf_status *s)
+{
+  int mode = *(int *)ctx;
+  if (call->text) {
+    snprintf(printed, sizeof printed, "%s", call->text);
+    return;
+  }
+  if (mode == 1) {
+    mf_status_set(s, MF_INVALID_ARGUMENT, "the host refused");
+    return;
+  }
+  if (mode == 2) return; /* sets no output */
+  CHECK(call->nin == 1 && call->nout == 1 && call->tout[0] == MF_FLOAT32 && call->func == 7);
+  mf_tensor *t =
+      mf_tensor_new(MF_FLOAT32, mf_tensor_ndim(call->in[0]), mf_tensor_dims(call->in[0]), s);
+  if (!t) return;
+  float *d = mf_tensor_mutable_data(t, s);
+  for (int64_t i = 0; i < mf_tensor_numel(t); i++) d[i] = 2 * fdata(call->in[0])[i];
+  call->out[0] = t;
+}
+
+static void abuse_host_calls(mf_status *s)
+{
+  CHECK(mf_set_host_callback(NULL, NULL) == NULL);
+  mf_graph *g = mf_graph_new();
+  int64_t dims[1] = {3};
+  float vals[3] = {1, -2, 3};
+  mf_output x = const_f32(g, "x", 1, dims, vals, s);
+  mf_op_desc *d = mf_op_begin(g, "LuaFunc", "f");
+  mf_op_add_input(d, x);
+  mf_op_set_attr_int(d, "func", 7);
+  mf_op_set_attr_string(d, "Tout", "float32");
+  mf_op_set_location(d, "model.lua:4");
+  mf_output f = {mf_op_finish(d, s), 0};
+  CHECK_OK(s);
+  d = mf_op_begin(g, "PrintV2", "p");
+  mf_op_add_input(d, x);
+  mf_op_set_attr_string(d, "template", "x=%v");
+  mf_op_set_attr_string(d, "stream", "callback");
+  mf_op_set_attr_int(d, "func", 8);
+  mf_op *p = mf_op_finish(d, s);
+  CHECK_OK(s);
+  d = mf_op_begin(g, "LuaFunc", "bad_tout");
+  mf_op_set_attr_int(d, "func", 1);
+  mf_op_set_attr_string(d, "Tout", "float32,nonsense");
+  CHECK(!mf_op_finish(d, s));
+  CHECK_ERR(s, MF_INVALID_ARGUMENT, "Tout must list");
+  d = mf_op_begin(g, "PrintV2", "bad_template");
+  mf_op_add_input(d, x);
+  mf_op_set_attr_string(d, "template", "no values");
+  CHECK(!mf_op_finish(d, s));
+  CHECK_ERR(s, MF_INVALID_ARGUMENT, "shows 0 values but it has 1 data inputs");
+
+  mf_session *sess = mf_session_new(g, NULL, s);
+  mf_tensor *out = NULL;
+  mf_session_run(sess, NULL, NULL, 0, &f, &out, 1, NULL, 0, s);
+  CHECK_ERR(s, MF_FAILED_PRECONDITION,
+            "LuaFunc 'f' (created at model.lua:4): it runs a Lua function");
+  CHECK_ERR(s, MF_FAILED_PRECONDITION, "no host callback");
+  mf_session_run(sess, NULL, NULL, 0, NULL, NULL, 0, &p, 1, s);
+  CHECK_ERR(s, MF_FAILED_PRECONDITION, "PrintV2 'p'");
+
+  int mode = 0;
+  CHECK(mf_set_host_callback(c_hook, &mode) == NULL);
+  mf_session_run(sess, NULL, NULL, 0, &f, &out, 1, &p, 1, s);
+  CHECK_OK(s);
+  CHECK(out && mf_tensor_numel(out) == 3 && fdata(out)[1] == -4.0f);
+  CHECK(strcmp(printed, "x=[1 -2 3]") == 0);
+  mf_tensor_delete(out);
+  mode = 1;
+  mf_session_run(sess, NULL, NULL, 0, &f, &out, 1, NULL, 0, s);
+  CHECK_ERR(s, MF_INVALID_ARGUMENT, "LuaFunc 'f' (created at model.lua:4): the host refused");
+  mode = 2;
+  mf_session_run(sess, NULL, NULL, 0, &f, &out, 1, NULL, 0, s);
+  CHECK_ERR(s, MF_INTERNAL, "gave no float32 value for output 1");
+  CHECK(mf_set_host_callback(NULL, NULL) == c_hook);
+  mf_session_delete(sess);
+  mf_graph_delete(g);
+}
+
 static void abuse_devices(mf_status *s)
 {
   CHECK(mf_gpu_count() >= 0);
@@ -504,6 +589,7 @@ int main(void)
   abuse_tensors(s);
   abuse_graphs(s);
   abuse_sessions(s);
+  abuse_host_calls(s);
   abuse_devices(s);
   restore_from_fifo(s);
   mf_status_delete(s);

@@ -641,6 +641,36 @@ cases.PlaceholderWithDefault = {
   variants = { { inputs = { { { 0, 3 } } }, build = function(x) return tf.placeholder_with_default(x, { 0, 3 }) end } },
 }
 
+-- ---- debugging ops (Assert, Print, PrintV2 and LuaFunc read host memory
+-- and run the CPU's kernel everywhere; CheckNumerics scans on the device)
+cases.CheckNumerics = unary(function(x) return tf.check_numerics(x, "conformance") end)
+cases.Print = unary(function(x) return tf.Print(x, { x }, "", { first_n = 0 }) end)
+cases.PrintV2 = {
+  inputs = { { { 3, 4 } } },
+  build = function(x)
+    return after(tf.print("x:", x, { output_stream = function() end }), function() return tf.identity(x) end)
+  end,
+  variants = { { inputs = { { { 0, 3 } } } } },
+}
+cases.Assert = {
+  inputs = { { { 3, 4 } } },
+  build = function(x) return after(tf.debugging.assert_less(x, 100), function() return tf.identity(x) end) end,
+  variants = { { inputs = { { { 0, 3 } } } }, { inputs = { { {} } } } },
+}
+cases.IsVariableInitialized = {
+  inputs = { { { 3, 4 } } },
+  build = function(x) return tf.is_variable_initialized(tf.Variable(x)) end,
+  dtypes = { "float32", "int32" },
+}
+cases.LuaFunc = {
+  inputs = { { { 3, 4 } }, { { 4 } } },
+  build = function(x, y)
+    return tf.lua_func(function(a, b) return b, a end, { x, y }, { y.dtype, x.dtype })
+  end,
+  dtypes = { "float32", "float64", "int32", "bool" },
+  variants = { { inputs = { { { 0, 3 } }, { {} } } } },
+}
+
 -- ---- optimizer updates: the op's output (the updated variable), then the
 -- variable and its slots read after the step
 
