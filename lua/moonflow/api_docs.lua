@@ -29,6 +29,54 @@ return function(tf)
   d(tf.Tensor.get_shape, "tf.Tensor.get_shape", "t", "t's static shape as a TensorShape.")
   d(tf.Tensor.set_shape, "tf.Tensor.set_shape", "t, shape",
     "Merges shape into t's static shape (Lua side only); an incompatible one is an error.")
+  -- collections
+  d(tf.add_to_collection, "tf.add_to_collection", "name, value", "Appends value to the graph's collection name.")
+  d(tf.add_to_collections, "tf.add_to_collections", "names, value", "Appends value to each listed collection.")
+  d(tf.get_collection, "tf.get_collection", "key, [scope]",
+    "A copy of the collection's items (those whose name matches scope at its start, when given).")
+  d(tf.get_collection_ref, "tf.get_collection_ref", "key", "The collection's live list.")
+  d(tf.local_variables, "tf.local_variables", "[scope]", "The variables in GraphKeys.LOCAL_VARIABLES.")
+  d(tf.local_variables_initializer, "tf.local_variables_initializer", "",
+    "An Operation that initializes the local variables.")
+  d(tf.model_variables, "tf.model_variables", "[scope]", "The variables in GraphKeys.MODEL_VARIABLES.")
+  d(tf.is_variable_initialized, "tf.is_variable_initialized", "variable, [name]",
+    "A bool scalar: whether the variable has a value in the session.")
+  d(tf.report_uninitialized_variables, "tf.report_uninitialized_variables", "[var_list], [{name}]",
+    "Evaluates to the list of the names of uninitialized variables (a Lua list, not a string tensor).")
+  -- debugging
+  d(tf.Print, "tf.Print", "input, data, [message], [first_n], [summarize], [name]",
+    "input, passed on; prints message and the data tensors to stderr when it runs (TF 1's).")
+  d(tf.print, "tf.print", "inputs..., [{output_stream, summarize, sep, end, name}]",
+    "An Operation printing strings and tensors (TF 2's); output_stream: \"stderr\", \"stdout\" or a function.")
+  d(tf.Assert, "tf.Assert", "condition, data, [summarize], [name]",
+    "An Operation that fails the run, showing data, unless every element of condition holds.")
+  local cmp = {
+    assert_equal = "x == y", assert_none_equal = "x ~= y", assert_less = "x < y", assert_less_equal = "x <= y",
+    assert_greater = "x > y", assert_greater_equal = "x >= y",
+  }
+  for n, rel in pairs(cmp) do
+    d(tf.debugging[n], "tf.debugging." .. n, "x, y, [data], [summarize], [message], [name] | x, y, {data, summarize, message, name}",
+      "An Operation that fails the run unless " .. rel .. " element-wise (broadcasting).")
+  end
+  local sign = { assert_positive = "x > 0", assert_non_negative = "x >= 0", assert_negative = "x < 0",
+                 assert_non_positive = "x <= 0" }
+  for n, rel in pairs(sign) do
+    d(tf.debugging[n], "tf.debugging." .. n, "x, [data], [summarize], [message], [name] | x, {data, summarize, message, name}",
+      "An Operation that fails the run unless " .. rel .. " everywhere.")
+  end
+  d(tf.debugging.assert_rank, "tf.debugging.assert_rank", "x, rank, [message], [name]",
+    "Checks x's rank: when built if known, else an Operation checking it when run.")
+  d(tf.debugging.assert_type, "tf.debugging.assert_type", "tensor, tf_type, [message], [name]",
+    "Raises unless the tensor has that dtype.")
+  d(tf.debugging.assert_shapes, "tf.debugging.assert_shapes", "shapes, [{data, summarize, message, name}]",
+    "Checks {tensor, {dim names or sizes}} pairs agree on sizes (symbolic names must match).")
+  d(tf.check_numerics, "tf.check_numerics", "tensor, message, [name]",
+    "tensor, passed on; a NaN or an Inf in it fails the run with message, naming the op.")
+  d(tf.add_check_numerics_ops, "tf.add_check_numerics_ops", "",
+    "An Operation checking every float tensor of the graph (not for graphs with control flow, as TF).")
+  d(tf.lua_func, "tf.lua_func", "func, inp, Tout, [{stateful, name}]",
+    "Runs a Lua function on the inputs' values as an op (TF's py_func); a C host cannot run it.",
+    { tf_name = "tf.py_func" })
   d(tf.Operation.run, "tf.Operation.run", "op, [feeds], [sess]", "op:run(): runs op in sess or the default session.")
   -- sessions
   d(tf.get_default_session, "tf.get_default_session", "", "The innermost default session, or nil.")

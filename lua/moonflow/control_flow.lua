@@ -654,18 +654,20 @@ return function(tf)
   -- tf.nest (TF's tf.contrib.framework.nest): sequences in order, other
   -- tables by sorted keys.
   tf.nest = {}
-  tf.nest.flatten = A.def("tf.nest.flatten", "structure:any",
-                          "The leaves (tensors, values) of a nested table, in order.", function(a)
-    return flatten(a.structure)
-  end)
-  tf.nest.pack_sequence_as = A.def("tf.nest.pack_sequence_as", "structure:any, flat_sequence:table",
-                                   "A flat list packed into the structure's shape.", function(a)
-    local n, have = #flatten(a.structure), #a.flat_sequence
+  -- (A.doc, not A.def: a structure is a plain table, which A.def would take
+  -- for the options.)
+  tf.nest.flatten = A.doc(function(structure) return flatten(structure) end, "tf.nest.flatten", "structure",
+                          "The leaves (tensors, values) of a nested table, in order.")
+  tf.nest.pack_sequence_as = A.doc(function(structure, flat_sequence)
+    if type(flat_sequence) ~= "table" or G.is_tensor(flat_sequence) then
+      G.raise("tf.nest.pack_sequence_as: flat_sequence must be a list, got %s", type(flat_sequence))
+    end
+    local n, have = #flatten(structure), #flat_sequence
     if n ~= have then
       G.raise("tf.nest.pack_sequence_as: the structure has %d leaves, flat_sequence %d", n, have)
     end
-    return pack(a.structure, a.flat_sequence)
-  end)
+    return pack(structure, flat_sequence)
+  end, "tf.nest.pack_sequence_as", "structure, flat_sequence", "A flat list packed into the structure's shape.")
   A.doc(tf.cond, "tf.cond", "pred, true_fn, false_fn, {strict, name}",
         "Runs one of two functions (each built once as a subgraph) as the bool scalar pred says.")
   A.doc(tf.case, "tf.case", "pred_fn_pairs, default, {exclusive, strict, name}",

@@ -550,7 +550,7 @@ return function(tf)
                      { name = name or "CheckNumerics" }).outputs[1]
   end
   D.check_numerics = tf.check_numerics
-  tf.verify_tensor_all_finite = function(t, msg, name) return tf.check_numerics(t, msg, name) end
+  tf.verify_tensor_all_finite = tf.check_numerics
 
   local control_flow = { Switch = true, Merge = true, Enter = true, Exit = true, NextIteration = true,
                          LoopCond = true, If = true, While = true, StatelessIf = true, StatelessWhile = true }
