@@ -82,14 +82,15 @@ step "threaded C tests under ThreadSanitizer"
 # threads. (test_gemm's team
 # checks fork, which TSan refuses once threads exist, and take minutes.)
 ctest --test-dir build-tsan --output-on-failure -R '^test_(threads|threads_testdev|api|tracing)$'
-step "session, execution and lua_func specs under ThreadSanitizer"
+step "session, execution, lua_func and control flow specs under ThreadSanitizer"
 # The runtime is preloaded into the uninstrumented interpreter, run directly:
 # `busted --lua=` and the specs that start processes go through /bin/sh,
 # which crashes with libtsan preloaded (as bash does).
 ( . scripts/env.sh build-tsan
   LD_PRELOAD="$(gcc -print-file-name=libtsan.so)" lua5.4 "$(command -v busted)" \
     --filter-out="exits cleanly" --filter-out="MOONFLOW_GEMM narrows" \
-    tests/spec/execution_spec.lua tests/spec/session_spec.lua tests/spec/lua_func_spec.lua )
+    tests/spec/execution_spec.lua tests/spec/session_spec.lua tests/spec/lua_func_spec.lua \
+    tests/spec/control_flow_spec.lua )
 
 step "fuzzers: device names, checkpoint files and restore, the Lua argument layer; 60 s each"
 scripts/fuzz.sh 60

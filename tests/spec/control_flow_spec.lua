@@ -257,6 +257,36 @@ describe("tf.while_loop", function()
   end)
 end)
 
+describe("control flow on the inter-op pool", function()
+  before_each(function() tf.reset_default_graph() end)
+
+  it("gives the inline session's results with independent loops and branches in parallel", function()
+    local x = tf.placeholder("float64", { 4 })
+    local v = tf.Variable(0, { dtype = "float64" })
+    local outs = {}
+    for k = 1, 6 do
+      local r = tf.while_loop(function(i) return tf.less(i, k + 2) end,
+                              function(i, h) return i + 1, tf.sin(h) * x + k end, { 0, x })
+      local c = tf.cond(tf.greater(tf.reduce_sum(x), k - 3), function() return r[2] * 2 end,
+                        function() return tf.exp(r[2]) end)
+      outs[k] = c + tf.gradients(tf.reduce_sum(c), { x })[1]
+    end
+    local bump = v:assign_add(tf.reduce_sum(tf.add_n(outs)))
+    local xv = tf.array({ 0.3, -0.7, 1.1, 0.05 }, "float64")
+    local ref
+    for _, threads in ipairs({ 1, 2 }) do
+      local sess = tf.Session{ config = { inter_op_threads = threads } }
+      sess:run(v.initializer)
+      local got = sess:run({ outs, bump }, { [x] = xv })
+      local flat = {}
+      for k = 1, 6 do flat[k] = got[1][k]:totable() end
+      flat[7] = got[2]:item()
+      if ref then assert.are.same(ref, flat) else ref = flat end
+      sess:close()
+    end
+  end)
+end)
+
 describe("tf.map_fn, tf.scan, tf.foldl, tf.foldr", function()
   before_each(function() tf.reset_default_graph() end)
 
