@@ -1,0 +1,179 @@
+#!/usr/bin/env python3
+"""TensorFlow 1.x as an oracle: builds small graphs with tf.compat.v1 and
+writes their outputs and gradients, with the random inputs they were given,
+to tests/spec/fixtures/tf_oracle.lua, which tests/spec/tf_oracle_spec.lua
+compares moonflow against (cond / while gradients, run-time shapes, TF's
+argument order). Outside CI: it needs PyPI's tensorflow-cpu.
+
+    python3 -m venv /tmp/tfvenv && /tmp/tfvenv/bin/pip install tensorflow-cpu
+    /tmp/tfvenv/bin/python scripts/oracle/tf_fixtures.py
+"""
+import os
+import sys
+
+import numpy as np
+import tensorflow.compat.v1 as tf
+
+tf.disable_v2_behavior()
+rng = np.random.default_rng(20261202)
+cases = []
+
+
+def case(name, inputs, build):
+    """inputs: {name: array}; build(placeholders) -> {name: tensor} (outputs
+    and gradients); the values go to the fixture in float64."""
+    g = tf.Graph()
+    with g.as_default():
+        phs = {k: tf.placeholder(tf.as_dtype(v.dtype), v.shape, name=k) for k, v in inputs.items()}
+        outs = build(phs)
+        with tf.Session(graph=g) as sess:
+            vals = sess.run(outs, {phs[k]: v for k, v in inputs.items()})
+    cases.append((name, inputs, vals))
+
+
+def f64(*shape):
+    return rng.uniform(-1.5, 1.5, size=shape).astype(np.float64)
+
+
+# ---------------------------------------------------------------- control flow
+
+def cond_case(p):
+    x = p["x"]
+    y = tf.cond(tf.reduce_sum(x) > 0, lambda: tf.sin(x) * 2.0, lambda: x * x * x)
+    return {"y": y, "dx": tf.gradients(tf.reduce_sum(y * y), x)[0]}
+
+
+for k in range(2):
+    x = f64(5)
+    x *= np.sign(x.sum()) * (1 if k == 0 else -1)  # one input per branch
+    case("cond_%d" % k, {"x": x}, cond_case)
+
+
+def while_case(p):
+    x, w, n = p["x"], p["w"], p["n"]
+    _, h = tf.while_loop(lambda i, h: i < n, lambda i, h: [i + 1, tf.tanh(h * w + x)], [tf.constant(0), x])
+    loss = tf.reduce_sum(h * h)
+    dx, dw = tf.gradients(loss, [x, w])
+    return {"h": h, "dx": dx, "dw": dw}
+
+
+for n in (0, 1, 4):
+    case("while_%d" % n, {"x": f64(3), "w": f64(3), "n": np.array(n, np.int32)}, while_case)
+
+
+def max_iter_case(p):
+    x = p["x"]
+    _, y = tf.while_loop(lambda i, y: tf.reduce_sum(y) < 100.0, lambda i, y: [i + 1, y * 1.5 + 1.0],
+                         [tf.constant(0), x], maximum_iterations=3)
+    return {"y": y, "dx": tf.gradients(tf.reduce_sum(y), x)[0]}
+
+
+case("while_maximum_iterations", {"x": f64(4)}, max_iter_case)
+
+
+def nested_case(p):
+    x = p["x"]
+
+    def body(i, h):
+        _, u = tf.while_loop(lambda j, u: j < 2, lambda j, u: [j + 1, tf.sin(u) + x], [tf.constant(0), h])
+        return [i + 1, tf.cond(tf.reduce_sum(u) > 0, lambda: u * 0.5, lambda: u - 1.0)]
+
+    _, h = tf.while_loop(lambda i, h: i < 3, body, [tf.constant(0), x])
+    return {"h": h, "dx": tf.gradients(tf.reduce_sum(h * h), x)[0]}
+
+
+case("nested_loops_and_cond", {"x": f64(4)}, nested_case)
+
+
+def map_scan_case(p):
+    e = p["e"]
+    m = tf.map_fn(lambda r: tf.reduce_sum(r * r) * r, e)
+    s = tf.scan(lambda a, r: a * tf.cos(r) + r, e)
+    sr = tf.scan(lambda a, r: a * 0.5 + r, e, reverse=True)
+    fl = tf.foldl(lambda a, r: a * r + 1.0, e)
+    fr = tf.foldr(lambda a, r: a * r + 1.0, e)
+    total = tf.reduce_sum(m) + tf.reduce_sum(s * s) + tf.reduce_sum(sr) + tf.reduce_sum(fl) + tf.reduce_sum(fr)
+    return {"map": m, "scan": s, "scan_reverse": sr, "foldl": fl, "foldr": fr,
+            "de": tf.gradients(total, e)[0]}
+
+
+case("map_scan_fold", {"e": f64(4, 3)}, map_scan_case)
+
+
+def case_case(p):
+    x = p["x"]
+    s = tf.reduce_sum(x)
+    y = tf.case([(s < -1.0, lambda: x * -1.0), (s < 1.0, lambda: x * 2.0)], default=lambda: tf.exp(x))
+    return {"y": y, "dx": tf.gradients(tf.reduce_sum(y), x)[0]}
+
+
+for k, scale in enumerate((-3.0, 0.0, 3.0)):
+    x = f64(3) * 0.1 + scale / 3.0
+    case("case_%d" % k, {"x": x}, case_case)
+
+# ---------------------------------------------------------------- run-time shapes
+
+
+def shapes_case(p):
+    x, y = p["x"], p["y"]
+    r = tf.reshape(x, tf.shape(y))
+    z = tf.zeros(tf.shape(x), dtype=tf.float64) + 2.0
+    t = tf.tile(y, tf.stack([tf.shape(x)[0] // 3, 1]))
+    sl = tf.slice(x, [1, 0], tf.stack([1, tf.shape(x)[1]]))
+    oh = tf.one_hot([0, 2], tf.shape(y)[0], dtype=tf.float64)
+    loss = tf.reduce_sum(r * y) + tf.reduce_sum(t * t) + tf.reduce_sum(sl)
+    dx, dy = tf.gradients(loss, [x, y])
+    return {"reshape": r, "zeros": z, "tile": t, "slice": sl, "one_hot": oh, "dx": dx, "dy": dy}
+
+
+case("run_time_shapes", {"x": f64(3, 4), "y": f64(6, 2)}, shapes_case)
+
+# ---------------------------------------------------------------- argument order
+
+
+def args_case(p):
+    x = p["x"]
+    return {
+        "softmax_axis0": tf.nn.softmax(x, 0),
+        "log_softmax_axis0": tf.nn.log_softmax(x, axis=0),
+        "argmax_axis1": tf.argmax(x, 1),
+        "reduce_sum_1_keep": tf.reduce_sum(x, 1, keepdims=True),
+        "reduce_mean_ri": tf.reduce_mean(x, reduction_indices=[0]),
+        "concat_axis1": tf.concat([x, x * 2.0], 1),
+        "x_1": x[1],
+        "x_m1": x[-1],
+        "strided": tf.strided_slice(x, [0, 1], [3, 4], [2, 2]),
+    }
+
+
+case("argument_order", {"x": f64(3, 4)}, args_case)
+
+# ---------------------------------------------------------------- writing
+
+
+def lua(v):
+    v = np.asarray(v)
+    if v.ndim == 0:
+        x = v.item()
+        if isinstance(x, bool):
+            return "true" if x else "false"
+        return repr(int(x)) if np.issubdtype(v.dtype, np.integer) else "%.17g" % float(x)
+    return "{" + ", ".join(lua(e) for e in v) + "}"
+
+
+out = os.path.join(os.path.dirname(__file__), "..", "..", "tests", "spec", "fixtures", "tf_oracle.lua")
+with open(out, "w") as f:
+    f.write("-- Generated by scripts/oracle/tf_fixtures.py with TensorFlow %s (tf.compat.v1): inputs, outputs\n"
+            "-- and gradients of small graphs; tests/spec/tf_oracle_spec.lua rebuilds them in moonflow.\n"
+            "return {\n" % tf.__version__)
+    for name, inputs, vals in cases:
+        f.write("  %s = {\n    inputs = {\n" % name)
+        for k, v in inputs.items():
+            f.write("      %s = { dtype = \"%s\", shape = %s, value = %s },\n" % (k, v.dtype, lua(list(v.shape)) if v.ndim else "{}", lua(v)))
+        f.write("    },\n    outputs = {\n")
+        for k, v in vals.items():
+            v = np.asarray(v)
+            f.write("      %s = { shape = %s, value = %s },\n" % (k, lua(list(v.shape)) if v.ndim else "{}", lua(v)))
+        f.write("    },\n  },\n")
+    f.write("}\n")
+print("wrote %d cases to %s" % (len(cases), os.path.normpath(out)), file=sys.stderr)
