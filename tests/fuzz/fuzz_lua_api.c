@@ -364,6 +364,8 @@ static const struct {
             {"op_new", "gywpltee"},
             {"op_info", "o"},
             {"op_type_exists", "w"},
+            {"op_type_nref", "y"},
+            {"graph_add_function", "gwlpl"},
             {"gradients", "gppp"},
             {"array", "xd"},
             {"array_from_bytes", "w"},

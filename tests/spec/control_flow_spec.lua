@@ -136,6 +136,19 @@ describe("tf.case", function()
     for i, v in ipairs({ -5, 5, -1, 50, 500 }) do got[i] = sess:run(y, { [x] = v }):item() end
     assert.are.same({ -1, 1, -1, 2, 3 }, got)
   end)
+
+  it("with exclusive = true, fails the run when more than one predicate holds", function()
+    local x = tf.placeholder("int32", {})
+    local y = tf.case({ { tf.less(x, 0), function() return tf.constant(-1) end },
+                        { tf.less(x, 10), function() return tf.constant(1) end } },
+                      function() return tf.constant(3) end, { exclusive = true })
+    local sess = tf.Session()
+    assert.are.equal(1, sess:run(y, { [x] = 5 }):item())
+    assert.are.equal(3, sess:run(y, { [x] = 50 }):item())
+    local ok, err = pcall(sess.run, sess, y, { [x] = -5 })
+    assert.is_false(ok)
+    assert.is_truthy(tostring(err):find("more than one predicate is true", 1, true))
+  end)
 end)
 
 describe("tf.while_loop", function()
