@@ -289,6 +289,10 @@ return function(tf)
       if #list == 0 then return default() end
     end
     callable(default, "tf.case", "default")
+    local function chain(i)
+      if i > #list then return default() end
+      return tf.cond(list[i][1], list[i][2], function() return chain(i + 1) end)
+    end
     return tf.name_scope(opts.name or "case", function()
       if opts.exclusive and #list > 1 then
         -- TF raises when more than one predicate holds: an assertion that
@@ -297,17 +301,7 @@ return function(tf)
         for i, p in ipairs(list) do c[i] = tf.cast(p[1], "int32") end
         local check = tf.debugging.assert_less_equal(tf.add_n(c), 1, {
           message = "tf.case: more than one predicate is true (exclusive = true)" })
-        return tf.control_dependencies({ check }, function()
-          local function chain(i)
-            if i > #list then return default() end
-            return tf.cond(list[i][1], list[i][2], function() return chain(i + 1) end)
-          end
-          return chain(1)
-        end)
-      end
-      local function chain(i)
-        if i > #list then return default() end
-        return tf.cond(list[i][1], list[i][2], function() return chain(i + 1) end)
+        return tf.control_dependencies({ check }, function() return chain(1) end)
       end
       return chain(1)
     end)
