@@ -556,7 +556,8 @@ return function(tf)
                          LoopCond = true, If = true, While = true, StatelessIf = true, StatelessWhile = true }
 
   -- tf.add_check_numerics_ops(): a group of CheckNumerics over every float
-  -- output of the default graph's ops so far (not variables, as TF).
+  -- output of the default graph's ops so far (not variables, as TF, nor
+  -- the outputs of variable updates).
   function tf.add_check_numerics_ops()
     local g = G.get_default_graph()
     local checks = {}
@@ -565,7 +566,9 @@ return function(tf)
         G.raise("tf.add_check_numerics_ops: not compatible with control flow operations such as tf.cond or "
                 .. "tf.while_loop (found %s '%s'); use tf.check_numerics on the tensors to check", op.type, op.name)
       end
-      if op.type ~= "VariableV2" and op.type ~= "CheckNumerics" then
+      -- Not variables, and not the outputs of ops that update one (an
+      -- initializer's Assign): checking them would run the update again.
+      if op.type ~= "VariableV2" and op.type ~= "CheckNumerics" and core.op_type_nref(op.type) == 0 then
         for i, t in ipairs(op.outputs) do
           if t.dtype == "float32" or t.dtype == "float64" then
             checks[#checks + 1] = G.colocate_with(op, function()
