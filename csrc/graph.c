@@ -534,6 +534,18 @@ mf_op *mf_op_finish(mf_op_desc *d, mf_status *s)
       goto fail;
     }
 
+  if (!(op->def->flags & MFI_STRINGS)) {
+    bool str = false;
+    for (int i = 0; i < op->nin; i++)
+      str |= op->inputs[i].op->out[op->inputs[i].index].dtype == MF_STRING;
+    for (int i = 0; i < op->nout; i++) str |= op->out[i].dtype == MF_STRING;
+    if (str) {
+      mfi_op_error(s, MF_INVALID_ARGUMENT, op, "%s does not take or give string tensors",
+                   op->def->type);
+      goto fail;
+    }
+  }
+
   pthread_mutex_lock(&g->lock);
   int cap = g->cap;
   bool ok = grow((void **)&g->ops, &cap, g->nops + 1, sizeof(mf_op *));

@@ -43,6 +43,12 @@ void mfi_free(void *p, size_t nbytes);
 bool mfi_device_copy(mfi_device *dst_dev, void *dst, mfi_device *src_dev, const void *src, size_t n,
                      mf_status *s);
 
+/* One element of a string tensor: its own heap copy of the bytes. */
+typedef struct {
+  char *p; /* NULL when empty */
+  size_t n;
+} mfi_str;
+
 typedef struct mfi_buffer {
   mfi_refcount refs;
   size_t nbytes;
@@ -50,6 +56,7 @@ typedef struct mfi_buffer {
   void (*dealloc)(void *data, void *arg); /* borrowed memory; NULL: ours */
   void *arg;
   bool borrowed;
+  bool strings;    /* data is mfi_str elements, each owning its bytes */
   mfi_device *dev; /* where data lives; borrowed memory is the CPU's */
 } mfi_buffer;
 
@@ -70,6 +77,12 @@ mf_tensor *mfi_tensor_empty_on(mfi_device *d, mf_dtype dt, int ndim, const int64
 mf_tensor *mfi_tensor_empty(mf_dtype dt, int ndim, const int64_t *dims, mf_status *s);
 static inline mfi_device *mfi_tensor_device(const mf_tensor *t) { return t->buf->dev; }
 static inline void *mfi_data(const mf_tensor *t) { return (char *)t->buf->data + t->offset; }
+/* String tensors (host memory only): a tensor of empty strings, element i
+ * set (copying n bytes; the tensor must not be shared yet) or read. */
+mf_tensor *mfi_string_tensor_new(int ndim, const int64_t *dims, mf_status *s);
+bool mfi_string_set(mf_tensor *t, int64_t i, const void *bytes, size_t n, mf_status *s);
+const char *mfi_string_get(const mf_tensor *t, int64_t i, size_t *n);
+
 /* True when this tensor is the only holder of its buffer. */
 bool mfi_tensor_exclusive(const mf_tensor *t);
 /* A copy on the same device. */
@@ -275,6 +288,10 @@ enum {
    * its outputs stay where the functions computed them. Implies
    * MFI_ANY_DEVICE. */
   MFI_CONTROL = 1 << 6,
+  /* Takes or gives string tensors (Const, Placeholder, Identity, Reshape,
+   * summaries ...): any other op refuses them when it is created. Such ops
+   * run on the CPU, where strings live. */
+  MFI_STRINGS = 1 << 7,
 };
 
 typedef struct mfi_grad_ctx mfi_grad_ctx;

@@ -325,8 +325,20 @@ static mfi_device *place_updater(mfi_placer *pl, const mf_op *op, mf_status *s)
   return home;
 }
 
+/* Whether the op takes or gives a string tensor: it runs on the CPU, where
+ * strings live (as TF's string kernels are host-memory ones). */
+static bool uses_strings(const mf_op *op)
+{
+  for (int i = 0; i < op->nin; i++)
+    if (op->inputs[i].op->out[op->inputs[i].index].dtype == MF_STRING) return true;
+  for (int i = 0; i < op->nout; i++)
+    if (op->out[i].dtype == MF_STRING) return true;
+  return false;
+}
+
 static mfi_device *place_one(mfi_placer *pl, const mf_op *op, mf_status *s)
 {
+  if ((op->def->flags & MFI_STRINGS) && uses_strings(op)) return mfi_device_cpu();
   if (op->def->nref > 0) return place_updater(pl, op, s);
   if (op->def->flags & MFI_VARIABLE) return place_variable(pl, op, s);
   if (op->spec.type < 0) return default_device(pl, op);

@@ -39,7 +39,7 @@
 
 /* ---------------------------------------------------------------- dtypes */
 
-static const char *const st_names[MF_NUM_DTYPES] = {"F32", "F64", "I32", "I64", "BOOL", "U8"};
+static const char *const st_names[MF_NUM_DTYPES] = {"F32", "F64", "I32", "I64", "BOOL", "U8", NULL};
 
 /* Every safetensors dtype with its size, so offsets of tensors we cannot load
  * are still checked; loaded tensors must be one of ours. */
@@ -134,7 +134,7 @@ static bool read_entry(const mfi_json *m, mfi_st_entry *e, char *msg, size_t msz
   for (size_t i = 0; i < sizeof st_all / sizeof st_all[0]; i++)
     if (!strcmp(dt->str, st_all[i].name)) e->elem_size = st_all[i].size;
   for (int i = 0; i < MF_NUM_DTYPES; i++)
-    if (!strcmp(dt->str, st_names[i])) e->loadable = i;
+    if (st_names[i] && !strcmp(dt->str, st_names[i])) e->loadable = i;
   if (!e->elem_size) {
     snprintf(msg, msz, "entry '%s' has an unknown dtype \"%.40s\"", m->key, dt->str);
     return false;
@@ -422,6 +422,12 @@ static bool write_body(FILE *f, void *ctx)
 
 bool mfi_st_write(const char *path, const mfi_st_tensor *t, int n, mf_status *s)
 {
+  for (int i = 0; i < n; i++)
+    if (mf_tensor_dtype(t[i].t) == MF_STRING) {
+      mfi_set(s, MF_INVALID_ARGUMENT, "cannot save '%s' to '%s': safetensors has no string dtype",
+              t[i].name, path);
+      return false;
+    }
   mfi_strbuf hdr = {0}, canon = {0};
   mfi_st_entry *ents = calloc((size_t)n + 1, sizeof *ents);
   if (!ents) {

@@ -5,9 +5,9 @@
 #include <stdlib.h>
 #include <string.h>
 
-static const char *const dtype_names[MF_NUM_DTYPES] = {"float32", "float64", "int32",
-                                                       "int64",   "bool",    "uint8"};
-static const size_t dtype_sizes[MF_NUM_DTYPES] = {4, 8, 4, 8, 1, 1};
+static const char *const dtype_names[MF_NUM_DTYPES] = {"float32", "float64", "int32", "int64",
+                                                       "bool",    "uint8",   "string"};
+static const size_t dtype_sizes[MF_NUM_DTYPES] = {4, 8, 4, 8, 1, 1, sizeof(mfi_str)};
 
 const char *mf_dtype_name(mf_dtype dt)
 {
@@ -124,6 +124,7 @@ static mf_tensor *tensor_header(mf_dtype dt, int ndim, const int64_t *dims, mf_s
   b->dealloc = NULL;
   b->arg = NULL;
   b->borrowed = false;
+  b->strings = dt == MF_STRING;
   b->dev = mfi_device_cpu();
   return t;
 }
@@ -131,6 +132,10 @@ static mf_tensor *tensor_header(mf_dtype dt, int ndim, const int64_t *dims, mf_s
 mf_tensor *mfi_tensor_empty_on(mfi_device *d, mf_dtype dt, int ndim, const int64_t *dims,
                                mf_status *s)
 {
+  if (dt == MF_STRING && d != mfi_device_cpu()) {
+    mfi_set(s, MF_INVALID_ARGUMENT, "string tensors live in host memory, not on %s", d->name);
+    return NULL;
+  }
   mf_tensor *t = tensor_header(dt, ndim, dims, s);
   if (!t) return NULL;
   t->buf->dev = d;
@@ -143,6 +148,7 @@ mf_tensor *mfi_tensor_empty_on(mfi_device *d, mf_dtype dt, int ndim, const int64
     free(t->buf), free(t);
     return NULL;
   }
+  if (dt == MF_STRING) memset(t->buf->data, 0, t->buf->nbytes); /* all empty */
   return t;
 }
 
@@ -167,6 +173,12 @@ mf_tensor *mf_tensor_new_borrowed(mf_dtype dt, int ndim, const int64_t *dims, vo
   mf_status local;
   if (!s) s = &local;
   mfi_clear(s);
+  if (dt == MF_STRING) {
+    mfi_set(s, MF_INVALID_ARGUMENT,
+            "mf_tensor_new_borrowed: string tensors own their bytes (use mf_tensor_new and "
+            "mf_tensor_set_string)");
+    return NULL;
+  }
   mf_tensor *t = tensor_header(dt, ndim, dims, s);
   if (!t) return NULL;
   if (!data && t->buf->nbytes > 0) {
@@ -194,6 +206,8 @@ static void buffer_release(mfi_buffer *b)
   if (b->borrowed) {
     if (b->dealloc) b->dealloc(b->data, b->arg);
   } else {
+    for (size_t i = 0; b->strings && i < b->nbytes / sizeof(mfi_str); i++)
+      free(((mfi_str *)b->data)[i].p);
     mfi_device_free(b->dev, b->data, b->nbytes);
   }
   free(b);
@@ -215,7 +229,69 @@ size_t mf_tensor_nbytes(const mf_tensor *t)
 {
   return t ? (size_t)t->numel * dtype_sizes[t->dtype] : 0;
 }
-const void *mf_tensor_data(const mf_tensor *t) { return t ? mfi_data(t) : NULL; }
+const void *mf_tensor_data(const mf_tensor *t)
+{
+  return t && t->dtype != MF_STRING ? mfi_data(t) : NULL;
+}
+
+/* ---------------------------------------------------------------- strings */
+
+mf_tensor *mfi_string_tensor_new(int ndim, const int64_t *dims, mf_status *s)
+{
+  return mfi_tensor_empty(MF_STRING, ndim, dims, s);
+}
+
+bool mfi_string_set(mf_tensor *t, int64_t i, const void *bytes, size_t n, mf_status *s)
+{
+  if (t->dtype != MF_STRING || i < 0 || i >= t->numel || (n > 0 && !bytes)) {
+    mfi_set(s, MF_INVALID_ARGUMENT, "mf_tensor_set_string: %s",
+            t->dtype != MF_STRING ? "not a string tensor"
+            : n > 0 && !bytes     ? "bytes is NULL"
+                                  : "index out of range");
+    return false;
+  }
+  if (atomic_load(&t->refs) != 1 || atomic_load(&t->buf->refs) != 1) {
+    mfi_set(s, MF_FAILED_PRECONDITION,
+            "mf_tensor_set_string: the tensor is shared (values are immutable once shared)");
+    return false;
+  }
+  char *p = NULL;
+  if (n > 0 && !(p = malloc(n))) {
+    mfi_set(s, MF_RESOURCE_EXHAUSTED, "out of memory storing a string of %zu bytes", n);
+    return false;
+  }
+  if (n > 0) memcpy(p, bytes, n);
+  mfi_str *e = (mfi_str *)mfi_data(t) + i;
+  free(e->p);
+  e->p = p, e->n = n;
+  return true;
+}
+
+const char *mfi_string_get(const mf_tensor *t, int64_t i, size_t *n)
+{
+  const mfi_str *e = (const mfi_str *)mfi_data(t) + i;
+  if (n) *n = e->n;
+  return e->p ? e->p : "";
+}
+
+int mf_tensor_set_string(mf_tensor *t, int64_t i, const void *bytes, size_t len, mf_status *s)
+{
+  mf_status local;
+  if (!s) s = &local;
+  mfi_clear(s);
+  if (!t) {
+    mfi_set(s, MF_INVALID_ARGUMENT, "mf_tensor_set_string: tensor is NULL");
+    return 0;
+  }
+  return mfi_string_set(t, i, bytes, len, s);
+}
+
+const char *mf_tensor_string(const mf_tensor *t, int64_t i, size_t *len)
+{
+  if (len) *len = 0;
+  if (!t || t->dtype != MF_STRING || i < 0 || i >= t->numel) return NULL;
+  return mfi_string_get(t, i, len);
+}
 
 bool mfi_tensor_exclusive(const mf_tensor *t)
 {
@@ -225,6 +301,17 @@ bool mfi_tensor_exclusive(const mf_tensor *t)
 static mf_tensor *copy_to(const mf_tensor *t, mfi_device *d, mf_status *s)
 {
   mf_tensor *c = mfi_tensor_empty_on(d, t->dtype, t->ndim, t->dims, s);
+  if (c && t->dtype == MF_STRING) { /* each element's own copy of its bytes */
+    for (int64_t i = 0; i < t->numel; i++) {
+      size_t n;
+      const char *p = mfi_string_get(t, i, &n);
+      if (!mfi_string_set(c, i, p, n, s)) {
+        mf_tensor_delete(c);
+        return NULL;
+      }
+    }
+    return c;
+  }
   if (c && !mfi_device_copy(d, mfi_data(c), t->buf->dev, mfi_data(t), mf_tensor_nbytes(t), s)) {
     mf_tensor_delete(c);
     return NULL;
@@ -249,6 +336,11 @@ void *mf_tensor_mutable_data(mf_tensor *t, mf_status *s)
   mfi_clear(s);
   if (!t) {
     mfi_set(s, MF_INVALID_ARGUMENT, "mf_tensor_mutable_data: tensor is NULL");
+    return NULL;
+  }
+  if (t->dtype == MF_STRING) {
+    mfi_set(s, MF_INVALID_ARGUMENT,
+            "mf_tensor_mutable_data: a string tensor's elements are set with mf_tensor_set_string");
     return NULL;
   }
   /* The library hands every holder its own tensor object (views share the

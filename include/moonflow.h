@@ -58,6 +58,7 @@ typedef enum {
   MF_INT64,
   MF_BOOL,
   MF_UINT8,
+  MF_STRING, /* byte strings (any bytes, any length), in host memory */
   MF_NUM_DTYPES
 } mf_dtype;
 
@@ -123,6 +124,17 @@ MF_API const void *mf_tensor_data(const mf_tensor *t);
  * (another tensor, a variable, a fetched value), so a write never shows
  * through any other value. NULL with a status on failure. */
 MF_API void *mf_tensor_mutable_data(mf_tensor *t, mf_status *s);
+
+/* String tensors (MF_STRING): mf_tensor_new makes one of empty strings,
+ * which mf_tensor_set_string fills (copying the bytes) while the caller
+ * holds the only reference; mf_tensor_string reads element i (flat index
+ * from 0): its bytes (not NUL-terminated; "" when empty) and *len.
+ * mf_tensor_data and mf_tensor_mutable_data do not apply to strings (NULL
+ * and an error). NULL for a NULL or non-string tensor or an index out of
+ * range. */
+MF_API int mf_tensor_set_string(mf_tensor *t, int64_t i, const void *bytes, size_t len,
+                                mf_status *s);
+MF_API const char *mf_tensor_string(const mf_tensor *t, int64_t i, size_t *len);
 
 /* Views sharing the buffer: a new shape with the same element count, and the
  * i-th sub-tensor along the first dimension (i counts from 0 here). */

@@ -39,14 +39,34 @@ static void push_elem(lua_State *L, const mf_tensor *t, int64_t i)
   case MF_INT64: lua_pushinteger(L, ((const int64_t *)p)[i]); break;
   case MF_BOOL: lua_pushboolean(L, ((const uint8_t *)p)[i]); break;
   case MF_UINT8: lua_pushinteger(L, ((const uint8_t *)p)[i]); break;
+  case MF_STRING: {
+    size_t n;
+    const char *str = mf_tensor_string(t, i, &n);
+    lua_pushlstring(L, str, n);
+    break;
+  }
   default: lua_pushnil(L);
   }
 }
 
-/* Stores the Lua value at index v as element i; raises on a value that does
- * not fit the dtype. */
-static void store_elem(lua_State *L, mf_dtype dt, void *p, int64_t i, int v)
+/* Stores the Lua value at index v as element i of t (data p, unless a
+ * string tensor); raises on a value that does not fit the dtype. */
+static void store_elem(lua_State *L, mf_tensor *t, void *p, int64_t i, int v)
 {
+  mf_dtype dt = mf_tensor_dtype(t);
+  if (dt == MF_STRING) {
+    if (lua_type(L, v) != LUA_TSTRING)
+      luaL_error(L, "a string Array needs strings, got %s", luaL_typename(L, v));
+    size_t n;
+    const char *str = lua_tolstring(L, v, &n);
+    mf_status *s = mf_status_new();
+    if (!mf_tensor_set_string(t, i, str, n, s)) lmf_error(L, s);
+    mf_status_delete(s);
+    return;
+  }
+  if (lua_type(L, v) == LUA_TSTRING)
+    luaL_error(L, "a %s Array needs %s, got a string", mf_dtype_name(dt),
+               dt == MF_BOOL ? "true/false" : "numbers");
   if (dt == MF_BOOL) {
     if (!lua_isboolean(L, v))
       luaL_error(L, "a bool Array needs true/false, got %s", luaL_typename(L, v));
@@ -83,7 +103,7 @@ static void store_elem(lua_State *L, mf_dtype dt, void *p, int64_t i, int v)
 typedef struct {
   int ndim;
   int64_t dims[MF_MAX_DIMS];
-  int floats, ints, bools;
+  int floats, ints, bools, strings;
 } scan_state;
 
 /* Checks that the nested table at index v is rectangular with the shape
@@ -98,6 +118,8 @@ static void scan(lua_State *L, int v, int depth, scan_state *st)
       st->bools++;
     else if (t == LUA_TNUMBER)
       lua_isinteger(L, v) ? st->ints++ : st->floats++;
+    else if (t == LUA_TSTRING)
+      st->strings++;
     else if (t == LUA_TTABLE && depth > 0)
       luaL_error(L, "ragged nested table: expected a number at depth %d, got a table", depth);
     else
@@ -118,23 +140,23 @@ static void scan(lua_State *L, int v, int depth, scan_state *st)
   }
 }
 
-static void fill(lua_State *L, int v, int depth, const scan_state *st, mf_dtype dt, void *p,
+static void fill(lua_State *L, int v, int depth, const scan_state *st, mf_tensor *t, void *p,
                  int64_t *pos)
 {
   if (depth == st->ndim) {
-    store_elem(L, dt, p, (*pos)++, v);
+    store_elem(L, t, p, (*pos)++, v);
     return;
   }
   for (int64_t k = 1; k <= st->dims[depth]; k++) {
     lua_rawgeti(L, v, k);
-    fill(L, lua_gettop(L), depth + 1, st, dt, p, pos);
+    fill(L, lua_gettop(L), depth + 1, st, t, p, pos);
     lua_pop(L, 1);
   }
 }
 
 /* array(value [, dtype]) -> Array. value: number, boolean, nested table. The
  * dtype defaults to the Lua convention: any float -> float32, integers ->
- * int32, booleans -> bool. */
+ * int32, booleans -> bool, strings -> string. */
 static int array_new(lua_State *L)
 {
   scan_state st = {0};
@@ -154,21 +176,28 @@ static int array_new(lua_State *L)
   mf_dtype dt;
   if (!lua_isnil(L, 2))
     dt = lmf_checkdtype(L, 2);
-  else if (st.bools && (st.ints || st.floats))
-    return luaL_error(L, "cannot mix booleans and numbers");
+  else if ((st.bools > 0) + (st.ints + st.floats > 0) + (st.strings > 0) > 1)
+    return luaL_error(L, "cannot mix %s",
+                      st.strings && st.bools ? "strings and booleans"
+                      : st.strings           ? "strings and numbers"
+                                             : "booleans and numbers");
   else
-    dt = st.bools ? MF_BOOL : st.floats || !st.ints ? MF_FLOAT32 : MF_INT32;
+    dt = st.strings              ? MF_STRING
+         : st.bools              ? MF_BOOL
+         : st.floats || !st.ints ? MF_FLOAT32
+                                 : MF_INT32;
   mf_status *s = mf_status_new();
   mf_tensor *t = mf_tensor_new(dt, st.ndim, st.dims, s);
-  void *data = t ? mf_tensor_mutable_data(t, s) : NULL; /* a new tensor: never copies */
-  if (!data) {
+  /* a new tensor: never copies (strings are set element by element) */
+  void *data = t && dt != MF_STRING ? mf_tensor_mutable_data(t, s) : NULL;
+  if (!t || (!data && dt != MF_STRING)) {
     mf_tensor_delete(t);
     return lmf_error(L, s);
   }
   mf_status_delete(s);
   lmf_pusharray(L, t); /* owns t from here, even if fill raises */
   int64_t pos = 0;
-  if (mf_tensor_numel(t) > 0) fill(L, v, 0, &st, dt, data, &pos);
+  if (mf_tensor_numel(t) > 0) fill(L, v, 0, &st, t, data, &pos);
   return 1;
 }
 
@@ -229,16 +258,39 @@ static int array_index(lua_State *L)
   return 1;
 }
 
+/* A string Array's own copy of its strings, replacing the shared one (what
+ * mf_tensor_mutable_data does for the other dtypes). */
+static mf_tensor *own_strings(lua_State *L, int i)
+{
+  lmf_array *a = luaL_checkudata(L, i, LMF_ARRAY);
+  mf_tensor *t = a->t;
+  mf_status *s = mf_status_new();
+  mf_tensor *c = mf_tensor_new(MF_STRING, mf_tensor_ndim(t), mf_tensor_dims(t), s);
+  for (int64_t e = 0; c && e < mf_tensor_numel(t); e++) {
+    size_t n;
+    const char *p = mf_tensor_string(t, e, &n);
+    if (!mf_tensor_set_string(c, e, p, n, s)) mf_tensor_delete(c), c = NULL;
+  }
+  if (!c) lmf_error(L, s);
+  mf_status_delete(s);
+  mf_tensor_delete(t);
+  return a->t = c;
+}
+
 static int array_newindex(lua_State *L)
 {
   mf_tensor *t = lmf_checkarray(L, 1);
   if (mf_tensor_ndim(t) != 1) return luaL_error(L, "a[i] = v needs a rank-1 Array");
   int64_t k = check_index(L, t, 2);
+  if (mf_tensor_dtype(t) == MF_STRING) {
+    store_elem(L, own_strings(L, 1), NULL, k, 3);
+    return 0;
+  }
   mf_status *s = mf_status_new();
   void *p = mf_tensor_mutable_data(t, s); /* copy-on-write: never changes another value */
   if (!p) return lmf_error(L, s);
   mf_status_delete(s);
-  store_elem(L, mf_tensor_dtype(t), p, k, 3);
+  store_elem(L, t, p, k, 3);
   return 0;
 }
 
@@ -327,6 +379,8 @@ static int array_reshape(lua_State *L)
 static int array_tobytes(lua_State *L)
 {
   mf_tensor *t = lmf_checkarray(L, 1);
+  if (mf_tensor_dtype(t) == MF_STRING)
+    return luaL_error(L, "tobytes(): a string Array has no flat bytes (use totable() or a[i])");
   lua_pushlstring(L, mf_tensor_data(t), mf_tensor_nbytes(t));
   return 1;
 }

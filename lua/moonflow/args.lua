@@ -28,7 +28,7 @@ local Array_mt = core.array_metatable
 local function is_array(x) return getmetatable(x) == Array_mt end
 local function plain(x) return type(x) == "table" and getmetatable(x) == nil end
 
-local DTYPES = { float32 = true, float64 = true, int32 = true, int64 = true, bool = true, uint8 = true }
+local DTYPES = { float32 = true, float64 = true, int32 = true, int64 = true, bool = true, uint8 = true, string = true }
 
 local function describe(v)
   if G.is_tensor(v) then return "a Tensor" end
@@ -80,7 +80,7 @@ local TYPES = {
   bool = { function(v) if type(v) == "boolean" then return v end end, "a boolean" },
   string = { function(v) if type(v) == "string" then return v end end, "a string" },
   dtype = { function(v) if DTYPES[v] then return v end end,
-            "a dtype name (float32, float64, int32, int64, bool or uint8)" },
+            "a dtype name (float32, float64, int32, int64, bool, uint8 or string)" },
   ["function"] = { function(v) if type(v) == "function" then return v end end, "a function" },
   table = { function(v) if plain(v) then return v end end, "a table" },
   -- a shape: a list of integers (-1 unknown; scalar tensors may stand for

@@ -18,6 +18,7 @@ return function(tf)
   tf.is_array = C.is_array
 
   local function fmt_number(x, dtype)
+    if dtype == "string" then return string.format("%q", x) end
     if dtype == "bool" then return tostring(x) end
     if dtype:match("int") then return string.format("%d", x) end
     if x ~= x then return "nan" end

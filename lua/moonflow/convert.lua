@@ -5,7 +5,7 @@ local G = require("moonflow.graph")
 
 local M = {}
 
-local dtypes = { float32 = true, float64 = true, int32 = true, int64 = true, bool = true, uint8 = true }
+local dtypes = { float32 = true, float64 = true, int32 = true, int64 = true, bool = true, uint8 = true, string = true }
 M.dtypes = dtypes
 
 local Array_mt = core.array_metatable
@@ -13,7 +13,7 @@ function M.is_array(x) return getmetatable(x) == Array_mt end
 
 function M.check_dtype(dt, what)
   if dt ~= nil and not dtypes[dt] then
-    G.raise("%s: unknown dtype '%s' (use float32, float64, int32, int64, bool or uint8)", what, tostring(dt))
+    G.raise("%s: unknown dtype '%s' (use float32, float64, int32, int64, bool, uint8 or string)", what, tostring(dt))
   end
   return dt
 end

@@ -79,6 +79,33 @@ static void abuse_tensors(mf_status *s)
   CHECK(mf_tensor_data(NULL) == NULL);
   CHECK(mf_tensor_mutable_data(NULL, s) == NULL);
   CHECK_ERR(s, MF_INVALID_ARGUMENT, "mf_tensor_mutable_data");
+  /* strings: only string tensors, in range, unshared */
+  CHECK(mf_tensor_string(NULL, 0, NULL) == NULL);
+  CHECK(!mf_tensor_set_string(NULL, 0, "x", 1, s));
+  CHECK_ERR(s, MF_INVALID_ARGUMENT, "tensor is NULL");
+  {
+    int64_t two = 2;
+    mf_tensor *st = mf_tensor_new(MF_STRING, 1, &two, s);
+    size_t n = 7;
+    CHECK(st && mf_tensor_string(st, 1, &n) && n == 0);
+    CHECK(mf_tensor_string(st, 2, &n) == NULL && mf_tensor_string(st, -1, &n) == NULL);
+    CHECK(!mf_tensor_set_string(st, 2, "x", 1, s));
+    CHECK_ERR(s, MF_INVALID_ARGUMENT, "index out of range");
+    CHECK(!mf_tensor_set_string(st, 0, NULL, 3, s));
+    CHECK_ERR(s, MF_INVALID_ARGUMENT, "bytes is NULL");
+    CHECK(mf_tensor_set_string(st, 0, "a\0b", 3, s));
+    const char *p = mf_tensor_string(st, 0, &n);
+    CHECK(p && n == 3 && memcmp(p, "a\0b", 3) == 0);
+    CHECK(mf_tensor_data(st) == NULL && !mf_tensor_mutable_data(st, s));
+    mf_tensor *shared = mf_tensor_retain(st);
+    CHECK(!mf_tensor_set_string(st, 1, "y", 1, s));
+    CHECK_ERR(s, MF_FAILED_PRECONDITION, "shared");
+    mf_tensor_delete(shared);
+    mf_tensor *f = mf_tensor_new(MF_FLOAT32, 1, &two, s);
+    CHECK(!mf_tensor_set_string(f, 0, "x", 1, s) && mf_tensor_string(f, 0, NULL) == NULL);
+    CHECK(!mf_tensor_new_borrowed(MF_STRING, 1, &two, &n, NULL, NULL, s));
+    mf_tensor_delete(f), mf_tensor_delete(st);
+  }
   CHECK(mf_tensor_mutable_data(NULL, NULL) == NULL);
   CHECK(!mf_tensor_reshape(NULL, 2, dims, s));
   CHECK_ERR(s, MF_INVALID_ARGUMENT, "mf_tensor_reshape");
