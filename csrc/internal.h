@@ -230,10 +230,16 @@ struct mfi_kctx {
   /* Variables: VariableV2 gets its own in vars[0]; an op whose first
    * def->nref inputs name variables gets theirs in vars[i]. */
   mfi_var_ref vars[MFI_MAX_REFS];
-  uint64_t key;    /* random ops: Philox key */
-  uint64_t run;    /* random ops: how many times this op ran before */
-  int threads;     /* intra-op threads */
-  bool allow_tf32; /* GPU float32 products may use TF32 (session config allow_tf32) */
+  uint64_t key; /* random ops: Philox key */
+  /* Random and control-flow ops: which draw (call) this is. At the top of
+   * a run: how many times the op ran before in this session. Inside a
+   * function call: a hash of the call's path and the op, so a gradient's
+   * replay of a branch or loop iteration draws what the forward call drew. */
+  uint64_t run;
+  uint64_t count;       /* random ops: how many times this op ran before (Print's first_n) */
+  const uint64_t *path; /* inside a function call: its path key; NULL at the top of a run */
+  int threads;          /* intra-op threads */
+  bool allow_tf32;      /* GPU float32 products may use TF32 (session config allow_tf32) */
   mfi_device *dev;
   void *stream; /* the device's stream for this run (NULL on the CPU) */
   /* What prepare worked out for the kernel, so that kernels never re-run
@@ -260,11 +266,17 @@ struct mfi_kctx {
 
 /* Calls function f for the control-flow op of k (its `which`-th function):
  * feeds args (one per argument, checked against the argument's dtype and
- * shape), runs serially on the calling thread, and gives results (new
- * references, wherever they were computed). false with k's status set
- * (an error inside names the op that failed). */
+ * shape), runs serially on the calling thread with call path `path`, and
+ * gives results (new references, wherever they were computed). false with
+ * k's status set (an error inside names the op that failed). */
 bool mfi_call(mfi_kctx *k, int which, const mfi_function *f, mf_tensor *const *args,
-              mf_tensor **results);
+              mf_tensor **results, uint64_t path);
+/* The path of a call made by a control-flow op whose run is `run`
+ * (k->run), for its `salt`-th call (a branch, an iteration). */
+uint64_t mfi_call_path(uint64_t run, uint64_t salt);
+/* The `run` that op (a control-flow op k depends on, in k's context) had:
+ * what a gradient needs to replay that op's calls. */
+uint64_t mfi_run_of(const mfi_kctx *k, const mf_op *op);
 
 /* Scratch memory on the kernel's device for the kernel's duration; NULL
  * with the op's out-of-memory error set when it cannot be had. */

@@ -190,7 +190,10 @@ mfi_plan *mfi_plan_build(mf_graph *g, const mf_output *feeds, int nfeeds, const 
           : (in.op->def->flags & MFI_CONTROL) && !mfi_bit(in.op->def->host_out, in.index)
               ? NULL
               : mfi_out_device(in.op->def, in.index, from->dev);
-      mfi_device *want = mfi_in_device(op->def, i, n->dev);
+      /* A control-flow op takes its inputs where they are (its functions
+       * move them where their ops need them). */
+      bool anywhere = (op->def->flags & MFI_CONTROL) && !mfi_bit(op->def->host_in, i);
+      mfi_device *want = anywhere ? at : mfi_in_device(op->def, i, n->dev);
       if ((p->in_val[io] = slot_on(&cv, slot, at, want, from ? node_of[in.op->id] : -1, &v)) < 0)
         goto oom;
       if (from && (!push(&edges_from, node_of[in.op->id]) || !push(&edges_to, node_of[id])))

@@ -254,7 +254,26 @@ static void run_copies(mfi_plan *p, const mfi_copy *c, int n, mf_status *s)
   }
 }
 
-static void run_node(mf_session *sess, mfi_plan *p, int k, mf_status *s)
+/* splitmix64's finalizer over a and b: call paths and in-call run numbers. */
+static uint64_t mix(uint64_t a, uint64_t b)
+{
+  uint64_t z = a ^ (b + 0x9E3779B97F4A7C15ull + (a << 6) + (a >> 2));
+  z = (z ^ (z >> 30)) * 0xBF58476D1CE4E5B9ull;
+  z = (z ^ (z >> 27)) * 0x94D049BB133111EBull;
+  return z ^ (z >> 31);
+}
+
+uint64_t mfi_call_path(uint64_t run, uint64_t salt) { return mix(run, salt); }
+
+uint64_t mfi_run_of(const mfi_kctx *k, const mf_op *op)
+{
+  /* At the top of a run, op ran before k in this run (k reads its output):
+   * its count has moved on by one. */
+  return k->path ? mix(*k->path, (uint64_t)op->id) : k->sess->runs[op->id] - 1;
+}
+
+/* path: the call path when running inside a function call, else NULL. */
+static void run_node(mf_session *sess, mfi_plan *p, int k, mf_status *s, const uint64_t *path)
 {
   mfi_node *n = &p->nodes[k];
   mf_op *op = n->op;
@@ -271,7 +290,11 @@ static void run_node(mf_session *sess, mfi_plan *p, int k, mf_status *s)
   c->stream = stream_on(sess, n->dev);
   c->nscratch = 0;
   for (int j = 0; j < n->nvar; j++) c->vars[j].slot = &sess->vars[n->var_id[j]];
-  if (def->flags & MFI_RANDOM) c->run = sess->runs[op->id]++;
+  c->path = path;
+  if (def->flags & (MFI_RANDOM | MFI_CONTROL)) {
+    c->count = sess->runs[op->id]++;
+    c->run = path ? mix(*path, (uint64_t)op->id) : c->count;
+  }
   struct timespec t0, t1;
   bool tracing = atomic_load(&sess->tracing); /* read once: another thread may toggle it */
   if (tracing) clock_gettime(CLOCK_MONOTONIC, &t0);
@@ -325,7 +348,7 @@ static void serve_one(mf_session *sess, run_state *r)
   pthread_mutex_unlock(&sess->qlock);
   mf_status st;
   mfi_clear(&st);
-  run_node(sess, r->plan, k, &st);
+  run_node(sess, r->plan, k, &st, NULL);
   pthread_mutex_lock(&sess->qlock);
   r->in_flight--;
   r->completed++;
@@ -410,7 +433,7 @@ static bool check_arg(const mfi_kctx *k, const mfi_function *f, int i, const mf_
 }
 
 bool mfi_call(mfi_kctx *k, int which, const mfi_function *f, mf_tensor *const *args,
-              mf_tensor **results)
+              mf_tensor **results, uint64_t path)
 {
   mf_session *sess = k->sess;
   mf_status *s = k->status;
@@ -446,7 +469,7 @@ bool mfi_call(mfi_kctx *k, int which, const mfi_function *f, mf_tensor *const *a
       goto release;
     }
   run_copies(p, p->copies, p->nfeed_copies, s);
-  for (int n = 0; n < p->nnodes && mfi_ok(s); n++) run_node(sess, p, n, s);
+  for (int n = 0; n < p->nnodes && mfi_ok(s); n++) run_node(sess, p, n, s, &path);
   for (int i = 0; mfi_ok(s) && i < f->nres; i++)
     results[i] = mf_tensor_retain(p->vals[p->fetch_val[i]]);
 release:
@@ -686,13 +709,17 @@ void mf_session_run(mf_session *sess, const mf_output *feeds, mf_tensor *const *
     for (int k = 0; k < p->nnodes; k++) p->pending[k] = p->nodes[k].npred;
     execute_parallel(sess, p, s);
   } else {
-    for (int k = 0; k < p->nnodes && mfi_ok(s); k++) run_node(sess, p, k, s);
+    for (int k = 0; k < p->nnodes && mfi_ok(s); k++) run_node(sess, p, k, s, NULL);
   }
-  for (int i = 0; i < p->ndevs; i++) {
+  /* The plan's devices, and any other that a function call used (it made
+   * the session's stream there). */
+  for (int i = 0; i < MFI_MAX_DEVICES; i++) {
+    mfi_device *d = i < mfi_device_count() ? mfi_device_at(i) : NULL;
+    bool used = d && sess->streams[i];
+    for (int j = 0; d && !used && j < p->ndevs; j++) used = p->devs[j] == d;
     mf_status tmp;
     mfi_clear(&tmp);
-    if (!p->devs[i]->ops.synchronize(p->devs[i], stream_on(sess, p->devs[i]), &tmp) && mfi_ok(s))
-      *s = tmp;
+    if (used && !d->ops.synchronize(d, stream_on(sess, d), &tmp) && mfi_ok(s)) *s = tmp;
   }
   /* Each fetch gets its own tensor object, in host memory. */
   for (int i = 0; mfi_ok(s) && i < nfetches; i++) {

@@ -218,6 +218,57 @@ static void gb_function(mfi_grad_ctx *g, const char *suffix, int nargs, mf_op *c
             s.msg);
 }
 
+/* The first op a call of f runs that updates a variable (Assign*, the
+ * optimizers' Apply*), or NULL; gradients replay a function's calls, which
+ * would update it again. */
+static const mf_op *updater_in(const mfi_function *f, mf_status *s)
+{
+  mf_graph *g = f->nres ? f->res[0].op->graph : f->ntargets ? f->targets[0]->graph : NULL;
+  if (!g) return NULL;
+  int n = g->nops;
+  char *seen = calloc((size_t)n + 1, 1);
+  int *stack = malloc(sizeof(int) * ((size_t)n + 1));
+  const mf_op *found = NULL;
+  int sp = 0;
+  if (!seen || !stack) {
+    mfi_set(s, MF_RESOURCE_EXHAUSTED, "out of memory");
+    goto done;
+  }
+  for (int i = 0; i < f->nargs; i++) seen[f->args[i]->id] = 1;
+  for (int i = 0; i < f->nres; i++)
+    if (!seen[f->res[i].op->id]) seen[f->res[i].op->id] = 1, stack[sp++] = f->res[i].op->id;
+  for (int i = 0; i < f->ntargets; i++)
+    if (!seen[f->targets[i]->id]) seen[f->targets[i]->id] = 1, stack[sp++] = f->targets[i]->id;
+  while (sp && !found) {
+    const mf_op *op = g->ops[stack[--sp]];
+    const char *t = op->def->type;
+    if (strncmp(t, "Assign", 6) == 0 || strstr(t, "Apply")) found = op;
+    for (int i = 0; i < op->nin + op->nctrl; i++) {
+      const mf_op *in = i < op->nin ? op->inputs[i].op : op->ctrl[i - op->nin];
+      if (!seen[in->id]) seen[in->id] = 1, stack[sp++] = in->id;
+    }
+  }
+done:
+  free(seen), free(stack);
+  return found;
+}
+
+/* Refuses to differentiate through a function that updates a variable. */
+static bool no_updates(mfi_grad_ctx *g, const mfi_function *f)
+{
+  const mf_op *u = updater_in(f, g->status);
+  if (u && mfi_ok(g->status)) {
+    char where[MF_MAX_NAME + 128];
+    mfi_op_label(u, where, sizeof where);
+    mfi_op_error(g->status, MF_UNIMPLEMENTED, g->op,
+                 "cannot differentiate it: its function '%s' updates a variable (%s), and the "
+                 "gradient re-runs the function; move the update out, or cut the path with "
+                 "tf.stop_gradient",
+                 f->name, where);
+  }
+  return mfi_ok(g->status);
+}
+
 /* d(sum ys * dys)/d(xs) as outputs computed from xs' function: zeros where
  * no y depends on an x. */
 static bool gb_grads(mfi_grad_ctx *g, int ny, const mf_output *ys, const mf_output *dys, int nx,
@@ -241,6 +292,14 @@ static bool gb_grads(mfi_grad_ctx *g, int ny, const mf_output *ys, const mf_outp
 
 static void infer_if(mfi_infer_ctx *c)
 {
+  const mfi_attr *fwd = mfi_attr_find(c->op, "forward");
+  if (fwd) {
+    const mf_op *of = fwd->kind == MFI_A_STRING ? mf_graph_op_by_name(c->op->graph, fwd->s) : NULL;
+    if (!of || strcmp(of->def->type, "If") != 0) {
+      mfi_infer_error(c, MF_INVALID_ARGUMENT, "attribute 'forward' must name an If operation");
+      return;
+    }
+  }
   const mfi_function *t = function_attr(c, "then_branch");
   const mfi_function *e = t ? function_attr(c, "else_branch") : NULL;
   if (!e) return;
@@ -279,12 +338,17 @@ static void infer_if(mfi_infer_ctx *c)
   }
 }
 
+/* A gradient If (attribute "forward": the If it differentiates) replays
+ * the forward call's path, so random ops in the branch draw what they drew. */
 static void cpu_if(mfi_kctx *k)
 {
   bool p;
   if (!read_bool(k, k->in[0], "the predicate", &p)) return;
   const mfi_function *f = function_of(k->op, p ? "then_branch" : "else_branch");
-  mfi_call(k, p ? 0 : 1, f, k->in + 1, k->out);
+  const mfi_attr *fwd = mfi_attr_find(k->op, "forward");
+  const mf_op *of = fwd ? mf_graph_op_by_name(k->op->graph, fwd->s) : NULL;
+  uint64_t run = of ? mfi_run_of(k, of) : k->run;
+  mfi_call(k, p ? 0 : 1, f, k->in + 1, k->out, mfi_call_path(run, p));
 }
 
 /* Each branch's gradient is a function of the branch's own arguments and
@@ -308,6 +372,7 @@ static void grad_if(mfi_grad_ctx *g)
     if (mfi_is_float(op->inputs[i + 1].op->out[op->inputs[i + 1].index].dtype)) dx_of[nd++] = i;
   for (int i = 0; i < r; i++)
     if (mfi_is_float(op->out[i].dtype)) dy_of[ny++] = i;
+  if (nd == 0 || ny == 0 || !no_updates(g, br[0]) || !no_updates(g, br[1])) goto done;
   for (int b = 0; b < 2 && mfi_ok(g->status); b++) {
     const mfi_function *f = br[b];
     for (int i = 0; i < ny; i++) {
@@ -325,6 +390,7 @@ static void grad_if(mfi_grad_ctx *g)
   for (int i = 0; d && i < ny; i++) mf_op_add_input(d, mfi_gb_dy(g, dy_of[i]));
   if (d) mf_op_set_attr_string(d, "then_branch", names[0]);
   if (d) mf_op_set_attr_string(d, "else_branch", names[1]);
+  if (d) mf_op_set_attr_string(d, "forward", op->name);
   mf_output gop = mfi_gb_finish(g, d, 0);
   for (int i = 0; i < nd && gop.op; i++) g->dx[dx_of[i] + 1] = (mf_output){gop.op, i};
 done:
@@ -457,7 +523,7 @@ static void cpu_while(mfi_kctx *k)
   for (;; it++) {
     mf_tensor *c = NULL;
     bool go = false;
-    if (!mfi_call(k, 0, cond, args, &c)) goto done;
+    if (!mfi_call(k, 0, cond, args, &c, mfi_call_path(k->run, 2 * (uint64_t)it))) goto done;
     bool ok = read_bool(k, c, "the loop condition", &go);
     mf_tensor_delete(c);
     if (!ok) goto done;
@@ -477,7 +543,7 @@ static void cpu_while(mfi_kctx *k)
     for (int i = 0; i < z.n; i++)
       if (k->out_uses[1 + z.n + z.m + i] > 0 && !tpush(k, &hist[i], mf_tensor_retain(args[i])))
         goto done;
-    ok = mfi_call(k, 1, body, args, res);
+    ok = mfi_call(k, 1, body, args, res, mfi_call_path(k->run, 2 * (uint64_t)it + 1));
     release(args, z.n + z.k);
     if (!ok) goto done;
     for (int i = 0; i < z.n; i++) args[i] = res[i], res[i] = NULL;
@@ -551,7 +617,7 @@ static void grad_while(mfi_grad_ctx *g)
     if (mfi_is_float(arg_meta(body, z.n + j)->dtype)) dslice[ns++] = j;
   for (int j = 0; j < z.m; j++)
     if (mfi_is_float(op->out[1 + z.n + j].dtype)) dout[no++] = j;
-  if (nv + ns == 0) goto done;
+  if (nv + ns == 0 || !no_updates(g, body)) goto done;
   int ny = 0;
   for (int i = 0; i < nv; i++, ny++) {
     ys[ny] = body->res[dvar[i]];
@@ -667,7 +733,31 @@ static void cpu_while_grad(mfi_kctx *k)
   wgrad_sizes z;
   wgrad_sizes_of(NULL, k->op, &z);
   const mfi_function *f = function_of(k->op, "grad");
-  int64_t trips = *(const int32_t *)mfi_data(k->in[0]);
+  const mf_tensor *tt = k->in[0];
+  int64_t trips = tt->numel == 1 ? *(const int32_t *)mfi_data(tt) : -1;
+  /* The trip count and the stacked inputs come from the While; a C host (or
+   * a feed) may hand in anything else: refuse what does not fit. */
+  bool fits = trips >= 0;
+  for (int i = 0; fits && i < z.n; i++) {
+    const mf_tensor *src = k->in[1 + i];
+    fits = !z.stacked[i] || (src->ndim > 0 && src->dims[0] == trips);
+  }
+  for (int j = 0; fits && j < z.k; j++) {
+    const mf_tensor *sl = k->in[1 + z.n + j];
+    fits = sl->ndim > 0 && sl->dims[0] >= trips;
+  }
+  for (int j = 0; fits && j < z.no; j++) {
+    const mf_tensor *g = k->in[1 + z.n + z.k + z.nv + j];
+    fits = g->ndim > 0 && g->dims[0] == trips;
+  }
+  if (!fits) {
+    mfi_op_error(k->status, MF_INVALID_ARGUMENT, k->op,
+                 "the trip count (%lld) does not match the loop's history, sliced inputs or "
+                 "output gradients",
+                 (long long)trips);
+    return;
+  }
+  uint64_t fwd_run = mfi_run_of(k, k->op->inputs[0].op);
   int na = z.n + z.k + z.nv + z.no, nr = z.nv + z.ns;
   mf_tensor **args = calloc((size_t)na + 1, sizeof *args);
   mf_tensor **res = calloc((size_t)nr + 1, sizeof *res);
@@ -699,7 +789,7 @@ static void cpu_while_grad(mfi_kctx *k)
       mf_tensor *g = k->in[1 + z.n + z.k + z.nv + j];
       if (!(args[z.n + z.k + z.nv + j] = mf_tensor_subtensor(g, it, k->status))) goto done;
     }
-    bool ok = mfi_call(k, 0, f, args, res);
+    bool ok = mfi_call(k, 0, f, args, res, mfi_call_path(fwd_run, 2 * (uint64_t)it + 1));
     release(args, na);
     if (!ok) goto done;
     for (int i = 0; i < z.nv; i++) dv[i] = res[i], res[i] = NULL;
@@ -711,11 +801,13 @@ static void cpu_while_grad(mfi_kctx *k)
     mfi_meta elem = row_meta(&k->op->out[z.nv + j]);
     mf_tensor *st = stack(k, rows[j].v, trips, &elem, "sliced input", (int)z.dslice[j] + 1);
     if (!st) goto done;
-    if (st->ndim == in->ndim && st->dims[0] == in->dims[0]) {
+    bool same = st->ndim == in->ndim;
+    for (int d = 0; same && d < in->ndim; d++) same = st->dims[d] == in->dims[d];
+    if (same) {
       k->out[z.nv + j] = st;
       continue;
     }
-    /* The loop stopped before the last rows: their gradient is zero. */
+    /* The loop stopped before the last rows (or never ran): their gradient is zero. */
     mf_tensor *full =
         mfi_tensor_empty_on(mfi_tensor_device(st), in->dtype, in->ndim, in->dims, k->status);
     mfi_device *d = full ? mfi_tensor_device(full) : NULL;

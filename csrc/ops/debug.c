@@ -304,11 +304,11 @@ static void infer_print_v2(mfi_infer_ctx *c)
 }
 
 /* Formats the data inputs from `first` on and writes them, the first
- * first_n runs of the op in this session (k->run counts them). */
+ * first_n runs of the op in this session (k->count counts them). */
 static void print_kernel(mfi_kctx *k, int first, bool v2)
 {
   int64_t first_n = mfi_attr_int(k->op, "first_n", -1);
-  if (first_n >= 0 && k->run >= (uint64_t)first_n) return;
+  if (first_n >= 0 && k->count >= (uint64_t)first_n) return;
   mfi_strbuf b = {0};
   if (!expand(k, &b, first, v2)) return;
   const mfi_attr *a = mfi_attr_find(k->op, "stream");
@@ -431,7 +431,7 @@ mfi_opdef mfi_ops_debug[] = {{.type = "CheckNumerics",
                               .infer = infer_assert,
                               .kernel = {[MFI_DEVICE_CPU] = cpu_assert},
                               .host_in = ALL_HOST},
-                             /* MFI_RANDOM for k->run only: how many times the op ran in this
+                             /* MFI_RANDOM for k->count only: how many times the op ran in this
                               * session, which first_n needs; Print draws no random numbers. */
                              {.type = "Print",
                               .min_inputs = 1,

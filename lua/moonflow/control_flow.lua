@@ -88,6 +88,16 @@ return function(tf)
     return a
   end
 
+  -- Records an outer op given as a control input inside the body: the If
+  -- or While op carries it instead. True when o is outer.
+  function Body:outer_control(o)
+    if not (o.graph == self.g and (o.id < self.first or (self.g._lifted ~= nil and self.g._lifted[o.id] == true))) then
+      return false
+    end
+    if not self.ctrl_seen[o] then self.ctrl_seen[o] = true; self.outer_ctrl[#self.outer_ctrl + 1] = o end
+    return true
+  end
+
   function Body:is_outer(t)
     return t.graph == self.g and (t.op.id < self.first or (self.g._lifted ~= nil and self.g._lifted[t.op.id] == true))
   end
@@ -108,7 +118,8 @@ return function(tf)
   -- Body (args, captures) and what fn returned (packed).
   local function build(g, scope, specs, fn)
     local body = setmetatable({ g = g, first = core.graph_num_ops(g._g) + 1, args = {},
-                                captures = {}, captured = {}, outer = g._body }, Body)
+                                captures = {}, captured = {}, outer = g._body, outer_ctrl = {}, ctrl_seen = {},
+                                scope = (g._name_stack ~= "" and g._name_stack .. "/" or "") .. scope }, Body)
     local saved_ctrl = g._control_stack
     g._control_stack = {} -- outer control dependencies apply to the If / While op, not inside
     g._body = body
@@ -121,8 +132,24 @@ return function(tf)
     end)
     g._body = body.outer
     g._control_stack = saved_ctrl
+    -- the ops made here belong to this body (not those lifted out of it)
+    g._owner = g._owner or {}
+    for id = body.first, core.graph_num_ops(g._g) do
+      if not (g._lifted and g._lifted[id]) and not g._owner[id] then g._owner[id] = body end
+    end
     if not ok then error(res, 0) end
     return body, res
+  end
+
+  -- The outer control inputs of the bodies, for the If / While op.
+  local function outer_controls(bodies)
+    local list, seen = {}, {}
+    for _, b in ipairs(bodies) do
+      for _, o in ipairs(b.outer_ctrl) do
+        if not seen[o] then seen[o] = true; list[#list + 1] = o end
+      end
+    end
+    return list
   end
 
   -- A function's results: tensors (outer ones captured), with Lua values
@@ -253,7 +280,7 @@ return function(tf)
         local inputs = { pred }
         for _, t in ipairs(outer) do inputs[#inputs + 1] = t end
         local op = G.make_op("If", inputs, { "then_branch", "string", then_name, "else_branch", "string", else_name },
-                             { name = "If" })
+                             { name = "If", control_inputs = outer_controls({ tb, fb }) })
         if tshape == nil or #op.outputs == 0 and is_leaf(tshape) then return op end
         -- Operations in the structure come back as the If op (it runs them).
         local outs, k = {}, 0
@@ -383,7 +410,8 @@ return function(tf)
     for _, s in ipairs(slices) do inputs[#inputs + 1] = s end
     local op = G.make_op("While", inputs, {
       "cond", "string", cond_name, "body", "string", body_name, "num_slices", "int", nslices,
-      "num_outputs", "int", nouts, "back_prop", "bool", back_prop ~= false }, { name = "While" })
+      "num_outputs", "int", nouts, "back_prop", "bool", back_prop ~= false },
+      { name = "While", control_inputs = outer_controls({ cb, bb }) })
     local n = nvars + #outer
     return table.move(op.outputs, 2, 1 + nvars, 1, {}), table.move(op.outputs, 2 + n, 1 + n + nouts, 1, {}), op
   end

@@ -334,6 +334,27 @@ function M.control_dependencies(ops, fn)
   end, function() g._control_stack = saved end, fn, "tf.control_dependencies")
 end
 
+-- Refuses inputs made inside a branch or loop body other than the ones
+-- being built around this op (g._owner: op id -> the body that made it):
+-- such a tensor exists only while that function runs.
+function M.check_scope(g, op_type, inputs)
+  local owner = g._owner
+  if not owner then return end
+  for i, t in ipairs(inputs) do
+    local b = owner[t.op.id]
+    if b then
+      local ok = false
+      local cur = g._body
+      while cur and not ok do ok = cur == b; cur = cur.outer end
+      if not ok then
+        M.raise("%s: input %d ('%s') was made inside the branch or loop body '%s' (of tf.cond / tf.while_loop); "
+                .. "it exists only there: use it inside that function, or return it from it", op_type, i, t.name,
+                b.scope or "?")
+      end
+    end
+  end
+end
+
 -- G.init_scope(g, fn): runs fn outside any function being built (TF's
 -- init_scope): variables made in a branch or a loop body live in the
 -- graph itself, and the function reads them through captures.
@@ -377,6 +398,9 @@ function M.make_op(op_type, inputs, attrs, opts)
   -- dependencies (as TF 1.x's reference reads are): a read op carrying them.
   if g == dg and #g._control_stack > 0 and op_type ~= "ReadVariable" then
     for i, t in ipairs(inputs) do
+      -- (inside a branch or loop body too: the read happens there, at each
+      -- call, after the dependencies, as TF 1.x's; but gradients do not flow
+      -- back through such a read to the variable)
       if t.op.type == "VariableV2" and not (op_type:match("^Assign") and i == 1) and not op_type:match("Apply")
          and op_type ~= "IsVariableInitialized" then
         inputs[i] = M.colocate_with(t, function()
@@ -387,21 +411,28 @@ function M.make_op(op_type, inputs, attrs, opts)
   end
   -- Inside a function being built (tf.cond, tf.while_loop), outer tensors
   -- come in through the function's arguments.
+  -- Outer ops as control inputs there run before the If / While instead
+  -- (once, as TF 1.x), not inside the function at every call.
+  M.check_scope(g, op_type, inputs)
   if g._body then g._body:rewrite_inputs(op_type, inputs) end
   local flat = {}
   for i, t in ipairs(inputs) do flat[2 * i - 1], flat[2 * i] = t.op._ud, t.value_index end
   local ctrl, seen = {}, {}
+  local function add_ctrl(o)
+    if seen[o] then return end
+    seen[o] = true
+    if g._body and g._body:outer_control(o) then return end
+    ctrl[#ctrl + 1] = o._ud
+  end
   if g == dg then
     for _, list in ipairs(g._control_stack) do
-      for _, o in ipairs(list) do
-        if not seen[o] then seen[o] = true; ctrl[#ctrl + 1] = o._ud end
-      end
+      for _, o in ipairs(list) do add_ctrl(o) end
     end
   end
   for _, o in ipairs(opts.control_inputs or {}) do
     if M.is_tensor(o) then o = o.op end
     if o.graph ~= g then M.raise("%s: a control input is from a different graph", op_type) end
-    if not seen[o] then seen[o] = true; ctrl[#ctrl + 1] = o._ud end
+    add_ctrl(o)
   end
   local name = opts.abs_name or g:unique_name(opts.name or op_type)
   local device = g._device_stack[#g._device_stack]

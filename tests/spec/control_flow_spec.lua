@@ -270,6 +270,88 @@ describe("tf.while_loop", function()
   end)
 end)
 
+describe("control flow corner cases (found by review)", function()
+  before_each(function() tf.reset_default_graph() end)
+
+  it("gradients replay the forward's random draws in a branch and in each loop iteration", function()
+    local x = tf.placeholder("float64", { 4 })
+    local y, u = tf.cond(tf.constant(true), function()
+      local u = tf.random_uniform({ 4 }, { dtype = "float64" })
+      return x * u, u
+    end, function() return x, x end)
+    local gx = tf.gradients(tf.reduce_sum(y), { x })[1]
+    local r = tf.Session():run({ u, gx }, { [x] = tf.array({ 1, 2, 3, 4 }, "float64") })
+    assert.are.same(r[1]:totable(), r[2]:totable())
+    local x2 = tf.placeholder("float64", { 3 })
+    local w = tf.while_loop(function(i) return tf.less(i, 3) end, function(i, a, p)
+      local v = tf.random_uniform({ 3 }, { dtype = "float64" })
+      return i + 1, a * v, p * v
+    end, { 0, x2, tf.ones({ 3 }, "float64") })
+    local g2 = tf.gradients(tf.reduce_sum(w[2]), { x2 })[1]
+    local r2 = tf.Session():run({ w[3], g2 }, { [x2] = tf.array({ 1, 1, 1 }, "float64") })
+    N.assert_close(r2[1]:totable(), r2[2]:totable(), 1e-15, "d acc / d x = the product of the draws")
+  end)
+
+  it("refuses to differentiate a branch or body that updates a variable (the gradient would update it again)", function()
+    local x = tf.placeholder("float64", {})
+    local hits = tf.Variable(0, { dtype = "float64" })
+    local y = tf.cond(tf.constant(true), function() return x * hits:assign_add(1) end, function() return x end)
+    raises("updates a variable", function() tf.gradients(y, { x }) end)
+  end)
+
+  it("runs an outer op given as a control dependency inside a body once, before the loop", function()
+    local counter = tf.Variable(0)
+    local inc = counter:assign_add(1)
+    local r = tf.while_loop(function(i) return tf.less(i, 5) end,
+      function(i) return tf.control_dependencies({ inc }, function() return tf.identity(i + 1) end) end, { 0 })
+    local sess = tf.Session()
+    sess:run(tf.global_variables_initializer())
+    assert.are.equal(5, sess:run(r):item())
+    assert.are.equal(1, sess:run(counter):item())
+  end)
+
+  it("reads a variable under control dependencies inside a body at each iteration, as TF 1.x", function()
+    local v = tf.Variable(0)
+    local r = tf.while_loop(function(i) return tf.less(i, 3) end, function(i, s)
+      local a = v:assign_add(1)
+      return tf.control_dependencies({ a }, function() return i + 1, s + v end)
+    end, { 0, 0 })
+    local sess = tf.Session()
+    sess:run(tf.global_variables_initializer())
+    assert.are.equal(1 + 2 + 3, sess:run(r[2]):item())
+  end)
+
+  it("refuses a tensor made inside another branch", function()
+    local x = tf.placeholder("float64", {})
+    local t
+    raises("was made inside the branch or loop body 'cond/true'", function()
+      tf.cond(tf.less(x, 1), function() t = x * 2; return t end, function() return t + 1 end)
+    end)
+  end)
+
+  it("refuses a trip count that does not match the loop's history, and gives zero-row inputs zero-row gradients", function()
+    local xs = tf.placeholder("float64", { 3, 2 })
+    local r = tf.while_loop(function(i) return tf.less(i, 3) end,
+      function(i, a) return i + 1, a + tf.reduce_sum(xs) * a end, { 0, tf.ones({ 2 }, "float64") })
+    local g = tf.gradients(tf.reduce_sum(r[2]), { xs })[1]
+    local sess = tf.Session()
+    local arr = tf.array({ { 1, 2 }, { 3, 4 }, { 5, 6 } }, "float64")
+    assert.are.same({ 3, 2 }, sess:run(g, { [xs] = arr }):shape())
+    local ok, err = pcall(sess.run, sess, g, { [xs] = arr, [r[1].op.outputs[1]] = tf.array(-1, "int32") })
+    assert.is_false(ok)
+    assert.is_truthy(tostring(err):find("the trip count (-1) does not match", 1, true))
+    local z = tf.placeholder("float64", { -1, -1 })
+    local gz = tf.gradients(tf.reduce_sum(tf.map_fn(function(row) return row * 2 end, z)), { z })[1]
+    assert.are.same({ 0, 5 }, sess:run(gz, { [z] = tf.array({}, "float64"):reshape({ 0, 5 }) }):shape())
+  end)
+
+  it("gives an integer result of a cond no gradient", function()
+    local x = tf.placeholder("float32", {})
+    local y = tf.cond(tf.constant(true), function() return tf.cast(x, "int32") end, function() return tf.constant(1) end)
+    assert.is_nil(tf.gradients(y, { x })[1])
+  end)
+end)
+
 describe("control flow on the inter-op pool", function()
   before_each(function() tf.reset_default_graph() end)
 
