@@ -17,7 +17,7 @@ return function(tf)
   d(tf.control_dependencies, "tf.control_dependencies", "control_inputs, [fn]",
     "Ops created in fn run after control_inputs (nil clears the outer ones).")
   d(tf.is_tensor, "tf.is_tensor", "x", "Whether x is a Tensor (or a Variable).")
-  d(tf.constant, "tf.constant", "value, [{dtype, shape, name}] | name",
+  d(tf.constant, "tf.constant", "value, [dtype], [shape], [name], [verify_shape] | value, {dtype, shape, name} | value, name",
     "A constant tensor from a number, nested table or Array.")
   d(tf.convert_to_tensor, "tf.convert_to_tensor", "value, [dtype]", "value as a Tensor (a constant unless it is one).")
   d(tf.Tensor.eval, "tf.Tensor.eval", "t, [feeds], [sess]", "t:eval(): runs t in sess or the default session.")
@@ -92,7 +92,7 @@ return function(tf)
   d(tf.array_from_bytes, "tf.array_from_bytes", "s", "A uint8 Array of the bytes of string s.")
   d(tf.is_array, "tf.is_array", "x", "Whether x is an Array.")
   -- variables
-  d(tf.Variable, "tf.Variable", "initial_value, [{name, dtype, trainable, validate_shape}] | name",
+  d(tf.Variable, "tf.Variable", "initial_value, [trainable], [collections], [validate_shape], [caching_device], [name], [variable_def], [dtype] | initial_value, {name, dtype, trainable, validate_shape, collections} | initial_value, name",
     "A variable: a tensor whose value lives in each session.")
   d(V.assign, "tf.Variable_mt.assign", "v, value, [name]", "v:assign(value): sets v when run; returns the new value.")
   d(V.assign_add, "tf.Variable_mt.assign_add", "v, delta, [name]", "v:assign_add(delta): adds to v when run.")

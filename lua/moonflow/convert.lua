@@ -58,9 +58,23 @@ function M.to_array(v, dtype, what)
   return a
 end
 
--- tf.constant(value, {dtype, name, shape})
-function M.constant(value, opts)
-  opts = M.opts(opts, "tf.constant", "name dtype shape")
+-- tf.constant(value, dtype, shape, name, verify_shape) in TF's order, or
+-- tf.constant(value, {dtype, shape, name}); a second argument that is a
+-- string but not a dtype name is the name (moonflow's older form).
+function M.constant(value, opts, shape, name, verify_shape)
+  if (type(opts) == "string" and dtypes[opts]) or (opts == nil and (shape ~= nil or name ~= nil)) then
+    if shape ~= nil and type(shape) ~= "table" then
+      G.raise("tf.constant: shape must be a list of integers, got %s", type(shape))
+    end
+    if name ~= nil and type(name) ~= "string" then G.raise("tf.constant: name must be a string, got %s", type(name)) end
+    if verify_shape ~= nil and type(verify_shape) ~= "boolean" then
+      G.raise("tf.constant: verify_shape must be a boolean, got %s", type(verify_shape))
+    end
+    opts = { dtype = opts, shape = shape and (shape.as_list and shape:as_list() or shape), name = name }
+  elseif shape ~= nil or name ~= nil then
+    G.raise("tf.constant: after value come dtype, shape, name (TF's order); got a %s second", type(opts))
+  end
+  opts = M.opts(opts, "tf.constant", "name dtype shape verify_shape")
   M.check_dtype(opts.dtype, "tf.constant")
   local a = M.to_array(value, opts.dtype, "tf.constant")
   if opts.shape then

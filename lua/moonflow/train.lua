@@ -122,8 +122,17 @@ return function(tf)
     return #found > 0 and found or nil
   end
 
-  function Optimizer:compute_gradients(loss, var_list)
+  -- opt:compute_gradients(loss, var_list, ...) as TF's, or (loss, {var_list, ...}).
+  function Optimizer:compute_gradients(loss, var_list, ...)
     if not G.is_tensor(loss) then G.raise("%s: compute_gradients needs a loss tensor", self._name) end
+    if type(var_list) == "table" and getmetatable(var_list) == nil and var_list[1] == nil and next(var_list) ~= nil then
+      local o = C.opts(var_list, self._name .. ":compute_gradients",
+                       "var_list gate_gradients aggregation_method colocate_gradients_with_ops grad_loss")
+      if o.grad_loss ~= nil then G.raise("%s:compute_gradients: grad_loss is not supported", self._name) end
+      var_list = o.var_list
+    elseif select("#", ...) > 0 and select(select("#", ...), ...) ~= nil and select(4, ...) ~= nil then
+      G.raise("%s:compute_gradients: grad_loss is not supported", self._name)
+    end
     local g = loss.graph
     var_list = var_list or g:get_collection("trainable_variables")
     if type(var_list) ~= "table" or G.is_tensor(var_list) then
@@ -219,7 +228,13 @@ return function(tf)
   end
 
   -- opt:apply_gradients(grads_and_vars, {global_step, name}) -> the train op.
-  function Optimizer:apply_gradients(grads_and_vars, opts)
+  function Optimizer:apply_gradients(grads_and_vars, opts, name)
+    if G.is_tensor(opts) or (opts == nil and name ~= nil) then -- TF's (grads_and_vars, global_step, name)
+      opts = { global_step = opts, name = name }
+    elseif name ~= nil then
+      G.raise("%s:apply_gradients: after grads_and_vars come global_step, name (TF's order), or one options table",
+              self._name)
+    end
     opts = C.opts(opts, self._name .. ":apply_gradients", "name global_step")
     local todo = {}
     if type(grads_and_vars) ~= "table" then
@@ -257,8 +272,8 @@ return function(tf)
         elseif k == "rmsprop" then self:_slot(gv[2], "rms", 1.0); self:_slot(gv[2], "momentum", 0)
         elseif k == "adam" then self:_slot(gv[2], "m", 0); self:_slot(gv[2], "v", 0) end
       end
-      local name = opts.name or self._name
-      return tf.name_scope(name, function()
+      local scope = opts.name or self._name
+      return tf.name_scope(scope, function()
         local updates = {}
         for i, gv in ipairs(todo) do -- each update runs where its variable lives
           updates[i] = tf.colocate_with(gv[2], function() return apply_one(self, gv[1], gv[2]) end)
@@ -281,9 +296,21 @@ return function(tf)
     end)
   end
 
-  -- opt:minimize(loss, {var_list, global_step, name})
-  function Optimizer:minimize(loss, opts)
-    opts = C.opts(opts, self._name .. ":minimize", "name global_step var_list")
+  -- opt:minimize(loss, {global_step, var_list, name}) or TF's positional
+  -- (loss, global_step, var_list, gate_gradients, aggregation_method,
+  -- colocate_gradients_with_ops, name, grad_loss).
+  function Optimizer:minimize(loss, opts, ...)
+    local rest = table.pack(...)
+    if G.is_tensor(opts) or (opts == nil and rest.n > 0) then
+      local var_list, _, _, _, name, grad_loss = ...
+      if grad_loss ~= nil then G.raise("%s:minimize: grad_loss is not supported", self._name) end
+      opts = { global_step = opts, var_list = var_list, name = name }
+    elseif rest.n > 0 then
+      G.raise("%s:minimize: after loss come global_step, var_list, ..., name (TF's order), or one options table",
+              self._name)
+    end
+    opts = C.opts(opts, self._name .. ":minimize",
+                  "name global_step var_list gate_gradients aggregation_method colocate_gradients_with_ops")
     return self:apply_gradients(self:compute_gradients(loss, opts.var_list),
                                 { global_step = opts.global_step, name = opts.name })
   end

@@ -34,8 +34,22 @@ return function(tf)
     return tf.control_dependencies({ self.initializer }, function() return self:read_value() end)
   end
 
-  -- tf.Variable(initial_value, {name, trainable, dtype, validate_shape})
-  tf.Variable = function(initial_value, opts)
+  -- tf.Variable(initial_value, {name, trainable, dtype, validate_shape,
+  -- collections}), or TF's positional order (initial_value, trainable,
+  -- collections, validate_shape, caching_device, name, variable_def, dtype)
+  -- when the second argument is a boolean; a string second is the name.
+  tf.Variable = function(initial_value, opts, ...)
+    if type(opts) == "boolean" then
+      local collections, validate_shape, caching_device, name, variable_def, dtype = ...
+      if caching_device ~= nil or variable_def ~= nil then
+        G.raise("tf.Variable: caching_device and variable_def are not supported")
+      end
+      opts = { trainable = opts, collections = collections, validate_shape = validate_shape, name = name,
+               dtype = dtype }
+    elseif select("#", ...) > 0 then
+      G.raise("tf.Variable: after initial_value come trainable (a boolean), collections, validate_shape, "
+              .. "caching_device, name, variable_def, dtype (TF's order), or one options table")
+    end
     opts = C.opts(opts, "tf.Variable", "name dtype trainable validate_shape collections _absolute")
     C.check_dtype(opts.dtype, "tf.Variable")
     if opts.trainable ~= nil and type(opts.trainable) ~= "boolean" then
