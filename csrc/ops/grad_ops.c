@@ -880,7 +880,7 @@ mfi_opdef mfi_ops_grad[] = {
      .prepare = prepare_sum_to_shape,
      .kernel = {[MFI_DEVICE_CPU] = cpu_sum_to_shape}},
     {.type = "ReshapeLike",
-     .doc = "t reshaped to the run-time shape of like.",
+     .doc = "Reshapes t to the run-time shape of like.",
      .inputs = "t, like",
      .outputs = "output",
      .attrs = "",

@@ -542,7 +542,7 @@ static void grad_dropout(mfi_grad_ctx *g)
 
 mfi_opdef mfi_ops_nn[] = {
     {.type = "Relu",
-     .doc = "max(features, 0) element-wise.",
+     .doc = "Rectified linear max(features, 0), element-wise.",
      .inputs = "features",
      .outputs = "activations",
      .attrs = "",

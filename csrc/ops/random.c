@@ -297,7 +297,7 @@ mfi_opdef mfi_ops_random[] = {
      .host_in = 1u << 0,
      .kernel = {[MFI_DEVICE_CPU] = cpu_orthogonal}},
     {.type = "Multinomial",
-     .doc = "num_samples 1-based class ids per row, drawn from softmax(logits).",
+     .doc = "Draws num_samples 1-based class ids per row from softmax(logits).",
      .inputs = "logits",
      .outputs = "output",
      .attrs = "num_samples: int = 1; output_dtype: type = int64",

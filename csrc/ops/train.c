@@ -309,7 +309,7 @@ static void cpu_sparse_apply(mfi_kctx *k)
 mfi_opdef mfi_ops_train[] = {
     /* var; lr, grad */
     {.type = "ApplyGradientDescent",
-     .doc = "var -= alpha * delta, in place.",
+     .doc = "Gradient descent var -= alpha * delta, in place.",
      .inputs = "var, alpha, delta",
      .outputs = "out",
      .attrs = "use_nesterov: bool = false",

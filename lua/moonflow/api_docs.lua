@@ -147,4 +147,6 @@ return function(tf)
   d(sc.allocator_trim, "tf.sysconfig.allocator_trim", "", "Gives every device's cached memory back.")
   d(sc.op_kernels, "tf.sysconfig.op_kernels", "", "Per op type, the backends that run it.")
   d(sc.cuda_built, "tf.sysconfig.cuda_built", "", "Whether this build has the CUDA backend.")
+  d(sc.op_def, "tf.sysconfig.op_def", "op_type",
+    "What an op type takes: doc, inputs, outputs, attrs with kinds and defaults (nil: unknown).")
 end
