@@ -208,7 +208,13 @@ typedef struct {
   mf_tensor **slot;     /* the session's value slot (NULL: uninitialized) */
   const char *name;     /* the variable's name, for messages */
   const mfi_meta *decl; /* its declared dtype and shape */
+  const char *init;     /* its initializer: the first Assign to it (NULL: none) */
 } mfi_var_ref;
+
+/* The op's error for reading variable i while uninitialized: neutral
+ * wording naming the initializer op (the Lua layer rewrites the hint into
+ * its own idiom). */
+void mfi_uninitialized_error(mfi_kctx *k, int i);
 
 struct mfi_kctx {
   const mf_op *op;

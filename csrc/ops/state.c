@@ -149,10 +149,7 @@ static void infer_variable(mfi_infer_ctx *c)
 static bool read_var(mfi_kctx *k)
 {
   if (!*k->vars[0].slot) {
-    mfi_op_error(k->status, MF_FAILED_PRECONDITION, k->op,
-                 "attempting to use uninitialized value %s (run its initializer, or "
-                 "tf.global_variables_initializer(), first)",
-                 k->vars[0].name);
+    mfi_uninitialized_error(k, 0);
     return false;
   }
   k->out[0] = mf_tensor_retain(*k->vars[0].slot);

@@ -89,9 +89,7 @@ static void prepare_apply(mfi_kctx *k)
   for (int i = 0; i < nref; i++) {
     const mf_tensor *cur = *k->vars[i].slot;
     if (!cur) {
-      mfi_op_error(k->status, MF_FAILED_PRECONDITION, op,
-                   "attempting to use uninitialized value %s (run the initializers first)",
-                   k->vars[i].name);
+      mfi_uninitialized_error(k, i);
       return;
     }
     if (cur->ndim != grad->ndim ||
@@ -247,9 +245,7 @@ static void prepare_sparse_apply(mfi_kctx *k)
   const mf_tensor *vals = k->in[gi], *ids = k->in[gi + 1], *var = *k->vars[0].slot;
   for (int i = 0; i < nref; i++)
     if (!*k->vars[i].slot) {
-      mfi_op_error(k->status, MF_FAILED_PRECONDITION, op,
-                   "attempting to use uninitialized value %s (run the initializers first)",
-                   k->vars[i].name);
+      mfi_uninitialized_error(k, i);
       return;
     }
   int64_t rows = var->dims[0], n = ids->numel;

@@ -5,9 +5,11 @@
 
 #include "lmf.h"
 
+/* Raises the status's message, its C hints put in Lua's idiom. */
 int lmf_error(lua_State *L, mf_status *s)
 {
-  lua_pushstring(L, mf_status_message(s));
+  luaL_gsub(L, mf_status_message(s), "' first: a target of mf_session_run)",
+            "', or tf.global_variables_initializer(), first)");
   mf_status_delete(s);
   return lua_error(L);
 }

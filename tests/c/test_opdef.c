@@ -214,8 +214,48 @@ static void test_getters(void)
   mf_status_delete(s);
 }
 
+/* The uninitialized-variable error names the initializer op in C terms. */
+static void test_uninitialized(void)
+{
+  mf_status *s = mf_status_new();
+  mf_graph *g = mf_graph_new();
+  int64_t two = 2;
+  mf_op_desc *d = mf_op_begin(g, "VariableV2", "v");
+  mf_op_set_attr_type(d, "dtype", MF_FLOAT32);
+  mf_op_set_attr_shape(d, "shape", &two, 1);
+  mf_op *v = mf_op_finish(d, s);
+  d = mf_op_begin(g, "VariableV2", "w");
+  mf_op_set_attr_type(d, "dtype", MF_FLOAT32);
+  mf_op_set_attr_shape(d, "shape", &two, 1);
+  mf_op *w = mf_op_finish(d, s);
+  float vals[2] = {1, 2};
+  d = mf_op_begin(g, "Assign", "v/Assign");
+  mf_op_add_input(d, (mf_output){v, 0});
+  mf_op_add_input(d, const_f32(g, "init", 1, &two, vals, s));
+  mf_op *init = mf_op_finish(d, s);
+  CHECK_OK(s);
+  mf_session *sess = mf_session_new(g, NULL, s);
+  mf_output fv = {v, 0}, fw = {w, 0};
+  mf_tensor *out = NULL;
+  mf_session_run(sess, NULL, NULL, 0, &fv, &out, 1, NULL, 0, s);
+  CHECK_ERR(s, MF_FAILED_PRECONDITION,
+            "uninitialized value v (run its initializer op 'v/Assign' first: a target of "
+            "mf_session_run)");
+  mf_session_run(sess, NULL, NULL, 0, &fw, &out, 1, NULL, 0, s);
+  CHECK_ERR(s, MF_FAILED_PRECONDITION, "uninitialized value w (no Assign op initializes it");
+  mf_session_run(sess, NULL, NULL, 0, NULL, NULL, 0, &init, 1, s);
+  mf_session_run(sess, NULL, NULL, 0, &fv, &out, 1, NULL, 0, s);
+  CHECK_OK(s);
+  CHECK(out && fdata(out)[1] == 2);
+  mf_tensor_delete(out);
+  mf_session_delete(sess);
+  mf_graph_delete(g);
+  mf_status_delete(s);
+}
+
 int main(void)
 {
+  test_uninitialized();
   test_registry();
   test_examples();
   test_getters();
