@@ -434,6 +434,25 @@ MF_API void mf_checkpoint_write_file(const char *path, const void *data, size_t 
  * or -1 with status if the directory cannot be read. */
 MF_API int mf_checkpoint_remove_stale_temps(const char *prefix, mf_status *s);
 
+/* What a checkpoint file holds, without a session: the file is read and
+ * verified as mf_checkpoint_restore verifies it (layout, checksums), then
+ * each tensor's name, dtype and shape are listed, sorted by name. NULL with
+ * status on error. */
+typedef struct mf_checkpoint_contents mf_checkpoint_contents;
+MF_API mf_checkpoint_contents *mf_checkpoint_list(const char *path, mf_status *s);
+MF_API void mf_checkpoint_contents_delete(mf_checkpoint_contents *c);
+/* For a NULL listing or an index out of range: count 0, NULL strings and
+ * dims, MF_NUM_DTYPES, ndim -1. The dtype is MF_NUM_DTYPES for a tensor
+ * moonflow cannot load (a bfloat16, say); file_dtype is the file's own
+ * name for it ("F32", "BF16"). Ranks go up to 64 (restoring takes at most
+ * MF_MAX_DIMS). Strings and dims live as long as the listing. */
+MF_API int mf_checkpoint_contents_count(const mf_checkpoint_contents *c);
+MF_API const char *mf_checkpoint_contents_name(const mf_checkpoint_contents *c, int i);
+MF_API mf_dtype mf_checkpoint_contents_dtype(const mf_checkpoint_contents *c, int i);
+MF_API const char *mf_checkpoint_contents_file_dtype(const mf_checkpoint_contents *c, int i);
+MF_API int mf_checkpoint_contents_ndim(const mf_checkpoint_contents *c, int i);
+MF_API const int64_t *mf_checkpoint_contents_dims(const mf_checkpoint_contents *c, int i);
+
 /* ---------------------------------------------------------------- devices */
 
 /* Number of CUDA devices usable by this build (0 without CUDA). */

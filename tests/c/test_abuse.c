@@ -449,6 +449,14 @@ static void abuse_sessions(mf_status *s)
   CHECK_ERR(s, MF_INVALID_ARGUMENT, "mf_checkpoint_remove_stale_temps");
   CHECK(mf_checkpoint_remove_stale_temps("/tmp/", s) == -1);
   CHECK(mf_checkpoint_remove_stale_temps(NULL, NULL) == -1);
+  CHECK(mf_checkpoint_list(NULL, s) == NULL);
+  CHECK_ERR(s, MF_INVALID_ARGUMENT, "mf_checkpoint_list: path is NULL");
+  CHECK(mf_checkpoint_list("", NULL) == NULL);
+  mf_checkpoint_contents_delete(NULL);
+  CHECK(mf_checkpoint_contents_count(NULL) == 0 && mf_checkpoint_contents_name(NULL, 0) == NULL);
+  CHECK(mf_checkpoint_contents_dtype(NULL, 0) == MF_NUM_DTYPES);
+  CHECK(mf_checkpoint_contents_file_dtype(NULL, 0) == NULL);
+  CHECK(mf_checkpoint_contents_ndim(NULL, 0) == -1 && mf_checkpoint_contents_dims(NULL, 0) == NULL);
 
   /* Checkpoints */
   const char *names[1] = {"v"}, *nullname[1] = {NULL};
