@@ -119,6 +119,8 @@ return function(tf)
   end
   d(tr.Saver, "tf.train.Saver", "[var_list], [{max_to_keep = 5}]", "Saves and restores variables as checkpoints.")
   d(tr.latest_checkpoint, "tf.train.latest_checkpoint", "checkpoint_dir", "The path of the newest checkpoint in a directory, or nil.")
+  d(tr.list_variables, "tf.train.list_variables", "ckpt_dir_or_file",
+    "A checkpoint's tensors as {name, shape, dtype}, sorted by name, without a session.")
   d(Sv.save, "tf.train.Saver_mt.save", "saver, sess, save_path, [{global_step}]", "saver:save(): writes a checkpoint; returns its path.")
   d(Sv.restore, "tf.train.Saver_mt.restore", "saver, sess, save_path", "saver:restore(): loads a checkpoint into the variables.")
   d(Sv.last_checkpoints, "tf.train.Saver_mt.last_checkpoints", "saver", "saver:last_checkpoints(): the kept checkpoint paths.")
