@@ -2,6 +2,7 @@
  * from safetensors files (the format is in safetensors.c). Restoring checks
  * the whole file and every variable before the session changes, so it
  * changes all the variables or none. */
+#include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 
@@ -233,4 +234,105 @@ out:
   free(found);
   mfi_st_free(&file);
   free(buf);
+}
+
+/* ---------------------------------------------------------------- listing */
+
+typedef struct {
+  char *name;
+  char file_dtype[16];
+  mf_dtype dtype;
+  int ndim;
+  int64_t *dims;
+} listed;
+
+struct mf_checkpoint_contents {
+  int n;
+  listed *e;
+};
+
+void mf_checkpoint_contents_delete(mf_checkpoint_contents *c)
+{
+  if (!c) return;
+  for (int i = 0; i < c->n; i++) free(c->e[i].name), free(c->e[i].dims);
+  free(c->e);
+  free(c);
+}
+
+mf_checkpoint_contents *mf_checkpoint_list(const char *path, mf_status *s)
+{
+  mf_status local;
+  if (!s) s = &local;
+  mfi_clear(s);
+  if (!path || !*path) {
+    mfi_set(s, MF_INVALID_ARGUMENT, "mf_checkpoint_list: path is %s", path ? "empty" : "NULL");
+    return NULL;
+  }
+  size_t size = 0;
+  unsigned char *buf = mfi_read_file(path, "checkpoint", &size, s);
+  if (!buf) return NULL;
+  mfi_st_file file = {0};
+  mf_checkpoint_contents *c = calloc(1, sizeof *c);
+  if (!c) goto oom;
+  if (!mfi_st_read(&file, path, buf, size, s)) goto fail;
+  c->e = calloc(file.n ? (size_t)file.n : 1, sizeof *c->e);
+  if (!c->e) goto oom;
+  for (int i = 0; i < file.n; i++, c->n++) {
+    const mfi_st_entry *e = &file.e[i];
+    listed *l = &c->e[i];
+    l->name = malloc(e->name_len + 1);
+    l->dims = malloc(sizeof(int64_t) * (e->ndim ? (size_t)e->ndim : 1));
+    if (!l->name || !l->dims) {
+      free(l->name), free(l->dims);
+      goto oom;
+    }
+    memcpy(l->name, e->name, e->name_len);
+    l->name[e->name_len] = 0;
+    snprintf(l->file_dtype, sizeof l->file_dtype, "%s", e->dtype);
+    l->dtype = e->loadable >= 0 ? (mf_dtype)e->loadable : MF_NUM_DTYPES;
+    l->ndim = e->ndim;
+    memcpy(l->dims, e->dims, sizeof(int64_t) * (size_t)e->ndim);
+  }
+  mfi_st_free(&file);
+  free(buf);
+  return c;
+oom:
+  mfi_set(s, MF_RESOURCE_EXHAUSTED, "out of memory listing checkpoint '%s'", path);
+fail:
+  mf_checkpoint_contents_delete(c);
+  mfi_st_free(&file);
+  free(buf);
+  return NULL;
+}
+
+static const listed *entry(const mf_checkpoint_contents *c, int i)
+{
+  return c && i >= 0 && i < c->n ? &c->e[i] : NULL;
+}
+
+int mf_checkpoint_contents_count(const mf_checkpoint_contents *c) { return c ? c->n : 0; }
+const char *mf_checkpoint_contents_name(const mf_checkpoint_contents *c, int i)
+{
+  const listed *l = entry(c, i);
+  return l ? l->name : NULL;
+}
+mf_dtype mf_checkpoint_contents_dtype(const mf_checkpoint_contents *c, int i)
+{
+  const listed *l = entry(c, i);
+  return l ? l->dtype : MF_NUM_DTYPES;
+}
+const char *mf_checkpoint_contents_file_dtype(const mf_checkpoint_contents *c, int i)
+{
+  const listed *l = entry(c, i);
+  return l ? l->file_dtype : NULL;
+}
+int mf_checkpoint_contents_ndim(const mf_checkpoint_contents *c, int i)
+{
+  const listed *l = entry(c, i);
+  return l ? l->ndim : -1;
+}
+const int64_t *mf_checkpoint_contents_dims(const mf_checkpoint_contents *c, int i)
+{
+  const listed *l = entry(c, i);
+  return l ? l->dims : NULL;
 }

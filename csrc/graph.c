@@ -208,7 +208,12 @@ mf_op_desc *mf_op_begin(mf_graph *g, const char *type, const char *name)
   if (!d) return NULL;
   d->op.graph = g;
   d->op.def = mfi_opdef_find(type);
-  d->op.name = strdup(name ? name : "");
+  if (!name && g && type) { /* the type, then type_1, ... */
+    size_t size = strlen(type) + 24;
+    if ((d->op.name = malloc(size))) mf_graph_unique_name(g, type, d->op.name, size);
+  } else {
+    d->op.name = strdup(name ? name : "");
+  }
   d->op.device = strdup("");
   d->op.location = strdup("");
   if (!d->op.name || !d->op.device || !d->op.location) d->oom = true;
@@ -509,6 +514,13 @@ mf_op *mf_op_finish(mf_op_desc *d, mf_status *s)
     mfi_set(s, MF_RESOURCE_EXHAUSTED, "out of memory building operation '%s'", op->name);
     goto fail;
   }
+  for (int i = 0; i < op->nattr; i++)
+    if (!mfi_opdef_declares(op->def, op->attrs[i].name)) {
+      const char *a = op->def->attrs;
+      mfi_op_error(s, MF_INVALID_ARGUMENT, op, "has no attribute '%s' (%s takes %s%s%s)",
+                   op->attrs[i].name, op->def->type, a[0] ? "" : "none", a[0] ? "these: " : "", a);
+      goto fail;
+    }
   if (!check_inputs(d, s)) goto fail;
   in = malloc(sizeof *in * (op->nin ? op->nin : 1));
   if (!in) {
@@ -641,6 +653,65 @@ int mf_op_get_attr_shape(const mf_op *op, const char *name, const int64_t **dims
   *dims = a->ints;
   *ndim = (int)a->i;
   return 1;
+}
+
+int mf_op_get_attr_float(const mf_op *op, const char *name, double *v)
+{
+  const mfi_attr *a = op && name && v ? mfi_attr_find(op, name) : NULL;
+  if (!a || a->kind != MFI_A_FLOAT) return 0;
+  *v = a->f;
+  return 1;
+}
+
+int mf_op_get_attr_bool(const mf_op *op, const char *name, int *v)
+{
+  const mfi_attr *a = op && name && v ? mfi_attr_find(op, name) : NULL;
+  if (!a || a->kind != MFI_A_BOOL) return 0;
+  *v = a->i != 0;
+  return 1;
+}
+
+int mf_op_get_attr_type(const mf_op *op, const char *name, mf_dtype *v)
+{
+  const mfi_attr *a = op && name && v ? mfi_attr_find(op, name) : NULL;
+  if (!a || a->kind != MFI_A_TYPE) return 0;
+  *v = (mf_dtype)a->i;
+  return 1;
+}
+
+int mf_op_get_attr_string(const mf_op *op, const char *name, const char **v)
+{
+  const mfi_attr *a = op && name && v ? mfi_attr_find(op, name) : NULL;
+  if (!a || a->kind != MFI_A_STRING) return 0;
+  *v = a->s;
+  return 1;
+}
+
+int mf_op_get_attr_ints(const mf_op *op, const char *name, const int64_t **v, int *n)
+{
+  const mfi_attr *a = op && name && v && n ? mfi_attr_find(op, name) : NULL;
+  if (!a || a->kind != MFI_A_INTS) return 0;
+  *v = a->ints;
+  *n = (int)a->i;
+  return 1;
+}
+
+int mf_op_get_attr_tensor(const mf_op *op, const char *name, mf_tensor **v)
+{
+  const mfi_attr *a = op && name && v ? mfi_attr_find(op, name) : NULL;
+  if (!a || a->kind != MFI_A_TENSOR) return 0;
+  *v = mf_tensor_retain(a->t);
+  return 1;
+}
+
+int mf_op_num_attrs(const mf_op *op) { return op ? op->nattr : 0; }
+const char *mf_op_attr_name(const mf_op *op, int i)
+{
+  return op && i >= 0 && i < op->nattr ? op->attrs[i].name : NULL;
+}
+int mf_op_attr_kind(const mf_op *op, int i)
+{
+  return op && i >= 0 && i < op->nattr ? (int)op->attrs[i].kind : -1;
 }
 
 int mf_op_type_exists(const char *type) { return mfi_opdef_find(type) != NULL; }

@@ -221,7 +221,13 @@ typedef struct {
   mf_tensor **slot;     /* the session's value slot (NULL: uninitialized) */
   const char *name;     /* the variable's name, for messages */
   const mfi_meta *decl; /* its declared dtype and shape */
+  const char *init;     /* its initializer: the first Assign to it (NULL: none) */
 } mfi_var_ref;
+
+/* The op's error for reading variable i while uninitialized: neutral
+ * wording naming the initializer op (the Lua layer rewrites the hint into
+ * its own idiom). */
+void mfi_uninitialized_error(mfi_kctx *k, int i);
 
 struct mfi_kctx {
   const mf_op *op;
@@ -316,6 +322,14 @@ typedef struct mfi_grad_ctx mfi_grad_ctx;
  * (mfi_register_kernels), so a row never depends on what a build has. */
 typedef struct mfi_opdef {
   const char *type;
+  /* What the type takes, for introspection (opdef.c, mf_op_def_*): a
+   * one-line description; input and output names, comma-separated ("x, y";
+   * "name?" optional, "name*" any number); attributes as "name: kind =
+   * default; name: kind" (no default: required; "kind?": optional with
+   * none), kind one of int float bool type string ints shape tensor. A row
+   * with attrs NULL is undescribed: mf_op_finish then checks no attribute
+   * names. Random ops also take seed and seed2 (graph.c reads them). */
+  const char *doc, *inputs, *outputs, *attrs;
   int min_inputs, max_inputs; /* max -1: any number */
   int flags;
   int nref; /* leading inputs that name variables (not data edges) */
@@ -350,6 +364,9 @@ static inline mfi_device *mfi_out_device(const mfi_opdef *def, int i, mfi_device
 }
 
 const mfi_opdef *mfi_opdef_find(const char *type);
+/* Whether the row declares attribute `name` (opdef.c); true for an
+ * undescribed row (attrs NULL). */
+bool mfi_opdef_declares(const mfi_opdef *row, const char *name);
 /* The same row, writable: only for registering kernels at start-up. */
 mfi_opdef *mfi_opdef_lookup(const char *type);
 /* Gives rows flagged MFI_ANY_DEVICE their CPU kernel on every backend (at

@@ -222,6 +222,16 @@ mfi_plan *mfi_plan_build(mf_graph *g, const mf_output *feeds, int nfeeds, const 
     p->uses0[p->fetch_val[i]]++;
   }
 
+  /* Each variable's initializer, for the uninitialized-value error: the
+   * first Assign to it (last_touch is free until step 4). */
+  const mfi_opdef *assign = mfi_opdef_find("Assign");
+  for (int id = 0; id < nops; id++) last_touch[id] = -1;
+  for (int id = 0; id < nops; id++) {
+    const mf_op *op = g->ops[id];
+    if (op->def == assign && op->nin > 0 && last_touch[op->inputs[0].op->id] < 0)
+      last_touch[op->inputs[0].op->id] = id;
+  }
+
   /* Kernel contexts: all but the run's status, counters and variable slots. */
   for (int k = 0; k < nn; k++) {
     mfi_node *n = &p->nodes[k];
@@ -239,6 +249,7 @@ mfi_plan *mfi_plan_build(mf_graph *g, const mf_output *feeds, int nfeeds, const 
       const mf_op *var = g->ops[n->var_id[j]];
       c->vars[j].name = var->name;
       c->vars[j].decl = &var->out[0];
+      c->vars[j].init = last_touch[var->id] >= 0 ? g->ops[last_touch[var->id]]->name : NULL;
     }
   }
 

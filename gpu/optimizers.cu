@@ -160,10 +160,7 @@ template <class T> MF_GLOBAL void assign_int_kernel(T *p, const T *q, bool sub, 
 static bool assign_checks(mfi_kctx *k, const mf_tensor *v, const mf_tensor *cur)
 {
   if (!cur) {
-    mfi_op_error(k->status, MF_FAILED_PRECONDITION, k->op,
-                 "attempting to use uninitialized value %s (run its initializer, or "
-                 "tf.global_variables_initializer(), first)",
-                 k->vars[0].name);
+    mfi_uninitialized_error(k, 0);
     return false;
   }
   bool same = v->ndim == cur->ndim && v->numel == cur->numel;

@@ -198,6 +198,8 @@ MF_API int mf_graph_has_function(mf_graph *g, const char *name);
  * argument to any builder call (a NULL graph, type, attribute name or
  * value, a negative count) is remembered in the description and reported
  * by finish; a NULL description is ignored by every builder call. */
+/* A NULL name picks a unique one from the type (TensorFlow's: "Add", then
+ * "Add_1", ...). */
 MF_API mf_op_desc *mf_op_begin(mf_graph *g, const char *type, const char *name);
 MF_API void mf_op_add_input(mf_op_desc *d, mf_output in);
 MF_API void mf_op_add_control_input(mf_op_desc *d, mf_op *op);
@@ -233,9 +235,40 @@ MF_API int mf_op_num_outputs(const mf_op *op);
 MF_API mf_dtype mf_op_output_dtype(const mf_op *op, int i);
 MF_API int mf_op_output_ndim(const mf_op *op, int i);            /* -1: unknown rank */
 MF_API const int64_t *mf_op_output_dims(const mf_op *op, int i); /* -1: unknown */
-/* Attribute lookups: 1 if present with that kind (0 for NULL arguments). */
+/* Attribute lookups: 1 if present with that kind (0 for NULL arguments).
+ * mf_op_get_attr_int also reads bool and type attributes, and
+ * mf_op_get_attr_shape integer lists (ndim: the length). The others read
+ * their own kind only. Pointers stay valid while the graph lives;
+ * mf_op_get_attr_tensor gives a new reference the caller deletes. */
 MF_API int mf_op_get_attr_int(const mf_op *op, const char *name, int64_t *v);
 MF_API int mf_op_get_attr_shape(const mf_op *op, const char *name, const int64_t **dims, int *ndim);
+MF_API int mf_op_get_attr_float(const mf_op *op, const char *name, double *v);
+MF_API int mf_op_get_attr_bool(const mf_op *op, const char *name, int *v);
+MF_API int mf_op_get_attr_type(const mf_op *op, const char *name, mf_dtype *v);
+MF_API int mf_op_get_attr_string(const mf_op *op, const char *name, const char **v);
+MF_API int mf_op_get_attr_ints(const mf_op *op, const char *name, const int64_t **v, int *n);
+MF_API int mf_op_get_attr_tensor(const mf_op *op, const char *name, mf_tensor **v);
+
+/* The kinds of attribute values (the mf_op_set_attr_* that set them). */
+typedef enum {
+  MF_ATTR_INT = 0,
+  MF_ATTR_FLOAT,
+  MF_ATTR_BOOL,
+  MF_ATTR_TYPE,
+  MF_ATTR_STRING,
+  MF_ATTR_INTS,
+  MF_ATTR_SHAPE,
+  MF_ATTR_TENSOR
+} mf_attr_kind;
+/* "int", "float", "bool", "type", "string", "ints", "shape", "tensor";
+ * NULL for anything else. */
+MF_API const char *mf_attr_kind_name(mf_attr_kind k);
+
+/* An operation's attributes in the order they were first set: how many,
+ * the i-th's name (NULL out of range) and kind (-1 out of range). */
+MF_API int mf_op_num_attrs(const mf_op *op);
+MF_API const char *mf_op_attr_name(const mf_op *op, int i);
+MF_API int mf_op_attr_kind(const mf_op *op, int i);
 
 /* The registered op types: 1 if `type` exists; the i-th type name (from 0;
  * NULL past the end); whether a type has a gradient. NULL type: 0. */
@@ -246,6 +279,46 @@ MF_API int mf_op_type_has_gradient(const char *type);
  * that the op reads or updates in place, not values): Assign's first,
  * ApplyAdam's three. 0 for NULL or an unknown type. */
 MF_API int mf_op_type_num_ref_inputs(const char *type);
+
+/* ---------------------------------------------------------------- op definitions */
+
+/* What an op type takes, from the registry: a one-line description, its
+ * inputs and outputs by name, and its attributes with kinds and defaults.
+ * mf_op_finish refuses an attribute the type does not declare. */
+typedef struct mf_op_def mf_op_def;
+
+/* Marks of an input or output. */
+enum {
+  MF_ARG_OPTIONAL = 1, /* may be left out (only trailing ones) */
+  MF_ARG_LIST = 2,     /* any number of inputs (or outputs) from here on */
+  MF_ARG_REF = 4,      /* names a variable (a VariableV2 output), not a value */
+  MF_ARG_HOST = 8      /* lives in host memory whatever the op's device */
+};
+
+/* The definition of a type (static: never freed); NULL for NULL, an
+ * unknown type or one the registry does not describe. */
+MF_API const mf_op_def *mf_op_def_get(const char *type);
+/* For a NULL def: NULL strings, counts 0, flags, kinds and input bounds -1;
+ * an index out of range gives NULL, -1, or 0 (required). */
+MF_API const char *mf_op_def_type(const mf_op_def *d);
+MF_API const char *mf_op_def_doc(const mf_op_def *d);
+/* How many inputs an op takes: max -1 for any number. */
+MF_API int mf_op_def_min_inputs(const mf_op_def *d);
+MF_API int mf_op_def_max_inputs(const mf_op_def *d);
+MF_API int mf_op_def_num_inputs(const mf_op_def *d); /* declared names */
+MF_API const char *mf_op_def_input_name(const mf_op_def *d, int i);
+MF_API int mf_op_def_input_flags(const mf_op_def *d, int i); /* MF_ARG_* */
+MF_API int mf_op_def_num_outputs(const mf_op_def *d);
+MF_API const char *mf_op_def_output_name(const mf_op_def *d, int i);
+MF_API int mf_op_def_output_flags(const mf_op_def *d, int i);
+MF_API int mf_op_def_num_attrs(const mf_op_def *d);
+MF_API const char *mf_op_def_attr_name(const mf_op_def *d, int i);
+MF_API int mf_op_def_attr_kind(const mf_op_def *d, int i); /* mf_attr_kind */
+/* The default as text ("1", "0.5", "false", "float32", "stderr"), or NULL
+ * when it has none: then it is required, or optional with its absence
+ * meaning something of its own (Squeeze without axis squeezes all). */
+MF_API const char *mf_op_def_attr_default(const mf_op_def *d, int i);
+MF_API int mf_op_def_attr_required(const mf_op_def *d, int i);
 
 /* ---------------------------------------------------------------- gradients */
 
@@ -372,6 +445,25 @@ MF_API void mf_checkpoint_write_file(const char *path, const void *data, size_t 
  * live pids (a concurrent save) are kept. Returns how many were removed,
  * or -1 with status if the directory cannot be read. */
 MF_API int mf_checkpoint_remove_stale_temps(const char *prefix, mf_status *s);
+
+/* What a checkpoint file holds, without a session: the file is read and
+ * verified as mf_checkpoint_restore verifies it (layout, checksums), then
+ * each tensor's name, dtype and shape are listed, sorted by name. NULL with
+ * status on error. */
+typedef struct mf_checkpoint_contents mf_checkpoint_contents;
+MF_API mf_checkpoint_contents *mf_checkpoint_list(const char *path, mf_status *s);
+MF_API void mf_checkpoint_contents_delete(mf_checkpoint_contents *c);
+/* For a NULL listing or an index out of range: count 0, NULL strings and
+ * dims, MF_NUM_DTYPES, ndim -1. The dtype is MF_NUM_DTYPES for a tensor
+ * moonflow cannot load (a bfloat16, say); file_dtype is the file's own
+ * name for it ("F32", "BF16"). Ranks go up to 64 (restoring takes at most
+ * MF_MAX_DIMS). Strings and dims live as long as the listing. */
+MF_API int mf_checkpoint_contents_count(const mf_checkpoint_contents *c);
+MF_API const char *mf_checkpoint_contents_name(const mf_checkpoint_contents *c, int i);
+MF_API mf_dtype mf_checkpoint_contents_dtype(const mf_checkpoint_contents *c, int i);
+MF_API const char *mf_checkpoint_contents_file_dtype(const mf_checkpoint_contents *c, int i);
+MF_API int mf_checkpoint_contents_ndim(const mf_checkpoint_contents *c, int i);
+MF_API const int64_t *mf_checkpoint_contents_dims(const mf_checkpoint_contents *c, int i);
 
 /* ---------------------------------------------------------------- devices */
 

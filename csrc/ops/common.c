@@ -146,13 +146,26 @@ bool mfi_out_new(mfi_kctx *k, int i, mf_dtype dt, int ndim, const int64_t *dims)
   return true;
 }
 
+void mfi_uninitialized_error(mfi_kctx *k, int i)
+{
+  const mfi_var_ref *v = &k->vars[i];
+  if (v->init)
+    mfi_op_error(k->status, MF_FAILED_PRECONDITION, k->op,
+                 "attempting to use uninitialized value %s (run its initializer op '%s' first: "
+                 "a target of mf_session_run)",
+                 v->name, v->init);
+  else
+    mfi_op_error(k->status, MF_FAILED_PRECONDITION, k->op,
+                 "attempting to use uninitialized value %s (no Assign op initializes it: add one "
+                 "and run it first)",
+                 v->name);
+}
+
 mf_tensor *mfi_var_writable(mfi_kctx *k, int i)
 {
   mf_tensor *cur = *k->vars[i].slot;
   if (!cur) {
-    mfi_op_error(k->status, MF_FAILED_PRECONDITION, k->op,
-                 "attempting to use uninitialized value %s (run the initializers first)",
-                 k->vars[i].name);
+    mfi_uninitialized_error(k, i);
     return NULL;
   }
   if (mfi_tensor_exclusive(cur)) return cur;

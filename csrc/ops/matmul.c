@@ -207,14 +207,19 @@ static void grad_matmul(mfi_grad_ctx *g)
   g->dx[1] = mfi_gb_reduce_like(g, db, b);
 }
 
-mfi_opdef mfi_ops_matmul[] = {{.type = "MatMul",
-                               .min_inputs = 2,
-                               .max_inputs = 2,
-                               .infer = infer_matmul,
-                               .prepare = prepare_matmul,
-                               .kernel = {[MFI_DEVICE_CPU] = cpu_matmul},
-                               .grad = grad_matmul},
-                              {0}};
+mfi_opdef mfi_ops_matmul[] = {
+    {.type = "MatMul",
+     .doc = "Matrix product of a and b (batched over leading dimensions).",
+     .inputs = "a, b",
+     .outputs = "product",
+     .attrs = "transpose_a: bool = false; transpose_b: bool = false",
+     .min_inputs = 2,
+     .max_inputs = 2,
+     .infer = infer_matmul,
+     .prepare = prepare_matmul,
+     .kernel = {[MFI_DEVICE_CPU] = cpu_matmul},
+     .grad = grad_matmul},
+    {0}};
 
 /* OpenBLAS's own setter; declared here to avoid depending on its header's
  * extensions being visible. */

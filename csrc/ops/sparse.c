@@ -104,10 +104,15 @@ static void cpu_dedup(mfi_kctx *k)
   free(slot), free(first), free(which);
 }
 
-mfi_opdef mfi_ops_sparse[] = {{.type = "DedupRows",
-                               .min_inputs = 2,
-                               .max_inputs = 2,
-                               .infer = infer_dedup,
-                               .prepare = prepare_dedup,
-                               .kernel = {[MFI_DEVICE_CPU] = cpu_dedup}},
-                              {0}};
+mfi_opdef mfi_ops_sparse[] = {
+    {.type = "DedupRows",
+     .doc = "The distinct ids in first-occurrence order and the sum of each one's rows.",
+     .inputs = "values, ids",
+     .outputs = "unique_ids, rows",
+     .attrs = "",
+     .min_inputs = 2,
+     .max_inputs = 2,
+     .infer = infer_dedup,
+     .prepare = prepare_dedup,
+     .kernel = {[MFI_DEVICE_CPU] = cpu_dedup}},
+    {0}};

@@ -89,9 +89,7 @@ static void prepare_apply(mfi_kctx *k)
   for (int i = 0; i < nref; i++) {
     const mf_tensor *cur = *k->vars[i].slot;
     if (!cur) {
-      mfi_op_error(k->status, MF_FAILED_PRECONDITION, op,
-                   "attempting to use uninitialized value %s (run the initializers first)",
-                   k->vars[i].name);
+      mfi_uninitialized_error(k, i);
       return;
     }
     if (cur->ndim != grad->ndim ||
@@ -247,9 +245,7 @@ static void prepare_sparse_apply(mfi_kctx *k)
   const mf_tensor *vals = k->in[gi], *ids = k->in[gi + 1], *var = *k->vars[0].slot;
   for (int i = 0; i < nref; i++)
     if (!*k->vars[i].slot) {
-      mfi_op_error(k->status, MF_FAILED_PRECONDITION, op,
-                   "attempting to use uninitialized value %s (run the initializers first)",
-                   k->vars[i].name);
+      mfi_uninitialized_error(k, i);
       return;
     }
   int64_t rows = var->dims[0], n = ids->numel;
@@ -309,6 +305,10 @@ static void cpu_sparse_apply(mfi_kctx *k)
 mfi_opdef mfi_ops_train[] = {
     /* var; lr, grad */
     {.type = "ApplyGradientDescent",
+     .doc = "Gradient descent var -= alpha * delta, in place.",
+     .inputs = "var, alpha, delta",
+     .outputs = "out",
+     .attrs = "use_nesterov: bool = false",
      .min_inputs = 3,
      .max_inputs = 3,
      .nref = 1,
@@ -317,6 +317,10 @@ mfi_opdef mfi_ops_train[] = {
      .kernel = {[MFI_DEVICE_CPU] = cpu_apply}},
     /* var, accum; lr, grad, momentum — TF's order is (var, accum, lr, grad, momentum) */
     {.type = "ApplyMomentum",
+     .doc = "The momentum update of var and accum, in place.",
+     .inputs = "var, accum, lr, grad, momentum",
+     .outputs = "out",
+     .attrs = "use_nesterov: bool = false",
      .min_inputs = 5,
      .max_inputs = 5,
      .nref = 2,
@@ -325,6 +329,10 @@ mfi_opdef mfi_ops_train[] = {
      .kernel = {[MFI_DEVICE_CPU] = cpu_apply}},
     /* var, accum; lr, grad */
     {.type = "ApplyAdagrad",
+     .doc = "The Adagrad update of var and accum, in place.",
+     .inputs = "var, accum, lr, grad",
+     .outputs = "out",
+     .attrs = "use_nesterov: bool = false",
      .min_inputs = 4,
      .max_inputs = 4,
      .nref = 2,
@@ -333,6 +341,10 @@ mfi_opdef mfi_ops_train[] = {
      .kernel = {[MFI_DEVICE_CPU] = cpu_apply}},
     /* var, ms, mom; lr, rho, momentum, epsilon, grad */
     {.type = "ApplyRMSProp",
+     .doc = "The RMSProp update of var, ms and mom, in place.",
+     .inputs = "var, ms, mom, lr, rho, momentum, epsilon, grad",
+     .outputs = "out",
+     .attrs = "use_nesterov: bool = false",
      .min_inputs = 8,
      .max_inputs = 8,
      .nref = 3,
@@ -341,6 +353,10 @@ mfi_opdef mfi_ops_train[] = {
      .kernel = {[MFI_DEVICE_CPU] = cpu_apply}},
     /* var, m, v; beta1_power, beta2_power, lr, beta1, beta2, epsilon, grad */
     {.type = "ApplyAdam",
+     .doc = "The Adam update of var, m and v, in place.",
+     .inputs = "var, m, v, beta1_power, beta2_power, lr, beta1, beta2, epsilon, grad",
+     .outputs = "out",
+     .attrs = "use_nesterov: bool = false",
      .min_inputs = 10,
      .max_inputs = 10,
      .nref = 3,
@@ -349,6 +365,10 @@ mfi_opdef mfi_ops_train[] = {
      .kernel = {[MFI_DEVICE_CPU] = cpu_apply}},
     /* var; lr, rows, ids */
     {.type = "SparseApplyGradientDescent",
+     .doc = "Gradient descent on the rows ids of var, in place.",
+     .inputs = "var, alpha, rows, ids",
+     .outputs = "out",
+     .attrs = "",
      .min_inputs = 4,
      .max_inputs = 4,
      .nref = 1,
@@ -358,6 +378,10 @@ mfi_opdef mfi_ops_train[] = {
      .host_in = 1u << 3},
     /* var, m, v; beta1_power, beta2_power, lr, beta1, beta2, epsilon, rows, ids */
     {.type = "SparseApplyAdam",
+     .doc = "Adam on the rows ids of var, m and v, in place.",
+     .inputs = "var, m, v, beta1_power, beta2_power, lr, beta1, beta2, epsilon, rows, ids",
+     .outputs = "out",
+     .attrs = "",
      .min_inputs = 11,
      .max_inputs = 11,
      .nref = 3,

@@ -1,12 +1,15 @@
 /* Graphs and operations for Lua. */
+#include <stdbool.h>
 #include <stdlib.h>
 #include <string.h>
 
 #include "lmf.h"
 
+/* Raises the status's message, its C hints put in Lua's idiom. */
 int lmf_error(lua_State *L, mf_status *s)
 {
-  lua_pushstring(L, mf_status_message(s));
+  luaL_gsub(L, mf_status_message(s), "' first: a target of mf_session_run)",
+            "', or tf.global_variables_initializer(), first)");
   mf_status_delete(s);
   return lua_error(L);
 }
@@ -360,6 +363,83 @@ static int op_type_nref(lua_State *L)
   return 1;
 }
 
+/* Pushes a def's input or output list: {{name =, optional =, list =, ref =,
+ * host =}, ...} (flags only where true). */
+static void push_args(lua_State *L, const mf_op_def *d, bool out)
+{
+  int n = out ? mf_op_def_num_outputs(d) : mf_op_def_num_inputs(d);
+  lua_createtable(L, n, 0);
+  static const struct {
+    int flag;
+    const char *key;
+  } marks[] = {{MF_ARG_OPTIONAL, "optional"},
+               {MF_ARG_LIST, "list"},
+               {MF_ARG_REF, "ref"},
+               {MF_ARG_HOST, "host"}};
+  for (int i = 0; i < n; i++) {
+    lua_createtable(L, 0, 2);
+    lua_pushstring(L, out ? mf_op_def_output_name(d, i) : mf_op_def_input_name(d, i));
+    lua_setfield(L, -2, "name");
+    int f = out ? mf_op_def_output_flags(d, i) : mf_op_def_input_flags(d, i);
+    for (size_t m = 0; m < sizeof marks / sizeof *marks; m++)
+      if (f & marks[m].flag) lua_pushboolean(L, 1), lua_setfield(L, -2, marks[m].key);
+    lua_rawseti(L, -2, i + 1);
+  }
+}
+
+/* A default in its kind's Lua form: integer, number, boolean or string. */
+static void push_default(lua_State *L, int kind, const char *v)
+{
+  if (kind == MF_ATTR_INT)
+    lua_pushinteger(L, (lua_Integer)strtoll(v, NULL, 10));
+  else if (kind == MF_ATTR_FLOAT)
+    lua_pushnumber(L, strtod(v, NULL));
+  else if (kind == MF_ATTR_BOOL)
+    lua_pushboolean(L, strcmp(v, "true") == 0);
+  else
+    lua_pushstring(L, v);
+}
+
+/* op_def(type) -> {type, doc, min_inputs, max_inputs (nil: any number),
+ * inputs, outputs, attrs = {{name, kind, default, required}, ...}}, or nil */
+static int op_def(lua_State *L)
+{
+  const mf_op_def *d = mf_op_def_get(lmf_checkstring(L, 1));
+  if (!d) return 0;
+  lua_createtable(L, 0, 7);
+  lua_pushstring(L, mf_op_def_type(d));
+  lua_setfield(L, -2, "type");
+  lua_pushstring(L, mf_op_def_doc(d));
+  lua_setfield(L, -2, "doc");
+  lua_pushinteger(L, mf_op_def_min_inputs(d));
+  lua_setfield(L, -2, "min_inputs");
+  if (mf_op_def_max_inputs(d) >= 0) {
+    lua_pushinteger(L, mf_op_def_max_inputs(d));
+    lua_setfield(L, -2, "max_inputs");
+  }
+  push_args(L, d, false);
+  lua_setfield(L, -2, "inputs");
+  push_args(L, d, true);
+  lua_setfield(L, -2, "outputs");
+  int n = mf_op_def_num_attrs(d);
+  lua_createtable(L, n, 0);
+  for (int i = 0; i < n; i++) {
+    lua_createtable(L, 0, 4);
+    lua_pushstring(L, mf_op_def_attr_name(d, i));
+    lua_setfield(L, -2, "name");
+    int kind = mf_op_def_attr_kind(d, i);
+    lua_pushstring(L, mf_attr_kind_name((mf_attr_kind)kind));
+    lua_setfield(L, -2, "kind");
+    const char *v = mf_op_def_attr_default(d, i);
+    if (v) push_default(L, kind, v), lua_setfield(L, -2, "default");
+    lua_pushboolean(L, mf_op_def_attr_required(d, i));
+    lua_setfield(L, -2, "required");
+    lua_rawseti(L, -2, i + 1);
+  }
+  lua_setfield(L, -2, "attrs");
+  return 1;
+}
+
 /* graph_add_function(g, name, args {op, ...}, results {op, index, ...}, targets {op, ...}) */
 static int graph_add_function(lua_State *L)
 {
@@ -423,6 +503,7 @@ void lmf_open_graph(lua_State *L)
                                  {"gradients", gradients},
                                  {"op_types", op_types},
                                  {"op_type_nref", op_type_nref},
+                                 {"op_def", op_def},
                                  {"graph_add_function", graph_add_function},
                                  {NULL, NULL}};
   luaL_setfuncs(L, fns, 0);

@@ -227,8 +227,57 @@ static int checkpoint_remove_stale_temps(lua_State *L)
   return 1;
 }
 
+#define LMF_CKPT_LIST "moonflow.checkpoint_contents"
+
+static int contents_gc(lua_State *L)
+{
+  mf_checkpoint_contents **box = luaL_checkudata(L, 1, LMF_CKPT_LIST);
+  mf_checkpoint_contents_delete(*box);
+  *box = NULL;
+  return 0;
+}
+
+/* checkpoint_list(path) -> {{name, dtype, shape}, ...} sorted by name; dtype
+ * is the file's own name ("BF16") for one moonflow cannot load. */
+static int checkpoint_list(lua_State *L)
+{
+  const char *path = lmf_checkstring(L, 1);
+  /* boxed first, so that a Lua error while building the table frees it */
+  mf_checkpoint_contents **box = lua_newuserdatauv(L, sizeof *box, 0);
+  *box = NULL;
+  luaL_setmetatable(L, LMF_CKPT_LIST);
+  mf_status *s = mf_status_new();
+  if (!s) return luaL_error(L, "out of memory");
+  mf_checkpoint_contents *c = *box = mf_checkpoint_list(path, s);
+  if (!c) return lmf_error(L, s);
+  mf_status_delete(s);
+  int n = mf_checkpoint_contents_count(c);
+  lua_createtable(L, n, 0);
+  for (int i = 0; i < n; i++) {
+    lua_createtable(L, 0, 3);
+    lua_pushstring(L, mf_checkpoint_contents_name(c, i));
+    lua_setfield(L, -2, "name");
+    mf_dtype dt = mf_checkpoint_contents_dtype(c, i);
+    lua_pushstring(L, dt < MF_NUM_DTYPES ? mf_dtype_name(dt)
+                                         : mf_checkpoint_contents_file_dtype(c, i));
+    lua_setfield(L, -2, "dtype");
+    int nd = mf_checkpoint_contents_ndim(c, i);
+    const int64_t *dims = mf_checkpoint_contents_dims(c, i);
+    lua_createtable(L, nd, 0);
+    for (int d = 0; d < nd; d++)
+      lua_pushinteger(L, (lua_Integer)dims[d]), lua_rawseti(L, -2, d + 1);
+    lua_setfield(L, -2, "shape");
+    lua_rawseti(L, -2, i + 1);
+  }
+  return 1;
+}
+
 void lmf_open_session(lua_State *L)
 {
+  static const luaL_Reg contents_mt[] = {{"__gc", contents_gc}, {NULL, NULL}};
+  luaL_newmetatable(L, LMF_CKPT_LIST);
+  luaL_setfuncs(L, contents_mt, 0);
+  lua_pop(L, 1);
   static const luaL_Reg mt[] = {{"__gc", session_gc}, {"__close", session_gc}, {NULL, NULL}};
   luaL_newmetatable(L, LMF_SESSION);
   luaL_setfuncs(L, mt, 0);
@@ -242,6 +291,7 @@ void lmf_open_session(lua_State *L)
                                  {"checkpoint_restore", checkpoint_restore},
                                  {"checkpoint_write_file", checkpoint_write_file},
                                  {"checkpoint_remove_stale_temps", checkpoint_remove_stale_temps},
+                                 {"checkpoint_list", checkpoint_list},
                                  {NULL, NULL}};
   luaL_setfuncs(L, fns, 0);
 }

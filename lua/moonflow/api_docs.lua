@@ -119,6 +119,8 @@ return function(tf)
   end
   d(tr.Saver, "tf.train.Saver", "[var_list], [{max_to_keep = 5}]", "Saves and restores variables as checkpoints.")
   d(tr.latest_checkpoint, "tf.train.latest_checkpoint", "checkpoint_dir", "The path of the newest checkpoint in a directory, or nil.")
+  d(tr.list_variables, "tf.train.list_variables", "ckpt_dir_or_file",
+    "A checkpoint's tensors as {name, shape, dtype}, sorted by name, without a session.")
   d(Sv.save, "tf.train.Saver_mt.save", "saver, sess, save_path, [{global_step}]", "saver:save(): writes a checkpoint; returns its path.")
   d(Sv.restore, "tf.train.Saver_mt.restore", "saver, sess, save_path", "saver:restore(): loads a checkpoint into the variables.")
   d(Sv.last_checkpoints, "tf.train.Saver_mt.last_checkpoints", "saver", "saver:last_checkpoints(): the kept checkpoint paths.")
@@ -147,4 +149,6 @@ return function(tf)
   d(sc.allocator_trim, "tf.sysconfig.allocator_trim", "", "Gives every device's cached memory back.")
   d(sc.op_kernels, "tf.sysconfig.op_kernels", "", "Per op type, the backends that run it.")
   d(sc.cuda_built, "tf.sysconfig.cuda_built", "", "Whether this build has the CUDA backend.")
+  d(sc.op_def, "tf.sysconfig.op_def", "op_type",
+    "What an op type takes: doc, inputs, outputs, attrs with kinds and defaults (nil: unknown).")
 end

@@ -56,6 +56,15 @@ tf.sysconfig = {
   op_kernels = function() return core.op_kernels() end,
   -- Whether this build has the CUDA backend (tf.test.is_gpu_available: a GPU too).
   cuda_built = function() return core.cuda_built() end,
+  -- What an op type takes (from the registry), or nil for an unknown type:
+  -- {type, doc, min_inputs, max_inputs, inputs = {{name, optional, list, ref, host}, ...},
+  --  outputs = {...}, attrs = {{name, kind, default, required}, ...}}.
+  op_def = function(op_type)
+    if type(op_type) ~= "string" then
+      error("tf.sysconfig.op_def: op_type must be a string, got " .. type(op_type), 2)
+    end
+    return core.op_def(op_type)
+  end,
 }
 
 -- Methods called on the wrong thing are errors naming the method.

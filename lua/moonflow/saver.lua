@@ -110,6 +110,22 @@ return function(tf)
     return path
   end
 
+  -- tf.train.list_variables(ckpt) -> {{name, shape, dtype}, ...} sorted by name: the
+  -- tensors of a checkpoint file, or of a directory's latest checkpoint, without a
+  -- session (TF's pairs, with moonflow's dtype name third).
+  function tf.train.list_variables(ckpt)
+    if type(ckpt) ~= "string" or ckpt == "" then
+      G.raise("tf.train.list_variables: expected a checkpoint path or directory, got %s", tostring(ckpt))
+    end
+    -- a directory with an index means its latest checkpoint
+    local path = read_index((ckpt:gsub("(.)/+$", "%1"))) and tf.train.latest_checkpoint(ckpt) or ckpt
+    local ok, list = pcall(core.checkpoint_list, path)
+    if not ok then G.raise("tf.train.list_variables: %s", list) end
+    local out = {}
+    for i, e in ipairs(list) do out[i] = { e.name, e.shape, e.dtype } end
+    return out
+  end
+
   -- ---------------------------------------------------------------- Saver
 
   local function variable_op(v, what)

@@ -194,10 +194,18 @@ static void abuse_graphs(mf_status *s)
   d = mf_op_begin(g, NULL, "z");
   CHECK(!mf_op_finish(d, s));
   CHECK_ERR(s, MF_INVALID_ARGUMENT, "mf_op_begin: type is NULL");
-  d = mf_op_begin(g, "Add", NULL); /* the empty name, not valid */
+  d = mf_op_begin(g, "Add", ""); /* the empty name, not valid */
   mf_op_add_input(d, x), mf_op_add_input(d, x);
   CHECK(!mf_op_finish(d, s));
   CHECK_FAIL(s);
+  d = mf_op_begin(g, "Add", NULL); /* no name: one is picked */
+  mf_op_add_input(d, x), mf_op_add_input(d, x);
+  CHECK(mf_op_finish(d, s) != NULL);
+  d = mf_op_begin(g, "Add", NULL);
+  mf_op_set_attr_int(d, "no_such_attr", 1);
+  mf_op_add_input(d, x), mf_op_add_input(d, x);
+  CHECK(!mf_op_finish(d, s));
+  CHECK_ERR(s, MF_INVALID_ARGUMENT, "no attribute 'no_such_attr'");
   mf_op_add_input(NULL, x);
   mf_op_add_control_input(NULL, v);
   mf_op_set_device(NULL, "/cpu:0");
@@ -310,6 +318,47 @@ static void abuse_graphs(mf_status *s)
   CHECK(mf_op_get_attr_shape(x.op, "shape", NULL, &nd) == 0);
   CHECK(mf_op_get_attr_shape(x.op, "shape", &dv, NULL) == 0);
   CHECK(mf_op_get_attr_shape(x.op, "shape", &dv, &nd) == 1 && nd == 1);
+  double fv;
+  int bv;
+  mf_dtype tv;
+  const char *sv;
+  mf_tensor *tt;
+  CHECK(mf_op_get_attr_float(NULL, "a", &fv) == 0 && mf_op_get_attr_float(x.op, NULL, &fv) == 0);
+  CHECK(mf_op_get_attr_float(x.op, "shape", NULL) == 0);
+  CHECK(mf_op_get_attr_bool(NULL, "a", &bv) == 0 && mf_op_get_attr_bool(x.op, NULL, &bv) == 0);
+  CHECK(mf_op_get_attr_bool(x.op, "shape", NULL) == 0);
+  CHECK(mf_op_get_attr_type(NULL, "dtype", &tv) == 0 && mf_op_get_attr_type(x.op, NULL, &tv) == 0);
+  CHECK(mf_op_get_attr_type(x.op, "dtype", NULL) == 0);
+  CHECK(mf_op_get_attr_string(NULL, "a", &sv) == 0 && mf_op_get_attr_string(x.op, NULL, &sv) == 0);
+  CHECK(mf_op_get_attr_string(x.op, "shape", NULL) == 0);
+  CHECK(mf_op_get_attr_ints(NULL, "a", &dv, &nd) == 0 &&
+        mf_op_get_attr_ints(x.op, NULL, &dv, &nd) == 0);
+  CHECK(mf_op_get_attr_ints(x.op, "a", NULL, &nd) == 0 &&
+        mf_op_get_attr_ints(x.op, "a", &dv, NULL) == 0);
+  CHECK(mf_op_get_attr_tensor(NULL, "value", &tt) == 0 &&
+        mf_op_get_attr_tensor(x.op, NULL, &tt) == 0);
+  CHECK(mf_op_get_attr_tensor(x.op, "value", NULL) == 0);
+  CHECK(mf_op_num_attrs(NULL) == 0);
+  CHECK(mf_op_attr_name(NULL, 0) == NULL && mf_op_attr_name(x.op, -1) == NULL);
+  CHECK(mf_op_attr_name(x.op, INT32_MAX) == NULL);
+  CHECK(mf_op_attr_kind(NULL, 0) == -1 && mf_op_attr_kind(x.op, -1) == -1);
+  CHECK(mf_op_attr_kind(x.op, INT32_MAX) == -1);
+  CHECK(mf_attr_kind_name((mf_attr_kind)-1) == NULL && mf_attr_kind_name((mf_attr_kind)99) == NULL);
+  CHECK(mf_op_def_get(NULL) == NULL && mf_op_def_get("NoSuchOp") == NULL);
+  const mf_op_def *od = mf_op_def_get("Add");
+  CHECK(mf_op_def_type(NULL) == NULL && mf_op_def_doc(NULL) == NULL);
+  CHECK(mf_op_def_min_inputs(NULL) == -1 && mf_op_def_max_inputs(NULL) == -1);
+  CHECK(mf_op_def_num_inputs(NULL) == 0 && mf_op_def_num_outputs(NULL) == 0);
+  CHECK(mf_op_def_num_attrs(NULL) == 0);
+  CHECK(mf_op_def_input_name(NULL, 0) == NULL && mf_op_def_input_name(od, -1) == NULL);
+  CHECK(mf_op_def_input_name(od, INT32_MAX) == NULL);
+  CHECK(mf_op_def_input_flags(NULL, 0) == -1 && mf_op_def_input_flags(od, -1) == -1);
+  CHECK(mf_op_def_output_name(NULL, 0) == NULL && mf_op_def_output_name(od, 5) == NULL);
+  CHECK(mf_op_def_output_flags(NULL, 0) == -1 && mf_op_def_output_flags(od, -1) == -1);
+  CHECK(mf_op_def_attr_name(NULL, 0) == NULL && mf_op_def_attr_name(od, 0) == NULL);
+  CHECK(mf_op_def_attr_kind(NULL, 0) == -1 && mf_op_def_attr_kind(od, -1) == -1);
+  CHECK(mf_op_def_attr_default(NULL, 0) == NULL && mf_op_def_attr_default(od, 9) == NULL);
+  CHECK(mf_op_def_attr_required(NULL, 0) == 0 && mf_op_def_attr_required(od, -1) == 0);
   CHECK(mf_op_type_exists(NULL) == 0);
   CHECK(mf_op_type_name(-1) == NULL && mf_op_type_name(INT32_MAX) == NULL);
   CHECK(mf_op_type_has_gradient(NULL) == 0);
@@ -427,6 +476,14 @@ static void abuse_sessions(mf_status *s)
   CHECK_ERR(s, MF_INVALID_ARGUMENT, "mf_checkpoint_remove_stale_temps");
   CHECK(mf_checkpoint_remove_stale_temps("/tmp/", s) == -1);
   CHECK(mf_checkpoint_remove_stale_temps(NULL, NULL) == -1);
+  CHECK(mf_checkpoint_list(NULL, s) == NULL);
+  CHECK_ERR(s, MF_INVALID_ARGUMENT, "mf_checkpoint_list: path is NULL");
+  CHECK(mf_checkpoint_list("", NULL) == NULL);
+  mf_checkpoint_contents_delete(NULL);
+  CHECK(mf_checkpoint_contents_count(NULL) == 0 && mf_checkpoint_contents_name(NULL, 0) == NULL);
+  CHECK(mf_checkpoint_contents_dtype(NULL, 0) == MF_NUM_DTYPES);
+  CHECK(mf_checkpoint_contents_file_dtype(NULL, 0) == NULL);
+  CHECK(mf_checkpoint_contents_ndim(NULL, 0) == -1 && mf_checkpoint_contents_dims(NULL, 0) == NULL);
 
   /* Checkpoints */
   const char *names[1] = {"v"}, *nullname[1] = {NULL};

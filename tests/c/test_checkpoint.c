@@ -205,6 +205,25 @@ static void test_round_trip(void)
   CHECK_OK(s);
   CHECK(count_files() == 1 && tmp_files() == 0);
 
+  /* listed without a session, sorted by name */
+  mf_checkpoint_contents *c = mf_checkpoint_list(path, s);
+  CHECK_OK(s);
+  CHECK(mf_checkpoint_contents_count(c) == 4);
+  static const char *const sorted[4] = {"k", "layer/d", "u", "w"};
+  static const mf_dtype sorted_dt[4] = {MF_INT32, MF_FLOAT64, MF_FLOAT32, MF_FLOAT32};
+  static const int sorted_nd[4] = {0, 1, 2, 2};
+  for (int i = 0; c && i < 4; i++) {
+    CHECK(strcmp(mf_checkpoint_contents_name(c, i), sorted[i]) == 0);
+    CHECK(mf_checkpoint_contents_dtype(c, i) == sorted_dt[i]);
+    CHECK(mf_checkpoint_contents_ndim(c, i) == sorted_nd[i]);
+  }
+  CHECK(mf_checkpoint_contents_dims(c, 3)[0] == 2 && mf_checkpoint_contents_dims(c, 3)[1] == 3);
+  CHECK(strcmp(mf_checkpoint_contents_file_dtype(c, 1), "F64") == 0);
+  CHECK(mf_checkpoint_contents_name(c, 4) == NULL && mf_checkpoint_contents_ndim(c, -1) == -1);
+  mf_checkpoint_contents_delete(c);
+  CHECK(!mf_checkpoint_list(in_dir("missing"), s));
+  CHECK(mf_status_code(s) != MF_OK && strstr(mf_status_message(s), "missing") != NULL);
+
   /* the layout: header length, padded JSON, packed data sorted by name */
   size_t n;
   unsigned char *b = read_bytes(path, &n);
@@ -405,6 +424,16 @@ static void test_foreign_file(void)
   const char *hname = "h";
   mf_checkpoint_restore(sess, &e, &hname, 1, path, s);
   CHECK_ERR(s, MF_INVALID_ARGUMENT, "dtype F16, which moonflow cannot load");
+  /* a foreign file lists too, a dtype moonflow cannot load by the file's name */
+  mf_checkpoint_contents *c = mf_checkpoint_list(path, s);
+  CHECK_OK(s);
+  CHECK(mf_checkpoint_contents_count(c) == 2);
+  CHECK(strcmp(mf_checkpoint_contents_name(c, 0), "h") == 0);
+  CHECK(mf_checkpoint_contents_dtype(c, 0) == MF_NUM_DTYPES);
+  CHECK(strcmp(mf_checkpoint_contents_file_dtype(c, 0), "F16") == 0);
+  CHECK(strcmp(mf_checkpoint_contents_name(c, 1), name) == 0);
+  CHECK(mf_checkpoint_contents_dtype(c, 1) == MF_FLOAT32);
+  mf_checkpoint_contents_delete(c);
 
   /* names with escapes survive our own round trip */
   const char *tricky = "a\\b \"c\"\t\x01/\xc3\xa9";

@@ -1,8 +1,9 @@
 /* libFuzzer target: the whole restore path, mf_checkpoint_restore from a
  * file into a session (reading, parsing, verifying, loading, and setting the
- * variables), beyond the safetensors parser alone (fuzz_safetensors). The
- * session holds seven variables of every dtype, one with a partly unknown
- * shape and one never initialized. Each input is written to a temporary
+ * variables), beyond the safetensors parser alone (fuzz_safetensors), and
+ * mf_checkpoint_list of the same file (a success lists well-formed entries
+ * in order). The session holds seven variables of every dtype, one with a
+ * partly unknown shape and one never initialized. Each input is written to a temporary
  * file of this process and restored twice: into all the variables, then
  * into a subset picked by the input's last byte, in another order. The
  * invariant (issue 15): a failed restore never changes a variable's value,
@@ -185,6 +186,24 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
     return 0;
   }
   if (fclose(f) != 0) return 0;
+
+  /* listed without a session: any success gives well-formed entries */
+  mf_status *ls = mf_status_new();
+  mf_checkpoint_contents *c = mf_checkpoint_list(path, ls);
+  if (!c && !mf_status_message(ls)[0]) fail("a listing refused without a message", NULL);
+  for (int i = 0; i < mf_checkpoint_contents_count(c); i++) {
+    const char *nm = mf_checkpoint_contents_name(c, i);
+    const char *fd = mf_checkpoint_contents_file_dtype(c, i);
+    int nd = mf_checkpoint_contents_ndim(c, i);
+    const int64_t *dims = mf_checkpoint_contents_dims(c, i);
+    if (!nm || !fd || !*fd || nd < 0 || nd > 64 || !dims) fail("a malformed listing", NULL);
+    for (int d = 0; d < nd; d++)
+      if (dims[d] < 0) fail("a negative dimension listed", NULL);
+    if (i > 0 && strcmp(mf_checkpoint_contents_name(c, i - 1), nm) > 0)
+      fail("a listing out of order", NULL);
+  }
+  mf_checkpoint_contents_delete(c);
+  mf_status_delete(ls);
 
   /* every variable, in declaration order */
   int all[NVARS];

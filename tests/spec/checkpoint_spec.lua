@@ -529,5 +529,28 @@ describe("the safetensors file", function()
     local got = flat(sess:run(wv))
     for i = 1, 6 do assert.are.equal(O.f32(w[i]), got[i]) end
     assert.are.same(ids, flat(sess:run(iv)))
+    -- and lists: names sorted, shapes, dtypes
+    assert.are.same({ { "ids", { 5 }, "int32" }, { "weights", { 2, 3 }, "float32" } },
+                    tf.train.list_variables(dir .. "/foreign.safetensors"))
+  end)
+
+  it("tf.train.list_variables lists a checkpoint, or a directory's latest, without a session", function()
+    local m = build(random_values())
+    local sess <close> = tf.Session()
+    sess:run(m.init)
+    local saver = tf.train.Saver()
+    saver:save(sess, dir .. "/model", { global_step = 1 })
+    local path = saver:save(sess, dir .. "/model", { global_step = 2 })
+    local want = {}
+    for _, s in ipairs(SPECS) do want[#want + 1] = { s.name, s.shape, s.dtype } end
+    table.sort(want, function(a, b) return a[1] < b[1] end)
+    assert.are.same(want, tf.train.list_variables(path))
+    assert.are.same(want, tf.train.list_variables(dir))
+    assert.are.same(want, tf.train.list_variables(dir .. "/"))
+    fails_with("tf.train.list_variables: checkpoint '" .. dir .. "/none' not found", tf.train.list_variables,
+               dir .. "/none")
+    fails_with("tf.train.list_variables: expected a checkpoint path or directory, got nil", tf.train.list_variables)
+    write(dir .. "/junk", "not a checkpoint at all")
+    fails_with("tf.train.list_variables: ", tf.train.list_variables, dir .. "/junk")
   end)
 end)
