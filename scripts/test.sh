@@ -87,7 +87,7 @@ step "session, execution, lua_func and control flow specs under ThreadSanitizer"
 # `busted --lua=` and the specs that start processes go through /bin/sh,
 # which crashes with libtsan preloaded (as bash does).
 ( . scripts/env.sh build-tsan
-  LD_PRELOAD="$(gcc -print-file-name=libtsan.so)" lua5.4 "$(command -v busted)" \
+  LD_PRELOAD="$(gcc -print-file-name=libtsan.so)" MF_SPEC_TSAN=1 lua5.4 "$(command -v busted)" \
     --filter-out="exits cleanly" --filter-out="MOONFLOW_GEMM narrows" \
     tests/spec/execution_spec.lua tests/spec/session_spec.lua tests/spec/lua_func_spec.lua \
     tests/spec/control_flow_spec.lua )
