@@ -502,6 +502,45 @@ MF_API int mf_op_type_has_kernel(const char *type, const char *backend);
  * environment narrows the choice) or "openblas". A static string. */
 MF_API const char *mf_cpu_gemm_kernel(void);
 
+/* ---------------------------------------------------------------- summaries (TensorBoard) */
+
+/* An event file "<logdir>/events.out.tfevents.<secs>.<hostname>" (logdir is
+ * created if missing) of TFRecord-framed Event protocol buffers, as
+ * TensorFlow's FileWriter writes, for TensorBoard. Adds queue events (with
+ * the current wall time) and write them every 10 events and at flush and
+ * close; written events survive a crash, the queued ones do not. A writer may
+ * be used from several threads. Errors (a bad argument, a failed write, a
+ * closed writer) set status and name the function and parameter. */
+typedef struct mf_summary_writer mf_summary_writer;
+MF_API mf_summary_writer *mf_summary_writer_new(const char *logdir, mf_status *s);
+MF_API const char *mf_summary_writer_path(const mf_summary_writer *w); /* the event file */
+/* A scalar (stored as a float, as TF's simple_value). */
+MF_API void mf_summary_writer_add_scalar(mf_summary_writer *w, const char *tag, double value,
+                                         int64_t step, mf_status *s);
+/* A histogram of n values over TF's default buckets; NaN or Inf is an error. */
+MF_API void mf_summary_writer_add_histogram(mf_summary_writer *w, const char *tag,
+                                            const double *values, int64_t n, int64_t step,
+                                            mf_status *s);
+MF_API void mf_summary_writer_add_text(mf_summary_writer *w, const char *tag, const char *text,
+                                       int64_t step, mf_status *s);
+/* height x width x channels bytes, row-major; channels 1 (gray), 2 (gray,
+ * alpha), 3 (RGB) or 4 (RGBA); stored as PNG. */
+MF_API void mf_summary_writer_add_image(mf_summary_writer *w, const char *tag,
+                                        const uint8_t *pixels, int height, int width, int channels,
+                                        int64_t step, mf_status *s);
+/* A serialized Summary (what a summary op's run returned) at step. */
+MF_API void mf_summary_writer_add_summary(mf_summary_writer *w, const void *bytes, size_t n,
+                                          int64_t step, mf_status *s);
+/* A whole serialized Event, written as it is (it must parse). */
+MF_API void mf_summary_writer_add_event_bytes(mf_summary_writer *w, const void *bytes, size_t n,
+                                              mf_status *s);
+/* The graph as a GraphDef (TensorBoard's graph page; name scopes group). */
+MF_API void mf_summary_writer_add_graph(mf_summary_writer *w, mf_graph *g, int64_t step,
+                                        mf_status *s);
+MF_API void mf_summary_writer_flush(mf_summary_writer *w, mf_status *s);
+MF_API void mf_summary_writer_close(mf_summary_writer *w, mf_status *s); /* flushes */
+MF_API void mf_summary_writer_delete(mf_summary_writer *w);              /* closes; NULL: nothing */
+
 #ifdef __cplusplus
 }
 #endif
