@@ -150,31 +150,84 @@ uint8_t *mfi_summary_histogram(const char *what, const char *tag, const double *
 
 /* ---------------------------------------------------------------- text */
 
+uint8_t *mfi_summary_strings(const char *what, const char *tag, const void *metadata,
+                             size_t metadata_len, int ndim, const int64_t *dims,
+                             const char *const *strs, const size_t *lens, size_t *n, mf_status *s)
+{
+  if (!check_tag(what, tag, s)) return NULL;
+  Tensorflow__SummaryMetadata *md = NULL;
+  if (metadata_len) {
+    md = tensorflow__summary_metadata__unpack(NULL, metadata_len, metadata);
+    if (!md) {
+      mfi_set(s, MF_INVALID_ARGUMENT,
+              "%s: serialized_summary_metadata (%zu bytes) is not a serialized SummaryMetadata",
+              what, metadata_len);
+      return NULL;
+    }
+  }
+  int64_t count = 1;
+  for (int i = 0; i < ndim; i++) count *= dims[i];
+  Tensorflow__TensorShapeProto__Dim dim[MF_MAX_DIMS], *dimp[MF_MAX_DIMS];
+  Tensorflow__TensorShapeProto shape = TENSORFLOW__TENSOR_SHAPE_PROTO__INIT;
+  for (int i = 0; i < ndim && i < MF_MAX_DIMS; i++) {
+    tensorflow__tensor_shape_proto__dim__init(&dim[i]);
+    dim[i].size = dims[i];
+    dimp[i] = &dim[i];
+  }
+  shape.n_dim = (size_t)ndim, shape.dim = dimp;
+  ProtobufCBinaryData *sv = malloc((size_t)(count ? count : 1) * sizeof *sv);
+  if (!sv) {
+    if (md) tensorflow__summary_metadata__free_unpacked(md, NULL);
+    mfi_set(s, MF_RESOURCE_EXHAUSTED, "%s: out of memory", what);
+    return NULL;
+  }
+  for (int64_t i = 0; i < count; i++)
+    sv[i].len = lens[i], sv[i].data = (uint8_t *)(uintptr_t)strs[i];
+  Tensorflow__TensorProto t = TENSORFLOW__TENSOR_PROTO__INIT;
+  t.dtype = TENSORFLOW__DATA_TYPE__DT_STRING;
+  t.tensor_shape = &shape;
+  t.n_string_val = (size_t)count;
+  t.string_val = sv;
+  Tensorflow__Summary__Value v = TENSORFLOW__SUMMARY__VALUE__INIT;
+  v.tag = mut(tag);
+  v.metadata = md;
+  v.value_case = TENSORFLOW__SUMMARY__VALUE__VALUE_TENSOR;
+  v.tensor = &t;
+  uint8_t *r = pack_summary(what, &v, n, s);
+  free(sv);
+  if (md) tensorflow__summary_metadata__free_unpacked(md, NULL);
+  return r;
+}
+
+uint8_t *mfi_summary_plugin_metadata(const char *plugin_name, size_t *n)
+{
+  Tensorflow__SummaryMetadata__PluginData pd = TENSORFLOW__SUMMARY_METADATA__PLUGIN_DATA__INIT;
+  pd.plugin_name = mut(plugin_name);
+  Tensorflow__SummaryMetadata md = TENSORFLOW__SUMMARY_METADATA__INIT;
+  md.plugin_data = &pd;
+  *n = tensorflow__summary_metadata__get_packed_size(&md);
+  uint8_t *buf = malloc(*n ? *n : 1);
+  if (buf) tensorflow__summary_metadata__pack(&md, buf);
+  return buf;
+}
+
 uint8_t *mfi_summary_text(const char *what, const char *tag, const void *text, size_t len,
                           size_t *n, mf_status *s)
 {
-  if (!check_tag(what, tag, s)) return NULL;
   if (!text && len) {
     mfi_set(s, MF_INVALID_ARGUMENT, "%s: text must hold %zu bytes, got NULL", what, len);
     return NULL;
   }
-  Tensorflow__SummaryMetadata__PluginData pd = TENSORFLOW__SUMMARY_METADATA__PLUGIN_DATA__INIT;
-  pd.plugin_name = mut("text");
-  Tensorflow__SummaryMetadata md = TENSORFLOW__SUMMARY_METADATA__INIT;
-  md.plugin_data = &pd;
-  Tensorflow__TensorShapeProto shape = TENSORFLOW__TENSOR_SHAPE_PROTO__INIT;
-  ProtobufCBinaryData sv = {len, (uint8_t *)(uintptr_t)text};
-  Tensorflow__TensorProto t = TENSORFLOW__TENSOR_PROTO__INIT;
-  t.dtype = TENSORFLOW__DATA_TYPE__DT_STRING;
-  t.tensor_shape = &shape;
-  t.n_string_val = 1;
-  t.string_val = &sv;
-  Tensorflow__Summary__Value v = TENSORFLOW__SUMMARY__VALUE__INIT;
-  v.tag = mut(tag);
-  v.metadata = &md;
-  v.value_case = TENSORFLOW__SUMMARY__VALUE__VALUE_TENSOR;
-  v.tensor = &t;
-  return pack_summary(what, &v, n, s);
+  size_t mn;
+  uint8_t *md = mfi_summary_plugin_metadata("text", &mn);
+  if (!md) {
+    mfi_set(s, MF_RESOURCE_EXHAUSTED, "%s: out of memory", what);
+    return NULL;
+  }
+  const char *str = text ? text : "";
+  uint8_t *r = mfi_summary_strings(what, tag, md, mn, 0, NULL, &str, &len, n, s);
+  free(md);
+  return r;
 }
 
 /* ---------------------------------------------------------------- images */

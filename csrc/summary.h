@@ -20,6 +20,14 @@ uint8_t *mfi_summary_histogram(const char *what, const char *tag, const double *
 /* A Summary with one scalar string tensor for TensorBoard's text plugin. */
 uint8_t *mfi_summary_text(const char *what, const char *tag, const void *text, size_t len,
                           size_t *n, mf_status *s);
+/* A Summary with one string tensor (ndim, dims; strs[i] of lens[i] bytes
+ * for each element) and the serialized SummaryMetadata given (none when
+ * metadata_len is 0; unparsable metadata is an error). */
+uint8_t *mfi_summary_strings(const char *what, const char *tag, const void *metadata,
+                             size_t metadata_len, int ndim, const int64_t *dims,
+                             const char *const *strs, const size_t *lens, size_t *n, mf_status *s);
+/* A serialized SummaryMetadata naming a plugin ("text"); NULL: out of memory. */
+uint8_t *mfi_summary_plugin_metadata(const char *plugin_name, size_t *n);
 /* A Summary with one PNG image: height x width x channels (1 to 4) bytes,
  * row-major. */
 uint8_t *mfi_summary_image(const char *what, const char *tag, const uint8_t *pixels, int height,

@@ -383,3 +383,27 @@ void mf_summary_writer_delete(mf_summary_writer *w)
   free(w->path);
   free(w);
 }
+
+int64_t mf_summary_metadata(const char *plugin_name, void *buf, size_t size, mf_status *s)
+{
+  static const char what[] = "mf_summary_metadata";
+  if (!s) return -1;
+  mfi_clear(s);
+  if (!plugin_name) {
+    mfi_set(s, MF_INVALID_ARGUMENT, "%s: plugin_name must be a string, got NULL", what);
+    return -1;
+  }
+  if (!buf && size) {
+    mfi_set(s, MF_INVALID_ARGUMENT, "%s: buf must hold %zu bytes, got NULL", what, size);
+    return -1;
+  }
+  size_t n;
+  uint8_t *md = mfi_summary_plugin_metadata(plugin_name, &n);
+  if (!md) {
+    mfi_set(s, MF_RESOURCE_EXHAUSTED, "%s: out of memory", what);
+    return -1;
+  }
+  if (n <= size) memcpy(buf, md, n);
+  free(md);
+  return (int64_t)n;
+}

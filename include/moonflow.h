@@ -537,6 +537,11 @@ MF_API void mf_summary_writer_add_event_bytes(mf_summary_writer *w, const void *
 /* The graph as a GraphDef (TensorBoard's graph page; name scopes group). */
 MF_API void mf_summary_writer_add_graph(mf_summary_writer *w, mf_graph *g, int64_t step,
                                         mf_status *s);
+/* A serialized SummaryMetadata naming a TensorBoard plugin ("text"), the
+ * serialized_summary_metadata input of a TensorSummaryV2 op: its size in
+ * bytes, written to buf when size allows (as snprintf); -1 with status on
+ * error. */
+MF_API int64_t mf_summary_metadata(const char *plugin_name, void *buf, size_t size, mf_status *s);
 MF_API void mf_summary_writer_flush(mf_summary_writer *w, mf_status *s);
 MF_API void mf_summary_writer_close(mf_summary_writer *w, mf_status *s); /* flushes */
 MF_API void mf_summary_writer_delete(mf_summary_writer *w);              /* closes; NULL: nothing */

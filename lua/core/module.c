@@ -84,6 +84,7 @@ int luaopen_moonflow_core(lua_State *L)
   lmf_open_array(L);
   lmf_open_session(L);
   lmf_open_hostcall(L);
+  lmf_open_summary(L);
   luaL_setfuncs(L, fns, 0);
   return 1;
 }

@@ -36,6 +36,7 @@ require("moonflow.control_flow")(tf)
 require("moonflow.rnn")(tf)
 require("moonflow.saver")(tf)
 require("moonflow.debugging")(tf)
+require("moonflow.summary")(tf)
 
 tf.test = {
   is_gpu_available = function()

@@ -1,0 +1,59 @@
+#!/usr/bin/env python3
+"""Loads an event directory with TensorBoard's own reader (EventAccumulator,
+from PyPI's `tensorboard`) and prints, as JSON, what it found: scalars,
+histograms (bucket limits and counts as stored), text, images and the graph.
+tests/spec/summary_spec.lua runs it on files moonflow wrote and checks the
+result. Python only reads here: the files are moonflow's.
+
+Usage: scripts/tensorboard_check.py LOGDIR
+Exit status 2 (with a message) when tensorboard cannot be imported.
+"""
+import json
+import sys
+
+try:
+    from tensorboard.backend.event_processing import event_accumulator as ea
+    from tensorboard.compat.proto import graph_pb2
+except ImportError as e:  # the spec fails loudly on this, never skips
+    print("tensorboard_check: cannot import tensorboard (%s); "
+          "install it with `python3 -m pip install --user tensorboard`" % e, file=sys.stderr)
+    sys.exit(2)
+
+
+def main(logdir):
+    acc = ea.EventAccumulator(logdir, size_guidance={
+        ea.SCALARS: 0, ea.HISTOGRAMS: 0, ea.IMAGES: 0, ea.TENSORS: 0, ea.GRAPH: 1})
+    acc.Reload()
+    tags = acc.Tags()
+    out = {"tags": {k: v for k, v in tags.items() if isinstance(v, list)},
+           "scalars": {}, "histograms": {}, "text": {}, "images": {}, "graph": None}
+    for tag in tags.get(ea.SCALARS, []):
+        out["scalars"][tag] = [[e.step, e.value] for e in acc.Scalars(tag)]
+    for tag in tags.get(ea.HISTOGRAMS, []):
+        out["histograms"][tag] = [{
+            "step": e.step, "min": e.histogram_value.min, "max": e.histogram_value.max,
+            "num": e.histogram_value.num, "sum": e.histogram_value.sum,
+            "sum_squares": e.histogram_value.sum_squares,
+            "bucket_limit": list(e.histogram_value.bucket_limit),
+            "bucket": list(e.histogram_value.bucket)} for e in acc.Histograms(tag)]
+    for tag in tags.get(ea.TENSORS, []):
+        events = acc.Tensors(tag)
+        meta = acc.SummaryMetadata(tag)
+        out["text"][tag] = {
+            "plugin": meta.plugin_data.plugin_name,
+            "values": [[e.step, [s.decode("utf-8", "replace") for s in e.tensor_proto.string_val],
+                        [d.size for d in e.tensor_proto.tensor_shape.dim]] for e in events]}
+    for tag in tags.get(ea.IMAGES, []):
+        out["images"][tag] = [{"step": e.step, "width": e.width, "height": e.height,
+                               "png": e.encoded_image_string[:8].hex(),
+                               "bytes": len(e.encoded_image_string)} for e in acc.Images(tag)]
+    if tags.get(ea.GRAPH):
+        g = acc.Graph()
+        assert isinstance(g, graph_pb2.GraphDef)
+        out["graph"] = [{"name": n.name, "op": n.op, "input": list(n.input), "device": n.device,
+                         "attr": sorted(n.attr.keys())} for n in g.node]
+    json.dump(out, sys.stdout)
+
+
+if __name__ == "__main__":
+    main(sys.argv[1])
