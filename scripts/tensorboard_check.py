@@ -20,6 +20,15 @@ except ImportError as e:  # the spec fails loudly on this, never skips
     sys.exit(2)
 
 
+def decode_png(data):
+    """The image's mode and pixels (PIL, which tensorboard depends on)."""
+    import io
+    from PIL import Image
+    im = Image.open(io.BytesIO(data))
+    im.load()
+    return {"mode": im.mode, "size": list(im.size), "data": list(im.tobytes())}
+
+
 def main(logdir):
     acc = ea.EventAccumulator(logdir, size_guidance={
         ea.SCALARS: 0, ea.HISTOGRAMS: 0, ea.IMAGES: 0, ea.TENSORS: 0, ea.GRAPH: 1})
@@ -45,8 +54,7 @@ def main(logdir):
                         [d.size for d in e.tensor_proto.tensor_shape.dim]] for e in events]}
     for tag in tags.get(ea.IMAGES, []):
         out["images"][tag] = [{"step": e.step, "width": e.width, "height": e.height,
-                               "png": e.encoded_image_string[:8].hex(),
-                               "bytes": len(e.encoded_image_string)} for e in acc.Images(tag)]
+                               "pixels": decode_png(e.encoded_image_string)} for e in acc.Images(tag)]
     if tags.get(ea.GRAPH):
         g = acc.Graph()
         assert isinstance(g, graph_pb2.GraphDef)
