@@ -666,6 +666,80 @@ static void restore_from_fifo(mf_status *s)
   mf_graph_delete(g);
 }
 
+/* Summary writers: NULL writers, statuses, tags and buffers; a closed writer. */
+static void abuse_summaries(mf_status *s)
+{
+  CHECK(mf_summary_writer_new(NULL, s) == NULL);
+  CHECK_ERR(s, MF_INVALID_ARGUMENT, "mf_summary_writer_new: logdir");
+  CHECK(mf_summary_writer_new("", s) == NULL);
+  CHECK_ERR(s, MF_INVALID_ARGUMENT, "mf_summary_writer_new: logdir");
+  CHECK(mf_summary_writer_new("/tmp", NULL) == NULL);
+  CHECK(mf_summary_writer_new("/dev/null/x", s) == NULL);
+  CHECK_ERR(s, MF_INVALID_ARGUMENT, "cannot create logdir");
+  CHECK(mf_summary_writer_path(NULL) == NULL);
+  mf_summary_writer_add_scalar(NULL, "t", 1, 0, s);
+  CHECK_ERR(s, MF_INVALID_ARGUMENT, "mf_summary_writer_add_scalar: writer");
+  mf_summary_writer_add_histogram(NULL, "t", NULL, 0, 0, s);
+  CHECK_ERR(s, MF_INVALID_ARGUMENT, "mf_summary_writer_add_histogram: writer");
+  mf_summary_writer_add_text(NULL, "t", "x", 0, s);
+  CHECK_ERR(s, MF_INVALID_ARGUMENT, "mf_summary_writer_add_text: writer");
+  mf_summary_writer_add_image(NULL, "t", NULL, 1, 1, 1, 0, s);
+  CHECK_ERR(s, MF_INVALID_ARGUMENT, "mf_summary_writer_add_image: writer");
+  mf_summary_writer_add_summary(NULL, "", 0, 0, s);
+  CHECK_ERR(s, MF_INVALID_ARGUMENT, "mf_summary_writer_add_summary: writer");
+  mf_summary_writer_add_event_bytes(NULL, "", 0, s);
+  CHECK_ERR(s, MF_INVALID_ARGUMENT, "mf_summary_writer_add_event_bytes: writer");
+  mf_summary_writer_add_graph(NULL, NULL, 0, s);
+  CHECK_ERR(s, MF_INVALID_ARGUMENT, "mf_summary_writer_add_graph: writer");
+  mf_summary_writer_flush(NULL, s);
+  CHECK_ERR(s, MF_INVALID_ARGUMENT, "mf_summary_writer_flush: writer");
+  mf_summary_writer_close(NULL, s);
+  CHECK_ERR(s, MF_INVALID_ARGUMENT, "mf_summary_writer_close: writer");
+  mf_summary_writer_close(NULL, NULL);
+  mf_summary_writer_delete(NULL);
+  CHECK(mf_summary_metadata(NULL, NULL, 0, s) == -1);
+  CHECK_ERR(s, MF_INVALID_ARGUMENT, "mf_summary_metadata: plugin_name");
+  CHECK(mf_summary_metadata("text", NULL, 8, s) == -1);
+  CHECK_ERR(s, MF_INVALID_ARGUMENT, "mf_summary_metadata: buf");
+  CHECK(mf_summary_metadata("text", NULL, 0, NULL) == -1);
+  CHECK(mf_summary_metadata("text", NULL, 0, s) > 0);
+
+  char dir[] = "/tmp/mf_abuse_sum_XXXXXX";
+  CHECK(mkdtemp(dir) != NULL);
+  mf_summary_writer *w = mf_summary_writer_new(dir, s);
+  CHECK_OK(s);
+  mf_summary_writer_add_scalar(w, "t", 1, 0, NULL); /* no status: nothing */
+  mf_summary_writer_add_histogram(w, "t", NULL, 3, 0, s);
+  CHECK_ERR(s, MF_INVALID_ARGUMENT, "mf_summary_writer_add_histogram: values");
+  mf_summary_writer_add_histogram(w, "t", NULL, -1, 0, s);
+  CHECK_ERR(s, MF_INVALID_ARGUMENT, "mf_summary_writer_add_histogram: values");
+  mf_summary_writer_add_histogram(w, "empty", NULL, 0, 0, s);
+  CHECK_OK(s);
+  mf_summary_writer_add_text(w, "t", NULL, 0, s);
+  CHECK_ERR(s, MF_INVALID_ARGUMENT, "mf_summary_writer_add_text: text");
+  mf_summary_writer_add_image(w, "t", NULL, 1, 1, 1, 0, s);
+  CHECK_ERR(s, MF_INVALID_ARGUMENT, "mf_summary_writer_add_image: pixels");
+  uint8_t px[4] = {0};
+  mf_summary_writer_add_image(w, "t", px, 0, 1, 1, 0, s);
+  CHECK_ERR(s, MF_INVALID_ARGUMENT, "mf_summary_writer_add_image: height");
+  mf_summary_writer_add_image(w, "t", px, 1, INT32_MAX, 1, 0, s);
+  CHECK_ERR(s, MF_INVALID_ARGUMENT, "mf_summary_writer_add_image: height");
+  mf_summary_writer_add_summary(w, NULL, 4, 0, s);
+  CHECK_ERR(s, MF_INVALID_ARGUMENT, "mf_summary_writer_add_summary: bytes");
+  mf_summary_writer_add_event_bytes(w, NULL, 4, s);
+  CHECK_ERR(s, MF_INVALID_ARGUMENT, "mf_summary_writer_add_event_bytes: bytes");
+  mf_summary_writer_add_graph(w, NULL, 0, s);
+  CHECK_ERR(s, MF_INVALID_ARGUMENT, "mf_summary_writer_add_graph: graph");
+  mf_summary_writer_close(w, s);
+  CHECK_OK(s);
+  mf_summary_writer_add_text(w, "t", "x", 0, s);
+  CHECK_ERR(s, MF_FAILED_PRECONDITION, "closed");
+  mf_summary_writer_delete(w);
+  char cmd[64];
+  snprintf(cmd, sizeof cmd, "rm -rf '%s'", dir);
+  CHECK(system(cmd) == 0);
+}
+
 int main(void)
 {
   mf_status *s = mf_status_new();
@@ -675,6 +749,7 @@ int main(void)
   abuse_sessions(s);
   abuse_host_calls(s);
   abuse_devices(s);
+  abuse_summaries(s);
   restore_from_fifo(s);
   mf_status_delete(s);
   return check_report("test_abuse");
