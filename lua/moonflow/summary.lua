@@ -124,4 +124,18 @@ return function(tf)
   function FileWriter:get_logdir() return self._logdir end
   -- The event file's path (moonflow's).
   function FileWriter:path() return self._w:path() end
+
+  G.guard_methods(FileWriter, "FileWriter", function(x) return getmetatable(x) == FileWriter end,
+                  "tf.summary.FileWriter")
+  local d, F = A.doc, FileWriter
+  d(F.add_summary, "tf.summary.FileWriter_mt.add_summary", "writer, summary, [global_step]",
+    "Writes a serialized Summary (a summary op's fetched value, or its bytes) as the event at global_step.")
+  d(F.add_graph, "tf.summary.FileWriter_mt.add_graph", "writer, graph, [global_step]",
+    "Writes the graph as a GraphDef (TensorBoard's graph page; name scopes group).")
+  d(F.add_event, "tf.summary.FileWriter_mt.add_event", "writer, event",
+    "Writes a serialized Event as it is (it must parse as one).")
+  d(F.flush, "tf.summary.FileWriter_mt.flush", "writer", "Writes the queued events to disk (and syncs).")
+  d(F.close, "tf.summary.FileWriter_mt.close", "writer", "Flushes and closes the event file; later adds are errors.")
+  d(F.get_logdir, "tf.summary.FileWriter_mt.get_logdir", "writer", "The logdir it writes in.")
+  d(F.path, "tf.summary.FileWriter_mt.path", "writer", "The event file's path.")
 end

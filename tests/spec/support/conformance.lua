@@ -657,6 +657,23 @@ cases.Assert = {
   build = function(x) return after(tf.debugging.assert_less(x, 100), function() return tf.identity(x) end) end,
   variants = { { inputs = { { { 0, 3 } } } }, { inputs = { { {} } } } },
 }
+-- ---- summary ops (host memory, string outputs: placed on the CPU
+-- wherever asked; the device only feeds them)
+local function summary_case(build, shape, dtypes)
+  return {
+    inputs = { { shape or { 3, 4 } } },
+    build = function(x) return after(build(x), function() return tf.identity(x) end) end,
+    dtypes = dtypes or { "float32", "float64", "int32" },
+  }
+end
+cases.ScalarSummary = summary_case(function(x) return tf.summary.scalar("s", tf.reduce_sum(x)) end)
+cases.HistogramSummary = summary_case(function(x) return tf.summary.histogram("h", x) end)
+cases.ImageSummary = summary_case(function(x) return tf.summary.image("i", tf.reshape(x, { 1, 2, 2, 3 })) end,
+                                  nil, { "float32", "float64" })
+cases.TensorSummaryV2 = summary_case(function() return tf.summary.text("t", "text") end)
+cases.MergeSummary = summary_case(function(x)
+  return tf.summary.merge({ tf.summary.histogram("a", x), tf.summary.scalar("b", tf.reduce_max(x)) })
+end)
 cases.IsVariableInitialized = {
   inputs = { { { 3, 4 } } },
   build = function(x) return tf.is_variable_initialized(tf.Variable(x)) end,
