@@ -12,6 +12,7 @@
 #include <string.h>
 #include <zlib.h>
 
+#include "json.h"
 #include "proto/summary.pb-c.h"
 
 /* protobuf-c's messages hold char * for strings they never write through. */
@@ -34,10 +35,41 @@ static uint8_t *pack_summary(const char *what, Tensorflow__Summary__Value *v, si
   return buf;
 }
 
+void mfi_proto_strip_unknown(ProtobufCMessage *m)
+{
+  for (unsigned i = 0; i < m->n_unknown_fields; i++) free(m->unknown_fields[i].data);
+  free(m->unknown_fields);
+  m->unknown_fields = NULL, m->n_unknown_fields = 0;
+  const ProtobufCMessageDescriptor *d = m->descriptor;
+  char *base = (char *)m;
+  for (unsigned f = 0; f < d->n_fields; f++) {
+    const ProtobufCFieldDescriptor *fd = &d->fields[f];
+    if (fd->type != PROTOBUF_C_TYPE_MESSAGE) continue;
+    if (fd->label == PROTOBUF_C_LABEL_REPEATED) {
+      size_t n = *(size_t *)(base + fd->quantifier_offset);
+      ProtobufCMessage **arr = *(ProtobufCMessage ***)(base + fd->offset);
+      for (size_t k = 0; k < n; k++)
+        if (arr[k]) mfi_proto_strip_unknown(arr[k]);
+      continue;
+    }
+    if ((fd->flags & PROTOBUF_C_FIELD_FLAG_ONEOF) &&
+        *(uint32_t *)(base + fd->quantifier_offset) != fd->id)
+      continue;
+    ProtobufCMessage *sub = *(ProtobufCMessage **)(base + fd->offset);
+    if (sub) mfi_proto_strip_unknown(sub);
+  }
+}
+
+/* Tags are protocol buffer strings, which readers (TensorBoard) refuse
+ * unless they are UTF-8. */
 static bool check_tag(const char *what, const char *tag, mf_status *s)
 {
   if (!tag) {
     mfi_set(s, MF_INVALID_ARGUMENT, "%s: tag must be a string, got NULL", what);
+    return false;
+  }
+  if (!mfi_utf8_valid(tag, strlen(tag))) {
+    mfi_set(s, MF_INVALID_ARGUMENT, "%s: tag must be UTF-8 text", what);
     return false;
   }
   return true;
@@ -164,6 +196,7 @@ uint8_t *mfi_summary_strings(const char *what, const char *tag, const void *meta
               what, metadata_len);
       return NULL;
     }
+    mfi_proto_strip_unknown(&md->base);
   }
   int64_t count = 1;
   for (int i = 0; i < ndim; i++) count *= dims[i];
@@ -367,7 +400,7 @@ uint8_t *mfi_summary_merge(const char *what, int k, const void *const *parts, co
       tags[ntags++] = sums[i]->value[j]->tag;
     }
   }
-  qsort(tags, ntags, sizeof *tags, cmp_str);
+  if (ntags > 1) qsort(tags, ntags, sizeof *tags, cmp_str);
   for (size_t j = 1; j < ntags; j++)
     if (strcmp(tags[j - 1], tags[j]) == 0) {
       mfi_set(s, MF_INVALID_ARGUMENT, "%s: duplicate tag %s found in summary inputs", what,

@@ -44,6 +44,12 @@ bool mfi_summary_check(const char *what, const void *bytes, size_t len, mf_statu
  * "_output_shapes". */
 uint8_t *mfi_graph_def(const char *what, mf_graph *g, size_t *n, mf_status *s);
 
+/* Drops the unknown fields of an unpacked message and of every message in
+ * it (free_unpacked still frees it): what comes from outside is written
+ * back with the fields we know only, which every reader parses. */
+struct ProtobufCMessage;
+void mfi_proto_strip_unknown(struct ProtobufCMessage *m);
+
 /* TF's default histogram bucket limits: -DBL_MAX, -1e20.., -1e-12, 0,
  * 1e-12, .. 1e20, DBL_MAX (count of them in *n; a static table). */
 const double *mfi_histogram_default_limits(int *n);
@@ -75,5 +81,8 @@ typedef struct {
   double value;        /* simple_value; histogram: num; image: width * height; tensor: bytes */
   int64_t graph_nodes; /* graph_def: nodes */
 } mfi_event_info;
+/* A serialized Event parsed and packed again without unknown fields
+ * (malloc'ed, *len bytes); NULL when it does not parse (or no memory). */
+uint8_t *mfi_event_reencode(const uint8_t *bytes, size_t n, size_t *len);
 /* False when rec does not parse as an Event. */
 bool mfi_event_info_parse(const uint8_t *rec, size_t len, mfi_event_info *info);

@@ -4,6 +4,7 @@
 #pragma GCC diagnostic ignored "-Wcast-qual"
 
 #include <stdio.h>
+#include <stdlib.h>
 #include <string.h>
 
 #include "crc32.h"
@@ -104,4 +105,16 @@ bool mfi_event_info_parse(const uint8_t *rec, size_t len, mfi_event_info *info)
   }
   tensorflow__event__free_unpacked(ev, NULL);
   return ok;
+}
+
+uint8_t *mfi_event_reencode(const uint8_t *bytes, size_t n, size_t *len)
+{
+  Tensorflow__Event *ev = tensorflow__event__unpack(NULL, n, bytes);
+  if (!ev) return NULL;
+  mfi_proto_strip_unknown(&ev->base);
+  *len = tensorflow__event__get_packed_size(ev);
+  uint8_t *buf = malloc(*len ? *len : 1);
+  if (buf) tensorflow__event__pack(ev, buf);
+  tensorflow__event__free_unpacked(ev, NULL);
+  return buf;
 }

@@ -21,6 +21,7 @@
 #include <unistd.h>
 
 #include "crc32.h"
+#include "json.h"
 #include "proto/event.pb-c.h"
 #include "strbuf.h"
 #include "summary.h"
@@ -237,6 +238,7 @@ static void add_summary_bytes(mf_summary_writer *w, const char *what, const void
     mfi_set(s, MF_INVALID_ARGUMENT, "%s: summary (%zu bytes) is not a serialized Summary", what, n);
     return;
   }
+  mfi_proto_strip_unknown(&sum->base);
   Tensorflow__Event ev = TENSORFLOW__EVENT__INIT;
   ev.step = step;
   ev.what_case = TENSORFLOW__EVENT__WHAT_SUMMARY;
@@ -319,13 +321,14 @@ void mf_summary_writer_add_event_bytes(mf_summary_writer *w, const void *bytes, 
     mfi_set(s, MF_INVALID_ARGUMENT, "%s: bytes must hold %zu bytes, got NULL", what, n);
     return;
   }
-  Tensorflow__Event *ev = tensorflow__event__unpack(NULL, n, bytes);
+  size_t len = 0;
+  uint8_t *ev = mfi_event_reencode(bytes, n, &len);
   if (!ev) {
     mfi_set(s, MF_INVALID_ARGUMENT, "%s: event (%zu bytes) is not a serialized Event", what, n);
     return;
   }
-  tensorflow__event__free_unpacked(ev, NULL);
-  add_record(w, what, bytes, n, s);
+  add_record(w, what, ev, len, s);
+  free(ev);
 }
 
 void mf_summary_writer_add_graph(mf_summary_writer *w, mf_graph *g, int64_t step, mf_status *s)
@@ -391,6 +394,10 @@ int64_t mf_summary_metadata(const char *plugin_name, void *buf, size_t size, mf_
   mfi_clear(s);
   if (!plugin_name) {
     mfi_set(s, MF_INVALID_ARGUMENT, "%s: plugin_name must be a string, got NULL", what);
+    return -1;
+  }
+  if (!mfi_utf8_valid(plugin_name, strlen(plugin_name))) {
+    mfi_set(s, MF_INVALID_ARGUMENT, "%s: plugin_name must be UTF-8 text", what);
     return -1;
   }
   if (!buf && size) {

@@ -531,7 +531,8 @@ MF_API void mf_summary_writer_add_image(mf_summary_writer *w, const char *tag,
 /* A serialized Summary (what a summary op's run returned) at step. */
 MF_API void mf_summary_writer_add_summary(mf_summary_writer *w, const void *bytes, size_t n,
                                           int64_t step, mf_status *s);
-/* A whole serialized Event, written as it is (it must parse). */
+/* A whole serialized Event (it must parse), written with the fields TF's
+ * Event has that moonflow knows (others dropped). */
 MF_API void mf_summary_writer_add_event_bytes(mf_summary_writer *w, const void *bytes, size_t n,
                                               mf_status *s);
 /* The graph as a GraphDef (TensorBoard's graph page; name scopes group). */

@@ -60,14 +60,14 @@ parser:option("--checkpoint_dir", "Directory for checkpoints (model-<step> and m
 parser:option("--init_from", "Resume from a checkpoint (a file, or a directory for its latest); its model options and vocabulary are used.")
 parser:option("--seed", "Random seed (initialization, dropout)."):default("123"):convert(integer(0))
 parser:option("--threads", "Threads inside a kernel (GEMM); 0 = the library's default."):default("0"):convert(integer(0))
-parser:option("--logdir", "TensorBoard log directory (accepted; summaries are not written yet).")
+parser:option("--logdir", "TensorBoard log directory: train and validation loss, learning rate, gradient norm, "
+  .. "tokens/s, weight and gradient histograms, sampled text and the graph.")
+parser:option("--summary_every", "With --logdir: write scalars and histograms every N steps."):default("10"):convert(integer(1))
+parser:option("--log_sample_length", "With --logdir: characters of text sampled at each checkpoint (0 = none)."):default("200"):convert(integer(0))
 parser:option("--sample_length", "After training, print N characters sampled from the final checkpoint (0 = none)."):default("0"):convert(integer(0))
 parser:flag("--quiet", "Only print validation results and the final summary.")
 local opt = parser:parse(arg)
 
-if opt.logdir then
-  io.stderr:write("note: --logdir is accepted, but TensorBoard summaries are not written yet\n")
-end
 
 -- ---------------------------------------------------------------- output
 
@@ -152,7 +152,7 @@ math.randomseed(opt.seed)
 local mo = { vocab_size = #vocab, model = opt.model, rnn_size = opt.rnn_size, num_layers = opt.num_layers,
              wordvec_size = opt.wordvec_size, seq_length = opt.seq_length, dropout = opt.dropout, seed = opt.seed }
 local model = M.build(tf, mo)
-local train_op, global_step, lr = M.train_op(tf, model.loss, opt)
+local train_op, global_step, lr, grad_norm, grads_and_vars = M.train_op(tf, model.loss, opt)
 local eval = model
 if opt.dropout > 0 then -- the same variables without dropout, for validation
   local eo = {}
@@ -162,12 +162,36 @@ if opt.dropout > 0 then -- the same variables without dropout, for validation
 end
 local saver = tf.train.Saver(nil, { max_to_keep = 5 })
 
+-- TensorBoard (--logdir): the training summaries run with a training step
+-- every --summary_every steps; values known on the host (tokens/s, the
+-- validation loss, sampled text) come in through placeholders.
+local summaries
+if opt.logdir then
+  summaries = { tokens_per_sec = tf.placeholder(tf.float32, {}, "tokens_per_sec"),
+                val_loss = tf.placeholder(tf.float32, {}, "val_loss"), sample = tf.placeholder(tf.string, {}, "sample") }
+  tf.summary.scalar("train/loss", model.loss)
+  tf.summary.scalar("train/learning_rate", lr)
+  tf.summary.scalar("train/gradient_norm", grad_norm)
+  tf.summary.scalar("train/tokens_per_sec", summaries.tokens_per_sec)
+  for _, gv in ipairs(grads_and_vars) do
+    local g, v = gv[1], gv[2]
+    local name = v.name:gsub(":%d+$", "")
+    tf.summary.histogram("weights/" .. name, v)
+    if g then tf.summary.histogram("gradients/" .. name, tf.is_indexed_slices(g) and g.values or g) end
+  end
+  summaries.train = tf.summary.merge_all()
+  summaries.val = tf.summary.scalar("validation/loss", summaries.val_loss, { "validation_summaries" })
+  summaries.text = tf.summary.text("samples/text", summaries.sample, { "sample_summaries" })
+end
+
 local sess <close> = tf.Session{ config = { intra_op_threads = opt.threads } }
 sess:run(tf.global_variables_initializer())
 if resume_path then
   saver:restore(sess, resume_path)
   if not opt.quiet then say("resumed from " .. resume_path) end
 end
+local writer <close> = opt.logdir and setmetatable({ w = tf.summary.FileWriter(opt.logdir, sess.graph) },
+  { __close = function(self) self.w:close() end }) or nil
 
 local function validation_loss()
   if not val then return nil end
@@ -223,10 +247,14 @@ while step < total_steps do
   local w = step % train.num_batches + 1
   if w == 1 then state = M.zero_state(tf, mo, opt.batch_size) end
   local x, y = train:get(w)
-  local r = sess:run({ loss = model.loss, state = model.final_state, lr = lr, _ = train_op },
-                     M.feed_state({ [model.x] = x, [model.y] = y }, model.init_state, state))
+  local fetches = { loss = model.loss, state = model.final_state, lr = lr, _ = train_op }
+  local feeds = M.feed_state({ [model.x] = x, [model.y] = y }, model.init_state, state)
+  local log = writer and (step + 1) % opt.summary_every == 0
+  if log then fetches.summary, feeds[summaries.tokens_per_sec] = summaries.train, rate end
+  local r = sess:run(fetches, feeds)
   state, last_loss = r.state, r.loss:item()
   step = step + 1
+  if log then writer.w:add_summary(r.summary, step) end
   n_timed, window_n = n_timed + 1, window_n + 1
   if last_loss ~= last_loss then error(string.format("the loss is NaN at step %d", step), 0) end
 
@@ -249,6 +277,7 @@ while step < total_steps do
     if last_val then
       say(string.format("step %d  epoch %.2f  train loss %.4f  val loss %.4f  (%.1f s)",
         step, step / train.num_batches, last_loss, last_val, bench.now() - t0))
+      if writer then writer.w:add_summary(sess:run(summaries.val, { [summaries.val_loss] = last_val }), step) end
     end
     window_t = window_t + (bench.now() - t0)  -- keep the throughput figure about training
     t_start = t_start + (bench.now() - t0)
@@ -256,6 +285,16 @@ while step < total_steps do
   if (opt.checkpoint_every > 0 and step % opt.checkpoint_every == 0) or at_end then
     last_ckpt = checkpoint(step, last_loss, last_val)
     if not opt.quiet then say("checkpoint " .. last_ckpt) end
+    if writer and opt.log_sample_length > 0 then -- text sampled from it by the sampling script
+      local t0 = bench.now()
+      local p = io.popen(string.format("%s '%s/sample.lua' --checkpoint '%s' --length %d --temperature 0.8 --seed %d",
+                                       arg[-1] or "lua5.4", script_dir, last_ckpt, opt.log_sample_length, opt.seed))
+      local sampled = p:read("a")
+      if p:close() then
+        writer.w:add_summary(sess:run(summaries.text, { [summaries.sample] = "```\n" .. sampled .. "\n```" }), step)
+      end
+      window_t, t_start = window_t + (bench.now() - t0), t_start + (bench.now() - t0)
+    end
   end
 end
 

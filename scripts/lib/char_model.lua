@@ -152,7 +152,7 @@ function M.train_op(tf, loss, o)
   else norm = tf.global_norm(grads) end
   for i, v in ipairs(vars) do gv[i] = { grads[i], v } end
   local op = opt:apply_gradients(gv, { global_step = step })
-  return op, step, lr, norm
+  return op, step, lr, norm, gv
 end
 
 -- A zero state (Arrays) for `batch` rows, in the cell's state structure.

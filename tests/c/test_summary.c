@@ -1,6 +1,7 @@
 /* Event files for TensorBoard: CRC-32C, TF's histogram buckets, the summary
  * writer's records read back frame by frame, a torn tail, and the errors. */
 #include "../../csrc/crc32.h"
+#include "../../csrc/json.h"
 #include "../../csrc/summary.h"
 #include "check.h"
 
@@ -108,6 +109,16 @@ static void test_writer(mf_status *s)
   CHECK_ERR(s, MF_INVALID_ARGUMENT, "mf_summary_writer_add_summary: summary");
   mf_summary_writer_add_event_bytes(w, "\x0a", 1, s);
   CHECK_ERR(s, MF_INVALID_ARGUMENT, "mf_summary_writer_add_event_bytes: event");
+  mf_summary_writer_add_scalar(w, "\xff", 1, 1, s);
+  CHECK_ERR(s, MF_INVALID_ARGUMENT, "mf_summary_writer_add_scalar: tag must be UTF-8");
+  mf_summary_writer_add_text(w, "caf\xc3\xa9 \xe2\x82\xac \xf0\x9f\x98\x80", "\xff bytes are fine",
+                             1, s);
+  CHECK_OK(s);
+  CHECK(!mfi_utf8_valid("\xc0\x80", strlen("\xc0\x80")) &&
+        !mfi_utf8_valid("\xed\xa0\x80", strlen("\xed\xa0\x80")) &&
+        !mfi_utf8_valid("\xe2\x82", strlen("\xe2\x82")));
+  CHECK(!mfi_utf8_valid("\xf4\x90\x80\x80", strlen("\xf4\x90\x80\x80")) &&
+        mfi_utf8_valid("\xf4\x8f\xbf\xbf", strlen("\xf4\x8f\xbf\xbf")));
   mf_summary_writer_add_scalar(w, NULL, 1, 1, s);
   CHECK_ERR(s, MF_INVALID_ARGUMENT, "mf_summary_writer_add_scalar: tag");
 
@@ -117,9 +128,11 @@ static void test_writer(mf_status *s)
   size_t len = 0;
   uint8_t *data = slurp(path, &len);
   events e = {0};
-  CHECK(mfi_tfrecord_walk("test", data, len, false, collect, &e, s) == 7);
+  CHECK(mfi_tfrecord_walk("test", data, len, false, collect, &e, s) == 8);
   CHECK_OK(s);
-  CHECK(e.n == 7);
+  CHECK(e.n == 8);
+  CHECK(e.ev[7].value_kind == 't' &&
+        strcmp(e.ev[7].tag, "caf\xc3\xa9 \xe2\x82\xac \xf0\x9f\x98\x80") == 0);
   CHECK(e.ev[0].kind == 'v' && e.ev[0].wall_time > 1.5e9);
   CHECK(e.ev[1].kind == 's' && e.ev[1].step == 7 && strcmp(e.ev[1].tag, "loss") == 0 &&
         e.ev[1].value_kind == 'f' && e.ev[1].value == 0.25);
@@ -144,11 +157,11 @@ static void test_writer(mf_status *s)
   mf_status_set(s, MF_OK, "");
   data = slurp(path, &len);
   e.n = 0;
-  CHECK(mfi_tfrecord_walk("test", data, len, false, collect, &e, s) == 8);
-  CHECK(e.ev[7].kind == 'v');
+  CHECK(mfi_tfrecord_walk("test", data, len, false, collect, &e, s) == 9);
+  CHECK(e.ev[8].kind == 'v');
 
   /* a torn last record (a crash mid-write) leaves the others readable */
-  CHECK(mfi_tfrecord_walk("test", data, len - 3, true, NULL, NULL, s) == 7);
+  CHECK(mfi_tfrecord_walk("test", data, len - 3, true, NULL, NULL, s) == 8);
   CHECK_OK(s);
   CHECK(mfi_tfrecord_walk("test", data, len - 3, false, NULL, NULL, s) == -1);
   CHECK_ERR(s, MF_INVALID_ARGUMENT, "cut short");

@@ -241,6 +241,31 @@ describe("tf.summary and FileWriter", function()
     assert.truthy(tf.summary.merge_all("mine"))
   end)
 
+  it("scripts/char_rnn.lua --logdir logs what TensorBoard shows: losses, rates, histograms, samples, the graph", function()
+    local dir = tmpdir()
+    local out, ok = sh("lua5.4 scripts/char_rnn.lua --rnn_size 16 --wordvec_size 8 --batch_size 4 --seq_length 10"
+      .. " --max_steps 8 --summary_every 2 --eval_val_every 4 --checkpoint_every 4 --log_sample_length 20 --quiet"
+      .. " --checkpoint_dir " .. dir .. "/ckpt --logdir " .. dir .. "/logs")
+    assert(ok, out)
+    local r = tensorboard(dir .. "/logs")
+    local steps = {}
+    for _, e in ipairs(r.scalars["train/loss"]) do steps[#steps + 1] = e[1] end
+    assert.same({ 2, 4, 6, 8 }, steps)
+    for _, tag in ipairs({ "train/learning_rate", "train/gradient_norm", "train/tokens_per_sec" }) do
+      assert.equal(4, #r.scalars[tag], tag)
+    end
+    assert.same({ 4, 8 }, { r.scalars["validation/loss"][1][1], r.scalars["validation/loss"][2][1] })
+    local nw, ng = 0, 0
+    for tag, h in pairs(r.histograms) do
+      assert.equal(4, #h, tag)
+      if tag:match("^weights/") then nw = nw + 1 elseif tag:match("^gradients/") then ng = ng + 1 end
+    end
+    assert.is_true(nw >= 3 and nw == ng, string.format("%d weight and %d gradient histograms", nw, ng))
+    assert.equal(2, #r.text["samples/text"].values)
+    assert.is_true(#r.graph > 100)
+    os.execute("rm -rf '" .. dir .. "'")
+  end)
+
   it("refuses what it cannot encode, naming the op or function and the parameter", function()
     local x = tf.placeholder(tf.float32, { 2 })
     local sess = tf.Session()
