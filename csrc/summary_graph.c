@@ -22,6 +22,7 @@ static Tensorflow__DataType tf_dtype(mf_dtype dt)
   case MF_INT64: return TENSORFLOW__DATA_TYPE__DT_INT64;
   case MF_BOOL: return TENSORFLOW__DATA_TYPE__DT_BOOL;
   case MF_UINT8: return TENSORFLOW__DATA_TYPE__DT_UINT8;
+  case MF_STRING: return TENSORFLOW__DATA_TYPE__DT_STRING;
   default: return TENSORFLOW__DATA_TYPE__DT_INVALID;
   }
 }
@@ -82,6 +83,18 @@ static Tensorflow__TensorProto *tensor_proto(arena *a, mf_tensor *t, mf_status *
   tensorflow__tensor_proto__init(tp);
   tp->dtype = tf_dtype(t->dtype);
   tp->tensor_shape = shape_proto(a, t->ndim, t->dims);
+  if (t->dtype == MF_STRING) { /* host memory; one string_val per element */
+    tp->string_val = alloc(a, (size_t)(t->numel ? t->numel : 1) * sizeof *tp->string_val);
+    if (!tp->string_val) return NULL;
+    for (int64_t i = 0; i < t->numel; i++) {
+      size_t n = 0;
+      const char *p = mfi_string_get(t, i, &n);
+      tp->string_val[i].data = (uint8_t *)(uintptr_t)(p ? p : "");
+      tp->string_val[i].len = p ? n : 0;
+    }
+    tp->n_string_val = (size_t)t->numel;
+    return tp;
+  }
   mf_tensor *h = mfi_tensor_to(t, mfi_device_cpu(), s);
   if (!h) return NULL;
   size_t nb = mf_tensor_nbytes(h);

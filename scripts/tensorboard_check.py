@@ -29,6 +29,13 @@ def decode_png(data):
     return {"mode": im.mode, "size": list(im.size), "data": list(im.tobytes())}
 
 
+def tensor(t):
+    """A TensorProto attribute: dtype number, shape, strings, content bytes."""
+    return {"dtype": t.dtype, "shape": [d.size for d in t.tensor_shape.dim],
+            "strings": [v.decode("utf-8", "replace") for v in t.string_val],
+            "content_bytes": len(t.tensor_content)}
+
+
 def main(logdir):
     acc = ea.EventAccumulator(logdir, size_guidance={
         ea.SCALARS: 0, ea.HISTOGRAMS: 0, ea.IMAGES: 0, ea.TENSORS: 0, ea.GRAPH: 1})
@@ -59,7 +66,9 @@ def main(logdir):
         g = acc.Graph()
         assert isinstance(g, graph_pb2.GraphDef)
         out["graph"] = [{"name": n.name, "op": n.op, "input": list(n.input), "device": n.device,
-                         "attr": sorted(n.attr.keys())} for n in g.node]
+                         "attr": sorted(n.attr.keys()),
+                         "value": tensor(n.attr["value"].tensor) if "value" in n.attr else None}
+                        for n in g.node]
     json.dump(out, sys.stdout)
 
 

@@ -97,9 +97,10 @@ return function(tf)
     return g._g
   end
 
-  S.FileWriter = A.def("tf.summary.FileWriter",
-    "logdir:string, graph:any=nil, max_queue:int=10, flush_secs:number=120, graph_def:any=nil, "
-    .. "filename_suffix:string=nil, session:any=nil",
+  -- TF's max_queue, flush_secs, graph_def, filename_suffix and session are
+  -- not taken (an error): up to 10 events are queued, written by the 10th
+  -- add, by the first add 120 s after the oldest, and at flush and close.
+  S.FileWriter = A.def("tf.summary.FileWriter", "logdir:string, graph:any=nil",
     "Writes an event file in logdir (created if missing) for TensorBoard; with graph, its GraphDef first.",
     function(a)
       local w = setmetatable({ _w = core.summary_writer_new(a.logdir), _logdir = a.logdir }, FileWriter)

@@ -177,6 +177,9 @@ describe("tf.summary and FileWriter", function()
     assert.same({ "halves:1", "^model/loss" }, nodes.after_loss.input)
     assert.equal("/device:CPU:0", nodes.after_loss.device)
     assert.equal("MergeSummary", nodes["Merge/MergeSummary"].op)
+    -- constants in TF's TensorProto: strings as string_val (DT_STRING 7), numbers as tensor_content
+    assert.same({ dtype = 7, shape = {}, strings = { "train/loss" }, content_bytes = 0 }, nodes["train/loss/tag"].value)
+    assert.same({ dtype = 1, shape = { 1, 2, 3, 3 }, strings = {}, content_bytes = 72 }, nodes.Const.value)
   end)
 
   it("writes records that protoc decodes as tensorflow.Event", function()
