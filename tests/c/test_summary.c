@@ -6,6 +6,7 @@
 #include "check.h"
 
 #include <dirent.h>
+#include <pthread.h>
 #include <float.h>
 #include <unistd.h>
 
@@ -218,6 +219,42 @@ static void test_merge(mf_status *s)
   free(a), free(b);
 }
 
+static void *add_many(void *arg)
+{
+  mf_summary_writer *w = arg;
+  mf_status *s = mf_status_new();
+  for (int i = 0; i < 50; i++) {
+    mf_summary_writer_add_scalar(w, "t", i, i, s);
+    CHECK_OK(s);
+    if (i % 7 == 0) mf_summary_writer_flush(w, s);
+  }
+  mf_status_delete(s);
+  return NULL;
+}
+
+/* One writer, four threads: every event lands whole. */
+static void test_threads(mf_status *s)
+{
+  char dir[] = "/tmp/mf_summary_thr_XXXXXX";
+  CHECK(mkdtemp(dir) != NULL);
+  mf_summary_writer *w = mf_summary_writer_new(dir, s);
+  CHECK_OK(s);
+  pthread_t th[4];
+  for (int i = 0; i < 4; i++) pthread_create(&th[i], NULL, add_many, w);
+  for (int i = 0; i < 4; i++) pthread_join(th[i], NULL);
+  mf_summary_writer_close(w, s);
+  CHECK_OK(s);
+  size_t len = 0;
+  uint8_t *data = slurp(mf_summary_writer_path(w), &len);
+  CHECK(mfi_tfrecord_walk("test", data, len, false, NULL, NULL, s) == 1 + 4 * 50);
+  CHECK_OK(s);
+  free(data);
+  mf_summary_writer_delete(w);
+  char cmd[64];
+  snprintf(cmd, sizeof cmd, "rm -rf '%s'", dir);
+  CHECK(system(cmd) == 0);
+}
+
 int main(void)
 {
   mf_status *s = mf_status_new();
@@ -225,6 +262,7 @@ int main(void)
   test_buckets();
   test_writer(s);
   test_merge(s);
+  test_threads(s);
   mf_status_delete(s);
   return check_report("test_summary");
 }
