@@ -6,6 +6,12 @@ tests/spec/summary_spec.lua runs it on files moonflow wrote and checks the
 result. Python only reads here: the files are moonflow's.
 
 Usage: scripts/tensorboard_check.py LOGDIR
+       scripts/tensorboard_check.py --protos DESCRIPTOR_SET
+The second form compares our proto/*.proto (a descriptor set from
+`protoc --include_imports -o`) with the copies of TensorFlow's protos that
+tensorboard ships: every message and field of ours must exist there with the
+same number and type, every DataType value with the same number. It prints
+the mismatches (JSON list; empty when all agree).
 Exit status 2 (with a message) when tensorboard cannot be imported.
 """
 import json
@@ -72,5 +78,53 @@ def main(logdir):
     json.dump(out, sys.stdout)
 
 
+def check_protos(path):
+    from google.protobuf import descriptor_pb2
+    from tensorboard.compat.proto import (attr_value_pb2, event_pb2, graph_pb2, node_def_pb2,
+                                          summary_pb2, tensor_pb2, tensor_shape_pb2, types_pb2,
+                                          versions_pb2)
+    fds = descriptor_pb2.FileDescriptorSet()
+    with open(path, "rb") as f:
+        fds.ParseFromString(f.read())
+    theirs = {}
+
+    def index(d):  # by name without the package (tensorboard renames it)
+        theirs[d.full_name.split(".", 1)[1]] = d
+        for n in d.nested_types:
+            index(n)
+    for m in (event_pb2.Event, summary_pb2.Summary, summary_pb2.HistogramProto,
+              summary_pb2.SummaryMetadata, graph_pb2.GraphDef, node_def_pb2.NodeDef,
+              attr_value_pb2.AttrValue, tensor_pb2.TensorProto, tensor_shape_pb2.TensorShapeProto,
+              versions_pb2.VersionDef):
+        index(m.DESCRIPTOR)
+    bad = []
+
+    def walk(prefix, m):
+        full = prefix + m.name
+        t = theirs.get(full)
+        if t is None:
+            bad.append("no message " + full)
+            return
+        for f in m.field:
+            tf = t.fields_by_name.get(f.name)
+            if tf is None or tf.number != f.number or tf.type != f.type:
+                bad.append("field %s.%s = %d" % (full, f.name, f.number))
+        for n in m.nested_type:
+            if not n.options.map_entry:
+                walk(full + ".", n)
+    for fd in fds.file:
+        for m in fd.message_type:
+            walk("", m)
+        for e in fd.enum_type:
+            for v in e.value:
+                tv = types_pb2.DataType.DESCRIPTOR.values_by_name.get(v.name)
+                if tv is None or tv.number != v.number:
+                    bad.append("enum value %s = %d" % (v.name, v.number))
+    json.dump(bad, sys.stdout)
+
+
 if __name__ == "__main__":
-    main(sys.argv[1])
+    if sys.argv[1] == "--protos":
+        check_protos(sys.argv[2])
+    else:
+        main(sys.argv[1])
