@@ -88,9 +88,9 @@ step "threaded C tests under ThreadSanitizer"
 # test_threads: one session run from several threads, the inter-op pool,
 # the intra-op team (also across the test device); test_api: the inter-op
 # pool again; test_tracing: tracing toggled and read during runs from 4
-# threads. (test_gemm's team
+# threads; test_summary: one summary writer from 4 threads. (test_gemm's team
 # checks fork, which TSan refuses once threads exist, and take minutes.)
-ctest --test-dir build-tsan --output-on-failure -R '^test_(threads|threads_testdev|api|tracing)$'
+ctest --test-dir build-tsan --output-on-failure -R '^test_(threads|threads_testdev|api|tracing|summary)$'
 step "session, execution, lua_func and control flow specs under ThreadSanitizer"
 # The runtime is preloaded into the uninstrumented interpreter, run directly:
 # `busted --lua=` and the specs that start processes go through /bin/sh,
