@@ -8,10 +8,12 @@ local tf = require("moonflow")
 local cjson = require("cjson")
 local sh = dofile("tests/spec/support/process.lua").sh
 
+local made = {}
 local function tmpdir()
   local p = assert(io.popen("mktemp -d /tmp/mf_summary_spec.XXXXXX"))
   local d = p:read("l")
   p:close()
+  made[#made + 1] = d
   return d
 end
 
@@ -95,6 +97,9 @@ end
 
 describe("tf.summary and FileWriter", function()
   before_each(function() tf.reset_default_graph() end)
+  teardown(function()
+    for _, d in ipairs(made) do os.execute("rm -rf '" .. d .. "'") end
+  end)
 
   it("writes what TensorBoard's EventAccumulator loads: scalars, histograms, text, images, the graph", function()
     local logdir = tmpdir() .. "/run 1"
