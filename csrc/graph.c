@@ -700,8 +700,8 @@ int mf_op_get_attr_tensor(const mf_op *op, const char *name, mf_tensor **v)
 {
   const mfi_attr *a = op && name && v ? mfi_attr_find(op, name) : NULL;
   if (!a || a->kind != MFI_A_TENSOR) return 0;
-  *v = mf_tensor_retain(a->t);
-  return 1;
+  *v = mfi_tensor_view(a->t); /* its own header: a write copies the buffer */
+  return *v != NULL;
 }
 
 int mf_op_num_attrs(const mf_op *op) { return op ? op->nattr : 0; }

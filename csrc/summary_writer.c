@@ -35,7 +35,8 @@ struct mf_summary_writer {
   pthread_mutex_t lock;
   int fd; /* -1 once closed */
   char *path;
-  off_t good; /* bytes of whole records on disk */
+  off_t good;  /* bytes of whole records on disk */
+  bool broken; /* a torn record could not be cut off: no more writes */
   mfi_strbuf queue;
   int queued;
   double first_queued; /* wall time of the oldest queued event */
@@ -60,6 +61,12 @@ static void le32(uint8_t *p, uint32_t v)
 /* Writes what is queued; the caller holds the lock. */
 static bool flush_locked(mf_summary_writer *w, const char *what, mf_status *s)
 {
+  if (w->broken) {
+    mfi_set(s, MF_INTERNAL, "%s: event file '%s' could not be repaired after a failed write", what,
+            w->path);
+    w->queue.n = 0, w->queued = 0;
+    return false;
+  }
   if (w->queue.oom) {
     mfi_set(s, MF_RESOURCE_EXHAUSTED, "%s: out of memory queueing events for '%s'", what, w->path);
     w->queue.n = 0, w->queue.oom = false, w->queued = 0;
@@ -71,21 +78,23 @@ static bool flush_locked(mf_summary_writer *w, const char *what, mf_status *s)
     if (r < 0 && errno == EINTR) continue;
     if (r <= 0) {
       int e = r < 0 ? errno : EIO;
-      if (ftruncate(w->fd, w->good) != 0) { /* nothing more to do */
-      }
+      /* Cut the torn record off; when even that fails, later records
+       * would sit behind it: the writer stops. */
+      if (ftruncate(w->fd, w->good) != 0) w->broken = true;
       mfi_set(s, MF_INTERNAL, "%s: cannot write event file '%s': %s", what, w->path, strerror(e));
       w->queue.n = 0, w->queued = 0;
       return false;
     }
     done += (size_t)r;
   }
-  if (w->queue.n && fdatasync(w->fd) != 0) {
+  /* The records are whole in the file now, synced or not. */
+  w->good += (off_t)w->queue.n;
+  size_t n = w->queue.n;
+  w->queue.n = 0, w->queued = 0;
+  if (n && fdatasync(w->fd) != 0) {
     mfi_set(s, MF_INTERNAL, "%s: cannot sync event file '%s': %s", what, w->path, strerror(errno));
-    w->queue.n = 0, w->queued = 0;
     return false;
   }
-  w->good += (off_t)w->queue.n;
-  w->queue.n = 0, w->queued = 0;
   return true;
 }
 

@@ -59,6 +59,11 @@ static double num_at(const mf_tensor *t, int64_t i)
  * op's error (a NUL byte inside). */
 static char *str_at(mfi_kctx *k, const mf_tensor *t, int64_t i, const char *name)
 {
+  if (i >= t->numel) { /* a scalar's shape is known only when it runs */
+    mfi_op_error(k->status, MF_INVALID_ARGUMENT, k->op, "%s has %lld elements, not the one needed",
+                 name, (long long)t->numel);
+    return NULL;
+  }
   size_t n;
   const char *p = mfi_string_get(t, i, &n);
   if (!p) p = "", n = 0;
@@ -297,8 +302,8 @@ static void cpu_tensor(mfi_kctx *k)
       strs[i] = mfi_string_get(t, i, &lens[i]);
       if (!strs[i]) strs[i] = "", lens[i] = 0;
     }
-    size_t mlen, n = 0;
-    const char *md = mfi_string_get(k->in[2], 0, &mlen);
+    size_t mlen = 0, n = 0;
+    const char *md = k->in[2]->numel == 1 ? mfi_string_get(k->in[2], 0, &mlen) : NULL;
     char what[512];
     set_out(k,
             mfi_summary_strings(label(k, what, sizeof what), tag, md, md ? mlen : 0, t->ndim,

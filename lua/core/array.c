@@ -283,6 +283,17 @@ static int array_newindex(lua_State *L)
   if (mf_tensor_ndim(t) != 1) return luaL_error(L, "a[i] = v needs a rank-1 Array");
   int64_t k = check_index(L, t, 2);
   if (mf_tensor_dtype(t) == MF_STRING) {
+    /* in place when nothing else holds the strings, else on a copy */
+    if (lua_type(L, 3) == LUA_TSTRING) {
+      size_t n;
+      const char *str = lua_tolstring(L, 3, &n);
+      mf_status *s = mf_status_new();
+      if (mf_tensor_set_string(t, k, str, n, s)) {
+        mf_status_delete(s);
+        return 0;
+      }
+      mf_status_delete(s);
+    }
     store_elem(L, own_strings(L, 1), NULL, k, 3);
     return 0;
   }

@@ -10,6 +10,7 @@
  * to leave it). A Lua function that calls sess:run again is refused
  * (lmf_host_in_callback): it would wait for the run it is part of. */
 #include <pthread.h>
+#include <stdatomic.h>
 #include <stdint.h>
 #include <string.h>
 
@@ -25,7 +26,7 @@ static struct {
 } active[MAX_STATES];
 static int nactive;
 static _Thread_local int in_callback;
-static int64_t next_id; /* under lock */
+static _Atomic int64_t next_id;
 
 int lmf_host_in_callback(void) { return in_callback; }
 
@@ -162,9 +163,8 @@ static int host_install(lua_State *L)
 /* host_new_id() -> an integer no other Lua function op in this process has */
 static int host_new_id(lua_State *L)
 {
-  pthread_mutex_lock(&lock);
-  int64_t id = ++next_id;
-  pthread_mutex_unlock(&lock);
+  /* atomic, not under `lock`: a callback (which holds it) may build ops */
+  int64_t id = atomic_fetch_add(&next_id, 1) + 1;
   lua_pushinteger(L, (lua_Integer)id);
   return 1;
 }

@@ -67,12 +67,20 @@ static int read_outputs(lua_State *L, int t, mf_output *outs, int max)
 
 /* session_run(sess, feeds {op, i, ...}, feed_values {Array, ...},
  *             fetches {op, i, ...}, targets {op, ...}) -> {Array, ...} */
-static int session_run(lua_State *L)
+/* Raises when called from a Lua function that a running graph called: the
+ * run holds its session, which these calls would wait for. */
+static void refuse_in_callback(lua_State *L, const char *what)
 {
   if (lmf_host_in_callback())
-    return luaL_error(L, "sess:run: called from a Lua function that a running graph called "
-                         "(tf.lua_func, tf.print's output_stream): a graph cannot run sessions "
-                         "from inside itself");
+    luaL_error(L,
+               "%s: called from a Lua function that a running graph called (tf.lua_func, "
+               "tf.print's output_stream): a graph cannot use sessions from inside itself",
+               what);
+}
+
+static int session_run(lua_State *L)
+{
+  refuse_in_callback(L, "sess:run");
   mf_session *sess = check_session(L, 1);
   for (int i = 2; i <= 5; i++) luaL_checktype(L, i, LUA_TTABLE);
   int nf = count_arg(L, 2, "session_run") / 2, nx = count_arg(L, 4, "session_run") / 2,
@@ -116,6 +124,7 @@ static int session_run(lua_State *L)
 
 static int session_close(lua_State *L)
 {
+  refuse_in_callback(L, "sess:close");
   lmf_session *u = luaL_checkudata(L, 1, LMF_SESSION);
   if (u->s) mf_session_close(u->s);
   return 0;
@@ -184,6 +193,7 @@ static int checkpoint_args(lua_State *L, mf_op ***ops, const char ***names)
 static int checkpoint(lua_State *L, void (*fn)(mf_session *, mf_op *const *, const char *const *,
                                                int, const char *, mf_status *))
 {
+  refuse_in_callback(L, "saving or restoring a checkpoint");
   mf_session *sess = check_session(L, 1);
   const char *path = lmf_checkstring(L, 4);
   mf_op **ops;

@@ -122,19 +122,23 @@ static int writer_add_histogram(lua_State *L)
   int64_t n;
   double *v;
   if (lua_type(L, 3) == LUA_TTABLE) {
-    n = (int64_t)luaL_len(L, 3);
-    v = malloc((size_t)(n ? n : 1) * sizeof *v);
-    if (!v) return luaL_error(L, "add_histogram: out of memory");
+    /* Raw length and reads (values are data; a __len or __index must not
+     * size the buffer or raise past it), into a Lua-owned buffer. */
+    lua_Unsigned len = lua_rawlen(L, 3);
+    if (len > (1u << 28))
+      return luaL_error(L, "add_histogram: %I values is too many", (LUAI_UACINT)len);
+    n = (int64_t)len;
+    v = lua_newuserdatauv(L, (size_t)(n ? n : 1) * sizeof *v, 0);
     for (int64_t i = 0; i < n; i++) {
-      lua_geti(L, 3, (lua_Integer)i + 1);
+      lua_rawgeti(L, 3, (lua_Integer)i + 1);
       int ok;
       v[i] = lua_tonumberx(L, -1, &ok);
       lua_pop(L, 1);
-      if (!ok) {
-        free(v);
-        return luaL_error(L, "add_histogram: values[%d] is not a number", (int)i + 1);
-      }
+      if (!ok) return luaL_error(L, "add_histogram: values[%d] is not a number", (int)i + 1);
     }
+    mf_status *s = mf_status_new();
+    mf_summary_writer_add_histogram(w, tag, v, n, (int64_t)step, s);
+    return done(L, s);
   } else {
     mf_tensor *t = lmf_checkarray(L, 3);
     n = mf_tensor_numel(t);

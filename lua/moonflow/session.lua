@@ -47,8 +47,8 @@ return function(tf)
 
   function Session:close()
     if not self._closed then
+      core.session_close(self._ud) -- may refuse (from inside a running graph): still open then
       self._closed = true
-      core.session_close(self._ud)
       for i = #default_sessions, 1, -1 do
         if default_sessions[i] == self then table.remove(default_sessions, i) end
       end

@@ -338,6 +338,18 @@ static void abuse_graphs(mf_status *s)
   CHECK(mf_op_get_attr_tensor(NULL, "value", &tt) == 0 &&
         mf_op_get_attr_tensor(x.op, NULL, &tt) == 0);
   CHECK(mf_op_get_attr_tensor(x.op, "value", NULL) == 0);
+  { /* what the getter gives is the caller's: writing it never changes the graph's constant */
+    float one = 1.0f;
+    mf_output c = const_f32(g, "getter_const", 0, NULL, &one, s);
+    mf_tensor *got = NULL;
+    CHECK(c.op && mf_op_get_attr_tensor(c.op, "value", &got) == 1 && got);
+    float *w = got ? mf_tensor_mutable_data(got, s) : NULL;
+    if (w) *w = 42.0f;
+    mf_tensor *again = NULL;
+    CHECK(mf_op_get_attr_tensor(c.op, "value", &again) == 1 && again &&
+          *(const float *)mf_tensor_data(again) == 1.0f);
+    mf_tensor_delete(got), mf_tensor_delete(again);
+  }
   CHECK(mf_op_num_attrs(NULL) == 0);
   CHECK(mf_op_attr_name(NULL, 0) == NULL && mf_op_attr_name(x.op, -1) == NULL);
   CHECK(mf_op_attr_name(x.op, INT32_MAX) == NULL);

@@ -103,9 +103,29 @@ describe("tf.lua_func", function()
     local y = tf.lua_func(function(_) local r = sess:run(x) return r end, { x }, "float32")
     local ok, err = pcall(sess.run, sess, y)
     assert.is_false(ok)
-    assert.is_truthy(err:find("a graph cannot run sessions from inside itself", 1, true), err)
+    assert.is_truthy(err:find("a graph cannot use sessions from inside itself", 1, true), err)
     -- the session still works
     close(sess:run(x):totable(), sess:run(x):totable(), 0)
+  end)
+
+  it("is an error, not a deadlock, when the function closes the session or saves a checkpoint; it may build ops", function()
+    local x = tf.constant(rand(2))
+    local sess = tf.Session()
+    local v = tf.Variable(1.0)
+    local saver = tf.train.Saver({ v })
+    local dir = os.tmpname()
+    os.remove(dir)
+    for _, act in ipairs({ function() sess:close() end, function() saver:save(sess, dir .. "/m") end }) do
+      local y = tf.lua_func(function(a) act() return a end, { x }, "float32")
+      local ok, err = pcall(sess.run, sess, y)
+      assert.is_false(ok)
+      assert.is_truthy(err:find("cannot use sessions from inside itself", 1, true), err)
+    end
+    local built
+    local z = tf.lua_func(function(a) built = tf.lua_func(function() end, {}, {}) return a end, { x }, "float32")
+    close(sess:run(z):totable(), sess:run(x):totable(), 0)
+    assert.is_truthy(built)
+    os.execute("rm -rf '" .. dir .. "'")
   end)
 
   it("has no gradient: an error on a gradient path, as TF's py_func", function()

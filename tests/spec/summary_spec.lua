@@ -5,6 +5,7 @@
 -- tensorboard or protoc fails these specs: they never skip. Python and
 -- protoc run without the sanitizer runtime the ASan step preloads.
 local tf = require("moonflow")
+local G = require("moonflow.graph")
 local cjson = require("cjson")
 local sh = dofile("tests/spec/support/process.lua").sh
 
@@ -324,5 +325,15 @@ describe("tf.summary and FileWriter", function()
     os.remove(f)
     assert.is_false(ok)
     assert.matches("cannot create logdir", tostring(err))
+    -- a tag of unknown shape that turns out empty when it runs; a lying __len
+    local tag = tf.placeholder(tf.string)
+    local hs = G.make_op("HistogramSummary", { tag, tf.constant({ 1.0 }) }, nil, { name = "hs" }).outputs[1]
+    ok, err = pcall(sess.run, sess, hs, { [tag] = tf.array({}, "string") })
+    assert.is_false(ok)
+    assert.matches("tag has 0 elements", tostring(err))
+    local core = require("moonflow.core")
+    local cw = core.summary_writer_new(tmpdir())
+    local evil = setmetatable({}, { __len = function() return 1 << 61 end, __index = function() return 1.0 end })
+    assert.is_true((pcall(cw.add_histogram, cw, "h", evil, 0)))
   end)
 end)
