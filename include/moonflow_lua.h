@@ -64,11 +64,14 @@ MF_API int mf_lua_push_graph(lua_State *L, mf_graph *g, mf_status *s);
 MF_API mf_graph *mf_lua_to_graph(lua_State *L, int idx);
 
 /* Pushes a tf.Session over the host's session `sess` on graph g (the graph
- * the session was made with). The session stays the host's: sess:close()
- * in Lua only lets it go (later Lua runs on it fail), and the host closes
- * and deletes it, after the scripts are done with it (after lua_close, or
- * once the tf.Session object is closed). Returns 1, or 0 with the status
- * set and nothing pushed. */
+ * the session was made with: with another, the scripts' runs fail with an
+ * error naming the fetch). The session stays the host's: sess:close() in
+ * Lua only lets it go (later Lua runs on it fail), and the host closes and
+ * deletes it after the scripts are done with it (after lua_close, or once
+ * the tf.Session object is closed). Ops that call Lua (tf.lua_func, tf.print
+ * to a Lua stream) run only in runs from Lua (sess:run); the host's own
+ * mf_session_run of them fails cleanly. Returns 1, or 0 with the status set
+ * and nothing pushed. */
 MF_API int mf_lua_push_session(lua_State *L, mf_session *sess, mf_graph *g, mf_status *s);
 /* The session of the open tf.Session at idx, borrowed: valid while that
  * object lives and stays open (the host does not delete it). NULL if the

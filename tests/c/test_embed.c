@@ -143,6 +143,22 @@ static void test_graphs_and_sessions(mf_status *s)
   CHECK_OK(s);
   CHECK(v && fdata(v)[0] == 10 && fdata(v)[1] == 20);
   mf_tensor_delete(v);
+  /* A Lua function op on the host's graph: runs from Lua, and the host's
+   * own run of it is a clean error. */
+  CHECK(mf_lua_push_graph(L, g, s) && mf_lua_push_session(L, sess, g, s));
+  CHECK(run_chunk(L,
+                  "return function(g, sess)"
+                  "  local t = g:as_default(function() return tf.lua_func("
+                  "    function(a) return {a:flat(1) + 0.5, a:flat(2)} end,"
+                  "    {g:get_tensor_by_name('c:0')}, tf.float32, {name = 'from_lua'}) end)"
+                  "  return sess:run(t):flat(1) end",
+                  2, 1, s));
+  CHECK_OK(s);
+  CHECK(lua_tonumber(L, -1) == 1.5);
+  lua_pop(L, 1);
+  mf_session_run(sess, NULL, NULL, 0, &(mf_output){mf_graph_op_by_name(g, "from_lua"), 0}, &v, 1,
+                 NULL, 0, s);
+  CHECK_ERR(s, MF_FAILED_PRECONDITION, "belongs to no Lua state");
   /* One Lua object per graph and session; both come back. */
   CHECK(mf_lua_push_graph(L, g, s) && mf_lua_push_graph(L, g, s) && lua_rawequal(L, -1, -2));
   mf_graph *back = mf_lua_to_graph(L, -1);
@@ -174,10 +190,9 @@ static void test_graphs_and_sessions(mf_status *s)
     CHECK(v && fdata(v)[1] == 5);
     mf_tensor_delete(v);
     CHECK(mf_lua_push_graph(L, lg, s) && lua_rawequal(L, -1, -3));
-    lua_pop(L, 1);
   }
   mf_graph_delete(lg);
-  lua_pop(L, 2);
+  lua_settop(L, 0);
   lua_close(L);
   mf_session_delete(sess);
   mf_graph_delete(g);
