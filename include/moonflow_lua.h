@@ -20,13 +20,15 @@
 #ifndef MOONFLOW_LUA_H
 #define MOONFLOW_LUA_H
 
-#include <lua.h>
-
 #include "moonflow.h"
 
 #ifdef __cplusplus
 extern "C" {
 #endif
+
+/* Lua's state, declared here so that this header needs no Lua header (and
+ * takes no side in how the host includes Lua: lua.h, or lua.hpp from C++). */
+typedef struct lua_State lua_State;
 
 /* Loads moonflow into L as require("moonflow") does and pushes the module
  * table (the `tf` of scripts); package.loaded["moonflow"] is set, so the
