@@ -36,6 +36,8 @@ mf_graph *mfi_graph_retain(mf_graph *g)
   return g;
 }
 
+mf_graph *mf_graph_retain(mf_graph *g) { return g ? mfi_graph_retain(g) : NULL; }
+
 static void free_attrs(mfi_attr *a, int n)
 {
   for (int i = 0; i < n; i++) {

@@ -158,6 +158,8 @@ typedef struct {
 
 MF_API mf_graph *mf_graph_new(void);
 MF_API void mf_graph_delete(mf_graph *g); /* drops the caller's reference */
+/* Another reference (a binding's object holding the graph); returns g, NULL for NULL. */
+MF_API mf_graph *mf_graph_retain(mf_graph *g);
 
 MF_API int mf_graph_num_ops(const mf_graph *g); /* 0 for NULL */
 /* In creation order, from 0; NULL past the end or for a NULL graph. */

@@ -31,10 +31,15 @@ scripts/check_format.sh
 # CI builds treat warnings as errors (MF_WERROR); installs do not.
 step "build"
 scripts/build.sh build -DMF_WERROR=ON
-step "exported symbols: the mf_ API alone (libmoonflow.so), luaopen_ alone (the Lua module)"
+step "exported symbols: mf_ alone (libmoonflow.so), luaopen_ alone (the Lua module), mf_lua_ alone (libmoonflow_lua.so)"
 lib=$(nm -D --defined-only build/libmoonflow.so)
 mod=$(nm -D --defined-only build/lua/moonflow/core.so)
-extra=$(grep -v ' mf_' <<<"$lib"; grep -v ' luaopen_moonflow_core$' <<<"$mod") || true
+emb=$(nm -D --defined-only build/libmoonflow_lua.so)
+extra=$(grep -v ' mf_' <<<"$lib"; grep ' mf_lua_' <<<"$lib"
+        grep -v ' luaopen_moonflow_core$' <<<"$mod"; grep -v ' mf_lua_' <<<"$emb") || true
+# libmoonflow_lua runs on libmoonflow.so's runtime, with no copy of its own.
+nm -D --undefined-only build/libmoonflow_lua.so | grep -q ' mf_session_run$' ||
+  extra+=" libmoonflow_lua.so does not take mf_session_run from libmoonflow.so"
 if [ -n "$extra" ]; then
   printf '%s\n' "$extra" "symbols exported beyond the API" >&2
   exit 1

@@ -24,6 +24,7 @@ typedef struct {
 
 typedef struct {
   mf_session *s;
+  int borrowed; /* a C host's session (moonflow_lua.h): never closed or deleted here */
 } lmf_session;
 
 typedef struct {

@@ -25,6 +25,7 @@ static int session_new(lua_State *L)
   c.allow_tf32 = lua_toboolean(L, 6);
   lmf_session *u = lua_newuserdatauv(L, sizeof *u, 0);
   u->s = NULL;
+  u->borrowed = 0;
   luaL_setmetatable(L, LMF_SESSION);
   mf_status *s = mf_status_new();
   if (!(u->s = mf_session_new(g, &c, s))) return lmf_error(L, s);
@@ -35,7 +36,7 @@ static int session_new(lua_State *L)
 static int session_gc(lua_State *L)
 {
   lmf_session *u = luaL_checkudata(L, 1, LMF_SESSION);
-  mf_session_delete(u->s);
+  if (!u->borrowed) mf_session_delete(u->s);
   u->s = NULL;
   return 0;
 }
@@ -122,11 +123,15 @@ static int session_run(lua_State *L)
   return 1;
 }
 
+/* A host's session is only let go: the host closes and deletes it. */
 static int session_close(lua_State *L)
 {
   refuse_in_callback(L, "sess:close");
   lmf_session *u = luaL_checkudata(L, 1, LMF_SESSION);
-  if (u->s) mf_session_close(u->s);
+  if (u->s && u->borrowed)
+    u->s = NULL;
+  else if (u->s)
+    mf_session_close(u->s);
   return 0;
 }
 

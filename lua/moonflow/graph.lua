@@ -54,9 +54,10 @@ end
 local stack = {}        -- default graph stack (innermost last)
 local base_graph        -- the graph made when the module loads
 
-function M.new_graph()
+-- A Graph over the core graph `ud` (a C host's, through moonflow_lua.h), or a new one.
+function M.wrap_graph(ud)
   local g = setmetatable({
-    _g = core.graph_new(),
+    _g = ud,
     _ops = {},               -- by 1-based id
     _name_stack = "",
     _control_stack = {},     -- lists of Operations
@@ -66,6 +67,8 @@ function M.new_graph()
   }, Graph)
   return g
 end
+
+function M.new_graph() return M.wrap_graph(core.graph_new()) end
 
 function M.get_default_graph() return stack[#stack] or base_graph end
 

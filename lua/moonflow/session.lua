@@ -42,8 +42,14 @@ return function(tf)
     local ok, ud = pcall(core.session_new, g._g, inter, intra, cfg.allow_soft_placement,
                          cfg.log_device_placement, cfg.allow_tf32)
     if not ok then G.raise("tf.Session: %s", ud) end
-    return setmetatable({ _ud = ud, graph = g, _closed = false, _sigs = {} }, Session)
+    return Session._wrap(ud, g)
   end)
+
+  -- A Session over the core session `ud` of the tf.Graph g (also a C host's,
+  -- through moonflow_lua.h).
+  function Session._wrap(ud, g)
+    return setmetatable({ _ud = ud, graph = g, _closed = false, _sigs = {} }, Session)
+  end
 
   function Session:close()
     if not self._closed then

@@ -149,6 +149,9 @@ static void abuse_graphs(mf_status *s)
   mf_graph *g = small_graph(&x, &y, &v, s);
   CHECK_OK(s);
   mf_graph_delete(NULL);
+  CHECK(mf_graph_retain(NULL) == NULL);
+  CHECK(mf_graph_retain(g) == g);
+  mf_graph_delete(g); /* the reference just taken */
   CHECK(mf_graph_num_ops(NULL) == 0);
   CHECK(mf_graph_op(NULL, 0) == NULL);
   CHECK(mf_graph_op(g, -1) == NULL && mf_graph_op(g, 3) == NULL &&
