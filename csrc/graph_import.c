@@ -276,6 +276,11 @@ static bool set_attr(mf_op_desc *d, const char *name, const Tensorflow__AttrValu
 
 /* ---------------------------------------------------------------- the import */
 
+/* String attributes that name an operation of the graph (If's "forward":
+ * the If it differentiates): renamed with the prefix, and the node comes
+ * after the one it names. */
+static bool names_op(const char *attr) { return strcmp(attr, "forward") == 0; }
+
 typedef struct {
   int node;          /* -1: mapped */
   int index;         /* output */
@@ -461,8 +466,13 @@ static bool make_plan(plan *p, const Tensorflow__GraphDef *gd, const mf_import_o
     for (int k = 0; k < p->nctrl[i]; k++) p->deps[e++] = p->ctrl[i][k];
     for (size_t k = 0; k < nd->n_attr; k++) {
       const Tensorflow__AttrValue *v = nd->attr[k]->value;
-      if (!v || v->value_case != TENSORFLOW__ATTR_VALUE__VALUE_S || !p->nf) continue;
-      int f = map_get(&p->funcs, (const char *)v->s.data, v->s.len);
+      if (!v || v->value_case != TENSORFLOW__ATTR_VALUE__VALUE_S) continue;
+      if (names_op(nd->attr[k]->key)) {
+        int u = map_get(&p->nodes, (const char *)v->s.data, v->s.len);
+        if (u >= 0) p->deps[e++] = u;
+        continue;
+      }
+      int f = p->nf ? map_get(&p->funcs, (const char *)v->s.data, v->s.len) : -1;
       if (f >= 0) p->deps[e++] = p->n + f;
     }
   }
@@ -557,6 +567,13 @@ static mf_op *build_node(mf_graph *g, const plan *p, int i, mf_op *const *made, 
     if (!v) {
       snprintf(err, sizeof err, "attribute '%.200s' has no value", key);
       break;
+    }
+    if (v->value_case == TENSORFLOW__ATTR_VALUE__VALUE_S && names_op(key)) {
+      int u = map_get(&p->nodes, (const char *)v->s.data, v->s.len);
+      if (u >= 0) {
+        mf_op_set_attr_string(d, key, mf_op_name(made[u]));
+        continue;
+      }
     }
     if (v->value_case == TENSORFLOW__ATTR_VALUE__VALUE_S && p->nf) {
       int f = map_get(&p->funcs, (const char *)v->s.data, v->s.len);
