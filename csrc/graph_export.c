@@ -24,7 +24,7 @@ int mf_graph_export(mf_graph *g, uint8_t **bytes, size_t *len, mf_status *s)
   }
   *bytes = NULL, *len = 0;
   size_t n = 0;
-  uint8_t *out = mfi_graph_def("mf_graph_export", g, &n, s);
+  uint8_t *out = mfi_graph_def_full("mf_graph_export", g, &n, true, s);
   if (!out) return 0;
   *bytes = out, *len = n;
   return 1;

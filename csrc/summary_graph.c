@@ -169,7 +169,7 @@ static Tensorflow__AttrValue *output_shapes(arena *a, const mf_op *op)
   return v;
 }
 
-static bool node_def(arena *a, const mf_op *op, Tensorflow__NodeDef *nd, mf_status *s)
+static bool node_def(arena *a, const mf_op *op, Tensorflow__NodeDef *nd, bool full, mf_status *s)
 {
   tensorflow__node_def__init(nd);
   nd->name = op->name;
@@ -211,6 +211,7 @@ static bool node_def(arena *a, const mf_op *op, Tensorflow__NodeDef *nd, mf_stat
     nd->attr[nd->n_attr++] = &e[i];
   }
   int k = op->nattr + 1;
+  if (!full) return true;
   if (op->location && op->location[0]) {
     Tensorflow__AttrValue *v = alloc(a, sizeof *v);
     if (!v) return false;
@@ -312,6 +313,11 @@ static Tensorflow__FunctionDef *function_def(arena *a, const mfi_function *f)
 
 uint8_t *mfi_graph_def(const char *what, mf_graph *g, size_t *n, mf_status *s)
 {
+  return mfi_graph_def_full(what, g, n, false, s);
+}
+
+uint8_t *mfi_graph_def_full(const char *what, mf_graph *g, size_t *n, bool full, mf_status *s)
+{
   if (!g) {
     mfi_set(s, MF_INVALID_ARGUMENT, "%s: graph must not be NULL", what);
     return NULL;
@@ -325,11 +331,11 @@ uint8_t *mfi_graph_def(const char *what, mf_graph *g, size_t *n, mf_status *s)
   Tensorflow__NodeDef *nodes = alloc(&a, (size_t)nops * sizeof *nodes);
   gd.node = alloc(&a, (size_t)nops * sizeof *gd.node);
   for (int i = 0; nodes && gd.node && i < nops; i++) {
-    if (!node_def(&a, g->ops[i], &nodes[i], s)) break;
+    if (!node_def(&a, g->ops[i], &nodes[i], full, s)) break;
     gd.node[gd.n_node++] = &nodes[i];
   }
   Tensorflow__FunctionDefLibrary lib = TENSORFLOW__FUNCTION_DEF_LIBRARY__INIT;
-  if (g->nfuncs && (int)gd.n_node == nops) {
+  if (full && g->nfuncs && (int)gd.n_node == nops) {
     lib.function = alloc(&a, (size_t)g->nfuncs * sizeof *lib.function);
     for (int i = 0; lib.function && i < g->nfuncs; i++) {
       if (!(lib.function[i] = function_def(&a, g->funcs[i]))) break;

@@ -107,7 +107,7 @@ describe("graph round trip", function()
       end
       local feeds = { [T(g, names.x)] = tf.array(ids, "int32"), [T(g, names.y)] = tf.array(ids, "int32") }
       local function feed_state(p, zero)
-        for k, v in pairs(p) do
+        for _, v in pairs(p) do
           if type(v) == "table" then feed_state(v, zero) else feeds[T(g, v)] = zero end
         end
       end
