@@ -43,6 +43,8 @@ return function(tf)
   -- tf.GraphDef(): an empty one to ParseFromString into.
   tf.GraphDef = function() return graph_def("") end
 
+  -- graph:as_graph_def(): the graph as a GraphDef object (:SerializeToString()
+  -- binary, :to_text() and tostring() TF's text format).
   function G.Graph:as_graph_def() return graph_def(core.graph_export(self._g)) end
 
   -- A GraphDef's bytes from a Graph, a GraphDef object or a string.
@@ -263,8 +265,9 @@ return function(tf)
   local function read_file(path, what)
     local f, err = io.open(path, "rb")
     if not f then G.raise("%s: cannot read '%s': %s", what, path, err) end
-    local data = f:read("a")
+    local data, rerr = f:read("a")
     f:close()
+    if type(data) ~= "string" then G.raise("%s: cannot read '%s': %s", what, path, tostring(rerr or "not a file")) end
     return data
   end
 
@@ -344,9 +347,10 @@ return function(tf)
       return tf.train.Saver(var_list, { max_to_keep = max_to_keep })
     end)
 
+  G.guard_methods(GraphDef, "GraphDef", function(x) return getmetatable(x) == GraphDef end, "GraphDef")
+  G.guard_methods(MetaGraphDef, "MetaGraphDef", function(x) return getmetatable(x) == MetaGraphDef end,
+                  "MetaGraphDef")
   local d = A.doc
-  d(G.Graph.as_graph_def, "tf.Graph_mt.as_graph_def", "graph",
-    "The graph as a GraphDef object: :SerializeToString() (binary), :to_text(), tostring() (text format).")
   d(GraphDef.SerializeToString, "tf.GraphDef_mt.SerializeToString", "graph_def", "The binary GraphDef (a string).")
   d(GraphDef.to_text, "tf.GraphDef_mt.to_text", "graph_def", "The GraphDef in TF's protocol buffer text format.")
   d(GraphDef.ParseFromString, "tf.GraphDef_mt.ParseFromString", "graph_def, bytes",
