@@ -109,7 +109,7 @@ static bool tf_to_mf(int tf, mf_dtype *dt)
 
 /* Broadcast values (TF's *_val with fewer values than elements) fill at
  * most this many elements. */
-#define MAX_FILL ((int64_t)1 << 24)
+#define MAX_FILL ((int64_t)1 << 20)
 
 static mf_tensor *tensor_of(const Tensorflow__TensorProto *tp, char *err, size_t esz, mf_status *s)
 {
