@@ -368,9 +368,13 @@ MF_API void mf_import_options_init(mf_import_options *o); /* all empty; NULL: no
  * with '_' are TensorFlow's hints and are ignored (moonflow's own
  * "_mf_location" and "_mf_f64" excepted). options may be NULL. Malformed
  * or hostile bytes are an error naming what is wrong; everything is
- * decoded, checked and built in a scratch graph first, so on an error g is
- * left as it was. Returns the number of operations added, or -1 with
- * status. */
+ * decoded, checked and built in a scratch graph first (input_map's values
+ * stood for there by Placeholders of their dtypes and shapes), and names
+ * are checked against g, so on an error g is left as it was. String
+ * attributes that name a function of the GraphDef (If's branches, While's
+ * condition and body) are renamed with the prefix, as is If's "forward"
+ * (an operation's name). Returns the number of operations added, or -1
+ * with status. */
 MF_API int mf_graph_import(mf_graph *g, const void *bytes, size_t len,
                            const mf_import_options *options, mf_status *s);
 
