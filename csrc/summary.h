@@ -41,8 +41,11 @@ bool mfi_summary_check(const char *what, const void *bytes, size_t len, mf_statu
 
 /* The graph as a serialized GraphDef: each op's name, type, inputs ("op",
  * "op:i", "^ctrl"), device and attributes in AttrValue encoding, with
- * "_output_shapes". */
+ * "_output_shapes" (TensorBoard's graph). mfi_graph_def_full with `full`
+ * (mf_graph_export) adds the function library and "_mf_location" /
+ * "_mf_f64". */
 uint8_t *mfi_graph_def(const char *what, mf_graph *g, size_t *n, mf_status *s);
+uint8_t *mfi_graph_def_full(const char *what, mf_graph *g, size_t *n, bool full, mf_status *s);
 
 /* Drops the unknown fields of an unpacked message and of every message in
  * it (free_unpacked still frees it): what comes from outside is written

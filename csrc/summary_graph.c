@@ -1,5 +1,11 @@
-/* A graph as a serialized GraphDef (TensorBoard's graph page): each op's
- * name, type, inputs, device and attributes in TF's AttrValue encoding. */
+/* A graph as a serialized GraphDef (TensorBoard's graph page,
+ * mf_graph_export): each op's name, type, inputs, device and attributes in
+ * TF's AttrValue encoding, and the graph functions as a FunctionDefLibrary
+ * (proto/function.proto says how). Two attributes beside TF's
+ * "_output_shapes" let graph_import.c rebuild the graph exactly:
+ * "_mf_location" (the op's file:line) and "_mf_f64" (float attributes
+ * whose value a float32 does not hold: names in list.s, the doubles' bits
+ * in list.i). */
 /* protoc-c's initializer macros cast its const empty string to char *. */
 #pragma GCC diagnostic ignored "-Wcast-qual"
 
@@ -8,6 +14,7 @@
 #include <string.h>
 
 #include "device.h"
+#include "proto/function.pb-c.h"
 #include "proto/graph.pb-c.h"
 #include "summary.h"
 
@@ -162,7 +169,7 @@ static Tensorflow__AttrValue *output_shapes(arena *a, const mf_op *op)
   return v;
 }
 
-static bool node_def(arena *a, const mf_op *op, Tensorflow__NodeDef *nd, mf_status *s)
+static bool node_def(arena *a, const mf_op *op, Tensorflow__NodeDef *nd, bool full, mf_status *s)
 {
   tensorflow__node_def__init(nd);
   nd->name = op->name;
@@ -188,8 +195,8 @@ static bool node_def(arena *a, const mf_op *op, Tensorflow__NodeDef *nd, mf_stat
     snprintf(str, len, "^%s", op->ctrl[i]->name);
     nd->input[nd->n_input++] = str;
   }
-  Tensorflow__NodeDef__AttrEntry *e = alloc(a, (size_t)(op->nattr + 1) * sizeof *e);
-  nd->attr = alloc(a, (size_t)(op->nattr + 1) * sizeof *nd->attr);
+  Tensorflow__NodeDef__AttrEntry *e = alloc(a, (size_t)(op->nattr + 3) * sizeof *e);
+  nd->attr = alloc(a, (size_t)(op->nattr + 3) * sizeof *nd->attr);
   if (!e || !nd->attr) return false;
   for (int i = 0; i <= op->nattr; i++) {
     tensorflow__node_def__attr_entry__init(&e[i]);
@@ -203,10 +210,113 @@ static bool node_def(arena *a, const mf_op *op, Tensorflow__NodeDef *nd, mf_stat
     if (!e[i].value) return false;
     nd->attr[nd->n_attr++] = &e[i];
   }
+  int k = op->nattr + 1;
+  if (!full) return true;
+  if (op->location && op->location[0]) {
+    Tensorflow__AttrValue *v = alloc(a, sizeof *v);
+    if (!v) return false;
+    tensorflow__attr_value__init(v);
+    v->value_case = TENSORFLOW__ATTR_VALUE__VALUE_S;
+    v->s.data = (uint8_t *)op->location, v->s.len = strlen(op->location);
+    tensorflow__node_def__attr_entry__init(&e[k]);
+    e[k].key = mut("_mf_location"), e[k].value = v;
+    nd->attr[nd->n_attr++] = &e[k++];
+  }
+  int nf = 0;
+  for (int i = 0; i < op->nattr; i++)
+    nf += op->attrs[i].kind == MFI_A_FLOAT && (double)(float)op->attrs[i].f != op->attrs[i].f;
+  if (nf) {
+    Tensorflow__AttrValue *v = alloc(a, sizeof *v);
+    Tensorflow__AttrValue__ListValue *l = alloc(a, sizeof *l);
+    if (!v || !l) return false;
+    tensorflow__attr_value__init(v);
+    tensorflow__attr_value__list_value__init(l);
+    l->s = alloc(a, (size_t)nf * sizeof *l->s);
+    l->i = alloc(a, (size_t)nf * sizeof *l->i);
+    if (!l->s || !l->i) return false;
+    for (int i = 0; i < op->nattr; i++) {
+      const mfi_attr *at = &op->attrs[i];
+      if (at->kind != MFI_A_FLOAT || (double)(float)at->f == at->f) continue;
+      l->s[l->n_s].data = (uint8_t *)at->name, l->s[l->n_s++].len = strlen(at->name);
+      memcpy(&l->i[l->n_i++], &at->f, sizeof at->f);
+    }
+    v->value_case = TENSORFLOW__ATTR_VALUE__VALUE_LIST, v->list = l;
+    tensorflow__node_def__attr_entry__init(&e[k]);
+    e[k].key = mut("_mf_f64"), e[k].value = v;
+    nd->attr[nd->n_attr++] = &e[k++];
+  }
   return true;
 }
 
+static char *out_name(arena *a, const mf_output *o)
+{
+  size_t len = strlen(o->op->name) + 24;
+  char *str = alloc(a, len);
+  if (str) snprintf(str, len, "%s:%d", o->op->name, o->index);
+  return str;
+}
+
+static Tensorflow__OpDef__ArgDef *arg_def(arena *a, char *name, mf_dtype dt)
+{
+  Tensorflow__OpDef__ArgDef *ad = alloc(a, sizeof *ad);
+  if (!ad) return NULL;
+  tensorflow__op_def__arg_def__init(ad);
+  ad->name = name, ad->type = tf_dtype(dt);
+  return ad;
+}
+
+/* A graph function as a FunctionDef over main-list nodes (see
+ * proto/function.proto). */
+static Tensorflow__FunctionDef *function_def(arena *a, const mfi_function *f)
+{
+  Tensorflow__FunctionDef *fd = alloc(a, sizeof *fd);
+  Tensorflow__OpDef *sig = alloc(a, sizeof *sig);
+  if (!fd || !sig) return NULL;
+  tensorflow__function_def__init(fd);
+  tensorflow__op_def__init(sig);
+  fd->signature = sig;
+  sig->name = f->name;
+  sig->input_arg = alloc(a, (size_t)f->nargs * sizeof *sig->input_arg);
+  sig->output_arg = alloc(a, (size_t)f->nres * sizeof *sig->output_arg);
+  fd->ret = alloc(a, (size_t)f->nres * sizeof *fd->ret);
+  sig->control_output = alloc(a, (size_t)f->ntargets * sizeof *sig->control_output);
+  fd->control_ret = alloc(a, (size_t)f->ntargets * sizeof *fd->control_ret);
+  if (!sig->input_arg || !sig->output_arg || !fd->ret || !sig->control_output || !fd->control_ret)
+    return NULL;
+  for (int i = 0; i < f->nargs; i++) {
+    if (!(sig->input_arg[i] = arg_def(a, f->args[i]->name, f->args[i]->out[0].dtype))) return NULL;
+    sig->n_input_arg++;
+  }
+  for (int i = 0; i < f->nres; i++) {
+    char *name = alloc(a, 24);
+    Tensorflow__FunctionDef__RetEntry *r = alloc(a, sizeof *r);
+    if (!name || !r) return NULL;
+    snprintf(name, 24, "output_%d", i);
+    const mf_output *o = &f->res[i];
+    if (!(sig->output_arg[i] = arg_def(a, name, o->op->out[o->index].dtype))) return NULL;
+    sig->n_output_arg++;
+    tensorflow__function_def__ret_entry__init(r);
+    r->key = name;
+    if (!(r->value = out_name(a, o))) return NULL;
+    fd->ret[fd->n_ret++] = r;
+  }
+  for (int i = 0; i < f->ntargets; i++) {
+    Tensorflow__FunctionDef__ControlRetEntry *r = alloc(a, sizeof *r);
+    if (!r) return NULL;
+    tensorflow__function_def__control_ret_entry__init(r);
+    r->key = r->value = f->targets[i]->name;
+    sig->control_output[sig->n_control_output++] = f->targets[i]->name;
+    fd->control_ret[fd->n_control_ret++] = r;
+  }
+  return fd;
+}
+
 uint8_t *mfi_graph_def(const char *what, mf_graph *g, size_t *n, mf_status *s)
+{
+  return mfi_graph_def_full(what, g, n, false, s);
+}
+
+uint8_t *mfi_graph_def_full(const char *what, mf_graph *g, size_t *n, bool full, mf_status *s)
 {
   if (!g) {
     mfi_set(s, MF_INVALID_ARGUMENT, "%s: graph must not be NULL", what);
@@ -221,8 +331,17 @@ uint8_t *mfi_graph_def(const char *what, mf_graph *g, size_t *n, mf_status *s)
   Tensorflow__NodeDef *nodes = alloc(&a, (size_t)nops * sizeof *nodes);
   gd.node = alloc(&a, (size_t)nops * sizeof *gd.node);
   for (int i = 0; nodes && gd.node && i < nops; i++) {
-    if (!node_def(&a, g->ops[i], &nodes[i], s)) break;
+    if (!node_def(&a, g->ops[i], &nodes[i], full, s)) break;
     gd.node[gd.n_node++] = &nodes[i];
+  }
+  Tensorflow__FunctionDefLibrary lib = TENSORFLOW__FUNCTION_DEF_LIBRARY__INIT;
+  if (full && g->nfuncs && (int)gd.n_node == nops) {
+    lib.function = alloc(&a, (size_t)g->nfuncs * sizeof *lib.function);
+    for (int i = 0; lib.function && i < g->nfuncs; i++) {
+      if (!(lib.function[i] = function_def(&a, g->funcs[i]))) break;
+      lib.n_function++;
+    }
+    gd.library = &lib;
   }
   pthread_mutex_unlock(&g->lock);
   if (mfi_ok(s) && !a.oom && (int)gd.n_node == nops) {

@@ -322,6 +322,64 @@ MF_API int mf_op_def_attr_kind(const mf_op_def *d, int i); /* mf_attr_kind */
 MF_API const char *mf_op_def_attr_default(const mf_op_def *d, int i);
 MF_API int mf_op_def_attr_required(const mf_op_def *d, int i);
 
+/* ---------------------------------------------------------------- graph export and import */
+
+/* The graph as a binary GraphDef (TensorFlow's tensorflow.GraphDef, field
+ * numbers and all): each operation as a NodeDef with moonflow's op type and
+ * attributes, "_output_shapes", and the graph functions (If/While bodies)
+ * as a FunctionDefLibrary whose functions name nodes of the main list
+ * (moonflow's functions are slices of the graph: see proto/function.proto).
+ * *bytes is malloc'ed (release it with free()), *len its size. 1 on
+ * success, else 0 with status. */
+MF_API int mf_graph_export(mf_graph *g, uint8_t **bytes, size_t *len, mf_status *s);
+
+/* A binary GraphDef as TensorFlow's text format (.pbtxt, what
+ * tf.train.write_graph(..., as_text=True) writes and
+ * google.protobuf.text_format parses): *text is malloc'ed, NUL-terminated
+ * (release it with free()), *len its length. 1, or 0 with status when the
+ * bytes are not a GraphDef. */
+MF_API int mf_graph_def_to_text(const void *bytes, size_t len, char **text, size_t *text_len,
+                                mf_status *s);
+
+/* What mf_graph_import does besides adding the nodes. */
+typedef struct {
+  /* Each imported node is named prefix/name ("" or NULL: names as they
+   * are), and so is each imported graph function. */
+  const char *prefix;
+  /* Inputs of imported nodes named input_map_keys[i] ("op:i", or "op" for
+   * "op:0", names in the GraphDef) read input_map_values[i] (an existing
+   * output of the graph) instead. */
+  int ninput_map;
+  const char *const *input_map_keys;
+  const mf_output *input_map_values;
+  /* Names in the GraphDef to look up after the import: "op:i" fills
+   * return_outputs[i] with that output, "op" with {op, -1}. return_outputs
+   * has room for nreturn entries. */
+  int nreturn;
+  const char *const *return_elements;
+  mf_output *return_outputs;
+} mf_import_options;
+
+MF_API void mf_import_options_init(mf_import_options *o); /* all empty; NULL: nothing */
+
+/* Adds the nodes of a binary GraphDef to g, each through mf_op_begin /
+ * mf_op_finish (so types, attributes, dtypes and shapes are checked as for
+ * any new op), inputs before the nodes that read them whatever the node
+ * order (a cycle is an error), and registers the GraphDef's functions
+ * (before the first node that names one). Attributes whose names start
+ * with '_' are TensorFlow's hints and are ignored (moonflow's own
+ * "_mf_location" and "_mf_f64" excepted). options may be NULL. Malformed
+ * or hostile bytes are an error naming what is wrong; everything is
+ * decoded, checked and built in a scratch graph first (input_map's values
+ * stood for there by Placeholders of their dtypes and shapes), and names
+ * are checked against g, so on an error g is left as it was. String
+ * attributes that name a function of the GraphDef (If's branches, While's
+ * condition and body) are renamed with the prefix, as is If's "forward"
+ * (an operation's name). Returns the number of operations added, or -1
+ * with status. */
+MF_API int mf_graph_import(mf_graph *g, const void *bytes, size_t len,
+                           const mf_import_options *options, mf_status *s);
+
 /* ---------------------------------------------------------------- gradients */
 
 /* Adds operations computing the gradient of sum(ys) with respect to each x,

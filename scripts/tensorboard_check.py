@@ -80,7 +80,8 @@ def main(logdir):
 
 def check_protos(path):
     from google.protobuf import descriptor_pb2
-    from tensorboard.compat.proto import (attr_value_pb2, event_pb2, graph_pb2, node_def_pb2,
+    from tensorboard.compat.proto import (attr_value_pb2, event_pb2, function_pb2, graph_pb2,
+                                          meta_graph_pb2, node_def_pb2, op_def_pb2, saver_pb2,
                                           summary_pb2, tensor_pb2, tensor_shape_pb2, types_pb2,
                                           versions_pb2)
     fds = descriptor_pb2.FileDescriptorSet()
@@ -95,7 +96,9 @@ def check_protos(path):
     for m in (event_pb2.Event, summary_pb2.Summary, summary_pb2.HistogramProto,
               summary_pb2.SummaryMetadata, graph_pb2.GraphDef, node_def_pb2.NodeDef,
               attr_value_pb2.AttrValue, tensor_pb2.TensorProto, tensor_shape_pb2.TensorShapeProto,
-              versions_pb2.VersionDef):
+              versions_pb2.VersionDef, function_pb2.FunctionDefLibrary, function_pb2.FunctionDef,
+              op_def_pb2.OpDef, saver_pb2.SaverDef, meta_graph_pb2.MetaGraphDef,
+              meta_graph_pb2.CollectionDef):
         index(m.DESCRIPTOR)
     bad = []
 

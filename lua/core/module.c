@@ -85,6 +85,7 @@ int luaopen_moonflow_core(lua_State *L)
   lmf_open_session(L);
   lmf_open_hostcall(L);
   lmf_open_summary(L);
+  lmf_open_graph_io(L);
   luaL_setfuncs(L, fns, 0);
   return 1;
 }

@@ -35,6 +35,7 @@ require("moonflow.train")(tf)
 require("moonflow.control_flow")(tf)
 require("moonflow.rnn")(tf)
 require("moonflow.saver")(tf)
+require("moonflow.graph_io")(tf)
 require("moonflow.debugging")(tf)
 require("moonflow.summary")(tf)
 

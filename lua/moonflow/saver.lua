@@ -228,7 +228,9 @@ return function(tf)
   end
 
   -- saver:save(sess, path, global_step) or saver:save(sess, path,
-  -- {global_step = ...}): writes "<path>-<step>" (or "<path>"), records it in
+  -- {global_step = ..., write_meta_graph = true}): writes "<path>-<step>"
+  -- (or "<path>") and its graph as a MetaGraphDef "<path>-<step>.meta"
+  -- (unless write_meta_graph is false; pruned with it), records it in
   -- the directory's "checkpoint" index, deletes checkpoints beyond
   -- max_to_keep (oldest first, counting those of earlier runs the index
   -- lists), removes the temporary files of saves under this prefix killed
@@ -243,12 +245,21 @@ return function(tf)
   function Saver:save(sess, path, opts)
     check_session(sess, "saver:save")
     if type(path) ~= "string" or path == "" then G.raise("saver:save: expected a path") end
-    local step = opts
-    if type(opts) == "table" and not G.is_tensor(opts) then step = opts.global_step end
+    local step, write_meta = opts, true
+    if type(opts) == "table" and not G.is_tensor(opts) then
+      step = opts.global_step
+      if opts.write_meta_graph ~= nil then write_meta = opts.write_meta_graph ~= false end
+    end
     local file = path
     if step ~= nil then file = path .. "-" .. step_number(sess, step) end
     local ok, err = pcall(core.checkpoint_save, sess._ud, uds(self), self._names, file)
     if not ok then G.raise("saver:save: %s", err) end
+    -- the graph beside it, as TF's "<file>.meta" (written atomically too)
+    if write_meta then
+      local g = self._ops[1].graph
+      ok, err = pcall(function() core.checkpoint_write_file(file .. ".meta", tf.train._meta_graph_bytes(g, self)) end)
+      if not ok then G.raise("saver:save: cannot write the meta graph: %s", err) end
+    end
     local dir = split_path(file)
     recover_from_index(self, path, dir)
     local last = self._last
@@ -258,7 +269,7 @@ return function(tf)
     while self.max_to_keep > 0 and #last > self.max_to_keep do pruned[#pruned + 1] = table.remove(last, 1) end
     if #pruned > 0 then
       write_index(dir, file, table.move(last, 1, #last, #pruned + 1, table.move(pruned, 1, #pruned, 1, {})))
-      for _, p in ipairs(pruned) do os.remove(p) end -- already gone is fine
+      for _, p in ipairs(pruned) do os.remove(p); os.remove(p .. ".meta") end -- already gone is fine
     end
     write_index(dir, file, last)
     -- best effort: the save itself succeeded

@@ -189,6 +189,46 @@ static void abuse_graphs(mf_status *s)
   CHECK(mf_graph_has_function(g, "f") && !mf_graph_has_function(g, "g") &&
         !mf_graph_has_function(NULL, "f") && !mf_graph_has_function(g, NULL));
 
+  /* Graph export and import. */
+  {
+    uint8_t *bytes = NULL;
+    size_t len = 0;
+    char *text = NULL;
+    CHECK(!mf_graph_export(NULL, &bytes, &len, s));
+    CHECK_ERR(s, MF_INVALID_ARGUMENT, "mf_graph_export: g is NULL");
+    CHECK(!mf_graph_export(g, NULL, &len, s));
+    CHECK(!mf_graph_export(g, &bytes, NULL, s));
+    CHECK(!mf_graph_def_to_text(NULL, 3, &text, &len, s));
+    CHECK_ERR(s, MF_INVALID_ARGUMENT, "mf_graph_def_to_text: bytes is NULL");
+    CHECK(!mf_graph_def_to_text("\377", 1, &text, &len, s) && text == NULL);
+    CHECK(!mf_graph_def_to_text("", 0, NULL, &len, s));
+    CHECK(mf_graph_def_to_text("", 0, &text, &len, s) && len == 0);
+    free(text);
+    mf_import_options_init(NULL);
+    mf_import_options o;
+    mf_import_options_init(&o);
+    CHECK(mf_graph_import(NULL, "", 0, NULL, s) == -1);
+    CHECK_ERR(s, MF_INVALID_ARGUMENT, "mf_graph_import: g is NULL");
+    CHECK(mf_graph_import(g, NULL, 5, NULL, s) == -1);
+    CHECK(mf_graph_import(g, "\377\377", 2, NULL, s) == -1);
+    CHECK_ERR(s, MF_INVALID_ARGUMENT, "not a GraphDef");
+    o.ninput_map = -1;
+    CHECK(mf_graph_import(g, "", 0, &o, s) == -1);
+    CHECK_ERR(s, MF_INVALID_ARGUMENT, "ninput_map is negative");
+    o.ninput_map = 1;
+    CHECK(mf_graph_import(g, "", 0, &o, s) == -1);
+    const char *key = "a:0";
+    mf_output bad = {NULL, 0};
+    o.input_map_keys = &key, o.input_map_values = &bad;
+    CHECK(mf_graph_import(g, "", 0, &o, s) == -1);
+    CHECK_ERR(s, MF_INVALID_ARGUMENT, "input_map value");
+    mf_import_options_init(&o);
+    o.nreturn = 1;
+    CHECK(mf_graph_import(g, "", 0, &o, s) == -1);
+    CHECK(mf_graph_import(g, "", 0, NULL, s) == 0);
+    CHECK(mf_graph_import(g, "", 0, NULL, NULL) == 0);
+  }
+
   /* Builders: a bad argument fails the finish, naming the function. */
   mf_op_desc *d = mf_op_begin(NULL, "Add", "z");
   mf_op_add_input(d, x), mf_op_add_input(d, x);
