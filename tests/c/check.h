@@ -92,6 +92,40 @@ static inline mf_output placeholder(mf_graph *g, const char *name, mf_dtype dt, 
 
 static inline const float *fdata(const mf_tensor *t) { return (const float *)mf_tensor_data(t); }
 
+static inline mf_output unary(mf_graph *g, const char *type, const char *name, mf_output a,
+                              mf_status *s)
+{
+  mf_op_desc *d = mf_op_begin(g, type, name);
+  mf_op_add_input(d, a);
+  mf_output o = {mf_op_finish(d, s), 0};
+  return o;
+}
+
+/* y = p ? x * x : 3 - x (float32 scalars), an If over two graph functions;
+ * *x and *p are its placeholders, created at `where`. */
+static inline mf_output if_square_or_sub(mf_graph *g, mf_output *x, mf_output *p, const char *where,
+                                         mf_status *s)
+{
+  *x = placeholder(g, "x", MF_FLOAT32, 0, NULL, where, s);
+  *p = placeholder(g, "p", MF_BOOL, 0, NULL, where, s);
+  mf_output a1 = placeholder(g, "then/a", MF_FLOAT32, 0, NULL, where, s);
+  mf_output r1 = binary(g, "Mul", "then/sq", a1, a1, s);
+  mf_output a2 = placeholder(g, "else/a", MF_FLOAT32, 0, NULL, where, s);
+  float three = 3.0f;
+  mf_output r2 =
+      binary(g, "Sub", "else/sub", const_f32(g, "else/three", 0, NULL, &three, s), a2, s);
+  if (!a1.op || !a2.op || !r1.op || !r2.op ||
+      !mf_graph_add_function(g, "then_fn", 1, &a1.op, 1, &r1, 0, NULL, s) ||
+      !mf_graph_add_function(g, "else_fn", 1, &a2.op, 1, &r2, 0, NULL, s))
+    return (mf_output){NULL, 0};
+  mf_op_desc *d = mf_op_begin(g, "If", "cond");
+  mf_op_add_input(d, *p);
+  mf_op_add_input(d, *x);
+  mf_op_set_attr_string(d, "then_branch", "then_fn");
+  mf_op_set_attr_string(d, "else_branch", "else_fn");
+  return (mf_output){mf_op_finish(d, s), 0};
+}
+
 #define STR2(x) #x
 #define STR(x) STR2(x)
 #define HERE __FILE__ ":" STR(__LINE__)

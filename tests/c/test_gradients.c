@@ -3,14 +3,6 @@
  * host training a variable with ApplyGradientDescent. */
 #include "check.h"
 
-static mf_output unary(mf_graph *g, const char *type, const char *name, mf_output a, mf_status *s)
-{
-  mf_op_desc *d = mf_op_begin(g, type, name);
-  mf_op_add_input(d, a);
-  mf_output o = {mf_op_finish(d, s), 0};
-  return o;
-}
-
 static double run_scalar(mf_session *sess, mf_output fetch, mf_output feed, mf_tensor *val,
                          mf_status *s)
 {

@@ -19,27 +19,12 @@ static double run1(mf_session *sess, mf_output fetch, int nfeeds, const mf_outpu
 static mf_graph *build_if(mf_status *s)
 {
   mf_graph *g = mf_graph_new();
-  mf_output x = placeholder(g, "x", MF_FLOAT32, 0, NULL, HERE, s);
-  mf_output p = placeholder(g, "p", MF_BOOL, 0, NULL, HERE, s);
-  mf_output a1 = placeholder(g, "then/a", MF_FLOAT32, 0, NULL, HERE, s);
-  mf_output r1 = binary(g, "Mul", "then/sq", a1, a1, s);
-  mf_output a2 = placeholder(g, "else/a", MF_FLOAT32, 0, NULL, HERE, s);
-  float three = 3.0f;
-  mf_output r2 =
-      binary(g, "Sub", "else/sub", const_f32(g, "else/three", 0, NULL, &three, s), a2, s);
-  CHECK(mf_graph_add_function(g, "then_fn", 1, &a1.op, 1, &r1, 0, NULL, s));
-  CHECK(mf_graph_add_function(g, "else_fn", 1, &a2.op, 1, &r2, 0, NULL, s));
-  mf_op_desc *d = mf_op_begin(g, "If", "cond");
-  mf_op_add_input(d, p);
-  mf_op_add_input(d, x);
-  mf_op_set_attr_string(d, "then_branch", "then_fn");
-  mf_op_set_attr_string(d, "else_branch", "else_fn");
-  mf_output y = {mf_op_finish(d, s), 0};
+  mf_output x, p, y = if_square_or_sub(g, &x, &p, HERE, s);
   CHECK_OK(s);
   mf_output dx;
   mf_gradients(g, &y, 1, &x, 1, NULL, &dx, s);
   CHECK_OK(s);
-  d = mf_op_begin(g, "Identity", "dx");
+  mf_op_desc *d = mf_op_begin(g, "Identity", "dx");
   mf_op_add_input(d, dx);
   mf_op_finish(d, s);
   CHECK_OK(s);
