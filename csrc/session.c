@@ -713,10 +713,10 @@ void mf_session_run(mf_session *sess, const mf_output *feeds, mf_tensor *const *
   }
   /* The plan's devices, and any other that a function call used (it made
    * the session's stream there). */
-  for (int i = 0; i < MFI_MAX_DEVICES; i++) {
-    mfi_device *d = i < mfi_device_count() ? mfi_device_at(i) : NULL;
-    bool used = d && sess->streams[i];
-    for (int j = 0; d && !used && j < p->ndevs; j++) used = p->devs[j] == d;
+  for (int i = 0, n = mfi_device_count(); i < n; i++) {
+    mfi_device *d = mfi_device_at(i);
+    bool used = sess->streams[i] != NULL;
+    for (int j = 0; !used && j < p->ndevs; j++) used = p->devs[j] == d;
     mf_status tmp;
     mfi_clear(&tmp);
     if (used && !d->ops.synchronize(d, stream_on(sess, d), &tmp) && mfi_ok(s)) *s = tmp;

@@ -595,9 +595,8 @@ static void grad_while(mfi_grad_ctx *g)
   int na = z.n + z.k, nr = z.n + z.m;
   int *dvar = malloc(sizeof(int) * (size_t)(z.n + 1)),
       *dslice = malloc(sizeof(int) * (size_t)(z.k + 1));
-  int *dout = malloc(sizeof(int) * (size_t)(z.m + 1)),
-      *stacked = malloc(sizeof(int64_t) * (size_t)(z.n + 1));
-  int64_t *stacked64 = malloc(sizeof(int64_t) * (size_t)(z.n + 1));
+  int *dout = malloc(sizeof(int) * (size_t)(z.m + 1));
+  int64_t *stacked = malloc(sizeof(int64_t) * (size_t)(z.n + 1)); /* the attribute's list */
   mf_output *ys = malloc(sizeof *ys * (size_t)(nr + 1)),
             *dys = malloc(sizeof *dys * (size_t)(nr + 1));
   mf_output *xs = malloc(sizeof *xs * (size_t)(na + 1)),
@@ -605,8 +604,7 @@ static void grad_while(mfi_grad_ctx *g)
   mf_op **args = malloc(sizeof *args * (size_t)(na + nr + 1));
   int64_t *lists = malloc(sizeof(int64_t) * (size_t)(z.n + z.k + z.m + 1));
   char name[MF_MAX_NAME + 1] = "";
-  if (!dvar || !dslice || !dout || !stacked || !stacked64 || !ys || !dys || !xs || !dx || !args ||
-      !lists) {
+  if (!dvar || !dslice || !dout || !stacked || !ys || !dys || !xs || !dx || !args || !lists) {
     mfi_set(g->status, MF_RESOURCE_EXHAUSTED, "out of memory differentiating '%s'", op->name);
     goto done;
   }
@@ -641,7 +639,6 @@ static void grad_while(mfi_grad_ctx *g)
   for (int i = 0; i < z.n; i++) {
     mf_output r = body->res[i];
     stacked[i] = !(r.op == body->args[i] && r.index == 0);
-    stacked64[i] = stacked[i];
     if (d) mf_op_add_input(d, stacked[i] ? (mf_output){op, 1 + z.n + z.m + i} : op->inputs[i]);
   }
   for (int j = 0; d && j < z.k; j++) mf_op_add_input(d, op->inputs[z.n + j]);
@@ -651,7 +648,7 @@ static void grad_while(mfi_grad_ctx *g)
     mf_op_set_attr_string(d, "grad", name);
     mf_op_set_attr_int(d, "num_vars", z.n);
     mf_op_set_attr_int(d, "num_slices", z.k);
-    mf_op_set_attr_ints(d, "stacked", stacked64, z.n);
+    mf_op_set_attr_ints(d, "stacked", stacked, z.n);
     for (int i = 0; i < nv; i++) lists[i] = dvar[i];
     mf_op_set_attr_ints(d, "diff_vars", lists, nv);
     for (int j = 0; j < ns; j++) lists[j] = dslice[j];
@@ -663,7 +660,7 @@ static void grad_while(mfi_grad_ctx *g)
   for (int i = 0; w.op && i < nv; i++) g->dx[dvar[i]] = (mf_output){w.op, i};
   for (int j = 0; w.op && j < ns; j++) g->dx[z.n + dslice[j]] = (mf_output){w.op, nv + j};
 done:
-  free(dvar), free(dslice), free(dout), free(stacked), free(stacked64), free(ys), free(dys);
+  free(dvar), free(dslice), free(dout), free(stacked), free(ys), free(dys);
   free(xs), free(dx), free(args), free(lists);
 }
 

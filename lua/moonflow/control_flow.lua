@@ -392,7 +392,7 @@ return function(tf)
     -- Captured tensors become extra loop variables that the body passes
     -- through (and the condition ignores or reads).
     local outer = align_captures({ cb, bb })
-    local cargs, bargs = cb.args, bb.args
+    local bargs = bb.args
     -- body args: vars, rows, captures; the op's inputs: vars, captures, rows.
     local nslices = #slices
     local ordered = table.move(bargs, 1, nvars, 1, {})
@@ -402,7 +402,6 @@ return function(tf)
     local results = table.move(br, 1, nvars, 1, {})
     for i = 1, #outer do results[nvars + i] = ordered[nvars + i] end
     for j = 1, nouts do results[nvars + #outer + j] = br[nvars + j] end
-    cb.args = cargs
     local cond_name = register(cb, g._name_stack .. "/cond_fn", cr)
     local body_name = register(bb, g._name_stack .. "/body_fn", results)
     local inputs = table.move(vars, 1, nvars, 1, {})

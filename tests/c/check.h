@@ -7,6 +7,7 @@
 #include <moonflow.h>
 
 #include <math.h>
+#include <stdbool.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -91,6 +92,14 @@ static inline mf_output placeholder(mf_graph *g, const char *name, mf_dtype dt, 
 }
 
 static inline const float *fdata(const mf_tensor *t) { return (const float *)mf_tensor_data(t); }
+
+/* Removes a test's temporary directory and what it holds; true on success. */
+static inline bool remove_tree(const char *dir)
+{
+  char cmd[600];
+  snprintf(cmd, sizeof cmd, "rm -rf '%s'", dir);
+  return system(cmd) == 0;
+}
 
 static inline mf_output unary(mf_graph *g, const char *type, const char *name, mf_output a,
                               mf_status *s)

@@ -790,9 +790,7 @@ static void abuse_summaries(mf_status *s)
   mf_summary_writer_add_text(w, "t", "x", 0, s);
   CHECK_ERR(s, MF_FAILED_PRECONDITION, "closed");
   mf_summary_writer_delete(w);
-  char cmd[64];
-  snprintf(cmd, sizeof cmd, "rm -rf '%s'", dir);
-  CHECK(system(cmd) == 0);
+  CHECK(remove_tree(dir));
 }
 
 int main(void)

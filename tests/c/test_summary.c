@@ -191,9 +191,7 @@ static void test_writer(mf_status *s)
   CHECK(mf_summary_writer_new(file, s) == NULL);
   CHECK_ERR(s, MF_INVALID_ARGUMENT, "mf_summary_writer_new: cannot create logdir");
   mf_status_set(s, MF_OK, "");
-  char cmd[128];
-  snprintf(cmd, sizeof cmd, "rm -rf '%s'", dir);
-  CHECK(system(cmd) == 0);
+  CHECK(remove_tree(dir));
 }
 
 static void test_merge(mf_status *s)
@@ -250,9 +248,7 @@ static void test_threads(mf_status *s)
   CHECK_OK(s);
   free(data);
   mf_summary_writer_delete(w);
-  char cmd[64];
-  snprintf(cmd, sizeof cmd, "rm -rf '%s'", dir);
-  CHECK(system(cmd) == 0);
+  CHECK(remove_tree(dir));
 }
 
 int main(void)
