@@ -75,7 +75,7 @@ static bool map_put(namemap *m, const char *s, int v)
 
 /* "op", "op:i": the op part's length and the index (0 when absent); false
  * for a bad index. */
-static bool split_name(const char *s, size_t *oplen, int *index)
+bool mfi_split_tensor_name(const char *s, size_t *oplen, int *index)
 {
   size_t n = strlen(s);
   const char *colon = strrchr(s, ':');
@@ -93,20 +93,6 @@ static bool split_name(const char *s, size_t *oplen, int *index)
 
 /* ---------------------------------------------------------------- values */
 
-static bool tf_to_mf(int tf, mf_dtype *dt)
-{
-  switch (tf) {
-  case TENSORFLOW__DATA_TYPE__DT_FLOAT: *dt = MF_FLOAT32; return true;
-  case TENSORFLOW__DATA_TYPE__DT_DOUBLE: *dt = MF_FLOAT64; return true;
-  case TENSORFLOW__DATA_TYPE__DT_INT32: *dt = MF_INT32; return true;
-  case TENSORFLOW__DATA_TYPE__DT_INT64: *dt = MF_INT64; return true;
-  case TENSORFLOW__DATA_TYPE__DT_BOOL: *dt = MF_BOOL; return true;
-  case TENSORFLOW__DATA_TYPE__DT_UINT8: *dt = MF_UINT8; return true;
-  case TENSORFLOW__DATA_TYPE__DT_STRING: *dt = MF_STRING; return true;
-  default: return false;
-  }
-}
-
 /* Broadcast values (TF's *_val with fewer values than elements) fill at
  * most this many elements. */
 #define MAX_FILL ((int64_t)1 << 20)
@@ -114,7 +100,7 @@ static bool tf_to_mf(int tf, mf_dtype *dt)
 static mf_tensor *tensor_of(const Tensorflow__TensorProto *tp, char *err, size_t esz, mf_status *s)
 {
   mf_dtype dt;
-  if (!tf_to_mf(tp->dtype, &dt))
+  if (!mfi_dtype_from_tf(tp->dtype, &dt))
     return snprintf(err, esz, "a tensor of data type %d, which moonflow lacks", tp->dtype), NULL;
   const Tensorflow__TensorShapeProto *sp = tp->tensor_shape;
   int ndim = sp ? (int)sp->n_dim : 0;
@@ -221,7 +207,7 @@ static bool set_attr(mf_op_desc *d, const char *name, const Tensorflow__AttrValu
   }
   case TENSORFLOW__ATTR_VALUE__VALUE_TYPE: {
     mf_dtype dt;
-    if (!tf_to_mf(v->type, &dt))
+    if (!mfi_dtype_from_tf(v->type, &dt))
       return snprintf(err, esz, "attribute '%s' names data type %d, which moonflow lacks", name,
                       v->type),
              false;
@@ -390,7 +376,7 @@ static bool make_plan(plan *p, const Tensorflow__GraphDef *gd, const mf_import_o
       size_t len;
       int idx;
       if (!val) FAIL("function '%.200s': output '%.200s' has no ret entry", name, key);
-      if (!split_name(val, &len, &idx) || (p->fn_res_node[f][i] = node_of(p, val, len)) < 0)
+      if (!mfi_split_tensor_name(val, &len, &idx) || (p->fn_res_node[f][i] = node_of(p, val, len)) < 0)
         FAIL("function '%.200s': result '%.200s' is not an output of a node of the GraphDef", name,
              val);
       p->fn_res_idx[f][i] = idx;
@@ -424,7 +410,7 @@ static bool make_plan(plan *p, const Tensorflow__GraphDef *gd, const mf_import_o
         FAIL("node '%.200s': data input '%.200s' comes after a control input", nd->name, in);
       size_t len;
       int idx;
-      if (!split_name(in, &len, &idx))
+      if (!mfi_split_tensor_name(in, &len, &idx))
         FAIL("node '%.200s': input '%.200s' is not a name 'op' or 'op:i'", nd->name, in);
       input_ref *r = &p->ins[i][p->ninputs[i]++];
       r->node = -1, r->index = idx;
@@ -433,7 +419,7 @@ static bool make_plan(plan *p, const Tensorflow__GraphDef *gd, const mf_import_o
         size_t klen;
         int kidx;
         const char *key = o->input_map_keys[m];
-        if (split_name(key, &klen, &kidx) && klen == len && kidx == idx &&
+        if (mfi_split_tensor_name(key, &klen, &kidx) && klen == len && kidx == idx &&
             memcmp(key, in, len) == 0) {
           r->mapped = o->input_map_values[m];
           break;
@@ -490,7 +476,7 @@ static bool make_plan(plan *p, const Tensorflow__GraphDef *gd, const mf_import_o
     size_t len;
     int idx;
     const char *name = o->return_elements[r];
-    if (!split_name(name, &len, &idx) || node_of(p, name, len) < 0)
+    if (!mfi_split_tensor_name(name, &len, &idx) || node_of(p, name, len) < 0)
       FAIL("return element '%.200s' is not a node or output of the GraphDef", name);
   }
   return true;
@@ -782,7 +768,7 @@ int mf_graph_import(mf_graph *g, const void *bytes, size_t len, const mf_import_
       size_t n;
       int idx;
       const char *name = o->return_elements[r];
-      split_name(name, &n, &idx);
+      mfi_split_tensor_name(name, &n, &idx);
       mf_op *op = made[node_of(&p, name, n)];
       bool is_out = n < strlen(name);
       if (is_out && idx >= mf_op_num_outputs(op)) {

@@ -47,6 +47,14 @@ bool mfi_summary_check(const char *what, const void *bytes, size_t len, mf_statu
 uint8_t *mfi_graph_def(const char *what, mf_graph *g, size_t *n, mf_status *s);
 uint8_t *mfi_graph_def_full(const char *what, mf_graph *g, size_t *n, bool full, mf_status *s);
 
+/* moonflow's dtype of a TensorFlow DataType value; false for one moonflow
+ * does not have. */
+bool mfi_dtype_from_tf(int tf, mf_dtype *dt);
+
+/* Splits a tensor name "op:i" (or "op", output 0): the op name's length and
+ * i; false when what follows the last ':' is not a number. */
+bool mfi_split_tensor_name(const char *s, size_t *oplen, int *index);
+
 /* Drops the unknown fields of an unpacked message and of every message in
  * it (free_unpacked still frees it): what comes from outside is written
  * back with the fields we know only, which every reader parses. */

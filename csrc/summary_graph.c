@@ -34,6 +34,20 @@ static Tensorflow__DataType tf_dtype(mf_dtype dt)
   }
 }
 
+bool mfi_dtype_from_tf(int tf, mf_dtype *dt)
+{
+  switch (tf) {
+  case TENSORFLOW__DATA_TYPE__DT_FLOAT: *dt = MF_FLOAT32; return true;
+  case TENSORFLOW__DATA_TYPE__DT_DOUBLE: *dt = MF_FLOAT64; return true;
+  case TENSORFLOW__DATA_TYPE__DT_INT32: *dt = MF_INT32; return true;
+  case TENSORFLOW__DATA_TYPE__DT_INT64: *dt = MF_INT64; return true;
+  case TENSORFLOW__DATA_TYPE__DT_BOOL: *dt = MF_BOOL; return true;
+  case TENSORFLOW__DATA_TYPE__DT_UINT8: *dt = MF_UINT8; return true;
+  case TENSORFLOW__DATA_TYPE__DT_STRING: *dt = MF_STRING; return true;
+  default: return false;
+  }
+}
+
 /* Everything one encoding allocates, freed together. */
 typedef struct {
   void **p;

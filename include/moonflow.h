@@ -607,6 +607,50 @@ MF_API void mf_summary_writer_flush(mf_summary_writer *w, mf_status *s);
 MF_API void mf_summary_writer_close(mf_summary_writer *w, mf_status *s); /* flushes */
 MF_API void mf_summary_writer_delete(mf_summary_writer *w);              /* closes; NULL: nothing */
 
+/* ---------------------------------------------------------------- saved models */
+
+/* A model exported by tf.saved_model.simple_save or SavedModelBuilder (Lua):
+ * a directory holding saved_model.pb (TensorFlow's SavedModel protocol
+ * buffer, schema version 1: a MetaGraphDef per tag set, each with a GraphDef
+ * of moonflow's op types and named signatures) and
+ * variables/variables.safetensors. mf_model_load picks the meta graph whose
+ * tags equal `tags` as a set (TensorFlow's rule; ntags 0: {"serve"}),
+ * imports its graph, makes a session with config c (NULL: defaults),
+ * restores the variables and runs the main op the builder recorded. Every
+ * part is validated (version, tags, producer, graph, each signature
+ * tensor's name, dtype and rank, the variables file's checksum and each
+ * variable's presence, dtype and shape); an error names the directory and
+ * the part. NULL with status on error. The model owns its graph and
+ * session: run the signature's tensors with mf_session_run. */
+typedef struct mf_model mf_model;
+MF_API mf_model *mf_model_load(const char *dir, const char *const *tags, int ntags,
+                               const mf_session_config *c, mf_status *s);
+MF_API void mf_model_delete(mf_model *m); /* deletes its session and graph */
+MF_API mf_graph *mf_model_graph(const mf_model *m);     /* NULL for NULL */
+MF_API mf_session *mf_model_session(const mf_model *m); /* NULL for NULL */
+/* The MetaGraphDef loaded (serialized; its collections, say): *len bytes
+ * that live as long as the model. NULL (and 0) for NULL. */
+MF_API const uint8_t *mf_model_meta_graph(const mf_model *m, size_t *len);
+
+/* A signature: named input and output tensors (TF's SignatureDef). It
+ * lives as long as its model. */
+typedef struct mf_signature mf_signature;
+MF_API int mf_model_num_signatures(const mf_model *m);
+MF_API const mf_signature *mf_model_signature(const mf_model *m, int i); /* NULL: out of range */
+/* By key ("serving_default"); NULL when there is none. */
+MF_API const mf_signature *mf_model_signature_by_key(const mf_model *m, const char *key);
+MF_API const char *mf_signature_key(const mf_signature *sig);    /* NULL for NULL */
+MF_API const char *mf_signature_method(const mf_signature *sig); /* "tensorflow/serving/predict" */
+
+typedef enum { MF_SIG_INPUTS = 0, MF_SIG_OUTPUTS = 1 } mf_sig_side;
+/* The inputs' or outputs' count, i-th name (sorted by name) and tensor;
+ * for NULL or an index out of range: 0, NULL, {NULL, 0}. */
+MF_API int mf_signature_num_tensors(const mf_signature *sig, mf_sig_side side);
+MF_API const char *mf_signature_tensor_name(const mf_signature *sig, mf_sig_side side, int i);
+MF_API mf_output mf_signature_tensor(const mf_signature *sig, mf_sig_side side, int i);
+/* The tensor named `name`; {NULL, 0} when there is none. */
+MF_API mf_output mf_signature_find(const mf_signature *sig, mf_sig_side side, const char *name);
+
 #ifdef __cplusplus
 }
 #endif

@@ -344,6 +344,7 @@ static int push_session_p(lua_State *L)
   lmf_session *u = lua_newuserdatauv(L, sizeof *u, 0);
   u->s = NULL;
   u->borrowed = 1;
+  u->model = NULL;
   lua_rawgeti(L, st, ST_SESS_UD);
   lua_setmetatable(L, -2);
   u->s = sess;

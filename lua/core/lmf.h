@@ -24,7 +24,8 @@ typedef struct {
 
 typedef struct {
   mf_session *s;
-  int borrowed; /* a C host's session (moonflow_lua.h): never closed or deleted here */
+  int borrowed;    /* a C host's session (moonflow_lua.h): never closed or deleted here */
+  mf_model *model; /* a loaded model's session: deleted with the model */
 } lmf_session;
 
 typedef struct {
@@ -52,6 +53,7 @@ void lmf_open_session(lua_State *L);
 void lmf_open_hostcall(lua_State *L);
 void lmf_open_summary(lua_State *L);
 void lmf_open_graph_io(lua_State *L);
+void lmf_open_model(lua_State *L);
 
 /* Host callbacks (hostcall.c): a run registers its state for Lua function
  * ops (enter: 0 when too many states run at once); in_callback is true on

@@ -86,6 +86,7 @@ int luaopen_moonflow_core(lua_State *L)
   lmf_open_hostcall(L);
   lmf_open_summary(L);
   lmf_open_graph_io(L);
+  lmf_open_model(L);
   luaL_setfuncs(L, fns, 0);
   return 1;
 }

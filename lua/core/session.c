@@ -26,6 +26,7 @@ static int session_new(lua_State *L)
   lmf_session *u = lua_newuserdatauv(L, sizeof *u, 0);
   u->s = NULL;
   u->borrowed = 0;
+  u->model = NULL;
   luaL_setmetatable(L, LMF_SESSION);
   mf_status *s = mf_status_new();
   if (!(u->s = mf_session_new(g, &c, s))) return lmf_error(L, s);
@@ -36,8 +37,11 @@ static int session_new(lua_State *L)
 static int session_gc(lua_State *L)
 {
   lmf_session *u = luaL_checkudata(L, 1, LMF_SESSION);
-  if (!u->borrowed) mf_session_delete(u->s);
-  u->s = NULL;
+  if (u->model)
+    mf_model_delete(u->model);
+  else if (!u->borrowed)
+    mf_session_delete(u->s);
+  u->s = NULL, u->model = NULL;
   return 0;
 }
 

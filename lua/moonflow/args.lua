@@ -137,12 +137,18 @@ end
 
 -- An options table: a plain table whose keys are all strings (an empty one
 -- where the parameter at its position takes no table).
-local function is_options(v, p)
+-- Whether the last argument v is the options table (p: the parameter at its
+-- position, if any). A table of names where p takes a table (a map of name
+-- -> tensor, say) is p's value unless every key names a parameter.
+local function is_options(spec, v, p)
   if not plain(v) or math.type(rawget(v, "n")) == "integer" then return false end
   local k = next(v)
   if k == nil then return p == nil or not (p.type == "tensor" or p.type == "tensors" or p.type == "ints"
     or p.type == "axes" or p.type == "shape" or p.type == "table" or p.type == "tensor_or_list" or p.type == "any") end
-  for key in pairs(v) do if type(key) ~= "string" then return false end end
+  for key in pairs(v) do
+    if type(key) ~= "string" then return false end
+    if p and p.type == "table" and not spec.by_name[key] then return false end
+  end
   return true
 end
 
@@ -160,7 +166,7 @@ function A.parse(spec, ...)
   local args = { ... }
   while n > 0 and args[n] == nil do n = n - 1 end
   local opts
-  if n > 0 and is_options(args[n], spec.params[n] and not spec.params[n].kwonly and spec.params[n] or nil) then
+  if n > 0 and is_options(spec, args[n], spec.params[n] and not spec.params[n].kwonly and spec.params[n] or nil) then
     opts, n = args[n], n - 1
   end
   local a = {}

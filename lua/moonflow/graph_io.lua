@@ -199,10 +199,10 @@ return function(tf)
       .. field_varint(7, v.trainable and 1 or 0)
   end
 
-  local function collection_defs(g)
+  local function collection_defs(g, skip)
     local names = {}
     for name in pairs(g._collections) do
-      if type(name) == "string" then names[#names + 1] = name end
+      if type(name) == "string" and not (skip and skip[name]) then names[#names + 1] = name end
     end
     table.sort(names)
     local out = {}
@@ -242,13 +242,30 @@ return function(tf)
   function MetaGraphDef:SerializeToString() return self._bytes end
   MetaGraphDef.__len = function(m) return #m._bytes end
 
-  -- The MetaGraphDef bytes of graph g (saver: the Saver whose max_to_keep goes in).
-  local function meta_graph_bytes(g, saver)
-    local info = field_bytes(1, "moonflow " .. tf.version) .. field_bytes(4, "serve")
+  -- The MetaGraphDef bytes of graph g (saver: the Saver whose max_to_keep
+  -- goes in). extra (tf.saved_model): tags (default {"serve"}), collections
+  -- (name -> list of op names, replacing the graph's own of that name) and
+  -- signature_defs (encoded map entries, field 5).
+  local function meta_graph_bytes(g, saver, extra)
+    extra = extra or {}
+    local tags = {}
+    for i, t in ipairs(extra.tags or { "serve" }) do tags[i] = field_bytes(4, t) end
+    local info = field_bytes(1, "moonflow " .. tf.version) .. table.concat(tags)
+    local own = {}
+    local names = {}
+    for name in pairs(extra.collections or {}) do names[#names + 1] = name end
+    table.sort(names)
+    for i, name in ipairs(names) do
+      local list = {}
+      for j, n in ipairs(extra.collections[name]) do list[j] = field_bytes(1, n) end
+      own[i] = field_bytes(4, field_bytes(1, name) .. field_bytes(2, field_bytes(1, table.concat(list))))
+    end
     return field_bytes(1, info) .. field_bytes(2, core.graph_export(g._g))
-      .. field_bytes(3, saver_def(saver and saver.max_to_keep)) .. collection_defs(g)
+      .. field_bytes(3, saver_def(saver and saver.max_to_keep)) .. collection_defs(g, extra.collections)
+      .. table.concat(own) .. (extra.signature_defs or "")
   end
   tf.train._meta_graph_bytes = meta_graph_bytes
+  tf.train._proto = { field_bytes = field_bytes, field_varint = field_varint, varint = varint, decode = decode }
 
   tf.train.export_meta_graph = A.def("tf.train.export_meta_graph",
     "filename:string=nil, graph:any=nil, saver:any=nil",
@@ -270,6 +287,59 @@ return function(tf)
     if type(data) ~= "string" then G.raise("%s: cannot read '%s': %s", what, path, tostring(rerr or "not a file")) end
     return data
   end
+
+  -- Adds the collections of a decoded MetaGraphDef m to g, whose nodes were
+  -- imported under prefix; returns the variables as {{name, Variable}, ...}.
+  local function restore_collections(g, m, prefix, what)
+    local function lookup(name)
+      local full = prefix ~= "" and prefix .. "/" .. name or name
+      local okl, r = pcall(function()
+        return name:find(":%d+$") and g:get_tensor_by_name(full) or g:get_operation_by_name(full)
+      end)
+      if not okl then G.raise("%s: the collections name '%s', which the graph lacks", what, name) end
+      return r
+    end
+    local vars, saved = {}, {}
+    for _, entry in ipairs(m[4] or {}) do
+      local okd, e = pcall(decode, entry, what)
+      if not okd then G.raise("%s", e) end
+      local name, body = e[1] and e[1][1], e[2] and e[2][1]
+      if type(name) == "string" and type(body) == "string" then
+        local okb, c = pcall(decode, body, what)
+        if not okb then G.raise("%s", c) end
+        if VARIABLE_COLLECTIONS[name] and c[2] then
+          local okv, list = pcall(decode, c[2][1], what)
+          if not okv then G.raise("%s", list) end
+          for _, vd_bytes in ipairs(list[1] or {}) do
+            local okx, vd = pcall(decode, vd_bytes, what)
+            if not okx or type(vd[1] and vd[1][1]) ~= "string" then G.raise("%s: a malformed VariableDef", what) end
+            local vname = vd[1][1]
+            local v = vars[vname]
+            if not v then
+              local t = lookup(vname)
+              local init_name, iv_name = vd[2] and vd[2][1], vd[6] and vd[6][1]
+              v = setmetatable({
+                _tensor = t, op = t.op, value_index = t.value_index, dtype = t.dtype, shape = t.shape,
+                name = t.name, graph = g, trainable = vd[7] ~= nil and vd[7][1] ~= 0,
+                initializer = type(init_name) == "string" and lookup(init_name) or nil,
+                initial_value = type(iv_name) == "string" and lookup(iv_name) or nil,
+              }, tf.Variable_mt)
+              v.location = t.op.location
+              vars[vname] = v
+              saved[#saved + 1] = { vname, v }
+            end
+            g:add_to_collection(name, v)
+          end
+        elseif c[1] then
+          local okn, list = pcall(decode, c[1][1], what)
+          if not okn then G.raise("%s", list) end
+          for _, n in ipairs(list[1] or {}) do g:add_to_collection(name, lookup(n)) end
+        end
+      end
+    end
+    return saved
+  end
+  tf.train._restore_collections = restore_collections
 
   tf.train.import_meta_graph = A.def("tf.train.import_meta_graph",
     "meta_graph_or_file:any, import_scope:string=nil",
@@ -294,52 +364,7 @@ return function(tf)
       local scope = a.import_scope or ""
       local prefix = scope ~= "" and g:unique_name(scope) or ""
       import(g, gd, prefix, nil, nil, what)
-      local function lookup(name)
-        local full = prefix ~= "" and prefix .. "/" .. name or name
-        local okl, r = pcall(function()
-          return name:find(":%d+$") and g:get_tensor_by_name(full) or g:get_operation_by_name(full)
-        end)
-        if not okl then G.raise("%s: the collections name '%s', which the graph lacks", what, name) end
-        return r
-      end
-      local vars, saved = {}, {}
-      for _, entry in ipairs(m[4] or {}) do
-        local okd, e = pcall(decode, entry, what)
-        if not okd then G.raise("%s", e) end
-        local name, body = e[1] and e[1][1], e[2] and e[2][1]
-        if type(name) == "string" and type(body) == "string" then
-          local okb, c = pcall(decode, body, what)
-          if not okb then G.raise("%s", c) end
-          if VARIABLE_COLLECTIONS[name] and c[2] then
-            local okv, list = pcall(decode, c[2][1], what)
-            if not okv then G.raise("%s", list) end
-            for _, vd_bytes in ipairs(list[1] or {}) do
-              local okx, vd = pcall(decode, vd_bytes, what)
-              if not okx or type(vd[1] and vd[1][1]) ~= "string" then G.raise("%s: a malformed VariableDef", what) end
-              local vname = vd[1][1]
-              local v = vars[vname]
-              if not v then
-                local t = lookup(vname)
-                local init_name, iv_name = vd[2] and vd[2][1], vd[6] and vd[6][1]
-                v = setmetatable({
-                  _tensor = t, op = t.op, value_index = t.value_index, dtype = t.dtype, shape = t.shape,
-                  name = t.name, graph = g, trainable = vd[7] ~= nil and vd[7][1] ~= 0,
-                  initializer = type(init_name) == "string" and lookup(init_name) or nil,
-                  initial_value = type(iv_name) == "string" and lookup(iv_name) or nil,
-                }, tf.Variable_mt)
-                v.location = t.op.location
-                vars[vname] = v
-                saved[#saved + 1] = { vname, v }
-              end
-              g:add_to_collection(name, v)
-            end
-          elseif c[1] then
-            local okn, list = pcall(decode, c[1][1], what)
-            if not okn then G.raise("%s", list) end
-            for _, n in ipairs(list[1] or {}) do g:add_to_collection(name, lookup(n)) end
-          end
-        end
-      end
+      local saved = restore_collections(g, m, prefix, what)
       if #saved == 0 then return nil end
       -- saved under their names in the exporting graph (the checkpoint's)
       local var_list = {}

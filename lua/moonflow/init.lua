@@ -36,6 +36,7 @@ require("moonflow.control_flow")(tf)
 require("moonflow.rnn")(tf)
 require("moonflow.saver")(tf)
 require("moonflow.graph_io")(tf)
+require("moonflow.saved_model")(tf)
 require("moonflow.debugging")(tf)
 require("moonflow.summary")(tf)
 

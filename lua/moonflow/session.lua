@@ -13,6 +13,25 @@ return function(tf)
   local default_sessions = {}
   function tf.get_default_session() return default_sessions[#default_sessions] end
 
+  -- A session config (TensorFlow's ConfigProto names are accepted too):
+  -- inter_op_threads, intra_op_threads and the checked table.
+  function Session._config(config, what)
+    local cfg = C.opts(config, what .. " config", "inter_op_threads intra_op_threads "
+                       .. "inter_op_parallelism_threads intra_op_parallelism_threads "
+                       .. "allow_soft_placement log_device_placement allow_tf32")
+    local inter = cfg.inter_op_threads or cfg.inter_op_parallelism_threads or 1
+    local intra = cfg.intra_op_threads or cfg.intra_op_parallelism_threads or 0
+    for key, n in pairs({ inter_op_threads = inter, intra_op_threads = intra }) do
+      if math.type(n) ~= "integer" or n < (key == "inter_op_threads" and 1 or 0) then
+        G.raise("%s: config.%s must be an integer >= %d", what, key, key == "inter_op_threads" and 1 or 0)
+      end
+    end
+    for _, key in ipairs({ "allow_soft_placement", "log_device_placement", "allow_tf32" }) do
+      if cfg[key] ~= nil and type(cfg[key]) ~= "boolean" then G.raise("%s: config.%s must be a boolean", what, key) end
+    end
+    return inter, intra, cfg
+  end
+
   -- tf.Session() / tf.Session{target, graph, config = {inter_op_threads, intra_op_threads,
   -- allow_soft_placement, log_device_placement, allow_tf32}}
   tf.Session = A.def("tf.Session", "target:string=\"\", graph:any=nil, config:table=nil",
@@ -23,22 +42,7 @@ return function(tf)
     end
     local g = opts.graph or G.get_default_graph()
     if getmetatable(g) ~= G.Graph then G.raise("tf.Session: graph must be a tf.Graph") end
-    -- TensorFlow's ConfigProto names are accepted too.
-    local cfg = C.opts(opts.config, "tf.Session config", "inter_op_threads intra_op_threads "
-                       .. "inter_op_parallelism_threads intra_op_parallelism_threads "
-                       .. "allow_soft_placement log_device_placement allow_tf32")
-    local inter = cfg.inter_op_threads or cfg.inter_op_parallelism_threads or 1
-    local intra = cfg.intra_op_threads or cfg.intra_op_parallelism_threads or 0
-    for what, n in pairs({ inter_op_threads = inter, intra_op_threads = intra }) do
-      if math.type(n) ~= "integer" or n < (what == "inter_op_threads" and 1 or 0) then
-        G.raise("tf.Session: config.%s must be an integer >= %d", what, what == "inter_op_threads" and 1 or 0)
-      end
-    end
-    for _, what in ipairs({ "allow_soft_placement", "log_device_placement", "allow_tf32" }) do
-      if cfg[what] ~= nil and type(cfg[what]) ~= "boolean" then
-        G.raise("tf.Session: config.%s must be a boolean", what)
-      end
-    end
+    local inter, intra, cfg = Session._config(opts.config, "tf.Session")
     local ok, ud = pcall(core.session_new, g._g, inter, intra, cfg.allow_soft_placement,
                          cfg.log_device_placement, cfg.allow_tf32)
     if not ok then G.raise("tf.Session: %s", ud) end
