@@ -65,6 +65,8 @@ parser:option("--logdir", "TensorBoard log directory: train and validation loss,
 parser:option("--summary_every", "With --logdir: write scalars and histograms every N steps."):default("10"):convert(integer(1))
 parser:option("--log_sample_length", "With --logdir: characters of text sampled at each checkpoint (0 = none)."):default("200"):convert(integer(0))
 parser:option("--sample_length", "After training, print N characters sampled from the final checkpoint (0 = none)."):default("0"):convert(integer(0))
+parser:option("--export_dir", "After training, write the final checkpoint's sampling graph (seeded with --seed) as a "
+  .. "saved model to this directory (which must not exist), for C hosts: examples/sample loads it with mf_model_load.")
 parser:flag("--quiet", "Only print validation results and the final summary.")
 local opt = parser:parse(arg)
 
@@ -302,6 +304,17 @@ local elapsed = bench.now() - t_start
 say(string.format("done: %d steps, train loss %s, val loss %s, %.1fk tokens/s, checkpoint %s",
   step, last_loss and string.format("%.4f", last_loss) or "-", last_val and string.format("%.4f", last_val) or "-",
   n_timed > 0 and n_timed * tokens / elapsed / 1000 or 0, last_ckpt or "-"))
+
+-- The sampling graph as a saved model, written by the sampling script from
+-- the checkpoint just written.
+if opt.export_dir and last_ckpt then
+  local cmd = string.format("%s '%s/sample.lua' --checkpoint '%s' --seed %d --export_dir '%s'", arg[-1] or "lua5.4",
+                            script_dir, last_ckpt, opt.seed, (opt.export_dir:gsub("'", "'\\''")))
+  local p = io.popen(cmd)
+  local out = p:read("a")
+  if not p:close() then error("exporting the model failed: " .. cmd .. "\n" .. out, 0) end
+  say("exported " .. out:gsub("%s+$", ""))
+end
 
 -- A sample from the checkpoint just written, by the sampling script (so the
 -- checkpoint is proven to load in a fresh process).

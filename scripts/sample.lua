@@ -3,7 +3,10 @@
 -- Rebuilds the model as a batch-1, one-step graph (same variable names)
 -- whose state and current character live in the session, restores it,
 -- primes it with --start_text, then generates one character per run (the
--- sampling happens in the graph). `--help` lists every option.
+-- sampling happens in the graph). With --export_dir it writes that graph
+-- and its variables as a saved model instead (for C hosts:
+-- examples/sample/sample.c prints the same text from it). `--help` lists
+-- every option.
 local script_dir = (arg and arg[0] or ""):match("^(.*)/[^/]*$") or "."
 package.path = script_dir .. "/lib/?.lua;" .. package.path
 
@@ -28,6 +31,8 @@ end)
 parser:option("--start_text", "Text to prime the model with (printed before the generated text)."):default("")
 parser:option("--sample", "1: sample from the distribution; 0: take the most likely character (argmax)."):choices({ "0", "1" }):default("1")
 parser:option("--seed", "Random seed for sampling."):default("123"):convert(function(s) return math.tointeger(tonumber(s)) end)
+parser:option("--export_dir", "Instead of sampling, write the sampling graph (seeded with --seed, at --temperature) "
+  .. "and its variables as a saved model to this directory (which must not exist), for C hosts (mf_model_load).")
 parser:flag("--verbose", "Print the checkpoint used and its step to stderr.")
 local opt = parser:parse(arg)
 
@@ -44,16 +49,29 @@ if opt.verbose then io.stderr:write(string.format("checkpoint %s (step %s)\n", p
 
 local mo = { vocab_size = #vocab, model = o.model, rnn_size = math.tointeger(o.rnn_size),
              num_layers = math.tointeger(o.num_layers), wordvec_size = math.tointeger(o.wordvec_size),
-             temperature = opt.temperature, argmax = opt.sample == "0", seed = opt.seed }
+             temperature = opt.temperature, argmax = opt.sample == "0", seed = opt.seed, vocab = {} }
+for i, b in ipairs(vocab) do mo.vocab[i] = string.char(b) end
 local sampler = M.sampler(tf, mo)
 local sess <close> = tf.Session()
 sess:run(tf.global_variables_initializer())
 tf.train.Saver(sampler.model_vars):restore(sess, path)
 
+if opt.export_dir then
+  -- serving_default: one step (id in, optional; temperature, optional) -> next_id;
+  -- vocab: the characters of the ids (id i is element i).
+  local b = tf.saved_model.builder.SavedModelBuilder(opt.export_dir)
+  b:add_meta_graph_and_variables(sess, { tf.saved_model.SERVING }, { clear_devices = true, signature_def_map = {
+    serving_default = tf.saved_model.predict_signature_def({ id = sampler.id_in, temperature = sampler.temperature },
+                                                           { next_id = sampler.next }),
+    vocab = tf.saved_model.build_signature_def(nil, { vocab = sampler.vocab }, tf.saved_model.PREDICT_METHOD_NAME),
+  } })
+  print(b:save())
+  return
+end
+
 -- Prime with the start text (each character's step updates the state), or
 -- with one character that is not printed: a newline when the vocabulary has
--- one, else a random character.
-math.randomseed(opt.seed)
+-- one, else the first character.
 local prime = opt.start_text
 local ids = {}
 for i = 1, #prime do
@@ -61,12 +79,9 @@ for i = 1, #prime do
   if not ids[i] then error(string.format("--start_text: byte %d ('%s') is not in the model's vocabulary",
                                          prime:byte(i), prime:sub(i, i)), 0) end
 end
-if #ids == 0 then ids[1] = index[10] or math.random(#vocab) end
+if #ids == 0 then ids[1] = index[10] or 1 end
 local next_id
-for _, id in ipairs(ids) do
-  sess:run(sampler.set_id, { [sampler.id_in] = { { id } } })
-  next_id = sess:run(sampler.next)
-end
+for _, id in ipairs(ids) do next_id = sess:run(sampler.next, { [sampler.id_in] = { { id } } }) end
 
 -- Each step's id was sampled in the graph and is already the next input.
 local out = {}

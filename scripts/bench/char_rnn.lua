@@ -104,7 +104,7 @@ local out = { framework = "moonflow", version = tf.version, cell = a.cell, embed
 if sampler then
   -- As the peer does: one character per step, sampled from the softmax (in
   -- the graph here), the state carried (in the session here).
-  sess:run(sampler.set_id, { [sampler.id_in] = { { index[text:byte(1)] } } })
+  sess:run(sampler.next, { [sampler.id_in] = { { index[text:byte(1)] } } })
   local t0 = bench.now()
   for _ = 1, a.sample do sess:run(sampler.next) end
   out.sample_chars_per_s = round(a.sample / (bench.now() - t0), 1)

@@ -69,9 +69,12 @@ end
 -- temperature -> tf.multinomial (or argmax), and the new id and state are
 -- assigned back. o = {vocab_size, model, rnn_size, num_layers, wordvec_size,
 -- temperature, argmax, seed, reuse (true when the training graph is in the
--- same graph)}. Returns {next (fetch: the new id, int32
--- {1, 1}), set_id (op) with its placeholder id_in, reset (op zeroing the
--- state), model_vars (the variables to restore)}.
+-- same graph), vocab (optional: the characters, a string per id)}. Returns
+-- {next (fetch: the new id, int32 {1, 1}), id_in (feed: this step's input
+-- id, by default the id sampled last), temperature (feed: a float32
+-- scalar, by default o.temperature), reset (op zeroing the state),
+-- model_vars (the variables to restore), vocab (with o.vocab: a string
+-- tensor of the characters)}.
 function M.sampler(tf, o)
   local s = {}
   local H = o.rnn_size
@@ -94,7 +97,9 @@ function M.sampler(tf, o)
     local cells = {}
     for k = 1, o.num_layers do cells[k] = tf.nn.rnn_cell[cell_ctor[o.model]](H) end
     local embedding = tf.get_variable("embedding", { o.vocab_size, o.wordvec_size })
-    local inputs = tf.nn.embedding_lookup(embedding, s.id)                   -- {1, 1, wordvec}
+    s.id_in = tf.placeholder_with_default(s.id, { 1, 1 }, "id_in")
+    s.temperature = tf.placeholder_with_default(tf.constant(o.temperature or 1.0), {}, "temperature")
+    local inputs = tf.nn.embedding_lookup(embedding, s.id_in)                -- {1, 1, wordvec}
     local outputs, final = tf.nn.dynamic_rnn(tf.nn.rnn_cell.MultiRNNCell(cells), inputs,
                                              { initial_state = state_read })
     local logits = tf.layers.dense(tf.reshape(outputs, { 1, H }), o.vocab_size, { name = "softmax" })
@@ -102,7 +107,7 @@ function M.sampler(tf, o)
     if o.argmax then
       next_id = tf.cast(tf.argmax(logits, 2), "int32")
     else
-      next_id = tf.cast(tf.multinomial(logits / (o.temperature or 1.0), 1, { seed = o.seed }), "int32")
+      next_id = tf.cast(tf.multinomial(logits / s.temperature, 1, { seed = o.seed }), "int32")
     end
     next_id = tf.reshape(next_id, { 1, 1 })
     -- the new state and id go back into the variables (after this step's reads)
@@ -120,8 +125,7 @@ function M.sampler(tf, o)
   s.model_vars = {}
   local all = tf.trainable_variables()
   for i = before + 1, #all do s.model_vars[#s.model_vars + 1] = all[i] end
-  s.id_in = tf.placeholder("int32", { 1, 1 }, "id_in")
-  s.set_id = s.id:assign(s.id_in).op
+  if o.vocab then s.vocab = tf.constant(o.vocab, tf.string, nil, "vocab") end
   local zero = {}
   for _, v in ipairs(tf.global_variables()) do
     if v.name:match("^sampler_state/[ch]%d") then zero[#zero + 1] = v:assign(tf.zeros({ 1, H })).op end

@@ -88,8 +88,10 @@ describe("char_rnn.lua", function()
     local common = " --input " .. dir .. "/input.txt --rnn_size 32 --wordvec_size 16 --num_layers 2"
                    .. " --batch_size 10 --seq_length 20 --learning_rate 1e-2 --checkpoint_dir " .. dir .. "/ck"
     local out, ok = sh("lua5.4 scripts/char_rnn.lua" .. common
-                       .. " --max_steps 40 --print_every 1 --eval_val_every 20 --checkpoint_every 0 --seed 3")
+                       .. " --max_steps 40 --print_every 1 --eval_val_every 20 --checkpoint_every 0 --seed 3"
+                       .. " --export_dir " .. dir .. "/model")
     assert(ok, out)
+    local first_out = out
     local losses, vals = {}, {}
     for s, l in out:gmatch("step (%d+)/%d+%s+epoch %S+%s+loss (%S+)") do losses[tonumber(s)] = tonumber(l) end
     for s, v in out:gmatch("step (%d+)%s+epoch %S+%s+train loss %S+%s+val loss (%S+)") do vals[tonumber(s)] = tonumber(v) end
@@ -125,6 +127,22 @@ describe("char_rnn.lua", function()
     assert.are.equal(a, b) -- seeded
     local _, bad = sh("lua5.4 scripts/sample.lua --checkpoint " .. dir .. "/ck --start_text '~' --length 5")
     assert.is_false(bad) -- '~' is not in the vocabulary
+
+    -- the exported sampling graph, run by a C program with no Lua (examples/sample),
+    -- prints exactly what sample.lua prints from the same checkpoint and seed
+    assert(first_out:find("exported " .. dir .. "/model/saved_model.pb", 1, true), first_out)
+    local host = os.getenv("LUA_CPATH"):match("^(.-)/lua/%?%.so") .. "/examples/sample"
+    for _, args in ipairs({ { "--length 150", "--length 150" },
+                            { "--length 80 --start_text 'BOB: '", "--length 80 --start_text 'BOB: '" },
+                            { "--length 60 --temperature 0.7", "--length 60 --temperature 0.7" } }) do
+      local want, wok = sh("lua5.4 scripts/sample.lua --checkpoint " .. dir .. "/ck/model-40 --seed 3 " .. args[1])
+      assert(wok, want)
+      local got, gok = sh(host .. " " .. dir .. "/model " .. args[2])
+      assert(gok, got)
+      assert.are.equal(want, got)
+    end
+    local _, cbad = sh(host .. " " .. dir .. "/model --start_text '~' --length 5")
+    assert.is_false(cbad)
     os.execute("rm -rf " .. dir)
   end)
 
