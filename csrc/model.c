@@ -424,6 +424,9 @@ mf_model *mf_model_load(const char *dir, const char *const *tags, int ntags,
                         const mf_session_config *c, mf_status *s)
 {
   static const char *const serve[] = {"serve"};
+  mf_status local;
+  if (!s) s = &local;
+  mfi_clear(s);
   if (!dir || ntags < 0 || (ntags > 0 && !tags)) {
     mfi_set(s, MF_INVALID_ARGUMENT, WHAT ": %s",
             !dir        ? "dir is NULL"
@@ -465,7 +468,6 @@ mf_model *mf_model_load(const char *dir, const char *const *tags, int ntags,
     m = NULL;
   }
   tensorflow__saved_model__free_unpacked(sm, NULL);
-  if (m) mf_status_set(s, MF_OK, NULL);
   return m;
 }
 

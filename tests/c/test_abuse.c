@@ -540,6 +540,32 @@ static void abuse_sessions(mf_status *s)
   CHECK(mf_checkpoint_contents_file_dtype(NULL, 0) == NULL);
   CHECK(mf_checkpoint_contents_ndim(NULL, 0) == -1 && mf_checkpoint_contents_dims(NULL, 0) == NULL);
 
+  /* Saved models */
+  const char *bad_tags[1] = {NULL};
+  CHECK(mf_model_load(NULL, NULL, 0, NULL, s) == NULL);
+  CHECK_ERR(s, MF_INVALID_ARGUMENT, "mf_model_load: dir is NULL");
+  CHECK(mf_model_load("/tmp", NULL, -1, NULL, s) == NULL);
+  CHECK_ERR(s, MF_INVALID_ARGUMENT, "mf_model_load: ntags is negative");
+  CHECK(mf_model_load("/tmp", NULL, 1, NULL, s) == NULL);
+  CHECK_ERR(s, MF_INVALID_ARGUMENT, "mf_model_load: tags is NULL");
+  CHECK(mf_model_load("/tmp", bad_tags, 1, NULL, s) == NULL);
+  CHECK_ERR(s, MF_INVALID_ARGUMENT, "mf_model_load: tags[0] is NULL");
+  CHECK(mf_model_load("/nonexistent/mf_abuse_model", NULL, 0, NULL, s) == NULL);
+  CHECK_ERR(s, MF_NOT_FOUND, "/nonexistent/mf_abuse_model/saved_model.pb");
+  CHECK(mf_model_load(NULL, NULL, 0, NULL, NULL) == NULL);
+  mf_model_delete(NULL);
+  size_t meta_len = 7;
+  CHECK(mf_model_graph(NULL) == NULL && mf_model_session(NULL) == NULL);
+  CHECK(mf_model_meta_graph(NULL, &meta_len) == NULL && meta_len == 0);
+  CHECK(mf_model_meta_graph(NULL, NULL) == NULL);
+  CHECK(mf_model_num_signatures(NULL) == 0 && mf_model_signature(NULL, 0) == NULL);
+  CHECK(mf_model_signature_by_key(NULL, "serving_default") == NULL);
+  CHECK(mf_signature_key(NULL) == NULL && mf_signature_method(NULL) == NULL);
+  CHECK(mf_signature_num_tensors(NULL, MF_SIG_INPUTS) == 0);
+  CHECK(mf_signature_tensor_name(NULL, MF_SIG_OUTPUTS, 0) == NULL);
+  CHECK(mf_signature_tensor(NULL, MF_SIG_INPUTS, -1).op == NULL);
+  CHECK(mf_signature_find(NULL, MF_SIG_OUTPUTS, NULL).op == NULL);
+
   /* Checkpoints */
   const char *names[1] = {"v"}, *nullname[1] = {NULL};
   mf_op *vars[1] = {v}, *nullvar[1] = {NULL}, *notvar[1] = {y.op};

@@ -380,6 +380,7 @@ static const struct {
             {"checkpoint_write_file", "fw"},
             {"checkpoint_remove_stale_temps", "f"},
             {"checkpoint_list", "f"},
+            {"model_load", "fmccbbb"},
             {"summary_metadata", "w"},
             {"__index", "aw"},
             {"__newindex", "ain"},
