@@ -403,6 +403,9 @@ return function(tf)
   -- sig(feeds): runs the signature in the model's session; feeds name ->
   -- value (Array, number or nested table); returns name -> Array.
   function Signature.__call(self, feeds)
+    if getmetatable(self) ~= Signature then
+      G.raise("signature(feeds): call a signature of a loaded model (model.signatures[key]), got %s", type(self))
+    end
     local what = "signature '" .. self.key .. "'"
     feeds = feeds or {}
     if type(feeds) ~= "table" then G.raise("%s: expected a table of input name -> value", what) end
@@ -429,7 +432,8 @@ return function(tf)
       if not ok then G.raise("%s: %s", what, gud) end
       local g = G.wrap_graph(gud)
       local sess = tf.Session_mt._wrap(sud, g)
-      tf.train._restore_collections(g, P.decode(meta, what), "", what)
+      local where = string.format("%s: '%s'", what, a.export_dir)
+      tf.train._restore_collections(g, P.decode(meta, where), "", where)
       local model = setmetatable({ graph = g, session = sess, signatures = {}, tags = tags, export_dir = a.export_dir },
                                  Model)
       for _, s in ipairs(sigs) do
@@ -462,6 +466,7 @@ return function(tf)
   function Model:close() self.session:close() end
   Model.__close = Model.close
 
+  G.guard_methods(Model, "model", function(x) return getmetatable(x) == Model end, "tf.saved_model.load result")
   G.guard_methods(Builder, "builder", function(x) return getmetatable(x) == Builder end, "SavedModelBuilder")
   local d = A.doc
   d(Builder.add_meta_graph_and_variables, "tf.saved_model.Builder_mt.add_meta_graph_and_variables",
