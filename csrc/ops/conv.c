@@ -597,7 +597,7 @@ static void grad_avg_pool_grad(mfi_grad_ctx *g)
 
 mfi_opdef mfi_ops_conv[] = {
     {.type = "Conv2D",
-     .doc = "2-D convolution of NHWC input with an HWIO filter (strides, SAME/VALID, dilations).",
+     .doc = "Convolution (2-D) of NHWC input with an HWIO filter (strides, SAME/VALID, dilations).",
      .inputs = "input, filter",
      .outputs = "output",
      .attrs = CONV_ATTR_DOC,

@@ -297,7 +297,7 @@ return function(tf)
       if training ~= true then
         keep = 1 - o.rate * tf.cast(training, x.dtype)
       end
-      return nn.dropout(x, keep, { seed = o.seed })
+      return nn.dropout(x, keep, nil, o.seed)
     end)
   end)
 end
