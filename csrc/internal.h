@@ -382,6 +382,7 @@ extern mfi_opdef mfi_ops_matmul[];
 extern mfi_opdef mfi_ops_random[];
 extern mfi_opdef mfi_ops_grad[];
 extern mfi_opdef mfi_ops_nn[];
+extern mfi_opdef mfi_ops_conv[];
 extern mfi_opdef mfi_ops_train[];
 extern mfi_opdef mfi_ops_sparse[];
 extern mfi_opdef mfi_ops_rnn[];

@@ -148,6 +148,28 @@ def args_case(p):
 
 case("argument_order", {"x": f64(3, 4)}, args_case)
 
+# ---------------------------------------------------------------- convolutions and pooling (NHWC)
+
+
+def conv_case(p):
+    x, f, fd, x1, f1 = p["x"], p["f"], p["fd"], p["x1"], p["f1"]
+    y = tf.nn.conv2d(x, f, [1, 2, 1, 1], "SAME")
+    yd = tf.nn.convolution(x, f, "VALID", dilation_rate=[2, 2])  # TF's CPU Conv2D lacks dilations
+    mp = tf.nn.max_pool(y, [1, 2, 2, 1], [1, 2, 2, 1], "SAME")
+    ap = tf.nn.avg_pool(y, [1, 3, 3, 1], [1, 2, 2, 1], "SAME")
+    tr = tf.nn.conv2d_transpose(y, f, tf.shape(x), [1, 2, 1, 1], "SAME")
+    dw = tf.nn.depthwise_conv2d(x, fd, [1, 2, 2, 1], "SAME")
+    c1 = tf.nn.conv1d(x1, f1, 2, "SAME")
+    loss = (tf.reduce_sum(mp * mp) + tf.reduce_sum(ap) + tf.reduce_sum(yd * yd) + tf.reduce_sum(tr * x)
+            + tf.reduce_sum(dw * dw) + tf.reduce_sum(c1 * c1))
+    dx, df, dfd, dx1, df1 = tf.gradients(loss, [x, f, fd, x1, f1])
+    return {"conv": y, "dilated": yd, "max_pool": mp, "avg_pool": ap, "transpose": tr, "depthwise": dw,
+            "conv1d": c1, "dx": dx, "df": df, "dfd": dfd, "dx1": dx1, "df1": df1}
+
+
+case("conv_pool", {"x": f64(2, 7, 6, 3), "f": f64(3, 3, 3, 4), "fd": f64(2, 3, 3, 2), "x1": f64(2, 9, 3),
+                   "f1": f64(3, 3, 2)}, conv_case)
+
 # ---------------------------------------------------------------- writing
 
 

@@ -36,6 +36,16 @@ describe("benchmarks", function()
     end
   end)
 
+  it("cnn.lua trains a LeNet-style CNN a few steps and prints its JSON line", function()
+    local out, ok = sh("lua5.4 scripts/bench/cnn.lua --steps 2 --warmup 1 --batch 8")
+    assert(ok, out)
+    local rows = json_lines(out)
+    assert.are.equal(1, #rows, out)
+    assert.are.equal("moonflow", rows[1].framework)
+    assert.are.equal(kernel, rows[1].gemm_kernel)
+    assert.is_true(rows[1].examples_per_s > 0 and rows[1].final_loss > 0, out)
+  end)
+
   it("char_rnn.lua trains a few steps and prints the peer's fields plus the kernel", function()
     local path = os.tmpname()
     local f = assert(io.open(path, "w"))

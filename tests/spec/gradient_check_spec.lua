@@ -296,6 +296,27 @@ local cases = {
   AddN = { inputs = { { { 2, 3 } }, { { 2, 3 } } }, build = function(a, b)
     return a * b + a -- a's two uses are summed with AddN
   end },
+  -- Convolutions and pooling (NHWC): both paddings, strides, dilation.
+  Conv2D = { inputs = { { { "B", 5, 4, 2 }, {}, true }, { { 3, 2, 2, 3 } } },
+    build = function(x, f) return tf.nn.conv2d(x, f, { 1, 2, 1, 1 }, "SAME") end,
+    variants = { { inputs = { { { 2, 7, 6, 2 } }, { { 2, 3, 2, 2 } } },
+                   build = function(x, f) return tf.nn.conv2d(x, f, { 1, 1, 2, 1 }, "VALID", { dilations = { 1, 2, 1, 1 } }) end } } },
+  Conv2DBackpropInput = { inputs = { { { 2, 3, 2, 3 } }, { { 3, 3, 2, 3 } } },
+    build = function(x, f) return tf.nn.conv2d_transpose(x, f, { 2, 5, 4, 2 }, { 1, 2, 2, 1 }, "SAME") end },
+  Conv2DBackpropFilter = { inputs = { { { 2, 5, 4, 2 } }, { { 2, 3, 2, 3 } } },
+    build = function(x, dy)
+      return G.make_op("Conv2DBackpropFilter", { x, tf.constant({ 2, 3, 2, 3 }), dy },
+        { "strides", "ints", { 1, 2, 2, 1 }, "padding", "string", "SAME" }).outputs[1]
+    end },
+  MaxPool = { inputs = { { { "B", 5, 5, 2 }, { distinct = true }, true } },
+    build = function(x) return tf.nn.max_pool(x, { 1, 2, 2, 1 }, { 1, 2, 2, 1 }, "SAME") end },
+  AvgPool = { inputs = { { { "B", 5, 4, 2 }, {}, true } },
+    build = function(x) return tf.nn.avg_pool(x, { 1, 3, 2, 1 }, { 1, 2, 1, 1 }, "SAME") end },
+  AvgPoolGrad = { inputs = { { { 2, 3, 4, 2 } } },
+    build = function(dy)
+      return G.make_op("AvgPoolGrad", { tf.constant({ 2, 5, 4, 2 }), dy },
+        { "ksize", "ints", { 1, 3, 2, 1 }, "strides", "ints", { 1, 2, 1, 1 }, "padding", "string", "SAME" }).outputs[1]
+    end },
   Relu = { inputs = { { { "B", 4 }, nz, true } }, build = function(a) return tf.nn.relu(a) end },
   Softmax = { inputs = { { { "B", 4 }, {}, true } }, build = function(a) return tf.nn.softmax(a) end },
   LogSoftmax = { inputs = { { { 3, 4 }, {}, { -1, 4 } } }, build = function(a) return tf.nn.log_softmax(a) end },

@@ -94,6 +94,23 @@ function builders.argument_order(p)
   }
 end
 
+-- Convolutions and pooling (NHWC), as scripts/oracle/tf_fixtures.py's conv_case.
+function builders.conv_pool(p)
+  local x, f, fd, x1, f1 = p.x, p.f, p.fd, p.x1, p.f1
+  local y = tf.nn.conv2d(x, f, { 1, 2, 1, 1 }, "SAME")
+  local yd = tf.nn.conv2d(x, f, { 1, 1, 1, 1 }, "VALID", { dilations = { 1, 2, 2, 1 } })
+  local mp = tf.nn.max_pool(y, { 1, 2, 2, 1 }, { 1, 2, 2, 1 }, "SAME")
+  local ap = tf.nn.avg_pool(y, { 1, 3, 3, 1 }, { 1, 2, 2, 1 }, "SAME")
+  local tr = tf.nn.conv2d_transpose(y, f, tf.shape(x), { 1, 2, 1, 1 }, "SAME")
+  local dw = tf.nn.depthwise_conv2d(x, fd, { 1, 2, 2, 1 }, "SAME")
+  local c1 = tf.nn.conv1d(x1, f1, 2, "SAME")
+  local loss = tf.reduce_sum(mp * mp) + tf.reduce_sum(ap) + tf.reduce_sum(yd * yd) + tf.reduce_sum(tr * x)
+               + tf.reduce_sum(dw * dw) + tf.reduce_sum(c1 * c1)
+  local g = tf.gradients(loss, { x, f, fd, x1, f1 })
+  return { conv = y, dilated = yd, max_pool = mp, avg_pool = ap, transpose = tr, depthwise = dw, conv1d = c1,
+           dx = g[1], df = g[2], dfd = g[3], dx1 = g[4], df1 = g[5] }
+end
+
 -- Nested tables from a fixture's flat-by-rows value.
 local function array(spec)
   return tf.array(spec.value, spec.dtype)

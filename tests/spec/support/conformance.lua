@@ -582,6 +582,42 @@ cases.Dropout = {
   },
 }
 
+-- ---- convolutions and pooling (NHWC): odd sizes, strides, both paddings,
+-- dilation, a 1x1 window (the GEMM-only path), an empty batch
+local function conv(strides, padding, dilations)
+  return function(x, f) return tf.nn.conv2d(x, f, strides, padding, { dilations = dilations }) end
+end
+cases.Conv2D = {
+  inputs = { { { 2, 5, 6, 3 } }, { { 3, 3, 3, 4 } } }, build = conv({ 1, 1, 1, 1 }, "SAME"),
+  variants = {
+    { inputs = { { { 2, 7, 5, 2 } }, { { 3, 2, 2, 3 } } }, build = conv({ 1, 2, 2, 1 }, "VALID") },
+    { inputs = { { { 1, 9, 8, 2 } }, { { 3, 3, 2, 2 } } }, build = conv({ 1, 2, 1, 1 }, "SAME", { 1, 2, 2, 1 }) },
+    { inputs = { { { 2, 4, 4, 5 } }, { { 1, 1, 5, 3 } } }, build = conv({ 1, 1, 1, 1 }, "SAME") },
+    { inputs = { { { 0, 4, 4, 2 } }, { { 2, 2, 2, 3 } } }, build = conv({ 1, 1, 1, 1 }, "VALID") },
+  },
+}
+cases.Conv2DBackpropInput = {
+  inputs = { { { 2, 3, 3, 4 } }, { { 3, 3, 2, 4 } } },
+  build = function(x, f) return tf.nn.conv2d_transpose(x, f, { 2, 6, 5, 2 }, { 1, 2, 2, 1 }, "SAME") end,
+  variants = {
+    { inputs = { { { 1, 3, 4, 3 } }, { { 2, 3, 2, 3 } } },
+      build = function(x, f) return tf.nn.conv2d_transpose(x, f, { 1, 4, 6, 2 }, { 1, 1, 1, 1 }, "VALID") end },
+  },
+}
+local function pool(fn, ksize, strides, padding)
+  return function(x) return fn(x, ksize, strides, padding) end
+end
+for name, fn in pairs({ MaxPool = tf.nn.max_pool, AvgPool = tf.nn.avg_pool }) do
+  cases[name] = {
+    inputs = { { { 2, 5, 5, 3 }, DISTINCT } }, build = pool(fn, { 1, 2, 2, 1 }, { 1, 2, 2, 1 }, "SAME"),
+    variants = {
+      { inputs = { { { 1, 7, 6, 2 }, DISTINCT } }, build = pool(fn, { 1, 3, 2, 1 }, { 1, 2, 1, 1 }, "VALID") },
+      { inputs = { { { 2, 6, 7, 2 }, DISTINCT } }, build = pool(fn, { 1, 3, 3, 1 }, { 1, 1, 2, 1 }, "SAME") },
+      { inputs = { { { 0, 4, 4, 2 } } }, build = pool(fn, { 1, 2, 2, 1 }, { 1, 2, 2, 1 }, "VALID") },
+    },
+  }
+end
+
 -- ---- variables and their updates (the updates run where the variable lives)
 
 -- Variables get their initial value from a fed input; reads after an update
@@ -885,6 +921,9 @@ M.skip = {
   GRUSequenceProjectedGrad = { via = "GRUSequenceProjected" },
   RNNSequenceGrad = { via = "RNNSequence" },
   WhileGrad = { via = "While" },
+  Conv2DBackpropFilter = { via = "Conv2D" },
+  MaxPoolGrad = { via = "MaxPool" },
+  AvgPoolGrad = { via = "AvgPool" },
 }
 
 -- ---------------------------------------------------------------- one trial

@@ -1,0 +1,679 @@
+/* 2-D convolutions and pooling over NHWC data, as TensorFlow's ops of the
+ * same names: Conv2D and its two gradients (Conv2DBackpropInput, which is
+ * also conv2d_transpose, and Conv2DBackpropFilter), MaxPool, AvgPool and
+ * their gradients. Filters are HWIO ([kh, kw, in, out]).
+ *
+ * The convolutions are im2col + GEMM (mfi_gemm: moonflow's own float32
+ * kernels, OpenBLAS for float64): each output position's receptive field
+ * becomes one row of a [positions, kh*kw*in] matrix, whose product with the
+ * filter ([kh*kw*in, out], the HWIO layout as it lies) is the output. The
+ * rows are built a few images at a time to bound the scratch memory.
+ * Pooling is direct loops. Padding follows TF: SAME pads (total - total/2)
+ * after and total/2 before; AvgPool divides by the valid elements only. */
+#include "conv.h"
+#include "shapes.h"
+
+#include <math.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+_Static_assert(sizeof(mfi_conv_geom) <= sizeof(((mfi_kctx *)0)->params), "geometry fits params");
+
+enum { CONV, BP_INPUT, BP_FILTER, MAX_POOL, AVG_POOL, MAX_POOL_GRAD, AVG_POOL_GRAD };
+
+/* ---------------------------------------------------------------- shapes */
+
+/* A 4-entry window attribute (strides, dilations, ksize) in NHWC order:
+ * positive, 1 along the batch and channels. Absent and not needed: all 1. */
+static bool four(mfi_infer_ctx *c, const char *name, bool need, int64_t out[4])
+{
+  const int64_t *v;
+  int n;
+  int r = mfi_check_ints(c, name, &v, &n);
+  if (r < 0) return false;
+  if (r == 0) {
+    if (need) mfi_infer_error(c, MF_INVALID_ARGUMENT, "needs the attribute '%s'", name);
+    for (int i = 0; i < 4; i++) out[i] = 1;
+    return !need;
+  }
+  if (n != 4) {
+    mfi_infer_error(c, MF_INVALID_ARGUMENT, "'%s' must have 4 entries (NHWC), got %d", name, n);
+    return false;
+  }
+  for (int i = 0; i < 4; i++) {
+    if (v[i] < 1) {
+      mfi_infer_error(c, MF_INVALID_ARGUMENT, "'%s' must be positive, got %lld at position %d",
+                      name, (long long)v[i], i + 1);
+      return false;
+    }
+    out[i] = v[i];
+  }
+  if (v[0] != 1 || v[3] != 1) {
+    mfi_infer_error(c, MF_INVALID_ARGUMENT,
+                    "'%s' must be 1 along the batch and channel dimensions, got {%lld, %lld, "
+                    "%lld, %lld}",
+                    name, (long long)v[0], (long long)v[1], (long long)v[2], (long long)v[3]);
+    return false;
+  }
+  return true;
+}
+
+/* padding "SAME" or "VALID"; data_format, where given, "NHWC". */
+static bool padding_attr(mfi_infer_ctx *c, bool *same)
+{
+  const mfi_attr *a = mfi_attr_find(c->op, "padding");
+  if (!a || a->kind != MFI_A_STRING || (strcmp(a->s, "SAME") && strcmp(a->s, "VALID"))) {
+    mfi_infer_error(c, MF_INVALID_ARGUMENT, "needs the string attribute 'padding', SAME or VALID");
+    return false;
+  }
+  *same = a->s[0] == 'S';
+  const mfi_attr *f = mfi_attr_find(c->op, "data_format");
+  if (f && (f->kind != MFI_A_STRING || strcmp(f->s, "NHWC"))) {
+    mfi_infer_error(c, MF_INVALID_ARGUMENT, "'data_format' must be NHWC (the only layout here)");
+    return false;
+  }
+  return true;
+}
+
+/* One spatial output size and its leading padding (-1 for unknown). */
+static bool out_dim(mfi_infer_ctx *c, int64_t in, int64_t k, int64_t s, int64_t d, bool same,
+                    int64_t *o, int64_t *pad, const char *what)
+{
+  *o = -1, *pad = 0;
+  if (in < 0) return true;
+  if (same) *o = (in + s - 1) / s;
+  if (k < 0) return true;
+  int64_t ek = (k - 1) * d + 1;
+  if (same) {
+    int64_t total = (*o - 1) * s + ek - in;
+    *pad = total > 0 ? total / 2 : 0;
+    if (*o == 0) *pad = 0;
+    return true;
+  }
+  if (in < ek) {
+    mfi_infer_error(c, MF_INVALID_ARGUMENT,
+                    "the window's %s (%lld, dilated) is larger than the input's (%lld) with VALID "
+                    "padding",
+                    what, (long long)ek, (long long)in);
+    return false;
+  }
+  *o = (in - ek) / s + 1;
+  return true;
+}
+
+/* The 4 dims of a value's metadata (-1 unknown); false if not rank 4. */
+static bool dims4(mfi_infer_ctx *c, const mfi_meta *m, const char *what, int64_t d[4])
+{
+  for (int i = 0; i < 4; i++) d[i] = m->ndim < 0 ? -1 : m->dims[i];
+  if (m->ndim < 0 || m->ndim == 4) return true;
+  mfi_infer_error(c, MF_INVALID_ARGUMENT, "%s must have rank 4, got rank %d", what, m->ndim);
+  return false;
+}
+
+/* The same from a shape argument (a host-memory int vector). */
+static bool sizes4(mfi_infer_ctx *c, const mfi_kctx *k, const char *name, int idx, int64_t d[4])
+{
+  mfi_ints s;
+  if (mfi_shape_arg(c, k, name, idx, false, &s) < 0) return false;
+  for (int i = 0; i < 4; i++) d[i] = s.n == 4 && s.v[i] != MFI_UNKNOWN ? s.v[i] : -1;
+  if (s.n < 0 || s.n == 4) return true;
+  mfi_infer_error(c, MF_INVALID_ARGUMENT, "'%s' must have 4 entries, got %d", name, s.n);
+  return false;
+}
+
+static bool float_in(mfi_infer_ctx *c, mf_dtype dt, mf_dtype want, const char *what)
+{
+  if (!mfi_is_float(dt)) {
+    mfi_infer_error(c, MF_INVALID_ARGUMENT, "%s must be float32 or float64, got %s", what,
+                    mf_dtype_name(dt));
+    return false;
+  }
+  if (dt != want) {
+    mfi_infer_error(c, MF_INVALID_ARGUMENT, "%s is %s but the input is %s", what, mf_dtype_name(dt),
+                    mf_dtype_name(want));
+    return false;
+  }
+  return true;
+}
+
+/* Dimension i of two shapes that must agree (-1 matches anything). */
+static bool agree(mfi_infer_ctx *c, int64_t *a, int64_t b, const char *what)
+{
+  if (*a >= 0 && b >= 0 && *a != b) {
+    mfi_infer_error(c, MF_INVALID_ARGUMENT, "%s: %lld and %lld differ", what, (long long)*a,
+                    (long long)b);
+    return false;
+  }
+  if (*a < 0) *a = b;
+  return true;
+}
+
+/* The geometry and output shape of an op of this kind; k NULL at
+ * inference (shape arguments folded from constants), set in prepare. */
+static bool conv_shape(mfi_infer_ctx *c, const mfi_kctx *k, int kind, mfi_conv_geom *g,
+                       mfi_meta *out)
+{
+  const mfi_meta *in = c->in;
+  int64_t x[4], f[4] = {-1, -1, -1, -1}, dy[4] = {-1, -1, -1, -1}, st[4], dil[4] = {1, 1, 1, 1},
+                ks[4];
+  bool same, pool = kind >= MAX_POOL;
+  mf_dtype dt = in[kind == BP_INPUT || kind == AVG_POOL_GRAD ? 1 : 0].dtype;
+  if (!float_in(c, dt, dt, kind == BP_INPUT ? "the filter" : "the input")) return false;
+  if (!four(c, "strides", true, st) || !padding_attr(c, &same)) return false;
+  if (pool ? !four(c, "ksize", true, ks) : !four(c, "dilations", false, dil)) return false;
+  switch (kind) {
+  case CONV:
+    if (!dims4(c, &in[0], "the input", x) || !dims4(c, &in[1], "the filter", f) ||
+        !float_in(c, in[1].dtype, dt, "the filter"))
+      return false;
+    break;
+  case BP_INPUT:
+    if (!sizes4(c, k, "input_sizes", 0, x) || !dims4(c, &in[1], "the filter", f) ||
+        !dims4(c, &in[2], "out_backprop", dy) || !float_in(c, in[2].dtype, dt, "out_backprop"))
+      return false;
+    break;
+  case BP_FILTER:
+    if (!dims4(c, &in[0], "the input", x) || !sizes4(c, k, "filter_sizes", 1, f) ||
+        !dims4(c, &in[2], "out_backprop", dy) || !float_in(c, in[2].dtype, dt, "out_backprop"))
+      return false;
+    break;
+  case MAX_POOL:
+  case AVG_POOL:
+    if (!dims4(c, &in[0], "the input", x)) return false;
+    break;
+  case MAX_POOL_GRAD:
+    if (!dims4(c, &in[0], "the input", x) || !dims4(c, &in[2], "the gradient", dy) ||
+        !float_in(c, in[1].dtype, dt, "the output") ||
+        !float_in(c, in[2].dtype, dt, "the gradient"))
+      return false;
+    break;
+  default: /* AVG_POOL_GRAD */
+    if (!sizes4(c, k, "orig_input_shape", 0, x) || !dims4(c, &in[1], "the gradient", dy))
+      return false;
+  }
+  if (pool) {
+    f[0] = ks[1], f[1] = ks[2], f[2] = x[3], f[3] = x[3];
+  } else if (!agree(c, &x[3], f[2], "the input's channels and the filter's input channels")) {
+    return false;
+  }
+  *g = (mfi_conv_geom){.n = x[0],
+                       .h = x[1],
+                       .w = x[2],
+                       .c = x[3],
+                       .kh = f[0],
+                       .kw = f[1],
+                       .o = f[3],
+                       .sh = st[1],
+                       .sw = st[2],
+                       .dh = dil[1],
+                       .dw = dil[2]};
+  if (!out_dim(c, g->h, g->kh, g->sh, g->dh, same, &g->oh, &g->pt, "height") ||
+      !out_dim(c, g->w, g->kw, g->sw, g->dw, same, &g->ow, &g->pl, "width"))
+    return false;
+  int64_t y[4] = {g->n, g->oh, g->ow, g->o};
+  static const char *const names[4] = {"batch", "height", "width", "channels"};
+  for (int i = 0; i < 4; i++) {
+    char what[96];
+    snprintf(what, sizeof what, "the gradient's %s and the output's", names[i]);
+    if (!agree(c, &y[i], dy[i], what)) return false;
+  }
+  if (kind == MAX_POOL_GRAD) {
+    int64_t yo[4];
+    if (!dims4(c, &in[1], "the output", yo)) return false;
+    for (int i = 0; i < 4; i++)
+      if (!agree(c, &y[i], yo[i], "the output's shape and the pool's")) return false;
+  }
+  const int64_t *od = kind == BP_INPUT || kind == MAX_POOL_GRAD || kind == AVG_POOL_GRAD ? x
+                      : kind == BP_FILTER                                                ? f
+                                                                                         : y;
+  out->dtype = dt;
+  out->ndim = 4;
+  memcpy(out->dims, od, sizeof(int64_t) * 4);
+  return true;
+}
+
+static void infer_kind(mfi_infer_ctx *c, int kind)
+{
+  mfi_conv_geom g;
+  mfi_meta m;
+  if (conv_shape(c, NULL, kind, &g, &m) && mfi_set_outputs(c, 1)) c->op->out[0] = m;
+}
+
+static void prepare_kind(mfi_kctx *k, int kind)
+{
+  mfi_meta m[3];
+  mfi_input_metas(k, k->op->nin, m);
+  mfi_infer_ctx c = mfi_prepare_infer_ctx(k, m);
+  mfi_conv_geom g;
+  if (conv_shape(&c, k, kind, &g, &k->shapes[0])) memcpy(k->params, &g, sizeof g);
+}
+
+static void infer_conv(mfi_infer_ctx *c) { infer_kind(c, CONV); }
+static void infer_bp_input(mfi_infer_ctx *c) { infer_kind(c, BP_INPUT); }
+static void infer_bp_filter(mfi_infer_ctx *c) { infer_kind(c, BP_FILTER); }
+static void infer_max_pool(mfi_infer_ctx *c) { infer_kind(c, MAX_POOL); }
+static void infer_avg_pool(mfi_infer_ctx *c) { infer_kind(c, AVG_POOL); }
+static void infer_max_pool_grad(mfi_infer_ctx *c) { infer_kind(c, MAX_POOL_GRAD); }
+static void infer_avg_pool_grad(mfi_infer_ctx *c) { infer_kind(c, AVG_POOL_GRAD); }
+static void prepare_conv(mfi_kctx *k) { prepare_kind(k, CONV); }
+static void prepare_bp_input(mfi_kctx *k) { prepare_kind(k, BP_INPUT); }
+static void prepare_bp_filter(mfi_kctx *k) { prepare_kind(k, BP_FILTER); }
+static void prepare_max_pool(mfi_kctx *k) { prepare_kind(k, MAX_POOL); }
+static void prepare_avg_pool(mfi_kctx *k) { prepare_kind(k, AVG_POOL); }
+static void prepare_max_pool_grad(mfi_kctx *k) { prepare_kind(k, MAX_POOL_GRAD); }
+static void prepare_avg_pool_grad(mfi_kctx *k) { prepare_kind(k, AVG_POOL_GRAD); }
+
+/* ---------------------------------------------------------------- im2col */
+
+/* Images at a time so that the column matrix stays near 4M elements. */
+static int64_t chunk_images(const mfi_conv_geom *g)
+{
+  int64_t per = g->oh * g->ow * g->kh * g->kw * g->c, nb = per > 0 ? (4 << 20) / per : g->n;
+  return nb < 1 ? 1 : nb > g->n ? g->n : nb;
+}
+
+/* A 1x1 window with stride 1: the input is its own column matrix. */
+static bool pointwise(const mfi_conv_geom *g)
+{
+  return g->kh == 1 && g->kw == 1 && g->sh == 1 && g->sw == 1;
+}
+
+/* col[(img, oh, ow), (kh, kw, c)] from cnt images at x: each (kh, kw) is a
+ * run of c contiguous channels, copied or zeroed (padding). */
+static void im2col(const mfi_conv_geom *g, size_t es, const char *x, int64_t cnt, char *col)
+{
+  size_t run = (size_t)g->c * es;
+  for (int64_t i = 0; i < cnt; i++)
+    for (int64_t oy = 0; oy < g->oh; oy++)
+      for (int64_t ox = 0; ox < g->ow; ox++)
+        for (int64_t ky = 0; ky < g->kh; ky++) {
+          int64_t iy = oy * g->sh - g->pt + ky * g->dh;
+          for (int64_t kx = 0; kx < g->kw; kx++, col += run) {
+            int64_t ix = ox * g->sw - g->pl + kx * g->dw;
+            if (iy < 0 || iy >= g->h || ix < 0 || ix >= g->w)
+              memset(col, 0, run);
+            else
+              memcpy(col, x + (size_t)(((i * g->h + iy) * g->w + ix) * g->c) * es, run);
+          }
+        }
+}
+
+/* dx (cnt images, zeroed by the caller) += the columns scattered back. */
+static void col2im(const mfi_conv_geom *g, mf_dtype dt, const char *col, int64_t cnt, char *dx)
+{
+  size_t es = mf_dtype_size(dt);
+  int64_t c = g->c;
+  for (int64_t i = 0; i < cnt; i++)
+    for (int64_t oy = 0; oy < g->oh; oy++)
+      for (int64_t ox = 0; ox < g->ow; ox++)
+        for (int64_t ky = 0; ky < g->kh; ky++) {
+          int64_t iy = oy * g->sh - g->pt + ky * g->dh;
+          for (int64_t kx = 0; kx < g->kw; kx++, col += (size_t)c * es) {
+            int64_t ix = ox * g->sw - g->pl + kx * g->dw;
+            if (iy < 0 || iy >= g->h || ix < 0 || ix >= g->w) continue;
+            char *d = dx + (size_t)(((i * g->h + iy) * g->w + ix) * c) * es;
+            if (dt == MF_FLOAT32)
+              for (int64_t j = 0; j < c; j++) ((float *)d)[j] += ((const float *)col)[j];
+            else
+              for (int64_t j = 0; j < c; j++) ((double *)d)[j] += ((const double *)col)[j];
+          }
+        }
+}
+
+static void *col_buffer(mfi_kctx *k, const mfi_conv_geom *g, size_t es, size_t *bytes)
+{
+  *bytes = (size_t)(chunk_images(g) * g->oh * g->ow * g->kh * g->kw * g->c) * es;
+  if (*bytes == 0) *bytes = es;
+  void *p = malloc(*bytes);
+  if (!p) mfi_op_error(k->status, MF_RESOURCE_EXHAUSTED, k->op, "out of memory for im2col");
+  return p;
+}
+
+/* ---------------------------------------------------------------- CPU kernels */
+
+static void cpu_conv(mfi_kctx *k)
+{
+  mfi_conv_geom g = mfi_conv_geom_of(k);
+  mf_dtype dt = k->in[0]->dtype;
+  size_t es = mf_dtype_size(dt), bytes;
+  if (!mfi_outs_new(k, 1) || k->out[0]->numel == 0) return;
+  const char *x = mfi_data(k->in[0]), *f = mfi_data(k->in[1]);
+  char *y = mfi_data(k->out[0]);
+  int64_t kk = g.kh * g.kw * g.c, rows = g.oh * g.ow;
+  if (pointwise(&g)) { /* no padding either: SAME with a 1x1 window pads nothing */
+    mfi_gemm(dt, false, false, g.n * rows, g.o, kk, x, kk, f, g.o, 0, y, g.o);
+    return;
+  }
+  char *col = col_buffer(k, &g, es, &bytes);
+  if (!col) return;
+  int64_t nb = chunk_images(&g);
+  for (int64_t i = 0; i < g.n; i += nb) {
+    int64_t cnt = g.n - i < nb ? g.n - i : nb;
+    im2col(&g, es, x + (size_t)(i * g.h * g.w * g.c) * es, cnt, col);
+    mfi_gemm(dt, false, false, cnt * rows, g.o, kk, col, kk, f, g.o, 0,
+             y + (size_t)(i * rows * g.o) * es, g.o);
+  }
+  free(col);
+}
+
+/* dcol = dy filter^T, scattered back into dx. */
+static void cpu_bp_input(mfi_kctx *k)
+{
+  mfi_conv_geom g = mfi_conv_geom_of(k);
+  mf_dtype dt = k->in[1]->dtype;
+  size_t es = mf_dtype_size(dt), bytes;
+  if (!mfi_outs_new(k, 1) || k->out[0]->numel == 0) return;
+  const char *f = mfi_data(k->in[1]), *dy = mfi_data(k->in[2]);
+  char *dx = mfi_data(k->out[0]);
+  int64_t kk = g.kh * g.kw * g.c, rows = g.oh * g.ow;
+  if (pointwise(&g)) {
+    mfi_gemm(dt, false, true, g.n * rows, kk, g.o, dy, g.o, f, g.o, 0, dx, kk);
+    return;
+  }
+  memset(dx, 0, (size_t)k->out[0]->numel * es);
+  char *col = col_buffer(k, &g, es, &bytes);
+  if (!col) return;
+  int64_t nb = chunk_images(&g);
+  for (int64_t i = 0; i < g.n; i += nb) {
+    int64_t cnt = g.n - i < nb ? g.n - i : nb;
+    mfi_gemm(dt, false, true, cnt * rows, kk, g.o, dy + (size_t)(i * rows * g.o) * es, g.o, f, g.o,
+             0, col, kk);
+    col2im(&g, dt, col, cnt, dx + (size_t)(i * g.h * g.w * g.c) * es);
+  }
+  free(col);
+}
+
+/* dfilter = sum over chunks of col^T dy. */
+static void cpu_bp_filter(mfi_kctx *k)
+{
+  mfi_conv_geom g = mfi_conv_geom_of(k);
+  mf_dtype dt = k->in[0]->dtype;
+  size_t es = mf_dtype_size(dt), bytes;
+  if (!mfi_outs_new(k, 1) || k->out[0]->numel == 0) return;
+  const char *x = mfi_data(k->in[0]), *dy = mfi_data(k->in[2]);
+  char *df = mfi_data(k->out[0]);
+  int64_t kk = g.kh * g.kw * g.c, rows = g.oh * g.ow;
+  memset(df, 0, (size_t)k->out[0]->numel * es);
+  if (pointwise(&g)) {
+    mfi_gemm(dt, true, false, kk, g.o, g.n * rows, x, kk, dy, g.o, 0, df, g.o);
+    return;
+  }
+  char *col = col_buffer(k, &g, es, &bytes);
+  if (!col) return;
+  int64_t nb = chunk_images(&g);
+  for (int64_t i = 0; i < g.n; i += nb) {
+    int64_t cnt = g.n - i < nb ? g.n - i : nb;
+    im2col(&g, es, x + (size_t)(i * g.h * g.w * g.c) * es, cnt, col);
+    mfi_gemm(dt, true, false, kk, g.o, cnt * rows, col, kk, dy + (size_t)(i * rows * g.o) * es, g.o,
+             1, df, g.o);
+  }
+  free(col);
+}
+
+/* ---------------------------------------------------------------- pooling */
+
+static inline double ld(mf_dtype dt, const void *p, int64_t i)
+{
+  return dt == MF_FLOAT32 ? ((const float *)p)[i] : ((const double *)p)[i];
+}
+
+static inline void st(mf_dtype dt, void *p, int64_t i, double v)
+{
+  if (dt == MF_FLOAT32)
+    ((float *)p)[i] = (float)v;
+  else
+    ((double *)p)[i] = v;
+}
+
+/* The window of output (oy, ox) clipped to the input: rows [*y0, *y1),
+ * columns [*x0, *x1). */
+static void window(const mfi_conv_geom *g, int64_t oy, int64_t ox, int64_t *y0, int64_t *y1,
+                   int64_t *x0, int64_t *x1)
+{
+  int64_t a = oy * g->sh - g->pt, b = ox * g->sw - g->pl;
+  *y0 = a < 0 ? 0 : a, *y1 = a + g->kh > g->h ? g->h : a + g->kh;
+  *x0 = b < 0 ? 0 : b, *x1 = b + g->kw > g->w ? g->w : b + g->kw;
+}
+
+/* The flat index of the window's max for channel ch of image i: the first
+ * one in row-major order, as TF's CPU kernel picks. */
+static int64_t argmax(const mfi_conv_geom *g, mf_dtype dt, const void *x, int64_t i, int64_t oy,
+                      int64_t ox, int64_t ch)
+{
+  int64_t y0, y1, x0, x1, best = -1;
+  double m = -INFINITY;
+  window(g, oy, ox, &y0, &y1, &x0, &x1);
+  for (int64_t iy = y0; iy < y1; iy++)
+    for (int64_t ix = x0; ix < x1; ix++) {
+      int64_t j = ((i * g->h + iy) * g->w + ix) * g->c + ch;
+      double v = ld(dt, x, j);
+      if (best < 0 || v > m) m = v, best = j;
+    }
+  return best;
+}
+
+static void cpu_pool(mfi_kctx *k, bool max)
+{
+  mfi_conv_geom g = mfi_conv_geom_of(k);
+  mf_dtype dt = k->in[0]->dtype;
+  if (!mfi_outs_new(k, 1)) return;
+  const void *x = mfi_data(k->in[0]);
+  void *y = mfi_data(k->out[0]);
+  int64_t o = 0;
+  for (int64_t i = 0; i < g.n; i++)
+    for (int64_t oy = 0; oy < g.oh; oy++)
+      for (int64_t ox = 0; ox < g.ow; ox++)
+        for (int64_t ch = 0; ch < g.c; ch++, o++) {
+          if (max) {
+            st(dt, y, o, ld(dt, x, argmax(&g, dt, x, i, oy, ox, ch)));
+            continue;
+          }
+          int64_t y0, y1, x0, x1;
+          double s = 0;
+          window(&g, oy, ox, &y0, &y1, &x0, &x1);
+          for (int64_t iy = y0; iy < y1; iy++)
+            for (int64_t ix = x0; ix < x1; ix++)
+              s += ld(dt, x, ((i * g.h + iy) * g.w + ix) * g.c + ch);
+          st(dt, y, o, s / (double)((y1 - y0) * (x1 - x0)));
+        }
+}
+
+static void cpu_max_pool(mfi_kctx *k) { cpu_pool(k, true); }
+static void cpu_avg_pool(mfi_kctx *k) { cpu_pool(k, false); }
+
+/* Each output's gradient goes to its window's max (MaxPoolGrad) or is
+ * shared by the window's valid elements (AvgPoolGrad), outputs in order. */
+static void cpu_pool_grad(mfi_kctx *k, bool max)
+{
+  mfi_conv_geom g = mfi_conv_geom_of(k);
+  const mf_tensor *dyt = k->in[k->op->nin - 1];
+  mf_dtype dt = dyt->dtype;
+  if (!mfi_outs_new(k, 1)) return;
+  const void *x = max ? mfi_data(k->in[0]) : NULL, *dy = mfi_data(dyt);
+  void *dx = mfi_data(k->out[0]);
+  memset(dx, 0, (size_t)k->out[0]->numel * mf_dtype_size(dt));
+  int64_t o = 0;
+  for (int64_t i = 0; i < g.n; i++)
+    for (int64_t oy = 0; oy < g.oh; oy++)
+      for (int64_t ox = 0; ox < g.ow; ox++)
+        for (int64_t ch = 0; ch < g.c; ch++, o++) {
+          if (max) {
+            int64_t j = argmax(&g, dt, x, i, oy, ox, ch);
+            st(dt, dx, j, ld(dt, dx, j) + ld(dt, dy, o));
+            continue;
+          }
+          int64_t y0, y1, x0, x1;
+          window(&g, oy, ox, &y0, &y1, &x0, &x1);
+          double v = ld(dt, dy, o) / (double)((y1 - y0) * (x1 - x0));
+          for (int64_t iy = y0; iy < y1; iy++)
+            for (int64_t ix = x0; ix < x1; ix++) {
+              int64_t j = ((i * g.h + iy) * g.w + ix) * g.c + ch;
+              st(dt, dx, j, ld(dt, dx, j) + v);
+            }
+        }
+}
+
+static void cpu_max_pool_grad(mfi_kctx *k) { cpu_pool_grad(k, true); }
+static void cpu_avg_pool_grad(mfi_kctx *k) { cpu_pool_grad(k, false); }
+
+/* ---------------------------------------------------------------- gradients */
+
+static const char *const CONV_ATTRS[] = {"strides", "padding", "dilations", "data_format", NULL};
+static const char *const POOL_ATTRS[] = {"ksize", "strides", "padding", "data_format", NULL};
+
+static mf_output build(mfi_grad_ctx *g, const char *type, const char *const *attrs, int n,
+                       mf_output a, mf_output b, mf_output c)
+{
+  mf_op_desc *d = mfi_gb_begin(g, type);
+  if (d) {
+    mf_op_add_input(d, a), mf_op_add_input(d, b);
+    if (n == 3) mf_op_add_input(d, c);
+    for (int i = 0; attrs[i]; i++) mfi_gb_copy_attr(d, g->op, attrs[i]);
+  }
+  return mfi_gb_finish(g, d, 0);
+}
+
+static mf_output conv3(mfi_grad_ctx *g, const char *type, mf_output a, mf_output b, mf_output c)
+{
+  return build(g, type, CONV_ATTRS, 3, a, b, c);
+}
+
+static mf_output shape_of(mfi_grad_ctx *g, mf_output t) { return mfi_gb1(g, "Shape", t); }
+
+/* y = conv(x, f): dx = BackpropInput(shape(x), f, dy), df = BackpropFilter(x, shape(f), dy). */
+static void grad_conv(mfi_grad_ctx *g)
+{
+  mf_output x = g->op->inputs[0], f = g->op->inputs[1], dy = g->dy[0];
+  g->dx[0] = conv3(g, "Conv2DBackpropInput", shape_of(g, x), f, dy);
+  g->dx[1] = conv3(g, "Conv2DBackpropFilter", x, shape_of(g, f), dy);
+}
+
+/* y = BackpropInput(sizes, f, d), linear in f and in d. */
+static void grad_bp_input(mfi_grad_ctx *g)
+{
+  mf_output f = g->op->inputs[1], d = g->op->inputs[2], dy = g->dy[0], none = {0};
+  g->dx[1] = conv3(g, "Conv2DBackpropFilter", dy, shape_of(g, f), d);
+  g->dx[2] = build(g, "Conv2D", CONV_ATTRS, 2, dy, f, none);
+}
+
+/* y = BackpropFilter(x, sizes, d), linear in x and in d. */
+static void grad_bp_filter(mfi_grad_ctx *g)
+{
+  mf_output x = g->op->inputs[0], d = g->op->inputs[2], dy = g->dy[0], none = {0};
+  g->dx[0] = conv3(g, "Conv2DBackpropInput", shape_of(g, x), dy, d);
+  g->dx[2] = build(g, "Conv2D", CONV_ATTRS, 2, x, dy, none);
+}
+
+static void grad_max_pool(mfi_grad_ctx *g)
+{
+  g->dx[0] =
+      build(g, "MaxPoolGrad", POOL_ATTRS, 3, g->op->inputs[0], (mf_output){g->op, 0}, g->dy[0]);
+}
+
+static void grad_avg_pool(mfi_grad_ctx *g)
+{
+  mf_output none = {0};
+  g->dx[0] = build(g, "AvgPoolGrad", POOL_ATTRS, 2, shape_of(g, g->op->inputs[0]), g->dy[0], none);
+}
+
+/* AvgPoolGrad is linear in its gradient input: the pool again. */
+static void grad_avg_pool_grad(mfi_grad_ctx *g)
+{
+  mf_op_desc *d = mfi_gb_begin(g, "AvgPool");
+  if (d) {
+    mf_op_add_input(d, g->dy[0]);
+    for (int i = 0; POOL_ATTRS[i]; i++) mfi_gb_copy_attr(d, g->op, POOL_ATTRS[i]);
+  }
+  g->dx[1] = mfi_gb_finish(g, d, 0);
+}
+
+/* ---------------------------------------------------------------- registry */
+
+#define CONV_ATTR_DOC                                                                              \
+  "strides: ints; padding: string; dilations: ints?; data_format: string?; use_cudnn_on_gpu: "     \
+  "bool = true"
+#define POOL_ATTR_DOC "ksize: ints; strides: ints; padding: string; data_format: string?"
+
+mfi_opdef mfi_ops_conv[] = {
+    {.type = "Conv2D",
+     .doc = "Convolution (2-D) of NHWC input with an HWIO filter (strides, SAME/VALID, dilations).",
+     .inputs = "input, filter",
+     .outputs = "output",
+     .attrs = CONV_ATTR_DOC,
+     .min_inputs = 2,
+     .max_inputs = 2,
+     .infer = infer_conv,
+     .prepare = prepare_conv,
+     .kernel = {[MFI_DEVICE_CPU] = cpu_conv},
+     .grad = grad_conv},
+    {.type = "Conv2DBackpropInput",
+     .doc = "Conv2D's gradient with respect to its input (also conv2d_transpose).",
+     .inputs = "input_sizes, filter, out_backprop",
+     .outputs = "output",
+     .attrs = CONV_ATTR_DOC,
+     .min_inputs = 3,
+     .max_inputs = 3,
+     .infer = infer_bp_input,
+     .prepare = prepare_bp_input,
+     .kernel = {[MFI_DEVICE_CPU] = cpu_bp_input},
+     .host_in = 1u << 0,
+     .grad = grad_bp_input},
+    {.type = "Conv2DBackpropFilter",
+     .doc = "Conv2D's gradient with respect to its filter.",
+     .inputs = "input, filter_sizes, out_backprop",
+     .outputs = "output",
+     .attrs = CONV_ATTR_DOC,
+     .min_inputs = 3,
+     .max_inputs = 3,
+     .infer = infer_bp_filter,
+     .prepare = prepare_bp_filter,
+     .kernel = {[MFI_DEVICE_CPU] = cpu_bp_filter},
+     .host_in = 1u << 1,
+     .grad = grad_bp_filter},
+    {.type = "MaxPool",
+     .doc = "Max over each ksize window of NHWC input (padding ignored).",
+     .inputs = "input",
+     .outputs = "output",
+     .attrs = POOL_ATTR_DOC,
+     .min_inputs = 1,
+     .max_inputs = 1,
+     .infer = infer_max_pool,
+     .prepare = prepare_max_pool,
+     .kernel = {[MFI_DEVICE_CPU] = cpu_max_pool},
+     .grad = grad_max_pool},
+    {.type = "MaxPoolGrad",
+     .doc = "MaxPool's gradient: each output's gradient to its window's (first) max.",
+     .inputs = "orig_input, orig_output, grad",
+     .outputs = "output",
+     .attrs = POOL_ATTR_DOC,
+     .min_inputs = 3,
+     .max_inputs = 3,
+     .infer = infer_max_pool_grad,
+     .prepare = prepare_max_pool_grad,
+     .kernel = {[MFI_DEVICE_CPU] = cpu_max_pool_grad}},
+    {.type = "AvgPool",
+     .doc = "Mean over each ksize window of NHWC input (of the valid elements under SAME).",
+     .inputs = "value",
+     .outputs = "output",
+     .attrs = POOL_ATTR_DOC,
+     .min_inputs = 1,
+     .max_inputs = 1,
+     .infer = infer_avg_pool,
+     .prepare = prepare_avg_pool,
+     .kernel = {[MFI_DEVICE_CPU] = cpu_avg_pool},
+     .grad = grad_avg_pool},
+    {.type = "AvgPoolGrad",
+     .doc = "AvgPool's gradient: each output's gradient shared by its window's valid elements.",
+     .inputs = "orig_input_shape, grad",
+     .outputs = "output",
+     .attrs = POOL_ATTR_DOC,
+     .min_inputs = 2,
+     .max_inputs = 2,
+     .infer = infer_avg_pool_grad,
+     .prepare = prepare_avg_pool_grad,
+     .kernel = {[MFI_DEVICE_CPU] = cpu_avg_pool_grad},
+     .host_in = 1u << 0,
+     .grad = grad_avg_pool_grad},
+    {0},
+};
