@@ -14,16 +14,17 @@ return function(tf)
     return x
   end
 
-  -- Logical reductions as the max / min of the values as 0 / 1 (an empty
-  -- reduction gives Max's lowest / Min's highest value: false / true, as TF).
+  -- Logical reductions by counting: any = some true, all = no false (an
+  -- empty reduction counts 0: false / true, as TF).
   local function logical(fname, op_type, what)
     tf[fname] = A.def("tf." .. fname, RED, "The logical " .. what .. " of the elements along axis (all axes when nil).",
                       function(a)
       local x = bool_tensor(a.input_tensor, "tf." .. fname)
       return tf.name_scope(a.name or op_type, function()
-        local r = tf[op_type == "Any" and "reduce_max" or "reduce_min"](tf.cast(x, "int32"), a.axis,
-                                                                          { keepdims = a.keepdims })
-        return tf.greater(r, 0)
+        if op_type == "Any" then
+          return tf.greater(tf.reduce_sum(tf.cast(x, "int32"), a.axis, { keepdims = a.keepdims }), 0)
+        end
+        return tf.equal(tf.reduce_sum(tf.cast(tf.logical_not(x), "int32"), a.axis, { keepdims = a.keepdims }), 0)
       end)
     end)
   end

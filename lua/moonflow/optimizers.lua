@@ -25,7 +25,33 @@ return function(tf)
     end)
   end
 
-  local function update_name(var) return "update_" .. var.op.name:gsub("/", "_") end
+  -- The update of var and its slots (by key) by rule(var, slot..., grad) ->
+  -- new var, new slot...: element-wise on the whole variables for a dense
+  -- gradient; for IndexedSlices (each row once) on the rows it names only,
+  -- the others left as they are (TF's SparseApply*).
+  local function apply_rule(opt, grad, var, keys, rule)
+    local targets = { var }
+    for i, k in ipairs(keys) do targets[i + 1] = opt:get_slot(var, k) end
+    local name = "update_" .. var.op.name:gsub("/", "_")
+    local pairs_ = {}
+    if not tf.is_indexed_slices(grad) then
+      local args = { table.unpack(targets) }
+      args[#args + 1] = grad
+      local new = { rule(table.unpack(args)) }
+      for i, t in ipairs(targets) do pairs_[i] = { t, new[i] } end
+      return assign_all(pairs_, name)
+    end
+    local ids, rows = grad.indices, {}
+    for i, t in ipairs(targets) do rows[i] = tf.gather(t, ids) end
+    rows[#rows + 1] = grad.values
+    local new = { rule(table.unpack(rows)) }
+    local function scatter(values) -- rows into zeros shaped like var
+      return G.make_op("GatherGrad", { values, ids, var._tensor }).outputs[1]
+    end
+    local touched = tf.not_equal(scatter(tf.ones_like(grad.values)), 0)
+    for i, t in ipairs(targets) do pairs_[i] = { t, tf.where(touched, scatter(new[i]), t) } end
+    return assign_all(pairs_, name)
+  end
 
   -- accum = rho accum + (1 - rho) g^2
   -- update = sqrt(accum_update + eps) / sqrt(accum + eps) * g
@@ -38,14 +64,12 @@ return function(tf)
     apply = function(opt, grad, var)
       local h, dt = opt._hyper, var.dtype
       local lr, rho, eps = hyper(h.learning_rate, dt), hyper(h.rho, dt), hyper(h.epsilon, dt)
-      local accum, accum_update = opt:get_slot(var, "accum"), opt:get_slot(var, "accum_update")
       local one_minus_rho = 1 - rho
-      local new_accum = accum * rho + tf.square(grad) * one_minus_rho
-      local update = tf.sqrt(accum_update + eps) * tf.rsqrt(new_accum + eps) * grad
-      local new_var = var - update * lr
-      local new_accum_update = accum_update * rho + tf.square(update) * one_minus_rho
-      return assign_all({ { accum, new_accum }, { var, new_var }, { accum_update, new_accum_update } },
-                        update_name(var))
+      return apply_rule(opt, grad, var, { "accum", "accum_update" }, function(v, accum, accum_update, g)
+        local new_accum = accum * rho + tf.square(g) * one_minus_rho
+        local update = tf.sqrt(accum_update + eps) * tf.rsqrt(new_accum + eps) * g
+        return v - update * lr, new_accum, accum_update * rho + tf.square(update) * one_minus_rho
+      end)
     end,
   }
 
@@ -68,19 +92,20 @@ return function(tf)
     apply = function(opt, grad, var)
       local h, dt = opt._hyper, var.dtype
       local lr, l1 = hyper(h.learning_rate, dt), hyper(h.l1, dt)
-      local accum, linear = opt:get_slot(var, "accum"), opt:get_slot(var, "linear")
-      local new_accum = accum + tf.square(grad)
       local function power(x) -- x^-p; the common p = -0.5 as sqrt, as TF's kernel
         if h.learning_rate_power == -0.5 then return tf.sqrt(x) end
         return tf.pow(x, hyper(-h.learning_rate_power, dt))
       end
-      local shrunk = grad
-      if h.l2_shrinkage > 0 then shrunk = grad + var * hyper(2 * h.l2_shrinkage, dt) end
-      local new_linear = linear + shrunk - (power(new_accum) - power(accum)) / lr * var
-      local quadratic = power(new_accum) / lr + hyper(2 * h.l2, dt)
-      local new_var = tf.where(tf.greater(tf.abs(new_linear), l1),
-                               (tf.sign(new_linear) * l1 - new_linear) / quadratic, tf.zeros_like(new_linear))
-      return assign_all({ { accum, new_accum }, { linear, new_linear }, { var, new_var } }, update_name(var))
+      return apply_rule(opt, grad, var, { "accum", "linear" }, function(v, accum, linear, g)
+        local new_accum = accum + tf.square(g)
+        local shrunk = g
+        if h.l2_shrinkage > 0 then shrunk = g + v * hyper(2 * h.l2_shrinkage, dt) end
+        local new_linear = linear + shrunk - (power(new_accum) - power(accum)) / lr * v
+        local quadratic = power(new_accum) / lr + hyper(2 * h.l2, dt)
+        local new_var = tf.where(tf.greater(tf.abs(new_linear), l1),
+                                 (tf.sign(new_linear) * l1 - new_linear) / quadratic, tf.zeros_like(new_linear))
+        return new_var, new_accum, new_linear
+      end)
     end,
   }
 

@@ -66,7 +66,8 @@ return function(tf)
     return setmetatable({ _kind = kind, _name = name, _hyper = hyper, _slots = {} }, Optimizer)
   end
   -- Optimizers defined elsewhere (optimizers.lua): kind -> {slots = fn(opt,
-  -- var), apply = fn(opt, dense_grad, var) -> the update op}.
+  -- var), apply = fn(opt, grad, var) -> the update op}, grad a Tensor or
+  -- IndexedSlices.
   train._kinds = {}
   train._new_optimizer = new_optimizer
 
@@ -199,6 +200,7 @@ return function(tf)
     local lr = hyper(h.learning_rate, dt)
     local t = var._tensor
     local function ref(v) return v._tensor end
+    if train._kinds[k] then return train._kinds[k].apply(self, grad, var) end -- dense or IndexedSlices
     if tf.is_indexed_slices(grad) then
       if k == "sgd" then
         return G.make_op("SparseApplyGradientDescent", { t, lr, grad.values, grad.indices })
@@ -211,7 +213,6 @@ return function(tf)
       -- the other optimizers take the rows scattered into a dense gradient
       grad = G.make_op("GatherGrad", { grad.values, grad.indices, t }).outputs[1]
     end
-    if train._kinds[k] then return train._kinds[k].apply(self, grad, var) end
     if k == "sgd" then
       return G.make_op("ApplyGradientDescent", { t, lr, grad }, nil, { name = "update_" .. var.op.name:gsub("/", "_") })
     elseif k == "momentum" then
