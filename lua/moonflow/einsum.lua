@@ -226,4 +226,6 @@ return function(tf)
     return einsum({ equation = equation, inputs = inputs, name = name })
   end, "tf.einsum", "equation, inputs..., {name}",
   "Sums of products over the letters of equation ('ij,jk->ik', 'bij,bjk->bik', 'i,j->ij', 'ij->ji', 'bi,bi->b').")
+  tf.linalg = tf.linalg or {}
+  tf.linalg.einsum = tf.einsum
 end
