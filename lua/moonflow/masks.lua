@@ -31,6 +31,7 @@ return function(tf)
   tf.sequence_mask = A.def("tf.sequence_mask", "lengths:tensor, maxlen:any=nil, dtype:dtype=\"bool\", name:string=nil",
     "A mask of shape lengths.shape + {maxlen}: the first lengths[...] entries of each row true.", function(a)
     local maxlen = a.maxlen
+    if math.type(maxlen) == "float" then maxlen = math.tointeger(maxlen) or maxlen end -- 5.0 is 5
     if maxlen ~= nil and not G.is_tensor(maxlen) and math.type(maxlen) ~= "integer" then
       G.raise("tf.sequence_mask: maxlen must be an integer or a scalar integer tensor, got %s", type(maxlen))
     end
