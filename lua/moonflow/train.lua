@@ -65,6 +65,11 @@ return function(tf)
   local function new_optimizer(kind, name, hyper)
     return setmetatable({ _kind = kind, _name = name, _hyper = hyper, _slots = {} }, Optimizer)
   end
+  -- Optimizers defined elsewhere (optimizers.lua): kind -> {slots = fn(opt,
+  -- var), apply = fn(opt, grad, var) -> the update op}, grad a Tensor or
+  -- IndexedSlices.
+  train._kinds = {}
+  train._new_optimizer = new_optimizer
 
   -- A hyperparameter (number or tensor) as a scalar tensor of the variable's dtype.
   local function hyper(value, dtype)
@@ -74,6 +79,7 @@ return function(tf)
     end
     return C.constant(value + 0.0, { dtype = dtype })
   end
+  train._hyper = hyper
 
   -- slot(var, "Adam"): the optimizer's slot variable for var, named like
   -- TensorFlow's ("w/Adam", then "w/Adam_1" for the second slot).
@@ -194,6 +200,7 @@ return function(tf)
     local lr = hyper(h.learning_rate, dt)
     local t = var._tensor
     local function ref(v) return v._tensor end
+    if train._kinds[k] then return train._kinds[k].apply(self, grad, var) end -- dense or IndexedSlices
     if tf.is_indexed_slices(grad) then
       if k == "sgd" then
         return G.make_op("SparseApplyGradientDescent", { t, lr, grad.values, grad.indices })
@@ -270,7 +277,8 @@ return function(tf)
         if k == "momentum" then self:_slot(gv[2], "momentum", 0)
         elseif k == "adagrad" then self:_slot(gv[2], "accumulator", self._hyper.initial_accumulator_value)
         elseif k == "rmsprop" then self:_slot(gv[2], "rms", 1.0); self:_slot(gv[2], "momentum", 0)
-        elseif k == "adam" then self:_slot(gv[2], "m", 0); self:_slot(gv[2], "v", 0) end
+        elseif k == "adam" then self:_slot(gv[2], "m", 0); self:_slot(gv[2], "v", 0)
+        elseif train._kinds[k] then train._kinds[k].slots(self, gv[2]) end
       end
       local scope = opts.name or self._name
       return tf.name_scope(scope, function()
@@ -373,7 +381,10 @@ return function(tf)
     "t scaled so its L2 norm (over axes, or all) is at most clip_norm.", function(a)
     local t, clip_norm, axes, name = C.to_tensor(a.t), a.clip_norm, a.axes, a.name
     return tf.name_scope(name or "clip_by_norm", function()
-      local norm = tf.sqrt(tf.reduce_sum(tf.square(t), axes, { keep_dims = true }))
+      local l2sum = tf.reduce_sum(tf.square(t), axes, { keep_dims = true })
+      -- TF's two-tap where: a zero norm takes no sqrt, so its gradient is 0, not NaN
+      local pred = tf.greater(l2sum, 0)
+      local norm = tf.where(pred, tf.sqrt(tf.where(pred, l2sum, tf.ones_like(l2sum))), l2sum)
       local c = C.to_tensor(clip_norm, t.dtype)
       return t * c / tf.maximum(norm, c)
     end)
