@@ -38,6 +38,8 @@ require("moonflow.saver")(tf)
 require("moonflow.graph_io")(tf)
 require("moonflow.debugging")(tf)
 require("moonflow.summary")(tf)
+require("moonflow.normalization")(tf)
+require("moonflow.losses")(tf)
 
 tf.test = {
   is_gpu_available = function()
