@@ -40,6 +40,7 @@ require("moonflow.debugging")(tf)
 require("moonflow.summary")(tf)
 require("moonflow.normalization")(tf)
 require("moonflow.losses")(tf)
+require("moonflow.metrics")(tf)
 
 tf.test = {
   is_gpu_available = function()
