@@ -17,9 +17,9 @@ return function(tf)
   local R = losses.Reduction
   local REDUCTIONS = {}
   for _, v in pairs(R) do REDUCTIONS[v] = true end
-  function losses.Reduction.all()
+  losses.Reduction.all = A.def("tf.losses.Reduction.all", "", "The reduction names, as a list.", function()
     return { R.NONE, R.SUM, R.MEAN, R.SUM_OVER_BATCH_SIZE, R.SUM_OVER_NONZERO_WEIGHTS, R.SUM_BY_NONZERO_WEIGHTS }
-  end
+  end)
 
   local LOSSES, REG = "losses", "regularization_losses" -- tf.GraphKeys.LOSSES, REGULARIZATION_LOSSES
 
