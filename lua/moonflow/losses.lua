@@ -106,7 +106,7 @@ return function(tf)
     return loss
   end
 
-  local TAIL = "scope:string=nil, loss_collection:any=nil, reduction:string='weighted_sum_by_nonzero_weights'"
+  local TAIL = "scope/name:string=nil, loss_collection:any=nil, reduction:string='weighted_sum_by_nonzero_weights'"
   local TAIL_DOC = " (weights, and TF's reduction, by default the sum over the non-zero weights' count; "
                    .. "added to GraphKeys.LOSSES)."
 
