@@ -46,6 +46,9 @@ require("moonflow.graph_io")(tf)
 require("moonflow.saved_model")(tf)
 require("moonflow.debugging")(tf)
 require("moonflow.summary")(tf)
+require("moonflow.normalization")(tf)
+require("moonflow.losses")(tf)
+require("moonflow.metrics")(tf)
 
 tf.test = {
   is_gpu_available = function()

@@ -1,5 +1,5 @@
--- tf.nn: activations, dropout, fused softmax / cross-entropy kernels, and
--- tf.losses.
+-- tf.nn: activations, dropout, fused softmax / cross-entropy kernels (tf.losses
+-- is in losses.lua).
 local G = require("moonflow.graph")
 local C = require("moonflow.convert")
 local A = require("moonflow.args")
@@ -109,26 +109,5 @@ return function(tf)
   nn.l2_loss = A.def("tf.nn.l2_loss", "t:tensor, name:string=nil", "sum(t^2) / 2.", function(a)
     local t = float_tensor(a.t, "tf.nn.l2_loss")
     return tf.name_scope(a.name or "L2Loss", function() return tf.reduce_sum(tf.square(t)) * 0.5 end)
-  end)
-
-  tf.losses = tf.losses or {}
-  -- TF 1.x: mean_squared_error(labels, predictions, weights=1.0, scope=None,
-  -- loss_collection, reduction); the mean over all elements (weights a
-  -- scalar or a tensor broadcast against the error).
-  tf.losses.mean_squared_error = A.def("tf.losses.mean_squared_error",
-    "labels:tensor, predictions:tensor, weights:tensor=1.0, scope/name:string=nil",
-    "The mean of (labels - predictions)^2 * weights over the non-zero weights.", function(a)
-    local predictions = float_tensor(a.predictions, "tf.losses.mean_squared_error")
-    local labels = C.to_tensor(a.labels, predictions.dtype)
-    return tf.name_scope(a.scope or "mean_squared_error", function()
-      local e = tf.square(labels - predictions)
-      if a.weights ~= 1.0 then
-        local w = C.to_tensor(a.weights, predictions.dtype)
-        -- TF's SUM_BY_NONZERO_WEIGHTS: divided by the number of non-zero weights
-        local present = tf.cast(tf.not_equal(tf.ones_like(e) * w, 0), predictions.dtype)
-        return tf.reduce_sum(e * w) / tf.maximum(tf.reduce_sum(present), 1)
-      end
-      return tf.reduce_mean(e)
-    end)
   end)
 end

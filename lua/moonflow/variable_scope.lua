@@ -105,10 +105,10 @@ return function(tf)
 
   function tf.get_variable_scope() return current(G.get_default_graph()) end
 
-  -- tf.variable_scope(name, {reuse, initializer}, fn) or the <close> form.
+  -- tf.variable_scope(name, {reuse, initializer, regularizer}, fn) or the <close> form.
   function tf.variable_scope(name, opts, fn)
     if type(opts) == "function" then opts, fn = nil, opts end
-    opts = C.opts(opts, "tf.variable_scope", "reuse initializer")
+    opts = C.opts(opts, "tf.variable_scope", "reuse initializer regularizer")
     if type(name) ~= "string" or name == "" then G.raise("tf.variable_scope: needs a name") end
     local g = G.get_default_graph()
     local parent = current(g)
@@ -117,6 +117,7 @@ return function(tf)
       -- TensorFlow's rule: a reusing (or auto-reusing) parent wins, else the option.
       reuse = (parent.reuse ~= false and parent.reuse) or opts.reuse or false,
       initializer = opts.initializer or parent.initializer,
+      regularizer = opts.regularizer or parent.regularizer,
     }
     local ns, saved
     local function push()
@@ -133,10 +134,12 @@ return function(tf)
   -- tf.get_variable(name, shape, dtype, initializer, regularizer, trainable)
   -- as TF 1.x's, options by name in a trailing table.
   tf.get_variable = A.def("tf.get_variable",
-    "name:string, shape:any=nil, dtype:dtype=nil, initializer:any=nil, regularizer:any=nil, trainable:bool=nil",
+    "name:string, shape:any=nil, dtype:dtype=nil, initializer:any=nil, regularizer:function=nil, trainable:bool=nil",
     "The variable of that name in the current variable scope, created or reused.", function(opts)
     local name, shape = opts.name, opts.shape
-    if opts.regularizer ~= nil then G.raise("tf.get_variable: regularizer is not supported") end
+    if opts.regularizer ~= nil and type(opts.regularizer) ~= "function" then
+      G.raise("tf.get_variable: regularizer must be a function (a variable -> a loss tensor or nil)")
+    end
     if shape ~= nil then
       if type(shape) ~= "table" or G.is_tensor(shape) then
         G.raise("tf.get_variable: shape must be a list of dimensions, got %s", type(shape))
@@ -186,6 +189,14 @@ return function(tf)
     end
     local v = tf.Variable(value, { name = full, _absolute = true, dtype = dtype, trainable = opts.trainable })
     g._var_store[full] = v
+    -- TF: a new variable's regularizer loss, built in "<variable>/Regularizer/", goes to REGULARIZATION_LOSSES.
+    local regularizer = opts.regularizer or scope.regularizer
+    if regularizer then
+      local loss = G.colocate_with(v._tensor, function()
+        return tf.name_scope(full .. "/Regularizer/", function() return regularizer(v) end)
+      end)
+      if loss ~= nil then g:add_to_collection("regularization_losses", loss) end
+    end
     return v
   end)
 
@@ -197,12 +208,12 @@ return function(tf)
   -- bias_initializer, ..., trainable, name, reuse) as TF 1.x's.
   tf.layers.dense = A.def("tf.layers.dense",
     "inputs:tensor, units:any, activation:function=nil, use_bias:bool=true, kernel_initializer:any=nil, "
-    .. "bias_initializer:any=nil, kernel_regularizer:any=nil, bias_regularizer:any=nil, "
+    .. "bias_initializer:any=nil, kernel_regularizer:function=nil, bias_regularizer:function=nil, "
     .. "activity_regularizer:any=nil, kernel_constraint:any=nil, bias_constraint:any=nil, trainable:bool=true, "
     .. "name:string=nil, reuse:any=nil",
     "A fully connected layer: activation(inputs kernel + bias) over the last axis.", function(opts)
     local x, units = C.to_tensor(opts.inputs), opts.units
-    for _, k in ipairs({ "kernel_regularizer", "bias_regularizer", "activity_regularizer", "kernel_constraint",
+    for _, k in ipairs({ "activity_regularizer", "kernel_constraint",
                          "bias_constraint" }) do
       if opts[k] ~= nil then G.raise("tf.layers.dense: %s is not supported", k) end
     end
@@ -219,7 +230,8 @@ return function(tf)
     local n_in = x.shape[#x.shape]
     return tf.variable_scope(name, { reuse = opts.reuse }, function()
       local kernel = tf.get_variable("kernel", { n_in, units },
-        { initializer = opts.kernel_initializer, dtype = x.dtype, trainable = opts.trainable })
+        { initializer = opts.kernel_initializer, dtype = x.dtype, trainable = opts.trainable,
+          regularizer = opts.kernel_regularizer })
       local y
       if #x.shape == 2 then
         y = tf.matmul(x, kernel)
@@ -231,7 +243,8 @@ return function(tf)
       end
       if opts.use_bias ~= false then
         local bias = tf.get_variable("bias", { units },
-          { initializer = opts.bias_initializer or tf.zeros_initializer(), dtype = x.dtype, trainable = opts.trainable })
+          { initializer = opts.bias_initializer or tf.zeros_initializer(), dtype = x.dtype, trainable = opts.trainable,
+            regularizer = opts.bias_regularizer })
         y = y + bias
       end
       if opts.activation then y = opts.activation(y) end
