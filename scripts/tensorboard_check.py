@@ -83,7 +83,7 @@ def check_protos(path):
     from tensorboard.compat.proto import (attr_value_pb2, event_pb2, function_pb2, graph_pb2,
                                           meta_graph_pb2, node_def_pb2, op_def_pb2, saver_pb2,
                                           summary_pb2, tensor_pb2, tensor_shape_pb2, types_pb2,
-                                          versions_pb2)
+                                          variable_pb2, versions_pb2)
     fds = descriptor_pb2.FileDescriptorSet()
     with open(path, "rb") as f:
         fds.ParseFromString(f.read())
@@ -98,13 +98,22 @@ def check_protos(path):
               attr_value_pb2.AttrValue, tensor_pb2.TensorProto, tensor_shape_pb2.TensorShapeProto,
               versions_pb2.VersionDef, function_pb2.FunctionDefLibrary, function_pb2.FunctionDef,
               op_def_pb2.OpDef, saver_pb2.SaverDef, meta_graph_pb2.MetaGraphDef,
-              meta_graph_pb2.CollectionDef):
+              meta_graph_pb2.CollectionDef, meta_graph_pb2.TensorInfo, meta_graph_pb2.SignatureDef,
+              variable_pb2.VariableDef):
         index(m.DESCRIPTOR)
+    # tensorboard ships no saved_model.proto: TF's SavedModel fields (name: number, type)
+    known = {"SavedModel": {"saved_model_schema_version": (1, descriptor_pb2.FieldDescriptorProto.TYPE_INT64),
+                            "meta_graphs": (2, descriptor_pb2.FieldDescriptorProto.TYPE_MESSAGE)}}
     bad = []
 
     def walk(prefix, m):
         full = prefix + m.name
         t = theirs.get(full)
+        if t is None and full in known:
+            for f in m.field:
+                if known[full].get(f.name) != (f.number, f.type):
+                    bad.append("field %s.%s = %d" % (full, f.name, f.number))
+            return
         if t is None:
             bad.append("no message " + full)
             return

@@ -46,6 +46,8 @@ if [ -n "$extra" ]; then
 fi
 step "C tests"
 ctest --test-dir build --output-on-failure
+step "the installed C library: hosts built with pkg-config and with find_package(moonflow)"
+scripts/check_install.sh
 step "busted specs"
 ( . scripts/env.sh build; busted --lua=lua5.4 tests/spec )
 for gemm in avx2 blas; do
