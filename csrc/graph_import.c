@@ -376,7 +376,8 @@ static bool make_plan(plan *p, const Tensorflow__GraphDef *gd, const mf_import_o
       size_t len;
       int idx;
       if (!val) FAIL("function '%.200s': output '%.200s' has no ret entry", name, key);
-      if (!mfi_split_tensor_name(val, &len, &idx) || (p->fn_res_node[f][i] = node_of(p, val, len)) < 0)
+      if (!mfi_split_tensor_name(val, &len, &idx) ||
+          (p->fn_res_node[f][i] = node_of(p, val, len)) < 0)
         FAIL("function '%.200s': result '%.200s' is not an output of a node of the GraphDef", name,
              val);
       p->fn_res_idx[f][i] = idx;

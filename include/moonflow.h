@@ -625,7 +625,7 @@ MF_API void mf_summary_writer_delete(mf_summary_writer *w);              /* clos
 typedef struct mf_model mf_model;
 MF_API mf_model *mf_model_load(const char *dir, const char *const *tags, int ntags,
                                const mf_session_config *c, mf_status *s);
-MF_API void mf_model_delete(mf_model *m); /* deletes its session and graph */
+MF_API void mf_model_delete(mf_model *m);               /* deletes its session and graph */
 MF_API mf_graph *mf_model_graph(const mf_model *m);     /* NULL for NULL */
 MF_API mf_session *mf_model_session(const mf_model *m); /* NULL for NULL */
 /* The MetaGraphDef loaded (serialized; its collections, say): *len bytes

@@ -103,7 +103,7 @@ return function(tf)
   end
 
   local function tensor_info_bytes(ti)
-    local shape = ""
+    local shape
     if ti.shape then
       local dims = {}
       for i, d in ipairs(ti.shape) do dims[i] = field_bytes(2, field_varint(1, d or -1)) end
