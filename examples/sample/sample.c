@@ -47,7 +47,12 @@ static int32_t step(const sampler *sp, int32_t id, mf_status *s)
   mf_session_run(sp->sess, feeds, values, nfeeds, &sp->next_id, &out, 1, NULL, 0, s);
   mf_tensor_delete(id_value);
   if (mf_status_code(s) != MF_OK) return 0;
-  int32_t next = *(const int32_t *)mf_tensor_data(out);
+  int32_t next = 0;
+  if (mf_tensor_dtype(out) == MF_INT32 && mf_tensor_numel(out) == 1)
+    next = *(const int32_t *)mf_tensor_data(out);
+  if (next <= 0)
+    mf_status_set(s, MF_INVALID_ARGUMENT,
+                  "next_id is not one positive int32: not a char-RNN sampler");
   mf_tensor_delete(out);
   return next;
 }
@@ -63,6 +68,11 @@ static mf_tensor *load_vocab(const mf_model *m, mf_status *s)
   }
   mf_tensor *vocab = NULL;
   mf_session_run(mf_model_session(m), NULL, NULL, 0, &v, &vocab, 1, NULL, 0, s);
+  if (vocab && mf_tensor_dtype(vocab) != MF_STRING) {
+    mf_tensor_delete(vocab);
+    mf_status_set(s, MF_INVALID_ARGUMENT, "vocab is not a string tensor");
+    return NULL;
+  }
   return vocab;
 }
 
