@@ -71,8 +71,11 @@ static const int64_t *to_device(mfi_kctx *k, const int64_t *h, int64_t n)
 
 // ---------------------------------------------------------------- TopKV2, TopKGrad
 
-// One work item per row: the CPU's sorted insertion (larger first, the lower
-// index first among equals), the indices output holding 0-based positions
+// Whether x orders before y in a top-k row: larger, NaN above every number.
+template <class T> MF_DEVICE bool before(T x, T y) { return x > y || (x != x && y == y); }
+
+// One work item per row: the CPU's sorted insertion (larger first, NaN
+// first of all, the lower index first among equals), the indices output holding 0-based positions
 // until the values are copied.
 template <class T>
 MF_GLOBAL void top_k_kernel(T *vals, int32_t *idx, const T *x, int64_t n, int64_t kk, int64_t rows)
@@ -83,9 +86,9 @@ MF_GLOBAL void top_k_kernel(T *vals, int32_t *idx, const T *x, int64_t n, int64_
     int32_t *list = idx + r * kk;
     int64_t cnt = 0;
     for (int64_t i = 0; i < n; i++) {
-      if (cnt == kk && !(row[i] > row[list[kk - 1]])) continue;
+      if (cnt == kk && !before(row[i], row[list[kk - 1]])) continue;
       int64_t p = cnt < kk ? cnt++ : kk - 1;
-      while (p > 0 && row[i] > row[list[p - 1]]) list[p] = list[p - 1], p--;
+      while (p > 0 && before(row[i], row[list[p - 1]])) list[p] = list[p - 1], p--;
       list[p] = (int32_t)i;
     }
     for (int64_t j = 0; j < kk; j++) vals[r * kk + j] = row[list[j]], list[j]++;

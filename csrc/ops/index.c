@@ -13,12 +13,19 @@ static bool is_real(mf_dtype dt)
   return dt == MF_FLOAT32 || dt == MF_FLOAT64 || dt == MF_INT32 || dt == MF_INT64;
 }
 
-/* a > b for elements of a real dtype, compared in their own type. */
+/* Whether element a orders before element b in a top-k row: larger, with
+ * NaN above every number (as TF's TopKV2). */
 static bool greater(mf_dtype dt, const void *p, int64_t a, int64_t b)
 {
   switch (dt) {
-  case MF_FLOAT32: return ((const float *)p)[a] > ((const float *)p)[b];
-  case MF_FLOAT64: return ((const double *)p)[a] > ((const double *)p)[b];
+  case MF_FLOAT32: {
+    float x = ((const float *)p)[a], y = ((const float *)p)[b];
+    return x > y || (x != x && y == y);
+  }
+  case MF_FLOAT64: {
+    double x = ((const double *)p)[a], y = ((const double *)p)[b];
+    return x > y || (x != x && y == y);
+  }
   case MF_INT32: return ((const int32_t *)p)[a] > ((const int32_t *)p)[b];
   default: return ((const int64_t *)p)[a] > ((const int64_t *)p)[b];
   }
@@ -79,8 +86,8 @@ static void prepare_top_k(mfi_kctx *k)
   top_k_shape(&c, k, &xm, k->shapes, &k->params[0]);
 }
 
-/* Each row: a sorted selection by insertion, larger first and the lower
- * index first among equals (TF's order); the indices output holds the
+/* Each row: a sorted selection by insertion, larger first (NaN first of
+ * all) and the lower index first among equals (TF's order); the indices output holds the
  * 0-based positions until the values are copied, then counts from 1. */
 static void cpu_top_k(mfi_kctx *k)
 {

@@ -262,6 +262,10 @@ local cases = {
     variants = { { inputs = { { { 3, 2, 2 } } }, build = function(a) return tf.cumsum(a, 1, true, true) end } } },
   Cumprod = { inputs = { { { "B", 4 }, nz, true } }, build = function(a) return tf.cumprod(a, 2) end,
     variants = { { inputs = { { { 4, 3 }, nz } }, build = function(a) return tf.cumprod(a, 1, { exclusive = true, reverse = true }) end } } },
+  -- Not an op type: tf.boolean_mask is composed (Reshape, Where, GatherV2).
+  BooleanMask = { inputs = { { { 4, 3 } } }, build = function(a) return tf.boolean_mask(a, { true, false, true, true }) end,
+    variants = { { inputs = { { { "B", 2, 3 }, {}, true } },
+                   build = function(a) return tf.boolean_mask(a, { { true, false, true }, { false, true, true } }, { axis = 2 }) end } } },
   -- Not an op type: tf.broadcast_to is composed (Add, Fill, Reshape); its gradient is checked here.
   BroadcastTo = { inputs = { { { 3 } } }, build = function(a) return tf.broadcast_to(a, { 2, 3 }) end,
     variants = { { inputs = { { { "B", 1, 3 }, {}, true } },
