@@ -907,12 +907,12 @@ static void cpu_cum(mfi_kctx *k)
 }
 
 /* Cumsum(dy) the other way; Cumprod as TF: Cumsum(y * dy) the other way,
- * divided by x (so not finite where x is 0). */
+ * divided by x where x is not 0 and 0 where it is (TF's div_no_nan). */
 static void grad_cum(mfi_grad_ctx *g)
 {
   const mf_op *op = g->op;
   bool prod = strcmp(op->def->type, "Cumprod") == 0;
-  mf_output dy = g->dy[0];
+  mf_output dy = g->dy[0], x = op->inputs[0];
   if (prod) dy = mfi_gb2(g, "Mul", (mf_output){g->op, 0}, dy);
   mf_op_desc *d = mfi_gb_begin(g, "Cumsum");
   if (d) mf_op_add_input(d, dy);
@@ -920,7 +920,14 @@ static void grad_cum(mfi_grad_ctx *g)
   mfi_gb_copy_attr(d, op, "exclusive");
   if (d) mf_op_set_attr_bool(d, "reverse", !mfi_attr_bool(op, "reverse", false));
   mf_output s = mfi_gb_finish(g, d, 0);
-  g->dx[0] = prod ? mfi_gb2(g, "Div", s, op->inputs[0]) : s;
+  if (!prod) {
+    g->dx[0] = s;
+    return;
+  }
+  mf_output zeros = mfi_gb1(g, "ZerosLike", x);
+  mf_output nz = mfi_gb2(g, "NotEqual", x, zeros);
+  mf_output safe = mfi_gb3(g, "Select", nz, x, mfi_gb1(g, "OnesLike", x));
+  g->dx[0] = mfi_gb3(g, "Select", nz, mfi_gb2(g, "Div", s, safe), zeros);
 }
 
 /* ---------------------------------------------------------------- registry */

@@ -445,6 +445,13 @@ describe("tf.cumsum and tf.cumprod", function()
             { dtype = "int64" })
   end)
 
+  it("cumprod's gradient is 0, not NaN, where x is 0 (TF's div_no_nan)", function()
+    local x = tf.constant({ 2.0, 0.0, 3.0 }, { dtype = "float64" })
+    local g = tf.gradients(tf.reduce_sum(tf.cumprod(x)), { x })[1]
+    -- d/dx1 (x1 + x1 x2 + x1 x2 x3) = 1 + x2 + x2 x3 = 1; x2's entry divides by 0: 0 as TF
+    O.check(run(g), { 1, 0, 0 }, { 3 }, F64)
+  end)
+
   it("refuses bool input and an axis out of range", function()
     assert.matches("x must be float32", O.err(function() tf.cumsum(tf.constant({ true })) end))
     assert.matches("out of range", O.err(function() tf.cumprod(tf.constant({ 1.0 }), 2) end))
