@@ -67,6 +67,11 @@ static bool top_k_shape(mfi_infer_ctx *c, const mfi_kctx *k, const mfi_meta *x, 
                     (long long)*kk, (long long)n);
     return false;
   }
+  if (n > INT32_MAX) {
+    mfi_infer_error(c, MF_INVALID_ARGUMENT,
+                    "the last dimension (%lld) is too long for int32 indices", (long long)n);
+    return false;
+  }
   out[0].dims[x->ndim - 1] = *kk == MFI_UNKNOWN ? -1 : *kk;
   memcpy(out[1].dims, out[0].dims, sizeof out[0].dims);
   return true;
@@ -86,29 +91,56 @@ static void prepare_top_k(mfi_kctx *k)
   top_k_shape(&c, k, &xm, k->shapes, &k->params[0]);
 }
 
-/* Each row: a sorted selection by insertion, larger first (NaN first of
- * all) and the lower index first among equals (TF's order); the indices output holds the
+/* A bottom-up merge sort of the positions p[0..n) by `greater`, stable (so
+ * equal values keep the lower index first); tmp has room for n. */
+static void sort_row(mf_dtype dt, const void *row, int32_t *p, int32_t *tmp, int64_t n)
+{
+  for (int64_t w = 1; w < n; w *= 2) {
+    for (int64_t lo = 0; lo < n; lo += 2 * w) {
+      int64_t mid = lo + w < n ? lo + w : n, hi = lo + 2 * w < n ? lo + 2 * w : n;
+      int64_t a = lo, b = mid, o = lo;
+      while (a < mid && b < hi) tmp[o++] = greater(dt, row, p[b], p[a]) ? p[b++] : p[a++];
+      while (a < mid) tmp[o++] = p[a++];
+      while (b < hi) tmp[o++] = p[b++];
+    }
+    memcpy(p, tmp, sizeof *p * (size_t)n);
+  }
+}
+
+/* Each row, larger first (NaN first of all) and the lower index first among
+ * equals (TF's order): a sorted insertion for small k (the GPU's way), a
+ * merge sort of the whole row for large k. The indices output holds the
  * 0-based positions until the values are copied, then counts from 1. */
 static void cpu_top_k(mfi_kctx *k)
 {
   const mf_tensor *x = k->in[0];
   int64_t kk = k->params[0];
   if (!mfi_outs_new(k, 2)) return;
-  int64_t n = x->ndim ? x->dims[x->ndim - 1] : 1, rows = n ? x->numel / n : 0;
+  int64_t n = x->dims[x->ndim - 1], rows = n ? x->numel / n : 0;
   size_t es = mf_dtype_size(x->dtype);
-  int32_t *idx = mfi_data(k->out[1]);
+  int32_t *idx = mfi_data(k->out[1]), *all = NULL;
   char *vals = mfi_data(k->out[0]);
   const char *src = mfi_data(x);
-  if (kk == 0) return;
+  if (kk == 0 || rows == 0) return;
+  if (kk > 32 && !(all = mfi_scratch(k, sizeof(int32_t) * 2 * (size_t)n))) {
+    mfi_drop_outputs(k, 2);
+    return;
+  }
   for (int64_t r = 0; r < rows; r++) {
     const void *row = src + r * n * (int64_t)es;
     int32_t *list = idx + r * kk;
-    int64_t cnt = 0;
-    for (int64_t i = 0; i < n; i++) {
-      if (cnt == kk && !greater(x->dtype, row, i, list[kk - 1])) continue;
-      int64_t p = cnt < kk ? cnt++ : kk - 1;
-      while (p > 0 && greater(x->dtype, row, i, list[p - 1])) list[p] = list[p - 1], p--;
-      list[p] = (int32_t)i;
+    if (all) {
+      for (int64_t i = 0; i < n; i++) all[i] = (int32_t)i;
+      sort_row(x->dtype, row, all, all + n, n);
+      memcpy(list, all, sizeof *list * (size_t)kk);
+    } else {
+      int64_t cnt = 0;
+      for (int64_t i = 0; i < n; i++) {
+        if (cnt == kk && !greater(x->dtype, row, i, list[kk - 1])) continue;
+        int64_t p = cnt < kk ? cnt++ : kk - 1;
+        while (p > 0 && greater(x->dtype, row, i, list[p - 1])) list[p] = list[p - 1], p--;
+        list[p] = (int32_t)i;
+      }
     }
     for (int64_t j = 0; j < kk; j++) {
       memcpy(vals + (r * kk + j) * (int64_t)es, (const char *)row + list[j] * (int64_t)es, es);

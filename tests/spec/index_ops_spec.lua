@@ -57,7 +57,9 @@ local function ref_top_k(flat, shape, k)
     for j = 1, n do order[j] = j end
     table.sort(order, function(a, b)
       local x, y = flat[r * n + a], flat[r * n + b]
-      if x ~= y then return x > y end
+      local xn, yn = x ~= x, y ~= y
+      if xn ~= yn then return xn end -- NaN first
+      if not xn and x ~= y then return x > y end
       return a < b
     end)
     for j = 1, k do vals[#vals + 1], ids[#ids + 1] = flat[r * n + order[j]], order[j] end
@@ -78,6 +80,23 @@ describe("tf.nn.top_k", function()
       local ev, ei, es = ref_top_k(flat, shape, k)
       O.check(run(v), ev, es, F64)
       O.check(run(i), ei, es, { dtype = "int32" })
+    end
+  end)
+
+  it("keeps that order for a large k (whole rows sorted), NaN first", function()
+    local n = math.random(40, 90)
+    local flat = rand_ties(3 * n)
+    for _ = 1, 4 do flat[math.random(#flat)] = 0 / 0 end
+    local k = math.random(33, n)
+    local v, i = tf.nn.top_k(const(flat, { 3, n }, "float64"), k)
+    -- the reference puts NaN first, then larger values, then the lower index
+    local _, ei = ref_top_k(flat, { 3, n }, k)
+    O.check(run(i), ei, { 3, k })
+    local got, gi = O.flatten(run(v):totable()), O.flatten(run(i):totable())
+    for j = 1, #got do
+      local r = (j - 1) // k
+      local e = flat[r * n + gi[j]]
+      assert.is_true(got[j] == e or (got[j] ~= got[j] and e ~= e))
     end
   end)
 
