@@ -389,6 +389,7 @@ extern mfi_opdef mfi_ops_rnn[];
 extern mfi_opdef mfi_ops_control[];
 extern mfi_opdef mfi_ops_debug[];
 extern mfi_opdef mfi_ops_summary[];
+extern mfi_opdef mfi_ops_index[];
 
 /* CheckNumerics's end on every backend (ops/debug.c): the op's error for
  * what the scan found (bit 0: a NaN, bit 1: an Inf), else the input passed on. */

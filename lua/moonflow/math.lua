@@ -104,8 +104,13 @@ return function(tf)
     return out(G.make_op("Cast", { x }, { "DstT", "type", a.dtype }, { name = a.name }))
   end)
 
-  tf.where = A.def("tf.where", "condition:tensor, x:tensor, y:tensor, name:string=nil",
-                   "Elements of x where condition is true, of y elsewhere (x and y both needed).", function(a)
+  tf.where = A.def("tf.where", "condition:tensor, x:tensor=nil, y:tensor=nil, name:string=nil",
+                   "Elements of x where condition is true, of y elsewhere; without x and y, the 1-based "
+                   .. "coordinates of the true elements (int64 [count, rank]).", function(a)
+    if a.x == nil and a.y == nil then
+      return out(G.make_op("Where", { C.to_tensor(a.condition, "bool") }, nil, { name = a.name or "Where" }))
+    end
+    if a.x == nil or a.y == nil then G.raise("tf.where: needs both x and y, or neither") end
     local x, y = C.pair(a.x, a.y)
     local cond = C.to_tensor(a.condition, "bool")
     return out(G.make_op("Select", { cond, x, y }, nil, { name = a.name }))

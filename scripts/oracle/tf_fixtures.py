@@ -170,6 +170,41 @@ def conv_case(p):
 case("conv_pool", {"x": f64(2, 7, 6, 3), "f": f64(3, 3, 3, 4), "fd": f64(2, 3, 3, 2), "x1": f64(2, 9, 3),
                    "f1": f64(3, 3, 2)}, conv_case)
 
+# ---------------------------------------------------------------- selection and rearrangement
+
+
+def index_ops_case(p):
+    """top_k, in_top_k, pad, reverse, reverse_sequence, gather_nd,
+    scatter_nd, boolean_mask, where, cumsum, cumprod (1-based indices on
+    moonflow's side: TF's indices get 1 added here)."""
+    x, m = p["x"], p["m"]
+    v, i = tf.nn.top_k(x, 3)
+    outs = {
+        "top_k_values": v,
+        "top_k_indices": i + 1,
+        "in_top_k": tf.cast(tf.nn.in_top_k(tf.cast(x, tf.float32), [0, 4, 2, 1], 2), tf.float64),
+        "pad_constant": tf.pad(x, [[1, 0], [2, 1]], constant_values=1.5),
+        "pad_reflect": tf.pad(x, [[2, 1], [4, 3]], "REFLECT"),
+        "pad_symmetric": tf.pad(x, [[3, 4], [1, 5]], "SYMMETRIC"),
+        "reverse": tf.reverse(x, [1]),
+        "reverse_sequence": tf.reverse_sequence(x, [5, 0, 3, 2], seq_axis=1, batch_axis=0),
+        "gather_nd": tf.gather_nd(x, [[3, 4], [0, 1], [3, 4]]),
+        "scatter_nd": tf.scatter_nd([[2], [0], [2]], x[:3], [4, 5]),
+        "boolean_mask": tf.boolean_mask(x, m),
+        "where": tf.where(m) + 1,
+        "cumsum": tf.cumsum(x, 1, exclusive=True, reverse=True),
+        "cumprod": tf.cumprod(x, 0),
+    }
+    loss = tf.add_n([tf.reduce_sum(tf.sin(outs[k])) for k in (
+        "top_k_values", "pad_constant", "pad_reflect", "pad_symmetric", "reverse", "reverse_sequence",
+        "gather_nd", "scatter_nd", "boolean_mask", "cumsum", "cumprod")])
+    outs["dx"] = tf.gradients(loss, x)[0]
+    return outs
+
+
+x = np.round(f64(4, 5) * 2) / 2 + 0.1 * f64(4, 5) * (f64(4, 5) > 0)  # some ties
+case("index_ops", {"x": x, "m": np.array([True, False, True, True])}, index_ops_case)
+
 # ---------------------------------------------------------------- writing
 
 

@@ -245,6 +245,27 @@ local cases = {
   Tile = { inputs = { { { "B", 3 } } }, build = function(a) return tf.tile(a, { 2, 3 }) end,
     variants = { { inputs = { { { "B", 3 }, {}, true } }, -- run-time multiples
                    build = function(a) return tf.tile(a, tf.stack({ 2, tf.gather(tf.shape(a), 1) })) end } } },
+  -- Selection and rearrangement (csrc/ops/index.c).
+  TopKV2 = { inputs = { { { "B", 5 }, distinct, true } }, build = function(a) return (tf.nn.top_k(a, 3)) end,
+    variants = { { inputs = { { { 2, 3, 4 }, distinct } }, build = function(a) return (tf.nn.top_k(a, tf.constant(4))) end } } },
+  PadV2 = { inputs = { { { "B", 3 }, {}, true } }, build = function(a) return tf.pad(a, { { 1, 2 }, { 0, 1 } }, { constant_values = 3 }) end,
+    variants = { { inputs = { { { 2, 3 } } }, build = function(a) return tf.pad(a, tf.constant({ { 2, 0 }, { 1, 1 } })) end } } },
+  MirrorPad = { inputs = { { { 3, 4 } } }, build = function(a) return tf.pad(a, { { 2, 1 }, { 3, 3 } }, "REFLECT") end,
+    variants = { { inputs = { { { "B", 3 }, {}, true } }, build = function(a) return tf.pad(a, { { 1, 1 }, { 3, 2 } }, "SYMMETRIC") end },
+                 { inputs = { { { 2, 2, 3 } } }, build = function(a) return tf.pad(a, tf.constant({ { 1, 2 }, { 0, 2 }, { 2, 2 } }), "SYMMETRIC") end } } },
+  ReverseV2 = { inputs = { { { "B", 3, 4 }, {}, true } }, build = function(a) return tf.reverse(a, { 1, 3 }) end },
+  ReverseSequence = { inputs = { { { 3, 5, 2 } } }, build = function(a) return tf.reverse_sequence(a, { 0, 5, 3 }, 2) end },
+  GatherNd = { inputs = { { { 4, 3 } } }, build = function(a) return tf.gather_nd(a, { { 2, 3 }, { 4, 1 }, { 2, 3 } }) end,
+    variants = { { inputs = { { { 3, 2, 2 } } }, build = function(a) return tf.gather_nd(a, { { { 3 } }, { { 1 } }, { { 3 } } }) end } } },
+  ScatterNd = { inputs = { { { 4, 2 } } }, build = function(a) return tf.scatter_nd({ { 2 }, { 3 }, { 2 }, { 1 } }, a, { 3, 2 }) end },
+  Cumsum = { inputs = { { { "B", 4 }, {}, true } }, build = function(a) return tf.cumsum(a, 2) end,
+    variants = { { inputs = { { { 3, 2, 2 } } }, build = function(a) return tf.cumsum(a, 1, true, true) end } } },
+  Cumprod = { inputs = { { { "B", 4 }, nz, true } }, build = function(a) return tf.cumprod(a, 2) end,
+    variants = { { inputs = { { { 4, 3 }, nz } }, build = function(a) return tf.cumprod(a, 1, { exclusive = true, reverse = true }) end } } },
+  -- Not an op type: tf.boolean_mask is composed (Reshape, Where, GatherV2).
+  BooleanMask = { inputs = { { { 4, 3 } } }, build = function(a) return tf.boolean_mask(a, { true, false, true, true }) end,
+    variants = { { inputs = { { { "B", 2, 3 }, {}, true } },
+                   build = function(a) return tf.boolean_mask(a, { { true, false, true }, { false, true, true } }, { axis = 2 }) end } } },
   -- Not an op type: tf.broadcast_to is composed (Add, Fill, Reshape); its gradient is checked here.
   BroadcastTo = { inputs = { { { 3 } } }, build = function(a) return tf.broadcast_to(a, { 2, 3 }) end,
     variants = { { inputs = { { { "B", 1, 3 }, {}, true } },

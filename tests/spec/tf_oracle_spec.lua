@@ -111,6 +111,35 @@ function builders.conv_pool(p)
            dx = g[1], df = g[2], dfd = g[3], dx1 = g[4], df1 = g[5] }
 end
 
+-- Selection and rearrangement (TF's indices 0-based; the fixture adds 1).
+function builders.index_ops(p)
+  local x, m = p.x, p.m
+  local v, i = tf.nn.top_k(x, 3)
+  local outs = {
+    top_k_values = v,
+    top_k_indices = i,
+    in_top_k = tf.cast(tf.nn.in_top_k(tf.cast(x, "float32"), { 1, 5, 3, 2 }, 2), "float64"),
+    pad_constant = tf.pad(x, { { 1, 0 }, { 2, 1 } }, { constant_values = 1.5 }),
+    pad_reflect = tf.pad(x, { { 2, 1 }, { 4, 3 } }, "REFLECT"),
+    pad_symmetric = tf.pad(x, { { 3, 4 }, { 1, 5 } }, "SYMMETRIC"),
+    reverse = tf.reverse(x, { 2 }),
+    reverse_sequence = tf.reverse_sequence(x, { 5, 0, 3, 2 }, { seq_axis = 2, batch_axis = 1 }),
+    gather_nd = tf.gather_nd(x, { { 4, 5 }, { 1, 2 }, { 4, 5 } }),
+    scatter_nd = tf.scatter_nd({ { 3 }, { 1 }, { 3 } }, tf.slice(x, { 1, 1 }, { 3, -1 }), { 4, 5 }),
+    boolean_mask = tf.boolean_mask(x, m),
+    where = tf.where(m),
+    cumsum = tf.cumsum(x, 2, true, true),
+    cumprod = tf.cumprod(x, 1),
+  }
+  local terms = {}
+  for _, k in ipairs({ "top_k_values", "pad_constant", "pad_reflect", "pad_symmetric", "reverse", "reverse_sequence",
+                       "gather_nd", "scatter_nd", "boolean_mask", "cumsum", "cumprod" }) do
+    terms[#terms + 1] = tf.reduce_sum(tf.sin(outs[k]))
+  end
+  outs.dx = tf.gradients(tf.add_n(terms), x)[1]
+  return outs
+end
+
 -- Nested tables from a fixture's flat-by-rows value.
 local function array(spec)
   return tf.array(spec.value, spec.dtype)

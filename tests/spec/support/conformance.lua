@@ -457,6 +457,120 @@ cases.GatherV2 = {
     { inputs = { { { 3, 4 } }, { { 2 }, IDS(4, 4) } }, refuses = true }, -- past the end
   },
 }
+-- ---- selection and rearrangement (csrc/ops/index.c, gpu/index.cu)
+
+-- Small integers as floats, so rows hold ties (lower index first); k = n,
+-- k = 0, an empty batch, a run-time k and one past the row's end.
+local function top_k(k) return function(x) local v, i = tf.nn.top_k(x, k); return { v, i } end end
+cases.TopKV2 = {
+  inputs = { { { 3, 5 }, TIES } }, build = top_k(3), dtypes = { "float32", "float64", "int32" },
+  variants = {
+    { inputs = { { { 2, 2, 6 }, DISTINCT } }, build = top_k(6) },
+    { inputs = { { { 0, 4 } } }, build = top_k(2) },
+    { inputs = { { { 3, 5 } } }, build = top_k(0) },
+    { inputs = { { { 4, 37 }, TIES } }, build = function(x) return top_k(tf.size(x) - 140)(x) end },
+    { inputs = { { { 3, 50 }, TIES } }, build = top_k(41) }, -- the CPU sorts whole rows past k = 32
+    { inputs = { { { 3, 5 } } }, build = function(x) return top_k(tf.size(x) - 9)(x) end, refuses = true },
+  },
+}
+-- Targets from 0 to classes + 1 (out of range: false), ties in the scores.
+cases.InTopKV2 = {
+  inputs = { { { 6, 5 }, TIES }, { { 6 }, IDS(6, 0) } }, build = function(p, t) return tf.nn.in_top_k(p, t, 2) end,
+  variants = {
+    { inputs = { { { 4, 7 } }, { { 4 }, { dtype = "int64", ids = 7 } } },
+      build = function(p, t) return tf.nn.in_top_k(p, t, tf.size(t) - 1) end },
+    { inputs = { { { 0, 3 } }, { { 0 }, IDS(3) } } },
+  },
+}
+cases.PadV2 = {
+  inputs = { { { 2, 3 } } }, build = function(x) return tf.pad(x, { { 1, 0 }, { 2, 1 } }, { constant_values = 2 }) end,
+  dtypes = { "float32", "float64", "int32" },
+  variants = {
+    { inputs = { { { 2, 3, 4 } } }, build = function(x) return tf.pad(x, tf.constant({ { 1, 1 }, { 0, 2 }, { 3, 0 } })) end },
+    { inputs = { { { 0, 3 } } }, build = function(x) return tf.pad(x, { { 2, 1 }, { 0, 0 } }) end },
+    { inputs = { { { 5 } } }, build = function(x) return tf.pad(x, { { 0, 0 } }) end },
+    { inputs = { { { 3 } } }, build = function(x) return tf.pad(x, tf.constant({ { -1, 0 } })) end, refuses = true },
+  },
+}
+cases.MirrorPad = {
+  inputs = { { { 3, 4 } } }, build = function(x) return tf.pad(x, { { 2, 1 }, { 3, 3 } }, "REFLECT") end,
+  dtypes = { "float32", "float64", "int32" },
+  variants = {
+    { inputs = { { { 3, 4 } } }, build = function(x) return tf.pad(x, { { 3, 2 }, { 0, 4 } }, "SYMMETRIC") end },
+    { inputs = { { { 2, 1, 3 } } }, build = function(x) return tf.pad(x, tf.constant({ { 1, 2 }, { 1, 1 }, { 3, 3 } }), "SYMMETRIC") end },
+    { inputs = { { { 5, 2 } } }, build = function(x) return tf.pad(x, { { 4, 4 }, { 1, 0 } }, "REFLECT") end },
+    { inputs = { { { 3, 4 } } }, build = function(x) return tf.pad(x, tf.constant({ { 3, 0 }, { 0, 0 } }), "REFLECT") end,
+      refuses = true },
+  },
+}
+cases.ReverseV2 = {
+  inputs = { { { 3, 4 } } }, build = function(x) return tf.reverse(x, { 2 }) end,
+  dtypes = { "float32", "float64", "int32" },
+  variants = {
+    { inputs = { { { 2, 3, 4 } } }, build = function(x) return tf.reverse(x, { 1, 3 }) end },
+    { inputs = { { { 0, 3 } } }, build = function(x) return tf.reverse(x, { 1 }) end },
+    { inputs = { { { 5 } } }, build = function(x) return tf.reverse(x, { -1 }) end },
+    { inputs = { { { 2, 3 } } }, build = function(x) return tf.reverse(x, {}) end },
+  },
+}
+-- Lengths from 0 to the sequence dimension; one past it refuses.
+cases.ReverseSequence = {
+  inputs = { { { 3, 5, 2 } }, { { 3 }, IDS(5, 0) } },
+  build = function(x, len) return tf.reverse_sequence(x, len, 2, 1) end, dtypes = { "float32", "float64", "int32" },
+  variants = {
+    { inputs = { { { 4, 3 } }, { { 3 }, { dtype = "int64", ids = 4, lo = 0 } } },
+      build = function(x, len) return tf.reverse_sequence(x, len, { seq_axis = 1, batch_axis = 2 }) end },
+    { inputs = { { { 3, 5 } }, { { 3 }, IDS(6, 6) } }, build = function(x, len) return tf.reverse_sequence(x, len, 2) end,
+      refuses = true },
+  },
+}
+cases.GatherNd = {
+  inputs = { { { 4, 3 } }, { { 5, 2 }, IDS(3) } }, build = function(p, ids) return tf.gather_nd(p, ids) end,
+  dtypes = { "float32", "float64", "int32" },
+  variants = {
+    { inputs = { { { 4, 3, 2 } }, { { 2, 3, 1 }, IDS(4) } } },
+    { inputs = { { { 2, 3, 4 } }, { { 5, 3 }, { dtype = "int64", ids = 2 } } } },
+    { inputs = { { { 4, 3 } }, { { 0, 2 }, IDS(3) } } },
+    { inputs = { { { 4, 3 } }, { { 2, 2 }, IDS(5, 5) } }, refuses = true },
+  },
+}
+-- Repeated indices add up, in order.
+cases.ScatterNd = {
+  inputs = { { { 6, 1 }, IDS(4) }, { { 6, 3 } } }, build = function(ids, u) return tf.scatter_nd(ids, u, { 4, 3 }) end,
+  dtypes = { "float32", "float64", "int32" },
+  variants = {
+    { inputs = { { { 5, 2 }, IDS(3) }, { { 5 } } }, build = function(ids, u) return tf.scatter_nd(ids, u, tf.constant({ 3, 3 })) end },
+    { inputs = { { { 2, 3, 1 }, { dtype = "int64", ids = 2 } }, { { 2, 3, 4 } } },
+      build = function(ids, u) return tf.scatter_nd(ids, u, { 2, 4 }) end },
+    { inputs = { { { 0, 1 }, IDS(2) }, { { 0, 2 } } }, build = function(ids, u) return tf.scatter_nd(ids, u, { 2, 2 }) end },
+    { inputs = { { { 2, 1 }, IDS(5, 5) }, { { 2, 3 } } }, build = function(ids, u) return tf.scatter_nd(ids, u, { 4, 3 }) end,
+      refuses = true },
+  },
+}
+cases.Where = {
+  inputs = { { { 3, 4 }, BOOL } }, build = function(x) return tf.where(x) end, dtypes = { "bool" },
+  variants = {
+    { inputs = { { { 0, 3 }, BOOL } } },
+    { inputs = { { { 2, 3, 2 }, { lo = -1, hi = 1, step = 1 } } }, dtypes = { "float32", "int32" } },
+    { inputs = { { {}, BOOL } } },
+  },
+}
+cases.Cumsum = {
+  inputs = { { { 3, 4 } } }, build = function(x) return tf.cumsum(x, 2) end, dtypes = { "float32", "float64", "int32" },
+  variants = {
+    { inputs = { { { 2, 3, 4 } } }, build = function(x) return tf.cumsum(x, 1, { exclusive = true }) end },
+    { inputs = { { { 5 } } }, build = function(x) return tf.cumsum(x, -1, true, true) end },
+    { inputs = { { { 0, 3 } } }, build = function(x) return tf.cumsum(x, 1, { reverse = true }) end },
+  },
+}
+cases.Cumprod = {
+  inputs = { { { 3, 4 }, NZ } }, build = function(x) return tf.cumprod(x, 2) end, dtypes = { "float32", "float64", "int32" },
+  variants = {
+    { inputs = { { { 2, 3, 4 }, NZ } }, build = function(x) return tf.cumprod(x, 2, { exclusive = true }) end },
+    { inputs = { { { 5 }, NZ } }, build = function(x) return tf.cumprod(x, 1, true, true) end },
+    { inputs = { { { 3, 0 } } }, build = function(x) return tf.cumprod(x, 2, { reverse = true }) end },
+  },
+}
 -- Ids from 0 to depth + 1: out-of-range ids give all-off rows.
 cases.OneHot = {
   inputs = { { { 6 }, IDS(5, 0) } }, build = function(ids, c) return tf.one_hot(ids, 4, { dtype = c.dtype }) end,
@@ -924,6 +1038,8 @@ M.skip = {
   Conv2DBackpropFilter = { via = "Conv2D" },
   MaxPoolGrad = { via = "MaxPool" },
   AvgPoolGrad = { via = "AvgPool" },
+  TopKGrad = { via = "TopKV2" },
+  PadGrad = { via = "MirrorPad" },           -- and PadV2's (mode CONSTANT)
 }
 
 -- ---------------------------------------------------------------- one trial
