@@ -4,15 +4,10 @@
 -- (scripts/fuzz.sh's -max_len).
 --   (. scripts/env.sh build; lua5.4 tests/fuzz/make_saved_model_seeds.lua)
 local tf = require("moonflow")
+local P = dofile("tests/spec/support/process.lua")
+local read = P.read_file
 local out = "tests/fuzz/corpus/saved_model/"
 os.execute("mkdir -p " .. out)
-
-local function read(path)
-  local f = assert(io.open(path, "rb"))
-  local s = f:read("a")
-  f:close()
-  return s
-end
 
 local function write(name, build)
   local g = tf.Graph()

@@ -4,14 +4,8 @@
 package.path = "scripts/lib/?.lua;" .. package.path
 local D = require("char_data")
 
-local sh = dofile("tests/spec/support/process.lua").sh
-
-local function tmpdir()
-  local d = os.tmpname()
-  os.remove(d)
-  assert(os.execute("mkdir -p " .. d))
-  return d
-end
+local P = dofile("tests/spec/support/process.lua")
+local sh, tmpdir = P.sh, P.tmpdir
 
 describe("char_data batching", function()
   it("builds a sorted byte vocabulary with ids from 1 and encodes/decodes", function()

@@ -3,32 +3,16 @@
 -- case (a clear error, and the variables keep their values), atomic writes,
 -- and the file read back independently with lua-cjson as plain safetensors.
 local tf = require("moonflow")
+local P = dofile("tests/spec/support/process.lua")
+local read = P.read_file
+local write = P.write_file
+local new_dir = P.tmpdir
 local cjson = require("cjson")
 local O = dofile("tests/spec/support/oracle.lua")
 
 math.randomseed(4242)
 
 -- ---------------------------------------------------------------- helpers
-
-local function read(path)
-  local f = assert(io.open(path, "rb"))
-  local s = f:read("a")
-  f:close()
-  return s
-end
-
-local function write(path, bytes)
-  local f = assert(io.open(path, "wb"))
-  f:write(bytes)
-  f:close()
-end
-
-local function new_dir()
-  local d = os.tmpname()
-  os.remove(d)
-  assert(os.execute("mkdir -p '" .. d .. "'"))
-  return d
-end
 
 local function remove_dir(d) os.execute("rm -rf '" .. d .. "'") end
 

@@ -5,36 +5,16 @@
 -- references on random inputs, gradients against float64 central
 -- differences.
 local tf = require("moonflow")
+local N = require("tests.spec.support.numeric")
+local numel = N.numel
+local nest = N.nest
+local flat_of = N.flat_of
 
 math.randomseed(20261202)
 
 before_each(function() tf.reset_default_graph() end)
 
 -- ---------------------------------------------------------------- helpers
-
-local function numel(shape)
-  local n = 1
-  for _, d in ipairs(shape) do n = n * d end
-  return n
-end
-
-local function nest(flat, shape, pos, depth)
-  pos, depth = pos or { 1 }, depth or 1
-  if depth > #shape then
-    local v = flat[pos[1]]
-    pos[1] = pos[1] + 1
-    return v
-  end
-  local t = {}
-  for i = 1, shape[depth] do t[i] = nest(flat, shape, pos, depth + 1) end
-  return t
-end
-
-local function flat_of(a)
-  local out = {}
-  for i = 1, a:numel() do out[i] = a:flat(i) end
-  return out
-end
 
 local function draw(n, lo, hi, gap)
   local out = {}

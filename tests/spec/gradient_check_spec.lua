@@ -3,6 +3,10 @@
 -- broadcasting, unknown batch dimensions), and float32 gradients against
 -- float64 ones. A differentiable op missing from the table fails the spec.
 local tf = require("moonflow")
+local N = require("tests.spec.support.numeric")
+local numel = N.numel
+local nest = N.nest
+local flatten = N.flat_of
 local core = require("moonflow.core")
 local G = require("moonflow.graph")
 
@@ -10,31 +14,6 @@ local rng_seed = 20261125
 math.randomseed(rng_seed)
 
 -- ---------------------------------------------------------------- helpers
-
-local function numel(shape)
-  local n = 1
-  for _, d in ipairs(shape) do n = n * d end
-  return n
-end
-
--- Nested table of `shape` from a flat list.
-local function nest(flat, shape, pos, depth)
-  pos, depth = pos or { 1 }, depth or 1
-  if depth > #shape then
-    local v = flat[pos[1]]
-    pos[1] = pos[1] + 1
-    return v
-  end
-  local t = {}
-  for i = 1, shape[depth] do t[i] = nest(flat, shape, pos, depth + 1) end
-  return t
-end
-
-local function flatten(a)
-  local out = {}
-  for i = 1, a:numel() do out[i] = a:flat(i) end
-  return out
-end
 
 -- Values in [lo, hi] whose magnitude stays at least `gap` from zero when asked
 -- (away from kinks such as |x| at 0, relu at 0, max ties).

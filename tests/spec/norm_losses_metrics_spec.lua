@@ -4,28 +4,12 @@
 -- TensorFlow 2.21's tf.compat.v1 gave (scripts/oracle/tf_losses_metrics.py).
 local tf = require("moonflow")
 local N = require("tests.spec.support.numeric")
+local nest = N.nest
+local flat_of = N.flat_of
 
 math.randomseed(20261202)
 
 local function rand(n, lo, hi) return N.rand_list(n, lo or -2, hi or 2) end
-
-local function nest(flat, shape, pos, depth)
-  pos, depth = pos or { 1 }, depth or 1
-  if depth > #shape then
-    local v = flat[pos[1]]
-    pos[1] = pos[1] + 1
-    return v
-  end
-  local t = {}
-  for i = 1, shape[depth] do t[i] = nest(flat, shape, pos, depth + 1) end
-  return t
-end
-
-local function flat_of(a)
-  local out = {}
-  for i = 1, a:numel() do out[i] = a:flat(i) end
-  return out
-end
 
 -- The symbolic gradient of build(x) (a scalar) at a random x of `shape`,
 -- against float64 central differences; also any variables' initial values.

@@ -4,26 +4,9 @@
 -- is a clear error naming it.
 local tf = require("moonflow")
 local P = require("tests.spec.support.process")
-
-local function tmpdir()
-  local d = os.tmpname()
-  os.remove(d)
-  assert(os.execute("mkdir -p " .. d))
-  return d
-end
-
-local function read(path)
-  local f = assert(io.open(path, "rb"))
-  local s = f:read("a")
-  f:close()
-  return s
-end
-
-local function write(path, data)
-  local f = assert(io.open(path, "wb"))
-  f:write(data)
-  f:close()
-end
+local read = P.read_file
+local write = P.write_file
+local tmpdir = P.tmpdir
 
 local function err_of(fn, ...)
   local ok, e = pcall(fn, ...)

@@ -23,6 +23,33 @@ function M.flatten(t)
   return out
 end
 
+-- The element count of a shape.
+function M.numel(shape)
+  local n = 1
+  for _, d in ipairs(shape) do n = n * d end
+  return n
+end
+
+-- A nested table of `shape` from a flat list.
+function M.nest(flat, shape, pos, depth)
+  pos, depth = pos or { 1 }, depth or 1
+  if depth > #shape then
+    local v = flat[pos[1]]
+    pos[1] = pos[1] + 1
+    return v
+  end
+  local t = {}
+  for i = 1, shape[depth] do t[i] = M.nest(flat, shape, pos, depth + 1) end
+  return t
+end
+
+-- An Array's elements as a flat list (row-major).
+function M.flat_of(a)
+  local out = {}
+  for i = 1, a:numel() do out[i] = a:flat(i) end
+  return out
+end
+
 -- A flat list as rows of ncol.
 function M.rows_of(flat, ncol)
   local t = {}

@@ -20,6 +20,29 @@ function M.list_dir(d)
   return names
 end
 
+-- A new empty directory under the system's temporary directory.
+function M.tmpdir()
+  local d = os.tmpname()
+  os.remove(d)
+  assert(os.execute("mkdir -p '" .. d .. "'"))
+  return d
+end
+
+-- A whole file's bytes (an error if it cannot be read).
+function M.read_file(path)
+  local f = assert(io.open(path, "rb"))
+  local s = f:read("a")
+  f:close()
+  return s
+end
+
+-- Writes bytes to a file (an error if it cannot be written).
+function M.write_file(path, bytes)
+  local f = assert(io.open(path, "wb"))
+  f:write(bytes)
+  f:close()
+end
+
 -- Whether a file can be opened for reading.
 function M.exists(path)
   local f = io.open(path, "rb")
