@@ -252,7 +252,11 @@ while step < total_steps do
   local fetches = { loss = model.loss, state = model.final_state, lr = lr, _ = train_op }
   local feeds = M.feed_state({ [model.x] = x, [model.y] = y }, model.init_state, state)
   local log = writer and (step + 1) % opt.summary_every == 0
-  if log then fetches.summary, feeds[summaries.tokens_per_sec] = summaries.train, rate end
+  if log then -- tokens/s: the last progress window's, or the run's so far before the first window closes
+    local tps = rate
+    if tps == 0 and n_timed > 0 then tps = n_timed * tokens / (bench.now() - t_start) end
+    fetches.summary, feeds[summaries.tokens_per_sec] = summaries.train, tps
+  end
   local r = sess:run(fetches, feeds)
   state, last_loss = r.state, r.loss:item()
   step = step + 1
