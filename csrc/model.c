@@ -177,70 +177,92 @@ typedef struct {
   Tensorflow__TensorInfo *value;
 } info_entry;
 
+static int by_entry_key(const void *a, const void *b)
+{
+  return strcmp((*(info_entry *const *)a)->key, (*(info_entry *const *)b)->key);
+}
+
+static void oom(mf_status *s) { mfi_set(s, MF_RESOURCE_EXHAUSTED, WHAT ": out of memory"); }
+
+/* Puts "mf_model_load: '<dir>': <part>: " before the status's message. */
+static void prefix(mf_status *s, const char *dir, const char *part)
+{
+  char msg[1024];
+  snprintf(msg, sizeof msg, "%s", mf_status_message(s));
+  mfi_set(s, mf_status_code(s), WHAT ": '%s': %s: %s", dir, part, msg);
+}
+
+/* The tensors of one side of a signature, sorted by name (a map's order on
+ * the wire is the writer's); a name twice is an error. */
 static bool load_map(mf_graph *g, const char *dir, const char *sig, const char *what, size_t n,
                      info_entry *const *entries, tensor_map *m, mf_status *s)
 {
+  info_entry **sorted = malloc((n + 1) * sizeof *sorted);
   m->names = calloc(n + 1, sizeof *m->names);
   m->outs = calloc(n + 1, sizeof *m->outs);
-  if (!m->names || !m->outs) {
-    mfi_set(s, MF_RESOURCE_EXHAUSTED, WHAT ": out of memory");
-    return false;
-  }
-  for (size_t i = 0; i < n; i++) {
-    for (size_t j = 0; j < i; j++)
-      if (!strcmp(entries[i]->key, entries[j]->key)) {
-        mfi_set(s, MF_INVALID_ARGUMENT, WHAT ": '%s': signature '%s' has %s '%s' twice", dir, sig,
-                what, entries[i]->key);
-        return false;
-      }
-    if (!resolve(g, dir, sig, what, entries[i]->key, entries[i]->value, &m->outs[i], s))
-      return false;
-    if (!(m->names[i] = dup_str(entries[i]->key))) {
-      mfi_set(s, MF_RESOURCE_EXHAUSTED, WHAT ": out of memory");
-      return false;
+  bool ok = sorted && m->names && m->outs;
+  if (!ok)
+    oom(s);
+  else if (n)
+    memcpy(sorted, entries, n * sizeof *sorted), qsort(sorted, n, sizeof *sorted, by_entry_key);
+  for (size_t i = 0; ok && i < n; i++) {
+    if (i && !strcmp(sorted[i]->key, sorted[i - 1]->key)) {
+      mfi_set(s, MF_INVALID_ARGUMENT, WHAT ": '%s': signature '%s' has %s '%s' twice", dir, sig,
+              what, sorted[i]->key);
+      ok = false;
+    } else if (!resolve(g, dir, sig, what, sorted[i]->key, sorted[i]->value, &m->outs[i], s)) {
+      ok = false;
+    } else if (!(m->names[i] = dup_str(sorted[i]->key))) {
+      oom(s);
+      ok = false;
+    } else {
+      m->n = (int)i + 1;
     }
-    m->n = (int)i + 1;
   }
-  /* sorted by name (a map's order on the wire is the writer's) */
-  for (int i = 1; i < m->n; i++)
-    for (int j = i; j > 0 && strcmp(m->names[j - 1], m->names[j]) > 0; j--) {
-      char *tn = m->names[j];
-      mf_output to = m->outs[j];
-      m->names[j] = m->names[j - 1], m->outs[j] = m->outs[j - 1];
-      m->names[j - 1] = tn, m->outs[j - 1] = to;
-    }
-  return true;
+  free(sorted);
+  return ok;
 }
 
+typedef Tensorflow__MetaGraphDef__SignatureDefEntry sig_entry;
+
+static int by_sig_key(const void *a, const void *b)
+{
+  return strcmp((*(sig_entry *const *)a)->key, (*(sig_entry *const *)b)->key);
+}
+
+/* The signatures, sorted by key; a key twice is an error. */
 static bool load_signatures(mf_model *m, const Tensorflow__MetaGraphDef *mg, const char *dir,
                             mf_status *s)
 {
   size_t n = mg->n_signature_def;
-  if (!(m->sig = calloc(n + 1, sizeof *m->sig))) {
-    mfi_set(s, MF_RESOURCE_EXHAUSTED, WHAT ": out of memory");
-    return false;
-  }
-  for (size_t i = 0; i < n; i++) {
-    const Tensorflow__MetaGraphDef__SignatureDefEntry *e = mg->signature_def[i];
-    for (size_t j = 0; j < i; j++)
-      if (!strcmp(e->key, mg->signature_def[j]->key)) {
-        mfi_set(s, MF_INVALID_ARGUMENT, WHAT ": '%s': signature '%s' appears twice", dir, e->key);
-        return false;
-      }
+  sig_entry **sorted = malloc((n + 1) * sizeof *sorted);
+  m->sig = calloc(n + 1, sizeof *m->sig);
+  bool ok = sorted && m->sig;
+  if (!ok)
+    oom(s);
+  else if (n)
+    memcpy(sorted, mg->signature_def, n * sizeof *sorted),
+        qsort(sorted, n, sizeof *sorted, by_sig_key);
+  for (size_t i = 0; ok && i < n; i++) {
+    const sig_entry *e = sorted[i];
+    const Tensorflow__SignatureDef *d = e->value;
     struct mf_signature *sg = &m->sig[i];
     m->nsig = (int)i + 1;
-    const Tensorflow__SignatureDef *d = e->value;
-    if (!(sg->key = dup_str(e->key)) || !(sg->method = dup_str(d ? d->method_name : ""))) {
-      mfi_set(s, MF_RESOURCE_EXHAUSTED, WHAT ": out of memory");
-      return false;
+    if (i && !strcmp(e->key, sorted[i - 1]->key)) {
+      mfi_set(s, MF_INVALID_ARGUMENT, WHAT ": '%s': signature '%s' appears twice", dir, e->key);
+      ok = false;
+    } else if (!(sg->key = dup_str(e->key)) || !(sg->method = dup_str(d ? d->method_name : ""))) {
+      oom(s);
+      ok = false;
+    } else if (d) {
+      ok = load_map(m->g, dir, e->key, "input", d->n_inputs, (info_entry *const *)d->inputs,
+                    &sg->in, s) &&
+           load_map(m->g, dir, e->key, "output", d->n_outputs, (info_entry *const *)d->outputs,
+                    &sg->out, s);
     }
-    if (d && (!load_map(m->g, dir, e->key, "input", d->n_inputs, (info_entry *const *)d->inputs,
-                        &sg->in, s) ||
-              !load_map(m->g, dir, e->key, "output", d->n_outputs, (info_entry *const *)d->outputs,
-                        &sg->out, s)))
-      return false;
   }
-  return true;
+  free(sorted);
+  return ok;
 }
 
 /* ---------------------------------------------------------------- variables */
@@ -255,17 +277,70 @@ static const Tensorflow__CollectionDef *collection(const Tensorflow__MetaGraphDe
 
 static bool is_variable(const mf_op *op) { return op && !strcmp(mf_op_type(op), "VariableV2"); }
 
-/* Adds op to the restore list unless it is there. */
-static void add_var(mf_op **ops, int *n, mf_op *op)
+/* Whether the listing (sorted by name) holds `name`. */
+static bool listed(const mf_checkpoint_contents *c, const char *name)
 {
-  for (int i = 0; i < *n; i++)
-    if (ops[i] == op) return;
-  ops[(*n)++] = op;
+  int lo = 0, hi = mf_checkpoint_contents_count(c) - 1;
+  while (lo <= hi) {
+    int mid = lo + (hi - lo) / 2, cmp = strcmp(mf_checkpoint_contents_name(c, mid), name);
+    if (!cmp) return true;
+    if (cmp < 0)
+      lo = mid + 1;
+    else
+      hi = mid - 1;
+  }
+  return false;
+}
+
+/* Checks that the meta graph's "variables" collection (VariableDefs) names
+ * only variables of the graph that the file holds. */
+static bool check_collection(const mf_model *m, const Tensorflow__MetaGraphDef *mg,
+                             const mf_checkpoint_contents *c, const char *dir, const char *path,
+                             mf_status *s)
+{
+  const Tensorflow__CollectionDef *vc = collection(mg, "variables");
+  if (!vc) return true;
+  if (vc->kind_case != TENSORFLOW__COLLECTION_DEF__KIND_BYTES_LIST) {
+    mfi_set(s, MF_INVALID_ARGUMENT,
+            WHAT ": '%s': the meta graph's \"variables\" collection is not a list of VariableDefs",
+            dir);
+    return false;
+  }
+  bool ok = true;
+  for (size_t i = 0; ok && i < vc->bytes_list->n_value; i++) {
+    const ProtobufCBinaryData *b = &vc->bytes_list->value[i];
+    Tensorflow__VariableDef *vd = tensorflow__variable_def__unpack(NULL, b->len, b->data);
+    size_t len = 0;
+    int idx = 0;
+    char op_name[MF_MAX_NAME + 1];
+    ok = vd && mfi_split_tensor_name(vd->variable_name, &len, &idx) && len <= MF_MAX_NAME;
+    if (ok) {
+      memcpy(op_name, vd->variable_name, len);
+      op_name[len] = 0;
+      if (!is_variable(mf_graph_op_by_name(m->g, op_name)) || idx != 0) {
+        mfi_set(s, MF_INVALID_ARGUMENT,
+                WHAT ": '%s': the meta graph's variable '%s' is not a variable of the graph", dir,
+                vd->variable_name);
+        ok = false;
+      } else if (!listed(c, op_name)) {
+        mfi_set(s, MF_NOT_FOUND,
+                WHAT ": '%s': variable '%s' of the meta graph is not in the variables file '%s'",
+                dir, op_name, path);
+        ok = false;
+      }
+    } else {
+      mfi_set(s, MF_INVALID_ARGUMENT,
+              WHAT ": '%s': the meta graph's \"variables\" collection holds a malformed "
+                   "VariableDef",
+              dir);
+    }
+    tensorflow__variable_def__free_unpacked(vd, NULL);
+  }
+  return ok;
 }
 
 /* Restores every variable the file holds (each must be a variable of the
- * graph) and checks that the meta graph's "variables" collection names only
- * variables the file holds. */
+ * graph, once) and checks the "variables" collection against the file. */
 static bool restore_variables(mf_model *m, const Tensorflow__MetaGraphDef *mg, const char *dir,
                               mf_status *s)
 {
@@ -275,54 +350,19 @@ static bool restore_variables(mf_model *m, const Tensorflow__MetaGraphDef *mg, c
   mf_op **ops = c ? calloc((size_t)n + 1, sizeof *ops) : NULL;
   const char **names = c ? calloc((size_t)n + 1, sizeof *names) : NULL;
   bool ok = c && ops && names;
-  if (!ok && (!path || c)) mfi_set(s, MF_RESOURCE_EXHAUSTED, WHAT ": out of memory");
-  int nvars = 0;
+  if (!ok && (!path || c)) oom(s);
   for (int i = 0; ok && i < n; i++) {
-    const char *name = mf_checkpoint_contents_name(c, i);
-    mf_op *op = mf_graph_op_by_name(m->g, name);
-    if (!is_variable(op)) {
-      mfi_set(s, MF_INVALID_ARGUMENT,
-              WHAT ": '%s': the variables file holds '%s', which is not a variable of the graph",
-              dir, name);
+    names[i] = mf_checkpoint_contents_name(c, i);
+    ops[i] = mf_graph_op_by_name(m->g, names[i]);
+    if (!is_variable(ops[i]) || (i && !strcmp(names[i], names[i - 1]))) {
+      mfi_set(s, MF_INVALID_ARGUMENT, WHAT ": '%s': the variables file holds '%s'%s", dir, names[i],
+              is_variable(ops[i]) ? " twice" : ", which is not a variable of the graph");
       ok = false;
-    } else {
-      add_var(ops, &nvars, op);
     }
   }
-  const Tensorflow__CollectionDef *vc = collection(mg, "variables");
-  if (ok && vc && vc->kind_case == TENSORFLOW__COLLECTION_DEF__KIND_BYTES_LIST) {
-    for (size_t i = 0; ok && i < vc->bytes_list->n_value; i++) {
-      const ProtobufCBinaryData *b = &vc->bytes_list->value[i];
-      Tensorflow__VariableDef *vd = tensorflow__variable_def__unpack(NULL, b->len, b->data);
-      size_t len = 0;
-      int idx = 0;
-      char op_name[MF_MAX_NAME + 1];
-      ok = vd && mfi_split_tensor_name(vd->variable_name, &len, &idx) && len <= MF_MAX_NAME;
-      if (ok) {
-        memcpy(op_name, vd->variable_name, len);
-        op_name[len] = 0;
-        mf_op *op = mf_graph_op_by_name(m->g, op_name);
-        bool saved = false;
-        for (int j = 0; j < nvars && !saved; j++) saved = ops[j] == op;
-        if (!saved) {
-          mfi_set(s, MF_NOT_FOUND,
-                  WHAT ": '%s': variable '%s' of the meta graph is not in the variables file "
-                       "'%s'",
-                  dir, op_name, path);
-          ok = false;
-        }
-      } else {
-        mfi_set(s, MF_INVALID_ARGUMENT,
-                WHAT ": '%s': the meta graph's \"variables\" collection holds a malformed "
-                     "VariableDef",
-                dir);
-      }
-      tensorflow__variable_def__free_unpacked(vd, NULL);
-    }
-  }
-  for (int i = 0; ok && i < nvars; i++) names[i] = mf_op_name(ops[i]);
+  ok = ok && check_collection(m, mg, c, dir, path, s);
   if (ok) {
-    mf_checkpoint_restore(m->sess, ops, names, nvars, path, s);
+    mf_checkpoint_restore(m->sess, ops, names, n, path, s);
     ok = mf_status_code(s) == MF_OK;
   }
   free(ops), free(names), free(path);
@@ -348,7 +388,12 @@ static bool run_main_op(mf_model *m, const Tensorflow__MetaGraphDef *mg, const c
         return false;
       }
       mf_session_run(m->sess, NULL, NULL, 0, NULL, NULL, 0, &op, 1, s);
-      if (mf_status_code(s) != MF_OK) return false;
+      if (mf_status_code(s) != MF_OK) {
+        char part[64 + MF_MAX_NAME];
+        snprintf(part, sizeof part, "the %s '%s'", keys[k], c->node_list->value[i]);
+        prefix(s, dir, part);
+        return false;
+      }
     }
   }
   return true;
@@ -411,13 +456,15 @@ static bool build(mf_model *m, const Tensorflow__MetaGraphDef *mg, const char *d
   int added = mf_graph_import(m->g, gd, n, NULL, s);
   free(gd);
   if (added < 0) {
-    char msg[1024];
-    snprintf(msg, sizeof msg, "%s", mf_status_message(s));
-    mfi_set(s, mf_status_code(s), WHAT ": '%s': the graph: %s", dir, msg);
+    prefix(s, dir, "the graph");
     return false;
   }
-  return load_signatures(m, mg, dir, s) && (m->sess = mf_session_new(m->g, c, s)) != NULL &&
-         restore_variables(m, mg, dir, s) && run_main_op(m, mg, dir, s);
+  if (!load_signatures(m, mg, dir, s)) return false;
+  if (!(m->sess = mf_session_new(m->g, c, s))) {
+    prefix(s, dir, "the session");
+    return false;
+  }
+  return restore_variables(m, mg, dir, s) && run_main_op(m, mg, dir, s);
 }
 
 mf_model *mf_model_load(const char *dir, const char *const *tags, int ntags,
@@ -484,8 +531,15 @@ const mf_signature *mf_model_signature(const mf_model *m, int i)
 
 const mf_signature *mf_model_signature_by_key(const mf_model *m, const char *key)
 {
-  for (int i = 0; m && key && i < m->nsig; i++)
-    if (!strcmp(m->sig[i].key, key)) return &m->sig[i];
+  int lo = 0, hi = m && key ? m->nsig - 1 : -1; /* sorted by key */
+  while (lo <= hi) {
+    int mid = lo + (hi - lo) / 2, cmp = strcmp(m->sig[mid].key, key);
+    if (!cmp) return &m->sig[mid];
+    if (cmp < 0)
+      lo = mid + 1;
+    else
+      hi = mid - 1;
+  }
   return NULL;
 }
 

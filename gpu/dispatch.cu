@@ -14,7 +14,7 @@ extern const mfi_kernel_reg elementwise_kernels[], reduce_kernels[], matmul_kern
 static const mfi_kernel_reg *const families[] = {
     elementwise_kernels, reduce_kernels, matmul_kernels,    softmax_kernels,
     gather_kernels,      random_kernels, optimizer_kernels, rnn_kernels,
-    array_kernels,       debug_kernels,  conv_kernels, index_kernels};
+    array_kernels,       debug_kernels,  conv_kernels,      index_kernels};
 
 bool to_host(mfi_kctx *k, void *dst, const void *src, size_t n)
 {

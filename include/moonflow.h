@@ -636,7 +636,8 @@ MF_API const uint8_t *mf_model_meta_graph(const mf_model *m, size_t *len);
  * lives as long as its model. */
 typedef struct mf_signature mf_signature;
 MF_API int mf_model_num_signatures(const mf_model *m);
-MF_API const mf_signature *mf_model_signature(const mf_model *m, int i); /* NULL: out of range */
+/* Sorted by key; NULL out of range. */
+MF_API const mf_signature *mf_model_signature(const mf_model *m, int i);
 /* By key ("serving_default"); NULL when there is none. */
 MF_API const mf_signature *mf_model_signature_by_key(const mf_model *m, const char *key);
 MF_API const char *mf_signature_key(const mf_signature *sig);    /* NULL for NULL */

@@ -69,6 +69,10 @@ parser:option("--export_dir", "After training, write the final checkpoint's samp
   .. "saved model to this directory (which must not exist), for C hosts: examples/sample loads it with mf_model_load.")
 parser:flag("--quiet", "Only print validation results and the final summary.")
 local opt = parser:parse(arg)
+if opt.export_dir then -- refused now, not after training
+  local ok, err = pcall(tf.saved_model.builder.SavedModelBuilder, opt.export_dir)
+  if not ok then error("--export_dir: " .. tostring(err):gsub("^[^:]*:%d+: ", ""), 0) end
+end
 
 
 -- ---------------------------------------------------------------- output

@@ -36,6 +36,14 @@ parser:option("--export_dir", "Instead of sampling, write the sampling graph (se
 parser:flag("--verbose", "Print the checkpoint used and its step to stderr.")
 local opt = parser:parse(arg)
 
+-- An export directory that exists is refused before any work.
+local builder
+if opt.export_dir then
+  local ok, b = pcall(tf.saved_model.builder.SavedModelBuilder, opt.export_dir)
+  if not ok then error((tostring(b):gsub("^[^:]*:%d+: ", "")), 0) end
+  builder = b
+end
+
 local path = opt.checkpoint
 local f = io.open(path .. ".json", "r")
 if f then f:close() else
@@ -59,13 +67,15 @@ tf.train.Saver(sampler.model_vars):restore(sess, path)
 if opt.export_dir then
   -- serving_default: one step (id in, optional; temperature, optional) -> next_id;
   -- vocab: the characters of the ids (id i is element i).
-  local b = tf.saved_model.builder.SavedModelBuilder(opt.export_dir)
-  b:add_meta_graph_and_variables(sess, { tf.saved_model.SERVING }, { clear_devices = true, signature_def_map = {
-    serving_default = tf.saved_model.predict_signature_def({ id = sampler.id_in, temperature = sampler.temperature },
-                                                           { next_id = sampler.next }),
-    vocab = tf.saved_model.build_signature_def(nil, { vocab = sampler.vocab }, tf.saved_model.PREDICT_METHOD_NAME),
-  } })
-  print(b:save())
+  local ok, err = pcall(function()
+    builder:add_meta_graph_and_variables(sess, { tf.saved_model.SERVING }, { clear_devices = true, signature_def_map = {
+      serving_default = tf.saved_model.predict_signature_def({ id = sampler.id_in, temperature = sampler.temperature },
+                                                             { next_id = sampler.next }),
+      vocab = tf.saved_model.build_signature_def(nil, { vocab = sampler.vocab }, tf.saved_model.PREDICT_METHOD_NAME),
+    } })
+    print(builder:save())
+  end)
+  if not ok then error((tostring(err):gsub("^[^:]*:%d+: ", "")), 0) end
   return
 end
 

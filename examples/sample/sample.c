@@ -54,7 +54,7 @@ static int32_t step(const sampler *sp, int32_t id, mf_status *s)
     mf_status_set(s, MF_INVALID_ARGUMENT,
                   "next_id is not one positive int32: not a char-RNN sampler");
   mf_tensor_delete(out);
-  return next;
+  return next > 0 ? next : 0;
 }
 
 /* The vocabulary: vocab[i - 1] is the character of id i; NULL on error. */

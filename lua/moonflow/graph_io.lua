@@ -317,6 +317,9 @@ return function(tf)
             local v = vars[vname]
             if not v then
               local t = lookup(vname)
+              if not (G.is_tensor(t) and t.op.type == "VariableV2") then
+                G.raise("%s: the VariableDef names '%s', which is not a variable's tensor", what, vname)
+              end
               local init_name, iv_name = vd[2] and vd[2][1], vd[6] and vd[6][1]
               v = setmetatable({
                 _tensor = t, op = t.op, value_index = t.value_index, dtype = t.dtype, shape = t.shape,

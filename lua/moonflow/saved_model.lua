@@ -220,6 +220,12 @@ return function(tf)
       local what = "tf.saved_model.builder.SavedModelBuilder"
       local dir = a.export_dir:gsub("(.)/+$", "%1")
       if dir == "" then G.raise("%s: export_dir is empty", what) end
+      local f = io.open(dir, "rb")
+      if f then -- a directory opens too, but reading it fails
+        local _, rerr = f:read(1)
+        f:close()
+        if not rerr then G.raise("%s: export_dir '%s' is a file", what, dir) end
+      end
       if exists(dir) and non_empty_dir(dir) then
         G.raise("%s: export directory already exists, and isn't empty. Please choose a different export "
                 .. "directory, or delete all the contents of the specified directory: %s", what, dir)
@@ -234,9 +240,7 @@ return function(tf)
     if type(tags) ~= "table" or #tags == 0 then G.raise("%s: tags must be a non-empty list of strings", what) end
     local out, seen = {}, {}
     for i, t in ipairs(tags) do
-      if type(t) ~= "string" or t == "" or t:find(",", 1, true) then
-        G.raise("%s: tags[%d] must be a non-empty string without ','", what, i)
-      end
+      if type(t) ~= "string" or t == "" then G.raise("%s: tags[%d] must be a non-empty string", what, i) end
       if not seen[t] then seen[t], out[#out + 1] = true, t end
     end
     table.sort(out)
@@ -281,12 +285,17 @@ return function(tf)
       end
     end
     if opts.assets_collection ~= nil then G.raise("%s: assets are not supported (assets_collection)", what) end
+    if opts.saver ~= nil then
+      G.raise("%s: a saver is not supported: the builder saves every global variable of the graph under its name", what)
+    end
     if opts.main_op ~= nil and opts.legacy_init_op ~= nil then
       G.raise("%s: give main_op or legacy_init_op, not both", what)
     end
     tags = tag_list(tags, what)
-    local key = table.concat(tags, ",")
-    if self._tag_sets[key] then G.raise("%s: a meta graph with tags {%s} was already added", what, key) end
+    local key = table.concat(tags, "\0")
+    if self._tag_sets[key] then
+      G.raise("%s: a meta graph with tags {%s} was already added", what, table.concat(tags, ", "))
+    end
     local collections = {}
     collections[MAIN_OP_KEY] = op_names(opts.main_op, what, "main_op")
     collections[LEGACY_INIT_OP_KEY] = op_names(opts.legacy_init_op, what, "legacy_init_op")
@@ -328,7 +337,12 @@ return function(tf)
         ops[#ops + 1], names[#names + 1] = op._ud, op.name
       end
     end
-    local tmp = string.format("%s.tmp-%08x", self._dir, math.random(0, 0x7fffffff))
+    -- a name no other writer uses (the time, this Lua state's address, a random number)
+    local tmp
+    repeat
+      tmp = string.format("%s.tmp-%x-%s-%08x", self._dir, os.time(), tostring(self):match("0x(%x+)") or "0",
+                          math.random(0, 0x7fffffff))
+    until not exists(tmp)
     local ok, err = pcall(core.make_dirs, join(tmp, "variables"))
     if ok then
       self._tmp = tmp
@@ -387,7 +401,7 @@ return function(tf)
       local b = new_builder(a.export_dir)
       b:add_meta_graph_and_variables(a.session, { sm.SERVING }, {
         signature_def_map = { [sm.DEFAULT_SERVING_SIGNATURE_DEF_KEY] = predict_signature_def(a.inputs, a.outputs) },
-        legacy_init_op = a.legacy_init_op, clear_devices = true })
+        main_op = a.legacy_init_op, clear_devices = true }) -- as TF 1.15's simple_save
       return b:save()
     end)
 

@@ -152,6 +152,59 @@ describe("tf.saved_model", function()
     other.sess:close()
   end)
 
+  it("the main op and legacy_init_op run after restoring; a failing one names the directory", function()
+    for _, key in ipairs({ "main_op", "legacy_init_op" }) do
+      local m = build()
+      local c, bad
+      m.g:as_default(function()
+        c = tf.Variable(5, { name = "c", collections = { tf.GraphKeys.LOCAL_VARIABLES } })
+        bad = tf.identity(m.x, { name = "needs_x" })
+      end)
+      local path = dir .. "/" .. key
+      local b = tf.saved_model.Builder(path)
+      b:add_meta_graph_and_variables(m.sess, { "serve" }, {
+        signature_def_map = { c = tf.saved_model.build_signature_def(nil, { c = tf.identity(c) }, "m") },
+        [key] = m.g:get_operation_by_name("c/Assign") })
+      b:save()
+      local model <close> = tf.saved_model.load(path)
+      assert.are.equal(5, model.signatures.c().c:item())
+      -- a main op that cannot run
+      local b2 = tf.saved_model.Builder(path .. "_bad")
+      b2:add_meta_graph_and_variables(m.sess, { "serve" }, { [key] = bad.op })
+      b2:save()
+      local e = err_of(tf.saved_model.load, path .. "_bad")
+      assert(e:find("mf_model_load: '" .. path .. "_bad': the ", 1, true) and e:find("needs_x", 1, true), e)
+      m.sess:close()
+    end
+  end)
+
+  it("tags match as sets, as TF's loader does", function()
+    local m = build()
+    local b = tf.saved_model.Builder(dir .. "/m")
+    b:add_meta_graph_and_variables(m.sess, { "serve", "gpu", "serve" }, {
+      signature_def_map = { s = tf.saved_model.predict_signature_def({ x = m.x }, { y = m.y }) } })
+    b:save()
+    local model <close> = tf.saved_model.load(dir .. "/m", { "gpu", "serve", "gpu" })
+    assert.is_not_nil(model.signatures.s)
+    assert.matches("no meta graph tagged {serve}", err_of(tf.saved_model.load, dir .. "/m"))
+    assert.matches("no meta graph tagged", err_of(tf.saved_model.load, dir .. "/m", { "serve", "gpu", "tpu" }))
+    m.sess:close()
+  end)
+
+  it("loads thousands of signatures in time that grows gently", function()
+    local m = build()
+    local map = {}
+    for i = 1, 3000 do map[string.format("s%05d", i)] = tf.saved_model.predict_signature_def({ x = m.x }, { y = m.y }) end
+    local b = tf.saved_model.Builder(dir .. "/m")
+    b:add_meta_graph_and_variables(m.sess, { "serve" }, { signature_def_map = map })
+    b:save()
+    local t0 = os.clock()
+    local model <close> = tf.saved_model.load(dir .. "/m")
+    assert.is_not_nil(model.signatures.s03000)
+    assert(os.clock() - t0 < 20, "loading 3000 signatures took " .. (os.clock() - t0) .. " s")
+    m.sess:close()
+  end)
+
   describe("loading damaged directories", function()
     local pb
     before_each(function()
@@ -199,6 +252,9 @@ describe("tf.saved_model", function()
       write(dir .. "/m/saved_model.pb", (pb:gsub("y:0", "q:0")))
       assert.matches("signature 'serving_default' output 'y' is 'q:0', which the graph lacks",
                      err_of(tf.saved_model.load, dir .. "/m"))
+      -- a VariableDef naming an operation, not a variable's tensor (a hostile meta graph)
+      write(dir .. "/m/saved_model.pb", (pb:gsub("\n\003b:0", "\n\003y:0")))
+      assert.matches("is not a variable", err_of(tf.saved_model.load, dir .. "/m"))
     end)
 
     it("a variables file that lacks a variable, holds a stranger, or was altered", function()
@@ -219,6 +275,23 @@ describe("tf.saved_model", function()
       assert.matches("variable 'b' of the meta graph is not in the variables file", err_of(tf.saved_model.load, dir .. "/m"))
       write(file, read(dir .. "/w_q"))
       assert.matches("holds 'q', which is not a variable of the graph", err_of(tf.saved_model.load, dir .. "/m"))
+      -- a file with the right names but another dtype or shape
+      local g2 = tf.Graph()
+      g2:as_default(function()
+        local w64 = tf.Variable(tf.zeros({ 3, 4 }, "float64"), { name = "w" })
+        local b5 = tf.Variable(tf.zeros({ 5 }), { name = "b" })
+        local wrong = tf.Variable(tf.zeros({ 4, 3 }), { name = "w_shape" })
+        local b4 = tf.Variable(tf.zeros({ 4 }), { name = "b4" })
+        local s2 = tf.Session({ graph = g2 })
+        s2:run(tf.global_variables_initializer())
+        tf.train.Saver({ w = w64, b = b4 }):save(s2, dir .. "/w64", { write_meta_graph = false })
+        tf.train.Saver({ w = wrong, b = b5 }):save(s2, dir .. "/shape", { write_meta_graph = false })
+        s2:close()
+      end)
+      write(file, read(dir .. "/w64"))
+      assert.matches("float64", err_of(tf.saved_model.load, dir .. "/m"))
+      write(file, read(dir .. "/shape"))
+      assert.matches("shape", err_of(tf.saved_model.load, dir .. "/m"))
       write(file, good:sub(1, -2) .. string.char((good:byte(-1) + 1) % 256))
       assert.matches("checksum", err_of(tf.saved_model.load, dir .. "/m"))
       write(file, good)
