@@ -205,6 +205,34 @@ def index_ops_case(p):
 x = np.round(f64(4, 5) * 2) / 2 + 0.1 * f64(4, 5) * (f64(4, 5) > 0)  # some ties
 case("index_ops", {"x": x, "m": np.array([True, False, True, True])}, index_ops_case)
 
+# ---------------------------------------------------------------- sampled losses
+
+
+def sampled_case(p):
+    """nce_loss and sampled_softmax_loss with fixed sampled_values (labels
+    and sampled classes count from 0 here, from 1 in moonflow), with and
+    without accidental-hit removal, and their gradients."""
+    w, b, x, labels = p["w"], p["b"], p["x"], p["labels"]
+    sv = (p["sampled"], p["te"], p["se"])
+    outs = {}
+    for hits in (False, True):
+        tag = "_hits" if hits else ""
+        outs["nce" + tag] = tf.nn.nce_loss(w, b, labels, x, 5, 10, num_true=2, sampled_values=sv,
+                                           remove_accidental_hits=hits)
+        outs["ssm" + tag] = tf.nn.sampled_softmax_loss(w, b, labels, x, 5, 10, num_true=2, sampled_values=sv,
+                                                       remove_accidental_hits=hits)
+    loss = tf.add_n([tf.reduce_sum(tf.sin(v)) for v in outs.values()])
+    dw, db, dx = tf.gradients(loss, [w, b, x])
+    outs.update({"dw": tf.convert_to_tensor(dw), "db": tf.convert_to_tensor(db), "dx": dx})
+    return outs
+
+
+case("sampled_losses", {"w": f64(10, 3), "b": f64(10), "x": f64(4, 3),
+                        "labels": np.array([[1, 4], [0, 0], [7, 2], [9, 3]], np.int64),
+                        "sampled": np.array([4, 0, 5, 9, 8], np.int64),
+                        "te": rng.uniform(0.1, 1.5, size=(4, 2)), "se": rng.uniform(0.1, 1.5, size=5)},
+     sampled_case)
+
 # ---------------------------------------------------------------- writing
 
 

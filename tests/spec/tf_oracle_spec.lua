@@ -140,6 +140,25 @@ function builders.index_ops(p)
   return outs
 end
 
+-- Sampled losses with fixed sampled_values (TF's classes 0-based; 1 added here).
+function builders.sampled_losses(p)
+  local w, b, x = p.w, p.b, p.x
+  local labels = p.labels + 1
+  local sv = { p.sampled + 1, p.te, p.se }
+  local outs = {}
+  for _, hits in ipairs({ false, true }) do
+    local tag = hits and "_hits" or ""
+    local o = { num_true = 2, sampled_values = sv, remove_accidental_hits = hits }
+    outs["nce" .. tag] = tf.nn.nce_loss(w, b, labels, x, 5, 10, o)
+    outs["ssm" .. tag] = tf.nn.sampled_softmax_loss(w, b, labels, x, 5, 10, o)
+  end
+  local terms = {}
+  for _, k in ipairs({ "nce", "ssm", "nce_hits", "ssm_hits" }) do terms[#terms + 1] = tf.reduce_sum(tf.sin(outs[k])) end
+  local g = tf.gradients(tf.add_n(terms), { w, b, x })
+  outs.dw, outs.db, outs.dx = g[1], g[2], g[3]
+  return outs
+end
+
 -- Nested tables from a fixture's flat-by-rows value.
 local function array(spec)
   return tf.array(spec.value, spec.dtype)
