@@ -312,7 +312,7 @@ MF_GLOBAL void sampler_draw_kernel(bool log_uniform, int64_t range, int64_t n, b
     int64_t t = mfi_sampler_run(log_uniform, range, n, unique, st.key, st.run, s, table, size);
     tries[i] = t;
     for (int64_t j = 0; t >= 0 && j < n; j++)
-      se[j] = (float)mfi_sampler_expected(mfi_sampler_prob(log_uniform, range, s[j]), n, t);
+      se[j] = mfi_sampler_expected(mfi_sampler_prob(log_uniform, range, s[j]), n, t);
   }
 }
 
@@ -321,7 +321,7 @@ MF_GLOBAL void sampler_true_kernel(bool log_uniform, int64_t range, int64_t n, c
                                    const int64_t *tries, float *te, int64_t m)
 {
   MF_FOR(i, m)
-  te[i] = (float)mfi_sampler_expected(mfi_sampler_prob(log_uniform, range, tc[i]), n, *tries);
+  te[i] = mfi_sampler_expected(mfi_sampler_prob(log_uniform, range, tc[i]), n, *tries);
 }
 
 // Prepare checked the true classes (host memory) are in 1..range_max.

@@ -277,10 +277,10 @@ static void cpu_sampler(mfi_kctx *k)
   float *te = mfi_data(k->out[1]), *se = mfi_data(k->out[2]);
   const void *tv = mfi_data(t);
   for (int64_t i = 0; i < t->numel; i++)
-    te[i] = (float)mfi_sampler_expected(
-        mfi_sampler_prob(log_uniform, range, mfi_get_i(t->dtype, tv, i)), n, tries);
+    te[i] = mfi_sampler_expected(mfi_sampler_prob(log_uniform, range, mfi_get_i(t->dtype, tv, i)),
+                                 n, tries);
   for (int64_t i = 0; i < n; i++)
-    se[i] = (float)mfi_sampler_expected(mfi_sampler_prob(log_uniform, range, s[i]), n, tries);
+    se[i] = mfi_sampler_expected(mfi_sampler_prob(log_uniform, range, s[i]), n, tries);
 }
 
 static void infer_random(mfi_infer_ctx *c)

@@ -23,19 +23,21 @@
  * class of a long log-uniform tail). */
 #define MFI_SAMPLER_MAX_TRIES 0x7fffffffLL
 
-/* P(c) of class c (1-based, 1 <= c <= range). */
-static inline MFI_HD double mfi_sampler_prob(bool log_uniform, int64_t range, int64_t c)
+/* P(c) of class c (1-based, 1 <= c <= range), rounded to float as TF's
+ * Probability is. */
+static inline MFI_HD float mfi_sampler_prob(bool log_uniform, int64_t range, int64_t c)
 {
-  if (!log_uniform) return 1.0 / (double)range;
-  return log(((double)c + 1.0) / (double)c) / log1p((double)range);
+  if (!log_uniform) return (float)(1.0 / (double)range);
+  return (float)(log(((double)c + 1.0) / (double)c) / log1p((double)range));
 }
 
-/* TensorFlow's ExpectedCountHelper: p num_sampled when every try was kept
- * (always without unique), else 1 - (1 - p)^num_tries, computed stably. */
-static inline MFI_HD double mfi_sampler_expected(double p, int64_t num_sampled, int64_t num_tries)
+/* TensorFlow's ExpectedCountHelper, in float as TF's: p num_sampled when
+ * every try was kept (always without unique), else 1 - (1 - p)^num_tries,
+ * computed stably. */
+static inline MFI_HD float mfi_sampler_expected(float p, int64_t num_sampled, int64_t num_tries)
 {
-  if (num_tries == num_sampled) return p * (double)num_sampled;
-  return -expm1((double)num_tries * log1p(-p));
+  if (num_tries == num_sampled) return p * (float)num_sampled;
+  return -expm1f((float)num_tries * log1pf(-p));
 }
 
 /* Try t's class. */

@@ -233,6 +233,23 @@ case("sampled_losses", {"w": f64(10, 3), "b": f64(10), "x": f64(4, 3),
                         "te": rng.uniform(0.1, 1.5, size=(4, 2)), "se": rng.uniform(0.1, 1.5, size=5)},
      sampled_case)
 
+
+def sampler_counts_case(p):
+    """The candidate samplers' expected counts of the true classes without
+    unique (p num_sampled, whatever was drawn): TF's class k is moonflow's
+    k + 1, so these pin the distributions' mapping."""
+    tc = p["tc"]
+    outs = {}
+    for kind, fn in (("log_uniform", tf.nn.log_uniform_candidate_sampler),
+                     ("uniform", tf.nn.uniform_candidate_sampler)):
+        for rng_max in (10, 1000):
+            _, te, _ = fn(tc, 2, 7, False, rng_max, seed=1)
+            outs["%s_%d" % (kind, rng_max)] = tf.cast(te, tf.float64)
+    return outs
+
+
+case("sampler_counts", {"tc": np.array([[0, 1], [2, 5], [8, 9]], np.int64)}, sampler_counts_case)
+
 # ---------------------------------------------------------------- writing
 
 

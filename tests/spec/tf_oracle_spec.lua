@@ -159,6 +159,18 @@ function builders.sampled_losses(p)
   return outs
 end
 
+-- The candidate samplers' expected counts without unique (TF's class k is k + 1 here).
+function builders.sampler_counts(p)
+  local outs = {}
+  for _, kind in ipairs({ "log_uniform", "uniform" }) do
+    for _, range in ipairs({ 10, 1000 }) do
+      local _, te = tf.nn[kind .. "_candidate_sampler"](p.tc + 1, 2, 7, false, range, 1)
+      outs[kind .. "_" .. range] = tf.cast(te, "float64")
+    end
+  end
+  return outs
+end
+
 -- Nested tables from a fixture's flat-by-rows value.
 local function array(spec)
   return tf.array(spec.value, spec.dtype)
