@@ -420,7 +420,7 @@ mfi_opdef mfi_ops_random[] = {
      .prepare = prepare_multinomial,
      .kernel = {[MFI_DEVICE_CPU] = cpu_multinomial}},
     {.type = "LogUniformCandidateSampler",
-     .doc = "num_sampled 1-based classes drawn from P(c) = log((c + 1) / c) / log(range_max + 1), "
+     .doc = "Draws num_sampled 1-based classes from P(c) = log((c + 1) / c) / log(range_max + 1), "
             "with the expected counts of the true and sampled classes.",
      .inputs = "true_classes",
      .outputs = "sampled_candidates, true_expected_count, sampled_expected_count",
@@ -433,7 +433,7 @@ mfi_opdef mfi_ops_random[] = {
      .host_in = 1u << 0,
      .kernel = {[MFI_DEVICE_CPU] = cpu_sampler}},
     {.type = "UniformCandidateSampler",
-     .doc = "num_sampled 1-based classes drawn uniformly from 1..range_max, with the expected "
+     .doc = "Draws num_sampled 1-based classes uniformly from 1..range_max, with the expected "
             "counts of the true and sampled classes.",
      .inputs = "true_classes",
      .outputs = "sampled_candidates, true_expected_count, sampled_expected_count",
