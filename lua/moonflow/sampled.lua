@@ -28,6 +28,10 @@ return function(tf)
     return t
   end
 
+  local function rank_check(t, rank, what, name)
+    if t.shape and #t.shape ~= rank then G.raise("%s: %s must have rank %d, got %d", what, name, rank, #t.shape) end
+  end
+
   -- true_classes [batch, num_true] -> sampled_candidates [num_sampled]
   -- (int64), true_expected_count [batch, num_true], sampled_expected_count
   -- [num_sampled] (float32): TF's three results, as three values.
@@ -63,6 +67,41 @@ return function(tf)
   tf.random.log_uniform_candidate_sampler = nn.log_uniform_candidate_sampler
   tf.random.uniform_candidate_sampler = nn.uniform_candidate_sampler
 
+  -- TF's compute_accidental_hits: for each row, for each of its true
+  -- classes in order, the last position in sampled_candidates holding that
+  -- class (TF maps each class to its last position), both 1-based here
+  -- (TF's 0-based), with a weight of -FLT_MAX. hits_mask gives those pairs
+  -- as a [batch, num_true, num_sampled] mask, whose row-major order is TF's.
+  local function hits_mask(tc, s)
+    s = tf.cast(s, "int64")
+    local n = tf.size(s)
+    local same = tf.equal(tf.expand_dims(s, 2), tf.expand_dims(s, 1)) -- [S, S]
+    local after = tf.logical_not(tf.cast(tf.matrix_band_part(tf.ones(tf.stack({ n, n }), "int32"), -1, 0), "bool"))
+    local last = tf.logical_not(tf.reduce_any(tf.logical_and(same, after), 2)) -- no later copy
+    local eq = tf.equal(tf.expand_dims(tf.cast(tc, "int64"), 3), tf.reshape(s, { 1, 1, -1 }))
+    return tf.logical_and(eq, tf.reshape(last, { 1, 1, -1 }))
+  end
+  nn.compute_accidental_hits = A.def("tf.nn.compute_accidental_hits",
+    "true_classes:tensor, sampled_candidates:tensor, num_true:int, seed:int=nil, name:string=nil",
+    "indices (int32 rows), ids (int64 positions in sampled_candidates), weights (-FLT_MAX): each sampled class "
+    .. "equal to a true class of its row, 1-based, in row-major order.", function(a)
+    local what = "tf.nn.compute_accidental_hits"
+    local tc = class_tensor(a.true_classes, what, "true_classes")
+    local s = class_tensor(a.sampled_candidates, what, "sampled_candidates")
+    positive(a.num_true, what, "num_true")
+    rank_check(tc, 2, what, "true_classes")
+    rank_check(s, 1, what, "sampled_candidates")
+    if tc.shape and tc.shape[2] >= 0 and tc.shape[2] ~= a.num_true then
+      G.raise("%s: true_classes must be [batch, num_true = %d], got %d columns", what, a.num_true, tc.shape[2])
+    end
+    return tf.name_scope(a.name or "ComputeAccidentalHits", function()
+      local where = tf.where(hits_mask(tc, s)) -- [hits, 3] int64, 1-based
+      local indices = tf.cast(tf.reshape(tf.slice(where, { 1, 1 }, { -1, 1 }), { -1 }), "int32")
+      local ids = tf.reshape(tf.slice(where, { 1, 3 }, { -1, 1 }), { -1 })
+      return indices, ids, tf.fill(tf.shape(ids), -FLT_MAX)
+    end)
+  end)
+
   -- sampled_values: TF's triple, as a list {sampled, true_expected,
   -- sampled_expected} or a table with those field names.
   local function triple(v, what)
@@ -77,10 +116,6 @@ return function(tf)
     end
     return class_tensor(s, what, "sampled_values' sampled_candidates"), C.to_tensor(te, "float32"),
       C.to_tensor(se, "float32")
-  end
-
-  local function rank_check(t, rank, what, name)
-    if t.shape and #t.shape ~= rank then G.raise("%s: %s must have rank %d, got %d", what, name, rank, #t.shape) end
   end
 
   -- TF's _compute_sampled_logits: logits [batch, num_true + num_sampled] and
@@ -143,9 +178,9 @@ return function(tf)
     logits_t = logits_t + tf.reshape(true_b, { -1, num_true })
     logits_s = logits_s + sampled_b
     if remove_hits then
-      -- a sampled class equal to one of the row's labels: -FLT_MAX, as
-      -- TF's compute_accidental_hits + sparse_to_dense give
-      local hit = tf.reduce_any(tf.equal(tf.expand_dims(labels, 3), tf.reshape(s, { 1, 1, -1 })), 2)
+      -- a sampled class equal to one of the row's labels (its last copy
+      -- in s): -FLT_MAX, as TF's compute_accidental_hits + sparse_to_dense give
+      local hit = tf.reduce_any(hits_mask(labels, s), 2)
       logits_s = logits_s + tf.cast(hit, dt) * tf.constant(-FLT_MAX, { dtype = dt })
     end
     if te.dtype ~= dt then te, se = tf.cast(te, dt), tf.cast(se, dt) end

@@ -217,9 +217,9 @@ def sampled_case(p):
     outs = {}
     for hits in (False, True):
         tag = "_hits" if hits else ""
-        outs["nce" + tag] = tf.nn.nce_loss(w, b, labels, x, 5, 10, num_true=2, sampled_values=sv,
+        outs["nce" + tag] = tf.nn.nce_loss(w, b, labels, x, 6, 10, num_true=2, sampled_values=sv,
                                            remove_accidental_hits=hits)
-        outs["ssm" + tag] = tf.nn.sampled_softmax_loss(w, b, labels, x, 5, 10, num_true=2, sampled_values=sv,
+        outs["ssm" + tag] = tf.nn.sampled_softmax_loss(w, b, labels, x, 6, 10, num_true=2, sampled_values=sv,
                                                        remove_accidental_hits=hits)
     loss = tf.add_n([tf.reduce_sum(tf.sin(v)) for v in outs.values()])
     dw, db, dx = tf.gradients(loss, [w, b, x])
@@ -229,8 +229,8 @@ def sampled_case(p):
 
 case("sampled_losses", {"w": f64(10, 3), "b": f64(10), "x": f64(4, 3),
                         "labels": np.array([[1, 4], [0, 0], [7, 2], [9, 3]], np.int64),
-                        "sampled": np.array([4, 0, 5, 9, 8], np.int64),
-                        "te": rng.uniform(0.1, 1.5, size=(4, 2)), "se": rng.uniform(0.1, 1.5, size=5)},
+                        "sampled": np.array([4, 0, 5, 9, 4, 8], np.int64),  # 4 twice: TF masks its last copy
+                        "te": rng.uniform(0.1, 1.5, size=(4, 2)), "se": rng.uniform(0.1, 1.5, size=6)},
      sampled_case)
 
 
@@ -249,6 +249,17 @@ def sampler_counts_case(p):
 
 
 case("sampler_counts", {"tc": np.array([[0, 1], [2, 5], [8, 9]], np.int64)}, sampler_counts_case)
+
+
+def accidental_hits_case(p):
+    """compute_accidental_hits (rows and positions 1-based in moonflow:
+    1 added here)."""
+    indices, ids, weights = tf.nn.compute_accidental_hits(p["tc"], p["sampled"], num_true=2)
+    return {"indices": indices + 1, "ids": ids + 1, "weights": tf.cast(weights, tf.float64)}
+
+
+case("accidental_hits", {"tc": np.array([[1, 4], [0, 0], [7, 2], [9, 3]], np.int64),
+                         "sampled": np.array([4, 0, 5, 9, 8, 0], np.int64)}, accidental_hits_case)
 
 # ---------------------------------------------------------------- writing
 

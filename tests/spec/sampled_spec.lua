@@ -170,7 +170,9 @@ local function reference(kind, w, b, x, labels, s, te, se, remove_hits)
     for t = 1, T do logits[t], targets[t] = dot(labels[i][t]) - math.log(te[i][t]), 1 / T end
     for j = 1, #s do
       local l = dot(s[j])
-      if remove_hits then
+      local last = true -- TF masks only the last copy of a class sampled twice
+      for k = j + 1, #s do if s[k] == s[j] then last = false end end
+      if remove_hits and last then
         for t = 1, T do if labels[i][t] == s[j] then l = l - FLT_MAX; break end end
       end
       logits[T + j], targets[T + j] = l - math.log(se[j]), 0
@@ -199,13 +201,13 @@ local function rand_matrix(r, c, lo, hi)
 end
 
 -- A case: V classes, D dims, labels [B][T] and sampled classes s with
--- accidental hits (s holds some labels).
+-- accidental hits (s holds some labels, one of them twice).
 local function make_case(T)
   local V, D = 9, 3
   local labels = T == 1 and { { 2 }, { 5 }, { 9 } } or { { 2, 4 }, { 5, 5 }, { 9, 1 } }
   return {
     V = V, T = T, w = rand_matrix(V, D), b = N.rand_list(V, -1, 1), x = rand_matrix(3, D),
-    labels = labels, s = { 5, 1, 2, 7 }, te = rand_matrix(3, T, 0.05, 1.5), se = N.rand_list(4, 0.05, 1.5),
+    labels = labels, s = { 5, 1, 2, 5, 7 }, te = rand_matrix(3, T, 0.05, 1.5), se = N.rand_list(5, 0.05, 1.5),
   }
 end
 
@@ -288,13 +290,22 @@ describe("tf.nn.nce_loss / tf.nn.sampled_softmax_loss", function()
   it("masks accidental hits: a sampled class equal to a label adds nothing to the loss", function()
     tf.reset_default_graph()
     local case = make_case(1)
-    case.s = { 2, 5, 9, 1 } -- each row's label is sampled
+    case.s, case.se = { 2, 5, 9, 1 }, N.rand_list(4, 0.05, 1.5) -- each row's label is sampled
     local w, b, x, with = build("ssm", case, true)
     local _, _, _, without = build("ssm", case, false, w, b, x)
     local r = run({ with, without }, { [w] = tf.array(case.w, "float64"), [b] = tf.array(case.b, "float64"),
                                        [x] = tf.array(case.x, "float64") })
     local hit, nohit = totable(r[1]), totable(r[2])
     for i = 1, 3 do assert.is_true(hit[i] < nohit[i]) end
+  end)
+
+  it("compute_accidental_hits: per row and true class, the last position of that class among the sampled", function()
+    local indices, ids, weights = tf.nn.compute_accidental_hits({ { 2, 4 }, { 3, 3 }, { 6, 1 } }, { 4, 3, 9, 3, 2 }, 2)
+    local r = run({ indices, ids, weights })
+    assert.are.same({ "int32", "int64", "float32" }, { indices.dtype, ids.dtype, weights.dtype })
+    assert.are.same({ 1, 1, 2, 2 }, totable(r[1]))
+    assert.are.same({ 5, 1, 4, 4 }, totable(r[2]))
+    for _, v in ipairs(totable(r[3])) do assert.are.equal(-FLT_MAX, v) end
   end)
 
   it("samples log-uniform unique classes by default and trains embeddings with a sparse gradient", function()

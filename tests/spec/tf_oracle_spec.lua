@@ -149,8 +149,8 @@ function builders.sampled_losses(p)
   for _, hits in ipairs({ false, true }) do
     local tag = hits and "_hits" or ""
     local o = { num_true = 2, sampled_values = sv, remove_accidental_hits = hits }
-    outs["nce" .. tag] = tf.nn.nce_loss(w, b, labels, x, 5, 10, o)
-    outs["ssm" .. tag] = tf.nn.sampled_softmax_loss(w, b, labels, x, 5, 10, o)
+    outs["nce" .. tag] = tf.nn.nce_loss(w, b, labels, x, 6, 10, o)
+    outs["ssm" .. tag] = tf.nn.sampled_softmax_loss(w, b, labels, x, 6, 10, o)
   end
   local terms = {}
   for _, k in ipairs({ "nce", "ssm", "nce_hits", "ssm_hits" }) do terms[#terms + 1] = tf.reduce_sum(tf.sin(outs[k])) end
@@ -169,6 +169,12 @@ function builders.sampler_counts(p)
     end
   end
   return outs
+end
+
+-- compute_accidental_hits (1-based rows and positions here).
+function builders.accidental_hits(p)
+  local indices, ids, weights = tf.nn.compute_accidental_hits(p.tc + 1, p.sampled + 1, 2)
+  return { indices = indices, ids = ids, weights = tf.cast(weights, "float64") }
 end
 
 -- Nested tables from a fixture's flat-by-rows value.
