@@ -4,7 +4,9 @@
 // (i, attempt, run) under the op's key, and each work item transforms its
 // own block with the CPU's arithmetic, in double where the CPU's is.
 #include "kernel.h"
+#include "../csrc/ops/sampler.h"
 
+#include <stdlib.h>
 #include <string.h>
 
 namespace MF_CUDA_NS {
@@ -296,12 +298,88 @@ static void k_dropout(mfi_kctx *k)
   launched(k);
 }
 
-extern const mfi_kernel_reg random_kernels[] = {{"RandomNormal", k_normal},
-                                                {"RandomUniform", k_uniform},
-                                                {"TruncatedNormal", k_truncated},
-                                                {"RandomOrthogonal", k_orthogonal},
-                                                {"Multinomial", k_multinomial},
-                                                {"Dropout", k_dropout},
-                                                {NULL, NULL}};
+// ---------------------------------------------------------------- candidate samplers
+
+// One work item draws the whole batch (sampler.h): the tries of a unique
+// draw depend on each other. It writes the classes, their expected counts
+// and the number of tries (-1: gave up).
+MF_GLOBAL void sampler_draw_kernel(bool log_uniform, int64_t range, int64_t n, bool unique,
+                                   Stream st, int64_t *s, float *se, int64_t *table, int64_t size,
+                                   int64_t *tries)
+{
+  MF_FOR(i, 1)
+  {
+    int64_t t = mfi_sampler_run(log_uniform, range, n, unique, st.key, st.run, s, table, size);
+    tries[i] = t;
+    for (int64_t j = 0; t >= 0 && j < n; j++)
+      se[j] = mfi_sampler_expected(mfi_sampler_prob(log_uniform, range, s[j]), n, t);
+  }
+}
+
+// Work item i: true class i's expected count.
+MF_GLOBAL void sampler_true_kernel(bool log_uniform, int64_t range, int64_t n, const int64_t *tc,
+                                   const int64_t *tries, float *te, int64_t m)
+{
+  MF_FOR(i, m)
+  te[i] = mfi_sampler_expected(mfi_sampler_prob(log_uniform, range, tc[i]), n, *tries);
+}
+
+// Prepare checked the true classes (host memory) are in 1..range_max.
+static void sampler(mfi_kctx *k, bool log_uniform)
+{
+  const mf_op *op = k->op;
+  const mf_tensor *t = k->in[0];
+  bool unique = mfi_attr_bool(op, "unique", false);
+  int64_t n = mfi_attr_int(op, "num_sampled", 1), range = mfi_attr_int(op, "range_max", 1);
+  int64_t size = unique ? mfi_sampler_table_size(n) : 0, m = t->numel;
+  if (!mfi_out_new(k, 0, MF_INT64, 1, &n)) return;
+  if (!mfi_out_new(k, 1, MF_FLOAT32, 2, t->dims) || !mfi_out_new(k, 2, MF_FLOAT32, 1, &n))
+    goto fail;
+  {
+    // scratch: tries, the table, the true classes as int64
+    int64_t *d = (int64_t *)mfi_scratch(k, sizeof(int64_t) * (size_t)(1 + size + m));
+    int64_t *h = (int64_t *)malloc(sizeof(int64_t) * (size_t)(m + 1));
+    if (!d || !h) {
+      if (!h) mfi_op_error(k->status, MF_RESOURCE_EXHAUSTED, op, "out of memory");
+      free(h);
+      goto fail;
+    }
+    for (int64_t i = 0; i < m; i++) h[i] = mfi_get_i(t->dtype, mfi_data(t), i);
+    int64_t tries = 0;
+    MF_LAUNCH(sampler_draw_kernel, 1, k->stream)
+    (log_uniform, range, n, unique, stream_of(k), data<int64_t>(k->out[0]), data<float>(k->out[2]),
+     d + 1, size, d);
+    bool ok = launched(k) && to_host(k, &tries, d, sizeof tries);
+    if (ok && tries < 0)
+      mfi_op_error(k->status, MF_INVALID_ARGUMENT, op,
+                   "gave up drawing %lld unique classes after %lld tries", (long long)n,
+                   (long long)MFI_SAMPLER_MAX_TRIES);
+    ok = ok && tries >= 0 && (m == 0 || from_host(k, d + 1 + size, h, sizeof(int64_t) * (size_t)m));
+    free(h);
+    if (!ok) goto fail;
+    if (m > 0) {
+      MF_LAUNCH(sampler_true_kernel, m, k->stream)
+      (log_uniform, range, n, d + 1 + size, d, data<float>(k->out[1]), m);
+      if (!launched(k)) goto fail;
+    }
+    return;
+  }
+fail:
+  for (int i = 0; i < 3; i++) mf_tensor_delete(k->out[i]), k->out[i] = NULL;
+}
+
+static void k_log_uniform_sampler(mfi_kctx *k) { sampler(k, true); }
+static void k_uniform_sampler(mfi_kctx *k) { sampler(k, false); }
+
+extern const mfi_kernel_reg random_kernels[] = {
+    {"RandomNormal", k_normal},
+    {"RandomUniform", k_uniform},
+    {"TruncatedNormal", k_truncated},
+    {"RandomOrthogonal", k_orthogonal},
+    {"Multinomial", k_multinomial},
+    {"Dropout", k_dropout},
+    {"LogUniformCandidateSampler", k_log_uniform_sampler},
+    {"UniformCandidateSampler", k_uniform_sampler},
+    {NULL, NULL}};
 
 } // namespace MF_CUDA_NS

@@ -1,12 +1,22 @@
 /* Random ops. Element i of a run draws from Philox with counter
  * (i, attempt, run): the same seeds give the same values in every fresh
  * session, whatever the thread count. */
+#include "sampler.h"
 #include "shapes.h"
 
 #include <math.h>
 #include <stdlib.h>
 
-enum { NORMAL, UNIFORM, TRUNCATED, ORTHOGONAL, MULTINOMIAL, NUM_RANDOM_OPS };
+enum {
+  NORMAL,
+  UNIFORM,
+  TRUNCATED,
+  ORTHOGONAL,
+  MULTINOMIAL,
+  LOG_UNIFORM_SAMPLER,
+  UNIFORM_SAMPLER,
+  NUM_RANDOM_OPS
+};
 
 static void cpu_random(mfi_kctx *k)
 {
@@ -171,6 +181,108 @@ static void cpu_multinomial(mfi_kctx *k)
   free(p);
 }
 
+/* ---------------------------------------------------------------- candidate samplers */
+
+/* LogUniformCandidateSampler, UniformCandidateSampler (sampler.h):
+ * true_classes [batch, num_true] (1-based ids) -> sampled_candidates
+ * [num_sampled] int64, true_expected_count [batch, num_true] and
+ * sampled_expected_count [num_sampled], float32, as TensorFlow's. */
+static void infer_sampler(mfi_infer_ctx *c)
+{
+  const mfi_meta *t = &c->in[0];
+  int64_t num_true, num_sampled, range;
+  bool unique;
+  if (!mfi_check_int(c, "num_true", true, 1, &num_true) ||
+      !mfi_check_int(c, "num_sampled", true, 1, &num_sampled) ||
+      !mfi_check_int(c, "range_max", true, 1, &range) ||
+      !mfi_check_bool(c, "unique", true, false, &unique))
+    return;
+  if (num_true < 1 || num_sampled < 1 || range < 1) {
+    mfi_infer_error(c, MF_INVALID_ARGUMENT,
+                    "needs num_true, num_sampled and range_max >= 1, got %lld, %lld and %lld",
+                    (long long)num_true, (long long)num_sampled, (long long)range);
+    return;
+  }
+  if (unique && num_sampled > range) {
+    mfi_infer_error(c, MF_INVALID_ARGUMENT, "cannot draw %lld unique classes out of range_max %lld",
+                    (long long)num_sampled, (long long)range);
+    return;
+  }
+  if ((t->dtype != MF_INT32 && t->dtype != MF_INT64) || (t->ndim >= 0 && t->ndim != 2) ||
+      (t->ndim == 2 && t->dims[1] >= 0 && t->dims[1] != num_true)) {
+    mfi_infer_error(c, MF_INVALID_ARGUMENT,
+                    "needs int32/int64 true_classes [batch, num_true = %lld]", (long long)num_true);
+    return;
+  }
+  if (!mfi_set_outputs(c, 3)) return;
+  mfi_meta *o = c->op->out;
+  o[0].dtype = MF_INT64, o[0].ndim = 1, o[0].dims[0] = num_sampled;
+  o[1].dtype = MF_FLOAT32, o[1].ndim = 2, o[1].dims[0] = t->ndim == 2 ? t->dims[0] : -1;
+  o[1].dims[1] = num_true;
+  o[2].dtype = MF_FLOAT32, o[2].ndim = 1, o[2].dims[0] = num_sampled;
+}
+
+/* The true classes (host memory) must be ids in 1..range_max. */
+static void prepare_sampler(mfi_kctx *k)
+{
+  const mf_tensor *t = k->in[0];
+  int64_t num_true = mfi_attr_int(k->op, "num_true", 1),
+          range = mfi_attr_int(k->op, "range_max", 1);
+  if (t->ndim != 2 || t->dims[1] != num_true) {
+    mfi_op_error(k->status, MF_INVALID_ARGUMENT, k->op,
+                 "needs true_classes [batch, num_true = %lld]", (long long)num_true);
+    return;
+  }
+  const void *tv = mfi_data(t);
+  for (int64_t i = 0; i < t->numel; i++) {
+    int64_t v = mfi_get_i(t->dtype, tv, i);
+    if (v < 1 || v > range) {
+      mfi_op_error(k->status, MF_INVALID_ARGUMENT, k->op,
+                   "true_classes holds %lld, outside 1..range_max (%lld); ids count from 1",
+                   (long long)v, (long long)range);
+      return;
+    }
+  }
+}
+
+static void cpu_sampler(mfi_kctx *k)
+{
+  const mf_op *op = k->op;
+  const mf_tensor *t = k->in[0];
+  bool log_uniform = op->def == &mfi_ops_random[LOG_UNIFORM_SAMPLER];
+  bool unique = mfi_attr_bool(op, "unique", false);
+  int64_t n = mfi_attr_int(op, "num_sampled", 1), range = mfi_attr_int(op, "range_max", 1);
+  int64_t size = unique ? mfi_sampler_table_size(n) : 0;
+  int64_t *table = unique ? malloc(sizeof(int64_t) * (size_t)size) : NULL;
+  if (unique && !table) {
+    mfi_op_error(k->status, MF_RESOURCE_EXHAUSTED, k->op, "out of memory");
+    return;
+  }
+  if (!mfi_out_new(k, 0, MF_INT64, 1, &n) || !mfi_out_new(k, 1, MF_FLOAT32, 2, t->dims) ||
+      !mfi_out_new(k, 2, MF_FLOAT32, 1, &n)) {
+    for (int i = 0; i < 3; i++) mf_tensor_delete(k->out[i]), k->out[i] = NULL;
+    free(table);
+    return;
+  }
+  int64_t *s = mfi_data(k->out[0]);
+  int64_t tries = mfi_sampler_run(log_uniform, range, n, unique, k->key, k->run, s, table, size);
+  free(table);
+  if (tries < 0) {
+    mfi_op_error(k->status, MF_INVALID_ARGUMENT, k->op,
+                 "gave up drawing %lld unique classes after %lld tries", (long long)n,
+                 (long long)MFI_SAMPLER_MAX_TRIES);
+    for (int i = 0; i < 3; i++) mf_tensor_delete(k->out[i]), k->out[i] = NULL;
+    return;
+  }
+  float *te = mfi_data(k->out[1]), *se = mfi_data(k->out[2]);
+  const void *tv = mfi_data(t);
+  for (int64_t i = 0; i < t->numel; i++)
+    te[i] = mfi_sampler_expected(mfi_sampler_prob(log_uniform, range, mfi_get_i(t->dtype, tv, i)),
+                                 n, tries);
+  for (int64_t i = 0; i < n; i++)
+    se[i] = mfi_sampler_expected(mfi_sampler_prob(log_uniform, range, s[i]), n, tries);
+}
+
 static void infer_random(mfi_infer_ctx *c)
 {
   const mf_op *op = c->op;
@@ -307,6 +419,32 @@ mfi_opdef mfi_ops_random[] = {
      .infer = infer_multinomial,
      .prepare = prepare_multinomial,
      .kernel = {[MFI_DEVICE_CPU] = cpu_multinomial}},
+    {.type = "LogUniformCandidateSampler",
+     .doc = "Draws num_sampled 1-based classes from P(c) = log((c + 1) / c) / log(range_max + 1), "
+            "with the expected counts of the true and sampled classes.",
+     .inputs = "true_classes",
+     .outputs = "sampled_candidates, true_expected_count, sampled_expected_count",
+     .attrs = "num_true: int; num_sampled: int; unique: bool; range_max: int",
+     .min_inputs = 1,
+     .max_inputs = 1,
+     .flags = MFI_RANDOM | MFI_NO_GRADIENT,
+     .infer = infer_sampler,
+     .prepare = prepare_sampler,
+     .host_in = 1u << 0,
+     .kernel = {[MFI_DEVICE_CPU] = cpu_sampler}},
+    {.type = "UniformCandidateSampler",
+     .doc = "Draws num_sampled 1-based classes uniformly from 1..range_max, with the expected "
+            "counts of the true and sampled classes.",
+     .inputs = "true_classes",
+     .outputs = "sampled_candidates, true_expected_count, sampled_expected_count",
+     .attrs = "num_true: int; num_sampled: int; unique: bool; range_max: int",
+     .min_inputs = 1,
+     .max_inputs = 1,
+     .flags = MFI_RANDOM | MFI_NO_GRADIENT,
+     .infer = infer_sampler,
+     .prepare = prepare_sampler,
+     .host_in = 1u << 0,
+     .kernel = {[MFI_DEVICE_CPU] = cpu_sampler}},
     {0}};
 
 _Static_assert(sizeof mfi_ops_random / sizeof *mfi_ops_random == NUM_RANDOM_OPS + 1,

@@ -50,6 +50,7 @@ require("moonflow.summary")(tf)
 require("moonflow.normalization")(tf)
 require("moonflow.losses")(tf)
 require("moonflow.metrics")(tf)
+require("moonflow.sampled")(tf)
 
 tf.test = {
   is_gpu_available = function()

@@ -205,6 +205,62 @@ def index_ops_case(p):
 x = np.round(f64(4, 5) * 2) / 2 + 0.1 * f64(4, 5) * (f64(4, 5) > 0)  # some ties
 case("index_ops", {"x": x, "m": np.array([True, False, True, True])}, index_ops_case)
 
+# ---------------------------------------------------------------- sampled losses
+
+
+def sampled_case(p):
+    """nce_loss and sampled_softmax_loss with fixed sampled_values (labels
+    and sampled classes count from 0 here, from 1 in moonflow), with and
+    without accidental-hit removal, and their gradients."""
+    w, b, x, labels = p["w"], p["b"], p["x"], p["labels"]
+    sv = (p["sampled"], p["te"], p["se"])
+    outs = {}
+    for hits in (False, True):
+        tag = "_hits" if hits else ""
+        outs["nce" + tag] = tf.nn.nce_loss(w, b, labels, x, 6, 10, num_true=2, sampled_values=sv,
+                                           remove_accidental_hits=hits)
+        outs["ssm" + tag] = tf.nn.sampled_softmax_loss(w, b, labels, x, 6, 10, num_true=2, sampled_values=sv,
+                                                       remove_accidental_hits=hits)
+    loss = tf.add_n([tf.reduce_sum(tf.sin(v)) for v in outs.values()])
+    dw, db, dx = tf.gradients(loss, [w, b, x])
+    outs.update({"dw": tf.convert_to_tensor(dw), "db": tf.convert_to_tensor(db), "dx": dx})
+    return outs
+
+
+case("sampled_losses", {"w": f64(10, 3), "b": f64(10), "x": f64(4, 3),
+                        "labels": np.array([[1, 4], [0, 0], [7, 2], [9, 3]], np.int64),
+                        "sampled": np.array([4, 0, 5, 9, 4, 8], np.int64),  # 4 twice: TF masks its last copy
+                        "te": rng.uniform(0.1, 1.5, size=(4, 2)), "se": rng.uniform(0.1, 1.5, size=6)},
+     sampled_case)
+
+
+def sampler_counts_case(p):
+    """The candidate samplers' expected counts of the true classes without
+    unique (p num_sampled, whatever was drawn): TF's class k is moonflow's
+    k + 1, so these pin the distributions' mapping."""
+    tc = p["tc"]
+    outs = {}
+    for kind, fn in (("log_uniform", tf.nn.log_uniform_candidate_sampler),
+                     ("uniform", tf.nn.uniform_candidate_sampler)):
+        for rng_max in (10, 1000):
+            _, te, _ = fn(tc, 2, 7, False, rng_max, seed=1)
+            outs["%s_%d" % (kind, rng_max)] = tf.cast(te, tf.float64)
+    return outs
+
+
+case("sampler_counts", {"tc": np.array([[0, 1], [2, 5], [8, 9]], np.int64)}, sampler_counts_case)
+
+
+def accidental_hits_case(p):
+    """compute_accidental_hits (rows and positions 1-based in moonflow:
+    1 added here)."""
+    indices, ids, weights = tf.nn.compute_accidental_hits(p["tc"], p["sampled"], num_true=2)
+    return {"indices": indices + 1, "ids": ids + 1, "weights": tf.cast(weights, tf.float64)}
+
+
+case("accidental_hits", {"tc": np.array([[1, 4], [0, 0], [7, 2], [9, 3]], np.int64),
+                         "sampled": np.array([4, 0, 5, 9, 8, 0], np.int64)}, accidental_hits_case)
+
 # ---------------------------------------------------------------- writing
 
 

@@ -140,6 +140,43 @@ function builders.index_ops(p)
   return outs
 end
 
+-- Sampled losses with fixed sampled_values (TF's classes 0-based; 1 added here).
+function builders.sampled_losses(p)
+  local w, b, x = p.w, p.b, p.x
+  local labels = p.labels + 1
+  local sv = { p.sampled + 1, p.te, p.se }
+  local outs = {}
+  for _, hits in ipairs({ false, true }) do
+    local tag = hits and "_hits" or ""
+    local o = { num_true = 2, sampled_values = sv, remove_accidental_hits = hits }
+    outs["nce" .. tag] = tf.nn.nce_loss(w, b, labels, x, 6, 10, o)
+    outs["ssm" .. tag] = tf.nn.sampled_softmax_loss(w, b, labels, x, 6, 10, o)
+  end
+  local terms = {}
+  for _, k in ipairs({ "nce", "ssm", "nce_hits", "ssm_hits" }) do terms[#terms + 1] = tf.reduce_sum(tf.sin(outs[k])) end
+  local g = tf.gradients(tf.add_n(terms), { w, b, x })
+  outs.dw, outs.db, outs.dx = g[1], g[2], g[3]
+  return outs
+end
+
+-- The candidate samplers' expected counts without unique (TF's class k is k + 1 here).
+function builders.sampler_counts(p)
+  local outs = {}
+  for _, kind in ipairs({ "log_uniform", "uniform" }) do
+    for _, range in ipairs({ 10, 1000 }) do
+      local _, te = tf.nn[kind .. "_candidate_sampler"](p.tc + 1, 2, 7, false, range, 1)
+      outs[kind .. "_" .. range] = tf.cast(te, "float64")
+    end
+  end
+  return outs
+end
+
+-- compute_accidental_hits (1-based rows and positions here).
+function builders.accidental_hits(p)
+  local indices, ids, weights = tf.nn.compute_accidental_hits(p.tc + 1, p.sampled + 1, 2)
+  return { indices = indices, ids = ids, weights = tf.cast(weights, "float64") }
+end
+
 -- Nested tables from a fixture's flat-by-rows value.
 local function array(spec)
   return tf.array(spec.value, spec.dtype)

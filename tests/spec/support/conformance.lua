@@ -961,6 +961,20 @@ cases.Multinomial = {
                  build = function(logits, c) return tf.multinomial(logits, 9, { seed = c.seed, output_dtype = "int32" }) end } },
 }
 
+-- Candidate samplers: all three outputs; unique draws with rejections
+-- (8 of 10 classes), plain ones, int32 and int64 true classes.
+local function sampler(fn, n, unique, range)
+  return function(tc, c) return { fn(tc, 2, n, unique, range, c.seed) } end
+end
+for _, s in ipairs({ { "LogUniformCandidateSampler", tf.nn.log_uniform_candidate_sampler },
+                     { "UniformCandidateSampler", tf.nn.uniform_candidate_sampler } }) do
+  cases[s[1]] = {
+    inputs = { { { 4, 2 }, IDS(10) } }, build = sampler(s[2], 8, true, 10),
+    variants = { { inputs = { { { 3, 2 }, { dtype = "int64", ids = 50 } } }, build = sampler(s[2], 1031, false, 50) },
+                 { inputs = { { { 0, 2 }, IDS(10) } }, build = sampler(s[2], 3, true, 1000) } },
+  }
+end
+
 -- ---- fused recurrent sequences: all outputs (y and the final states)
 
 local K = { lo = -0.8, hi = 0.8 }
