@@ -14,8 +14,8 @@
  * that died or never comes is an error too. MPI calls are serialized by
  * one lock; MPI's own errors return on our communicators (MPI_ERRORS_RETURN).
  *
- * Tensor fusion: MPIAllreduce takes many tensors; consecutive ones of one
- * dtype are packed into one buffer of at most fusion_threshold bytes and
+ * Tensor fusion: MPIAllreduce takes many tensors; those of one dtype are
+ * packed into one buffer of at most fusion_threshold bytes and
  * reduced by one MPI_Allreduce, as Horovod's fusion buffer. MPIBroadcast
  * packs the same way. */
 #include "internal.h"
@@ -146,8 +146,15 @@ static void at_exit(void)
     if (!M.failed && (M.size == 1 || exit_barrier(err, sizeof err))) {
       finish();
     } else {
-      fprintf(stderr, "moonflow.mpi: rank %d of %d exits after an error%s%s: aborting the job\n",
-              M.rank, M.size, err[0] ? ": " : "", err);
+      if (M.failed)
+        fprintf(stderr,
+                "moonflow.mpi: rank %d of %d exits after a failed collective: aborting the job\n",
+                M.rank, M.size);
+      else
+        fprintf(stderr,
+                "moonflow.mpi: rank %d of %d exits, but the other ranks do not (%s): aborting the "
+                "job\n",
+                M.rank, M.size, err);
       fflush(stderr);
       MPI_Abort(MPI_COMM_WORLD, 1);
     }
@@ -421,16 +428,23 @@ static bool broadcast(mfi_kctx *k, void *buf, int64_t nbytes, int root)
 
 static size_t nbytes(const mf_tensor *t) { return (size_t)t->numel * mf_dtype_size(t->dtype); }
 
-/* Groups of consecutive inputs [i, j) of one dtype that fit the threshold
- * together (a larger tensor alone). */
-static int group_end(const mfi_kctx *k, int i, int64_t threshold)
+/* The next fusion group: the first input not yet done and the later ones
+ * of its dtype that fit the threshold with it (a larger tensor alone);
+ * their indices go to g, and they are marked done. Returns the count. */
+static int next_group(const mfi_kctx *k, bool *done, int64_t threshold, int *g)
 {
-  int j = i + 1;
+  int i = 0, n = 0;
+  while (i < k->op->nin && done[i]) i++;
+  if (i == k->op->nin) return 0;
   size_t total = nbytes(k->in[i]);
-  while (j < k->op->nin && k->in[j]->dtype == k->in[i]->dtype &&
-         total + nbytes(k->in[j]) <= (size_t)threshold)
-    total += nbytes(k->in[j++]);
-  return j;
+  done[i] = true, g[n++] = i;
+  for (int j = i + 1; j < k->op->nin; j++)
+    if (!done[j] && k->in[j]->dtype == k->in[i]->dtype &&
+        total + nbytes(k->in[j]) <= (size_t)threshold) {
+      total += nbytes(k->in[j]);
+      done[j] = true, g[n++] = j;
+    }
+  return n;
 }
 
 static bool new_outputs(mfi_kctx *k)
@@ -449,27 +463,25 @@ static void cpu_allreduce(mfi_kctx *k)
   bool agreed = h != NULL;
   free(h);
   if (!agreed || !new_outputs(k)) goto out;
-  for (int i = 0; i < k->op->nin;) {
-    int j = group_end(k, i, threshold);
-    mf_dtype dt = k->in[i]->dtype;
-    if (j == i + 1) {
-      if (k->in[i]->numel &&
-          !allreduce(k, mfi_data(k->in[i]), mfi_data(k->out[i]), k->in[i]->numel, dt))
-        goto out;
-    } else {
-      size_t total = 0;
-      for (int q = i; q < j; q++) total += nbytes(k->in[q]);
-      if (!reserve(k, total)) goto out;
-      char *p = M.fusion;
-      for (int q = i; q < j; q++)
-        memcpy(p, mfi_data(k->in[q]), nbytes(k->in[q])), p += nbytes(k->in[q]);
-      if (total && !allreduce(k, NULL, M.fusion, (int64_t)(total / mf_dtype_size(dt)), dt))
-        goto out;
-      p = M.fusion;
-      for (int q = i; q < j; q++)
-        memcpy(mfi_data(k->out[q]), p, nbytes(k->out[q])), p += nbytes(k->out[q]);
+  bool done[MAX_TENSORS] = {0};
+  int g[MAX_TENSORS];
+  for (int n; (n = next_group(k, done, threshold, g)) > 0;) {
+    mf_dtype dt = k->in[g[0]]->dtype;
+    if (n == 1) {
+      const mf_tensor *x = k->in[g[0]];
+      if (x->numel && !allreduce(k, mfi_data(x), mfi_data(k->out[g[0]]), x->numel, dt)) goto out;
+      continue;
     }
-    i = j;
+    size_t total = 0;
+    for (int q = 0; q < n; q++) total += nbytes(k->in[g[q]]);
+    if (!reserve(k, total)) goto out;
+    char *p = M.fusion;
+    for (int q = 0; q < n; q++)
+      memcpy(p, mfi_data(k->in[g[q]]), nbytes(k->in[g[q]])), p += nbytes(k->in[g[q]]);
+    if (total && !allreduce(k, NULL, M.fusion, (int64_t)(total / mf_dtype_size(dt)), dt)) goto out;
+    p = M.fusion;
+    for (int q = 0; q < n; q++)
+      memcpy(mfi_data(k->out[g[q]]), p, nbytes(k->in[g[q]])), p += nbytes(k->in[g[q]]);
   }
   if (average)
     for (int i = 0; i < k->op->nin; i++) {
@@ -500,24 +512,25 @@ static void cpu_broadcast(mfi_kctx *k)
   bool agreed = h != NULL;
   free(h);
   if (!agreed || !new_outputs(k)) goto out;
-  for (int i = 0; i < k->op->nin;) {
-    int j = group_end(k, i, threshold);
-    if (j == i + 1) {
-      memcpy(mfi_data(k->out[i]), mfi_data(k->in[i]), nbytes(k->in[i]));
-      if (!broadcast(k, mfi_data(k->out[i]), (int64_t)nbytes(k->in[i]), root)) goto out;
-    } else {
-      size_t total = 0;
-      for (int q = i; q < j; q++) total += nbytes(k->in[q]);
-      if (!reserve(k, total)) goto out;
-      char *p = M.fusion;
-      for (int q = i; q < j; q++)
-        memcpy(p, mfi_data(k->in[q]), nbytes(k->in[q])), p += nbytes(k->in[q]);
-      if (!broadcast(k, M.fusion, (int64_t)total, root)) goto out;
-      p = M.fusion;
-      for (int q = i; q < j; q++)
-        memcpy(mfi_data(k->out[q]), p, nbytes(k->out[q])), p += nbytes(k->out[q]);
+  bool done[MAX_TENSORS] = {0};
+  int g[MAX_TENSORS];
+  for (int n; (n = next_group(k, done, threshold, g)) > 0;) {
+    if (n == 1) {
+      const mf_tensor *x = k->in[g[0]];
+      memcpy(mfi_data(k->out[g[0]]), mfi_data(x), nbytes(x));
+      if (nbytes(x) && !broadcast(k, mfi_data(k->out[g[0]]), (int64_t)nbytes(x), root)) goto out;
+      continue;
     }
-    i = j;
+    size_t total = 0;
+    for (int q = 0; q < n; q++) total += nbytes(k->in[g[q]]);
+    if (!reserve(k, total)) goto out;
+    char *p = M.fusion;
+    for (int q = 0; q < n; q++)
+      memcpy(p, mfi_data(k->in[g[q]]), nbytes(k->in[g[q]])), p += nbytes(k->in[g[q]]);
+    if (total && !broadcast(k, M.fusion, (int64_t)total, root)) goto out;
+    p = M.fusion;
+    for (int q = 0; q < n; q++)
+      memcpy(mfi_data(k->out[g[q]]), p, nbytes(k->in[g[q]])), p += nbytes(k->in[g[q]]);
   }
 out:
   leave(k, false);
