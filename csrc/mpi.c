@@ -34,6 +34,7 @@
 static struct {
   pthread_mutex_t lock;
   bool inited, finalized, owns, failed, atexit_set;
+  bool pending; /* a request was left unfinished (timed out): only MPI_Abort ends cleanly */
   int rank, size, lrank, lsize;
   MPI_Comm comm, exit_comm;
   double timeout;
@@ -59,7 +60,7 @@ static void mpi_message(int rc, char *buf, size_t size)
 }
 
 /* Polls request r until done or the deadline; false with `err` set. */
-static bool wait_request(MPI_Request *r, const char *what, char *err, size_t size)
+static bool wait_request(MPI_Request *r, const char *what, char *err, size_t size, double limit)
 {
   double t0 = MPI_Wtime();
   for (unsigned spins = 0;; spins++) {
@@ -72,12 +73,13 @@ static bool wait_request(MPI_Request *r, const char *what, char *err, size_t siz
     }
     if (done) return true;
     double dt = MPI_Wtime() - t0;
-    if (dt > M.timeout) {
+    if (dt > limit) {
+      M.pending = true;
       snprintf(err, size,
                "rank %d of %d: timed out after %g s in %s waiting for the other ranks (one "
                "failed or exited, or they run a different graph); MOONFLOW_MPI_TIMEOUT sets "
                "the limit",
-               M.rank, M.size, M.timeout, what);
+               M.rank, M.size, limit, what);
       return false;
     }
     /* Spin briefly (latency), then sleep so that a waiting rank leaves its
@@ -108,13 +110,13 @@ static bool check_rc(mfi_kctx *k, int rc, const char *what)
 static bool wait_k(mfi_kctx *k, MPI_Request *r, const char *what)
 {
   char e[512];
-  if (wait_request(r, what, e, sizeof e)) return true;
+  if (wait_request(r, what, e, sizeof e, M.timeout)) return true;
   set_error(k, MF_INTERNAL, e);
   return false;
 }
 
 /* An exit barrier on its own communicator, bounded by the timeout. */
-static bool exit_barrier(char *err, size_t size)
+static bool exit_barrier(char *err, size_t size, double limit)
 {
   MPI_Request r;
   int rc = MPI_Ibarrier(M.exit_comm, &r);
@@ -122,7 +124,7 @@ static bool exit_barrier(char *err, size_t size)
     mpi_message(rc, err, size);
     return false;
   }
-  return wait_request(&r, "the exit barrier", err, size);
+  return wait_request(&r, "the exit barrier", err, size, limit);
 }
 
 static void finish(void)
@@ -143,7 +145,11 @@ static void at_exit(void)
   pthread_mutex_lock(&M.lock);
   if (M.inited && !M.finalized) {
     char err[512] = "";
-    if (!M.failed && (M.size == 1 || exit_barrier(err, sizeof err))) {
+    /* After a failed collective that left nothing pending (ranks that
+     * disagreed all fail at once), a short wait lets every rank report its
+     * own error before the job ends cleanly. */
+    double limit = M.failed ? (M.timeout < 5 ? M.timeout : 5) : M.timeout;
+    if (!M.pending && (M.size == 1 || exit_barrier(err, sizeof err, limit))) {
       finish();
     } else {
       if (M.failed)
@@ -249,7 +255,7 @@ int mf_mpi_finalize(mf_status *s)
   int ok = 1;
   if (M.inited) {
     char err[512] = "";
-    if (M.size > 1 && !exit_barrier(err, sizeof err)) {
+    if (M.size > 1 && !exit_barrier(err, sizeof err, M.timeout)) {
       mfi_set(s, MF_INTERNAL, "mf_mpi_finalize: %s", err);
       M.failed = true, ok = 0;
     } else {

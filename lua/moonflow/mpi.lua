@@ -188,14 +188,16 @@ function M.BroadcastGlobalVariablesHook(root_rank)
   return hook
 end
 
--- mpi.DistributedOptimizer(opt, {name, average = true}): opt whose
+-- mpi.DistributedOptimizer(opt, {name, average = true, sparse_as_dense = false}): opt whose
 -- compute_gradients (and so minimize) averages the gradients over the
 -- ranks: the dense ones in fused allreduces (one per fusion_threshold bytes
 -- of consecutive same-dtype gradients, at most 32 tensors each), the sparse
 -- ones (IndexedSlices) gathered as Horovod does, then their duplicate rows
--- summed. Every rank must build the same graph.
+-- summed. The gathered rows grow with the number of ranks: sparse_as_dense
+-- (Horovod's option) scatters them into a dense gradient first, reduced
+-- with the others. Every rank must build the same graph.
 function M.DistributedOptimizer(opt, opts)
-  opts = opts_table(opts, "mpi.DistributedOptimizer", "name average")
+  opts = opts_table(opts, "mpi.DistributedOptimizer", "name average sparse_as_dense")
   local mt = getmetatable(opt)
   if type(opt) ~= "table" or not mt or type(mt.compute_gradients) ~= "function" then
     G.raise("mpi.DistributedOptimizer: optimizer must be a tf.train optimizer, got %s", type(opt))
@@ -210,6 +212,14 @@ function M.DistributedOptimizer(opt, opts)
     local gv = inner(self, loss, ...)
     if M.size() == 1 then return gv end
     return tf.name_scope(prefix .. "_Allreduce", function()
+      if opts.sparse_as_dense then
+        for i, p in ipairs(gv) do
+          if tf.is_indexed_slices(p[1]) then
+            local dense = G.make_op("GatherGrad", { p[1].values, p[1].indices, p[2]:value() }).outputs[1]
+            gv[i] = { dense, p[2] }
+          end
+        end
+      end
       local dense, at = {}, {}
       for i, p in ipairs(gv) do
         if p[1] ~= nil and not tf.is_indexed_slices(p[1]) then

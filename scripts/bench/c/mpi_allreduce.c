@@ -7,6 +7,7 @@
 #include <mpi.h>
 #include <stdio.h>
 #include <stdlib.h>
+#include <string.h>
 
 int main(int argc, char **argv)
 {
@@ -14,6 +15,34 @@ int main(int argc, char **argv)
   int rank, size;
   MPI_Comm_rank(MPI_COMM_WORLD, &rank);
   MPI_Comm_size(MPI_COMM_WORLD, &size);
+  /* "pingpong ITERS BYTES...": the link's one-way time per size (half a
+   * round trip), from which the scaling model takes latency and bandwidth. */
+  if (argc > 1 && strcmp(argv[1], "pingpong") == 0) {
+    int iters = argc > 2 ? atoi(argv[2]) : 20;
+    for (int a = 3; a < argc && size >= 2; a++) {
+      long bytes = atol(argv[a]);
+      char *buf = calloc((size_t)bytes + 1, 1);
+      double t0 = 0;
+      for (int i = -2; i < iters; i++) {
+        if (i == 0) MPI_Barrier(MPI_COMM_WORLD), t0 = MPI_Wtime();
+        if (rank == 0) {
+          MPI_Send(buf, (int)bytes, MPI_BYTE, 1, 0, MPI_COMM_WORLD);
+          MPI_Recv(buf, (int)bytes, MPI_BYTE, 1, 0, MPI_COMM_WORLD, MPI_STATUS_IGNORE);
+        } else if (rank == 1) {
+          MPI_Recv(buf, (int)bytes, MPI_BYTE, 0, 0, MPI_COMM_WORLD, MPI_STATUS_IGNORE);
+          MPI_Send(buf, (int)bytes, MPI_BYTE, 0, 0, MPI_COMM_WORLD);
+        }
+      }
+      double dt = (MPI_Wtime() - t0) / iters / 2;
+      if (rank == 0)
+        printf("{\"bench\":\"mpi_pingpong\",\"bytes\":%ld,\"iters\":%d,\"one_way_us\":%.3f,"
+               "\"GBps\":%.4f}\n",
+               bytes, iters, dt * 1e6, bytes / dt / 1e9);
+      free(buf);
+    }
+    MPI_Finalize();
+    return 0;
+  }
   int iters = argc > 1 ? atoi(argv[1]) : 100;
   for (int a = 2; a < argc; a++) {
     long bytes = atol(argv[a]);

@@ -44,7 +44,7 @@ local h = tf.tanh(tf.matmul(tf.concat({ x, e }, 2), w1) + b1)
 local pred = tf.reduce_sum(tf.matmul(h, w2), 2, { keepdims = true })
 local loss = tf.reduce_mean(tf.square(pred - y))
 local opt = tf.train.AdamOptimizer(0.05)
-if mpi then opt = mpi.DistributedOptimizer(opt) end
+if mpi then opt = mpi.DistributedOptimizer(opt, { sparse_as_dense = os.getenv("MPI_TRAIN_SPARSE_AS_DENSE") == "1" }) end
 local train = opt:minimize(loss)
 local bcast = mpi and mpi.broadcast_global_variables(0)
 
