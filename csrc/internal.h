@@ -390,6 +390,7 @@ extern mfi_opdef mfi_ops_control[];
 extern mfi_opdef mfi_ops_debug[];
 extern mfi_opdef mfi_ops_summary[];
 extern mfi_opdef mfi_ops_index[];
+extern mfi_opdef mfi_ops_mpi[]; /* csrc/mpi.c: empty without MPI */
 
 /* CheckNumerics's end on every backend (ops/debug.c): the op's error for
  * what the scan found (bit 0: a NaN, bit 1: an Inf), else the input passed on. */

@@ -562,6 +562,37 @@ MF_API int mf_op_type_has_kernel(const char *type, const char *backend);
  * environment narrows the choice) or "openblas". A static string. */
 MF_API const char *mf_cpu_gemm_kernel(void);
 
+/* ---------------------------------------------------------------- MPI (data-parallel training) */
+
+/* Collectives (MPIAllreduce, MPIAllgather, MPIBroadcast) are graph ops; a
+ * build finds Open MPI at configure time (mf_mpi_built: 1) or leaves them
+ * out (0: mf_mpi_init fails with MF_UNIMPLEMENTED saying how to get it).
+ * mf_mpi_init initializes MPI once per process (MPI_THREAD_SERIALIZED or
+ * better: kernels call it from the session's threads, one collective at a
+ * time), on its own communicator whose errors return as statuses; a second
+ * call does nothing. It sets the default intra-op and OpenBLAS threads to
+ * usable cores / local_size (MOONFLOW_MPI_THREADS=n overrides). A
+ * collective waits at most timeout seconds (MOONFLOW_MPI_TIMEOUT, default
+ * 60) for the other ranks, then fails: a rank that died or runs another
+ * graph is an error, never a hang. mf_mpi_finalize waits (bounded) for
+ * every rank and finalizes; a process that exits without it does the same
+ * at exit, or aborts the job when a collective failed. rank, size,
+ * local_rank, local_size: -1 before mf_mpi_init. */
+MF_API int mf_mpi_built(void);
+MF_API int mf_mpi_init(mf_status *s); /* 1 on success */
+MF_API int mf_mpi_finalize(mf_status *s);
+MF_API int mf_mpi_initialized(void); /* 1 between init and finalize */
+MF_API int mf_mpi_rank(void);
+MF_API int mf_mpi_size(void);
+MF_API int mf_mpi_local_rank(void);
+MF_API int mf_mpi_local_size(void);
+/* Seconds a collective waits (> 0; other values are ignored). */
+MF_API void mf_mpi_set_timeout(double seconds);
+MF_API double mf_mpi_timeout(void);
+/* Data collectives this process issued (a fused allreduce of many tensors
+ * counts once; the headers that check the ranks agree are not counted). */
+MF_API int64_t mf_mpi_calls(void);
+
 /* ---------------------------------------------------------------- summaries (TensorBoard) */
 
 /* An event file "<logdir>/events.out.tfevents.<secs>.<hostname>" (logdir is

@@ -68,10 +68,34 @@ parser:option("--sample_length", "After training, print N characters sampled fro
 parser:option("--export_dir", "After training, write the final checkpoint's sampling graph (seeded with --seed) as a "
   .. "saved model to this directory (which must not exist), for C hosts: examples/sample loads it with mf_model_load.")
 parser:flag("--quiet", "Only print validation results and the final summary.")
+parser:flag("--distributed", "Data-parallel training over MPI (launch with mpirun -np N ... --distributed): each "
+  .. "rank trains on its share of the --batch_size streams (which N must divide), gradients are averaged across "
+  .. "ranks; only rank 0 writes checkpoints, logs and summaries. Resuming works on any number of ranks.")
 local opt = parser:parse(arg)
 if opt.export_dir then -- refused now, not after training
   local ok, err = pcall(tf.saved_model.builder.SavedModelBuilder, opt.export_dir)
   if not ok then error("--export_dir: " .. tostring(err):gsub("^[^:]*:%d+: ", ""), 0) end
+end
+
+-- Distributed: this rank's streams are rows first..last of each batch.
+local mpi, rank, nranks = nil, 0, 1
+if opt.distributed then
+  mpi = require("moonflow.mpi")
+  mpi.init()
+  rank, nranks = mpi.rank(), mpi.size()
+  if opt.batch_size % nranks ~= 0 then
+    error(string.format("--distributed: --batch_size %d is not a multiple of the %d ranks", opt.batch_size, nranks), 0)
+  end
+  if rank > 0 then -- rank 0 alone writes files and logs
+    opt.quiet, opt.logdir, opt.export_dir, opt.sample_length = true, nil, nil, 0
+  end
+end
+local local_batch = opt.batch_size // nranks
+local function shard(rows)
+  if nranks == 1 then return rows end
+  local mine = {}
+  for b = 1, local_batch do mine[b] = rows[rank * local_batch + b] end
+  return mine
 end
 
 
@@ -80,6 +104,7 @@ end
 local tty = os.getenv("TERM") ~= nil and os.getenv("TERM") ~= "dumb" and os.execute("test -t 1") == true
 local line_open = false
 local function say(s) -- a plain line, closing a redrawn progress line first
+  if rank > 0 then return end
   if line_open then io.write("\n"); line_open = false end
   io.write(s, "\n")
   io.flush()
@@ -158,6 +183,7 @@ math.randomseed(opt.seed)
 local mo = { vocab_size = #vocab, model = opt.model, rnn_size = opt.rnn_size, num_layers = opt.num_layers,
              wordvec_size = opt.wordvec_size, seq_length = opt.seq_length, dropout = opt.dropout, seed = opt.seed }
 local model = M.build(tf, mo)
+if mpi then opt.wrap_optimizer = mpi.DistributedOptimizer end -- gradients averaged across ranks
 local train_op, global_step, lr, grad_norm, grads_and_vars = M.train_op(tf, model.loss, opt)
 local eval = model
 if opt.dropout > 0 then -- the same variables without dropout, for validation
@@ -167,6 +193,10 @@ if opt.dropout > 0 then -- the same variables without dropout, for validation
   eval = M.build(tf, eo)
 end
 local saver = tf.train.Saver(nil, { max_to_keep = 5 })
+-- The loss reported is the whole batch's: averaged over the ranks, after the step's gradient allreduce.
+local report_loss = mpi and tf.control_dependencies({ train_op }, function() return mpi.allreduce(model.loss) end)
+  or model.loss
+local bcast = mpi and mpi.broadcast_global_variables(0) -- rank 0's weights (initialized or restored) everywhere
 
 -- TensorBoard (--logdir): the training summaries run with a training step
 -- every --summary_every steps; values known on the host (tokens/s, the
@@ -192,10 +222,11 @@ end
 
 local sess <close> = tf.Session{ config = { intra_op_threads = opt.threads } }
 sess:run(tf.global_variables_initializer())
-if resume_path then
+if resume_path and rank == 0 then
   saver:restore(sess, resume_path)
   if not opt.quiet then say("resumed from " .. resume_path) end
 end
+if bcast then sess:run(bcast) end
 local writer <close> = opt.logdir and setmetatable({ w = tf.summary.FileWriter(opt.logdir, sess.graph) },
   { __close = function(self) self.w:close() end }) or nil
 
@@ -241,7 +272,7 @@ end
 -- ---------------------------------------------------------------- training
 
 local step = math.tointeger(sess:run(global_step):item())
-local state = M.zero_state(tf, mo, opt.batch_size)
+local state = M.zero_state(tf, mo, local_batch)
 local tokens = opt.batch_size * opt.seq_length
 local t_start, n_timed = bench.now(), 0
 local window_t, window_n = bench.now(), 0
@@ -251,9 +282,10 @@ local last_ckpt
 if step >= total_steps and not opt.quiet then say(string.format("already at step %d of %d", step, total_steps)) end
 while step < total_steps do
   local w = step % train.num_batches + 1
-  if w == 1 then state = M.zero_state(tf, mo, opt.batch_size) end
+  if w == 1 then state = M.zero_state(tf, mo, local_batch) end
   local x, y = train:get(w)
-  local fetches = { loss = model.loss, state = model.final_state, lr = lr, _ = train_op }
+  x, y = shard(x), shard(y)
+  local fetches = { loss = report_loss, state = model.final_state, lr = lr, _ = train_op }
   local feeds = M.feed_state({ [model.x] = x, [model.y] = y }, model.init_state, state)
   local log = writer and (step + 1) % opt.summary_every == 0
   if log then -- tokens/s: the last progress window's, or the run's so far before the first window closes
@@ -292,7 +324,7 @@ while step < total_steps do
     window_t = window_t + (bench.now() - t0)  -- keep the throughput figure about training
     t_start = t_start + (bench.now() - t0)
   end
-  if (opt.checkpoint_every > 0 and step % opt.checkpoint_every == 0) or at_end then
+  if ((opt.checkpoint_every > 0 and step % opt.checkpoint_every == 0) or at_end) and rank == 0 then
     last_ckpt = checkpoint(step, last_loss, last_val)
     if not opt.quiet then say("checkpoint " .. last_ckpt) end
     if writer and opt.log_sample_length > 0 then -- text sampled from it by the sampling script
@@ -334,3 +366,5 @@ if opt.sample_length > 0 and last_ckpt then
   io.flush()
   if not os.execute(cmd) then error("sampling failed: " .. cmd, 0) end
 end
+
+if mpi then mpi.shutdown() end

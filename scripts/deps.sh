@@ -3,7 +3,7 @@
 # Usage: scripts/deps.sh [extra-package ...]
 set -euo pipefail
 pkgs=(build-essential cmake pkg-config lua5.4 liblua5.4-dev luarocks lua-busted lua-cjson lua-argparse
-      libopenblas-dev lua-check clang-format clang libclang-rt-14-dev
+      libopenblas-dev openmpi-bin libopenmpi-dev lua-check clang-format clang libclang-rt-14-dev
       protobuf-c-compiler libprotobuf-c-dev zlib1g-dev protobuf-compiler python3-pip "$@")
 missing=()
 for p in "${pkgs[@]}"; do

@@ -9,7 +9,7 @@
 static mfi_opdef *const families[] = {
     mfi_ops_math,  mfi_ops_array,   mfi_ops_reduce, mfi_ops_state,  mfi_ops_matmul, mfi_ops_random,
     mfi_ops_train, mfi_ops_grad,    mfi_ops_nn,     mfi_ops_sparse, mfi_ops_rnn,    mfi_ops_control,
-    mfi_ops_debug, mfi_ops_summary, mfi_ops_conv,   mfi_ops_index};
+    mfi_ops_debug, mfi_ops_summary, mfi_ops_conv,   mfi_ops_index,  mfi_ops_mpi};
 
 mfi_opdef *mfi_opdef_lookup(const char *type)
 {

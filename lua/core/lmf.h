@@ -54,6 +54,7 @@ void lmf_open_hostcall(lua_State *L);
 void lmf_open_summary(lua_State *L);
 void lmf_open_graph_io(lua_State *L);
 void lmf_open_model(lua_State *L);
+void lmf_open_mpi(lua_State *L);
 
 /* Host callbacks (hostcall.c): a run registers its state for Lua function
  * ops (enter: 0 when too many states run at once); in_callback is true on

@@ -87,6 +87,7 @@ int luaopen_moonflow_core(lua_State *L)
   lmf_open_summary(L);
   lmf_open_graph_io(L);
   lmf_open_model(L);
+  lmf_open_mpi(L);
   luaL_setfuncs(L, fns, 0);
   return 1;
 }

@@ -148,6 +148,7 @@ function M.train_op(tf, loss, o)
   -- compute_gradients gives the embedding a sparse gradient (the rows the
   -- batch touched), not a dense vocabulary-sized one.
   local opt = tf.train.AdamOptimizer(lr)
+  if o.wrap_optimizer then opt = o.wrap_optimizer(opt) end -- mpi.DistributedOptimizer
   local gv = opt:compute_gradients(loss, tf.trainable_variables())
   local grads, vars = { n = #gv }, {}
   for i, p in ipairs(gv) do grads[i], vars[i] = p[1], p[2] end

@@ -706,6 +706,25 @@ static void abuse_devices(mf_status *s)
   CHECK(mf_op_type_has_kernel("Add", NULL) == 0);
   CHECK(mf_op_type_has_kernel("NoSuchOp", "cpu") == 0);
   CHECK(mf_cpu_gemm_kernel() != NULL);
+  /* MPI: NULL statuses, bad timeouts; nothing is initialized here */
+  CHECK(mf_mpi_built() == 0 || mf_mpi_built() == 1);
+  CHECK(mf_mpi_initialized() == 0);
+  CHECK(mf_mpi_rank() == -1 && mf_mpi_size() == -1);
+  CHECK(mf_mpi_local_rank() == -1 && mf_mpi_local_size() == -1);
+  CHECK(mf_mpi_finalize(NULL) == 1); /* nothing to finalize */
+  CHECK(mf_mpi_finalize(s) == 1);
+  CHECK_OK(s);
+  double t = mf_mpi_timeout();
+  mf_mpi_set_timeout(-1);
+  mf_mpi_set_timeout(0);
+  mf_mpi_set_timeout(0.0 / 0.0);
+  CHECK(mf_mpi_timeout() == t);
+  CHECK(mf_mpi_calls() == 0);
+  if (!mf_mpi_built()) {
+    CHECK(mf_mpi_init(s) == 0);
+    CHECK_FAIL(s);
+    CHECK(strstr(mf_status_message(s), "openmpi") != NULL);
+  }
   /* moonflow_cuda.h */
   CHECK(mf_cuda_built() == 0 || mf_cuda_built() == 1);
   CHECK(mf_cuda_device_count() >= 0);

@@ -829,6 +829,27 @@ cases.IsVariableInitialized = {
   build = function(x) return tf.is_variable_initialized(tf.Variable(x)) end,
   dtypes = { "float32", "int32" },
 }
+-- ---- MPI collectives (builds with MPI): host memory, the CPU's kernel
+-- everywhere; one process here (a singleton MPI job), so each is its
+-- identity. tests/spec/mpi_spec.lua runs them across ranks.
+if core.mpi_built() then
+  local mpi = require("moonflow.mpi")
+  local function init() mpi.init() end
+  cases.MPIAllreduce = {
+    inputs = { { { 3, 4 } }, { { 5 } } },
+    build = function(x, y)
+      init()
+      local a, b = mpi.allreduce(x, { average = false }), mpi.allreduce(y, { average = false })
+      return a, b
+    end,
+    dtypes = { "float32", "float64", "int32" },
+    variants = { { inputs = { { { 0, 3 } }, { {} } } } },
+  }
+  cases.MPIAllgather = unary(function(x) init(); return mpi.allgather(x) end, ANY, { "float32", "float64", "int32", "bool" })
+  cases.MPIAllgather.variants = { { inputs = { { { 0, 3 } } } } }
+  cases.MPIBroadcast = unary(function(x) init(); return mpi.broadcast(x, 0) end, ANY, { "float32", "float64", "int32", "bool" })
+end
+
 cases.LuaFunc = {
   inputs = { { { 3, 4 } }, { { 4 } } },
   build = function(x, y)
