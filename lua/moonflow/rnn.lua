@@ -215,7 +215,7 @@ return function(tf)
   Dropout = wrapper_class()
 
   rnn_cell.DropoutWrapper = A.def("tf.nn.rnn_cell.DropoutWrapper",
-    "cell:any, input_keep_prob:any=1.0, output_keep_prob:any=1.0, state_keep_prob:any=1.0, "
+    "cell:any, input_keep_prob:scalar=1.0, output_keep_prob:scalar=1.0, state_keep_prob:scalar=1.0, "
     .. "variational_recurrent:bool=false, input_size:any=nil, dtype:dtype=nil, seed:int=nil, "
     .. "dropout_state_filter_visitor:function=nil",
     "A cell with dropout on its inputs, outputs and new state (not an LSTM's c).", function(a)
@@ -251,10 +251,10 @@ return function(tf)
   end
 
   function Dropout:call(x, state, scope)
-    x = maybe_dropout(C.to_tensor(x), self.input_keep_prob, self.seed, 0)
+    x = maybe_dropout(C.to_tensor(x), self.input_keep_prob, self.seed, 1)
     local out, new = self.cell(x, state, scope)
     if self.state_keep_prob ~= 1 then new = drop_state(self, new, 2) end
-    return maybe_dropout(out, self.output_keep_prob, self.seed, 1), new
+    return maybe_dropout(out, self.output_keep_prob, self.seed, 0), new
   end
 
   -- output = residual_fn(inputs, cell output) (default: their sum).
@@ -421,8 +421,8 @@ return function(tf)
       end)
     elseif cell.kind == "dropout" then
       -- Dropout per element of every step, as the per-step wrapper does.
-      local y, s = run_fused(cell.cell, maybe_dropout(x, cell.input_keep_prob, cell.seed, 0), state, seq_len)
-      return maybe_dropout(y, cell.output_keep_prob, cell.seed, 1), s
+      local y, s = run_fused(cell.cell, maybe_dropout(x, cell.input_keep_prob, cell.seed, 1), state, seq_len)
+      return maybe_dropout(y, cell.output_keep_prob, cell.seed, 0), s
     end
     return fused_layer(cell, x, state, seq_len)
   end

@@ -44,10 +44,11 @@ return function(tf)
     return t
   end
 
-  -- cond [B] (or [B, K]) broadcast against x's rank for tf.where.
+  -- cond [B] (or [B, K]) broadcast against x's rank for tf.where; a scalar
+  -- (an attention wrapper's time) is y, the new value, as in TF.
   local function where_rows(cond, x, y)
     local rc_, rx = #cond.shape, x.shape and #x.shape or 0
-    if rx == 0 then return x end -- scalars pass through
+    if rx == 0 then return y end
     local c = cond
     for _ = rc_ + 1, rx do c = tf.expand_dims(c, -1) end
     return tf.where(c, x, y)
@@ -367,7 +368,7 @@ return function(tf)
     return tf.equal(self.sequence_length, 0), read_step(self, tf.constant(0, { dtype = "int32" }))
   end
 
-  function Training:sample(_, outputs) return tf.cast(tf.argmax(outputs, -1), "int32") end
+  function Training.sample(_, _, outputs) return tf.cast(tf.argmax(outputs, -1), "int32") end
 
   function Training:next_inputs(time, _, state)
     local nt = time + 1
@@ -400,7 +401,7 @@ return function(tf)
     return tf.not_equal(self.start_tokens, self.start_tokens), self.start_inputs
   end
 
-  function Greedy:sample(_, outputs) return tf.cast(tf.argmax(outputs, -1), "int32") end
+  function Greedy.sample(_, _, outputs) return tf.cast(tf.argmax(outputs, -1), "int32") end
 
   function Greedy:next_inputs(_, _, state, sample_ids)
     return tf.equal(sample_ids, self.end_token), self.embed(sample_ids), state
@@ -551,7 +552,7 @@ return function(tf)
     return finished, self.start_inputs, state
   end
 
-  function Beam:step(time, inputs, state)
+  function Beam:step(_, inputs, state)
     local K, stop = self.beam_width, self.end_token
     local out, next_cell = self.cell(inputs, state.cell_state)
     if self.output_layer then out = self.output_layer(out) end
@@ -626,7 +627,8 @@ return function(tf)
       for i = 1, ni do vars[#vars + 1] = C.to_tensor(inputs_flat[i]) end
       for i = 1, ns do vars[#vars + 1] = C.to_tensor(state_flat[i]) end
       local out_structure
-      local wrapper = dec.cell and getmetatable(dec.cell) == Wrapper and dec.cell.alignment_history
+      -- (alignment_history: for a BasicDecoder over an AttentionWrapper)
+      local wrapper = getmetatable(dec) == Basic and getmetatable(dec.cell) == Wrapper and dec.cell.alignment_history
       local finals, outs = tf._loop(what, vars, {},
         function(v) return tf.logical_not(tf.reduce_all(v[2])) end,
         function(v)
