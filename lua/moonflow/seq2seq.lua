@@ -228,14 +228,14 @@ return function(tf)
   end
 
   -- Mechanism(query, state) -> alignments [B, T], next state (the alignments).
-  function Mechanism:__call(query, state)
+  function Mechanism:__call(query, _)
     query = C.to_tensor(query)
     local s = self:score(query)
     if self.mask then
       local fill = self.score_mask_value or -math.huge
       s = tf.where(self.mask, s, tf.fill(tf.shape(s), fill, { dtype = s.dtype }))
     end
-    local al = self.probability_fn(s, state)
+    local al = self.probability_fn(s)
     return al, al
   end
 
