@@ -274,6 +274,29 @@ describe("tf.contrib.seq2seq", function()
     end)
   end
 
+  it("attention scores have central-difference gradients (memory and query; masked)", function()
+    local B, T, D, U = 2, 4, 3, 3
+    local mem = tf.placeholder("float64", { B, T, D })
+    local q = tf.placeholder("float64", { B, U })
+    local w = tf.constant(randn({ B, T }), { dtype = "float64" })
+    local losses = {}
+    tf.variable_scope("b", function()
+      local m = s2s.BahdanauAttention(U, mem, { 4, 2 }, { normalize = true })
+      losses[1] = tf.reduce_sum(m(q, nil) * w)
+    end)
+    tf.variable_scope("l", function()
+      local m = s2s.LuongAttention(U, mem, { 3, 4 }, { scale = true })
+      losses[2] = tf.reduce_sum(m(q, nil) * w)
+    end)
+    local sess = tf.Session()
+    sess:run(tf.global_variables_initializer())
+    local memv, qv = randn({ B, T, D }), randn({ B, U })
+    for i, loss in ipairs(losses) do
+      check_gradient(sess, loss, mem, memv, { [q] = tf.array(qv, "float64") }, "attention " .. i .. " (memory)")
+      check_gradient(sess, loss, q, qv, { [mem] = tf.array(memv, "float64") }, "attention " .. i .. " (query)")
+    end
+  end)
+
   -- A BasicRNNCell under an AttentionWrapper, one step by hand in Lua.
   it("AttentionWrapper: one step against a float64 reference, and its state", function()
     local B, T, D, E, H, U, A_ = 2, 3, 4, 2, 3, 4, 5
@@ -379,7 +402,7 @@ describe("tf.contrib.seq2seq", function()
     check_gradient(sess, loss, x, xv, { [mem] = feeds[mem] }, "through AttentionWrapper (inputs)")
   end)
 
-  local function greedy_and_beam(end_token, K, max_iter)
+  local function greedy_and_beam(end_token, K, max_iter, penalty)
     local B, T, D, V, E, H = 3, 4, 3, 6, 2, 4
     local mem, emb, cell, proj, make, g_out, g_lens
     tf.variable_scope("model", function()
@@ -395,7 +418,8 @@ describe("tf.contrib.seq2seq", function()
       local tiled = make(s2s.tile_batch(mem, K), K)
       local init = tiled:zero_state(B * K)
       b_out, b_state, b_lens = s2s.dynamic_decode(
-        s2s.BeamSearchDecoder(tiled, emb, tf.constant({ 2, 2, 2 }), end_token, init, K, proj),
+        s2s.BeamSearchDecoder(tiled, emb, tf.constant({ 2, 2, 2 }), end_token, init, K, proj,
+                              { length_penalty_weight = penalty or 0.0 }),
         { maximum_iterations = max_iter })
       -- the same tiled model teacher forced on given tokens: their log probabilities
       forced = { ids = tf.placeholder("int32", { B * K, -1 }), lens = tf.placeholder("int32", { B * K }) }
@@ -449,10 +473,12 @@ describe("tf.contrib.seq2seq", function()
     assert.are.same(want_lens, flat(r[5]))
   end)
 
-  it("beam search: K hypotheses per row, sorted by score, each score its tokens' summed log probability", function()
+  for _, w in ipairs({ 0.0, 0.8 }) do
+  it(string.format("beam search (length_penalty_weight %g): K hypotheses per row, sorted by score, each score "
+                   .. "its tokens' summed log probability", w), function()
     tf.set_random_seed(4)
     local K, stop = 3, 3
-    local mem, _, _, b_out, b_state, _, forced = greedy_and_beam(stop, K, 5)
+    local mem, _, _, b_out, b_state, _, forced = greedy_and_beam(stop, K, 5, w)
     local sess = tf.Session()
     sess:run(tf.global_variables_initializer())
     local memv = randn({ 3, 4, 3 })
@@ -463,7 +489,10 @@ describe("tf.contrib.seq2seq", function()
     local rows, row_lens = {}, {}
     for i = 1, 3 do
       for k = 1, K do
-        assert(k == 1 or lp[i][k - 1] >= lp[i][k], "beams sorted by log probability")
+        -- the last step's scores: log probability / ((5 + length) / 6)^w, sorted
+        local score = r[2]:totable()[i][Tn][k]
+        assert(math.abs(score - lp[i][k] / ((5 + lens[i][k]) / 6) ^ w) < 1e-4, "score " .. score)
+        assert(k == 1 or r[2]:totable()[i][Tn][k - 1] >= score, "beams sorted by score")
         local s = { 2 } -- <go>, then the hypothesis
         for t = 1, Tn - 1 do s[#s + 1] = ids[i][t][k] end
         rows[#rows + 1], row_lens[#row_lens + 1] = s, lens[i][k]
@@ -485,6 +514,7 @@ describe("tf.contrib.seq2seq", function()
       end
     end
   end)
+  end
 
   it("sequence_loss against a float64 reference in every reduction", function()
     local B, T, V = 3, 4, 5
