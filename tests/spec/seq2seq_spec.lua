@@ -265,6 +265,25 @@ describe("seq2seq dates task", function()
     assert.are.equal(task.src_text(i), table.concat(src))
   end)
 
+  it("builds one set of variables (TF's names) for training, greedy and beam decoding with attention", function()
+    local task = S2S.dates_task(1, 0.01, 0.01)
+    local g = tf.Graph()
+    g:as_default(function()
+      S2S.build_attention_model({ layers = 1, hidden = 8, embed = 4, lr = 0.01, clip = 5, beam_width = 2,
+                                  attention_type = "bahdanau" }, task.src_vocab, task.tgt_vocab, task.S, task.T)
+    end)
+    local names = {}
+    for _, v in ipairs(g:get_collection("trainable_variables")) do names[#names + 1] = v.op.name end
+    table.sort(names)
+    assert.are.same({ "nmt/decoder/attention_wrapper/attention_layer/kernel",
+                      "nmt/decoder/attention_wrapper/bahdanau_attention/attention_v",
+                      "nmt/decoder/attention_wrapper/bahdanau_attention/query_layer/kernel",
+                      "nmt/decoder/attention_wrapper/lstm_cell/bias", "nmt/decoder/attention_wrapper/lstm_cell/kernel",
+                      "nmt/decoder/output_projection/bias", "nmt/decoder/output_projection/kernel",
+                      "nmt/decoder_embedding", "nmt/encoder/embedding", "nmt/encoder/rnn/lstm_cell/bias",
+                      "nmt/encoder/rnn/lstm_cell/kernel", "nmt/memory_layer/kernel" }, names)
+  end)
+
   it("trains an attention model for a few seconds and decodes in the graph (greedy and beam)", function()
     local res = S2S.main({ "--task", "dates", "--attention", "--steps", "150", "--batch_size", "32", "--hidden", "32",
                            "--embed", "16", "--lr", "0.01", "--beam_width", "2", "--seed", "3", "--eval_every", "1000",
