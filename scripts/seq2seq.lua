@@ -8,8 +8,18 @@
 -- Reports exact-match accuracy and token error rate on held-out numbers that
 -- never appear in training.
 --
+-- --task dates: human-written dates of many formats ("Tuesday, March 3,
+-- 1987", "3 mar 87", "03/03/1987", "the 3rd of March, 1987", ...) to ISO
+-- dates ("1987-03-03"), character by character; held-out dates never appear
+-- in training.
+-- --attention: the decoder attends over the encoder's outputs, built from
+-- tf.contrib.seq2seq (LuongAttention or BahdanauAttention, AttentionWrapper,
+-- TrainingHelper + BasicDecoder + dynamic_decode for training, a
+-- GreedyEmbeddingHelper and a BeamSearchDecoder for decoding, in-graph).
+--
 --   . scripts/env.sh build
---   lua5.4 scripts/seq2seq.lua [--steps N] [--batch_size B] [--hidden H] [--embed E]
+--   lua5.4 scripts/seq2seq.lua [--task numbers|dates] [--attention [--attention_type luong|bahdanau]]
+--     [--steps N] [--batch_size B] [--hidden H] [--embed E]
 --     [--layers L] [--lr R] [--beam_width K] [--seed S] [--embeddings FILE] [--time_limit SEC]
 --
 -- `lua5.4 scripts/seq2seq.lua --help` lists every option. Required as a
@@ -19,9 +29,10 @@ local script_dir = (debug.getinfo(1, "S").source:match("^@(.*)[/\\][^/\\]*$")) o
 package.path = script_dir .. "/lib/?.lua;" .. package.path
 
 local F = require("french_numbers")
+local D = require("dates")
 local tf = require("moonflow")
 
-local M = { french_numbers = F }
+local M = { french_numbers = F, dates = D }
 
 M.PAD, M.GO, M.EOS = 1, 2, 3 -- token ids in both vocabularies (1-based)
 local PAD, GO, EOS = M.PAD, M.GO, M.EOS
@@ -77,13 +88,90 @@ function M.encode(vocab, sentence, split_hyphens)
   return ids
 end
 
-function M.decode_words(vocab, ids)
+function M.decode_words(vocab, ids, join)
   local words = {}
   for _, id in ipairs(ids) do
     if id == EOS then break end
     words[#words + 1] = vocab.words[id]
   end
+  if join then return table.concat(words, join) end
   return F.detokenize(words)
+end
+
+-- ---------------------------------------------------------------- tasks
+
+-- A character vocabulary (<pad>, <go>, <eos>, then the characters sorted).
+function M.char_vocab(strings)
+  local seen, chars = {}, {}
+  for _, str in ipairs(strings) do
+    for _, c in ipairs(D.chars(str)) do
+      if not seen[c] then seen[c] = true; chars[#chars + 1] = c end
+    end
+  end
+  table.sort(chars)
+  local v = { words = { "<pad>", "<go>", "<eos>" }, ids = {} }
+  for _, c in ipairs(chars) do v.words[#v.words + 1] = c end
+  for id, w in ipairs(v.words) do v.ids[w] = id end
+  v.size = #v.words
+  return v
+end
+
+-- The dates task: every day of 1950..2049 written in one of the formats
+-- (chosen by the seed), split by day into training, validation and held-out
+-- keys (indices into src / tgt).
+function M.dates_task(seed, val_frac, heldout_frac)
+  math.randomseed(seed)
+  local days = D.all_days()
+  local n = #days
+  local src_text, tgt_text = {}, {}
+  for i, day in ipairs(days) do
+    src_text[i] = D.write(day[1], day[2], day[3], math.random(D.NFORMATS))
+    tgt_text[i] = D.iso(day[1], day[2], day[3])
+  end
+  local order = {}
+  for i = 1, n do order[i] = i end
+  for k = n, 2, -1 do
+    local j = math.random(k)
+    order[k], order[j] = order[j], order[k]
+  end
+  local n_held, n_val = math.floor(n * heldout_frac + 0.5), math.floor(n * val_frac + 0.5)
+  local train, val, held = {}, {}, {}
+  for k, i in ipairs(order) do
+    if k <= n_held then held[#held + 1] = i
+    elseif k <= n_held + n_val then val[#val + 1] = i
+    else train[#train + 1] = i end
+  end
+  local src_vocab, tgt_vocab = M.char_vocab(src_text), M.char_vocab(tgt_text)
+  local data = { src = {}, tgt = {} }
+  local S, T = 0, 0
+  for i = 1, n do
+    local a, b = {}, {}
+    for k, c in ipairs(D.chars(src_text[i])) do a[k] = src_vocab.ids[c] end
+    for k, c in ipairs(D.chars(tgt_text[i])) do b[k] = tgt_vocab.ids[c] end
+    data.src[i], data.tgt[i] = a, b
+    S, T = math.max(S, #a), math.max(T, #b + 1)
+  end
+  return { name = "dates", train = train, val = val, held = held, data = data, src_vocab = src_vocab,
+           tgt_vocab = tgt_vocab, S = S, T = T, join = "", what = "dates",
+           src_text = function(i) return src_text[i] end, tgt_text = function(i) return tgt_text[i] end }
+end
+
+-- The numbers task: 1..9999 from English words to French words.
+function M.numbers_task(seed, val_frac, heldout_frac, split_hyphens)
+  local train, val, held = M.split_numbers(seed, val_frac, heldout_frac)
+  local all = {}
+  for n = 1, 9999 do all[n] = n end
+  local src_vocab = M.build_vocab(F.english, all, split_hyphens)
+  local tgt_vocab = M.build_vocab(F.french, all, split_hyphens)
+  local data = { src = {}, tgt = {} }
+  local S, T = 0, 0
+  for n = 1, 9999 do
+    data.src[n] = M.encode(src_vocab, F.english(n), split_hyphens)
+    data.tgt[n] = M.encode(tgt_vocab, F.french(n), split_hyphens)
+    S, T = math.max(S, #data.src[n]), math.max(T, #data.tgt[n] + 1)
+  end
+  return { name = "numbers", train = train, val = val, held = held, data = data, src_vocab = src_vocab,
+           tgt_vocab = tgt_vocab, S = S, T = T, what = "numbers", src_text = F.english, tgt_text = F.french }
 end
 
 -- ---------------------------------------------------------------- embeddings file
@@ -254,6 +342,78 @@ function M.build_model(o, src_vocab, tgt_vocab, S, T)
   return m
 end
 
+-- The encoder-decoder with attention, from tf.contrib.seq2seq: the same
+-- encoder; a decoder cell wrapped in an AttentionWrapper over the encoder's
+-- outputs (masked past each source length), its state started from the
+-- encoder's final state; trained through TrainingHelper + BasicDecoder +
+-- dynamic_decode and sequence_loss; decoded in the graph by a
+-- GreedyEmbeddingHelper and a BeamSearchDecoder over the tiled memory.
+function M.build_attention_model(o, src_vocab, tgt_vocab, S, T)
+  local s2s = tf.contrib.seq2seq
+  local m = { S = S, T = T, attention = true }
+  m.src = tf.placeholder("int32", { -1, S }, "src")
+  m.src_len = tf.placeholder("int32", { -1 }, "src_len")
+  m.dec_in = tf.placeholder("int32", { -1, T }, "dec_in")
+  m.dec_out = tf.placeholder("int32", { -1, T }, "dec_out")
+  m.tgt_len = tf.placeholder("int32", { -1 }, "tgt_len")
+  local V = tgt_vocab.size
+  local emb_init = tf.random_uniform_initializer { minval = -0.1, maxval = 0.1 }
+  local B = tf.gather(tf.shape(m.src), 1)
+  local mechanism = o.attention_type == "bahdanau" and s2s.BahdanauAttention or s2s.LuongAttention
+  local dec_cell = make_cell(o)
+  local proj = tf.layers.Dense(V, { name = "output_projection" })
+  local memory, enc_state
+  tf.variable_scope("nmt", function()
+    tf.variable_scope("encoder", function()
+      m.src_embedding = tf.get_variable("embedding", { src_vocab.size, o.embed }, { initializer = emb_init })
+      local x = tf.nn.embedding_lookup(m.src_embedding, m.src)
+      memory, enc_state = tf.nn.dynamic_rnn(make_cell(o), x, { sequence_length = m.src_len })
+    end)
+    m.tgt_embedding = tf.get_variable("decoder_embedding", { tgt_vocab.size, o.embed }, { initializer = emb_init })
+    local cell = s2s.AttentionWrapper(dec_cell, mechanism(o.hidden, memory, m.src_len),
+                                      { attention_layer_size = o.hidden })
+    local init = cell:zero_state(B):clone { cell_state = enc_state }
+    -- Teacher forcing over all T steps (padding is masked out of the loss).
+    local full = tf.zeros_like(m.tgt_len) + T
+    local helper = s2s.TrainingHelper(tf.nn.embedding_lookup(m.tgt_embedding, m.dec_in), full)
+    local out = s2s.dynamic_decode(s2s.BasicDecoder(cell, helper, init, proj))
+    m.loss = s2s.sequence_loss(out.rnn_output, m.dec_out, tf.sequence_mask(m.tgt_len, T, "float32"))
+    local start = tf.zeros_like(m.src_len) + GO
+    local greedy = s2s.dynamic_decode(s2s.BasicDecoder(cell, s2s.GreedyEmbeddingHelper(m.tgt_embedding, start, EOS),
+                                                       init, proj), { maximum_iterations = T })
+    m.greedy_ids = greedy.sample_id
+  end)
+  if o.beam_width > 1 then
+    local K = o.beam_width
+    tf.variable_scope("nmt", { reuse = true }, function()
+      local cell = s2s.AttentionWrapper(dec_cell, mechanism(o.hidden, s2s.tile_batch(memory, K),
+                                                            s2s.tile_batch(m.src_len, K)),
+                                        { attention_layer_size = o.hidden })
+      local init = cell:zero_state(B * K):clone { cell_state = s2s.tile_batch(enc_state, K) }
+      local dec = s2s.BeamSearchDecoder(cell, m.tgt_embedding, tf.zeros_like(m.src_len) + GO, EOS, init, K, proj)
+      m.beam_ids = s2s.dynamic_decode(dec, { maximum_iterations = T }).predicted_ids
+    end)
+  end
+
+  m.global_step = tf.train.get_or_create_global_step()
+  m.lr = tf.placeholder_with_default(tf.constant(o.lr), {}, "learning_rate")
+  local opt = tf.train.AdamOptimizer(m.lr)
+  local gv = opt:compute_gradients(m.loss)
+  local grads, vars = {}, {}
+  for i, p in ipairs(gv) do grads[i], vars[i] = p[1], p[2] end
+  local clipped, norm = tf.clip_by_global_norm(grads, o.clip)
+  local pairs_ = {}
+  for i = 1, #vars do pairs_[i] = { clipped[i], vars[i] } end
+  m.grad_norm = norm
+  m.train_op = opt:apply_gradients(pairs_, { global_step = m.global_step })
+  m.emb_feed, m.emb_assign = {}, {}
+  for k, var in pairs({ src = m.src_embedding, tgt = m.tgt_embedding }) do
+    m.emb_feed[k] = tf.placeholder("float32", var.shape, "emb_value_" .. k)
+    m.emb_assign[k] = var:assign(m.emb_feed[k]).op
+  end
+  return m
+end
+
 -- Padded batch feeds for a list of numbers.
 function M.make_feeds(m, data, numbers, with_targets)
   local src, src_len, dec_in, dec_out, tgt_len = {}, {}, {}, {}, {}
@@ -292,7 +452,24 @@ end
 
 -- greedy_decode(sess, m, data, numbers, max_len): a list of token-id lists,
 -- each ending with <eos> unless max_len tokens came without one.
+-- In-graph decoding (the attention model): rows of ids, beam 1 of a beam search.
+local function graph_decode(sess, m, data, numbers, fetch, beam)
+  local out = {}
+  local chunk = 500
+  for first = 1, #numbers, chunk do
+    local part = table.move(numbers, first, math.min(#numbers, first + chunk - 1), 1, {})
+    local ids = sess:run(fetch, M.make_feeds(m, data, part, false)):totable()
+    for i, row in ipairs(ids) do
+      local r = {}
+      for t, v in ipairs(row) do r[t] = beam and v[1] or v end
+      out[first + i - 1] = r
+    end
+  end
+  return out
+end
+
 function M.greedy_decode(sess, m, data, numbers, max_len)
+  if m.attention then return graph_decode(sess, m, data, numbers, m.greedy_ids) end
   local N = #numbers
   local states = encode_batch(sess, m, data, numbers)
   local prev, sel, out, done = {}, {}, {}, {}
@@ -321,6 +498,7 @@ end
 -- only <eos> may follow, so every result ends with <eos>. Returns the best
 -- hypothesis (token ids, <eos> included) per source and its score.
 function M.beam_decode(sess, m, data, numbers, K, max_len)
+  if m.attention then return graph_decode(sess, m, data, numbers, m.beam_ids, true) end
   local N = #numbers
   local states = encode_batch(sess, m, data, numbers)
   local V = m.V
@@ -474,6 +652,10 @@ local function parser()
   p:flag("--split_hyphens", "Split hyphenated words into pieces (\"quatre-\" \"vingt-\" \"dix\") "
     .. "instead of keeping each as one token.")
   p:flag("--quiet", "Only print the final results.")
+  p:option("--task", "numbers: English to French numbers (words); dates: human-written dates to ISO dates "
+    .. "(characters).", "numbers"):choices({ "numbers", "dates" })
+  p:flag("--attention", "Attend over the encoder's outputs (tf.contrib.seq2seq's AttentionWrapper).")
+  p:option("--attention_type", "luong or bahdanau (with --attention).", "luong"):choices({ "luong", "bahdanau" })
   return p
 end
 
@@ -502,20 +684,13 @@ function M.main(argv)
   local res_embeddings
 
   -- Data.
-  local train, val, held = M.split_numbers(o.seed, o.val_frac, o.heldout_frac)
-  local all = {}
-  for n = 1, 9999 do all[n] = n end
-  local src_vocab = M.build_vocab(F.english, all, o.split_hyphens)
-  local tgt_vocab = M.build_vocab(F.french, all, o.split_hyphens)
-  local data = { src = {}, tgt = {} }
-  local S, T = 0, 0
-  for n = 1, 9999 do
-    data.src[n] = M.encode(src_vocab, F.english(n), o.split_hyphens)
-    data.tgt[n] = M.encode(tgt_vocab, F.french(n), o.split_hyphens)
-    S, T = math.max(S, #data.src[n]), math.max(T, #data.tgt[n] + 1)
-  end
-  log("data: %d training, %d validation, %d held-out numbers; vocabularies %d English, %d French; "
-      .. "max lengths %d source, %d target (+<eos>)", #train, #val, #held, src_vocab.size, tgt_vocab.size, S, T - 1)
+  local task = o.task == "dates" and M.dates_task(o.seed, o.val_frac, o.heldout_frac)
+               or M.numbers_task(o.seed, o.val_frac, o.heldout_frac, o.split_hyphens)
+  local train, val, held = task.train, task.val, task.held
+  local src_vocab, tgt_vocab, data, S, T = task.src_vocab, task.tgt_vocab, task.data, task.S, task.T
+  log("data (%s): %d training, %d validation, %d held-out %s; vocabularies %d source, %d target; "
+      .. "max lengths %d source, %d target (+<eos>)%s", task.name, #train, #val, #held, task.what,
+      src_vocab.size, tgt_vocab.size, S, T - 1, o.attention and "; attention " .. o.attention_type or "")
 
   -- Pretrained vectors, read (and checked) before anything is built.
   local found, counts
@@ -529,7 +704,7 @@ function M.main(argv)
   local g = tf.Graph()
   local _ <close> = g:as_default()
   tf.set_random_seed(o.seed)
-  local m = M.build_model(o, src_vocab, tgt_vocab, S, T)
+  local m = (o.attention and M.build_attention_model or M.build_model)(o, src_vocab, tgt_vocab, S, T)
   m.V = tgt_vocab.size
   local sess <close> = tf.Session { config = o.threads > 0 and { intra_op_threads = o.threads } or nil }
   sess:run(tf.global_variables_initializer())
@@ -589,7 +764,7 @@ function M.main(argv)
   -- Held-out evaluation.
   local res = { steps = steps_done, train_seconds = train_s, stop = stop_reason, loss = loss_avg,
                 src_vocab = src_vocab, tgt_vocab = tgt_vocab, heldout = held, train = train, val = val,
-                embeddings_found = res_embeddings, max_target = T }
+                embeddings_found = res_embeddings, max_target = T, task = task }
   local te = now()
   local greedy = M.greedy_decode(sess, m, data, held, T)
   res.greedy_acc, res.greedy_ter, res.greedy_exact = M.score(data, held, greedy)
@@ -607,12 +782,13 @@ function M.main(argv)
     for i, n in ipairs(held) do
       if shown >= o.show then break end
       shown = shown + 1
-      local got = M.decode_words(tgt_vocab, res.beam_outputs and res.beam_outputs[i] or greedy[i])
-      log("  %-45s -> %-45s %s", F.english(n), got, got == F.french(n) and "ok" or ("(want " .. F.french(n) .. ")"))
+      local got = M.decode_words(tgt_vocab, res.beam_outputs and res.beam_outputs[i] or greedy[i], task.join)
+      local want = task.tgt_text(n)
+      log("  %-45s -> %-45s %s", task.src_text(n), got, got == want and "ok" or ("(want " .. want .. ")"))
     end
   end
-  print(string.format("trained %d steps in %.1f s (%s); held-out %d numbers: greedy exact %.4f (%d) TER %.4f",
-    steps_done, train_s, stop_reason, #held, res.greedy_acc, res.greedy_exact, res.greedy_ter))
+  print(string.format("trained %d steps in %.1f s (%s); held-out %d %s: greedy exact %.4f (%d) TER %.4f",
+    steps_done, train_s, stop_reason, #held, task.what, res.greedy_acc, res.greedy_exact, res.greedy_ter))
   if res.beam_acc then
     print(string.format("beam search (width %d): exact %.4f (%d) TER %.4f  (%.1f s; greedy %.1f s)",
       o.beam_width, res.beam_acc, res.beam_exact, res.beam_ter, res.beam_seconds, res.greedy_seconds))

@@ -134,8 +134,6 @@ return function(tf)
   d(rc.BasicLSTMCell, "tf.contrib.rnn.BasicLSTMCell", "num_units, [{forget_bias = 1, name, initializer}]", "As LSTMCell.")
   d(rc.GRUCell, "tf.contrib.rnn.GRUCell", "num_units, [{name, initializer}]", "A GRU cell.")
   d(rc.MultiRNNCell, "tf.contrib.rnn.MultiRNNCell", "cells", "Cells stacked; the state is a list of theirs.")
-  d(rc.DropoutWrapper, "tf.contrib.rnn.DropoutWrapper", "cell, [{input_keep_prob, output_keep_prob, seed}]",
-    "Dropout on a cell's inputs and outputs.")
   d(tf.nn.static_rnn, "tf.nn.static_rnn", "cell, inputs, [{initial_state, dtype, sequence_length, scope}]",
     "The cell unrolled over a list of [batch, features] inputs; returns outputs and the final state.")
   d(tf.nn.dynamic_rnn, "tf.nn.dynamic_rnn", "cell, inputs, [{initial_state, dtype, sequence_length, time_major, scope}]",

@@ -1,7 +1,7 @@
--- Recurrent networks: cells (BasicRNN, LSTM, GRU, MultiRNN, DropoutWrapper),
--- static_rnn (one cell call per step) and dynamic_rnn (the fused sequence
--- ops for the built-in cells, composed cell calls otherwise), and
--- embedding_lookup.
+-- Recurrent networks: cells (BasicRNN, LSTM, GRU, MultiRNN) and wrappers
+-- (Dropout, Residual, Device), static_rnn (one cell call per step),
+-- dynamic_rnn (the fused sequence ops for the built-in cells, composed cell
+-- calls otherwise), bidirectional_dynamic_rnn, and embedding_lookup.
 local core = require("moonflow.core")
 local G = require("moonflow.graph")
 local C = require("moonflow.convert")
@@ -19,11 +19,16 @@ return function(tf)
   local Cell = {}
   Cell.__index = Cell
   Cell.__call = function(cell, x, state, scope) return cell:call(x, state, scope) end
+  -- Every cell class (the wrappers, tf.contrib.seq2seq's AttentionWrapper)
+  -- has _rnn_cell through its __index chain.
+  Cell._rnn_cell = true
   local Multi, Dropout -- below
   local function is_cell(x)
-    local mt = getmetatable(x)
-    return mt ~= nil and (mt == Cell or mt == Multi or mt == Dropout)
+    local mt = type(x) == "table" and getmetatable(x)
+    return mt and mt._rnn_cell == true or false
   end
+  rnn_cell._is_cell = is_cell
+  rnn_cell._Cell = Cell
 
   local function new_cell(kind, default_name, fields)
     fields.kind = kind
@@ -102,8 +107,19 @@ return function(tf)
     return f()
   end
 
+  -- batch: an integer or a scalar int32 tensor (a batch known when it runs).
+  local function check_batch(batch, what)
+    if math.type(batch) == "integer" and batch >= 0 then return batch end
+    if G.is_tensor(batch) and (batch.dtype == "int32" or batch.dtype == "int64") and batch.shape and #batch.shape == 0 then
+      return batch.dtype == "int32" and batch or tf.cast(batch, "int32")
+    end
+    G.raise("%s: batch_size must be a non-negative integer or a scalar int32 tensor, got %s", what,
+            G.is_tensor(batch) and "a Tensor" or type(batch))
+  end
+  rnn_cell._check_batch = check_batch
+
   function Cell:zero_state(batch, dtype)
-    if math.type(batch) ~= "integer" then G.raise("cell:zero_state: the batch size must be an integer") end
+    batch = check_batch(batch, "cell:zero_state")
     dtype = dtype or "float32"
     local z = function() return tf.zeros({ batch, self.num_units }, dtype) end
     if self.kind == "lstm" then return { c = z(), h = z() } end
@@ -175,31 +191,109 @@ return function(tf)
     return s
   end
 
-  -- Dropout on a cell's inputs and/or outputs.
-  Dropout = setmetatable({}, { __index = Cell })
-  Dropout.__index = Dropout
-  Dropout.__call = Cell.__call
-
-  function rnn_cell.DropoutWrapper(cell, opts)
-    opts = C.opts(opts, "DropoutWrapper", "input_keep_prob output_keep_prob seed")
-    if not is_cell(cell) then G.raise("DropoutWrapper: cell must be an RNN cell, got %s", type(cell)) end
-    return setmetatable({ kind = "dropout", cell = cell, input_keep_prob = opts.input_keep_prob or 1.0,
-      output_keep_prob = opts.output_keep_prob or 1.0, seed = opts.seed, state_size = cell.state_size,
-      output_size = cell.output_size, scope_name = cell.scope_name }, Dropout)
+  -- A wrapper class: calls go to the wrapped cell unless it says otherwise.
+  local function wrapper_class()
+    local cls = setmetatable({}, { __index = Cell })
+    cls.__index = cls
+    cls.__call = Cell.__call
+    cls.zero_state = function(self, batch, dtype) return self.cell:zero_state(batch, dtype) end
+    return cls
   end
 
-  local function maybe_dropout(x, keep, seed)
+  local function keep_prob(v, what, param)
+    if v == nil then return 1.0 end
+    if type(v) == "number" then
+      if not (v > 0 and v <= 1) then G.raise("%s: %s must be in (0, 1], got %s", what, param, tostring(v)) end
+      return v
+    end
+    if G.is_tensor(v) then return v end
+    G.raise("%s: %s must be a number or a scalar Tensor, got %s", what, param, type(v))
+  end
+
+  -- Dropout on a cell's inputs, outputs and/or new state (as TF 1.x's
+  -- default filter: every state tensor but an LSTM's c).
+  Dropout = wrapper_class()
+
+  rnn_cell.DropoutWrapper = A.def("tf.nn.rnn_cell.DropoutWrapper",
+    "cell:any, input_keep_prob:scalar=1.0, output_keep_prob:scalar=1.0, state_keep_prob:scalar=1.0, "
+    .. "variational_recurrent:bool=false, input_size:any=nil, dtype:dtype=nil, seed:int=nil, "
+    .. "dropout_state_filter_visitor:function=nil",
+    "A cell with dropout on its inputs, outputs and new state (not an LSTM's c).", function(a)
+    local what = "DropoutWrapper"
+    if not is_cell(a.cell) then G.raise("%s: cell must be an RNN cell, got %s", what, type(a.cell)) end
+    if a.variational_recurrent then G.raise("%s: variational_recurrent is not supported", what) end
+    return setmetatable({ kind = "dropout", cell = a.cell,
+      input_keep_prob = keep_prob(a.input_keep_prob, what, "input_keep_prob"),
+      output_keep_prob = keep_prob(a.output_keep_prob, what, "output_keep_prob"),
+      state_keep_prob = keep_prob(a.state_keep_prob, what, "state_keep_prob"),
+      state_filter = a.dropout_state_filter_visitor,
+      seed = a.seed, state_size = a.cell.state_size,
+      output_size = a.cell.output_size, scope_name = a.cell.scope_name }, Dropout)
+  end)
+
+  -- A distinct op seed per use, so that the input, output and state masks differ.
+  local function maybe_dropout(x, keep, seed, salt)
     if keep == 1 then return x end -- a number 1 (a tensor may vary per run)
-    return nn.dropout(x, keep, { seed = seed })
+    return nn.dropout(x, keep, { seed = seed and seed + (salt or 0) })
+  end
+
+  local function drop_state(self, s, salt)
+    if G.is_tensor(s) then
+      if self.state_filter and not self.state_filter(s) then return s end
+      return maybe_dropout(s, self.state_keep_prob, self.seed, salt)
+    end
+    local out = {}
+    for k, v in pairs(s) do
+      if k == "c" and s.h ~= nil and not self.state_filter then out[k] = v -- an LSTM's memory stays
+      else out[k] = drop_state(self, v, salt + 1) end
+    end
+    return out
   end
 
   function Dropout:call(x, state, scope)
-    x = maybe_dropout(C.to_tensor(x), self.input_keep_prob, self.seed)
+    x = maybe_dropout(C.to_tensor(x), self.input_keep_prob, self.seed, 1)
     local out, new = self.cell(x, state, scope)
-    return maybe_dropout(out, self.output_keep_prob, self.seed), new
+    if self.state_keep_prob ~= 1 then new = drop_state(self, new, 2) end
+    return maybe_dropout(out, self.output_keep_prob, self.seed, 0), new
   end
 
-  function Dropout:zero_state(batch, dtype) return self.cell:zero_state(batch, dtype) end
+  -- output = residual_fn(inputs, cell output) (default: their sum).
+  local Residual = wrapper_class()
+  rnn_cell.ResidualWrapper = A.def("tf.nn.rnn_cell.ResidualWrapper", "cell:any, residual_fn:function=nil",
+    "A cell whose output is its input plus the wrapped cell's output (or residual_fn(input, output)).", function(a)
+    if not is_cell(a.cell) then G.raise("ResidualWrapper: cell must be an RNN cell, got %s", type(a.cell)) end
+    return setmetatable({ kind = "residual", cell = a.cell, residual_fn = a.residual_fn, state_size = a.cell.state_size,
+                          output_size = a.cell.output_size, scope_name = a.cell.scope_name }, Residual)
+  end)
+
+  function Residual:call(x, state, scope)
+    x = C.to_tensor(x)
+    local out, new = self.cell(x, state, scope)
+    if self.residual_fn then return self.residual_fn(x, out), new end
+    if x.shape and out.shape and x.shape[#x.shape] ~= out.shape[#out.shape]
+       and x.shape[#x.shape] >= 0 and out.shape[#out.shape] >= 0 then
+      G.raise("ResidualWrapper: the input has %d features but the cell outputs %d", x.shape[#x.shape],
+              out.shape[#out.shape])
+    end
+    return x + out, new
+  end
+
+  -- The wrapped cell's ops placed on one device.
+  local Device = wrapper_class()
+  rnn_cell.DeviceWrapper = A.def("tf.nn.rnn_cell.DeviceWrapper", "cell:any, device:string",
+    "A cell whose ops (and zero state) go on device.", function(a)
+    if not is_cell(a.cell) then G.raise("DeviceWrapper: cell must be an RNN cell, got %s", type(a.cell)) end
+    return setmetatable({ kind = "device", cell = a.cell, device = a.device, state_size = a.cell.state_size,
+                          output_size = a.cell.output_size, scope_name = a.cell.scope_name }, Device)
+  end)
+
+  function Device:call(x, state, scope)
+    return tf.device(self.device, function() return self.cell(x, state, scope) end)
+  end
+
+  function Device:zero_state(batch, dtype)
+    return tf.device(self.device, function() return self.cell:zero_state(batch, dtype) end)
+  end
 
   -- ---------------------------------------------------------------- static_rnn
 
@@ -233,16 +327,18 @@ return function(tf)
     return tf.reshape(tf.tile(tf.zeros_like(first), { 1, 1, n }), { -1, n })
   end
 
+  local builtin = { lstm = true, gru = true, rnn = true }
   local function zero_state_like(cell, x)
     if cell.kind == "multi" then
       local s = {}
       for i, c in ipairs(cell.cells) do s[i] = zero_state_like(c, x) end
       return s
-    elseif cell.kind == "dropout" then
+    elseif cell.kind == "dropout" or cell.kind == "residual" then
       return zero_state_like(cell.cell, x)
     end
     local b = x.shape and x.shape[1]
     if b and b >= 0 then return cell:zero_state(b, x.dtype) end
+    if not builtin[cell.kind] then return cell:zero_state(tf.gather(tf.shape(x), 1), x.dtype) end
     local z = dynamic_zeros(x, cell.num_units)
     if cell.kind == "lstm" then return { c = z, h = z } end
     return z
@@ -305,7 +401,7 @@ return function(tf)
   end
 
   local function fusable(cell)
-    if cell.kind == "dropout" then return fusable(cell.cell) end
+    if cell.kind == "dropout" then return cell.state_keep_prob == 1 and fusable(cell.cell) end
     if cell.kind == "multi" then
       for _, c in ipairs(cell.cells) do if not fusable(c) then return false end end
       return true
@@ -325,8 +421,8 @@ return function(tf)
       end)
     elseif cell.kind == "dropout" then
       -- Dropout per element of every step, as the per-step wrapper does.
-      local y, s = run_fused(cell.cell, maybe_dropout(x, cell.input_keep_prob, cell.seed), state, seq_len)
-      return maybe_dropout(y, cell.output_keep_prob, cell.seed), s
+      local y, s = run_fused(cell.cell, maybe_dropout(x, cell.input_keep_prob, cell.seed, 1), state, seq_len)
+      return maybe_dropout(y, cell.output_keep_prob, cell.seed, 0), s
     end
     return fused_layer(cell, x, state, seq_len)
   end
@@ -353,7 +449,10 @@ return function(tf)
         if lens then -- past a sequence's end: zero output, state unchanged
           local live = tf.greater(lens, t)
           out = tf.where(live, out, tf.zeros_like(out))
-          for i = 1, #new_flat do new_flat[i] = tf.where(live, new_flat[i], old_flat[i]) end
+          for i = 1, #new_flat do -- scalars (an attention wrapper's time) go on, as in TF
+            local nf = C.to_tensor(new_flat[i])
+            if not (nf.shape and #nf.shape == 0) then new_flat[i] = tf.where(live, nf, old_flat[i]) end
+          end
         end
         local nextv = { t + 1 }
         for i, v in ipairs(new_flat) do nextv[i + 1] = v end
@@ -384,6 +483,34 @@ return function(tf)
     end)
   end
 
+  -- The backward direction reads each sequence reversed within its length
+  -- (padding stays at the end) and its outputs are reversed back, as TF does.
+  nn.bidirectional_dynamic_rnn = A.def("tf.nn.bidirectional_dynamic_rnn",
+    "cell_fw:any, cell_bw:any, inputs:tensor, sequence_length:tensor=nil, initial_state_fw:any=nil, "
+    .. "initial_state_bw:any=nil, dtype:dtype=nil, parallel_iterations:int=nil, swap_memory:bool=false, "
+    .. "time_major:bool=false, scope:string=nil",
+    "outputs {fw, bw} and final states {fw, bw} of a forward and a backward dynamic_rnn over inputs.", function(a)
+    local what = "tf.nn.bidirectional_dynamic_rnn"
+    if not is_cell(a.cell_fw) then G.raise("%s: cell_fw must be an RNN cell, got %s", what, type(a.cell_fw)) end
+    if not is_cell(a.cell_bw) then G.raise("%s: cell_bw must be an RNN cell, got %s", what, type(a.cell_bw)) end
+    local x = C.to_tensor(a.inputs)
+    if not x.shape or #x.shape ~= 3 then G.raise("%s: inputs must have rank 3", what) end
+    local seq_len = a.sequence_length and C.to_tensor(a.sequence_length, "int32")
+    if seq_len and seq_len.dtype ~= "int32" then seq_len = tf.cast(seq_len, "int32") end
+    local t_axis, b_axis = a.time_major and 1 or 2, a.time_major and 2 or 1
+    local function reverse(v)
+      if seq_len then return tf.reverse_sequence(v, seq_len, { seq_axis = t_axis, batch_axis = b_axis }) end
+      return tf.reverse(v, { t_axis })
+    end
+    return tf.variable_scope(a.scope or "bidirectional_rnn", function()
+      local out_fw, st_fw = nn.dynamic_rnn(a.cell_fw, x, { initial_state = a.initial_state_fw, sequence_length = seq_len,
+                                                          time_major = a.time_major, scope = "fw" })
+      local out_bw, st_bw = nn.dynamic_rnn(a.cell_bw, reverse(x), { initial_state = a.initial_state_bw,
+        sequence_length = seq_len, time_major = a.time_major, scope = "bw" })
+      return { out_fw, reverse(out_bw) }, { st_fw, st_bw }
+    end)
+  end)
+
   -- ---------------------------------------------------------------- embeddings
 
   -- Rows of params for 1-based ids. The lookup is remembered so that an
@@ -406,4 +533,6 @@ return function(tf)
   G.guard_methods(Cell, "RNNCell", is_cell)
   G.guard_methods(Multi, "MultiRNNCell", function(x) return getmetatable(x) == Multi end)
   G.guard_methods(Dropout, "DropoutWrapper", function(x) return getmetatable(x) == Dropout end)
+  G.guard_methods(Residual, "ResidualWrapper", function(x) return getmetatable(x) == Residual end)
+  G.guard_methods(Device, "DeviceWrapper", function(x) return getmetatable(x) == Device end)
 end

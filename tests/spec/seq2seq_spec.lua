@@ -230,3 +230,74 @@ describe("seq2seq model", function()
     assert.matches(":1: the vector for 'one' has 3 dimensions, but the embeddings have 8", out, 1, true)
   end)
 end)
+
+describe("seq2seq dates task", function()
+  local D = S2S.dates
+
+  it("writes dates in every format with the right weekday, and ISO targets", function()
+    assert.are.equal("1987-03-03", D.iso(1987, 3, 3))
+    assert.are.same({ "March 3, 1987", "3 March 1987", "mar 3 1987", "3 mar 87", "03/03/1987", "3.3.1987",
+                      "1987/3/3", "Tuesday, March 3, 1987", "the 3rd of March, 1987", "MARCH 3RD 1987",
+                      "tue 3 mar 1987", "3-MAR-1987" },
+                    (function() local t = {} for k = 1, D.NFORMATS do t[k] = D.write(1987, 3, 3, k) end return t end)())
+    assert.are.equal("the 22nd of November, 2001", D.write(2001, 11, 22, 9))
+    assert.are.equal("the 11th of May, 2011", D.write(2011, 5, 11, 9))
+    -- weekdays against the C library's calendar (1 = Sunday there)
+    for _, day in ipairs({ { 1971, 1, 1 }, { 1987, 3, 3 }, { 2000, 2, 29 }, { 2024, 12, 31 }, { 2037, 6, 15 } }) do
+      local wday = os.date("*t", os.time { year = day[1], month = day[2], day = day[3], hour = 12 }).wday
+      assert.are.equal((wday + 5) % 7 + 1, D.weekday(day[1], day[2], day[3]))
+    end
+    assert.are.equal(36525, #D.all_days())
+  end)
+
+  it("splits by day: held-out dates never appear in training", function()
+    local task = S2S.dates_task(5, 0.01, 0.02)
+    local seen = {}
+    for _, i in ipairs(task.train) do seen[task.tgt_text(i)] = true end
+    for _, i in ipairs(task.held) do assert.is_nil(seen[task.tgt_text(i)]) end
+    assert.are.equal(36525, #task.train + #task.val + #task.held)
+    assert.are.equal(11, task.T)
+    local i = 1
+    while task.tgt_text(i) ~= "1987-03-03" do i = i + 1 end
+    assert.are.equal("1987-03-03", S2S.decode_words(task.tgt_vocab, task.data.tgt[i], ""))
+    local src = {}
+    for k, id in ipairs(task.data.src[i]) do src[k] = task.src_vocab.words[id] end
+    assert.are.equal(task.src_text(i), table.concat(src))
+  end)
+
+  it("builds one set of variables (TF's names) for training, greedy and beam decoding with attention", function()
+    local task = S2S.dates_task(1, 0.01, 0.01)
+    local g = tf.Graph()
+    g:as_default(function()
+      S2S.build_attention_model({ layers = 1, hidden = 8, embed = 4, lr = 0.01, clip = 5, beam_width = 2,
+                                  attention_type = "bahdanau" }, task.src_vocab, task.tgt_vocab, task.S, task.T)
+    end)
+    local names = {}
+    for _, v in ipairs(g:get_collection("trainable_variables")) do names[#names + 1] = v.op.name end
+    table.sort(names)
+    assert.are.same({ "nmt/decoder/attention_wrapper/attention_layer/kernel",
+                      "nmt/decoder/attention_wrapper/bahdanau_attention/attention_v",
+                      "nmt/decoder/attention_wrapper/bahdanau_attention/query_layer/kernel",
+                      "nmt/decoder/attention_wrapper/lstm_cell/bias", "nmt/decoder/attention_wrapper/lstm_cell/kernel",
+                      "nmt/decoder/output_projection/bias", "nmt/decoder/output_projection/kernel",
+                      "nmt/decoder_embedding", "nmt/encoder/embedding", "nmt/encoder/rnn/lstm_cell/bias",
+                      "nmt/encoder/rnn/lstm_cell/kernel", "nmt/memory_layer/kernel" }, names)
+  end)
+
+  it("trains an attention model for a few seconds and decodes in the graph (greedy and beam)", function()
+    local res = S2S.main({ "--task", "dates", "--attention", "--steps", "150", "--batch_size", "32", "--hidden", "32",
+                           "--embed", "16", "--lr", "0.01", "--beam_width", "2", "--seed", "3", "--eval_every", "1000",
+                           "--heldout_frac", "0.005", "--val_frac", "0.002", "--quiet" })
+    assert.are.equal(150, res.steps)
+    assert(res.loss < 1.2, "the training loss did not fall: " .. tostring(res.loss))
+    assert(res.greedy_ter < 0.5, "greedy TER " .. tostring(res.greedy_ter))
+    local V = res.tgt_vocab.size
+    for _, outputs in ipairs({ res.greedy_outputs, res.beam_outputs }) do
+      assert.are.equal(#res.heldout, #outputs)
+      for _, toks in ipairs(outputs) do
+        assert(#toks >= 1 and #toks <= res.max_target, "length " .. #toks)
+        for _, id in ipairs(toks) do assert(math.type(id) == "integer" and id >= 1 and id <= V, "bad id " .. id) end
+      end
+    end
+  end)
+end)
