@@ -279,10 +279,62 @@ static bool pointwise(const mfi_conv_geom *g)
   return g->kh == 1 && g->kw == 1 && g->sh == 1 && g->sw == 1;
 }
 
+/* GCC turns short copy and fill loops into memcpy/memset calls, which cost
+ * more than the few elements they move here. */
+#if defined(__GNUC__) && !defined(__clang__)
+#define NO_LIBCALLS __attribute__((optimize("no-tree-loop-distribute-patterns")))
+#else
+#define NO_LIBCALLS
+#endif
+
+/* The valid kx of output column ox's window without column dilation: the
+ * input columns ix0 + [a, b) with ix0 = ox * sw - pl. */
+static inline void valid_kx(const mfi_conv_geom *g, int64_t ox, int64_t *ix0, int64_t *a,
+                            int64_t *b)
+{
+  *ix0 = ox * g->sw - g->pl;
+  *a = *ix0 < 0 ? -*ix0 : 0, *b = g->w - *ix0;
+  if (*a > g->kw) *a = g->kw;
+  if (*b > g->kw) *b = g->kw;
+  if (*b < *a) *b = *a;
+}
+
+/* im2col for float32 without column dilation: each (oy, ox, ky) is one
+ * window row, [a, b) of its kw * c elements copied from one contiguous run
+ * of the input row, the rest zero; loops, not library calls, as the rows are
+ * short (5 floats for a 5x5 window on one channel). */
+NO_LIBCALLS static void im2col_f32(const mfi_conv_geom *g, const float *x, int64_t cnt, float *col)
+{
+  int64_t c = g->c, wrun = g->kw * c;
+  for (int64_t i = 0; i < cnt; i++)
+    for (int64_t oy = 0; oy < g->oh; oy++)
+      for (int64_t ox = 0; ox < g->ow; ox++) {
+        int64_t ix0, a, b;
+        valid_kx(g, ox, &ix0, &a, &b);
+        int64_t lo = a * c, hi = b * c;
+        for (int64_t ky = 0; ky < g->kh; ky++, col += wrun) {
+          int64_t iy = oy * g->sh - g->pt + ky * g->dh;
+          if (iy < 0 || iy >= g->h || lo == hi) {
+            for (int64_t t = 0; t < wrun; t++) col[t] = 0;
+            continue;
+          }
+          /* src[t - lo] is the input element of col[t], for t in [lo, hi) */
+          const float *src = x + ((i * g->h + iy) * g->w + ix0 + a) * c;
+          for (int64_t t = 0; t < lo; t++) col[t] = 0;
+          for (int64_t t = lo; t < hi; t++) col[t] = src[t - lo];
+          for (int64_t t = hi; t < wrun; t++) col[t] = 0;
+        }
+      }
+}
+
 /* col[(img, oh, ow), (kh, kw, c)] from cnt images at x: each (kh, kw) is a
  * run of c contiguous channels, copied or zeroed (padding). */
 static void im2col(const mfi_conv_geom *g, size_t es, const char *x, int64_t cnt, char *col)
 {
+  if (es == sizeof(float) && g->dw == 1) {
+    im2col_f32(g, (const float *)x, cnt, (float *)col);
+    return;
+  }
   size_t run = (size_t)g->c * es;
   for (int64_t i = 0; i < cnt; i++)
     for (int64_t oy = 0; oy < g->oh; oy++)
@@ -436,21 +488,77 @@ static void window(const mfi_conv_geom *g, int64_t oy, int64_t ox, int64_t *y0, 
   *x0 = b < 0 ? 0 : b, *x1 = b + g->kw > g->w ? g->w : b + g->kw;
 }
 
-/* The flat index of the window's max for channel ch of image i: the first
- * one in row-major order, as TF's CPU kernel picks. */
-static int64_t argmax(const mfi_conv_geom *g, mf_dtype dt, const void *x, int64_t i, int64_t oy,
-                      int64_t ox, int64_t ch)
+/* The max of the window of output (oy, ox) of image i for all channels at
+ * once (they are contiguous in NHWC): m[ch] is the first max in row-major
+ * order (a strict >, as TF's CPU kernel picks; a leading NaN stays), at[ch]
+ * its flat index when at is not NULL. One pass over the window, not one
+ * per channel: max pooling was a fifth of a small CNN's step. */
+#define WINDOW_MAX(T, NAME)                                                                        \
+  static void NAME(const mfi_conv_geom *g, const T *x, int64_t i, int64_t oy, int64_t ox, T *m,    \
+                   int64_t *at)                                                                    \
+  {                                                                                                \
+    int64_t y0, y1, x0, x1, c = g->c;                                                              \
+    bool first = true;                                                                             \
+    window(g, oy, ox, &y0, &y1, &x0, &x1);                                                         \
+    for (int64_t iy = y0; iy < y1; iy++)                                                           \
+      for (int64_t ix = x0; ix < x1; ix++) {                                                       \
+        int64_t j = ((i * g->h + iy) * g->w + ix) * c;                                             \
+        const T *v = x + j;                                                                        \
+        if (first) {                                                                               \
+          for (int64_t ch = 0; ch < c; ch++) m[ch] = v[ch];                                        \
+          if (at)                                                                                  \
+            for (int64_t ch = 0; ch < c; ch++) at[ch] = j + ch;                                    \
+          first = false;                                                                           \
+        } else if (at) {                                                                           \
+          for (int64_t ch = 0; ch < c; ch++) { /* a select, not a branch on data */                \
+            bool gt = v[ch] > m[ch];                                                               \
+            m[ch] = gt ? v[ch] : m[ch];                                                            \
+            at[ch] = gt ? j + ch : at[ch];                                                         \
+          }                                                                                        \
+        } else {                                                                                   \
+          for (int64_t ch = 0; ch < c; ch++) m[ch] = v[ch] > m[ch] ? v[ch] : m[ch];                \
+        }                                                                                          \
+      }                                                                                            \
+    if (first) /* an empty window (not reachable with TF's padding) */                             \
+      for (int64_t ch = 0; ch < c; ch++) m[ch] = -INFINITY, at ? at[ch] = -1 : 0;                  \
+  }
+WINDOW_MAX(float, window_max_f32)
+WINDOW_MAX(double, window_max_f64)
+#undef WINDOW_MAX
+
+/* Max pooling: each output position's channels in one window pass. */
+static void max_pool(const mfi_conv_geom *g, mf_dtype dt, const void *x, void *y)
 {
-  int64_t y0, y1, x0, x1, best = -1;
-  double m = -INFINITY;
-  window(g, oy, ox, &y0, &y1, &x0, &x1);
-  for (int64_t iy = y0; iy < y1; iy++)
-    for (int64_t ix = x0; ix < x1; ix++) {
-      int64_t j = ((i * g->h + iy) * g->w + ix) * g->c + ch;
-      double v = ld(dt, x, j);
-      if (best < 0 || v > m) m = v, best = j;
-    }
-  return best;
+  int64_t o = 0;
+  for (int64_t i = 0; i < g->n; i++)
+    for (int64_t oy = 0; oy < g->oh; oy++)
+      for (int64_t ox = 0; ox < g->ow; ox++, o += g->c) {
+        if (dt == MF_FLOAT32)
+          window_max_f32(g, x, i, oy, ox, (float *)y + o, NULL);
+        else
+          window_max_f64(g, x, i, oy, ox, (double *)y + o, NULL);
+      }
+}
+
+/* MaxPoolGrad: each output's gradient goes to its window's first max;
+ * m and at are c-element scratch. dx is zeroed by the caller. */
+static void max_pool_grad(const mfi_conv_geom *g, mf_dtype dt, const void *x, const void *dy,
+                          void *dx, void *m, int64_t *at)
+{
+  int64_t o = 0;
+  for (int64_t i = 0; i < g->n; i++)
+    for (int64_t oy = 0; oy < g->oh; oy++)
+      for (int64_t ox = 0; ox < g->ow; ox++, o += g->c) {
+        if (dt == MF_FLOAT32) {
+          window_max_f32(g, x, i, oy, ox, m, at);
+          for (int64_t ch = 0; ch < g->c; ch++)
+            if (at[ch] >= 0) ((float *)dx)[at[ch]] += ((const float *)dy)[o + ch];
+        } else {
+          window_max_f64(g, x, i, oy, ox, m, at);
+          for (int64_t ch = 0; ch < g->c; ch++)
+            if (at[ch] >= 0) ((double *)dx)[at[ch]] += ((const double *)dy)[o + ch];
+        }
+      }
 }
 
 static void cpu_pool(mfi_kctx *k, bool max)
@@ -460,15 +568,15 @@ static void cpu_pool(mfi_kctx *k, bool max)
   if (!mfi_outs_new(k, 1)) return;
   const void *x = mfi_data(k->in[0]);
   void *y = mfi_data(k->out[0]);
+  if (max) {
+    max_pool(&g, dt, x, y);
+    return;
+  }
   int64_t o = 0;
   for (int64_t i = 0; i < g.n; i++)
     for (int64_t oy = 0; oy < g.oh; oy++)
       for (int64_t ox = 0; ox < g.ow; ox++)
         for (int64_t ch = 0; ch < g.c; ch++, o++) {
-          if (max) {
-            st(dt, y, o, ld(dt, x, argmax(&g, dt, x, i, oy, ox, ch)));
-            continue;
-          }
           int64_t y0, y1, x0, x1;
           double s = 0;
           window(&g, oy, ox, &y0, &y1, &x0, &x1);
@@ -493,16 +601,18 @@ static void cpu_pool_grad(mfi_kctx *k, bool max)
   const void *x = max ? mfi_data(k->in[0]) : NULL, *dy = mfi_data(dyt);
   void *dx = mfi_data(k->out[0]);
   memset(dx, 0, (size_t)k->out[0]->numel * mf_dtype_size(dt));
+  if (max) {
+    size_t c = (size_t)(g.c > 0 ? g.c : 1);
+    void *m = mfi_scratch(k, c * mf_dtype_size(dt));
+    int64_t *at = m ? mfi_scratch(k, c * sizeof(int64_t)) : NULL;
+    if (at) max_pool_grad(&g, dt, x, dy, dx, m, at);
+    return;
+  }
   int64_t o = 0;
   for (int64_t i = 0; i < g.n; i++)
     for (int64_t oy = 0; oy < g.oh; oy++)
       for (int64_t ox = 0; ox < g.ow; ox++)
         for (int64_t ch = 0; ch < g.c; ch++, o++) {
-          if (max) {
-            int64_t j = argmax(&g, dt, x, i, oy, ox, ch);
-            st(dt, dx, j, ld(dt, dx, j) + ld(dt, dy, o));
-            continue;
-          }
           int64_t y0, y1, x0, x1;
           window(&g, oy, ox, &y0, &y1, &x0, &x1);
           double v = ld(dt, dy, o) / (double)((y1 - y0) * (x1 - x0));

@@ -144,6 +144,12 @@ describe("tf.nn.conv2d", function()
     { { 2, 9, 8, 1 }, { 2, 3, 1, 2 }, { 1, 1 }, "VALID", { 2, 2 } },
     { { 3, 4, 5, 6 }, { 1, 1, 6, 4 }, { 1, 1 }, "VALID", { 1, 1 } },
     { { 1, 6, 6, 2 }, { 4, 4, 2, 3 }, { 2, 2 }, "SAME", { 1, 1 } },
+    -- windows wider than the input (padding on both sides of one row)
+    { { 2, 2, 3, 2 }, { 5, 5, 2, 3 }, { 1, 1 }, "SAME", { 1, 1 } },
+    { { 2, 4, 4, 3 }, { 5, 5, 3, 2 }, { 2, 2 }, "SAME", { 1, 1 } },
+    -- dilated along one axis only
+    { { 1, 5, 7, 2 }, { 2, 3, 2, 2 }, { 1, 2 }, "SAME", { 1, 2 } },
+    { { 1, 7, 5, 2 }, { 3, 2, 2, 2 }, { 1, 1 }, "SAME", { 2, 1 } },
   }
   for _, dtype in ipairs({ "float64", "float32" }) do
     it("matches a float64 reference in " .. dtype .. " (odd sizes, strides, paddings, dilations, 1x1)", function()
