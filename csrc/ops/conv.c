@@ -488,45 +488,59 @@ static void window(const mfi_conv_geom *g, int64_t oy, int64_t ox, int64_t *y0, 
   *x0 = b < 0 ? 0 : b, *x1 = b + g->kw > g->w ? g->w : b + g->kw;
 }
 
-/* The max of the window of output (oy, ox) of image i for all channels at
- * once (they are contiguous in NHWC): m[ch] is the first max in row-major
- * order (a strict >, as TF's CPU kernel picks; a leading NaN stays), at[ch]
- * its flat index when at is not NULL. One pass over the window, not one
- * per channel: max pooling was a fifth of a small CNN's step. */
-#define WINDOW_MAX(T, NAME)                                                                        \
-  static void NAME(const mfi_conv_geom *g, const T *x, int64_t i, int64_t oy, int64_t ox, T *m,    \
-                   int64_t *at)                                                                    \
+/* Max pooling and its gradient visit each window once for all channels
+ * (contiguous in NHWC), in loops without data-dependent branches so that
+ * they vectorize: one pass per channel with a branch on each comparison was
+ * a fifth of a small CNN's training step.
+ *
+ * window_max: m[ch] = the window's max, the first in row-major order (a
+ * strict >, as TF's CPU kernel picks; a leading NaN stays).
+ * window_route: dx += dy at that first max: a second pass marks the first
+ * element equal to m (or the first element when m is NaN, which only a
+ * leading NaN makes), done[ch] (c elements of scratch) saying which
+ * channels have theirs. */
+#define WINDOW_OPS(T, MAX, ROUTE)                                                                  \
+  static void MAX(const mfi_conv_geom *g, const T *x, int64_t i, int64_t oy, int64_t ox, T *m)     \
   {                                                                                                \
     int64_t y0, y1, x0, x1, c = g->c;                                                              \
     bool first = true;                                                                             \
     window(g, oy, ox, &y0, &y1, &x0, &x1);                                                         \
     for (int64_t iy = y0; iy < y1; iy++)                                                           \
       for (int64_t ix = x0; ix < x1; ix++) {                                                       \
-        int64_t j = ((i * g->h + iy) * g->w + ix) * c;                                             \
-        const T *v = x + j;                                                                        \
-        if (first) {                                                                               \
+        const T *v = x + ((i * g->h + iy) * g->w + ix) * c;                                        \
+        if (first)                                                                                 \
           for (int64_t ch = 0; ch < c; ch++) m[ch] = v[ch];                                        \
-          if (at)                                                                                  \
-            for (int64_t ch = 0; ch < c; ch++) at[ch] = j + ch;                                    \
-          first = false;                                                                           \
-        } else if (at) {                                                                           \
-          for (int64_t ch = 0; ch < c; ch++) { /* a select, not a branch on data */                \
-            bool gt = v[ch] > m[ch];                                                               \
-            m[ch] = gt ? v[ch] : m[ch];                                                            \
-            at[ch] = gt ? j + ch : at[ch];                                                         \
-          }                                                                                        \
-        } else {                                                                                   \
+        else                                                                                       \
           for (int64_t ch = 0; ch < c; ch++) m[ch] = v[ch] > m[ch] ? v[ch] : m[ch];                \
-        }                                                                                          \
+        first = false;                                                                             \
       }                                                                                            \
     if (first) /* an empty window (not reachable with TF's padding) */                             \
-      for (int64_t ch = 0; ch < c; ch++) m[ch] = -INFINITY, at ? at[ch] = -1 : 0;                  \
+      for (int64_t ch = 0; ch < c; ch++) m[ch] = -INFINITY;                                        \
+  }                                                                                                \
+  static void ROUTE(const mfi_conv_geom *g, const T *restrict x, int64_t i, int64_t oy,            \
+                    int64_t ox, const T *restrict m, const T *restrict dy, T *restrict dx,         \
+                    T *restrict done)                                                              \
+  {                                                                                                \
+    int64_t y0, y1, x0, x1, c = g->c;                                                              \
+    window(g, oy, ox, &y0, &y1, &x0, &x1);                                                         \
+    for (int64_t ch = 0; ch < c; ch++) done[ch] = 0;                                               \
+    for (int64_t iy = y0; iy < y1; iy++)                                                           \
+      for (int64_t ix = x0; ix < x1; ix++) {                                                       \
+        int64_t j = ((i * g->h + iy) * g->w + ix) * c;                                             \
+        const T *restrict v = x + j;                                                               \
+        T *restrict d = dx + j;                                                                    \
+        for (int64_t ch = 0; ch < c; ch++) {                                                       \
+          T mv = m[ch], vv = v[ch], g0 = dy[ch];                                                   \
+          int hit = (done[ch] == 0) & ((vv == mv) | (mv != mv));                                   \
+          d[ch] += hit ? g0 : 0;                                                                   \
+          done[ch] = hit ? 1 : done[ch];                                                           \
+        }                                                                                          \
+      }                                                                                            \
   }
-WINDOW_MAX(float, window_max_f32)
-WINDOW_MAX(double, window_max_f64)
-#undef WINDOW_MAX
+WINDOW_OPS(float, window_max_f32, window_route_f32)
+WINDOW_OPS(double, window_max_f64, window_route_f64)
+#undef WINDOW_OPS
 
-/* Max pooling: each output position's channels in one window pass. */
 static void max_pool(const mfi_conv_geom *g, mf_dtype dt, const void *x, void *y)
 {
   int64_t o = 0;
@@ -534,29 +548,27 @@ static void max_pool(const mfi_conv_geom *g, mf_dtype dt, const void *x, void *y
     for (int64_t oy = 0; oy < g->oh; oy++)
       for (int64_t ox = 0; ox < g->ow; ox++, o += g->c) {
         if (dt == MF_FLOAT32)
-          window_max_f32(g, x, i, oy, ox, (float *)y + o, NULL);
+          window_max_f32(g, x, i, oy, ox, (float *)y + o);
         else
-          window_max_f64(g, x, i, oy, ox, (double *)y + o, NULL);
+          window_max_f64(g, x, i, oy, ox, (double *)y + o);
       }
 }
 
-/* MaxPoolGrad: each output's gradient goes to its window's first max;
- * m and at are c-element scratch. dx is zeroed by the caller. */
+/* MaxPoolGrad; m and done are c-element scratch, dx is zeroed by the
+ * caller. */
 static void max_pool_grad(const mfi_conv_geom *g, mf_dtype dt, const void *x, const void *dy,
-                          void *dx, void *m, int64_t *at)
+                          void *dx, void *m, void *done)
 {
   int64_t o = 0;
   for (int64_t i = 0; i < g->n; i++)
     for (int64_t oy = 0; oy < g->oh; oy++)
       for (int64_t ox = 0; ox < g->ow; ox++, o += g->c) {
         if (dt == MF_FLOAT32) {
-          window_max_f32(g, x, i, oy, ox, m, at);
-          for (int64_t ch = 0; ch < g->c; ch++)
-            if (at[ch] >= 0) ((float *)dx)[at[ch]] += ((const float *)dy)[o + ch];
+          window_max_f32(g, x, i, oy, ox, m);
+          window_route_f32(g, x, i, oy, ox, m, (const float *)dy + o, dx, done);
         } else {
-          window_max_f64(g, x, i, oy, ox, m, at);
-          for (int64_t ch = 0; ch < g->c; ch++)
-            if (at[ch] >= 0) ((double *)dx)[at[ch]] += ((const double *)dy)[o + ch];
+          window_max_f64(g, x, i, oy, ox, m);
+          window_route_f64(g, x, i, oy, ox, m, (const double *)dy + o, dx, done);
         }
       }
 }
@@ -604,8 +616,8 @@ static void cpu_pool_grad(mfi_kctx *k, bool max)
   if (max) {
     size_t c = (size_t)(g.c > 0 ? g.c : 1);
     void *m = mfi_scratch(k, c * mf_dtype_size(dt));
-    int64_t *at = m ? mfi_scratch(k, c * sizeof(int64_t)) : NULL;
-    if (at) max_pool_grad(&g, dt, x, dy, dx, m, at);
+    void *done = m ? mfi_scratch(k, c * mf_dtype_size(dt)) : NULL;
+    if (done) max_pool_grad(&g, dt, x, dy, dx, m, done);
     return;
   }
   int64_t o = 0;
