@@ -453,14 +453,34 @@ static void cpu_bp_filter(mfi_kctx *k)
   }
   char *col = col_buffer(k, &g, es, &bytes);
   if (!col) return;
+  /* With more filter taps than output channels, dfilter^T = dy^T col
+   * ([o, kk], then transposed): the GEMM's transposed operand, packed a few
+   * rows at a time, is then the narrow dy, not the wide column matrix. */
+  bool swap = kk > g.o && g.n > 0; /* an empty batch: df stays zero */
+  char *dft = swap ? mfi_scratch(k, (size_t)(kk * g.o) * es) : NULL;
+  if (swap && !dft) {
+    free(col);
+    return;
+  }
   int64_t nb = chunk_images(&g);
   for (int64_t i = 0; i < g.n; i += nb) {
     int64_t cnt = g.n - i < nb ? g.n - i : nb;
+    const char *dyi = dy + (size_t)(i * rows * g.o) * es;
     im2col(&g, es, x + (size_t)(i * g.h * g.w * g.c) * es, cnt, col);
-    mfi_gemm(dt, true, false, kk, g.o, cnt * rows, col, kk, dy + (size_t)(i * rows * g.o) * es, g.o,
-             1, df, g.o);
+    if (swap)
+      mfi_gemm(dt, true, false, g.o, kk, cnt * rows, dyi, g.o, col, kk, i == 0 ? 0 : 1, dft, kk);
+    else
+      mfi_gemm(dt, true, false, kk, g.o, cnt * rows, col, kk, dyi, g.o, 1, df, g.o);
   }
   free(col);
+  if (!swap) return;
+  for (int64_t q = 0; q < kk; q++)
+    for (int64_t o = 0; o < g.o; o++) {
+      if (dt == MF_FLOAT32)
+        ((float *)df)[q * g.o + o] = ((const float *)dft)[o * kk + q];
+      else
+        ((double *)df)[q * g.o + o] = ((const double *)dft)[o * kk + q];
+    }
 }
 
 /* ---------------------------------------------------------------- pooling */
