@@ -373,22 +373,74 @@ static void col2im(const mfi_conv_geom *g, mf_dtype dt, const char *col, int64_t
         }
 }
 
-static void *col_buffer(mfi_kctx *k, const mfi_conv_geom *g, size_t es, size_t *bytes)
+/* ---------------------------------------------------------------- CPU kernels
+ *
+ * The convolutions split their images across the intra-op team: each part
+ * runs im2col (or col2im) and its GEMMs over its own images with its own
+ * column buffer, the GEMMs single-threaded (a region inside a region runs
+ * on its caller). A small CNN's GEMMs are below mfi_sgemm's own threading
+ * threshold, and im2col and col2im were never threaded. */
+
+typedef struct {
+  const mfi_conv_geom *g;
+  mf_dtype dt;
+  size_t es;
+  const char *a, *b; /* conv: x, filter; bp_input: filter, dy; bp_filter: x, dy */
+  char *out;         /* conv: y; bp_input: dx; bp_filter: parts x kk*o partial sums */
+  char *col;         /* parts x part_bytes */
+  size_t part_bytes;
+  int64_t nb; /* images per chunk */
+  bool swap;  /* bp_filter: partial sums as dfilter^T [o, kk] */
+} batch_job;
+
+/* Parts for a kernel of about 2 n oh ow kh kw c o flops: one below a
+ * MFLOP, where a wakeup costs more than it saves; at most one per image. */
+static int batch_parts(const mfi_conv_geom *g)
 {
-  *bytes = (size_t)(chunk_images(g) * g->oh * g->ow * g->kh * g->kw * g->c) * es;
-  if (*bytes == 0) *bytes = es;
-  void *p = malloc(*bytes);
-  if (!p) mfi_op_error(k->status, MF_RESOURCE_EXHAUSTED, k->op, "out of memory for im2col");
-  return p;
+  double work =
+      2.0 * (double)(g->n * g->oh * g->ow) * (double)(g->kh * g->kw * g->c) * (double)g->o;
+  int64_t p = work < 1e6 ? 1 : mfi_parallel_threads();
+  return (int)(p > g->n ? (g->n > 0 ? g->n : 1) : p);
 }
 
-/* ---------------------------------------------------------------- CPU kernels */
+/* The column buffers of `parts` parts, chunks of at most chunk_images
+ * images each; NULL with the op's error when out of memory. */
+static char *batch_setup(mfi_kctx *k, batch_job *j, int parts)
+{
+  const mfi_conv_geom *g = j->g;
+  int64_t per = (g->n + parts - 1) / parts, nb = chunk_images(g);
+  j->nb = nb < per ? nb : per;
+  if (j->nb < 1) j->nb = 1;
+  j->part_bytes = (size_t)(j->nb * g->oh * g->ow * g->kh * g->kw * g->c) * j->es;
+  if (j->part_bytes == 0) j->part_bytes = j->es;
+  j->col = malloc(j->part_bytes * (size_t)parts);
+  if (!j->col) mfi_op_error(k->status, MF_RESOURCE_EXHAUSTED, k->op, "out of memory for im2col");
+  return j->col;
+}
+
+#define PART_RANGE(j, p, np, i0, i1)                                                               \
+  int64_t i0 = (j)->g->n * (p) / (np), i1 = (j)->g->n * ((p) + 1) / (np)
+
+static void conv_part(void *ctx, int p, int np)
+{
+  const batch_job *j = ctx;
+  const mfi_conv_geom *g = j->g;
+  PART_RANGE(j, p, np, i0, i1);
+  int64_t kk = g->kh * g->kw * g->c, rows = g->oh * g->ow;
+  char *col = j->col + (size_t)p * j->part_bytes;
+  for (int64_t i = i0; i < i1; i += j->nb) {
+    int64_t cnt = i1 - i < j->nb ? i1 - i : j->nb;
+    im2col(g, j->es, j->a + (size_t)(i * g->h * g->w * g->c) * j->es, cnt, col);
+    mfi_gemm(j->dt, false, false, cnt * rows, g->o, kk, col, kk, j->b, g->o, 0,
+             j->out + (size_t)(i * rows * g->o) * j->es, g->o);
+  }
+}
 
 static void cpu_conv(mfi_kctx *k)
 {
   mfi_conv_geom g = mfi_conv_geom_of(k);
   mf_dtype dt = k->in[0]->dtype;
-  size_t es = mf_dtype_size(dt), bytes;
+  size_t es = mf_dtype_size(dt);
   if (!mfi_outs_new(k, 1) || k->out[0]->numel == 0) return;
   const char *x = mfi_data(k->in[0]), *f = mfi_data(k->in[1]);
   char *y = mfi_data(k->out[0]);
@@ -397,24 +449,35 @@ static void cpu_conv(mfi_kctx *k)
     mfi_gemm(dt, false, false, g.n * rows, g.o, kk, x, kk, f, g.o, 0, y, g.o);
     return;
   }
-  char *col = col_buffer(k, &g, es, &bytes);
-  if (!col) return;
-  int64_t nb = chunk_images(&g);
-  for (int64_t i = 0; i < g.n; i += nb) {
-    int64_t cnt = g.n - i < nb ? g.n - i : nb;
-    im2col(&g, es, x + (size_t)(i * g.h * g.w * g.c) * es, cnt, col);
-    mfi_gemm(dt, false, false, cnt * rows, g.o, kk, col, kk, f, g.o, 0,
-             y + (size_t)(i * rows * g.o) * es, g.o);
-  }
-  free(col);
+  batch_job j = {.g = &g, .dt = dt, .es = es, .a = x, .b = f, .out = y};
+  int parts = batch_parts(&g);
+  if (!batch_setup(k, &j, parts)) return;
+  mfi_parallel(parts, conv_part, &j);
+  free(j.col);
 }
 
-/* dcol = dy filter^T, scattered back into dx. */
+/* dcol = dy filter^T, scattered back into dx (zeroed here, per part). */
+static void bp_input_part(void *ctx, int p, int np)
+{
+  const batch_job *j = ctx;
+  const mfi_conv_geom *g = j->g;
+  PART_RANGE(j, p, np, i0, i1);
+  int64_t kk = g->kh * g->kw * g->c, rows = g->oh * g->ow, img = g->h * g->w * g->c;
+  char *col = j->col + (size_t)p * j->part_bytes;
+  memset(j->out + (size_t)(i0 * img) * j->es, 0, (size_t)((i1 - i0) * img) * j->es);
+  for (int64_t i = i0; i < i1; i += j->nb) {
+    int64_t cnt = i1 - i < j->nb ? i1 - i : j->nb;
+    mfi_gemm(j->dt, false, true, cnt * rows, kk, g->o, j->b + (size_t)(i * rows * g->o) * j->es,
+             g->o, j->a, g->o, 0, col, kk);
+    col2im(g, j->dt, col, cnt, j->out + (size_t)(i * img) * j->es);
+  }
+}
+
 static void cpu_bp_input(mfi_kctx *k)
 {
   mfi_conv_geom g = mfi_conv_geom_of(k);
   mf_dtype dt = k->in[1]->dtype;
-  size_t es = mf_dtype_size(dt), bytes;
+  size_t es = mf_dtype_size(dt);
   if (!mfi_outs_new(k, 1) || k->out[0]->numel == 0) return;
   const char *f = mfi_data(k->in[1]), *dy = mfi_data(k->in[2]);
   char *dx = mfi_data(k->out[0]);
@@ -423,25 +486,39 @@ static void cpu_bp_input(mfi_kctx *k)
     mfi_gemm(dt, false, true, g.n * rows, kk, g.o, dy, g.o, f, g.o, 0, dx, kk);
     return;
   }
-  memset(dx, 0, (size_t)k->out[0]->numel * es);
-  char *col = col_buffer(k, &g, es, &bytes);
-  if (!col) return;
-  int64_t nb = chunk_images(&g);
-  for (int64_t i = 0; i < g.n; i += nb) {
-    int64_t cnt = g.n - i < nb ? g.n - i : nb;
-    mfi_gemm(dt, false, true, cnt * rows, kk, g.o, dy + (size_t)(i * rows * g.o) * es, g.o, f, g.o,
-             0, col, kk);
-    col2im(&g, dt, col, cnt, dx + (size_t)(i * g.h * g.w * g.c) * es);
-  }
-  free(col);
+  batch_job j = {.g = &g, .dt = dt, .es = es, .a = f, .b = dy, .out = dx};
+  int parts = batch_parts(&g);
+  if (!batch_setup(k, &j, parts)) return;
+  mfi_parallel(parts, bp_input_part, &j);
+  free(j.col);
 }
 
-/* dfilter = sum over chunks of col^T dy. */
+/* Part p's sum over its images of col^T dy added to its kk*o slot of j->out;
+ * with swap, of dy^T col ([o, kk]): the GEMM's transposed operand, packed
+ * a few rows at a time, is then the narrow dy, not the wide column matrix. */
+static void bp_filter_part(void *ctx, int p, int np)
+{
+  const batch_job *j = ctx;
+  const mfi_conv_geom *g = j->g;
+  PART_RANGE(j, p, np, i0, i1);
+  int64_t kk = g->kh * g->kw * g->c, rows = g->oh * g->ow;
+  char *col = j->col + (size_t)p * j->part_bytes, *acc = j->out + (size_t)(p * kk * g->o) * j->es;
+  for (int64_t i = i0; i < i1; i += j->nb) {
+    int64_t cnt = i1 - i < j->nb ? i1 - i : j->nb;
+    const char *dyi = j->b + (size_t)(i * rows * g->o) * j->es;
+    im2col(g, j->es, j->a + (size_t)(i * g->h * g->w * g->c) * j->es, cnt, col);
+    if (j->swap)
+      mfi_gemm(j->dt, true, false, g->o, kk, cnt * rows, dyi, g->o, col, kk, 1, acc, kk);
+    else
+      mfi_gemm(j->dt, true, false, kk, g->o, cnt * rows, col, kk, dyi, g->o, 1, acc, g->o);
+  }
+}
+
 static void cpu_bp_filter(mfi_kctx *k)
 {
   mfi_conv_geom g = mfi_conv_geom_of(k);
   mf_dtype dt = k->in[0]->dtype;
-  size_t es = mf_dtype_size(dt), bytes;
+  size_t es = mf_dtype_size(dt);
   if (!mfi_outs_new(k, 1) || k->out[0]->numel == 0) return;
   const char *x = mfi_data(k->in[0]), *dy = mfi_data(k->in[2]);
   char *df = mfi_data(k->out[0]);
@@ -451,36 +528,27 @@ static void cpu_bp_filter(mfi_kctx *k)
     mfi_gemm(dt, true, false, kk, g.o, g.n * rows, x, kk, dy, g.o, 0, df, g.o);
     return;
   }
-  char *col = col_buffer(k, &g, es, &bytes);
-  if (!col) return;
-  /* With more filter taps than output channels, dfilter^T = dy^T col
-   * ([o, kk], then transposed): the GEMM's transposed operand, packed a few
-   * rows at a time, is then the narrow dy, not the wide column matrix. */
-  bool swap = kk > g.o && g.n > 0; /* an empty batch: df stays zero */
-  char *dft = swap ? mfi_scratch(k, (size_t)(kk * g.o) * es) : NULL;
-  if (swap && !dft) {
-    free(col);
-    return;
+  if (g.n == 0) return; /* an empty batch: df stays zero */
+  int parts = batch_parts(&g);
+  batch_job j = {.g = &g, .dt = dt, .es = es, .a = x, .b = dy, .swap = kk > g.o};
+  if (!(j.out = mfi_scratch(k, (size_t)(parts * kk * g.o) * es))) return;
+  /* zeroed here: the team may run fewer parts than asked */
+  memset(j.out, 0, (size_t)(parts * kk * g.o) * es);
+  if (!batch_setup(k, &j, parts)) return;
+  mfi_parallel(parts, bp_filter_part, &j);
+  free(j.col);
+  /* df = the sum of the parts' slots */
+  for (int p = 0; p < parts; p++) {
+    const char *acc = j.out + (size_t)(p * kk * g.o) * es;
+    for (int64_t q = 0; q < kk; q++)
+      for (int64_t o = 0; o < g.o; o++) {
+        int64_t from = j.swap ? o * kk + q : q * g.o + o;
+        if (dt == MF_FLOAT32)
+          ((float *)df)[q * g.o + o] += ((const float *)acc)[from];
+        else
+          ((double *)df)[q * g.o + o] += ((const double *)acc)[from];
+      }
   }
-  int64_t nb = chunk_images(&g);
-  for (int64_t i = 0; i < g.n; i += nb) {
-    int64_t cnt = g.n - i < nb ? g.n - i : nb;
-    const char *dyi = dy + (size_t)(i * rows * g.o) * es;
-    im2col(&g, es, x + (size_t)(i * g.h * g.w * g.c) * es, cnt, col);
-    if (swap)
-      mfi_gemm(dt, true, false, g.o, kk, cnt * rows, dyi, g.o, col, kk, i == 0 ? 0 : 1, dft, kk);
-    else
-      mfi_gemm(dt, true, false, kk, g.o, cnt * rows, col, kk, dyi, g.o, 1, df, g.o);
-  }
-  free(col);
-  if (!swap) return;
-  for (int64_t q = 0; q < kk; q++)
-    for (int64_t o = 0; o < g.o; o++) {
-      if (dt == MF_FLOAT32)
-        ((float *)df)[q * g.o + o] = ((const float *)dft)[o * kk + q];
-      else
-        ((double *)df)[q * g.o + o] = ((const double *)dft)[o * kk + q];
-    }
 }
 
 /* ---------------------------------------------------------------- pooling */

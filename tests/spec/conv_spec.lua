@@ -167,6 +167,57 @@ describe("tf.nn.conv2d", function()
     end)
   end
 
+  -- Large enough (> 1 MFLOP) that the kernels split the images across
+  -- threads, with an odd batch so the parts differ in size.
+  it("a batch split across threads: output and both gradients match float64 loops", function()
+    local xs, fs, st, pad = { 5, 13, 18, 6 }, { 3, 4, 6, 16 }, { 1, 2 }, "SAME"
+    local n, h, w, c = table.unpack(xs)
+    local kh, kw, _, o = table.unpack(fs)
+    local x, f = rand(xs), rand(fs)
+    local want, ys = ref_conv(x, xs, f, fs, st, pad, { 1, 1 })
+    local W = rand(ys)
+    -- d sum(y * W) / dx and / df, by the same loops as ref_conv
+    local oh, pt = geometry(h, kh, st[1], 1, pad)
+    local ow, pl = geometry(w, kw, st[2], 1, pad)
+    local dx, df = {}, {}
+    for i = 1, #x do dx[i] = 0 end
+    for i = 1, #f do df[i] = 0 end
+    for b = 0, n - 1 do
+      for i = 0, oh - 1 do
+        for j = 0, ow - 1 do
+          for q = 0, o - 1 do
+            local wv = W[((b * oh + i) * ow + j) * o + q + 1]
+            for u = 0, kh - 1 do
+              for v = 0, kw - 1 do
+                local yy, xx = i * st[1] - pt + u, j * st[2] - pl + v
+                if yy >= 0 and yy < h and xx >= 0 and xx < w then
+                  for p = 0, c - 1 do
+                    local xi, fi = ((b * h + yy) * w + xx) * c + p + 1, ((u * kw + v) * c + p) * o + q + 1
+                    dx[xi] = dx[xi] + f[fi] * wv
+                    df[fi] = df[fi] + x[xi] * wv
+                  end
+                end
+              end
+            end
+          end
+        end
+      end
+    end
+    for _, dtype in ipairs({ "float64", "float32" }) do
+      tf.reset_default_graph()
+      local xt, ft = tf.constant(array(x, xs, dtype)), tf.constant(array(f, fs, dtype))
+      local y = tf.nn.conv2d(xt, ft, { 1, st[1], st[2], 1 }, pad)
+      local loss = tf.reduce_sum(y * tf.constant(array(W, ys, dtype)))
+      local g = tf.gradients(loss, { xt, ft })
+      local sess <close> = tf.Session{ config = { intra_op_threads = 2 } }
+      local r = sess:run({ y, g[1], g[2] })
+      local tol = dtype == "float64" and 1e-10 or 1e-3
+      N.assert_close(want, values(r[1]), tol, dtype .. " output")
+      N.assert_close(dx, values(r[2]), tol, dtype .. " input gradient")
+      N.assert_close(df, values(r[3]), tol, dtype .. " filter gradient")
+    end
+  end)
+
   it("infers the output shape with an unknown batch", function()
     local x = tf.placeholder("float32", { -1, 7, 7, 3 })
     local y = tf.nn.conv2d(x, tf.zeros({ 3, 3, 3, 8 }), { 1, 2, 2, 1 }, "SAME")
