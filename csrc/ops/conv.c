@@ -266,10 +266,13 @@ static void prepare_avg_pool_grad(mfi_kctx *k) { prepare_kind(k, AVG_POOL_GRAD);
 
 /* ---------------------------------------------------------------- im2col */
 
-/* Images at a time so that the column matrix stays near 4M elements. */
+/* Images at a time so that the column matrix stays near 64K elements. */
 static int64_t chunk_images(const mfi_conv_geom *g)
 {
-  int64_t per = g->oh * g->ow * g->kh * g->kw * g->c, nb = per > 0 ? (4 << 20) / per : g->n;
+  /* 64K elements (256 KiB in float32): the GEMM packs the column matrix
+   * (or col2im reads it) while it is still in L2; with 4M the column matrix
+   * went through memory twice and the GEMM was bound by it. */
+  int64_t per = g->oh * g->ow * g->kh * g->kw * g->c, nb = per > 0 ? (64 << 10) / per : g->n;
   return nb < 1 ? 1 : nb > g->n ? g->n : nb;
 }
 
@@ -389,9 +392,21 @@ typedef struct {
   char *out;         /* conv: y; bp_input: dx; bp_filter: parts x kk*o partial sums */
   char *col;         /* parts x part_bytes */
   size_t part_bytes;
-  int64_t nb; /* images per chunk */
-  bool swap;  /* bp_filter: partial sums as dfilter^T [o, kk] */
+  int64_t nb;             /* images per chunk */
+  bool swap;              /* bp_filter: partial sums as dfilter^T [o, kk] */
+  const mfi_packed_b *pb; /* conv: the filter, bp_input: its transpose, packed once (float32) */
 } batch_job;
+
+/* The filter (transposed for bp_input) packed once for every chunk's
+ * GEMM: pb->p stays NULL (plain mfi_gemm calls) for float64, or without
+ * our kernels, or when the pack cannot be allocated. */
+static const mfi_packed_b *pack_filter(mfi_packed_b *pb, mf_dtype dt, bool tb, int64_t k, int64_t n,
+                                       const void *f, int64_t ldf)
+{
+  pb->p = NULL;
+  if (dt != MF_FLOAT32 || !mfi_pack_b(pb, tb, k, n, f, ldf)) return NULL;
+  return pb;
+}
 
 /* Parts for a kernel of about 2 n oh ow kh kw c o flops: one below a
  * MFLOP, where a wakeup costs more than it saves; at most one per image. */
@@ -430,9 +445,12 @@ static void conv_part(void *ctx, int p, int np)
   char *col = j->col + (size_t)p * j->part_bytes;
   for (int64_t i = i0; i < i1; i += j->nb) {
     int64_t cnt = i1 - i < j->nb ? i1 - i : j->nb;
+    char *y = j->out + (size_t)(i * rows * g->o) * j->es;
     im2col(g, j->es, j->a + (size_t)(i * g->h * g->w * g->c) * j->es, cnt, col);
-    mfi_gemm(j->dt, false, false, cnt * rows, g->o, kk, col, kk, j->b, g->o, 0,
-             j->out + (size_t)(i * rows * g->o) * j->es, g->o);
+    if (j->pb && cnt * rows > 1)
+      mfi_sgemm_packed(false, cnt * rows, (const float *)col, kk, j->pb, 0, (float *)y, g->o);
+    else
+      mfi_gemm(j->dt, false, false, cnt * rows, g->o, kk, col, kk, j->b, g->o, 0, y, g->o);
   }
 }
 
@@ -452,7 +470,10 @@ static void cpu_conv(mfi_kctx *k)
   batch_job j = {.g = &g, .dt = dt, .es = es, .a = x, .b = f, .out = y};
   int parts = batch_parts(&g);
   if (!batch_setup(k, &j, parts)) return;
+  mfi_packed_b pb;
+  j.pb = pack_filter(&pb, dt, false, kk, g.o, f, g.o);
   mfi_parallel(parts, conv_part, &j);
+  mfi_packed_b_free(&pb);
   free(j.col);
 }
 
@@ -467,8 +488,11 @@ static void bp_input_part(void *ctx, int p, int np)
   memset(j->out + (size_t)(i0 * img) * j->es, 0, (size_t)((i1 - i0) * img) * j->es);
   for (int64_t i = i0; i < i1; i += j->nb) {
     int64_t cnt = i1 - i < j->nb ? i1 - i : j->nb;
-    mfi_gemm(j->dt, false, true, cnt * rows, kk, g->o, j->b + (size_t)(i * rows * g->o) * j->es,
-             g->o, j->a, g->o, 0, col, kk);
+    const char *dyi = j->b + (size_t)(i * rows * g->o) * j->es;
+    if (j->pb && cnt * rows > 1)
+      mfi_sgemm_packed(false, cnt * rows, (const float *)dyi, g->o, j->pb, 0, (float *)col, kk);
+    else
+      mfi_gemm(j->dt, false, true, cnt * rows, kk, g->o, dyi, g->o, j->a, g->o, 0, col, kk);
     col2im(g, j->dt, col, cnt, j->out + (size_t)(i * img) * j->es);
   }
 }
@@ -489,7 +513,10 @@ static void cpu_bp_input(mfi_kctx *k)
   batch_job j = {.g = &g, .dt = dt, .es = es, .a = f, .b = dy, .out = dx};
   int parts = batch_parts(&g);
   if (!batch_setup(k, &j, parts)) return;
+  mfi_packed_b pb;
+  j.pb = pack_filter(&pb, dt, true, g.o, kk, f, g.o);
   mfi_parallel(parts, bp_input_part, &j);
+  mfi_packed_b_free(&pb);
   free(j.col);
 }
 
