@@ -129,14 +129,22 @@ static void cpu_relu_grad(mfi_kctx *k)
   const mf_tensor *dy = k->in[0], *x = k->in[1];
   if (!mfi_out_new(k, 0, dy->dtype, dy->ndim, dy->dims)) return;
   int64_t n = x->numel;
+  /* Both loads unconditional, so the select vectorizes: as a branch on the
+   * sign of a it was mispredicted about half the time. */
   if (x->dtype == MF_FLOAT32) {
     const float *g = mfi_data(dy), *a = mfi_data(x);
     float *y = mfi_data(k->out[0]);
-    for (int64_t i = 0; i < n; i++) y[i] = a[i] > 0 ? g[i] : 0.0f;
+    for (int64_t i = 0; i < n; i++) {
+      float v = g[i];
+      y[i] = a[i] > 0 ? v : 0.0f;
+    }
   } else {
     const double *g = mfi_data(dy), *a = mfi_data(x);
     double *y = mfi_data(k->out[0]);
-    for (int64_t i = 0; i < n; i++) y[i] = a[i] > 0 ? g[i] : 0.0;
+    for (int64_t i = 0; i < n; i++) {
+      double v = g[i];
+      y[i] = a[i] > 0 ? v : 0.0;
+    }
   }
 }
 

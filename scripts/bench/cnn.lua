@@ -1,6 +1,7 @@
 -- LeNet-style CNN training throughput on synthetic 8x8 (or --size) inputs,
--- the moonflow side of a PyTorch peer with the same flags, model and JSON
--- fields (the peer is still to come):
+-- the moonflow side of scripts/bench/torch_cnn.py (PyTorch, the same flags,
+-- model and JSON fields); scripts/bench/cnn_compare.sh runs both alternately
+-- and prints the ratio:
 --   lua5.4 scripts/bench/cnn.lua [--size 8] [--batch 64] [--steps 30]
 --     [--warmup 5] [--threads 0] [--lr 0.05] [--seed 0]
 -- Model: conv 5x5 SAME (16) + relu, max pool 2, conv 5x5 SAME (32) + relu,

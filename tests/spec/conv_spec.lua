@@ -144,6 +144,12 @@ describe("tf.nn.conv2d", function()
     { { 2, 9, 8, 1 }, { 2, 3, 1, 2 }, { 1, 1 }, "VALID", { 2, 2 } },
     { { 3, 4, 5, 6 }, { 1, 1, 6, 4 }, { 1, 1 }, "VALID", { 1, 1 } },
     { { 1, 6, 6, 2 }, { 4, 4, 2, 3 }, { 2, 2 }, "SAME", { 1, 1 } },
+    -- windows wider than the input (padding on both sides of one row)
+    { { 2, 2, 3, 2 }, { 5, 5, 2, 3 }, { 1, 1 }, "SAME", { 1, 1 } },
+    { { 2, 4, 4, 3 }, { 5, 5, 3, 2 }, { 2, 2 }, "SAME", { 1, 1 } },
+    -- dilated along one axis only
+    { { 1, 5, 7, 2 }, { 2, 3, 2, 2 }, { 1, 2 }, "SAME", { 1, 2 } },
+    { { 1, 7, 5, 2 }, { 3, 2, 2, 2 }, { 1, 1 }, "SAME", { 2, 1 } },
   }
   for _, dtype in ipairs({ "float64", "float32" }) do
     it("matches a float64 reference in " .. dtype .. " (odd sizes, strides, paddings, dilations, 1x1)", function()
@@ -160,6 +166,57 @@ describe("tf.nn.conv2d", function()
       end
     end)
   end
+
+  -- Large enough (> 1 MFLOP) that the kernels split the images across
+  -- threads, with an odd batch so the parts differ in size.
+  it("a batch split across threads: output and both gradients match float64 loops", function()
+    local xs, fs, st, pad = { 5, 13, 18, 6 }, { 3, 4, 6, 16 }, { 1, 2 }, "SAME"
+    local n, h, w, c = table.unpack(xs)
+    local kh, kw, _, o = table.unpack(fs)
+    local x, f = rand(xs), rand(fs)
+    local want, ys = ref_conv(x, xs, f, fs, st, pad, { 1, 1 })
+    local W = rand(ys)
+    -- d sum(y * W) / dx and / df, by the same loops as ref_conv
+    local oh, pt = geometry(h, kh, st[1], 1, pad)
+    local ow, pl = geometry(w, kw, st[2], 1, pad)
+    local dx, df = {}, {}
+    for i = 1, #x do dx[i] = 0 end
+    for i = 1, #f do df[i] = 0 end
+    for b = 0, n - 1 do
+      for i = 0, oh - 1 do
+        for j = 0, ow - 1 do
+          for q = 0, o - 1 do
+            local wv = W[((b * oh + i) * ow + j) * o + q + 1]
+            for u = 0, kh - 1 do
+              for v = 0, kw - 1 do
+                local yy, xx = i * st[1] - pt + u, j * st[2] - pl + v
+                if yy >= 0 and yy < h and xx >= 0 and xx < w then
+                  for p = 0, c - 1 do
+                    local xi, fi = ((b * h + yy) * w + xx) * c + p + 1, ((u * kw + v) * c + p) * o + q + 1
+                    dx[xi] = dx[xi] + f[fi] * wv
+                    df[fi] = df[fi] + x[xi] * wv
+                  end
+                end
+              end
+            end
+          end
+        end
+      end
+    end
+    for _, dtype in ipairs({ "float64", "float32" }) do
+      tf.reset_default_graph()
+      local xt, ft = tf.constant(array(x, xs, dtype)), tf.constant(array(f, fs, dtype))
+      local y = tf.nn.conv2d(xt, ft, { 1, st[1], st[2], 1 }, pad)
+      local loss = tf.reduce_sum(y * tf.constant(array(W, ys, dtype)))
+      local g = tf.gradients(loss, { xt, ft })
+      local sess <close> = tf.Session{ config = { intra_op_threads = 2 } }
+      local r = sess:run({ y, g[1], g[2] })
+      local tol = dtype == "float64" and 1e-10 or 1e-3
+      N.assert_close(want, values(r[1]), tol, dtype .. " output")
+      N.assert_close(dx, values(r[2]), tol, dtype .. " input gradient")
+      N.assert_close(df, values(r[3]), tol, dtype .. " filter gradient")
+    end
+  end)
 
   it("infers the output shape with an unknown batch", function()
     local x = tf.placeholder("float32", { -1, 7, 7, 3 })
@@ -290,6 +347,60 @@ describe("tf.nn.max_pool and tf.nn.avg_pool", function()
     local g = run(tf.gradients(tf.reduce_sum(y), x)[1], { [x] = array({ 1, 3, 3, 2 }, { 1, 2, 2, 1 }) })
     assert.are.same({ 0, 1, 0, 0 }, values(g))
   end)
+
+  -- The gradient routed by a plain loop: each output's dy to its window's
+  -- first max in row-major order (strict >; a leading NaN stays the max).
+  local function ref_max_pool_grad(x, xs, k, st, pad, dy)
+    local n, h, w, c = table.unpack(xs)
+    local oh, pt = geometry(h, k[1], st[1], 1, pad)
+    local ow, pl = geometry(w, k[2], st[2], 1, pad)
+    local dx, o = {}, 0
+    for i = 1, #x do dx[i] = 0 end
+    for b = 0, n - 1 do
+      for i = 0, oh - 1 do
+        for j = 0, ow - 1 do
+          for p = 0, c - 1 do
+            local best, m
+            for u = 0, k[1] - 1 do
+              for v = 0, k[2] - 1 do
+                local yy, xx = i * st[1] - pt + u, j * st[2] - pl + v
+                if yy >= 0 and yy < h and xx >= 0 and xx < w then
+                  local at = ((b * h + yy) * w + xx) * c + p + 1
+                  if not best or x[at] > m then best, m = at, x[at] end
+                end
+              end
+            end
+            o = o + 1
+            dx[best] = dx[best] + dy[o]
+          end
+        end
+      end
+    end
+    return dx
+  end
+
+  for _, dtype in ipairs({ "float32", "float64" }) do
+    it("max_pool's gradient in " .. dtype .. ": ties, overlapping windows and NaN per channel", function()
+      local nan = 0 / 0
+      for _, c in ipairs({ { { 2, 5, 6, 3 }, { 3, 3 }, { 2, 2 }, "SAME" }, { { 1, 4, 5, 5 }, { 2, 3 }, { 1, 1 }, "VALID" },
+                           { { 1, 4, 4, 17 }, { 2, 2 }, { 2, 2 }, "SAME" } }) do
+        local xs, k, st, pad = table.unpack(c)
+        local x = {}
+        -- few distinct values: many ties within windows, different per channel
+        for i = 1, numel(xs) do x[i] = math.random(0, 3) / 2 end
+        x[1] = nan -- a leading NaN in channel 1 of the first window
+        local y = tf.nn.max_pool(array(x, xs, dtype), { 1, k[1], k[2], 1 }, { 1, st[1], st[2], 1 }, pad)
+        local dy = rand(y.shape)
+        local dxt = tf.gradients(y, { y.op.inputs[1] }, { array(dy, y.shape, dtype) })[1]
+        local got = values(run(dxt))
+        local want = ref_max_pool_grad(x, xs, k, st, pad, dy)
+        -- float32 rounds dy; sums of a few of them stay within 1e-6
+        N.assert_close(want, got, dtype == "float64" and 1e-12 or 1e-5, "max_pool grad " .. pad)
+        local m = values(run(y))
+        assert.is_true(m[1] ~= m[1], "the leading NaN is the first window's max")
+      end
+    end)
+  end
 end)
 
 describe("tf.layers convolution layers", function()
