@@ -14,25 +14,11 @@ local tf = require("moonflow")
 local bench = require("moonflow.bench")
 local D = require("char_data")
 local M = require("char_model")
+local CLI = require("cli")
 
 -- ---------------------------------------------------------------- options
 
-local function integer(min)
-  return function(s)
-    local n = math.tointeger(tonumber(s))
-    if not n or n < min then return nil, string.format("expected an integer >= %d, got '%s'", min, s) end
-    return n
-  end
-end
-local function number(min, max)
-  return function(s)
-    local n = tonumber(s)
-    if not n or n < min or (max and n > max) then
-      return nil, string.format("expected a number in [%g, %s], got '%s'", min, max and string.format("%g", max) or "inf", s)
-    end
-    return n + 0.0
-  end
-end
+local integer, number = CLI.integer, CLI.number
 
 local parser = argparse("char_rnn.lua",
   "Train a character-level RNN language model with moonflow. The file is read as bytes; the vocabulary "

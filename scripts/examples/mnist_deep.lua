@@ -11,17 +11,12 @@
 -- (1e-3, not 1e-4), since the data set is 1438 images; classes and axes are
 -- 1-based; an unknown dimension is -1 (a Lua table cannot hold None).
 local script_dir = (arg and arg[0] or ""):match("^(.*)/[^/]*$") or "."
+package.path = script_dir .. "/../lib/?.lua;" .. package.path
 local argparse = require("argparse")
 local tf = require("moonflow")
 local input_data = dofile(script_dir .. "/digits.lua")
 
-local function integer(min)
-  return function(s)
-    local n = math.tointeger(tonumber(s))
-    if not n or n < min then return nil, string.format("expected an integer >= %d, got '%s'", min, s) end
-    return n
-  end
-end
+local integer = require("cli").integer
 local parser = argparse("mnist_deep.lua", "A convolutional network on the 8x8 digits (TF's mnist_deep.py).")
 parser:option("--data", "The digits CSV (gzipped or not)."):default(input_data.default_path)
 parser:option("--steps", "Training steps."):default("3000"):convert(integer(1))

@@ -10,17 +10,12 @@
 -- images have 64 pixels, not 784; an unknown dimension is -1 (a Lua table
 -- cannot hold TF's None).
 local script_dir = (arg and arg[0] or ""):match("^(.*)/[^/]*$") or "."
+package.path = script_dir .. "/../lib/?.lua;" .. package.path
 local argparse = require("argparse")
 local tf = require("moonflow")
 local input_data = dofile(script_dir .. "/digits.lua")
 
-local function integer(min)
-  return function(s)
-    local n = math.tointeger(tonumber(s))
-    if not n or n < min then return nil, string.format("expected an integer >= %d, got '%s'", min, s) end
-    return n
-  end
-end
+local integer = require("cli").integer
 local parser = argparse("mnist_softmax.lua", "Softmax regression on the 8x8 digits (TF's mnist_softmax.py).")
 parser:option("--data", "The digits CSV (gzipped or not)."):default(input_data.default_path)
 parser:option("--steps", "Training steps."):default("1000"):convert(integer(1))
