@@ -38,7 +38,8 @@ emb=$(nm -D --defined-only build/libmoonflow_lua.so)
 extra=$(grep -v ' mf_' <<<"$lib"; grep ' mf_lua_' <<<"$lib"
         grep -v ' luaopen_moonflow_core$' <<<"$mod"; grep -v ' mf_lua_' <<<"$emb") || true
 # libmoonflow_lua runs on libmoonflow.so's runtime, with no copy of its own.
-nm -D --undefined-only build/libmoonflow_lua.so | grep -q ' mf_session_run$' ||
+# (grep reads all of nm's output: with -q, nm could die of SIGPIPE and pipefail fail the check)
+nm -D --undefined-only build/libmoonflow_lua.so | grep ' mf_session_run$' >/dev/null ||
   extra+=" libmoonflow_lua.so does not take mf_session_run from libmoonflow.so"
 if [ -n "$extra" ]; then
   printf '%s\n' "$extra" "symbols exported beyond the API" >&2
