@@ -209,7 +209,8 @@ describe("moonflow.mpi", function()
     -- which of the two waiting sides gives up first is a race: either says so
     { "error", "rank 1 fails on purpose", "timed out after 3 s" },
     { "shape", "of 2 runs MPIBroadcast 'broadcast_variables/MPIBroadcast' while rank ", "'broadcast_variables/MPIBroadcast' "
-               .. "with other dtypes, shapes or attributes: every rank must run the same graph" },
+               .. "with other dtypes, shapes or attributes, or on another kind of device: every rank must run "
+               .. "the same graph" },
     { "exit", "rank 1 of 2 exits, but the other ranks do not", "timed out after 3 s" },
   }
   for _, f in ipairs(faults) do
