@@ -454,6 +454,13 @@ bool mfi_mpi_bcast_bytes(mfi_kctx *k, void *buf, int n, int root, const char *wh
   return check_rc(k, MPI_Ibcast(buf, n, MPI_BYTE, root, M.comm, &r), what) && wait_k(k, &r, what);
 }
 
+bool mfi_mpi_allgather_bytes(mfi_kctx *k, const void *mine, void *all, int n, const char *what)
+{
+  MPI_Request r;
+  return check_rc(k, MPI_Iallgather(mine, n, MPI_BYTE, all, n, MPI_BYTE, M.comm, &r), what) &&
+         wait_k(k, &r, what);
+}
+
 static size_t nbytes(const mf_tensor *t) { return (size_t)t->numel * mf_dtype_size(t->dtype); }
 
 /* The next fusion group: the first input not yet done and the later ones

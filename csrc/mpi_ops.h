@@ -49,6 +49,10 @@ int mfi_mpi_next_group(const mfi_kctx *k, bool *done, int64_t threshold, int *g)
  * timeout; false with the op's error. Under the lock. */
 bool mfi_mpi_bcast_bytes(mfi_kctx *k, void *buf, int n, int root, const char *what);
 
+/* Every rank's n bytes into `all` (n * mf_mpi_size() bytes), in rank
+ * order, with the timeout; false with the op's error. Under the lock. */
+bool mfi_mpi_allgather_bytes(mfi_kctx *k, const void *mine, void *all, int n, const char *what);
+
 /* The op's error, marking the ranks out of step (later collectives refuse). */
 void mfi_mpi_fail(mfi_kctx *k, mf_code code, const char *msg);
 /* Counts one data collective (mf_mpi_calls). */

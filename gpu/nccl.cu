@@ -9,8 +9,12 @@
 // fail at once naming both collectives), the fusion groups and the
 // timeout. The communicator is made once per process at the first GPU
 // collective: rank 0's ncclUniqueId broadcast over MPI, ncclCommInitRank on
-// GPU local_rank % GPUs, non-blocking so that every wait polls with the
-// deadline. Each collective is waited for before the kernel returns,
+// that collective's GPU (the rank's: /gpu:<local_rank % GPUs> is the
+// layout to use), non-blocking so that every wait polls with the deadline.
+// NCCL needs one GPU per rank: when ranks share one (every rank on /gpu:0,
+// the default placement), or any rank sets MOONFLOW_NCCL=0, all ranks run
+// their GPU collectives through host memory and MPI instead, as a build
+// without NCCL does. Each collective is waited for before the kernel returns,
 // polling the stream's event and ncclCommGetAsyncError; a timeout or an
 // asynchronous error aborts the communicator (ncclCommAbort) and fails the
 // op and every later GPU collective of the process.
@@ -26,6 +30,7 @@
 #include <stdlib.h>
 #include <string.h>
 #include <time.h>
+#include <unistd.h>
 
 #include "../csrc/mpi_ops.h"
 #include "kernel.h"
@@ -38,8 +43,11 @@ static struct {
   int gpu;        // the GPU it was made for
   cudaEvent_t ev; // marks the end of a collective's work on the op's stream
   bool aborted;   // after a timeout or an error: no more GPU collectives
-  char why[256];  // what aborted it
-} N = {NULL, -1, NULL, false, ""};
+  int mode;       // MODE_*, decided at the first GPU collective
+  char why[320];  // what aborted it, or why the GPU collectives use MPI
+} N = {NULL, -1, NULL, false, 0, ""};
+
+enum { MODE_UNDECIDED, MODE_NCCL, MODE_HOST };
 
 static double now(void)
 {
@@ -160,9 +168,63 @@ static void comm_end(void)
   N.comm = NULL, N.ev = NULL, N.gpu = -1;
 }
 
+// Whether this process's GPU collectives use NCCL: every rank's GPU (host
+// name and PCI bus id) and wish (MOONFLOW_NCCL=0: no), gathered once over
+// MPI at the first GPU collective; all ranks come to the same answer. NCCL
+// needs one GPU per rank: ranks sharing one go through host memory and
+// MPI instead, and so do all when any rank asks.
+static bool decide(mfi_kctx *k)
+{
+  struct id {
+    char host[64];
+    char bus[32];
+    int32_t want;
+  } mine;
+  memset(&mine, 0, sizeof mine);
+  gethostname(mine.host, sizeof mine.host - 1);
+  const char *env = getenv("MOONFLOW_NCCL");
+  mine.want = !(env && strcmp(env, "0") == 0);
+  if (!cuda_ok(k, cudaDeviceGetPCIBusId(mine.bus, sizeof mine.bus - 1, k->dev->index),
+               "cudaDeviceGetPCIBusId"))
+    return false;
+  int n = mf_mpi_size();
+  struct id *all = (struct id *)calloc((size_t)n, sizeof *all);
+  if (!all) {
+    mfi_mpi_fail(k, MF_RESOURCE_EXHAUSTED, "out of memory");
+    return false;
+  }
+  if (!mfi_mpi_allgather_bytes(k, &mine, all, (int)sizeof mine, "the GPUs' exchange")) {
+    free(all);
+    return false;
+  }
+  N.mode = MODE_NCCL;
+  for (int a = 0; a < n && N.mode == MODE_NCCL; a++) {
+    if (!all[a].want) {
+      N.mode = MODE_HOST;
+      snprintf(N.why, sizeof N.why, "rank %d has MOONFLOW_NCCL=0", a);
+    }
+    for (int b = a + 1; b < n && N.mode == MODE_NCCL; b++)
+      if (strcmp(all[a].host, all[b].host) == 0 && strcmp(all[a].bus, all[b].bus) == 0) {
+        N.mode = MODE_HOST;
+        snprintf(N.why, sizeof N.why,
+                 "ranks %d and %d share the GPU %s on %s (NCCL needs one GPU per rank: place "
+                 "each rank's model on /gpu:<local_rank %% GPUs> or give each rank its own with "
+                 "CUDA_VISIBLE_DEVICES)",
+                 a, b, all[a].bus, all[a].host);
+      }
+  }
+  free(all);
+  if (N.mode == MODE_HOST && mf_mpi_rank() == 0) {
+    fprintf(stderr, "moonflow.mpi: GPU tensors go through host memory and MPI, not NCCL: %s\n",
+            N.why);
+    fflush(stderr);
+  }
+  return true;
+}
+
 // The communicator, made at the first GPU collective of the process (every
-// rank is there: the headers agreed). Its GPU is local_rank % GPUs; the
-// collectives must run there.
+// rank is there: the headers agreed) on that collective's GPU; the later
+// ones must run there too.
 static bool comm_ready(mfi_kctx *k)
 {
   if (N.aborted) {
@@ -174,16 +236,14 @@ static bool comm_ready(mfi_kctx *k)
     mfi_mpi_fail(k, MF_FAILED_PRECONDITION, e);
     return false;
   }
-  int count = 0;
-  if (!cuda_ok(k, cudaGetDeviceCount(&count), "cudaGetDeviceCount")) return false;
-  int gpu = N.comm ? N.gpu : mf_mpi_local_rank() % (count > 0 ? count : 1);
+  int gpu = N.comm ? N.gpu : k->dev->index;
   if (k->dev->index != gpu) {
     char e[512];
     snprintf(e, sizeof e,
-             "rank %d of %d (local rank %d) runs its GPU collectives on /device:GPU:%d (local "
-             "rank %% %d GPUs), but this one runs on %s: place the rank's model there "
-             "(tf.device('/gpu:%d')), or give each rank one GPU (CUDA_VISIBLE_DEVICES)",
-             mf_mpi_rank(), mf_mpi_size(), mf_mpi_local_rank(), gpu, count, k->dev->name, gpu);
+             "rank %d of %d runs its GPU collectives on /device:GPU:%d (where the first one "
+             "ran: NCCL's communicator is there), but this one runs on %s: keep each rank's "
+             "model on one GPU",
+             mf_mpi_rank(), mf_mpi_size(), gpu, k->dev->name);
     mfi_mpi_fail(k, MF_INVALID_ARGUMENT, e);
     return false;
   }
@@ -286,19 +346,47 @@ template <class F> MF_GLOBAL void divide_kernel(F *p, F by, int64_t n)
   MF_FOR(i, n) { p[i] /= by; }
 }
 
-// Header, communicator, outputs: what every GPU collective starts with.
-static bool begin(mfi_kctx *k, int from, int64_t attr, int64_t dim0, const char *what,
-                  mfi_mpi_header **headers)
+enum { FAILED, VIA_NCCL, VIA_HOST };
+
+// What every GPU collective starts with: the headers, the choice between
+// NCCL and the host, the communicator. FAILED with the op's error.
+static int begin(mfi_kctx *k, int from, int64_t attr, int64_t dim0, const char *what,
+                 mfi_mpi_header **headers)
 {
   mfi_mpi_header *h =
       mfi_mpi_exchange(k, mfi_mpi_fingerprint(k, from, attr | MFI_MPI_NCCL_PATH), dim0, what);
-  if (!h) return false;
+  if (!h) return FAILED;
   if (headers)
     *headers = h;
   else
     free(h);
   cudaSetDevice(k->dev->index);
-  return comm_ready(k);
+  if (N.mode == MODE_UNDECIDED && !decide(k)) return FAILED;
+  if (N.mode == MODE_HOST) return VIA_HOST;
+  return comm_ready(k) ? VIA_NCCL : FAILED;
+}
+
+// The collective through host memory and MPI (ranks that share a GPU): the
+// inputs copied to the host, the op's CPU kernel (which exchanges headers
+// again, as the host ranks do), the outputs copied back. Without the lock,
+// which the CPU kernel takes.
+static void via_host(mfi_kctx *k)
+{
+  mfi_device *cpu = mfi_device_cpu();
+  int nin = k->op->nin, nout = k->op->nout;
+  mf_tensor *in[MFI_MPI_MAX_TENSORS] = {NULL}, *out[MFI_MPI_MAX_TENSORS] = {NULL};
+  mfi_kctx h = *k;
+  h.in = in, h.out = out, h.dev = cpu, h.stream = NULL, h.nscratch = 0;
+  bool ok = true;
+  for (int i = 0; i < nin && ok; i++)
+    ok = (in[i] = mfi_tensor_to(k->in[i], cpu, k->status)) != NULL;
+  if (ok) k->op->def->kernel[MFI_DEVICE_CPU](&h);
+  for (int i = 0; i < nout && ok && mfi_ok(k->status); i++)
+    ok = (k->out[i] = mfi_tensor_to(out[i], k->dev, k->status)) != NULL;
+  for (int i = 0; i < nin; i++) mf_tensor_delete(in[i]);
+  for (int i = 0; i < nout; i++) mf_tensor_delete(out[i]);
+  if (!mfi_ok(k->status))
+    for (int i = 0; i < nout; i++) mf_tensor_delete(k->out[i]), k->out[i] = NULL;
 }
 
 // A fused or single collective for each group: fn(send, recv, group's
@@ -331,8 +419,14 @@ static void k_allreduce(mfi_kctx *k)
   if (!mfi_mpi_enter(k)) return;
   bool average = mfi_attr_bool(k->op, "average", false);
   int64_t threshold = mfi_attr_int(k->op, "fusion_threshold", 64 << 20);
-  if (!begin(k, 0, average, 0, "the allreduce's header exchange", NULL) || !new_outputs(k))
-    goto out;
+  switch (begin(k, 0, average, 0, "the allreduce's header exchange", NULL)) {
+  case FAILED: goto out;
+  case VIA_HOST:
+    mfi_mpi_leave(k);
+    via_host(k);
+    return;
+  }
+  if (!new_outputs(k)) goto out;
   if (!each_group(k, threshold, [&](const void *send, void *recv, size_t n, mf_dtype dt) {
         mfi_mpi_count_call();
         return settle(k,
@@ -365,7 +459,14 @@ static void k_broadcast(mfi_kctx *k)
                  root, mf_mpi_size());
     goto out;
   }
-  if (!begin(k, 0, root, 0, "the broadcast's header exchange", NULL) || !new_outputs(k)) goto out;
+  switch (begin(k, 0, root, 0, "the broadcast's header exchange", NULL)) {
+  case FAILED: goto out;
+  case VIA_HOST:
+    mfi_mpi_leave(k);
+    via_host(k);
+    return;
+  }
+  if (!new_outputs(k)) goto out;
   if (each_group(k, threshold, [&](const void *send, void *recv, size_t n, mf_dtype) {
         mfi_mpi_count_call();
         return settle(
@@ -384,7 +485,14 @@ static void k_allgather(mfi_kctx *k)
   if (!mfi_mpi_enter(k)) return;
   const mf_tensor *x = k->in[0];
   mfi_mpi_header *h = NULL;
-  if (!begin(k, 1, 0, x->dims[0], "the allgather's header exchange", &h)) goto out;
+  switch (begin(k, 1, 0, x->dims[0], "the allgather's header exchange", &h)) {
+  case FAILED: goto out;
+  case VIA_HOST:
+    free(h);
+    mfi_mpi_leave(k);
+    via_host(k);
+    return;
+  }
   {
     size_t row = mf_dtype_size(x->dtype);
     for (int d = 1; d < x->ndim; d++) row *= (size_t)x->dims[d];
