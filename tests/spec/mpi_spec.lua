@@ -8,9 +8,11 @@ local P = dofile("tests/spec/support/process.lua")
 
 -- Commands run without the environment Open MPI puts into a process that
 -- initialised MPI as a singleton (conformance_spec does, in this busted
--- process): a child mpirun or rank would take it for its own job's.
+-- process): a child mpirun or rank would take it for its own job's. Where
+-- Open MPI lives is kept (scripts/gpu/check.sh carries it to another prefix).
 local sh = function(cmd)
-  return P.sh("unset $(env | awk -F= '/^(OMPI|PMIX|ORTE|OPAL)_/ { print $1 }'); " .. cmd)
+  return P.sh("unset $(env | awk -F= '/^(OMPI|PMIX|ORTE|OPAL)_/ && "
+              .. "!/^(OPAL_PREFIX|PMIX_MCA_mca_base_component_path)=/ { print $1 }'); " .. cmd)
 end
 
 local SCRIPT = "tests/spec/support/mpi_train.lua"
