@@ -184,9 +184,12 @@ static bool decide(mfi_kctx *k)
   gethostname(mine.host, sizeof mine.host - 1);
   const char *env = getenv("MOONFLOW_NCCL");
   mine.want = !(env && strcmp(env, "0") == 0);
-  if (!cuda_ok(k, cudaDeviceGetPCIBusId(mine.bus, sizeof mine.bus - 1, k->dev->index),
-               "cudaDeviceGetPCIBusId"))
-    return false;
+  // Every rank must take part in the exchange: a GPU without a bus id
+  // (never seen) is told apart by its index.
+  if (cudaDeviceGetPCIBusId(mine.bus, sizeof mine.bus - 1, k->dev->index) != cudaSuccess) {
+    cudaGetLastError();
+    snprintf(mine.bus, sizeof mine.bus, "GPU %d", k->dev->index);
+  }
   int n = mf_mpi_size();
   struct id *all = (struct id *)calloc((size_t)n, sizeof *all);
   if (!all) {
