@@ -17,8 +17,16 @@
  * Tensor fusion: MPIAllreduce takes many tensors; those of one dtype are
  * packed into one buffer of at most fusion_threshold bytes and
  * reduced by one MPI_Allreduce, as Horovod's fusion buffer. MPIBroadcast
- * packs the same way. */
+ * packs the same way.
+ *
+ * In a CUDA build that found NCCL (MF_HAVE_NCCL), the ops take their
+ * tensors where they are: on the host this file's kernels run them over
+ * MPI; on a GPU gpu/nccl.cu's kernels run them with NCCL on the op's
+ * stream, after the same header exchange over MPI (mpi_ops.h). */
 #include "internal.h"
+#ifdef MF_HAVE_MPI
+#include "mpi_ops.h"
+#endif
 
 #include <stdio.h>
 #include <stdlib.h>
@@ -41,6 +49,7 @@ static struct {
   int64_t calls; /* data collectives issued (headers not counted) */
   void *fusion;  /* the fusion buffer (under lock) */
   size_t fusion_cap;
+  void (*on_finalize)(void); /* the NCCL communicator's end (mpi_ops.h) */
 } M = {.lock = PTHREAD_MUTEX_INITIALIZER,
        .rank = -1,
        .size = -1,
@@ -91,7 +100,7 @@ static bool wait_request(MPI_Request *r, const char *what, char *err, size_t siz
   }
 }
 
-static void set_error(mfi_kctx *k, mf_code code, const char *msg)
+void mfi_mpi_fail(mfi_kctx *k, mf_code code, const char *msg)
 {
   M.failed = true;
   mfi_op_error(k->status, code, k->op, "%s", msg);
@@ -103,7 +112,7 @@ static bool check_rc(mfi_kctx *k, int rc, const char *what)
   char m[MPI_MAX_ERROR_STRING + 32], e[MPI_MAX_ERROR_STRING + 128];
   mpi_message(rc, m, sizeof m);
   snprintf(e, sizeof e, "rank %d of %d: %s failed: %s", M.rank, M.size, what, m);
-  set_error(k, MF_INTERNAL, e);
+  mfi_mpi_fail(k, MF_INTERNAL, e);
   return false;
 }
 
@@ -111,7 +120,7 @@ static bool wait_k(mfi_kctx *k, MPI_Request *r, const char *what)
 {
   char e[512];
   if (wait_request(r, what, e, sizeof e, M.timeout)) return true;
-  set_error(k, MF_INTERNAL, e);
+  mfi_mpi_fail(k, MF_INTERNAL, e);
   return false;
 }
 
@@ -259,6 +268,7 @@ int mf_mpi_finalize(mf_status *s)
       mfi_set(s, MF_INTERNAL, "mf_mpi_finalize: %s", err);
       M.failed = true, ok = 0;
     } else {
+      if (M.on_finalize) M.on_finalize(), M.on_finalize = NULL;
       finish();
     }
   }
@@ -277,18 +287,22 @@ void mf_mpi_set_timeout(double seconds)
 }
 double mf_mpi_timeout(void) { return M.timeout; }
 int64_t mf_mpi_calls(void) { return __atomic_load_n(&M.calls, __ATOMIC_RELAXED); }
+void mfi_mpi_count_call(void) { __atomic_add_fetch(&M.calls, 1, __ATOMIC_RELAXED); }
+void mfi_mpi_on_finalize(void (*fn)(void)) { M.on_finalize = fn; }
 
 /* ---------------------------------------------------------------- ops */
 
-#define MAX_TENSORS 32
-#define ALL_HOST 0xffffffffu
+#define MAX_TENSORS MFI_MPI_MAX_TENSORS
+/* Where the ops' tensors live: host memory for the CPU kernels below,
+ * which then serve every device; with NCCL, where the op runs (a GPU's
+ * tensors stay there for gpu/nccl.cu's kernels; the test device's memory
+ * is host memory, which the CPU kernels read as it is). */
+#ifdef MF_HAVE_NCCL
+#define HOST_MEMORY 0u
+#else
+#define HOST_MEMORY 0xffffffffu
+#endif
 #define CHUNK ((int64_t)1 << 30) /* elements per MPI call (counts are ints) */
-
-typedef struct {
-  uint64_t fp;
-  int64_t dim0;
-  char name[48];
-} header;
 
 static uint64_t fnv(uint64_t h, const void *p, size_t n)
 {
@@ -299,7 +313,7 @@ static uint64_t fnv(uint64_t h, const void *p, size_t n)
 
 /* The op's fingerprint: its type and name, attributes, dtypes and shapes
  * (from dimension `from` on: an allgather's first dimensions may differ). */
-static uint64_t fingerprint(const mfi_kctx *k, int from, int64_t attr)
+uint64_t mfi_mpi_fingerprint(const mfi_kctx *k, int from, int64_t attr)
 {
   uint64_t h = 14695981039346656037ull;
   h = fnv(h, k->op->def->type, strlen(k->op->def->type) + 1);
@@ -316,7 +330,7 @@ static uint64_t fingerprint(const mfi_kctx *k, int from, int64_t attr)
 }
 
 /* Checks that the op may run here; takes the lock (released by `leave`). */
-static bool enter(mfi_kctx *k)
+bool mfi_mpi_enter(mfi_kctx *k)
 {
   pthread_mutex_lock(&M.lock);
   if (!M.inited) {
@@ -336,20 +350,20 @@ static bool enter(mfi_kctx *k)
   return true;
 }
 
-static void leave(mfi_kctx *k, bool clear_outputs)
+void mfi_mpi_leave(mfi_kctx *k)
 {
-  if (clear_outputs || !mfi_ok(k->status))
+  if (!mfi_ok(k->status))
     for (int i = 0; i < k->op->nout; i++) mf_tensor_delete(k->out[i]), k->out[i] = NULL;
   pthread_mutex_unlock(&M.lock);
 }
 
 /* Exchanges headers; every rank's lands in `all` (M.size entries, owned by
  * the caller). False with the op's error when a rank runs another op. */
-static header *exchange(mfi_kctx *k, uint64_t fp, int64_t dim0, const char *what)
+mfi_mpi_header *mfi_mpi_exchange(mfi_kctx *k, uint64_t fp, int64_t dim0, const char *what)
 {
-  header mine = {.fp = fp, .dim0 = dim0};
+  mfi_mpi_header mine = {.fp = fp, .dim0 = dim0};
   snprintf(mine.name, sizeof mine.name, "%s", k->op->name);
-  header *all = calloc((size_t)M.size, sizeof *all);
+  mfi_mpi_header *all = calloc((size_t)M.size, sizeof *all);
   if (!all) {
     mfi_op_error(k->status, MF_RESOURCE_EXHAUSTED, k->op, "out of memory");
     return NULL;
@@ -370,8 +384,10 @@ static header *exchange(mfi_kctx *k, uint64_t fp, int64_t dim0, const char *what
              "rank %d of %d runs %s '%s' while rank %d runs '%s'%s: every rank must run the "
              "same graph's collectives in the same order, with the same dtypes and shapes",
              M.rank, M.size, k->op->def->type, mine.name, i, all[i].name,
-             strcmp(all[i].name, mine.name) == 0 ? " with other dtypes, shapes or attributes" : "");
-    set_error(k, MF_INVALID_ARGUMENT, e);
+             strcmp(all[i].name, mine.name) == 0
+                 ? " with other dtypes, shapes or attributes, or on another kind of device"
+                 : "");
+    mfi_mpi_fail(k, MF_INVALID_ARGUMENT, e);
     free(all);
     return NULL;
   }
@@ -432,12 +448,25 @@ static bool broadcast(mfi_kctx *k, void *buf, int64_t nbytes, int root)
   return true;
 }
 
+bool mfi_mpi_bcast_bytes(mfi_kctx *k, void *buf, int n, int root, const char *what)
+{
+  MPI_Request r;
+  return check_rc(k, MPI_Ibcast(buf, n, MPI_BYTE, root, M.comm, &r), what) && wait_k(k, &r, what);
+}
+
+bool mfi_mpi_allgather_bytes(mfi_kctx *k, const void *mine, void *all, int n, const char *what)
+{
+  MPI_Request r;
+  return check_rc(k, MPI_Iallgather(mine, n, MPI_BYTE, all, n, MPI_BYTE, M.comm, &r), what) &&
+         wait_k(k, &r, what);
+}
+
 static size_t nbytes(const mf_tensor *t) { return (size_t)t->numel * mf_dtype_size(t->dtype); }
 
 /* The next fusion group: the first input not yet done and the later ones
  * of its dtype that fit the threshold with it (a larger tensor alone);
  * their indices go to g, and they are marked done. Returns the count. */
-static int next_group(const mfi_kctx *k, bool *done, int64_t threshold, int *g)
+int mfi_mpi_next_group(const mfi_kctx *k, bool *done, int64_t threshold, int *g)
 {
   int i = 0, n = 0;
   while (i < k->op->nin && done[i]) i++;
@@ -462,16 +491,17 @@ static bool new_outputs(mfi_kctx *k)
 
 static void cpu_allreduce(mfi_kctx *k)
 {
-  if (!enter(k)) return;
+  if (!mfi_mpi_enter(k)) return;
   bool average = mfi_attr_bool(k->op, "average", false);
   int64_t threshold = mfi_attr_int(k->op, "fusion_threshold", 64 << 20);
-  header *h = exchange(k, fingerprint(k, 0, average), 0, "the allreduce's header exchange");
+  mfi_mpi_header *h =
+      mfi_mpi_exchange(k, mfi_mpi_fingerprint(k, 0, average), 0, "the allreduce's header exchange");
   bool agreed = h != NULL;
   free(h);
   if (!agreed || !new_outputs(k)) goto out;
   bool done[MAX_TENSORS] = {0};
   int g[MAX_TENSORS];
-  for (int n; (n = next_group(k, done, threshold, g)) > 0;) {
+  for (int n; (n = mfi_mpi_next_group(k, done, threshold, g)) > 0;) {
     mf_dtype dt = k->in[g[0]]->dtype;
     if (n == 1) {
       const mf_tensor *x = k->in[g[0]];
@@ -501,12 +531,12 @@ static void cpu_allreduce(mfi_kctx *k)
       }
     }
 out:
-  leave(k, false);
+  mfi_mpi_leave(k);
 }
 
 static void cpu_broadcast(mfi_kctx *k)
 {
-  if (!enter(k)) return;
+  if (!mfi_mpi_enter(k)) return;
   int root = (int)mfi_attr_int(k->op, "root", 0);
   int64_t threshold = mfi_attr_int(k->op, "fusion_threshold", 64 << 20);
   if (root >= M.size) {
@@ -514,13 +544,14 @@ static void cpu_broadcast(mfi_kctx *k)
                  root, M.size);
     goto out;
   }
-  header *h = exchange(k, fingerprint(k, 0, root), 0, "the broadcast's header exchange");
+  mfi_mpi_header *h =
+      mfi_mpi_exchange(k, mfi_mpi_fingerprint(k, 0, root), 0, "the broadcast's header exchange");
   bool agreed = h != NULL;
   free(h);
   if (!agreed || !new_outputs(k)) goto out;
   bool done[MAX_TENSORS] = {0};
   int g[MAX_TENSORS];
-  for (int n; (n = next_group(k, done, threshold, g)) > 0;) {
+  for (int n; (n = mfi_mpi_next_group(k, done, threshold, g)) > 0;) {
     if (n == 1) {
       const mf_tensor *x = k->in[g[0]];
       memcpy(mfi_data(k->out[g[0]]), mfi_data(x), nbytes(x));
@@ -539,15 +570,16 @@ static void cpu_broadcast(mfi_kctx *k)
       memcpy(mfi_data(k->out[g[q]]), p, nbytes(k->in[g[q]])), p += nbytes(k->in[g[q]]);
   }
 out:
-  leave(k, false);
+  mfi_mpi_leave(k);
 }
 
 static void cpu_allgather(mfi_kctx *k)
 {
-  if (!enter(k)) return;
+  if (!mfi_mpi_enter(k)) return;
   const mf_tensor *x = k->in[0];
   int *counts = NULL, *displs = NULL;
-  header *h = exchange(k, fingerprint(k, 1, 0), x->dims[0], "the allgather's header exchange");
+  mfi_mpi_header *h = mfi_mpi_exchange(k, mfi_mpi_fingerprint(k, 1, 0), x->dims[0],
+                                       "the allgather's header exchange");
   if (!h) goto out;
   size_t row = mf_dtype_size(x->dtype);
   for (int d = 1; d < x->ndim; d++) row *= (size_t)x->dims[d];
@@ -581,7 +613,7 @@ static void cpu_allgather(mfi_kctx *k)
     wait_k(k, &r, "allgather");
 out:
   free(h), free(counts), free(displs);
-  leave(k, false);
+  mfi_mpi_leave(k);
 }
 
 /* ---------------------------------------------------------------- inference */
@@ -668,8 +700,8 @@ mfi_opdef mfi_ops_mpi[] = {
      .flags = MFI_ANY_DEVICE,
      .infer = infer_allreduce,
      .kernel = {[MFI_DEVICE_CPU] = cpu_allreduce},
-     .host_in = ALL_HOST,
-     .host_out = ALL_HOST},
+     .host_in = HOST_MEMORY,
+     .host_out = HOST_MEMORY},
     {.type = "MPIAllgather",
      .doc = "Concatenates the ranks' tensors along the first dimension, in rank order.",
      .inputs = "tensor",
@@ -680,8 +712,8 @@ mfi_opdef mfi_ops_mpi[] = {
      .flags = MFI_ANY_DEVICE,
      .infer = infer_allgather,
      .kernel = {[MFI_DEVICE_CPU] = cpu_allgather},
-     .host_in = ALL_HOST,
-     .host_out = ALL_HOST},
+     .host_in = HOST_MEMORY,
+     .host_out = HOST_MEMORY},
     {.type = "MPIBroadcast",
      .doc = "Every rank gets root's value of each tensor.",
      .inputs = "tensors*",
@@ -692,8 +724,8 @@ mfi_opdef mfi_ops_mpi[] = {
      .flags = MFI_ANY_DEVICE,
      .infer = infer_broadcast,
      .kernel = {[MFI_DEVICE_CPU] = cpu_broadcast},
-     .host_in = ALL_HOST,
-     .host_out = ALL_HOST},
+     .host_in = HOST_MEMORY,
+     .host_out = HOST_MEMORY},
     {0}};
 
 #else /* no MPI in this build */

@@ -11,10 +11,20 @@ extern const mfi_kernel_reg elementwise_kernels[], reduce_kernels[], matmul_kern
     softmax_kernels[], gather_kernels[], random_kernels[], optimizer_kernels[], rnn_kernels[],
     array_kernels[], debug_kernels[], conv_kernels[], index_kernels[];
 
+// The MPI collectives' NCCL kernels (nccl.cu): GPUs only, in builds with
+// MPI and NCCL; the test device runs the CPU kernels of csrc/mpi.c.
+#if defined(MF_HAVE_NCCL) && !defined(MF_CUDA_EMULATE)
+extern const mfi_kernel_reg nccl_kernels[];
+#endif
+
 static const mfi_kernel_reg *const families[] = {
     elementwise_kernels, reduce_kernels, matmul_kernels,    softmax_kernels,
     gather_kernels,      random_kernels, optimizer_kernels, rnn_kernels,
-    array_kernels,       debug_kernels,  conv_kernels,      index_kernels};
+    array_kernels,       debug_kernels,  conv_kernels,      index_kernels,
+#if defined(MF_HAVE_NCCL) && !defined(MF_CUDA_EMULATE)
+    nccl_kernels,
+#endif
+};
 
 bool to_host(mfi_kctx *k, void *dst, const void *src, size_t n)
 {
