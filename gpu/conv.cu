@@ -80,7 +80,8 @@ enum { FORWARD, BP_INPUT, BP_FILTER };
 static void conv_kernel(mfi_kctx *k, int which)
 {
   Geom g = mfi_conv_geom_of(k);
-  const mf_tensor *x = k->in[0], *f = k->in[1], *dy = k->in[2];
+  // Conv2D has two inputs (no dy); the backprops three
+  const mf_tensor *x = k->in[0], *f = k->in[1], *dy = k->op->nin > 2 ? k->in[2] : nullptr;
   mf_dtype dt = k->in[which == BP_INPUT ? 1 : 0]->dtype;
   if (!new_out(k, dt) || k->out[0]->numel == 0) return;
   with_float(dt, [&](auto z) {
