@@ -11,13 +11,15 @@
 #
 #   scripts/bench/compare.sh [--rounds 3] [--peers "moonflow pytorch pytorch-debian
 #       tf-dynamic_rnn tf-keras"] [--moonflow_threads "0"] [--torch_settings "1 2"]
-#       [--peer_settings "1/1 1/2 2/1"] [--tf_settings "1/1 2/2"] [--setup]
+#       [--peer_settings "1/1 1/2 2/1"] [--tf_settings "1/1 2/2"] [--peak_gflops G] [--setup]
 #       [flags for every contender: --cell --embed --hidden --layers --batch --seq
 #        --steps --warmup --lr --clip --seed --sample --input]
 #
 # Settings: moonflow: intra-op threads (0 = its default); pytorch (PyPI):
 # torch threads; pytorch-debian: torch threads / OpenBLAS threads; tf-*:
-# intra-op / inter-op threads.
+# intra-op / inter-op threads. Each median line carries the step's GEMM
+# FLOPs (peer_compare.lua's step_flops: the formula), GFLOP/s and, given
+# --peak_gflops (scripts/bench/c/fma_peak.c's figure), the % of that peak.
 # Config a (quick):  scripts/bench/compare.sh --steps 20 --warmup 3
 # Config b:          scripts/bench/compare.sh --embed 128 --hidden 512 --steps 10
 # Setup (--setup, or automatically when a venv is missing): python3 -m venv +
@@ -39,6 +41,7 @@ torch_settings="1 2"
 settings="1/1 1/2 2/1"
 tf_settings="1/1 2/2"
 setup_only=0
+peak=nil
 input="$root/../shared/data/tinyshakespeare.txt"
 flags=()
 while [ $# -gt 0 ]; do
@@ -51,8 +54,11 @@ while [ $# -gt 0 ]; do
     --moonflow_threads) mf_threads="$2"; shift 2 ;;
     --input) input="$2"; shift 2 ;;
     --setup) setup_only=1; shift ;;
+    --peak_gflops)
+      [[ "${2:-}" =~ ^[0-9]+(\.[0-9]+)?$ ]] || { echo "compare.sh: --peak_gflops needs a number" >&2; exit 2; }
+      peak="$2"; shift 2 ;;
     --threads) echo "compare.sh: use --moonflow_threads and --*_settings instead of --threads" >&2; exit 2 ;;
-    -h|--help) sed -n '2,28p' "$0" | sed 's/^# \{0,1\}//'; exit 0 ;;
+    -h|--help) awk 'NR > 1 && /^#/ { sub(/^# ?/, ""); print; next } NR > 1 { exit }' "$0"; exit 0 ;;
     --cell|--embed|--hidden|--layers|--batch|--seq|--steps|--warmup|--lr|--clip|--seed|--sample)
       [ $# -ge 2 ] || { echo "compare.sh: $1 needs a value" >&2; exit 2; }
       flags+=("$1" "$2"); shift 2 ;;
@@ -127,5 +133,8 @@ for r in $(seq 1 "$rounds"); do
   done
 done
 
+# the symbols of the corpus (bytes), for the output layer's FLOPs
+vocab="$(lua5.4 -e "local f = assert(io.open(arg[1], 'rb')) local s, n = {}, 0
+  for c in f:read('a'):gmatch('.') do if not s[c] then s[c] = true; n = n + 1 end end print(n)" "$input")"
 lua5.4 -e "package.path = '$root/scripts/bench/lib/?.lua;' .. package.path" \
-  -e "require('peer_compare').main('$results')"
+  -e "require('peer_compare').main('$results', nil, { vocab = $vocab, peak_gflops = $peak })"

@@ -156,13 +156,27 @@ describe("compare.sh and its report (scripts/bench/lib/peer_compare.lua)", funct
     assert.is_nil(C.ratios({ pytorch = best.pytorch }, { "pytorch" }))
   end)
 
+  it("counts a step's GEMM FLOPs: 3 x (gate products + output layer) over batch x seq tokens", function()
+    -- config b by hand: forward 2*2500*(128+512)*2048 + 2*2500*(512+512)*2048 + 2*2500*512*65
+    local fwd_b = 6553600000 + 10485760000 + 166400000
+    assert.are.equal(3 * fwd_b, C.step_flops({ cell = "lstm", embed = 128, hidden = 512, layers = 2, batch = 50,
+                                                seq = 50, vocab = 65 }))
+    assert.are.equal(51617280000, 3 * fwd_b)
+    -- one GRU layer has 3 gate blocks, a vanilla RNN 1
+    assert.are.equal(3 * (2 * 6 * (3 + 4) * 3 * 4 + 2 * 6 * 4 * 5),
+                     C.step_flops({ cell = "gru", embed = 3, hidden = 4, layers = 1, batch = 2, seq = 3, vocab = 5 }))
+    assert.are.equal(3 * (2 * 6 * (3 + 4) * 4 + 2 * 6 * (4 + 4) * 4 + 2 * 6 * 4 * 5),
+                     C.step_flops({ cell = "rnn", embed = 3, hidden = 4, layers = 2, batch = 2, seq = 3, vocab = 5 }))
+  end)
+
   it("prints every median and ratio as a JSON line, then the table", function()
     local path = os.tmpname()
     local f = assert(io.open(path, "w"))
-    f:write(line("moonflow/0", 200), "\n", line("pytorch/1/2", 100), "\n")
+    local sizes = { cell = "rnn", embed = 3, hidden = 4, layers = 2, batch = 2, seq = 3, step_ms_median = 0.0288 }
+    f:write(line("moonflow/0", 200, sizes), "\n", line("pytorch/1/2", 100), "\n")
     f:close()
     local out = assert(io.tmpfile())
-    C.main(path, out)
+    C.main(path, out, { vocab = 5, peak_gflops = 1 })
     os.remove(path)
     out:seek("set")
     local text = out:read("a")
@@ -172,6 +186,11 @@ describe("compare.sh and its report (scripts/bench/lib/peer_compare.lua)", funct
     end
     assert.are.equal(4, #rows, text)   -- two medians, the ratio against pytorch and against the best peer
     assert.are.equal("pytorch/1/2", rows[2].who)
+    -- 2,880 FLOPs (the RNN case above) in 0.0288 ms: 0.1 GFLOP/s, 10 % of a peak of 1;
+    -- none for a line without the model's sizes
+    assert.are.equal(0.1, rows[1].gflops_per_s)
+    assert.are.equal(10, rows[1].pct_of_peak)
+    assert.is_nil(rows[2].gflops_per_s)
     assert.truthy(text:find('"who": "pytorch/1/2"', 1, true), text)
     assert.are.equal(2, rows[3].ratio)
     assert.truthy(text:find("moonflow / best peer (pytorch/1/2): 2.00x tokens/s", 1, true), text)

@@ -56,6 +56,26 @@ function M.collect(lines, errors)
   return runs, order
 end
 
+-- The GEMM FLOPs of one training step of the char-RNN (the model's count,
+-- as a framework that runs every product computes it): per layer l with
+-- input width I_l (embed, then hidden) and g gate blocks (LSTM 4, GRU 3,
+-- RNN 1), the gate products over all N = batch * seq tokens,
+-- 2 * N * (I_l + H) * g * H, and the output layer 2 * N * H * V; backward
+-- twice the forward (the input and the weight gradient of each product,
+-- the first layer's input gradient included, as the embedding is trained).
+-- Elementwise work (gates, softmax, Adam) is under 1 % and not counted.
+local GATES = { lstm = 4, gru = 3, rnn = 1 }
+function M.step_flops(c)
+  local g = assert(GATES[c.cell], "cell must be lstm, gru or rnn")
+  local n, h = c.batch * c.seq, c.hidden
+  local fwd, width = 2 * n * h * c.vocab, c.embed
+  for _ = 1, c.layers do
+    fwd = fwd + 2 * n * (width + h) * g * h
+    width = h
+  end
+  return 3 * fwd
+end
+
 local METRICS = { "tokens_per_s", "step_ms_median", "sample_chars_per_s", "peak_rss_mb" }
 
 -- Medians over the rounds of one contender's runs.
@@ -116,7 +136,7 @@ local function enc(v) return (cjson.encode(v):gsub("\\/", "/")) end
 -- Keys first in this order, then the rest sorted: stable, readable lines.
 local KEY_ORDER = { "kind", "metric", "against", "who", "name", "setting", "framework", "version", "moonflow",
                     "peer", "peer_version", "rounds", "tokens_per_s", "step_ms_median", "sample_chars_per_s",
-                    "peak_rss_mb", "moonflow_value", "peer_value", "ratio" }
+                    "peak_rss_mb", "step_gflop", "gflops_per_s", "pct_of_peak", "moonflow_value", "peer_value", "ratio" }
 function M.encode(t)
   local seen, parts = {}, {}
   for _, k in ipairs(KEY_ORDER) do
@@ -132,8 +152,10 @@ end
 local function fmt(x, f) return x and string.format(f, x) or "-" end
 
 -- The whole report for a results file, on `out` (default io.stdout).
-function M.main(path, out)
-  out = out or io.stdout
+-- opts: vocab (the corpus's symbol count) to print each contender's GFLOP/s
+-- (M.step_flops over its median step), and peak_gflops for its % of peak.
+function M.main(path, out, opts)
+  out, opts = out or io.stdout, opts or {}
   local lines = {}
   for line in io.lines(path) do lines[#lines + 1] = line end
   local errors = {}
@@ -142,6 +164,14 @@ function M.main(path, out)
   for _, who in ipairs(order) do
     local s = M.summarize(who, runs[who])
     s.kind = "median"
+    local r = runs[who][1]
+    if opts.vocab and GATES[r.cell] and s.step_ms_median then
+      local f = M.step_flops({ cell = r.cell, embed = r.embed, hidden = r.hidden, layers = r.layers, batch = r.batch,
+                               seq = r.seq, vocab = opts.vocab })
+      s.step_gflop = math.floor(f / 1e6 + 0.5) / 1e3
+      s.gflops_per_s = math.floor(f / (s.step_ms_median * 1e-3) / 1e8 + 0.5) / 10
+      if opts.peak_gflops then s.pct_of_peak = math.floor(s.gflops_per_s / opts.peak_gflops * 1000 + 0.5) / 10 end
+    end
     out:write(M.encode(s), "\n")
   end
   local best, names = M.best_settings(runs, order)
