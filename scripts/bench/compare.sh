@@ -134,7 +134,14 @@ for r in $(seq 1 "$rounds"); do
 done
 
 # the symbols of the corpus (bytes), for the output layer's FLOPs
-vocab="$(lua5.4 -e "local f = assert(io.open(arg[1], 'rb')) local s, n = {}, 0
-  for c in f:read('a'):gmatch('.') do if not s[c] then s[c] = true; n = n + 1 end end print(n)" "$input")"
+vocab="$(lua5.4 - "$input" <<'LUA'
+local f = assert(io.open(arg[1], "rb"))
+local seen, n = {}, 0
+for c in f:read("a"):gmatch(".") do
+  if not seen[c] then seen[c], n = true, n + 1 end
+end
+print(n)
+LUA
+)"
 lua5.4 -e "package.path = '$root/scripts/bench/lib/?.lua;' .. package.path" \
   -e "require('peer_compare').main('$results', nil, { vocab = $vocab, peak_gflops = $peak })"
