@@ -529,18 +529,15 @@ const mf_signature *mf_model_signature(const mf_model *m, int i)
   return m && i >= 0 && i < m->nsig ? &m->sig[i] : NULL;
 }
 
+static int sig_has_key(const void *key, const void *sig)
+{
+  return strcmp(key, ((const struct mf_signature *)sig)->key);
+}
+
 const mf_signature *mf_model_signature_by_key(const mf_model *m, const char *key)
 {
-  int lo = 0, hi = m && key ? m->nsig - 1 : -1; /* sorted by key */
-  while (lo <= hi) {
-    int mid = lo + (hi - lo) / 2, cmp = strcmp(m->sig[mid].key, key);
-    if (!cmp) return &m->sig[mid];
-    if (cmp < 0)
-      lo = mid + 1;
-    else
-      hi = mid - 1;
-  }
-  return NULL;
+  if (!m || !key || m->nsig == 0) return NULL;
+  return bsearch(key, m->sig, (size_t)m->nsig, sizeof *m->sig, sig_has_key); /* sorted by key */
 }
 
 const uint8_t *mf_model_meta_graph(const mf_model *m, size_t *len)

@@ -60,6 +60,12 @@ return function(tf)
              "data_format", "string", "NHWC" }
   end
 
+  -- The attributes of a call's strides, padding and dilations (default 1).
+  local function conv_attrs_of(a, what)
+    return conv_attrs(window4(a.strides, what, "strides"), padding_of(a.padding, what),
+                      window4(a.dilations or 1, what, "dilations"))
+  end
+
   nn.conv2d = A.def("tf.nn.conv2d",
     "input:tensor, filter/filters:tensor, strides:any, padding:string, use_cudnn_on_gpu:bool=true, "
     .. "data_format:string=\"NHWC\", dilations:any=nil, name:string=nil",
@@ -68,10 +74,7 @@ return function(tf)
     local x = float_tensor(a.input, what, "input")
     local f = float_tensor(a.filter, what, "filter", x.dtype)
     nhwc(a.data_format, what)
-    local strides = window4(a.strides, what, "strides")
-    local dilations = window4(a.dilations or 1, what, "dilations")
-    local attrs = conv_attrs(strides, padding_of(a.padding, what), dilations)
-    return out(G.make_op("Conv2D", { x, f }, attrs, { name = a.name }))
+    return out(G.make_op("Conv2D", { x, f }, conv_attrs_of(a, what), { name = a.name }))
   end)
 
   -- The gradient of conv2d with respect to its input, given output_shape:
@@ -98,9 +101,8 @@ return function(tf)
     elseif shape.dtype ~= "int32" and shape.dtype ~= "int64" then
       G.raise("%s: output_shape must be an integer tensor, got %s", what, shape.dtype)
     end
-    local attrs = conv_attrs(window4(a.strides, what, "strides"), padding_of(a.padding, what),
-                             window4(a.dilations or 1, what, "dilations"))
-    return out(G.make_op("Conv2DBackpropInput", { shape, f, x }, attrs, { name = a.name or "conv2d_transpose" }))
+    return out(G.make_op("Conv2DBackpropInput", { shape, f, x }, conv_attrs_of(a, what),
+                         { name = a.name or "conv2d_transpose" }))
   end)
 
   -- One Conv2D per input channel, outputs concatenated: channel c's

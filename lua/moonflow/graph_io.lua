@@ -147,8 +147,11 @@ return function(tf)
 
   -- Fields of a message: {num = {values...}} (varints as integers,
   -- length-delimited as strings, fixed as raw strings); errors on bad bytes.
-  local function decode(s, what)
-    local fields, pos, n = {}, 1, #s
+  -- The fields of a message in order: {num, value, raw} (varints as
+  -- integers, length-delimited as strings, fixed as raw strings; raw: the
+  -- whole field's bytes, key included); errors on bad bytes.
+  local function fields_of(s, what)
+    local out, pos, n = {}, 1, #s
     local function read_varint()
       local v, shift = 0, 0
       while true do
@@ -161,6 +164,7 @@ return function(tf)
       end
     end
     while pos <= n do
+      local start = pos
       local key = read_varint()
       local num, wt = key >> 3, key & 7
       local v
@@ -179,9 +183,18 @@ return function(tf)
         error(string.format("%s: a malformed protocol buffer (wire type %d)", what, wt), 0)
       end
       if num == 0 then error(what .. ": a malformed protocol buffer (field 0)", 0) end
-      local list = fields[num] or {}
-      fields[num] = list
-      list[#list + 1] = v
+      out[#out + 1] = { num = num, value = v, raw = s:sub(start, pos - 1) }
+    end
+    return out
+  end
+
+  -- Fields of a message by number: {num = {values...}}.
+  local function decode(s, what)
+    local fields = {}
+    for _, f in ipairs(fields_of(s, what)) do
+      local list = fields[f.num] or {}
+      fields[f.num] = list
+      list[#list + 1] = f.value
     end
     return fields
   end
@@ -265,7 +278,8 @@ return function(tf)
       .. table.concat(own) .. (extra.signature_defs or "")
   end
   tf.train._meta_graph_bytes = meta_graph_bytes
-  tf.train._proto = { field_bytes = field_bytes, field_varint = field_varint, varint = varint, decode = decode }
+  tf.train._proto = { field_bytes = field_bytes, field_varint = field_varint, varint = varint, decode = decode,
+                      fields_of = fields_of }
 
   tf.train.export_meta_graph = A.def("tf.train.export_meta_graph",
     "filename:string=nil, graph:any=nil, saver:any=nil",

@@ -136,42 +136,13 @@ return function(tf)
 
   -- ---------------------------------------------------------------- graph bytes without devices
 
-  -- The fields of a message as raw slices {num, bytes of the whole field}.
-  local function raw_fields(s, what)
-    local out, pos, n = {}, 1, #s
-    local function varint()
-      local v, shift = 0, 0
-      repeat
-        if pos > n or shift > 63 then G.raise("%s: a malformed protocol buffer", what) end
-        local b = s:byte(pos)
-        pos, v, shift = pos + 1, v | ((b & 0x7f) << shift), shift + 7
-      until b < 0x80
-      return v
-    end
-    while pos <= n do
-      local start = pos
-      local key = varint()
-      local wt = key & 7
-      local body
-      if wt == 0 then varint()
-      elseif wt == 2 then
-        local len = varint()
-        body = s:sub(pos, pos + len - 1)
-        pos = pos + len
-      elseif wt == 1 or wt == 5 then pos = pos + (wt == 1 and 8 or 4)
-      else G.raise("%s: a malformed protocol buffer", what) end
-      out[#out + 1] = { num = key >> 3, raw = s:sub(start, pos - 1), body = body }
-    end
-    return out
-  end
-
   -- TF's clear_devices: the GraphDef with every NodeDef's device (field 4) dropped.
   local function clear_devices(gd, what)
     local out = {}
-    for _, f in ipairs(raw_fields(gd, what)) do
-      if f.num == 1 and f.body then
+    for _, f in ipairs(P.fields_of(gd, what)) do
+      if f.num == 1 and type(f.value) == "string" then
         local node = {}
-        for _, nf in ipairs(raw_fields(f.body, what)) do
+        for _, nf in ipairs(P.fields_of(f.value, what)) do
           if nf.num ~= 4 then node[#node + 1] = nf.raw end
         end
         out[#out + 1] = field_bytes(1, table.concat(node))
@@ -303,12 +274,11 @@ return function(tf)
       tags = tags, collections = collections,
       signature_defs = signature_defs_bytes(signature_map(opts.signature_def_map, g, what)) })
     if opts.clear_devices then
-      local fields = raw_fields(meta, what)
-      for i, f in ipairs(fields) do
-        if f.num == 2 and f.body then fields[i] = { raw = field_bytes(2, clear_devices(f.body, what)) } end
+      local parts = {}
+      for i, f in ipairs(P.fields_of(meta, what)) do
+        parts[i] = f.num == 2 and type(f.value) == "string" and field_bytes(2, clear_devices(f.value, what)) or f.raw
       end
-      for i, f in ipairs(fields) do fields[i] = f.raw end
-      meta = table.concat(fields)
+      meta = table.concat(parts)
     end
     self._tag_sets[key] = true
     self._metas[#self._metas + 1] = meta
