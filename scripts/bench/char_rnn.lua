@@ -4,7 +4,7 @@
 --   lua5.4 scripts/bench/char_rnn.lua --input ../shared/data/tinyshakespeare.txt \
 --     [--cell lstm|gru|rnn] [--embed 64] [--hidden 128] [--layers 2] [--batch 50] \
 --     [--seq 50] [--steps 30] [--warmup 5] [--threads 0] [--lr 2e-3] [--clip 5] \
---     [--seed 0] [--sample N]
+--     [--seed 0] [--sample N] [--dtype float32|float64]
 -- One training step = one sess:run of forward + backward + clip + Adam update
 -- on batch x seq tokens, the state carried across steps (truncated BPTT).
 -- Prints one JSON line (the peer's fields, then gemm_kernel: which float32
@@ -40,6 +40,8 @@ p:option("--lr", "Adam learning rate."):default("2e-3"):convert(tonumber)
 p:option("--clip", "Global-norm gradient clipping."):default("5"):convert(tonumber)
 p:option("--seed", "Random seed."):default("0"):convert(int)
 p:option("--sample", "After training, time generating N characters one at a time."):default("0"):convert(int)
+p:option("--dtype", "Weights, state and activations: float32 or float64 (moonflow only)."):choices({ "float32", "float64" })
+ :default("float32")
 local a = p:parse(arg)
 if not a.input then p:error("--input is required") end
 
@@ -52,13 +54,14 @@ if not batches then error("the input is too small for one batch", 0) end
 tf.set_random_seed(a.seed)
 math.randomseed(a.seed)
 local o = { vocab_size = #vocab, model = a.cell, rnn_size = a.hidden, num_layers = a.layers,
-            wordvec_size = a.embed, seq_length = a.seq }
+            wordvec_size = a.embed, seq_length = a.seq, dtype = a.dtype }
 local model = M.build(tf, o)
 local train_op = M.train_op(tf, model.loss, { learning_rate = a.lr, grad_clip = a.clip })
 local sampler
 if a.sample > 0 then
   sampler = M.sampler(tf, { vocab_size = #vocab, model = a.cell, rnn_size = a.hidden, num_layers = a.layers,
-                            wordvec_size = a.embed, reuse = true, temperature = 1.0, seed = a.seed })
+                            wordvec_size = a.embed, reuse = true, temperature = 1.0, seed = a.seed,
+                            dtype = a.dtype })
 end
 
 local sess <close> = tf.Session{ config = { inter_op_threads = a.inter_threads, intra_op_threads = a.threads } }
@@ -97,7 +100,7 @@ end
 
 local med = median(times)
 local out = { framework = "moonflow", version = tf.version, cell = a.cell, embed = a.embed, hidden = a.hidden,
-              layers = a.layers, batch = a.batch, seq = a.seq, threads = a.threads,
+              layers = a.layers, batch = a.batch, seq = a.seq, threads = a.threads, dtype = a.dtype,
               step_ms_median = round(med * 1000, 3), step_ms_mean = round(mean(times) * 1000, 3),
               tokens_per_s = round(a.batch * a.seq / med, 1), final_loss = round(loss, 4) }
 
@@ -117,7 +120,7 @@ end
 
 -- keys in the peer's order
 out.gemm_kernel = tf.sysconfig.cpu_gemm_kernel()
-local order = { "framework", "version", "cell", "embed", "hidden", "layers", "batch", "seq", "threads",
+local order = { "framework", "version", "cell", "embed", "hidden", "layers", "batch", "seq", "threads", "dtype",
                 "step_ms_median", "step_ms_mean", "tokens_per_s", "final_loss", "sample_chars_per_s", "peak_rss_mb",
                 "gemm_kernel" }
 local parts = {}

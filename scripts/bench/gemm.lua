@@ -1,15 +1,20 @@
--- float32 GEMM throughput: tf.matmul (moonflow's kernel for this CPU, or
--- OpenBLAS under MOONFLOW_GEMM=blas) against raw cblas_sgemm in the same
--- process, on the char-RNN's shapes and 1024^3. One JSON line per shape:
---   lua5.4 scripts/bench/gemm.lua [--reps 7]
--- (lib/matmul_vs_sgemm.lua says how the two are timed.)
+-- GEMM throughput: tf.matmul against raw OpenBLAS in the same process, on
+-- the char-RNN's shapes and 1024^3. float32: moonflow's kernel for this CPU
+-- (or OpenBLAS under MOONFLOW_GEMM=blas) against cblas_sgemm; float64 (routed
+-- to OpenBLAS) against cblas_dgemm. One JSON line per shape:
+--   lua5.4 scripts/bench/gemm.lua [--reps 7] [--dtype float32|float64]
+-- (lib/matmul_vs_blas.lua says how the two are timed.)
 local script_dir = (arg and arg[0] or ""):match("^(.*)/[^/]*$") or "."
 package.path = script_dir .. "/lib/?.lua;" .. package.path
 local tf = require("moonflow")
-local matmul_vs_sgemm = require("matmul_vs_sgemm")
+local matmul_vs_blas = require("matmul_vs_blas")
 
-local reps = 7
-if arg[1] == "--reps" then reps = assert(math.tointeger(tonumber(arg[2])), "--reps N") end
+local argparse = require("argparse")
+local p = argparse("bench/gemm.lua", "tf.matmul against raw OpenBLAS GEMM.")
+p:option("--reps", "Timed repetitions per shape."):default("7"):convert(math.tointeger)
+p:option("--dtype", "float32 or float64."):choices({ "float32", "float64" }):default("float32")
+local a = p:parse(arg)
+local reps = a.reps
 
 -- {m, n, k, transpose_a, transpose_b, what}
 local shapes = {
@@ -27,9 +32,10 @@ local shapes = {
 local sess <close> = tf.Session()
 for _, sh in ipairs(shapes) do
   local m, n, k, ta, tb, what = table.unpack(sh)
-  local g_mf, g_raw = matmul_vs_sgemm(tf, sess, m, n, k, { transpose_a = ta, transpose_b = tb, reps = reps })
+  local g_mf, g_raw = matmul_vs_blas(tf, sess, m, n, k, { transpose_a = ta, transpose_b = tb, reps = reps,
+                                                                   dtype = a.dtype })
   print(string.format('{"bench": "gemm", "shape": "%s", "m": %d, "n": %d, "k": %d, "transpose_a": %s, '
-                      .. '"transpose_b": %s, "moonflow_gflops_median": %.1f, "sgemm_gflops_median": %.1f, '
-                      .. '"ratio": %.3f, "gemm_kernel": "%s"}', what, m, n, k, tostring(ta), tostring(tb), g_mf,
-                      g_raw, g_mf / g_raw, tf.sysconfig.cpu_gemm_kernel()))
+                      .. '"transpose_b": %s, "dtype": "%s", "moonflow_gflops_median": %.1f, "openblas_gflops_median": %.1f, '
+                      .. '"ratio": %.3f, "gemm_kernel": "%s"}', what, m, n, k, tostring(ta), tostring(tb), a.dtype,
+                      g_mf, g_raw, g_mf / g_raw, a.dtype == "float32" and tf.sysconfig.cpu_gemm_kernel() or "openblas"))
 end

@@ -8,7 +8,7 @@ local script_dir = (arg and arg[0] or ""):match("^(.*)/[^/]*$") or "."
 package.path = script_dir .. "/lib/?.lua;" .. package.path
 local tf = require("moonflow")
 local bench = require("moonflow.bench")
-local matmul_vs_sgemm = require("matmul_vs_sgemm")
+local matmul_vs_blas = require("matmul_vs_blas")
 
 local reps = 15
 for i = 1, #arg do if arg[i] == "--reps" then reps = tonumber(arg[i + 1]) end end
@@ -73,7 +73,7 @@ end
 -- 3. 1024^3 float32 matmul: moonflow vs raw sgemm, alternating
 do
   local sess = tf.Session()
-  local g_mf, g_raw = matmul_vs_sgemm(tf, sess, 1024, 1024, 1024, { reps = reps })
+  local g_mf, g_raw = matmul_vs_blas(tf, sess, 1024, 1024, 1024, { reps = reps })
   emit({ "bench", "matmul_1024", "moonflow_gflops_median", g_mf, "sgemm_gflops_median", g_raw,
          "ratio", g_mf / g_raw })
   sess:close()

@@ -14,7 +14,8 @@ local cell_ctor = { lstm = "LSTMCell", gru = "GRUCell", rnn = "BasicRNNCell" }
 M.cell_types = { "lstm", "gru", "rnn" }
 
 -- M.build(tf, o): o = {vocab_size, model, rnn_size, num_layers, wordvec_size,
--- seq_length (or -1), batch (or -1), dropout (0 = none), reuse, seed}. Returns
+-- seq_length (or -1), batch (or -1), dropout (0 = none), reuse, seed, dtype
+-- (of the weights, state and logits: "float32", the default, or "float64")}. Returns
 -- a table: x, y (int32 placeholders {batch, seq}, 1-based ids), init_state
 -- (placeholders, the cell's state structure), final_state, logits
 -- ({batch*seq, V}), loss (mean cross-entropy, nats per character), probs
@@ -22,6 +23,7 @@ M.cell_types = { "lstm", "gru", "rnn" }
 function M.build(tf, o)
   assert(cell_ctor[o.model], "unknown model " .. tostring(o.model))
   local B, T, H = o.batch or -1, o.seq_length or -1, o.rnn_size
+  local dtype = o.dtype or "float32"
   local m = {}
   tf.variable_scope("char_rnn", { reuse = o.reuse }, function()
     local suffix = o.reuse and "_eval" or ""
@@ -41,16 +43,17 @@ function M.build(tf, o)
     for k = 1, o.num_layers do
       local name = string.format("state%s_%d", suffix, k - 1)
       if o.model == "lstm" then
-        m.init_state[k] = { c = tf.placeholder("float32", { B, H }, name .. "_c"),
-                            h = tf.placeholder("float32", { B, H }, name .. "_h") }
+        m.init_state[k] = { c = tf.placeholder(dtype, { B, H }, name .. "_c"),
+                            h = tf.placeholder(dtype, { B, H }, name .. "_h") }
       else
-        m.init_state[k] = tf.placeholder("float32", { B, H }, name)
+        m.init_state[k] = tf.placeholder(dtype, { B, H }, name)
       end
     end
     -- N(0, 1) embeddings, as torch-rnn's and PyTorch's lookup tables start
     -- (a Glorot-scaled table, ~0.12 standard deviation, learns markedly slower).
     local embedding = tf.get_variable("embedding", { o.vocab_size, o.wordvec_size },
-                                      { initializer = tf.random_normal_initializer{ mean = 0.0, stddev = 1.0 } })
+                                      { dtype = dtype,
+                                        initializer = tf.random_normal_initializer{ mean = 0.0, stddev = 1.0 } })
     local inputs = tf.nn.embedding_lookup(embedding, m.x)                  -- {B, T, wordvec}
     local outputs, final = tf.nn.dynamic_rnn(cell, inputs, { initial_state = m.init_state })
     m.final_state = final
@@ -69,19 +72,20 @@ end
 -- temperature -> tf.multinomial (or argmax), and the new id and state are
 -- assigned back. o = {vocab_size, model, rnn_size, num_layers, wordvec_size,
 -- temperature, argmax, seed, reuse (true when the training graph is in the
--- same graph), vocab (optional: the characters, a string per id)}. Returns
+-- same graph), vocab (optional: the characters, a string per id), dtype (as
+-- M.build's)}. Returns
 -- {next (fetch: the new id, int32 {1, 1}), id_in (feed: this step's input
--- id, by default the id sampled last), temperature (feed: a float32
--- scalar, by default o.temperature), reset (op zeroing the state),
+-- id, by default the id sampled last), temperature (feed: a scalar of
+-- o.dtype, float32 by default, by default o.temperature), reset (op zeroing the state),
 -- model_vars (the variables to restore), vocab (with o.vocab: a string
 -- tensor of the characters)}.
 function M.sampler(tf, o)
   local s = {}
-  local H = o.rnn_size
+  local H, dtype = o.rnn_size, o.dtype or "float32"
   local state_vars, state_read = {}, {}
   tf.variable_scope("sampler_state", function()
     for k = 1, o.num_layers do
-      local function var(name) return tf.Variable(tf.zeros({ 1, H }), { name = name, trainable = false }) end
+      local function var(name) return tf.Variable(tf.zeros({ 1, H }, dtype), { name = name, trainable = false }) end
       if o.model == "lstm" then
         state_vars[k] = { c = var("c" .. k), h = var("h" .. k) }
         state_read[k] = { c = state_vars[k].c, h = state_vars[k].h }
@@ -98,7 +102,7 @@ function M.sampler(tf, o)
     for k = 1, o.num_layers do cells[k] = tf.nn.rnn_cell[cell_ctor[o.model]](H) end
     local embedding = tf.get_variable("embedding", { o.vocab_size, o.wordvec_size })
     s.id_in = tf.placeholder_with_default(s.id, { 1, 1 }, "id_in")
-    s.temperature = tf.placeholder_with_default(tf.constant(o.temperature or 1.0), {}, "temperature")
+    s.temperature = tf.placeholder_with_default(tf.constant(o.temperature or 1.0, dtype), {}, "temperature")
     local inputs = tf.nn.embedding_lookup(embedding, s.id_in)                -- {1, 1, wordvec}
     local outputs, final = tf.nn.dynamic_rnn(tf.nn.rnn_cell.MultiRNNCell(cells), inputs,
                                              { initial_state = state_read })
@@ -128,7 +132,7 @@ function M.sampler(tf, o)
   if o.vocab then s.vocab = tf.constant(o.vocab, tf.string, nil, "vocab") end
   local zero = {}
   for _, v in ipairs(tf.global_variables()) do
-    if v.name:match("^sampler_state/[ch]%d") then zero[#zero + 1] = v:assign(tf.zeros({ 1, H })).op end
+    if v.name:match("^sampler_state/[ch]%d") then zero[#zero + 1] = v:assign(tf.zeros({ 1, H }, dtype)).op end
   end
   s.reset = tf.group(zero)
   return s
@@ -160,13 +164,14 @@ function M.train_op(tf, loss, o)
   return op, step, lr, norm, gv
 end
 
--- A zero state (Arrays) for `batch` rows, in the cell's state structure.
+-- A zero state (Arrays of o.dtype, float32 by default) for `batch` rows, in
+-- the cell's state structure.
 function M.zero_state(tf, o, batch)
   local row = {}
   for i = 1, o.rnn_size do row[i] = 0.0 end
   local rows = {}
   for b = 1, batch do rows[b] = row end
-  local function z() return tf.array(rows, "float32") end
+  local function z() return tf.array(rows, o.dtype or "float32") end
   local s = {}
   for k = 1, o.num_layers do
     if o.model == "lstm" then s[k] = { c = z(), h = z() } else s[k] = z() end

@@ -16,6 +16,15 @@ end
 describe("benchmarks", function()
   local kernel = tf.sysconfig.cpu_gemm_kernel()
 
+  -- a tiny corpus for the char-RNN benchmarks; the path, removed by the caller
+  local function corpus()
+    local path = os.tmpname()
+    local f = assert(io.open(path, "w"))
+    for i = 1, 400 do f:write("To be, or not to be: that is the question ", i % 7, ".\n") end
+    f:close()
+    return path
+  end
+
   it("session_overhead.lua reports run overhead and tf.matmul against raw sgemm", function()
     local out, ok = sh("lua5.4 scripts/bench/session_overhead.lua --reps 1")
     assert(ok, out)
@@ -36,6 +45,18 @@ describe("benchmarks", function()
     end
   end)
 
+  it("gemm.lua --dtype float64 compares tf.matmul with OpenBLAS's dgemm", function()
+    local out, ok = sh("lua5.4 scripts/bench/gemm.lua --reps 1 --dtype float64")
+    assert(ok, out)
+    local rows = json_lines(out)
+    assert.are.equal(9, #rows, out)
+    for _, r in ipairs(rows) do
+      assert.are.equal("float64", r.dtype)
+      assert.are.equal("openblas", r.gemm_kernel)
+      assert.is_true(r.moonflow_gflops_median > 0 and r.openblas_gflops_median > 0, out)
+    end
+  end)
+
   it("cnn.lua trains a LeNet-style CNN a few steps and prints its JSON line", function()
     local out, ok = sh("lua5.4 scripts/bench/cnn.lua --steps 2 --warmup 1 --batch 8")
     assert(ok, out)
@@ -47,10 +68,7 @@ describe("benchmarks", function()
   end)
 
   it("char_rnn.lua trains a few steps and prints the peer's fields plus the kernel", function()
-    local path = os.tmpname()
-    local f = assert(io.open(path, "w"))
-    for i = 1, 400 do f:write("To be, or not to be: that is the question ", i % 7, ".\n") end
-    f:close()
+    local path = corpus()
     local out, ok = sh("lua5.4 scripts/bench/char_rnn.lua --input " .. path
                        .. " --embed 8 --hidden 16 --batch 4 --seq 10 --steps 2 --warmup 1 --sample 20")
     os.remove(path)
@@ -63,6 +81,33 @@ describe("benchmarks", function()
       assert(r[k] ~= nil, "no " .. k .. " in " .. out)
     end
     assert.are.equal(kernel, r.gemm_kernel)
+  end)
+
+  it("char_rnn.lua --dtype float64 trains and samples in float64", function()
+    local path = corpus()
+    local out, ok = sh("lua5.4 scripts/bench/char_rnn.lua --input " .. path
+                       .. " --dtype float64 --embed 8 --hidden 16 --batch 4 --seq 10 --steps 2 --warmup 1 --sample 5")
+    os.remove(path)
+    assert(ok, out)
+    local rows = json_lines(out)
+    assert.are.equal(1, #rows, out)
+    assert.are.equal("float64", rows[1].dtype)
+    assert.is_true(rows[1].final_loss > 0 and rows[1].sample_chars_per_s > 0, out)
+  end)
+
+  it("gemm_bound.lua times every product of a step and the step itself", function()
+    local path = corpus()
+    local out, ok = sh("lua5.4 scripts/bench/gemm_bound.lua --input " .. path
+                       .. " --dtype float64 --embed 8 --hidden 16 --batch 4 --seq 10 --steps 2 --warmup 1 --reps 1")
+    os.remove(path)
+    assert(ok, out)
+    local rows = json_lines(out)
+    assert.are.equal(2 * 5 + 3 + 1, #rows, out) -- 5 products per layer, 3 for the output layer, the summary
+    local sum = rows[#rows]
+    assert.are.equal("gemm_bound", sum.bench)
+    assert.are.equal(25, sum.vocab) -- the corpus's symbols
+    assert.is_true(sum.openblas_gemm_ms > 0 and sum.moonflow_matmul_ms > 0 and sum.step_ms > 0, out)
+    assert.near(sum.step_ms / sum.openblas_gemm_ms, sum.step_over_bound, 1e-9)
   end)
 end)
 
@@ -167,6 +212,20 @@ describe("compare.sh and its report (scripts/bench/lib/peer_compare.lua)", funct
                      C.step_flops({ cell = "gru", embed = 3, hidden = 4, layers = 1, batch = 2, seq = 3, vocab = 5 }))
     assert.are.equal(3 * (2 * 6 * (3 + 4) * 4 + 2 * 6 * (4 + 4) * 4 + 2 * 6 * 4 * 5),
                      C.step_flops({ cell = "rnn", embed = 3, hidden = 4, layers = 2, batch = 2, seq = 3, vocab = 5 }))
+  end)
+
+  it("lists a step's products one by one, their FLOPs summing to the formula", function()
+    for _, c in ipairs({ { cell = "lstm", embed = 128, hidden = 512, layers = 2, batch = 50, seq = 50, vocab = 65 },
+                         { cell = "gru", embed = 3, hidden = 4, layers = 1, batch = 2, seq = 3, vocab = 5 },
+                         { cell = "rnn", embed = 5, hidden = 7, layers = 3, batch = 2, seq = 4, vocab = 11 } }) do
+      local list, flops = C.step_gemms(c), 0
+      assert.are.equal(5 * c.layers + 3, #list)
+      for _, g in ipairs(list) do flops = flops + 2 * g[1] * g[2] * g[3] * g[6] end
+      assert.are.equal(C.step_flops(c), flops)
+      -- every product's inner dimension: the kernel gradient sums over all tokens
+      assert.are.same({ c.embed + c.hidden, ({ lstm = 4, gru = 3, rnn = 1 })[c.cell] * c.hidden,
+                        c.batch * c.seq, true, false, 1 }, table.move(list[4], 1, 6, 1, {}))
+    end
   end)
 
   it("prints every median and ratio as a JSON line, then the table", function()

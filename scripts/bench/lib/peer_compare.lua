@@ -65,15 +65,39 @@ end
 -- the first layer's input gradient included, as the embedding is trained).
 -- Elementwise work (gates, softmax, Adam) is under 1 % and not counted.
 local GATES = { lstm = 4, gru = 3, rnn = 1 }
-function M.step_flops(c)
+
+-- Those products one by one, as a fused sequence kernel runs them (the
+-- recurrent ones once per time step over the batch's rows): a list of
+-- { m, n, k, transpose_a, transpose_b, count, what } for C[m, n] = op(A) op(B)
+-- (A [m, k] or, transposed, [k, m]; B likewise). A GRU's g blocks may be
+-- split into more products of the same total size.
+function M.step_gemms(c)
   local g = assert(GATES[c.cell], "cell must be lstm, gru or rnn")
-  local n, h = c.batch * c.seq, c.hidden
-  local fwd, width = 2 * n * h * c.vocab, c.embed
-  for _ = 1, c.layers do
-    fwd = fwd + 2 * n * (width + h) * g * h
+  local n, h, b, t = c.batch * c.seq, c.hidden, c.batch, c.seq
+  local list = {}
+  local function add(m, nn, k, ta, tb, count, what)
+    list[#list + 1] = { m, nn, k, ta, tb, count, what }
+  end
+  local width = c.embed
+  for l = 1, c.layers do
+    local L = "layer " .. l .. ": "
+    add(n, g * h, width, false, false, 1, L .. "input projection x W_x")
+    add(b, g * h, h, false, false, t, L .. "recurrent h W_h, per step")
+    add(b, h, g * h, false, true, t, L .. "recurrent gradient dZ W_h^T, per step")
+    add(width + h, g * h, n, true, false, 1, L .. "kernel gradient [x, h]^T dZ")
+    add(n, width, g * h, false, true, 1, L .. "input gradient dZ W_x^T")
     width = h
   end
-  return 3 * fwd
+  add(n, c.vocab, h, false, false, 1, "logits h W_s")
+  add(n, h, c.vocab, false, true, 1, "output layer's input gradient dlogits W_s^T")
+  add(h, c.vocab, n, true, false, 1, "output layer's kernel gradient h^T dlogits")
+  return list
+end
+
+function M.step_flops(c)
+  local f = 0
+  for _, p in ipairs(M.step_gemms(c)) do f = f + 2 * p[1] * p[2] * p[3] * p[6] end
+  return f
 end
 
 local METRICS = { "tokens_per_s", "step_ms_median", "sample_chars_per_s", "peak_rss_mb" }
