@@ -689,6 +689,79 @@ static void infer_allgather(mfi_infer_ctx *c)
   if (c->op->out[0].ndim > 0) c->op->out[0].dims[0] = -1;
 }
 
+/* MPIRank, MPISize, MPILocalRank, MPILocalSize: this process's place in
+ * the job as an int32 scalar, read when the op runs (Horovod's rank_op and
+ * the rest), so a graph saved on one rank serves every rank. */
+static void infer_rank(mfi_infer_ctx *c)
+{
+  if (!mfi_set_outputs(c, 1)) return;
+  c->op->out[0].dtype = MF_INT32;
+  c->op->out[0].ndim = 0;
+}
+
+static void cpu_rank(mfi_kctx *k)
+{
+  if (!mf_mpi_initialized()) {
+    mfi_op_error(k->status, MF_FAILED_PRECONDITION, k->op,
+                 "MPI is not initialized in this process: call mpi.init() (Lua) or "
+                 "mf_mpi_init (C) first");
+    return;
+  }
+  const char *t = k->op->def->type;
+  int v = strcmp(t, "MPIRank") == 0        ? M.rank
+          : strcmp(t, "MPISize") == 0      ? M.size
+          : strcmp(t, "MPILocalRank") == 0 ? M.lrank
+                                           : M.lsize;
+  if (mfi_out_new(k, 0, MF_INT32, 0, NULL)) *(int32_t *)mfi_data(k->out[0]) = v;
+}
+
+/* One MPIAllreduce of the gradients of every output of g's op: their sum
+ * over the ranks, or their average when the forward op averaged. */
+static mf_output reduce_dys(mfi_grad_ctx *g, bool average)
+{
+  mf_op_desc *d = mfi_gb_begin(g, "MPIAllreduce");
+  for (int i = 0; d && i < g->op->nout; i++) {
+    mf_output dy = mfi_gb_dy(g, i);
+    if (!mfi_ok(g->status)) break;
+    mf_op_add_input(d, dy);
+  }
+  if (d) mf_op_set_attr_bool(d, "average", average);
+  mfi_gb_copy_attr(d, g->op, "fusion_threshold");
+  return mfi_gb_finish(g, d, 0);
+}
+
+/* The gradient of a sum (or average) over the ranks is the sum (average)
+ * over the ranks of the outputs' gradients, as Horovod's. */
+static void grad_allreduce(mfi_grad_ctx *g)
+{
+  mf_output first = reduce_dys(g, mfi_attr_bool(g->op, "average", false));
+  for (int i = 0; first.op && i < g->op->nin; i++) g->dx[i] = (mf_output){first.op, i};
+}
+
+/* Every rank's output is root's input, so root's input gets the sum of
+ * every rank's output gradient and the other ranks' inputs get zeros:
+ * sum * (MPIRank == root), as Horovod's. */
+static void grad_broadcast(mfi_grad_ctx *g)
+{
+  mf_output first = reduce_dys(g, false);
+  mf_output rank = mfi_gb_finish(g, mfi_gb_begin(g, "MPIRank"), 0);
+  mf_output root = mfi_gb_scalar(g, MF_INT32, (double)mfi_attr_int(g->op, "root", 0));
+  mf_output is_root = mfi_gb2(g, "Equal", rank, root);
+  for (int i = 0; first.op && i < g->op->nin; i++) {
+    mf_output sum = {first.op, i};
+    mf_op_desc *c = mfi_gb_begin(g, "Cast");
+    if (c) mf_op_add_input(c, is_root), mf_op_set_attr_type(c, "DstT", mfi_meta_of(sum).dtype);
+    g->dx[i] = mfi_gb2(g, "Mul", sum, mfi_gb_finish(g, c, 0));
+  }
+}
+
+#define RANK_OP(name, text)                                                                        \
+  {                                                                                                \
+    .type = name, .doc = text, .inputs = "", .outputs = "output", .attrs = "", .min_inputs = 0,    \
+    .max_inputs = 0, .flags = MFI_ANY_DEVICE | MFI_NO_GRADIENT, .infer = infer_rank,               \
+    .kernel = {[MFI_DEVICE_CPU] = cpu_rank}, .host_out = 0xffffffffu                               \
+  }
+
 mfi_opdef mfi_ops_mpi[] = {
     {.type = "MPIAllreduce",
      .doc = "Sums (or averages) each tensor over the MPI ranks, small ones fused into one buffer.",
@@ -700,6 +773,7 @@ mfi_opdef mfi_ops_mpi[] = {
      .flags = MFI_ANY_DEVICE,
      .infer = infer_allreduce,
      .kernel = {[MFI_DEVICE_CPU] = cpu_allreduce},
+     .grad = grad_allreduce,
      .host_in = HOST_MEMORY,
      .host_out = HOST_MEMORY},
     {.type = "MPIAllgather",
@@ -724,8 +798,13 @@ mfi_opdef mfi_ops_mpi[] = {
      .flags = MFI_ANY_DEVICE,
      .infer = infer_broadcast,
      .kernel = {[MFI_DEVICE_CPU] = cpu_broadcast},
+     .grad = grad_broadcast,
      .host_in = HOST_MEMORY,
      .host_out = HOST_MEMORY},
+    RANK_OP("MPIRank", "This process's rank in the job (0-based), an int32 scalar."),
+    RANK_OP("MPISize", "The number of ranks in the job, an int32 scalar."),
+    RANK_OP("MPILocalRank", "This process's rank among the ranks on its host, an int32 scalar."),
+    RANK_OP("MPILocalSize", "The number of ranks on this process's host, an int32 scalar."),
     {0}};
 
 #else /* no MPI in this build */

@@ -8,7 +8,10 @@
 -- with an error naming both sides when the ranks disagree; a rank that does
 -- not come within the timeout (MOONFLOW_MPI_TIMEOUT, default 60 s) is an
 -- error too, never a hang. The collectives one call here builds are chained
--- by control edges in the order they were built.
+-- by control edges in the order they were built. Gradients flow through
+-- allreduce (the gradients' sum or average over the ranks) and broadcast
+-- (root's input gets the sum of every rank's output gradient, the others
+-- zeros), as Horovod's; allgather has none.
 --
 -- Launch: mpirun -np 4 lua5.4 train.lua (on several hosts: mpirun -np 8 -H
 -- host1:4,host2:4 lua5.4 train.lua).
@@ -61,6 +64,16 @@ function M.rank() check_init("mpi.rank"); return core.mpi_info().rank end
 function M.size() check_init("mpi.size"); return core.mpi_info().size end
 function M.local_rank() check_init("mpi.local_rank"); return core.mpi_info().local_rank end
 function M.local_size() check_init("mpi.local_size"); return core.mpi_info().local_size end
+-- mpi.rank_op(), size_op(), local_rank_op(), local_size_op() ({name}):
+-- the same as int32 scalar tensors read when the graph runs (Horovod's), so
+-- that one graph serves every rank (and a C host that loads it).
+for _, f in ipairs({ { "rank_op", "MPIRank" }, { "size_op", "MPISize" }, { "local_rank_op", "MPILocalRank" },
+                     { "local_size_op", "MPILocalSize" } }) do
+  M[f[1]] = function(opts)
+    opts = opts_table(opts, "mpi." .. f[1], "name")
+    return G.make_op(f[2], {}, {}, { name = opts.name or f[2] }).outputs[1]
+  end
+end
 -- Data collectives this process has issued (a fused allreduce counts once).
 function M.collective_calls() return core.mpi_info().calls end
 

@@ -207,6 +207,16 @@ describe("moonflow.mpi", function()
     os.execute("rm -rf '" .. a .. "' '" .. b .. "'")
   end)
 
+  it("differentiates through allreduce and broadcast as Horovod; rank_op and the rest give this rank's place", function()
+    need_mpi()
+    for seed = 1, 2 do -- fresh values each seed
+      local text, ok = sh(string.format("MPI_GRAD_SEED=%d timeout 120 %s lua5.4 tests/spec/support/mpi_grad.lua",
+                                        seed, MPIRUN))
+      assert(ok, text)
+      assert(text:find("rank 0 ok", 1, true) and text:find("rank 1 ok", 1, true), text)
+    end
+  end)
+
   local faults = {
     -- which of the two waiting sides gives up first is a race: either says so
     { "error", "rank 1 fails on purpose", "timed out after 3 s" },

@@ -848,6 +848,10 @@ if core.mpi_built() then
   cases.MPIAllgather = unary(function(x) init(); return mpi.allgather(x) end, ANY, { "float32", "float64", "int32", "bool" })
   cases.MPIAllgather.variants = { { inputs = { { { 0, 3 } } } } }
   cases.MPIBroadcast = unary(function(x) init(); return mpi.broadcast(x, 0) end, ANY, { "float32", "float64", "int32", "bool" })
+  for op_type, fn in pairs({ MPIRank = "rank_op", MPISize = "size_op", MPILocalRank = "local_rank_op",
+                             MPILocalSize = "local_size_op" }) do
+    cases[op_type] = { inputs = {}, build = function() init(); return mpi[fn]() end, dtypes = { "int32" } }
+  end
 end
 
 cases.LuaFunc = {
