@@ -95,6 +95,46 @@ describe("benchmarks", function()
     assert.is_true(rows[1].final_loss > 0 and rows[1].sample_chars_per_s > 0, out)
   end)
 
+  it("op_times.lua lists each op type's time per step, largest first, and the rest of the step", function()
+    local path = corpus()
+    local out, ok = sh("lua5.4 scripts/bench/op_times.lua --input " .. path
+                       .. " --embed 8 --hidden 16 --batch 4 --seq 10 --steps 2 --warmup 1")
+    os.remove(path)
+    assert(ok, out)
+    local rows = json_lines(out)
+    local ops, share, last = {}, 0, math.huge
+    for i = 1, #rows - 2 do
+      ops[rows[i].op] = true
+      assert.is_true(rows[i].ms_per_step <= last, out)
+      last, share = rows[i].ms_per_step, share + rows[i].share
+    end
+    assert.is_true(ops.LSTMSequenceGrad and ops.ApplyAdam and ops.MatMul, out)
+    assert.near(1, share + rows[#rows - 1].share, 1e-9)
+    assert.are.equal("op_times_step", rows[#rows].bench)
+  end)
+
+  -- profile.lua under perf (callgrind takes minutes); perf needs the
+  -- kernel's permission, and is not run under AddressSanitizer's preload.
+  local perf_ok = select(2, sh("perf stat -e cpu-clock -o /dev/null true"))
+  local it_perf = (perf_ok and not os.getenv("MF_SPEC_ASAN")) and it or pending
+  it_perf("profile.lua subtracts two perf profiles into shares per category", function()
+    local path = corpus()
+    local core = package.searchpath("moonflow.core", package.cpath)
+    local out, ok = sh("lua5.4 scripts/bench/profile.lua --tool perf --input " .. path .. " --core " .. core
+                       .. " --embed 8 --hidden 16 --batch 4 --seq 10 --short 1 --long 30 --top 5")
+    os.remove(path)
+    assert(ok, out)
+    local rows = json_lines(out)
+    local share, cats = 0, 0
+    for _, r in ipairs(rows) do
+      if r.kind == "category" then share, cats = share + r.share, cats + 1 end
+    end
+    assert.are.equal(11, cats, out)
+    assert.near(1, share, 1e-9)
+    assert.are.equal("total", rows[#rows].kind)
+    assert.is_true(rows[#rows].per_step > 0, out)
+  end)
+
   it("gemm_bound.lua times every product of a step and the step itself", function()
     local path = corpus()
     local out, ok = sh("lua5.4 scripts/bench/gemm_bound.lua --input " .. path
