@@ -715,27 +715,34 @@ static void cpu_rank(mfi_kctx *k)
   if (mfi_out_new(k, 0, MF_INT32, 0, NULL)) *(int32_t *)mfi_data(k->out[0]) = v;
 }
 
-/* One MPIAllreduce of the gradients of every output of g's op: their sum
- * over the ranks, or their average when the forward op averaged. */
-static mf_output reduce_dys(mfi_grad_ctx *g, bool average)
+/* One MPIAllreduce of the gradients of g's op's float outputs: their sum
+ * over the ranks, or their average. sum[i] is output i's (none for the
+ * other dtypes, which carry no gradient). */
+static void reduce_dys(mfi_grad_ctx *g, bool average, mf_output *sum)
 {
+  int idx[MAX_TENSORS], n = 0;
+  for (int i = 0; i < g->op->nout; i++) {
+    sum[i] = (mf_output){NULL, 0};
+    if (mfi_is_float(g->op->out[i].dtype)) idx[n++] = i;
+  }
+  if (n == 0) return;
   mf_op_desc *d = mfi_gb_begin(g, "MPIAllreduce");
-  for (int i = 0; d && i < g->op->nout; i++) {
-    mf_output dy = mfi_gb_dy(g, i);
+  for (int q = 0; d && q < n; q++) {
+    mf_output dy = mfi_gb_dy(g, idx[q]);
     if (!mfi_ok(g->status)) break;
     mf_op_add_input(d, dy);
   }
   if (d) mf_op_set_attr_bool(d, "average", average);
   mfi_gb_copy_attr(d, g->op, "fusion_threshold");
-  return mfi_gb_finish(g, d, 0);
+  mf_output first = mfi_gb_finish(g, d, 0);
+  for (int q = 0; first.op && q < n; q++) sum[idx[q]] = (mf_output){first.op, q};
 }
 
 /* The gradient of a sum (or average) over the ranks is the sum (average)
  * over the ranks of the outputs' gradients, as Horovod's. */
 static void grad_allreduce(mfi_grad_ctx *g)
 {
-  mf_output first = reduce_dys(g, mfi_attr_bool(g->op, "average", false));
-  for (int i = 0; first.op && i < g->op->nin; i++) g->dx[i] = (mf_output){first.op, i};
+  reduce_dys(g, mfi_attr_bool(g->op, "average", false), g->dx);
 }
 
 /* Every rank's output is root's input, so root's input gets the sum of
@@ -743,15 +750,20 @@ static void grad_allreduce(mfi_grad_ctx *g)
  * sum * (MPIRank == root), as Horovod's. */
 static void grad_broadcast(mfi_grad_ctx *g)
 {
-  mf_output first = reduce_dys(g, false);
-  mf_output rank = mfi_gb_finish(g, mfi_gb_begin(g, "MPIRank"), 0);
-  mf_output root = mfi_gb_scalar(g, MF_INT32, (double)mfi_attr_int(g->op, "root", 0));
-  mf_output is_root = mfi_gb2(g, "Equal", rank, root);
-  for (int i = 0; first.op && i < g->op->nin; i++) {
-    mf_output sum = {first.op, i};
+  mf_output sum[MAX_TENSORS];
+  reduce_dys(g, false, sum);
+  mf_output is_root = {NULL, 0};
+  for (int i = 0; i < g->op->nin; i++) {
+    if (!sum[i].op) continue;
+    if (!is_root.op) {
+      mf_output rank = mfi_gb_finish(g, mfi_gb_begin(g, "MPIRank"), 0);
+      mf_output root = mfi_gb_scalar(g, MF_INT32, (double)mfi_attr_int(g->op, "root", 0));
+      is_root = mfi_gb2(g, "Equal", rank, root);
+      if (!is_root.op) return;
+    }
     mf_op_desc *c = mfi_gb_begin(g, "Cast");
-    if (c) mf_op_add_input(c, is_root), mf_op_set_attr_type(c, "DstT", mfi_meta_of(sum).dtype);
-    g->dx[i] = mfi_gb2(g, "Mul", sum, mfi_gb_finish(g, c, 0));
+    if (c) mf_op_add_input(c, is_root), mf_op_set_attr_type(c, "DstT", mfi_meta_of(sum[i]).dtype);
+    g->dx[i] = mfi_gb2(g, "Mul", sum[i], mfi_gb_finish(g, c, 0));
   }
 }
 

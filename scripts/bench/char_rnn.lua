@@ -119,7 +119,7 @@ for line in io.lines("/proc/self/status") do
 end
 
 -- keys in the peer's order
-out.gemm_kernel = tf.sysconfig.cpu_gemm_kernel()
+out.gemm_kernel = a.dtype == "float32" and tf.sysconfig.cpu_gemm_kernel() or "openblas" -- float64: dgemm
 local order = { "framework", "version", "cell", "embed", "hidden", "layers", "batch", "seq", "threads", "dtype",
                 "step_ms_median", "step_ms_mean", "tokens_per_s", "final_loss", "sample_chars_per_s", "peak_rss_mb",
                 "gemm_kernel" }

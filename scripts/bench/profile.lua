@@ -9,8 +9,10 @@
 --     [char_rnn.lua's model flags: --cell --embed --hidden --layers --batch --seq]
 -- callgrind: instructions per step (valgrind --tool=callgrind; repeatable
 -- on a noisy machine, slow: about 100 s per config-a step). perf: CPU time
--- per step from cpu-clock samples (perf record -F 4999; hardware cycle
--- counters are not available on these virtual machines). One JSON line per
+-- per step from cpu-clock samples (perf record -F 4999, their periods
+-- summed; hardware cycle counters are not available on these virtual
+-- machines). Functions are keyed by name: two static functions of one name
+-- in different files share a category (the first nm lists). One JSON line per
 -- category, then the top functions, then a summary line.
 -- Run through profile.sh, which builds build-prof (-g) and sets the paths.
 local script_dir = (arg and arg[0] or ""):match("^(.*)/[^/]*$") or "."
@@ -29,7 +31,7 @@ p:option("--top", "Functions listed."):default("15"):convert(math.tointeger)
 for _, o in ipairs({ "cell", "embed", "hidden", "layers", "batch", "seq" }) do p:option("--" .. o):args(1) end
 local a = p:parse(arg)
 if not (a.input and a.core) then p:error("--input and --core are required") end
-if not (a.short and a.long and a.long > a.short and a.short >= 0) then p:error("needs 0 <= --short < --long") end
+if not (a.short and a.long and a.long > a.short and a.short >= 1) then p:error("needs 1 <= --short < --long") end
 
 local function quote(s) return "'" .. tostring(s):gsub("'", "'\\''") .. "'" end
 local function run(cmd)
@@ -81,6 +83,50 @@ local function category(dso, sym)
   return CATEGORIES[#CATEGORIES]
 end
 
+-- A callgrind output file (format version 1) -> { ["object\tfunction"] =
+-- self instructions }, total. Costs after a calls= line are the call's
+-- inclusive cost, not the caller's own: those to libc's copies and fills
+-- (__mem*) are moved from the callee to the caller as "caller (memcpy)", so
+-- GEMM packing, the cells' row copies and the gather keep their copies.
+-- Names are compressed: "(id) name" defines an id, "(id)" reuses it.
+local function parse_callgrind(path)
+  local names = { ob = {}, fl = {}, fn = {} }
+  local map = { ob = "ob", cob = "ob", fl = "fl", fi = "fl", fe = "fl", cfl = "fl", cfi = "fl", fn = "fn", cfn = "fn" }
+  local cur = {}
+  local counts, total, in_call = {}, nil, false
+  local function add(key, n) counts[key] = (counts[key] or 0) + n end
+  for line in io.lines(path) do
+    local k, rest = line:match("^(%a+)=(.*)$")
+    if k and map[k] then
+      local id, name = rest:match("^%((%d+)%)%s*(.*)$")
+      local tbl = names[map[k]]
+      if id and name ~= "" then tbl[id] = name end
+      cur[k] = id and tbl[id] or rest
+      if k == "fn" then cur.cob, cur.cfn = nil, nil end
+    elseif k == "calls" then
+      in_call = true
+    elseif k == nil and line:match("^[%d%+%-%*]") then
+      local n = tonumber(line:match("^%S+%s+(%d+)"))
+      if n and in_call then
+        local callee = cur.cfn or "?"
+        if callee:find("^__mem") then
+          local name = callee:match("^__(%a+)")
+          add((cur.ob or "?") .. "\t" .. (cur.fn or "?") .. " (" .. name .. ")", n)
+          add((cur.cob or cur.ob or "?") .. "\t" .. callee, -n)
+        end
+        in_call, cur.cob = false, nil
+      elseif n then
+        add((cur.ob or "?") .. "\t" .. (cur.fn or "?"), n)
+      end
+    else
+      local t = line:match("^summary:%s*(%d+)") or line:match("^totals:%s*(%d+)")
+      if t then total = tonumber(t) end
+    end
+  end
+  for key, n in pairs(counts) do if n == 0 then counts[key] = nil end end
+  return counts, total or -1
+end
+
 -- One profile: { ["dso\tsym"] = count }.
 local function profile(steps)
   local bench = { "lua5.4", script_dir .. "/char_rnn.lua", "--input", a.input, "--steps", steps, "--warmup", a.warmup,
@@ -94,50 +140,26 @@ local function profile(steps)
   if a.tool == "callgrind" then
     run("valgrind --tool=callgrind --callgrind-out-file=" .. quote(data) .. " " .. table.concat(bench, " ")
         .. " > /dev/null 2>&1")
-    -- --tree=caller: each function's self cost ("*" line) after the costs of
-    -- its calls from each caller ("<" lines). libc's copies and fills are
-    -- charged to their callers (GEMM packing, the cells' row copies, ...).
-    local report = run("callgrind_annotate --inclusive=no --tree=caller --threshold=100 " .. quote(data)
-                       .. " 2>/dev/null")
-    local callers = {}
-    local function parse(rest)
-      local where, dso = rest:match("^(.-) %[(.-)%]$")
-      if not where then return nil end
-      where = where:gsub(" %([%d,]+x%)$", "")
-      local sym = (where:match(":([^:]+)$") or where):gsub("'%d+$", "")
-      return dso, sym
-    end
-    for line in report:gmatch("[^\n]+") do
-      local n, mark, rest = line:match("^%s*([%d,]+) %(%s*[%d%.]+%%%)%s+([<*>])%s+(.*)$")
-      n = n and tonumber((n:gsub(",", "")))
-      if mark == "<" then
-        local dso, sym = parse(rest)
-        if dso then callers[#callers + 1] = { dso, sym, n } end
-      elseif mark == "*" then
-        local dso, sym = parse(rest)
-        if dso and sym:find("^__mem") and #callers > 0 then
-          for _, c in ipairs(callers) do
-            local key = c[1] .. "\t" .. c[2] .. " (" .. sym:match("^__(%a+)") .. ")"
-            counts[key] = (counts[key] or 0) + c[3]
-          end
-        elseif dso then
-          counts[dso .. "\t" .. sym] = (counts[dso .. "\t" .. sym] or 0) + n
-        end
-        callers = {}
-      elseif not n then
-        callers = {}
-      end
+    local total
+    counts, total = parse_callgrind(data)
+    local sum = 0
+    for _, n in pairs(counts) do sum = sum + n end
+    if sum ~= total then -- every instruction accounted for, or the format was misread
+      error(string.format("the callgrind file's functions add up to %d instructions, its total is %d", sum, total), 0)
     end
   else
     run("perf record -q -e cpu-clock -F 4999 -o " .. quote(data) .. " " .. table.concat(bench, " ")
         .. " > /dev/null 2>&1")
-    local report = run("perf report -i " .. quote(data) .. " --stdio --no-children -g none -n --sort dso,sym 2>/dev/null")
+    -- cpu-clock's period is CPU time in ns: summing it stays right when the
+    -- kernel lowers the sampling rate
+    local report = run("perf report -i " .. quote(data)
+                       .. " --stdio --no-children -g none -F period,dso,sym 2>/dev/null")
     for line in report:gmatch("[^\n]+") do
-      local n, dso, sym = line:match("^%s*[%d%.]+%%%s+(%d+)%s+(%S+)%s+%[[%.k]%]%s+(%S+)")
+      local n, dso, sym = line:match("^%s*(%d+)%s+(%S+)%s+%[[%.k]%]%s+(%S+)")
       if n then
         if dso == "[kernel.kallsyms]" then dso = "kernel" end
         local key = dso .. "\t" .. sym
-        counts[key] = (counts[key] or 0) + tonumber(n) / 4999 * 1e3 -- ms of CPU time
+        counts[key] = (counts[key] or 0) + tonumber(n) / 1e6 -- ms of CPU time
       end
     end
   end

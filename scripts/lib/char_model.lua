@@ -100,7 +100,7 @@ function M.sampler(tf, o)
   tf.variable_scope("char_rnn", { reuse = o.reuse }, function()
     local cells = {}
     for k = 1, o.num_layers do cells[k] = tf.nn.rnn_cell[cell_ctor[o.model]](H) end
-    local embedding = tf.get_variable("embedding", { o.vocab_size, o.wordvec_size })
+    local embedding = tf.get_variable("embedding", { o.vocab_size, o.wordvec_size }, { dtype = dtype })
     s.id_in = tf.placeholder_with_default(s.id, { 1, 1 }, "id_in")
     s.temperature = tf.placeholder_with_default(tf.constant(o.temperature or 1.0, dtype), {}, "temperature")
     local inputs = tf.nn.embedding_lookup(embedding, s.id_in)                -- {1, 1, wordvec}

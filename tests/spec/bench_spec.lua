@@ -92,6 +92,7 @@ describe("benchmarks", function()
     local rows = json_lines(out)
     assert.are.equal(1, #rows, out)
     assert.are.equal("float64", rows[1].dtype)
+    assert.are.equal("openblas", rows[1].gemm_kernel) -- float64 products are OpenBLAS's dgemm
     assert.is_true(rows[1].final_loss > 0 and rows[1].sample_chars_per_s > 0, out)
   end)
 

@@ -9,8 +9,10 @@
 --   allreduce (sum):     dL/dx_r = sum_q 2 w_q y
 --   allreduce (average): dL/dx_r = (1/N) sum_q 2 w_q y
 --   broadcast (root 1):  dL/dx_1 = sum_q 2 w_q y, zeros on the other ranks
--- Also checks rank_op/size_op/local_rank_op/local_size_op against the Lua
--- values. Each rank prints "rank R ok" or fails with the difference.
+-- Then the same through fused ops (several tensors: an unused output, an
+-- int32 tensor beside a float one). Also checks rank_op/size_op/
+-- local_rank_op/local_size_op against the Lua values (on one host local
+-- rank and size equal rank and size, so a swap between them would pass). Each rank prints "rank R ok" or fails with the difference.
 local tf = require("moonflow")
 local mpi = require("moonflow.mpi")
 mpi.init()
@@ -69,6 +71,34 @@ case("allreduce (average)", function(x) return mpi.allreduce(x, { average = true
      grad_of(mean_y, 1 / size))
 local root = size - 1
 case("broadcast", function(x) return mpi.broadcast(x, root) end, xs[root], grad_of(xs[root], rank == root and 1 or 0))
+
+-- fused ops (several tensors, as DistributedOptimizer builds them): an
+-- output with no gradient gives zeros through an allreduce; an int32 tensor
+-- beside a float one gets none; root (here 0) takes the sum, others zeros
+local G = require("moonflow.graph")
+local FUSION = 64 * 1024 * 1024
+do
+  local x = tf.constant(xs[rank], "float64")
+  local x2 = tf.constant({ 1.5, -2.5 }, "float64")
+  local op = G.make_op("MPIAllreduce", { x, x2 }, { "average", "bool", false, "fusion_threshold", "int", FUSION },
+                       { name = "fused_allreduce" })
+  local y = op.outputs[1]
+  local loss = tf.reduce_sum(tf.constant(ws[rank], "float64") * y * y)
+  local g = tf.gradients(loss, { x, x2 })
+  local r = sess:run({ dx = g[1], dx2 = g[2] })
+  check("fused allreduce: gradient", r.dx:totable(), grad_of(sum_y, 1))
+  local z = r.dx2:totable()
+  assert(#z == 2 and z[1] == 0 and z[2] == 0, "rank " .. rank .. ": an unused output's gradient is not zeros")
+
+  local ids = tf.constant({ 3, 4, 5 }, "int32")
+  local b = G.make_op("MPIBroadcast", { x, ids }, { "root", "int", 0, "fusion_threshold", "int", FUSION },
+                      { name = "fused_broadcast" })
+  local by = b.outputs[1]
+  local bl = tf.reduce_sum(tf.constant(ws[rank], "float64") * by * by) + tf.reduce_sum(tf.cast(b.outputs[2], "float64"))
+  local bg = tf.gradients(bl, { x, ids })
+  assert(bg[2] == nil, "rank " .. rank .. ": an int32 input got a gradient")
+  check("fused broadcast: gradient", sess:run(bg[1]):totable(), grad_of(xs[0], rank == 0 and 1 or 0))
+end
 
 local ids = sess:run({ mpi.rank_op(), mpi.size_op(), mpi.local_rank_op(), mpi.local_size_op() })
 local want = { rank, size, mpi.local_rank(), mpi.local_size() }
