@@ -5,25 +5,13 @@
 #include <lua.h>
 #include <stdbool.h>
 #include <stdlib.h>
-#include <time.h>
 
-static double now(void)
-{
-  struct timespec ts;
-  clock_gettime(CLOCK_MONOTONIC, &ts);
-  return (double)ts.tv_sec + (double)ts.tv_nsec * 1e-9;
-}
+#include "bench_timing.h"
 
 static int l_now(lua_State *L)
 {
-  lua_pushnumber(L, now());
+  lua_pushnumber(L, bench_now());
   return 1;
-}
-
-static int cmp(const void *a, const void *b)
-{
-  double x = *(const double *)a, y = *(const double *)b;
-  return (x > y) - (x < y);
 }
 
 /* One product C[m, n] = op(A) op(B) of either precision. */
@@ -74,11 +62,11 @@ static int l_gemm(lua_State *L)
   }
   gemm(f64, xa, xb, m, n, k, a, lda, b, ldb, c);
   for (int r = 0; r < reps; r++) {
-    double t0 = now();
+    double t0 = bench_now();
     gemm(f64, xa, xb, m, n, k, a, lda, b, ldb, c);
-    t[r] = now() - t0;
+    t[r] = bench_now() - t0;
   }
-  qsort(t, (size_t)reps, sizeof(double), cmp);
+  qsort(t, (size_t)reps, sizeof(double), bench_cmp);
   lua_pushnumber(L, t[reps / 2]);
   free(a), free(b), free(c), free(t);
   return 1;

@@ -17,25 +17,13 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
-#include <time.h>
+
+#include "bench_timing.h"
 
 typedef struct {
   const char *name;
   int n, h, w, c, k, o;
 } layer;
-
-static double now(void)
-{
-  struct timespec ts;
-  clock_gettime(CLOCK_MONOTONIC, &ts);
-  return (double)ts.tv_sec + (double)ts.tv_nsec * 1e-9;
-}
-
-static int cmp(const void *a, const void *b)
-{
-  double x = *(const double *)a, y = *(const double *)b;
-  return (x > y) - (x < y);
-}
 
 /* SAME padding, stride 1: output pixel (oy, ox) reads input rows oy - p ... */
 __attribute__((noinline)) static void direct_conv(const layer *l, const float *x, const float *f,
@@ -109,23 +97,23 @@ static int run(const layer *l, int reps, const char *only, mf_status *s)
   double *td = malloc((size_t)reps * sizeof *td), *tm = malloc((size_t)reps * sizeof *tm);
   mf_tensor *ym = NULL;
   for (int rep = 0; rep < reps; rep++) { /* alternating, so load hits both alike */
-    double t0 = now();
+    double t0 = bench_now();
     if (!only || !strcmp(only, "direct")) direct_conv(l, x, f, yd);
-    double t1 = now();
+    double t1 = bench_now();
     if (!only || !strcmp(only, "moonflow")) {
       mf_tensor_delete(ym);
       ym = NULL;
       mf_session_run(sess, &xo, &xt, 1, &yo, &ym, 1, NULL, 0, s);
       if (mf_status_code(s) != MF_OK) return fail(s);
     }
-    td[rep] = t1 - t0, tm[rep] = now() - t1;
+    td[rep] = t1 - t0, tm[rep] = bench_now() - t1;
   }
   double diff = 0;
   if (!only)
     for (size_t i = 0; i < ny; i++)
       diff = fmax(diff, fabs(yd[i] - ((const float *)mf_tensor_data(ym))[i]));
-  qsort(td, (size_t)reps, sizeof *td, cmp);
-  qsort(tm, (size_t)reps, sizeof *tm, cmp);
+  qsort(td, (size_t)reps, sizeof *td, bench_cmp);
+  qsort(tm, (size_t)reps, sizeof *tm, bench_cmp);
   double a = td[reps / 2] * 1e3, b = tm[reps / 2] * 1e3;
   printf("{\"layer\": \"%s\", \"n\": %d, \"h\": %d, \"w\": %d, \"c\": %d, \"k\": %d, \"o\": %d, "
          "\"direct_ms\": %.4f, \"im2col_gemm_ms\": %.4f, \"direct_over_im2col\": %.3f, "

@@ -15,18 +15,12 @@
 #include <pthread.h>
 #include <stdio.h>
 #include <stdlib.h>
-#include <time.h>
+
+#include "bench_timing.h"
 
 #define ACC512 16
 #define ACC256 12
 #define INNER 1000 /* FMA rounds (of ACC instructions) between clock reads */
-
-static double now(void)
-{
-  struct timespec ts;
-  clock_gettime(CLOCK_MONOTONIC, &ts);
-  return (double)ts.tv_sec + (double)ts.tv_nsec * 1e-9;
-}
 
 /* Each returns the number of FMA instructions it issued; the sum of the
  * accumulators goes to *sink so that the loop cannot be removed. */
@@ -36,14 +30,14 @@ __attribute__((target("avx512f"))) static long fma512(double seconds, float *sin
   const __m512 a = _mm512_set1_ps(0.999999f), b = _mm512_set1_ps(1e-7f);
   for (int i = 0; i < ACC512; i++) acc[i] = _mm512_set1_ps((float)i);
   long n = 0;
-  double t_end = now() + seconds;
+  double t_end = bench_now() + seconds;
   do {
     for (int r = 0; r < INNER; r++) {
 #pragma GCC unroll 16 /* so that acc[] lives in registers */
       for (int i = 0; i < ACC512; i++) acc[i] = _mm512_fmadd_ps(acc[i], a, b);
     }
     n += (long)INNER * ACC512;
-  } while (now() < t_end);
+  } while (bench_now() < t_end);
   __m512 s = acc[0];
   for (int i = 1; i < ACC512; i++) s = _mm512_add_ps(s, acc[i]);
   *sink = _mm512_reduce_add_ps(s);
@@ -56,14 +50,14 @@ __attribute__((target("avx2,fma"))) static long fma256(double seconds, float *si
   const __m256 a = _mm256_set1_ps(0.999999f), b = _mm256_set1_ps(1e-7f);
   for (int i = 0; i < ACC256; i++) acc[i] = _mm256_set1_ps((float)i);
   long n = 0;
-  double t_end = now() + seconds;
+  double t_end = bench_now() + seconds;
   do {
     for (int r = 0; r < INNER; r++) {
 #pragma GCC unroll 12 /* so that acc[] lives in registers */
       for (int i = 0; i < ACC256; i++) acc[i] = _mm256_fmadd_ps(acc[i], a, b);
     }
     n += (long)INNER * ACC256;
-  } while (now() < t_end);
+  } while (bench_now() < t_end);
   __m256 s = acc[0];
   for (int i = 1; i < ACC256; i++) s = _mm256_add_ps(s, acc[i]);
   float v[8];
@@ -83,9 +77,9 @@ struct job {
 static void *worker(void *p)
 {
   struct job *j = p;
-  double t0 = now();
+  double t0 = bench_now();
   j->fmas = j->width == 512 ? fma512(j->seconds, &j->sink) : fma256(j->seconds, &j->sink);
-  j->elapsed = now() - t0;
+  j->elapsed = bench_now() - t0;
   return NULL;
 }
 
@@ -95,7 +89,7 @@ static double measure(int width, int threads, double seconds)
   pthread_t tid[64];
   struct job jobs[64];
   for (int t = 0; t < threads; t++) {
-    jobs[t] = (struct job){ .width = width, .seconds = seconds };
+    jobs[t] = (struct job){.width = width, .seconds = seconds};
     if (pthread_create(&tid[t], NULL, worker, &jobs[t]) != 0) {
       fprintf(stderr, "fma_peak: pthread_create failed\n");
       exit(1);
@@ -109,12 +103,6 @@ static double measure(int width, int threads, double seconds)
   return gflops;
 }
 
-static int cmp(const void *a, const void *b)
-{
-  double x = *(const double *)a, y = *(const double *)b;
-  return (x > y) - (x < y);
-}
-
 int main(int argc, char **argv)
 {
   int max_threads = argc > 1 ? atoi(argv[1]) : 2;
@@ -125,17 +113,21 @@ int main(int argc, char **argv)
     return 2;
   }
   __builtin_cpu_init();
-  int widths[2] = { 512, 256 };
+  int widths[2] = {512, 256};
   for (int w = 0; w < 2; w++) {
     if (widths[w] == 512 && !__builtin_cpu_supports("avx512f")) continue;
-    if (widths[w] == 256 && !(__builtin_cpu_supports("avx2") && __builtin_cpu_supports("fma"))) continue;
+    if (widths[w] == 256 && !(__builtin_cpu_supports("avx2") && __builtin_cpu_supports("fma")))
+      continue;
     for (int threads = 1; threads <= max_threads; threads++) {
       double g[100];
       for (int r = 0; r < reps; r++) g[r] = measure(widths[w], threads, seconds);
-      qsort(g, (size_t)reps, sizeof g[0], cmp);
-      printf("{\"bench\": \"fma_peak\", \"vector_bits\": %d, \"threads\": %d, \"accumulators\": %d, "
-             "\"reps\": %d, \"gflops_median\": %.1f, \"gflops_max\": %.1f, \"gflops_per_thread_max\": %.1f}\n",
-             widths[w], threads, widths[w] == 512 ? ACC512 : ACC256, reps, g[reps / 2], g[reps - 1], g[reps - 1] / threads);
+      qsort(g, (size_t)reps, sizeof g[0], bench_cmp);
+      printf(
+          "{\"bench\": \"fma_peak\", \"vector_bits\": %d, \"threads\": %d, \"accumulators\": %d, "
+          "\"reps\": %d, \"gflops_median\": %.1f, \"gflops_max\": %.1f, \"gflops_per_thread_max\": "
+          "%.1f}\n",
+          widths[w], threads, widths[w] == 512 ? ACC512 : ACC256, reps, g[reps / 2], g[reps - 1],
+          g[reps - 1] / threads);
     }
   }
   return 0;

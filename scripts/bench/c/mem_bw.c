@@ -8,20 +8,8 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
-#include <time.h>
 
-static double now(void)
-{
-  struct timespec ts;
-  clock_gettime(CLOCK_MONOTONIC, &ts);
-  return (double)ts.tv_sec + (double)ts.tv_nsec * 1e-9;
-}
-
-static int cmp(const void *a, const void *b)
-{
-  double x = *(const double *)a, y = *(const double *)b;
-  return (x > y) - (x < y);
-}
+#include "bench_timing.h"
 
 int main(int argc, char **argv)
 {
@@ -42,14 +30,14 @@ int main(int argc, char **argv)
   const char *names[2] = {"memcpy", "triad"};
   for (int kind = 0; kind < 2; kind++) {
     for (int r = 0; r < reps; r++) {
-      double t0 = now();
+      double t0 = bench_now();
       if (kind == 0)
         memcpy(a, b, n * sizeof *a);
       else
         for (size_t i = 0; i < n; i++) a[i] = b[i] + 3.0f * c[i];
-      t[r] = now() - t0;
+      t[r] = bench_now() - t0;
     }
-    qsort(t, (size_t)reps, sizeof t[0], cmp);
+    qsort(t, (size_t)reps, sizeof t[0], bench_cmp);
     double bytes = (kind == 0 ? 2.0 : 3.0) * (double)n * sizeof(float);
     printf("{\"bench\": \"mem_bw\", \"kernel\": \"%s\", \"mib_per_array\": %zu, \"reps\": %d, "
            "\"gbytes_per_s_median\": %.2f, \"check\": %g}\n",
