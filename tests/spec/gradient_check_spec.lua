@@ -417,6 +417,24 @@ local cases = {
   end },
 }
 
+-- MPI collectives (builds with MPI): this process is a one-rank job (as in
+-- conformance_spec), where an allreduce is the identity and a broadcast
+-- from rank 0 too, so their gradients (an allreduce of the output
+-- gradients; for the broadcast masked by MPIRank == root) must pass dy
+-- through. tests/spec/mpi_spec.lua checks them across two ranks.
+if core.mpi_built() then
+  local mpi = require("moonflow.mpi")
+  local function init() if not mpi.is_initialized() then mpi.init() end end
+  cases.MPIAllreduce = { inputs = { { { "B", 3 } }, { { 3 } } }, build = function(a, b)
+    init()
+    return mpi.allreduce(a, { average = true }) * tf.sin(mpi.allreduce(b, { average = false }))
+  end }
+  cases.MPIBroadcast = { inputs = { { { 3, 2 } } }, build = function(a)
+    init()
+    return tf.tanh(mpi.broadcast(a, 0))
+  end }
+end
+
 -- ---------------------------------------------------------------- specs
 
 describe("gradient checker", function()
