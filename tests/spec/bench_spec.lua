@@ -114,7 +114,8 @@ describe("benchmarks", function()
     assert.are.equal("op_times_step", rows[#rows].bench)
   end)
 
-  -- profile.lua under perf (callgrind takes minutes); perf needs the
+  -- profile.lua under perf (callgrind takes minutes), 399 steps apart so
+  -- that the runs' start-up noise (tens of ms) stays small; perf needs the
   -- kernel's permission, and is not run under AddressSanitizer's preload.
   local perf_ok = select(2, sh("perf stat -e cpu-clock -o /dev/null true"))
   local it_perf = (perf_ok and not os.getenv("MF_SPEC_ASAN")) and it or pending
@@ -122,7 +123,7 @@ describe("benchmarks", function()
     local path = corpus()
     local core = package.searchpath("moonflow.core", package.cpath)
     local out, ok = sh("lua5.4 scripts/bench/profile.lua --tool perf --input " .. path .. " --core " .. core
-                       .. " --embed 8 --hidden 16 --batch 4 --seq 10 --short 1 --long 30 --top 5")
+                       .. " --embed 8 --hidden 16 --batch 4 --seq 10 --short 1 --long 400 --top 5")
     os.remove(path)
     assert(ok, out)
     local rows = json_lines(out)
