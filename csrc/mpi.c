@@ -534,16 +534,20 @@ out:
   mfi_mpi_leave(k);
 }
 
+bool mfi_mpi_root_ok(mfi_kctx *k, int root)
+{
+  if (root < M.size) return true;
+  mfi_op_error(k->status, MF_INVALID_ARGUMENT, k->op, "root %d is not a rank (there are %d)", root,
+               M.size);
+  return false;
+}
+
 static void cpu_broadcast(mfi_kctx *k)
 {
   if (!mfi_mpi_enter(k)) return;
   int root = (int)mfi_attr_int(k->op, "root", 0);
   int64_t threshold = mfi_attr_int(k->op, "fusion_threshold", 64 << 20);
-  if (root >= M.size) {
-    mfi_op_error(k->status, MF_INVALID_ARGUMENT, k->op, "root %d is not a rank (there are %d)",
-                 root, M.size);
-    goto out;
-  }
+  if (!mfi_mpi_root_ok(k, root)) goto out;
   mfi_mpi_header *h =
       mfi_mpi_exchange(k, mfi_mpi_fingerprint(k, 0, root), 0, "the broadcast's header exchange");
   bool agreed = h != NULL;

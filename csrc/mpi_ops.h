@@ -28,6 +28,8 @@ typedef struct {
  * outputs when the op failed. */
 bool mfi_mpi_enter(mfi_kctx *k);
 void mfi_mpi_leave(mfi_kctx *k);
+/* Whether `root` names a rank; false with the op's error when not. */
+bool mfi_mpi_root_ok(mfi_kctx *k, int root);
 
 /* The op's fingerprint: its type, name, `attr`, dtypes and shapes (from
  * dimension `from` on). */

@@ -92,6 +92,19 @@ static bool cuda_ok(mfi_kctx *k, cudaError_t e, const char *what)
   return false;
 }
 
+// Past the deadline: aborts the communicator and fails the op.
+static bool timed_out(mfi_kctx *k, const char *what)
+{
+  abort_comm("a timeout");
+  char d[200];
+  snprintf(d, sizeof d,
+           "timed out after %g s waiting for the other ranks (one failed or exited); "
+           "MOONFLOW_MPI_TIMEOUT sets the limit",
+           mf_mpi_timeout());
+  fail(k, what, d);
+  return false;
+}
+
 // A non-blocking communicator's call may return ncclInProgress: polls its
 // state until it settles or the deadline passes (then aborts).
 static bool settle(mfi_kctx *k, ncclResult_t r, const char *what)
@@ -100,16 +113,7 @@ static bool settle(mfi_kctx *k, ncclResult_t r, const char *what)
   for (unsigned spins = 0; r == ncclInProgress; spins++) {
     if (ncclCommGetAsyncError(N.comm, &r) != ncclSuccess) break;
     double dt = now() - t0;
-    if (r == ncclInProgress && dt > mf_mpi_timeout()) {
-      abort_comm("a timeout");
-      char d[160];
-      snprintf(d, sizeof d,
-               "timed out after %g s waiting for the other ranks (MOONFLOW_MPI_TIMEOUT"
-               " sets the limit)",
-               mf_mpi_timeout());
-      fail(k, what, d);
-      return false;
-    }
+    if (r == ncclInProgress && dt > mf_mpi_timeout()) return timed_out(k, what);
     pause_poll(spins, dt);
   }
   if (r == ncclSuccess) return true;
@@ -137,16 +141,7 @@ static bool finish(mfi_kctx *k, const char *what)
     ncclCommGetAsyncError(N.comm, &r);
     if (r != ncclSuccess && r != ncclInProgress) return settle(k, r, what);
     double dt = now() - t0;
-    if (dt > mf_mpi_timeout()) {
-      abort_comm("a timeout");
-      char d[200];
-      snprintf(d, sizeof d,
-               "timed out after %g s waiting for the other ranks (one failed or "
-               "exited); MOONFLOW_MPI_TIMEOUT sets the limit",
-               mf_mpi_timeout());
-      fail(k, what, d);
-      return false;
-    }
+    if (dt > mf_mpi_timeout()) return timed_out(k, what);
     pause_poll(spins, dt);
   }
 }
@@ -457,11 +452,7 @@ static void k_broadcast(mfi_kctx *k)
   if (!mfi_mpi_enter(k)) return;
   int root = (int)mfi_attr_int(k->op, "root", 0);
   int64_t threshold = mfi_attr_int(k->op, "fusion_threshold", 64 << 20);
-  if (root >= mf_mpi_size()) {
-    mfi_op_error(k->status, MF_INVALID_ARGUMENT, k->op, "root %d is not a rank (there are %d)",
-                 root, mf_mpi_size());
-    goto out;
-  }
+  if (!mfi_mpi_root_ok(k, root)) goto out;
   switch (begin(k, 0, root, 0, "the broadcast's header exchange", NULL)) {
   case FAILED: goto out;
   case VIA_HOST:

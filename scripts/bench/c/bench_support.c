@@ -24,6 +24,18 @@ static void gemm(bool f64, CBLAS_TRANSPOSE xa, CBLAS_TRANSPOSE xb, int m, int n,
     cblas_sgemm(CblasRowMajor, xa, xb, m, n, k, 1, a, lda, b, ldb, 0, c, n);
 }
 
+/* n deterministic values in [0, 1) of either precision, spread by `step`. */
+static void fill(bool f64, void *p, size_t n, size_t step)
+{
+  for (size_t i = 0; i < n; i++) {
+    double v = (double)((i * step) % 1000) / 1000.0;
+    if (f64)
+      ((double *)p)[i] = v;
+    else
+      ((float *)p)[i] = (float)v;
+  }
+}
+
 /* gemm_seconds(dtype, m, n, k, reps[, transpose_a, transpose_b]) -> seconds
  * per call of OpenBLAS's C[m, n] = op(A) op(B) (dtype "float32": sgemm,
  * "float64": dgemm), the median of reps calls after one untimed call. */
@@ -46,28 +58,15 @@ static int l_gemm(lua_State *L)
     free(a), free(b), free(c), free(t);
     return luaL_error(L, "out of memory");
   }
-  for (size_t i = 0; i < (size_t)m * k; i++) {
-    double v = (double)((i * 7919) % 1000) / 1000.0;
-    if (f64)
-      ((double *)a)[i] = v;
-    else
-      ((float *)a)[i] = (float)v;
-  }
-  for (size_t i = 0; i < (size_t)k * n; i++) {
-    double v = (double)((i * 104729) % 1000) / 1000.0;
-    if (f64)
-      ((double *)b)[i] = v;
-    else
-      ((float *)b)[i] = (float)v;
-  }
+  fill(f64, a, (size_t)m * k, 7919);
+  fill(f64, b, (size_t)k * n, 104729);
   gemm(f64, xa, xb, m, n, k, a, lda, b, ldb, c);
   for (int r = 0; r < reps; r++) {
     double t0 = bench_now();
     gemm(f64, xa, xb, m, n, k, a, lda, b, ldb, c);
     t[r] = bench_now() - t0;
   }
-  qsort(t, (size_t)reps, sizeof(double), bench_cmp);
-  lua_pushnumber(L, t[reps / 2]);
+  lua_pushnumber(L, bench_median(t, reps));
   free(a), free(b), free(c), free(t);
   return 1;
 }

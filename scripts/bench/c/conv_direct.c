@@ -112,9 +112,7 @@ static int run(const layer *l, int reps, const char *only, mf_status *s)
   if (!only)
     for (size_t i = 0; i < ny; i++)
       diff = fmax(diff, fabs(yd[i] - ((const float *)mf_tensor_data(ym))[i]));
-  qsort(td, (size_t)reps, sizeof *td, bench_cmp);
-  qsort(tm, (size_t)reps, sizeof *tm, bench_cmp);
-  double a = td[reps / 2] * 1e3, b = tm[reps / 2] * 1e3;
+  double a = bench_median(td, reps) * 1e3, b = bench_median(tm, reps) * 1e3;
   printf("{\"layer\": \"%s\", \"n\": %d, \"h\": %d, \"w\": %d, \"c\": %d, \"k\": %d, \"o\": %d, "
          "\"direct_ms\": %.4f, \"im2col_gemm_ms\": %.4f, \"direct_over_im2col\": %.3f, "
          "\"max_abs_diff\": %.3g}\n",
