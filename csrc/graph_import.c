@@ -176,11 +176,15 @@ static mf_tensor *tensor_of(const Tensorflow__TensorProto *tp, char *err, size_t
   return t;
 }
 
+/* b as a C string (NULL when it holds a NUL byte or memory runs out); an
+ * empty field has no data pointer, which the mem* functions may not see. */
 static char *cstr(const ProtobufCBinaryData *b)
 {
-  if (memchr(b->data, 0, b->len)) return NULL;
+  if (b->len && memchr(b->data, 0, b->len)) return NULL;
   char *p = malloc(b->len + 1);
-  if (p) memcpy(p, b->data, b->len), p[b->len] = 0;
+  if (!p) return NULL;
+  if (b->len) memcpy(p, b->data, b->len);
+  p[b->len] = 0;
   return p;
 }
 
@@ -198,7 +202,8 @@ static bool set_attr(mf_op_desc *d, const char *name, const Tensorflow__AttrValu
       double exact;
       memcpy(&exact, &f64->i[i], sizeof exact);
       /* only where it agrees with the float TF reads */
-      if (f64->s[i].len == strlen(name) && memcmp(f64->s[i].data, name, f64->s[i].len) == 0 &&
+      if (f64->s[i].len == strlen(name) &&
+          (f64->s[i].len == 0 || memcmp(f64->s[i].data, name, f64->s[i].len) == 0) &&
           (float)exact == v->f)
         f = exact;
     }
